@@ -1,0 +1,65 @@
+/*
+ * Settings of `stagehand serve`, from flags and matching STAGEHAND_*
+ * environment variables (a flag wins over the environment). Every limit and
+ * timeout of the server lives here with its default.
+ */
+#ifndef STAGEHAND_CONFIG_H
+#define STAGEHAND_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SH_CONFIG_MAX_LISTEN 8
+
+struct sh_config {
+    const char *listen[SH_CONFIG_MAX_LISTEN]; /* "host:port", "[::1]:port", "unix:/path" */
+    unsigned nlisten;
+    const char *dir;        /* data directory */
+    const char *public_dir; /* static files, NULL = none */
+    int log_level;          /* enum sh_log_level */
+    const char *cors_origins; /* "*" or a comma-separated list of origins */
+
+    /* limits */
+    size_t max_url;
+    size_t max_header_bytes;
+    unsigned max_headers;
+    uint64_t max_body;
+    size_t max_chunk_ext;
+    unsigned max_connections;
+    size_t max_write_buffer; /* queued response bytes per connection before reading pauses */
+
+    /* timeouts, milliseconds */
+    uint64_t head_timeout;
+    uint64_t body_timeout;
+    uint64_t idle_timeout;
+    uint64_t write_timeout;
+    uint64_t drain_timeout;
+
+    /* storage in the process heap owned by the config (strings from the environment) */
+    char *owned[16];
+    unsigned nowned;
+};
+
+/* Fills every field with its default. */
+void sh_config_init(struct sh_config *c);
+/* Frees what the config owns. */
+void sh_config_deinit(struct sh_config *c);
+
+/*
+ * Applies STAGEHAND_* variables from envp, then the flags argv[0..argc).
+ * Returns 0, or -1 with a one-line message naming the flag or variable in
+ * err (errlen bytes). Strings point into argv/envp or storage the config owns.
+ */
+int sh_config_parse(struct sh_config *c, int argc, char **argv, char **envp, char *err,
+                    size_t errlen);
+
+/* Writes the usage text of `serve` (flags, variables, defaults) to f. */
+void sh_config_usage(FILE *f);
+
+/* Parses "250ms", "10s", "5m", "1h" or a bare number of seconds into ms; -1 on error. */
+int sh_config_parse_duration(const char *s, uint64_t *ms);
+/* Parses "1024", "64k", "32M", "1G" (powers of 1024) into bytes; -1 on error. */
+int sh_config_parse_size(const char *s, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * stagehand http: requests parsed by the head validator and llhttp, and the
+ * response functions handlers call. One request per connection is in a
+ * handler at a time; pipelined requests behind it wait their turn, so
+ * responses always leave in request order.
+ */
+#ifndef STAGEHAND_HTTP_H
+#define STAGEHAND_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stagehand/config.h"
+#include "stagehand/core.h"
+#include "stagehand/net.h"
+
+#define SH_REQ_MAX_PARAMS 8
+
+enum sh_method {
+    SH_METHOD_OTHER = 0,
+    SH_METHOD_GET = 1 << 0,
+    SH_METHOD_HEAD = 1 << 1,
+    SH_METHOD_POST = 1 << 2,
+    SH_METHOD_PUT = 1 << 3,
+    SH_METHOD_PATCH = 1 << 4,
+    SH_METHOD_DELETE = 1 << 5,
+    SH_METHOD_OPTIONS = 1 << 6,
+};
+
+struct sh_header {
+    struct sh_str name;
+    struct sh_str value;
+};
+
+struct sh_http_conn;
+struct sh_http_server;
+
+struct sh_req {
+    struct sh_http_conn *conn;
+    struct sh_arena *arena; /* request memory, reset when the response is done */
+    uint32_t gen;           /* changes for every request of the connection */
+
+    enum sh_method method;
+    struct sh_str method_name;
+    struct sh_str target; /* as received: path?query */
+    struct sh_str path;   /* percent-decoded, NUL-terminated */
+    struct sh_str query;  /* raw, without '?' */
+    struct sh_header *headers;
+    unsigned nheaders;
+    const char *body; /* NUL-terminated copy, body_len bytes */
+    size_t body_len;
+    int http_minor;
+    unsigned keep_alive : 1;
+
+    /* filled by the router */
+    struct sh_str param_names[SH_REQ_MAX_PARAMS];
+    struct sh_str params[SH_REQ_MAX_PARAMS];
+    unsigned nparams;
+    const char *route; /* the matched pattern, for logs and metrics */
+
+    char rid[65]; /* request id */
+    uint64_t start_ns;
+
+    /* response state */
+    struct sh_header *res_headers; /* extra headers, arena memory */
+    unsigned nres_headers, res_headers_cap;
+    int status;
+    uint64_t bytes_out;
+    unsigned responded : 1;
+    unsigned streaming : 1;
+};
+
+/* Handlers return SH_HANDLED when they answered or will answer later (after
+ * an asynchronous step), or SH_PASS to let the next handler try. */
+#define SH_HANDLED 0
+#define SH_PASS    1
+
+typedef int (*sh_handler_fn)(struct sh_req *r, void *ud);
+
+struct sh_http_server {
+    struct sh_net net;
+    const struct sh_config *cfg;
+    uv_loop_t *loop;
+    sh_handler_fn handler; /* the router's dispatch */
+    void *handler_ud;
+    uv_timer_t log_timer;
+    uint64_t requests;
+    unsigned draining : 1;
+    void (*on_drained)(struct sh_http_server *s); /* all connections gone while draining */
+};
+
+int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct sh_config *cfg,
+                        sh_handler_fn handler, void *ud);
+/* Binds every listener; prints nothing. 0 or a negative code with a message. */
+int sh_http_server_listen(struct sh_http_server *s, char *err, size_t errlen);
+/* Graceful stop: close listeners and idle connections; busy ones close when
+ * their response is written. on_drained runs when none is left. */
+void sh_http_server_drain(struct sh_http_server *s);
+/* Closes every connection at once. */
+void sh_http_server_close_all(struct sh_http_server *s);
+void sh_http_server_deinit(struct sh_http_server *s);
+
+/* ---- request accessors ---- */
+
+/* The first header named name (case-insensitive), or NULL. */
+const struct sh_str *sh_req_header(const struct sh_req *r, const char *name);
+/* The route parameter :name, or NULL. */
+const struct sh_str *sh_req_param(const struct sh_req *r, const char *name);
+/* The percent-decoded value of query parameter name, NUL-terminated in the
+ * arena, or NULL when absent. */
+const char *sh_req_query(struct sh_req *r, const char *name);
+/* Is the request still the one that was handed out with gen? (A completion
+ * from another thread checks this: the client may have gone.) */
+int sh_req_alive(const struct sh_req *r, uint32_t gen);
+
+/*
+ * Watching a request across an asynchronous step: the connection clears
+ * w->req when the request ends or the connection goes away, so a completion
+ * (from the threadpool, or another thread via the loop) tests w->req before
+ * touching anything. One watch per request at a time.
+ */
+struct sh_req_watch {
+    struct sh_req *req;
+};
+void sh_req_watch(struct sh_req *r, struct sh_req_watch *w);
+void sh_req_unwatch(struct sh_req_watch *w);
+
+/* ---- responses: each ends the request; exactly one per request ---- */
+
+/* Adds a response header (copied into the arena) before the response is sent. */
+void sh_res_header(struct sh_req *r, const char *name, const char *value);
+/* Sends status, Content-Type ctype (may be NULL) and body. For HEAD requests
+ * the body is left out but Content-Length still says its size. */
+void sh_res_send(struct sh_req *r, int status, const char *ctype, const void *body, size_t len);
+void sh_res_json(struct sh_req *r, int status, const char *json, size_t len);
+/* The API's error shape: {"status":N,"message":"...","data":{}}. data_json may
+ * be NULL for {}. */
+void sh_res_error(struct sh_req *r, int status, const char *message, const char *data_json);
+
+/* Streaming with a known length (static files): sends the head now; then
+ * sh_res_write the body in pieces and sh_res_end. on_drained is called when
+ * the queue is writable again so the producer can continue. */
+void sh_res_stream_start(struct sh_req *r, int status, const char *ctype, uint64_t length);
+void sh_res_stream_write(struct sh_req *r, const void *data, size_t len);
+/* Bytes queued on the connection (the producer pauses above max_write_buffer). */
+size_t sh_res_stream_queued(const struct sh_req *r);
+void sh_res_stream_on_drained(struct sh_req *r, void (*cb)(void *), void *arg);
+void sh_res_stream_end(struct sh_req *r);
+/* The body cannot be completed (a file shrank): ends the request and closes
+ * the connection, since the promised length will not arrive. */
+void sh_res_stream_abort(struct sh_req *r);
+
+/* Reason phrase for a status code ("Not Found"). */
+const char *sh_http_reason(int status);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * stagehand router: routes by method and path with `:param` segments, matched
+ * without allocation (parameters are slices of the request path), 404 and
+ * 405 with Allow in the API error shape, a middleware chain, CORS preflight.
+ */
+#ifndef STAGEHAND_ROUTER_H
+#define STAGEHAND_ROUTER_H
+
+#include "stagehand/http.h"
+
+#define SH_ROUTER_MAX_SEGMENTS 12
+#define SH_ROUTER_MAX_MIDDLEWARE 8
+
+struct sh_route {
+    unsigned methods; /* OR of enum sh_method */
+    const char *pattern;
+    sh_handler_fn fn;
+    void *ud;
+    /* the pattern split at '/', precomputed by sh_router_add */
+    struct sh_str segs[SH_ROUTER_MAX_SEGMENTS];
+    unsigned nsegs;
+    unsigned tail : 1; /* pattern ends in '*': matches any rest */
+};
+
+struct sh_router {
+    struct sh_route *routes;
+    unsigned nroutes, cap;
+    sh_handler_fn middleware[SH_ROUTER_MAX_MIDDLEWARE];
+    void *middleware_ud[SH_ROUTER_MAX_MIDDLEWARE];
+    unsigned nmiddleware;
+    sh_handler_fn fallback; /* tried when no route matches (static files) */
+    void *fallback_ud;
+    const struct sh_config *cfg;
+};
+
+struct sh_route_match {
+    const struct sh_route *route; /* NULL: no route for this method */
+    unsigned allow;               /* methods with a route for this path (for 405) */
+    struct sh_str param_names[SH_REQ_MAX_PARAMS];
+    struct sh_str params[SH_REQ_MAX_PARAMS];
+    unsigned nparams;
+};
+
+void sh_router_init(struct sh_router *rt, const struct sh_config *cfg);
+void sh_router_deinit(struct sh_router *rt);
+/* Adds a route. pattern: "/api/collections/:collection/records/:id"; a last
+ * segment "*" matches any rest. 0, or SH_EINVAL for a pattern with too many segments/params. */
+int sh_router_add(struct sh_router *rt, unsigned methods, const char *pattern, sh_handler_fn fn,
+                  void *ud);
+/* Appends middleware run before every handler, in order; each returns SH_PASS
+ * to continue or SH_HANDLED after answering. */
+int sh_router_use(struct sh_router *rt, sh_handler_fn fn, void *ud);
+void sh_router_fallback(struct sh_router *rt, sh_handler_fn fn, void *ud);
+
+/* Matches method and path. Returns 1 when a route matched (out->route set), 0
+ * otherwise (out->allow says which methods would match the path). HEAD
+ * matches GET routes. */
+int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str path,
+                    struct sh_route_match *out);
+
+/* The server's handler: middleware, match, handler; 404/405 otherwise.
+ * ud is the struct sh_router. */
+int sh_router_dispatch(struct sh_req *r, void *ud);
+
+/* Formats an Allow header value for a method mask into buf (>= 64 bytes). */
+void sh_router_format_allow(unsigned methods, char *buf, size_t len);
+
+/* Middleware: answers CORS preflight and plain OPTIONS. */
+int sh_mw_cors(struct sh_req *r, void *ud);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * Command-line and environment settings. One table describes every option:
+ * its flag, its STAGEHAND_* variable, its kind and where it is stored, so the
+ * parser, the environment reader and the usage text cannot disagree.
+ */
+#include "stagehand/config.h"
+#include "stagehand/core.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_kind { OPT_STR, OPT_LISTEN, OPT_LOGLEVEL, OPT_SIZE, OPT_COUNT, OPT_DURATION };
+
+struct opt {
+    const char *flag; /* without the leading "--" */
+    const char *env;
+    enum opt_kind kind;
+    size_t offset;
+    size_t width; /* sizeof the field for numbers */
+    const char *help;
+};
+
+#define F(field) offsetof(struct sh_config, field), sizeof(((struct sh_config *)0)->field)
+
+static const struct opt opts[] = {
+    {"listen", "STAGEHAND_LISTEN", OPT_LISTEN, F(listen),
+     "address to listen on: host:port, [::1]:port or unix:/path (repeatable; "
+     "comma-separated in the variable)"},
+    {"dir", "STAGEHAND_DIR", OPT_STR, F(dir), "data directory"},
+    {"public", "STAGEHAND_PUBLIC", OPT_STR, F(public_dir), "serve static files from this folder"},
+    {"log-level", "STAGEHAND_LOG_LEVEL", OPT_LOGLEVEL, F(log_level), "debug|info|warn|error|off"},
+    {"cors-origins", "STAGEHAND_CORS_ORIGINS", OPT_STR, F(cors_origins),
+     "allowed CORS origins: * or a comma-separated list"},
+    {"max-url", "STAGEHAND_MAX_URL", OPT_SIZE, F(max_url), "longest request target (414)"},
+    {"max-header-bytes", "STAGEHAND_MAX_HEADER_BYTES", OPT_SIZE, F(max_header_bytes),
+     "largest request head (431)"},
+    {"max-headers", "STAGEHAND_MAX_HEADERS", OPT_COUNT, F(max_headers),
+     "most header fields (431)"},
+    {"max-body", "STAGEHAND_MAX_BODY", OPT_SIZE, F(max_body), "largest request body (413)"},
+    {"max-chunk-ext", "STAGEHAND_MAX_CHUNK_EXT", OPT_SIZE, F(max_chunk_ext),
+     "chunk-extension bytes per request (400)"},
+    {"max-connections", "STAGEHAND_MAX_CONNECTIONS", OPT_COUNT, F(max_connections),
+     "open connections; beyond it new ones are closed at once"},
+    {"max-write-buffer", "STAGEHAND_MAX_WRITE_BUFFER", OPT_SIZE, F(max_write_buffer),
+     "queued response bytes per connection before its reading pauses"},
+    {"head-timeout", "STAGEHAND_HEAD_TIMEOUT", OPT_DURATION, F(head_timeout),
+     "deadline for a whole request head (408)"},
+    {"body-timeout", "STAGEHAND_BODY_TIMEOUT", OPT_DURATION, F(body_timeout),
+     "deadline for a whole request body (408)"},
+    {"idle-timeout", "STAGEHAND_IDLE_TIMEOUT", OPT_DURATION, F(idle_timeout),
+     "keep-alive idle time before closing"},
+    {"write-timeout", "STAGEHAND_WRITE_TIMEOUT", OPT_DURATION, F(write_timeout),
+     "deadline for a queued response write"},
+    {"drain-timeout", "STAGEHAND_DRAIN_TIMEOUT", OPT_DURATION, F(drain_timeout),
+     "on SIGTERM, how long in-flight requests may finish"},
+};
+
+#undef F
+
+void sh_config_init(struct sh_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->dir = "stagehand_data";
+    c->log_level = SH_LOG_INFO;
+    c->cors_origins = "*";
+    c->max_url = 8 * 1024;
+    c->max_header_bytes = 16 * 1024;
+    c->max_headers = 100;
+    c->max_body = 32 * 1024 * 1024;
+    c->max_chunk_ext = 1024;
+    c->max_connections = 10000;
+    c->max_write_buffer = 1024 * 1024;
+    c->head_timeout = 10000;
+    c->body_timeout = 30000;
+    c->idle_timeout = 75000;
+    c->write_timeout = 30000;
+    c->drain_timeout = 10000;
+}
+
+void sh_config_deinit(struct sh_config *c)
+{
+    for (unsigned i = 0; i < c->nowned; i++)
+        free(c->owned[i]);
+    c->nowned = 0;
+}
+
+int sh_config_parse_duration(const char *s, uint64_t *ms)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    uint64_t mul;
+    if (strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (*end == 0 || strcmp(end, "s") == 0)
+        mul = 1000;
+    else if (strcmp(end, "m") == 0)
+        mul = 60000;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600000;
+    else
+        return -1;
+    if (v > UINT64_MAX / mul / 2)
+        return -1;
+    *ms = v * mul;
+    return 0;
+}
+
+int sh_config_parse_size(const char *s, uint64_t *bytes)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    unsigned shift = 0;
+    if (*end == 'k' || *end == 'K')
+        shift = 10;
+    else if (*end == 'm' || *end == 'M')
+        shift = 20;
+    else if (*end == 'g' || *end == 'G')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end == 'i' && shift) /* accept KiB-style "64Ki" */
+        end++;
+    if ((*end == 'b' || *end == 'B') && shift)
+        end++;
+    if (*end != 0 || v > (UINT64_MAX >> (shift + 1)))
+        return -1;
+    *bytes = (uint64_t)v << shift;
+    return 0;
+}
+
+static int set_number(void *field, size_t width, uint64_t v)
+{
+    if (width == sizeof(uint64_t)) {
+        *(uint64_t *)field = v;
+    } else if (width == sizeof(unsigned)) {
+        if (v > UINT32_MAX)
+            return -1;
+        *(unsigned *)field = (unsigned)v;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static int add_listen(struct sh_config *c, const char *val)
+{
+    if (!*val || c->nlisten >= SH_CONFIG_MAX_LISTEN)
+        return -1;
+    c->listen[c->nlisten++] = val;
+    return 0;
+}
+
+/* Applies one option; val is owned by the caller (argv) or by the config. */
+static int apply(struct sh_config *c, const struct opt *o, const char *val)
+{
+    void *field = (char *)c + o->offset;
+    uint64_t v = 0;
+    switch (o->kind) {
+    case OPT_STR:
+        *(const char **)field = val;
+        return 0;
+    case OPT_LISTEN:
+        return add_listen(c, val);
+    case OPT_LOGLEVEL: {
+        int lvl = sh_log_level_parse(val);
+        if (lvl < 0)
+            return -1;
+        *(int *)field = lvl;
+        return 0;
+    }
+    case OPT_SIZE:
+        if (sh_config_parse_size(val, &v) || v == 0)
+            return -1;
+        return set_number(field, o->width, v);
+    case OPT_COUNT:
+        if (sh_config_parse_size(val, &v) || v == 0)
+            return -1;
+        return set_number(field, o->width, v);
+    case OPT_DURATION:
+        if (sh_config_parse_duration(val, &v) || v == 0)
+            return -1;
+        return set_number(field, o->width, v);
+    }
+    return -1;
+}
+
+static const struct opt *find_flag(const char *name, size_t n)
+{
+    for (size_t i = 0; i < SH_ARRAY_LEN(opts); i++)
+        if (strlen(opts[i].flag) == n && memcmp(opts[i].flag, name, n) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static char *own(struct sh_config *c, const char *s)
+{
+    if (c->nowned >= SH_ARRAY_LEN(c->owned))
+        return NULL;
+    return c->owned[c->nowned++] = sh_strdup(s);
+}
+
+static int apply_env(struct sh_config *c, char **envp, char *err, size_t errlen)
+{
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, "STAGEHAND_", 10) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        size_t klen = (size_t)(eq - *e);
+        for (size_t i = 0; i < SH_ARRAY_LEN(opts); i++) {
+            const struct opt *o = &opts[i];
+            if (strlen(o->env) != klen || memcmp(o->env, *e, klen) != 0)
+                continue;
+            if (o->kind == OPT_LISTEN) {
+                /* comma-separated list of addresses */
+                char *copy = own(c, eq + 1), *save = NULL;
+                for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
+                     tok = strtok_r(NULL, ",", &save)) {
+                    if (add_listen(c, tok)) {
+                        snprintf(err, errlen, "invalid value for %s: %s", o->env, eq + 1);
+                        return -1;
+                    }
+                }
+            } else if (apply(c, o, eq + 1)) {
+                snprintf(err, errlen, "invalid value for %s: %s", o->env, eq + 1);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int sh_config_parse(struct sh_config *c, int argc, char **argv, char **envp, char *err,
+                    size_t errlen)
+{
+    if (apply_env(c, envp, err, errlen))
+        return -1;
+    unsigned env_listen = c->nlisten;
+    int flag_listen = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument: %s", a);
+            return -1;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t n = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = find_flag(name, n);
+        if (!o) {
+            snprintf(err, errlen, "unknown flag: --%.*s", (int)n, name);
+            return -1;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "missing value for --%s", o->flag);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (o->kind == OPT_LISTEN && !flag_listen) {
+            /* flags replace addresses given in the environment */
+            flag_listen = 1;
+            c->nlisten -= env_listen;
+            memmove(c->listen, c->listen + env_listen, c->nlisten * sizeof(c->listen[0]));
+        }
+        if (apply(c, o, val)) {
+            snprintf(err, errlen, "invalid value for --%s: %s", o->flag, val);
+            return -1;
+        }
+    }
+    if (c->nlisten == 0)
+        c->listen[c->nlisten++] = "127.0.0.1:8090";
+    return 0;
+}
+
+void sh_config_usage(FILE *f)
+{
+    fputs("usage: stagehand serve [flags]\n\nflags (each also read from its environment "
+          "variable; a flag wins):\n",
+          f);
+    for (size_t i = 0; i < SH_ARRAY_LEN(opts); i++)
+        fprintf(f, "  --%-18s %-28s %s\n", opts[i].flag, opts[i].env, opts[i].help);
+    fputs("\nDurations take ms, s, m or h (a bare number is seconds); sizes take k, M or G.\n", f);
+}

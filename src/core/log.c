@@ -1,0 +1,114 @@
+/*
+ * Logging: one logfmt line per event on stderr. Lines are collected in a
+ * process buffer and written by sh_log_flush(), which the server calls from a
+ * loop timer, when the buffer passes a threshold and at exit, so an access
+ * line per request does not cost a write(2) per request. Errors flush at once.
+ * The loop thread is the only writer; other threads log through the loop.
+ */
+#include "stagehand/core.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum sh_log_level sh_log_min_level = SH_LOG_INFO;
+
+#define FLUSH_AT (32 * 1024)
+
+static struct sh_buf logbuf;
+/* Helper threads (writer, hashing pool) may log too; the lock is uncontended
+ * on the loop's fast path. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+
+int sh_log_level_parse(const char *s)
+{
+    for (int i = 0; i <= SH_LOG_OFF; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void flush_locked(void)
+{
+    size_t off = 0;
+    while (off < logbuf.len) {
+        ssize_t n = write(STDERR_FILENO, logbuf.data + off, logbuf.len - off);
+        if (n <= 0)
+            break; /* stderr gone or full: drop rather than stall the loop */
+        off += (size_t)n;
+    }
+    logbuf.len = 0;
+}
+
+void sh_log_flush(void)
+{
+    pthread_mutex_lock(&log_lock);
+    flush_locked();
+    pthread_mutex_unlock(&log_lock);
+}
+
+void sh_log_kv(struct sh_buf *b, const char *key, const char *val, size_t len)
+{
+    int quote = len == 0;
+    for (size_t i = 0; i < len && !quote; i++) {
+        unsigned char c = (unsigned char)val[i];
+        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f)
+            quote = 1;
+    }
+    sh_buf_appendf(b, " %s=", key);
+    if (!quote) {
+        sh_buf_append(b, val, len);
+        return;
+    }
+    sh_buf_reserve(b, len + 2);
+    sh_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)val[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sh_buf_append(b, e, 2);
+        } else if (c < ' ' || c == 0x7f) {
+            sh_buf_appendf(b, "\\x%02x", c);
+        } else {
+            sh_buf_append(b, &val[i], 1);
+        }
+    }
+    sh_buf_append(b, "\"", 1);
+}
+
+void sh_log_write(enum sh_log_level lvl, const char *mod, const char *kv, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(msg))
+        n = sizeof(msg) - 1;
+
+    pthread_mutex_lock(&log_lock);
+    sh_buf_appendf(&logbuf, "ts=%s level=%s mod=%s", sh_date_now()->iso, level_names[lvl], mod);
+    sh_log_kv(&logbuf, "msg", msg, (size_t)n);
+    if (kv)
+        sh_buf_appends(&logbuf, kv);
+    sh_buf_append(&logbuf, "\n", 1);
+    if (lvl >= SH_LOG_ERROR || logbuf.len >= FLUSH_AT)
+        flush_locked();
+    pthread_mutex_unlock(&log_lock);
+}
+
+void sh_log_raw(const char *line, size_t len)
+{
+    pthread_mutex_lock(&log_lock);
+    sh_buf_appendf(&logbuf, "ts=%s ", sh_date_now()->iso);
+    sh_buf_append(&logbuf, line, len);
+    sh_buf_append(&logbuf, "\n", 1);
+    if (logbuf.len >= FLUSH_AT)
+        flush_locked();
+    pthread_mutex_unlock(&log_lock);
+}

@@ -1,0 +1,67 @@
+/*
+ * The HTTP connection: what the http module keeps per connection on top of
+ * net's struct sh_conn, shared by its files (server, parser, response,
+ * static). Not a public header.
+ */
+#ifndef SH_HTTP_CONN_H
+#define SH_HTTP_CONN_H
+
+#include <llhttp.h>
+
+#include "head.h"
+#include "stagehand/http.h"
+
+enum sh_conn_state {
+    SH_ST_IDLE,    /* between requests, nothing received */
+    SH_ST_HEAD,    /* receiving a request head */
+    SH_ST_BODY,    /* head parsed, receiving the body */
+    SH_ST_HANDLER, /* the request is with its handler */
+    SH_ST_DEAD,    /* a protocol error was answered; nothing more is read */
+};
+
+struct sh_http_conn {
+    struct sh_conn base; /* first: net allocates and frees the whole struct */
+    struct sh_http_server *srv;
+    enum sh_conn_state state;
+    llhttp_t parser;
+    struct sh_head_state head;
+    struct sh_buf in;   /* received bytes not yet consumed, from a request's start */
+    struct sh_buf body; /* the body of the request being received */
+    struct sh_arena arena;
+    struct sh_req req;
+    uint32_t gen;
+    size_t chunk_ext; /* chunk-extension bytes of this request */
+    int err_status;   /* set by a parser callback that rejects the request */
+    const char *err_reason;
+    unsigned in_handler : 1;   /* the handler is on the stack */
+    unsigned in_process : 1;   /* process_input is on the stack */
+    unsigned paused : 1;       /* too much queued: processing waits for on_drained */
+    unsigned close_after : 1;  /* close once the current response is written */
+    unsigned headers_cap;
+    struct sh_req_watch *watch; /* an asynchronous step of the current request */
+    /* streaming producer waiting for the queue to drain */
+    void (*drain_cb)(void *);
+    void *drain_arg;
+};
+
+/* parser.c */
+void sh__parser_init(struct sh_http_conn *hc);
+/* Prepares request state for a new message (arena, headers, body). */
+void sh__req_begin(struct sh_http_conn *hc);
+/* Resolves target into path and query; 0 or an HTTP status to answer. */
+int sh__req_finish_head(struct sh_http_conn *hc);
+
+/* response.c */
+/* Appends a complete response to the output being gathered for hc. */
+void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const void *body,
+                  size_t len, uint64_t content_length, int with_body);
+/* Hands the gathered output of hc to the connection (one writev). */
+void sh__out_flush(struct sh_http_conn *hc);
+/* Answers a protocol-level error and closes after writing. */
+void sh__conn_fail(struct sh_http_conn *hc, int status, const char *reason);
+
+/* server.c */
+/* The request of hc got its response: log it, reset, go on with the input. */
+void sh__req_done(struct sh_http_conn *hc);
+
+#endif

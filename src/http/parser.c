@@ -1,0 +1,262 @@
+/*
+ * llhttp glue: the callbacks that turn a validated head and its body into a
+ * struct sh_req. The head validator (head.c) has already checked the grammar
+ * llhttp 8.1 is lenient about, so the callbacks only collect. Everything a
+ * callback keeps is copied into the request arena: llhttp's slices point into
+ * a read buffer that the next read reuses.
+ */
+#include "conn.h"
+
+#include <string.h>
+
+static struct sh_http_conn *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int reject(struct sh_http_conn *hc, int status, const char *reason)
+{
+    hc->err_status = status;
+    hc->err_reason = reason;
+    return -1;
+}
+
+/* Appends to a slice held in the arena (a span may arrive in pieces when a
+ * body straddles reads; head spans arrive whole since the head is complete). */
+static int span_append(struct sh_http_conn *hc, struct sh_str *s, const char *at, size_t len)
+{
+    char *p = sh_arena_alloc(&hc->arena, s->len + len + 1);
+    if (!p)
+        return reject(hc, 431, "Request header fields too large.");
+    if (s->len)
+        memcpy(p, s->ptr, s->len);
+    memcpy(p + s->len, at, len);
+    p[s->len + len] = 0;
+    s->ptr = p;
+    s->len += len;
+    return 0;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    struct sh_http_conn *hc = conn_of(p);
+    return span_append(hc, &hc->req.method_name, at, len);
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct sh_http_conn *hc = conn_of(p);
+    return span_append(hc, &hc->req.target, at, len);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct sh_http_conn *hc = conn_of(p);
+    struct sh_req *r = &hc->req;
+    /* A new field starts once the previous one has a value. */
+    if (r->nheaders == 0 || r->headers[r->nheaders - 1].value.ptr) {
+        if (r->nheaders == hc->headers_cap) {
+            unsigned cap = hc->headers_cap ? hc->headers_cap * 2 : 16;
+            struct sh_header *h = sh_arena_alloc(&hc->arena, cap * sizeof(*h));
+            if (!h)
+                return reject(hc, 431, "Request header fields too large.");
+            if (r->nheaders)
+                memcpy(h, r->headers, r->nheaders * sizeof(*h));
+            r->headers = h;
+            hc->headers_cap = cap;
+        }
+        memset(&r->headers[r->nheaders++], 0, sizeof(struct sh_header));
+    }
+    return span_append(hc, &r->headers[r->nheaders - 1].name, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct sh_http_conn *hc = conn_of(p);
+    struct sh_req *r = &hc->req;
+    if (r->nheaders == 0)
+        return reject(hc, 400, "Malformed header.");
+    struct sh_str *v = &r->headers[r->nheaders - 1].value;
+    if (!v->ptr)
+        v->ptr = "";
+    return span_append(hc, v, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct sh_http_conn *hc = conn_of(p);
+    struct sh_req *r = &hc->req;
+    /* An empty value gets no value callback: give it a non-NULL pointer so
+     * the next field starts a new header. */
+    if (r->nheaders && !r->headers[r->nheaders - 1].value.ptr)
+        r->headers[r->nheaders - 1].value.ptr = "";
+    return 0;
+}
+
+static void send_continue(struct sh_http_conn *hc)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)(uintptr_t)cont, sizeof(cont) - 1);
+    sh__out_flush(hc); /* anything gathered before it goes first */
+    sh_conn_send(&hc->base, &b, 1);
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct sh_http_conn *hc = conn_of(p);
+    const struct sh_config *cfg = hc->srv->cfg;
+    if (hc->head.has_content_length && hc->head.content_length > cfg->max_body)
+        return reject(hc, 413, "Request body is too large.");
+    int status = sh__req_finish_head(hc);
+    if (status)
+        return reject(hc, status, "Invalid request target.");
+    if (p->upgrade)
+        return reject(hc, 400, "Protocol upgrade is not supported.");
+    if (hc->head.expect_continue && hc->req.http_minor == 1 &&
+        (hc->head.chunked || hc->head.content_length > 0))
+        send_continue(hc);
+    if (hc->req.method == SH_METHOD_HEAD)
+        return 0; /* llhttp: a request has no implied body anyway */
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct sh_http_conn *hc = conn_of(p);
+    if (hc->body.len + len > hc->srv->cfg->max_body)
+        return reject(hc, 413, "Request body is too large.");
+    sh_buf_append(&hc->body, at, len);
+    return 0;
+}
+
+static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
+{
+    struct sh_http_conn *hc = conn_of(p);
+    (void)at;
+    hc->chunk_ext += len;
+    if (hc->chunk_ext > hc->srv->cfg->max_chunk_ext)
+        return reject(hc, 400, "Chunk extensions are too long.");
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    (void)p;
+    /* Stop here: the next request's head goes through the validator first. */
+    return HPE_PAUSED;
+}
+
+static llhttp_settings_t settings;
+
+void sh__parser_init(struct sh_http_conn *hc)
+{
+    if (!settings.on_message_complete) {
+        llhttp_settings_init(&settings);
+        settings.on_method = on_method;
+        settings.on_url = on_url;
+        settings.on_header_field = on_header_field;
+        settings.on_header_value = on_header_value;
+        settings.on_header_value_complete = on_header_value_complete;
+        settings.on_headers_complete = on_headers_complete;
+        settings.on_body = on_body;
+        settings.on_chunk_extension_name = on_chunk_ext;
+        settings.on_chunk_extension_value = on_chunk_ext;
+        settings.on_message_complete = on_message_complete;
+    }
+    llhttp_init(&hc->parser, HTTP_REQUEST, &settings);
+    hc->parser.data = hc;
+}
+
+void sh__req_begin(struct sh_http_conn *hc)
+{
+    struct sh_req *r = &hc->req;
+    memset(r, 0, sizeof(*r));
+    r->conn = hc;
+    r->arena = &hc->arena;
+    r->gen = hc->gen;
+    hc->headers_cap = 0;
+    hc->chunk_ext = 0;
+    hc->err_status = 0;
+    hc->err_reason = NULL;
+    hc->body.len = 0;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static enum sh_method method_of(struct sh_str m)
+{
+    static const struct {
+        const char *name;
+        enum sh_method m;
+    } table[] = {{"GET", SH_METHOD_GET},       {"HEAD", SH_METHOD_HEAD},
+                 {"POST", SH_METHOD_POST},     {"PUT", SH_METHOD_PUT},
+                 {"PATCH", SH_METHOD_PATCH},   {"DELETE", SH_METHOD_DELETE},
+                 {"OPTIONS", SH_METHOD_OPTIONS}};
+    for (size_t i = 0; i < SH_ARRAY_LEN(table); i++)
+        if (sh_str_eq(m, table[i].name))
+            return table[i].m;
+    return SH_METHOD_OTHER;
+}
+
+int sh__req_finish_head(struct sh_http_conn *hc)
+{
+    struct sh_req *r = &hc->req;
+    r->method = method_of(r->method_name);
+    r->http_minor = hc->parser.http_minor;
+    r->keep_alive = llhttp_should_keep_alive(&hc->parser) ? 1 : 0;
+
+    const char *t = r->target.ptr;
+    size_t n = r->target.len;
+    /* absolute-form: skip scheme and authority */
+    size_t scheme = n > 7 && strncmp(t, "http://", 7) == 0    ? 7
+                    : n > 8 && strncmp(t, "https://", 8) == 0 ? 8
+                                                               : 0;
+    if (scheme) {
+        const char *slash = memchr(t + scheme, '/', n - scheme);
+        if (!slash) {
+            t = "/";
+            n = 1;
+        } else {
+            n -= (size_t)(slash - t);
+            t = slash;
+        }
+    }
+    if (n == 1 && t[0] == '*' && r->method == SH_METHOD_OPTIONS) {
+        r->path = SH_STR("*");
+        return 0;
+    }
+    if (n == 0 || t[0] != '/')
+        return 400;
+    const char *q = memchr(t, '?', n);
+    size_t plen = q ? (size_t)(q - t) : n;
+    if (q)
+        r->query = (struct sh_str){q + 1, n - plen - 1};
+    char *path = sh_arena_alloc(&hc->arena, plen + 1);
+    if (!path)
+        return 414;
+    size_t o = 0;
+    for (size_t i = 0; i < plen; i++) {
+        if (t[i] == '%') {
+            int hi = i + 2 < plen ? hexval(t[i + 1]) : -1;
+            int lo = i + 2 < plen ? hexval(t[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return 400;
+            path[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            path[o++] = t[i];
+        }
+    }
+    path[o] = 0;
+    r->path = (struct sh_str){path, o};
+    return 0;
+}

@@ -1,0 +1,497 @@
+/*
+ * The HTTP server: the per-connection state machine. Bytes go through the
+ * head validator first, then llhttp, which pauses at the end of every message
+ * so the next pipelined head is validated before llhttp sees it. A request
+ * is handed to the handler once its body is complete; while a handler works
+ * asynchronously the connection stops reading, so pipelined requests are
+ * answered strictly in order and never pile up. Deadlines are absolute per
+ * phase (head, body, idle, write): trickling bytes does not extend them.
+ */
+#include "conn.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_CHUNK 4096
+#define ARENA_LIMIT (8 * 1024 * 1024)
+
+static void process_input(struct sh_http_conn *hc);
+
+static struct sh_http_conn *hconn(struct sh_conn *c)
+{
+    return (struct sh_http_conn *)c;
+}
+
+/* ---- request accessors ---- */
+
+const struct sh_str *sh_req_header(const struct sh_req *r, const char *name)
+{
+    for (unsigned i = 0; i < r->nheaders; i++)
+        if (sh_str_caseeq(r->headers[i].name, name))
+            return &r->headers[i].value;
+    return NULL;
+}
+
+const struct sh_str *sh_req_param(const struct sh_req *r, const char *name)
+{
+    for (unsigned i = 0; i < r->nparams; i++)
+        if (sh_str_eq(r->param_names[i], name))
+            return &r->params[i];
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if ((c | 32) >= 'a' && (c | 32) <= 'f')
+        return (c | 32) - 'a' + 10;
+    return -1;
+}
+
+/* Decodes application/x-www-form-urlencoded bytes into the arena. */
+static char *query_decode(struct sh_arena *a, const char *s, size_t n)
+{
+    char *d = sh_arena_alloc(a, n + 1);
+    size_t o = 0;
+    if (!d)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            d[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+                   hexval(s[i + 2]) >= 0) {
+            d[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            d[o++] = s[i];
+        }
+    }
+    d[o] = 0;
+    return d;
+}
+
+const char *sh_req_query(struct sh_req *r, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p = r->query.ptr, *end = p + r->query.len;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        char *key = query_decode(r->arena, p, (size_t)(kend - p));
+        if (key && strlen(key) == nlen && memcmp(key, name, nlen) == 0)
+            return eq ? query_decode(r->arena, eq + 1, (size_t)(stop - eq - 1)) : "";
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+void sh_req_watch(struct sh_req *r, struct sh_req_watch *w)
+{
+    w->req = r;
+    r->conn->watch = w;
+}
+
+void sh_req_unwatch(struct sh_req_watch *w)
+{
+    if (w->req && w->req->conn->watch == w)
+        w->req->conn->watch = NULL;
+    w->req = NULL;
+}
+
+static void watch_clear(struct sh_http_conn *hc)
+{
+    if (hc->watch) {
+        hc->watch->req = NULL;
+        hc->watch = NULL;
+    }
+}
+
+int sh_req_alive(const struct sh_req *r, uint32_t gen)
+{
+    return r->gen == gen && !r->conn->base.closing && !r->responded;
+}
+
+/* ---- request ids and the access log ---- */
+
+static int rid_ok(const struct sh_str *v)
+{
+    if (!v || v->len == 0 || v->len > 64)
+        return 0;
+    for (size_t i = 0; i < v->len; i++) {
+        char c = v->ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+static void rid_assign(struct sh_req *r)
+{
+    static uint64_t seed, counter;
+    const struct sh_str *v = sh_req_header(r, "X-Request-Id");
+    if (rid_ok(v)) {
+        memcpy(r->rid, v->ptr, v->len);
+        r->rid[v->len] = 0;
+        return;
+    }
+    if (!seed)
+        randombytes_buf(&seed, sizeof(seed));
+    /* splitmix64 over a counter: unique per process, cheap, not guessable
+     * from outside without the seed. */
+    uint64_t z = seed + ++counter * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    snprintf(r->rid, sizeof(r->rid), "%016llx", (unsigned long long)z);
+}
+
+static void access_log(struct sh_http_conn *hc)
+{
+    struct sh_req *r = &hc->req;
+    if (sh_log_min_level > SH_LOG_INFO)
+        return;
+    static struct sh_buf line;
+    line.len = 0;
+    uint64_t us = (uv_hrtime() - r->start_ns) / 1000;
+    sh_buf_appends(&line, "level=info mod=access");
+    sh_log_kv(&line, "method", r->method_name.ptr ? r->method_name.ptr : "-",
+              r->method_name.ptr ? r->method_name.len : 1);
+    if (r->path.ptr)
+        sh_log_kv(&line, "path", r->path.ptr, r->path.len);
+    else
+        sh_log_kv(&line, "path", "-", 1);
+    sh_buf_appendf(&line, " status=%d bytes=%llu us=%llu rid=%s ip=%s", r->status,
+                   (unsigned long long)r->bytes_out, (unsigned long long)us,
+                   r->rid[0] ? r->rid : "-", hc->base.peer[0] ? hc->base.peer : "-");
+    sh_log_raw(line.data, line.len);
+}
+
+/* ---- lifecycle ---- */
+
+static void arm_idle(struct sh_http_conn *hc)
+{
+    const struct sh_config *cfg = hc->srv->cfg;
+    if (hc->base.queued)
+        sh_conn_deadline(&hc->base, cfg->write_timeout);
+    else if (hc->in.len)
+        sh_conn_deadline(&hc->base, cfg->head_timeout);
+    else
+        sh_conn_deadline(&hc->base, cfg->idle_timeout);
+}
+
+void sh__req_done(struct sh_http_conn *hc)
+{
+    struct sh_req *r = &hc->req;
+    hc->srv->requests++;
+    access_log(hc);
+    int keep = r->keep_alive && !hc->close_after && !hc->srv->draining &&
+               hc->state != SH_ST_DEAD;
+    int was_async = !hc->in_handler && hc->state == SH_ST_HANDLER;
+    watch_clear(hc);
+    sh_arena_reset(&hc->arena);
+    hc->gen++;
+    r->gen = hc->gen; /* completions for the old request now see it as gone */
+    r->responded = 1;
+    hc->drain_cb = NULL;
+    if (!keep) {
+        hc->state = SH_ST_DEAD;
+        sh__out_flush(hc);
+        sh_conn_read_stop(&hc->base);
+        sh_conn_close_after_write(&hc->base);
+        return;
+    }
+    hc->state = SH_ST_IDLE;
+    if (was_async) {
+        /* The handler answered later: send now and go on with what waited. */
+        sh__out_flush(hc);
+        process_input(hc);
+    }
+}
+
+static void dispatch(struct sh_http_conn *hc)
+{
+    struct sh_req *r = &hc->req;
+    r->body = hc->body.data ? hc->body.data : "";
+    r->body_len = hc->body.len;
+    sh_buf_append(&hc->body, "", 1); /* NUL-terminate for parsers */
+    hc->body.len--;
+    rid_assign(r);
+    hc->state = SH_ST_HANDLER;
+    sh_conn_deadline(&hc->base, 0);
+    hc->in_handler = 1;
+    int rc = hc->srv->handler(r, hc->srv->handler_ud);
+    hc->in_handler = 0;
+    if (rc == SH_PASS && !r->responded)
+        sh_res_error(r, 404, "The requested resource wasn't found.", NULL);
+}
+
+/* Feeds llhttp with p[0..n); returns bytes consumed, or -1 after failing the
+ * connection. Dispatches the request when its message completes. */
+static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
+{
+    llhttp_errno_t err = llhttp_execute(&hc->parser, p, n);
+    if (err == HPE_OK) {
+        if (hc->state == SH_ST_HEAD) {
+            hc->state = SH_ST_BODY;
+            sh_conn_deadline(&hc->base, hc->srv->cfg->body_timeout);
+        }
+        return (long)n;
+    }
+    if (err == HPE_PAUSED) {
+        size_t used = (size_t)(llhttp_get_error_pos(&hc->parser) - p);
+        llhttp_resume(&hc->parser);
+        dispatch(hc);
+        return (long)used;
+    }
+    if (hc->err_status)
+        sh__conn_fail(hc, hc->err_status, hc->err_reason);
+    else
+        sh__conn_fail(hc, 400, err == HPE_PAUSED_UPGRADE ? "Protocol upgrade is not supported."
+                                                         : "Malformed HTTP request.");
+    return -1;
+}
+
+/* Processes p[0..n), which starts at a request boundary or inside a body.
+ * Returns the bytes consumed; the rest belongs to a request not yet complete
+ * (or waiting for its turn). */
+static size_t process(struct sh_http_conn *hc, const char *p, size_t n)
+{
+    const struct sh_config *cfg = hc->srv->cfg;
+    size_t done = 0;
+    while (done < n && !hc->base.closing) {
+        if (hc->state == SH_ST_HANDLER || hc->state == SH_ST_DEAD || hc->paused)
+            break;
+        if (hc->base.queued > cfg->max_write_buffer) {
+            hc->paused = 1; /* backpressure: resume in on_drained */
+            break;
+        }
+        if (hc->state == SH_ST_BODY) {
+            long used = feed_llhttp(hc, p + done, n - done);
+            if (used < 0)
+                return n;
+            done += (size_t)used;
+            continue;
+        }
+        if (hc->state == SH_ST_IDLE) {
+            hc->state = SH_ST_HEAD;
+            sh_head_init(&hc->head);
+            sh__req_begin(hc);
+            hc->req.start_ns = uv_hrtime();
+            sh_conn_deadline(&hc->base, cfg->head_timeout);
+        }
+        struct sh_head_limits lim = {cfg->max_url, cfg->max_header_bytes, cfg->max_headers};
+        enum sh_head_result hr = sh_head_feed(&hc->head, p + done, n - done, &lim);
+        if (hr == SH_HEAD_MORE)
+            break;
+        if (hr == SH_HEAD_ERROR) {
+            sh__conn_fail(hc, hc->head.status, hc->head.reason);
+            return n;
+        }
+        long used = feed_llhttp(hc, p + done, n - done);
+        if (used < 0)
+            return n;
+        done += (size_t)used;
+    }
+    return done;
+}
+
+static void process_input(struct sh_http_conn *hc)
+{
+    if (hc->in_process)
+        return;
+    hc->in_process = 1;
+    size_t used = process(hc, hc->in.data, hc->in.len);
+    sh_buf_consume(&hc->in, used);
+    hc->in_process = 0;
+    sh__out_flush(hc);
+    if (hc->base.closing || hc->state == SH_ST_DEAD)
+        return;
+    if (hc->state == SH_ST_HANDLER || hc->paused) {
+        sh_conn_read_stop(&hc->base);
+        return;
+    }
+    if (hc->state == SH_ST_IDLE)
+        arm_idle(hc);
+    sh_conn_read_start(&hc->base);
+}
+
+static void on_data(struct sh_conn *c, const char *data, size_t len)
+{
+    struct sh_http_conn *hc = hconn(c);
+    sh_date_tick();
+    if (hc->state == SH_ST_DEAD)
+        return;
+    if (hc->in.len) {
+        sh_buf_append(&hc->in, data, len);
+        process_input(hc);
+    } else {
+        hc->in_process = 1;
+        size_t used = process(hc, data, len);
+        hc->in_process = 0;
+        if (used < len && hc->state != SH_ST_DEAD && !hc->base.closing)
+            sh_buf_append(&hc->in, data + used, len - used);
+        sh__out_flush(hc);
+        if (hc->base.closing || hc->state == SH_ST_DEAD)
+            return;
+        if (hc->state == SH_ST_HANDLER || hc->paused)
+            sh_conn_read_stop(&hc->base);
+        else if (hc->state == SH_ST_IDLE)
+            arm_idle(hc);
+    }
+    if (hc->state == SH_ST_IDLE && hc->in.len == 0) {
+        /* Idle: give back request memory so an idle connection stays small. */
+        sh_arena_deinit(&hc->arena);
+        if (hc->in.cap > 4096)
+            sh_buf_deinit(&hc->in);
+        if (hc->body.cap)
+            sh_buf_deinit(&hc->body);
+    }
+}
+
+static void on_eof(struct sh_conn *c)
+{
+    struct sh_http_conn *hc = hconn(c);
+    /* A half-closed client may still wait for responses to what it sent. */
+    if (hc->state == SH_ST_HANDLER || c->queued)
+        hc->close_after = 1;
+    else
+        sh_conn_close(c);
+}
+
+static void on_timeout(struct sh_conn *c)
+{
+    struct sh_http_conn *hc = hconn(c);
+    if (hc->state == SH_ST_HEAD || hc->state == SH_ST_BODY) {
+        hc->req.start_ns = hc->req.start_ns ? hc->req.start_ns : uv_hrtime();
+        sh__conn_fail(hc, 408, "Request timed out.");
+        sh__out_flush(hc);
+        /* The client is too slow to trust with a queued response either. */
+        sh_conn_deadline(c, hc->srv->cfg->write_timeout);
+        return;
+    }
+    if (hc->state == SH_ST_HANDLER)
+        return;
+    sh_conn_close(c); /* idle, or a write that did not drain in time */
+}
+
+static void on_drained(struct sh_conn *c)
+{
+    struct sh_http_conn *hc = hconn(c);
+    if (hc->drain_cb) {
+        void (*cb)(void *) = hc->drain_cb;
+        hc->drain_cb = NULL;
+        cb(hc->drain_arg);
+        return;
+    }
+    if (hc->close_after && hc->state == SH_ST_IDLE) {
+        sh_conn_close(c);
+        return;
+    }
+    if (hc->paused) {
+        hc->paused = 0;
+        process_input(hc);
+    } else if (hc->state == SH_ST_IDLE) {
+        arm_idle(hc);
+    }
+}
+
+static void on_free(struct sh_conn *c)
+{
+    struct sh_http_conn *hc = hconn(c);
+    hc->gen++;
+    hc->req.gen = hc->gen;
+    watch_clear(hc);
+    sh_arena_deinit(&hc->arena);
+    sh_buf_deinit(&hc->in);
+    sh_buf_deinit(&hc->body);
+    struct sh_http_server *s = hc->srv;
+    if (s->draining && s->net.nconns == 1 && s->on_drained)
+        s->on_drained(s); /* this was the last one (it is unlinked after this call) */
+}
+
+static void on_accept(struct sh_conn *c)
+{
+    struct sh_http_conn *hc = hconn(c);
+    struct sh_http_server *s = (struct sh_http_server *)c->net;
+    hc->srv = s;
+    hc->state = SH_ST_IDLE;
+    sh_arena_init(&hc->arena, ARENA_CHUNK, ARENA_LIMIT);
+    sh__parser_init(hc);
+    hc->req.conn = hc;
+    hc->req.arena = &hc->arena;
+    sh_conn_deadline(c, s->cfg->head_timeout);
+    sh_conn_read_start(c);
+}
+
+static const struct sh_conn_ops ops = {
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_timeout = on_timeout,
+    .on_drained = on_drained,
+    .on_free = on_free,
+};
+
+static void on_log_timer(uv_timer_t *t)
+{
+    (void)t;
+    sh_date_tick();
+    sh_log_flush();
+}
+
+int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct sh_config *cfg,
+                        sh_handler_fn handler, void *ud)
+{
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+    s->cfg = cfg;
+    s->handler = handler;
+    s->handler_ud = ud;
+    sh_net_init(&s->net, loop, cfg, &ops, sizeof(struct sh_http_conn), on_accept);
+    uv_timer_init(loop, &s->log_timer);
+    uv_timer_start(&s->log_timer, on_log_timer, 200, 200);
+    uv_unref((uv_handle_t *)&s->log_timer);
+    return 0;
+}
+
+int sh_http_server_listen(struct sh_http_server *s, char *err, size_t errlen)
+{
+    return sh_net_listen(&s->net, err, errlen);
+}
+
+void sh_http_server_drain(struct sh_http_server *s)
+{
+    s->draining = 1;
+    s->net.stopping = 1;
+    sh_net_stop_listening(&s->net);
+    for (struct sh_conn *c = s->net.conns, *next; c; c = next) {
+        next = c->next;
+        struct sh_http_conn *hc = hconn(c);
+        if (c->closing || !c->started)
+            continue;
+        hc->close_after = 1;
+        if (hc->state == SH_ST_IDLE && hc->in.len == 0)
+            sh_conn_close_after_write(c);
+    }
+    if (s->net.nconns == 0 && s->on_drained)
+        s->on_drained(s);
+}
+
+void sh_http_server_close_all(struct sh_http_server *s)
+{
+    sh_net_stop_listening(&s->net);
+    for (struct sh_conn *c = s->net.conns; c; c = c->next)
+        sh_conn_close(c);
+}
+
+void sh_http_server_deinit(struct sh_http_server *s)
+{
+    if (!uv_is_closing((uv_handle_t *)&s->log_timer))
+        uv_close((uv_handle_t *)&s->log_timer, NULL);
+    sh_log_flush();
+}

@@ -1,0 +1,207 @@
+/*
+ * The stagehand command line: `serve`, `version` and help. `serve` wires the
+ * modules together: config -> http server -> router -> api, then runs the
+ * loop until a signal drains it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "stagehand/api.h"
+#include "stagehand/config.h"
+#include "stagehand/core.h"
+#include "stagehand/http.h"
+#include "stagehand/router.h"
+#include "stagehand/static.h"
+
+#ifndef SH_VERSION
+#define SH_VERSION "0.1.0"
+#endif
+
+struct app {
+    uv_loop_t *loop;
+    struct sh_config cfg;
+    struct sh_http_server http;
+    struct sh_router router;
+    struct sh_static files;
+    int has_files;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain_timer;
+    int signals;
+};
+
+static void usage(FILE *f)
+{
+    fputs("stagehand " SH_VERSION " - a self-hosted backend server\n\n"
+          "usage:\n"
+          "  stagehand serve [flags]   run the server (see `stagehand serve --help`)\n"
+          "  stagehand version         print the version\n"
+          "  stagehand --help          this text\n",
+          f);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void stop_loop(struct app *a)
+{
+    uv_signal_stop(&a->sigterm);
+    uv_signal_stop(&a->sigint);
+    uv_timer_stop(&a->drain_timer);
+    uv_walk(a->loop, close_walk_cb, NULL);
+}
+
+static void on_drained(struct sh_http_server *s)
+{
+    struct app *a = (struct app *)((char *)s - offsetof(struct app, http));
+    sh_log_info("main", "all connections finished");
+    stop_loop(a);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct app *a = t->data;
+    sh_log_warn("main", "drain deadline passed with %u connections open; closing them",
+                a->http.net.nconns);
+    sh_http_server_close_all(&a->http);
+    stop_loop(a);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct app *a = h->data;
+    if (a->signals++) {
+        sh_log_warn("main", "second signal (%d): exiting at once", signum);
+        sh_log_flush();
+        _exit(1);
+    }
+    sh_log_info("main", "signal %d: draining (deadline %llu ms)", signum,
+                (unsigned long long)a->cfg.drain_timeout);
+    a->drain_timer.data = a;
+    uv_timer_start(&a->drain_timer, on_drain_timeout, a->cfg.drain_timeout, 0);
+    sh_http_server_drain(&a->http);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == 0) {
+            char c = tmp[i];
+            tmp[i] = 0;
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return -1;
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}
+
+static int serve(int argc, char **argv, char **envp)
+{
+    static struct app a; /* large; static keeps it off the stack */
+    char err[256];
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            sh_config_usage(stdout);
+            return 0;
+        }
+    }
+    sh_config_init(&a.cfg);
+    if (sh_config_parse(&a.cfg, argc, argv, envp, err, sizeof(err))) {
+        fprintf(stderr, "stagehand: %s\n", err);
+        sh_config_deinit(&a.cfg);
+        return 2;
+    }
+    sh_log_min_level = (enum sh_log_level)a.cfg.log_level;
+    if (mkdir_p(a.cfg.dir)) {
+        fprintf(stderr, "stagehand: cannot create data directory %s: %s\n", a.cfg.dir,
+                strerror(errno));
+        return 1;
+    }
+    a.loop = uv_default_loop();
+    if (a.cfg.public_dir) {
+        if (sh_static_init(&a.files, a.loop, a.cfg.public_dir)) {
+            fprintf(stderr, "stagehand: invalid value for --public: %s is not a folder\n",
+                    a.cfg.public_dir);
+            return 2;
+        }
+        a.has_files = 1;
+    }
+    sh_router_init(&a.router, &a.cfg);
+    if (sh_api_register(&a.router, a.has_files ? &a.files : NULL)) {
+        fprintf(stderr, "stagehand: route table is invalid\n");
+        return 1;
+    }
+    sh_http_server_init(&a.http, a.loop, &a.cfg, sh_router_dispatch, &a.router);
+    a.http.on_drained = on_drained;
+    if (sh_http_server_listen(&a.http, err, sizeof(err))) {
+        fprintf(stderr, "stagehand: %s\n", err);
+        return 1;
+    }
+    uv_signal_init(a.loop, &a.sigterm);
+    uv_signal_init(a.loop, &a.sigint);
+    a.sigterm.data = a.sigint.data = &a;
+    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&a.sigint, on_signal, SIGINT);
+    uv_timer_init(a.loop, &a.drain_timer);
+
+    for (unsigned i = 0; i < a.http.net.nlisteners; i++) {
+        printf("%s\n", a.http.net.listeners[i].bound);
+        sh_log_info("main", "listening on %s", a.http.net.listeners[i].bound);
+    }
+    fflush(stdout);
+
+    uv_run(a.loop, UV_RUN_DEFAULT);
+
+    sh_http_server_deinit(&a.http);
+    uv_run(a.loop, UV_RUN_DEFAULT); /* let close callbacks run */
+    sh_router_deinit(&a.router);
+    if (a.has_files)
+        sh_static_deinit(&a.files);
+    sh_log_info("main", "stopped after %llu requests", (unsigned long long)a.http.requests);
+    sh_log_flush();
+    uv_loop_close(a.loop);
+    sh_config_deinit(&a.cfg);
+    return 0;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "stagehand: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return serve(argc - 2, argv + 2, envp);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("stagehand %s\n", SH_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "stagehand: unknown command: %s\n", cmd);
+    return 2;
+}

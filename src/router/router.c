@@ -1,0 +1,193 @@
+/*
+ * Route matching. Patterns are split into segments once, when added; a path
+ * is matched segment by segment against each route with no allocation, and
+ * parameters are slices of the (already percent-decoded) path. Routes are few
+ * (tens), so a linear scan beats a trie in both code and time here.
+ */
+#include "stagehand/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void sh_router_init(struct sh_router *rt, const struct sh_config *cfg)
+{
+    memset(rt, 0, sizeof(*rt));
+    rt->cfg = cfg;
+}
+
+void sh_router_deinit(struct sh_router *rt)
+{
+    free(rt->routes);
+    memset(rt, 0, sizeof(*rt));
+}
+
+/* Splits p at '/' into segs; returns the count or -1 if there are too many. */
+static int split(const char *p, size_t len, struct sh_str *segs, unsigned max)
+{
+    unsigned n = 0;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] == '/') {
+            i++;
+            continue;
+        }
+        size_t start = i;
+        while (i < len && p[i] != '/')
+            i++;
+        if (n == max)
+            return -1;
+        segs[n++] = (struct sh_str){p + start, i - start};
+    }
+    return (int)n;
+}
+
+int sh_router_add(struct sh_router *rt, unsigned methods, const char *pattern, sh_handler_fn fn,
+                  void *ud)
+{
+    struct sh_route r;
+    memset(&r, 0, sizeof(r));
+    r.methods = methods;
+    r.pattern = pattern;
+    r.fn = fn;
+    r.ud = ud;
+    int n = split(pattern, strlen(pattern), r.segs, SH_ROUTER_MAX_SEGMENTS);
+    if (n < 0 || pattern[0] != '/')
+        return SH_EINVAL;
+    r.nsegs = (unsigned)n;
+    if (n > 0 && sh_str_eq(r.segs[n - 1], "*")) {
+        r.tail = 1;
+        r.nsegs--;
+    }
+    unsigned params = 0;
+    for (unsigned i = 0; i < r.nsegs; i++)
+        if (r.segs[i].len > 1 && r.segs[i].ptr[0] == ':')
+            params++;
+    if (params > SH_REQ_MAX_PARAMS)
+        return SH_EINVAL;
+    if (rt->nroutes == rt->cap) {
+        rt->cap = rt->cap ? rt->cap * 2 : 16;
+        rt->routes = sh_realloc(rt->routes, rt->cap * sizeof(*rt->routes));
+    }
+    rt->routes[rt->nroutes++] = r;
+    return 0;
+}
+
+int sh_router_use(struct sh_router *rt, sh_handler_fn fn, void *ud)
+{
+    if (rt->nmiddleware == SH_ROUTER_MAX_MIDDLEWARE)
+        return SH_EINVAL;
+    rt->middleware[rt->nmiddleware] = fn;
+    rt->middleware_ud[rt->nmiddleware++] = ud;
+    return 0;
+}
+
+void sh_router_fallback(struct sh_router *rt, sh_handler_fn fn, void *ud)
+{
+    rt->fallback = fn;
+    rt->fallback_ud = ud;
+}
+
+static int match_route(const struct sh_route *r, const struct sh_str *segs, unsigned nsegs,
+                       struct sh_route_match *out)
+{
+    if (nsegs < r->nsegs || (!r->tail && nsegs != r->nsegs))
+        return 0;
+    unsigned np = 0;
+    for (unsigned i = 0; i < r->nsegs; i++) {
+        const struct sh_str *ps = &r->segs[i];
+        if (ps->len > 1 && ps->ptr[0] == ':') {
+            if (out) {
+                out->param_names[np] = (struct sh_str){ps->ptr + 1, ps->len - 1};
+                out->params[np] = segs[i];
+            }
+            np++;
+        } else if (ps->len != segs[i].len || memcmp(ps->ptr, segs[i].ptr, ps->len) != 0) {
+            return 0;
+        }
+    }
+    if (out)
+        out->nparams = np;
+    return 1;
+}
+
+int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str path,
+                    struct sh_route_match *out)
+{
+    struct sh_str segs[SH_ROUTER_MAX_SEGMENTS + 1];
+    memset(out, 0, sizeof(*out));
+    int n = split(path.ptr, path.len, segs, SH_ROUTER_MAX_SEGMENTS + 1);
+    if (n < 0)
+        return 0; /* deeper than any route */
+    unsigned want = m == SH_METHOD_HEAD ? (SH_METHOD_HEAD | SH_METHOD_GET) : (unsigned)m;
+    for (unsigned i = 0; i < rt->nroutes; i++) {
+        const struct sh_route *r = &rt->routes[i];
+        if (!(r->methods & want)) {
+            if (match_route(r, segs, (unsigned)n, NULL))
+                out->allow |= r->methods;
+            continue;
+        }
+        if (match_route(r, segs, (unsigned)n, out)) {
+            out->route = r;
+            out->allow |= r->methods;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void sh_router_format_allow(unsigned methods, char *buf, size_t len)
+{
+    static const struct {
+        unsigned m;
+        const char *name;
+    } names[] = {{SH_METHOD_GET, "GET"},       {SH_METHOD_HEAD, "HEAD"},
+                 {SH_METHOD_POST, "POST"},     {SH_METHOD_PUT, "PUT"},
+                 {SH_METHOD_PATCH, "PATCH"},   {SH_METHOD_DELETE, "DELETE"},
+                 {SH_METHOD_OPTIONS, "OPTIONS"}};
+    if (methods & SH_METHOD_GET)
+        methods |= SH_METHOD_HEAD;
+    methods |= SH_METHOD_OPTIONS;
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < SH_ARRAY_LEN(names); i++) {
+        if (!(methods & names[i].m))
+            continue;
+        size_t nl = strlen(names[i].name);
+        if (o + nl + 3 > len)
+            break;
+        if (o) {
+            memcpy(buf + o, ", ", 2);
+            o += 2;
+        }
+        memcpy(buf + o, names[i].name, nl + 1);
+        o += nl;
+    }
+}
+
+int sh_router_dispatch(struct sh_req *r, void *ud)
+{
+    struct sh_router *rt = ud;
+    for (unsigned i = 0; i < rt->nmiddleware; i++)
+        if (rt->middleware[i](r, rt->middleware_ud[i]) == SH_HANDLED)
+            return SH_HANDLED;
+
+    struct sh_route_match m;
+    if (sh_router_match(rt, r->method, r->path, &m)) {
+        r->route = m.route->pattern;
+        r->nparams = m.nparams;
+        memcpy(r->param_names, m.param_names, sizeof(m.param_names[0]) * m.nparams);
+        memcpy(r->params, m.params, sizeof(m.params[0]) * m.nparams);
+        return m.route->fn(r, m.route->ud);
+    }
+    if (m.allow) {
+        char allow[96];
+        sh_router_format_allow(m.allow, allow, sizeof(allow));
+        sh_res_header(r, "Allow", allow);
+        sh_res_error(r, 405, "Method not allowed.", NULL);
+        return SH_HANDLED;
+    }
+    if (rt->fallback && rt->fallback(r, rt->fallback_ud) == SH_HANDLED)
+        return SH_HANDLED;
+    sh_res_error(r, 404, "The requested resource wasn't found.", NULL);
+    return SH_HANDLED;
+}
