@@ -122,7 +122,8 @@ static int serve(int argc, char **argv, char **envp)
         }
     }
     sh_config_init(&a.cfg);
-    if (sh_config_parse(&a.cfg, argc, argv, envp, err, sizeof(err))) {
+    if (sh_config_parse(&a.cfg, argc, (const char *const *)argv, (const char *const *)envp, err,
+                        sizeof(err))) {
         fprintf(stderr, "stagehand: %s\n", err);
         sh_config_deinit(&a.cfg);
         return 2;

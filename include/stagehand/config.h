@@ -51,8 +51,8 @@ void sh_config_deinit(struct sh_config *c);
  * Returns 0, or -1 with a one-line message naming the flag or variable in
  * err (errlen bytes). Strings point into argv/envp or storage the config owns.
  */
-int sh_config_parse(struct sh_config *c, int argc, char **argv, char **envp, char *err,
-                    size_t errlen);
+int sh_config_parse(struct sh_config *c, int argc, const char *const *argv,
+                    const char *const *envp, char *err, size_t errlen);
 
 /* Writes the usage text of `serve` (flags, variables, defaults) to f. */
 void sh_config_usage(FILE *f);

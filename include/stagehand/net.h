@@ -89,6 +89,10 @@ void sh_net_init(struct sh_net *n, uv_loop_t *loop, const struct sh_config *cfg,
 /* Binds and listens on every address of cfg->listen. 0 or a negative code,
  * with a message naming the address in err. */
 int sh_net_listen(struct sh_net *n, char *err, size_t errlen);
+/* Adopts an already connected unix-domain stream socket (a socketpair end)
+ * as a connection, as if accepted: for fuzzing and tests without TCP.
+ * 0 or a negative code. */
+int sh_net_adopt(struct sh_net *n, uv_os_sock_t fd);
 /* Closes the listeners (new connections are refused by the kernel). */
 void sh_net_stop_listening(struct sh_net *n);
 

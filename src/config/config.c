@@ -211,9 +211,9 @@ static char *own(struct sh_config *c, const char *s)
     return c->owned[c->nowned++] = sh_strdup(s);
 }
 
-static int apply_env(struct sh_config *c, char **envp, char *err, size_t errlen)
+static int apply_env(struct sh_config *c, const char *const *envp, char *err, size_t errlen)
 {
-    for (char **e = envp; e && *e; e++) {
+    for (const char *const *e = envp; e && *e; e++) {
         if (strncmp(*e, "STAGEHAND_", 10) != 0)
             continue;
         const char *eq = strchr(*e, '=');
@@ -243,8 +243,8 @@ static int apply_env(struct sh_config *c, char **envp, char *err, size_t errlen)
     return 0;
 }
 
-int sh_config_parse(struct sh_config *c, int argc, char **argv, char **envp, char *err,
-                    size_t errlen)
+int sh_config_parse(struct sh_config *c, int argc, const char *const *argv,
+                    const char *const *envp, char *err, size_t errlen)
 {
     if (apply_env(c, envp, err, errlen))
         return -1;

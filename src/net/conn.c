@@ -201,30 +201,9 @@ void sh_conn_send(struct sh_conn *c, const uv_buf_t *bufs, unsigned nbufs)
     c->nwrites++;
 }
 
-/* Accepts one pending connection from server; called by the listener. */
-void sh__conn_start(struct sh_net *n, uv_stream_t *server, int is_unix);
-void sh__conn_start(struct sh_net *n, uv_stream_t *server, int is_unix)
+/* Sets up an accepted (or adopted) connection and hands it to the layer above. */
+static void conn_ready(struct sh_net *n, struct sh_conn *c, int is_unix)
 {
-    struct sh_conn *c = sh_calloc(1, n->conn_size);
-    c->net = n;
-    int rc = is_unix ? uv_pipe_init(n->loop, &c->h.pipe, 0) : uv_tcp_init(n->loop, &c->h.tcp);
-    if (rc) {
-        free(c);
-        return;
-    }
-    c->h.handle.data = c;
-    c->handles_open = 1;
-    if (uv_accept(server, &c->h.stream) != 0 || n->stopping ||
-        n->nconns >= n->cfg->max_connections) {
-        /* Over the limit (or stopping): accept and close at once. */
-        if (!n->stopping)
-            n->rejected++;
-        c->closing = 1;
-        c->handles_open = 1;
-        conn_link(n, c);
-        uv_close(&c->h.handle, on_handle_closed);
-        return;
-    }
     uv_timer_init(n->loop, &c->timer);
     c->timer.data = c;
     c->handles_open = 2;
@@ -245,4 +224,46 @@ void sh__conn_start(struct sh_net *n, uv_stream_t *server, int is_unix)
     }
     c->started = 1;
     n->on_accept(c);
+}
+
+/* Accepts one pending connection from server; called by the listener. */
+void sh__conn_start(struct sh_net *n, uv_stream_t *server, int is_unix);
+void sh__conn_start(struct sh_net *n, uv_stream_t *server, int is_unix)
+{
+    struct sh_conn *c = sh_calloc(1, n->conn_size);
+    c->net = n;
+    int rc = is_unix ? uv_pipe_init(n->loop, &c->h.pipe, 0) : uv_tcp_init(n->loop, &c->h.tcp);
+    if (rc) {
+        free(c);
+        return;
+    }
+    c->h.handle.data = c;
+    c->handles_open = 1;
+    if (uv_accept(server, &c->h.stream) != 0 || n->stopping ||
+        n->nconns >= n->cfg->max_connections) {
+        /* Over the limit (or stopping): accept and close at once. */
+        if (!n->stopping)
+            n->rejected++;
+        c->closing = 1;
+        conn_link(n, c);
+        uv_close(&c->h.handle, on_handle_closed);
+        return;
+    }
+    conn_ready(n, c, is_unix);
+}
+
+int sh_net_adopt(struct sh_net *n, uv_os_sock_t fd)
+{
+    struct sh_conn *c = sh_calloc(1, n->conn_size);
+    c->net = n;
+    int rc = uv_pipe_init(n->loop, &c->h.pipe, 0);
+    if (rc == 0)
+        rc = uv_pipe_open(&c->h.pipe, fd);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    c->h.handle.data = c;
+    conn_ready(n, c, 1);
+    return 0;
 }

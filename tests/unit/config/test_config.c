@@ -1,0 +1,143 @@
+/* Unit tests of flag and environment parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "stagehand/config.h"
+#include "stagehand/core.h"
+
+static int parse(struct sh_config *c, const char **argv, const char **envp, char *err)
+{
+    int argc = 0;
+    while (argv && argv[argc])
+        argc++;
+    sh_config_init(c);
+    return sh_config_parse(c, argc, argv, envp, err, 256);
+}
+
+static void test_config_defaults(void **state)
+{
+    (void)state;
+    struct sh_config c;
+    char err[256];
+    const char *argv[] = {NULL};
+    assert_int_equal(parse(&c, argv, NULL, err), 0);
+    assert_int_equal(c.nlisten, 1);
+    assert_string_equal(c.listen[0], "127.0.0.1:8090");
+    assert_int_equal(c.max_url, 8192);
+    assert_int_equal(c.max_header_bytes, 16384);
+    assert_int_equal(c.max_headers, 100);
+    assert_int_equal(c.max_body, 32u * 1024 * 1024);
+    assert_int_equal(c.max_connections, 10000);
+    assert_int_equal(c.head_timeout, 10000);
+    assert_int_equal(c.idle_timeout, 75000);
+    assert_string_equal(c.cors_origins, "*");
+    sh_config_deinit(&c);
+}
+
+static void test_config_flags_both_forms(void **state)
+{
+    (void)state;
+    struct sh_config c;
+    char err[256];
+    const char *argv[] = {"--listen", "127.0.0.1:0",     "--listen=unix:/tmp/x.sock", "--max-body",
+                    "1M",       "--head-timeout=250ms", "--idle-timeout", "2m",
+                    "--max-headers", "7",          "--log-level", "warn", NULL};
+    assert_int_equal(parse(&c, argv, NULL, err), 0);
+    assert_int_equal(c.nlisten, 2);
+    assert_string_equal(c.listen[1], "unix:/tmp/x.sock");
+    assert_int_equal(c.max_body, 1024 * 1024);
+    assert_int_equal(c.head_timeout, 250);
+    assert_int_equal(c.idle_timeout, 120000);
+    assert_int_equal(c.max_headers, 7);
+    assert_int_equal(c.log_level, SH_LOG_WARN);
+    sh_config_deinit(&c);
+}
+
+static void test_config_env_and_flag_precedence(void **state)
+{
+    (void)state;
+    struct sh_config c;
+    char err[256];
+    const char *envp[] = {"STAGEHAND_MAX_URL=4k", "STAGEHAND_LISTEN=127.0.0.1:1,[::1]:2",
+                    "STAGEHAND_DIR=/env/dir", "OTHER=1", NULL};
+    const char *argv[] = {"--dir", "/flag/dir", NULL};
+    assert_int_equal(parse(&c, argv, envp, err), 0);
+    assert_int_equal(c.max_url, 4096);
+    assert_int_equal(c.nlisten, 2);
+    assert_string_equal(c.listen[1], "[::1]:2");
+    assert_string_equal(c.dir, "/flag/dir");
+    sh_config_deinit(&c);
+
+    const char *argv2[] = {"--listen", "127.0.0.1:9", NULL};
+    assert_int_equal(parse(&c, argv2, envp, err), 0);
+    assert_int_equal(c.nlisten, 1); /* flags replace the environment's addresses */
+    assert_string_equal(c.listen[0], "127.0.0.1:9");
+    sh_config_deinit(&c);
+}
+
+static void test_config_errors_name_the_flag(void **state)
+{
+    (void)state;
+    struct sh_config c;
+    char err[256];
+    const char *unknown[] = {"--bogus", "1", NULL};
+    assert_int_equal(parse(&c, unknown, NULL, err), -1);
+    assert_non_null(strstr(err, "--bogus"));
+    sh_config_deinit(&c);
+
+    const char *bad[] = {"--max-body", "lots", NULL};
+    assert_int_equal(parse(&c, bad, NULL, err), -1);
+    assert_non_null(strstr(err, "--max-body"));
+    sh_config_deinit(&c);
+
+    const char *missing[] = {"--dir", NULL};
+    assert_int_equal(parse(&c, missing, NULL, err), -1);
+    assert_non_null(strstr(err, "--dir"));
+    sh_config_deinit(&c);
+
+    const char *zero[] = {"--head-timeout", "0", NULL};
+    assert_int_equal(parse(&c, zero, NULL, err), -1);
+    sh_config_deinit(&c);
+
+    const char *badenv[] = {"STAGEHAND_LOG_LEVEL=loud", NULL};
+    const char *none[] = {NULL};
+    assert_int_equal(parse(&c, none, badenv, err), -1);
+    assert_non_null(strstr(err, "STAGEHAND_LOG_LEVEL"));
+    sh_config_deinit(&c);
+}
+
+static void test_config_durations_and_sizes(void **state)
+{
+    (void)state;
+    uint64_t v;
+    assert_int_equal(sh_config_parse_duration("10", &v), 0);
+    assert_int_equal(v, 10000);
+    assert_int_equal(sh_config_parse_duration("1h", &v), 0);
+    assert_int_equal(v, 3600000);
+    assert_int_equal(sh_config_parse_duration("-1s", &v), -1);
+    assert_int_equal(sh_config_parse_duration("10x", &v), -1);
+    assert_int_equal(sh_config_parse_duration("", &v), -1);
+    assert_int_equal(sh_config_parse_size("64k", &v), 0);
+    assert_int_equal(v, 65536);
+    assert_int_equal(sh_config_parse_size("2GiB", &v), 0);
+    assert_int_equal(v, 2ull << 30);
+    assert_int_equal(sh_config_parse_size("99999999999999999999", &v), -1);
+    assert_int_equal(sh_config_parse_size("1T", &v), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_flags_both_forms),
+        cmocka_unit_test(test_config_env_and_flag_precedence),
+        cmocka_unit_test(test_config_errors_name_the_flag),
+        cmocka_unit_test(test_config_durations_and_sizes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,154 @@
+/* Unit tests of route matching: parameters, 404/405 with Allow, HEAD. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "stagehand/router.h"
+
+static int h_list(struct sh_req *r, void *ud)
+{
+    (void)r;
+    (void)ud;
+    return SH_HANDLED;
+}
+static int h_view(struct sh_req *r, void *ud)
+{
+    (void)r;
+    (void)ud;
+    return SH_HANDLED;
+}
+static int h_files(struct sh_req *r, void *ud)
+{
+    (void)r;
+    (void)ud;
+    return SH_HANDLED;
+}
+
+static struct sh_router rt;
+
+static int setup(void **state)
+{
+    (void)state;
+    sh_router_init(&rt, NULL);
+    assert_int_equal(sh_router_add(&rt, SH_METHOD_GET | SH_METHOD_POST,
+                                   "/api/collections/:collection/records", h_list, NULL),
+                     0);
+    assert_int_equal(sh_router_add(&rt, SH_METHOD_GET | SH_METHOD_PATCH | SH_METHOD_DELETE,
+                                   "/api/collections/:collection/records/:id", h_view, NULL),
+                     0);
+    assert_int_equal(sh_router_add(&rt, SH_METHOD_GET, "/api/files/*", h_files, NULL), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sh_router_deinit(&rt);
+    return 0;
+}
+
+static struct sh_str S(const char *s)
+{
+    return (struct sh_str){s, strlen(s)};
+}
+
+static void test_router_params(void **state)
+{
+    (void)state;
+    struct sh_route_match m;
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_PATCH, S("/api/collections/posts/records/abc"),
+                                     &m),
+                     1);
+    assert_ptr_equal(m.route->fn, h_view);
+    assert_int_equal(m.nparams, 2);
+    assert_true(sh_str_eq(m.param_names[0], "collection"));
+    assert_true(sh_str_eq(m.params[0], "posts"));
+    assert_true(sh_str_eq(m.param_names[1], "id"));
+    assert_true(sh_str_eq(m.params[1], "abc"));
+}
+
+static void test_router_trailing_slash_and_doubles(void **state)
+{
+    (void)state;
+    struct sh_route_match m;
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_GET, S("/api/collections/posts/records/"), &m),
+                     1);
+    assert_ptr_equal(m.route->fn, h_list);
+}
+
+static void test_router_405_allow(void **state)
+{
+    (void)state;
+    struct sh_route_match m;
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_PUT, S("/api/collections/posts/records/x"),
+                                     &m),
+                     0);
+    assert_null(m.route);
+    assert_int_equal(m.allow, SH_METHOD_GET | SH_METHOD_PATCH | SH_METHOD_DELETE);
+    char allow[96];
+    sh_router_format_allow(m.allow, allow, sizeof(allow));
+    assert_string_equal(allow, "GET, HEAD, PATCH, DELETE, OPTIONS");
+}
+
+static void test_router_404(void **state)
+{
+    (void)state;
+    struct sh_route_match m;
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_GET, S("/api/nothing"), &m), 0);
+    assert_int_equal(m.allow, 0);
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_GET, S("/api/collections/x/records/y/z"), &m),
+                     0);
+    assert_int_equal(m.allow, 0);
+    /* deeper than any route */
+    assert_int_equal(
+        sh_router_match(&rt, SH_METHOD_GET, S("/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r"), &m), 0);
+}
+
+static void test_router_head_matches_get(void **state)
+{
+    (void)state;
+    struct sh_route_match m;
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_HEAD, S("/api/collections/p/records"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_list);
+}
+
+static void test_router_wildcard_tail(void **state)
+{
+    (void)state;
+    struct sh_route_match m;
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_GET, S("/api/files/a/b/c.png"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_files);
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_GET, S("/api/filesx"), &m), 0);
+}
+
+static void test_router_rejects_bad_patterns(void **state)
+{
+    (void)state;
+    struct sh_router r2;
+    sh_router_init(&r2, NULL);
+    assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "no-slash", h_list, NULL), SH_EINVAL);
+    assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/:a/:b/:c/:d/:e/:f/:g/:h/:i", h_list, NULL),
+                     SH_EINVAL);
+    assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/1/2/3/4/5/6/7/8/9/10/11/12/13", h_list,
+                                   NULL),
+                     SH_EINVAL);
+    sh_router_deinit(&r2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_router_params),
+        cmocka_unit_test(test_router_trailing_slash_and_doubles),
+        cmocka_unit_test(test_router_405_allow),
+        cmocka_unit_test(test_router_404),
+        cmocka_unit_test(test_router_head_matches_get),
+        cmocka_unit_test(test_router_wildcard_tail),
+        cmocka_unit_test(test_router_rejects_bad_patterns),
+    };
+    return cmocka_run_group_tests_name("router", tests, setup, teardown);
+}
