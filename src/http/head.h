@@ -27,10 +27,12 @@ enum sh_head_result {
 
 struct sh_head_state {
     /* progress (private to the validator) */
-    size_t pos;        /* offset of the first byte not yet checked (start of a line) */
+    size_t pos;        /* start of the first line not yet complete */
     size_t skip;       /* leading empty lines (CRLF) ignored before the request line */
     unsigned line;     /* lines checked so far, request line = 1 */
     unsigned nheaders;
+    size_t scan;       /* checked bytes of the current, incomplete line end here */
+    size_t sep1, sep2; /* in it: target and version starts, or the value start; 0 = not yet */
     unsigned te_other : 1; /* a Transfer-Encoding coding other than chunked was seen */
 
     /* results, valid once SH_HEAD_DONE is returned */
