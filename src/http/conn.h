@@ -30,6 +30,8 @@ struct sh_http_conn {
     struct sh_arena arena;
     struct sh_req req;
     uint32_t gen;
+    uint64_t deadline; /* loop time (ms) the current phase must end by; 0 = none */
+    uint64_t armed;    /* the deadline the timer is set for */
     size_t chunk_ext; /* chunk-extension bytes of this request */
     int err_status;   /* set by a parser callback that rejects the request */
     const char *err_reason;

@@ -108,17 +108,33 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
     if (hc->close_after || hc->srv->draining)
         r->keep_alive = 0;
 
-    char line[64];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, sh_http_reason(status));
-    sh_buf_append(&out, line, (size_t)n);
+    /* Formatted by hand: printf was a tenth of the pipelined profile. */
+    const char *reason = sh_http_reason(status);
+    size_t rlen = strlen(reason);
+    sh_buf_reserve(&out, 16 + rlen);
+    char *p = out.data + out.len;
+    memcpy(p, "HTTP/1.1 ", 9);
+    p[9] = (char)('0' + status / 100 % 10);
+    p[10] = (char)('0' + status / 10 % 10);
+    p[11] = (char)('0' + status % 10);
+    p[12] = ' ';
+    memcpy(p + 13, reason, rlen);
+    p[13 + rlen] = '\r';
+    p[14 + rlen] = '\n';
+    out.len += 15 + rlen;
     HDR(&out, "Server", "stagehand", 9);
     HDR(&out, "Date", sh_date_now()->http, 29);
     if (ctype)
         HDR(&out, "Content-Type", ctype, strlen(ctype));
     if (status != 204 && status != 304 && !(status >= 100 && status < 200)) {
         char num[24];
-        int m = snprintf(num, sizeof(num), "%llu", (unsigned long long)content_length);
-        HDR(&out, "Content-Length", num, (size_t)m);
+        size_t i = sizeof(num);
+        uint64_t v = content_length;
+        do {
+            num[--i] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        HDR(&out, "Content-Length", num + i, sizeof(num) - i);
     }
     if (r->rid[0])
         HDR(&out, "X-Request-Id", r->rid, strlen(r->rid));

@@ -148,7 +148,10 @@ static void rid_assign(struct sh_req *r)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
-    snprintf(r->rid, sizeof(r->rid), "%016llx", (unsigned long long)z);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, z >>= 4)
+        r->rid[i] = hex[z & 15];
+    r->rid[16] = 0;
 }
 
 static void access_log(struct sh_http_conn *hc)
@@ -174,15 +177,34 @@ static void access_log(struct sh_http_conn *hc)
 
 /* ---- lifecycle ---- */
 
+/* Deadlines are recorded per phase as they change and the timer is armed
+ * once per batch of input (deadline_commit), not once per pipelined request. */
+static void deadline_set(struct sh_http_conn *hc, uint64_t timeout_ms)
+{
+    hc->deadline = timeout_ms ? uv_now(hc->srv->loop) + timeout_ms : 0;
+}
+
+static void deadline_commit(struct sh_http_conn *hc)
+{
+    if (hc->deadline == hc->armed || hc->base.closing)
+        return;
+    hc->armed = hc->deadline;
+    uint64_t now = uv_now(hc->srv->loop);
+    if (!hc->deadline)
+        sh_conn_deadline(&hc->base, 0);
+    else
+        sh_conn_deadline(&hc->base, hc->deadline > now ? hc->deadline - now : 1);
+}
+
 static void arm_idle(struct sh_http_conn *hc)
 {
     const struct sh_config *cfg = hc->srv->cfg;
     if (hc->base.queued)
-        sh_conn_deadline(&hc->base, cfg->write_timeout);
+        deadline_set(hc, cfg->write_timeout);
     else if (hc->in.len)
-        sh_conn_deadline(&hc->base, cfg->head_timeout);
+        deadline_set(hc, cfg->head_timeout);
     else
-        sh_conn_deadline(&hc->base, cfg->idle_timeout);
+        deadline_set(hc, cfg->idle_timeout);
 }
 
 void sh__req_done(struct sh_http_conn *hc)
@@ -204,6 +226,8 @@ void sh__req_done(struct sh_http_conn *hc)
         sh__out_flush(hc);
         sh_conn_read_stop(&hc->base);
         sh_conn_close_after_write(&hc->base);
+        deadline_set(hc, hc->srv->cfg->write_timeout); /* for what is still queued */
+        deadline_commit(hc);
         return;
     }
     hc->state = SH_ST_IDLE;
@@ -223,7 +247,7 @@ static void dispatch(struct sh_http_conn *hc)
     hc->body.len--;
     rid_assign(r);
     hc->state = SH_ST_HANDLER;
-    sh_conn_deadline(&hc->base, 0);
+    deadline_set(hc, 0);
     hc->in_handler = 1;
     int rc = hc->srv->handler(r, hc->srv->handler_ud);
     hc->in_handler = 0;
@@ -239,7 +263,7 @@ static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
     if (err == HPE_OK) {
         if (hc->state == SH_ST_HEAD) {
             hc->state = SH_ST_BODY;
-            sh_conn_deadline(&hc->base, hc->srv->cfg->body_timeout);
+            deadline_set(hc, hc->srv->cfg->body_timeout);
         }
         return (long)n;
     }
@@ -282,8 +306,8 @@ static size_t process(struct sh_http_conn *hc, const char *p, size_t n)
             hc->state = SH_ST_HEAD;
             sh_head_init(&hc->head);
             sh__req_begin(hc);
-            hc->req.start_ns = uv_hrtime();
-            sh_conn_deadline(&hc->base, cfg->head_timeout);
+            hc->req.start_ns = sh_log_min_level <= SH_LOG_INFO ? uv_hrtime() : 0;
+            deadline_set(hc, cfg->head_timeout);
         }
         struct sh_head_limits lim = {cfg->max_url, cfg->max_header_bytes, cfg->max_headers};
         enum sh_head_result hr = sh_head_feed(&hc->head, p + done, n - done, &lim);
@@ -301,6 +325,31 @@ static size_t process(struct sh_http_conn *hc, const char *p, size_t n)
     return done;
 }
 
+/* After a batch of input: send what was gathered, choose the next deadline,
+ * and keep reading only while a new request may start. */
+static void after_batch(struct sh_http_conn *hc)
+{
+    sh__out_flush(hc);
+    if (hc->base.closing || hc->state == SH_ST_DEAD)
+        return;
+    if (hc->state == SH_ST_HANDLER || hc->paused) {
+        sh_conn_read_stop(&hc->base);
+    } else {
+        if (hc->state == SH_ST_IDLE)
+            arm_idle(hc);
+        sh_conn_read_start(&hc->base);
+    }
+    deadline_commit(hc);
+    if (hc->state == SH_ST_IDLE && hc->in.len == 0 && !hc->in_process) {
+        /* Idle: give back request memory so an idle connection stays small. */
+        sh_arena_deinit(&hc->arena);
+        if (hc->in.cap > 4096)
+            sh_buf_deinit(&hc->in);
+        if (hc->body.cap)
+            sh_buf_deinit(&hc->body);
+    }
+}
+
 static void process_input(struct sh_http_conn *hc)
 {
     if (hc->in_process)
@@ -309,16 +358,7 @@ static void process_input(struct sh_http_conn *hc)
     size_t used = process(hc, hc->in.data, hc->in.len);
     sh_buf_consume(&hc->in, used);
     hc->in_process = 0;
-    sh__out_flush(hc);
-    if (hc->base.closing || hc->state == SH_ST_DEAD)
-        return;
-    if (hc->state == SH_ST_HANDLER || hc->paused) {
-        sh_conn_read_stop(&hc->base);
-        return;
-    }
-    if (hc->state == SH_ST_IDLE)
-        arm_idle(hc);
-    sh_conn_read_start(&hc->base);
+    after_batch(hc);
 }
 
 static void on_data(struct sh_conn *c, const char *data, size_t len)
@@ -330,28 +370,16 @@ static void on_data(struct sh_conn *c, const char *data, size_t len)
     if (hc->in.len) {
         sh_buf_append(&hc->in, data, len);
         process_input(hc);
-    } else {
-        hc->in_process = 1;
-        size_t used = process(hc, data, len);
-        hc->in_process = 0;
-        if (used < len && hc->state != SH_ST_DEAD && !hc->base.closing)
-            sh_buf_append(&hc->in, data + used, len - used);
-        sh__out_flush(hc);
-        if (hc->base.closing || hc->state == SH_ST_DEAD)
-            return;
-        if (hc->state == SH_ST_HANDLER || hc->paused)
-            sh_conn_read_stop(&hc->base);
-        else if (hc->state == SH_ST_IDLE)
-            arm_idle(hc);
+        return;
     }
-    if (hc->state == SH_ST_IDLE && hc->in.len == 0) {
-        /* Idle: give back request memory so an idle connection stays small. */
-        sh_arena_deinit(&hc->arena);
-        if (hc->in.cap > 4096)
-            sh_buf_deinit(&hc->in);
-        if (hc->body.cap)
-            sh_buf_deinit(&hc->body);
-    }
+    /* The common case: parse straight from the loop's read buffer and keep
+     * only an unfinished request's bytes. */
+    hc->in_process = 1;
+    size_t used = process(hc, data, len);
+    hc->in_process = 0;
+    if (used < len && hc->state != SH_ST_DEAD && !hc->base.closing)
+        sh_buf_append(&hc->in, data + used, len - used);
+    after_batch(hc);
 }
 
 static void on_eof(struct sh_conn *c)
@@ -372,7 +400,8 @@ static void on_timeout(struct sh_conn *c)
         sh__conn_fail(hc, 408, "Request timed out.");
         sh__out_flush(hc);
         /* The client is too slow to trust with a queued response either. */
-        sh_conn_deadline(c, hc->srv->cfg->write_timeout);
+        deadline_set(hc, hc->srv->cfg->write_timeout);
+        deadline_commit(hc);
         return;
     }
     if (hc->state == SH_ST_HANDLER)
@@ -398,6 +427,7 @@ static void on_drained(struct sh_conn *c)
         process_input(hc);
     } else if (hc->state == SH_ST_IDLE) {
         arm_idle(hc);
+        deadline_commit(hc);
     }
 }
 
@@ -425,7 +455,8 @@ static void on_accept(struct sh_conn *c)
     sh__parser_init(hc);
     hc->req.conn = hc;
     hc->req.arena = &hc->arena;
-    sh_conn_deadline(c, s->cfg->head_timeout);
+    deadline_set(hc, s->cfg->head_timeout);
+    deadline_commit(hc);
     sh_conn_read_start(c);
 }
 
