@@ -21,6 +21,14 @@ static struct sh_buf logbuf;
  * on the loop's fast path. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Each thread keeps its own timestamp cache: the loop's process-wide cache
+ * is written without a lock, so helper threads must not read it. */
+static const char *log_ts(void)
+{
+    static _Thread_local struct sh_date_cache tl;
+    return sh_date_cache_update(&tl, time(NULL))->iso;
+}
+
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
 int sh_log_level_parse(const char *s)
@@ -92,7 +100,7 @@ void sh_log_write(enum sh_log_level lvl, const char *mod, const char *kv, const 
         n = sizeof(msg) - 1;
 
     pthread_mutex_lock(&log_lock);
-    sh_buf_appendf(&logbuf, "ts=%s level=%s mod=%s", sh_date_now()->iso, level_names[lvl], mod);
+    sh_buf_appendf(&logbuf, "ts=%s level=%s mod=%s", log_ts(), level_names[lvl], mod);
     sh_log_kv(&logbuf, "msg", msg, (size_t)n);
     if (kv)
         sh_buf_appends(&logbuf, kv);
@@ -105,7 +113,7 @@ void sh_log_write(enum sh_log_level lvl, const char *mod, const char *kv, const 
 void sh_log_raw(const char *line, size_t len)
 {
     pthread_mutex_lock(&log_lock);
-    sh_buf_appendf(&logbuf, "ts=%s ", sh_date_now()->iso);
+    sh_buf_appendf(&logbuf, "ts=%s ", log_ts());
     sh_buf_append(&logbuf, line, len);
     sh_buf_append(&logbuf, "\n", 1);
     if (logbuf.len >= FLUSH_AT)
