@@ -1,0 +1,141 @@
+/*
+ * Internals of the db storage engine shared by db.c (the handle, reads, the
+ * budget), open.c (connections, pragmas, the CLI path), migrate.c (internal
+ * schema), stmt_cache.c (prepared statements) and writer.c (the writer
+ * thread). Not a public interface: tests include it to reach the migration
+ * runner and the statement cache directly.
+ */
+#ifndef STAGEHAND_DB_INT_H
+#define STAGEHAND_DB_INT_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "stagehand/db.h"
+
+#define SH_DB_MOD "db"
+
+/* ---- statement cache (stmt_cache.c): one per connection, one thread ---- */
+struct sh__stmt_entry;
+
+struct sh__stmt_out {
+    sqlite3_stmt *stmt;
+    struct sh__stmt_entry *entry; /* NULL: a private statement, finalized on put */
+};
+
+struct sh__stmt_cache {
+    sqlite3 *conn;
+    unsigned cap;
+    unsigned nbuckets; /* power of two */
+    struct sh__stmt_entry **buckets;
+    struct sh__stmt_entry *lru_head; /* most recently used */
+    struct sh__stmt_entry *lru_tail;
+    struct sh__stmt_out *out; /* checked-out statements */
+    size_t nout, capout;
+    struct sh_db_stmt_stats stats;
+};
+
+/* Prepares c for conn (cap statements, at least 1). Allocates. */
+void sh__stmt_cache_init(struct sh__stmt_cache *c, sqlite3 *conn, unsigned cap);
+/* Finalizes every statement, also those still checked out. */
+void sh__stmt_cache_deinit(struct sh__stmt_cache *c);
+/* Checks out a reset statement for sql: 0, or SH_EINVAL (logged). */
+int sh__stmt_cache_get(struct sh__stmt_cache *c, const char *sql, sqlite3_stmt **out);
+/* Gives a statement back (reset, unbound); a private one is finalized. */
+void sh__stmt_cache_put(struct sh__stmt_cache *c, sqlite3_stmt *stmt);
+/* The cache sh_db_writer_prepare uses on this thread (writer or CLI). */
+void sh__stmt_cache_bind_thread(struct sh__stmt_cache *c);
+
+/* ---- connections (open.c) ---- */
+
+/* "<dir>/data.db", heap-allocated; creates dir (0700) if missing. 0 or -errno. */
+int sh__db_path(const char *dir, char **out);
+/* Opens the write connection with the pragmas of opt and applies the
+ * migrations. 0 or a negative code (logged). */
+int sh__db_open_writer(const char *path, const struct sh_db_options *opt, sqlite3 **out);
+/* Opens the read-only connection. 0 or a negative code (logged). */
+int sh__db_open_reader(const char *path, const struct sh_db_options *opt, sqlite3 **out);
+/* sqlite3_exec that logs a failure with what; returns the SQLite code. */
+int sh__db_exec(sqlite3 *conn, const char *sql, const char *what);
+/* Logs an SQLite failure (message of conn) once and returns sh_db_errcode. */
+int sh__db_fail(sqlite3 *conn, int rc, const char *what);
+
+/* ---- migrations (migrate.c) ---- */
+struct sh__migration {
+    int version; /* 1, 2, ... in order */
+    const char *sql;
+};
+
+/* Applies the migrations of list newer than the highest recorded in
+ * _migrations, all in one IMMEDIATE transaction (all or none). SH_EINVAL if
+ * the database records a version newer than the list knows. */
+int sh__db_migrate(sqlite3 *wdb, const struct sh__migration *list, size_t n);
+/* sh__db_migrate with stagehand's own list. */
+int sh__db_migrate_all(sqlite3 *wdb);
+
+/* ---- the handle (db.c, writer.c) ---- */
+#define SH__WRITER_NSTMTS 6
+
+struct sh__writer {
+    sqlite3 *wdb;                           /* owned by the writer thread once started */
+    sqlite3_stmt *stmts[SH__WRITER_NSTMTS]; /* BEGIN, COMMIT, ... (writer.c) */
+    uv_thread_t thread;
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    /* under lock */
+    struct sh_db_job *q_head, *q_tail;
+    uint32_t q_len;
+    struct sh_db_job *done_head, *done_tail;
+    int stopping;      /* loop: finish the queue and stop */
+    int drained;       /* writer: queue finished, waiting for reader_closed */
+    int reader_closed; /* loop: the read connection is closed */
+    int exited;        /* writer: write connection closed, thread returning */
+    int close_rc;      /* writer: sqlite3_close of the write connection */
+    struct sh_db_writer_stats stats;
+};
+
+struct sh_db {
+    uv_loop_t *loop;
+    struct sh_db_options opt;
+    char *path;
+
+    /* loop thread */
+    sqlite3 *rdb;
+    struct sh__stmt_cache rcache;
+    sqlite3_stmt *begin_stmt, *commit_stmt;
+    uint64_t budget_ns;    /* 0: no budget */
+    uint64_t budget_start; /* 0: not armed; set at the first check */
+    int budget_tripped;
+    int64_t data_version; /* last PRAGMA data_version seen */
+    int64_t schema_version;
+    int have_schema_version;
+    uv_check_t check;
+    uv_async_t async;
+    int closing;
+    int handles_open;
+    uint32_t in_flight;
+    uint64_t rejected;
+    sh_db_close_cb close_cb;
+    void *close_arg;
+    int close_rc;
+
+    struct sh__writer w;
+};
+
+/* Prepares the writer's statements, initialises the async handle (then
+ * db->handles_open = 1) and starts the writer thread on db->w.wdb. 0 or a
+ * negative code; on failure the caller closes what was set up. */
+int sh__writer_start(struct sh_db *db);
+/* Finalizes the writer's own statements (before closing its connection). */
+void sh__writer_free_stmts(struct sh__writer *w);
+/* Asks the writer to finish the queue and stop (loop thread). */
+void sh__writer_stop(struct sh_db *db);
+/* Closes the read side once the writer has drained; called by the async
+ * callback (db.c). */
+void sh__db_reader_close(struct sh_db *db);
+/* Closes the handles and frees db once the writer has exited (db.c). */
+void sh__db_finish_close(struct sh_db *db);
+
+#endif
