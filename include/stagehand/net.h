@@ -72,6 +72,8 @@ struct sh_net {
     size_t conn_size; /* sizeof the upper layer's connection struct */
     /* Called after accept with the new connection, before reading starts. */
     void (*on_accept)(struct sh_conn *c);
+    /* Called when the last connection is freed while stopping. */
+    void (*on_empty)(struct sh_net *n);
 
     struct sh_listener listeners[SH_NET_MAX_LISTENERS];
     unsigned nlisteners;

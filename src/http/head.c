@@ -232,6 +232,23 @@ static int transfer_encoding(struct sh_head_state *st, const unsigned char *p,
     }
 }
 
+/* Connection is a comma list of tokens; only close and keep-alive matter
+ * (llhttp 8.1 does not trim trailing whitespace, so the validator decides). */
+static void connection(struct sh_head_state *st, const unsigned char *p, const unsigned char *ve)
+{
+    while (p < ve) {
+        while (p < ve && (is_ows(*p) || *p == ','))
+            p++;
+        const unsigned char *t = p;
+        while (p < ve && *p != ',' && !is_ows(*p))
+            p++;
+        if (p - t == 5 && ieq(t, "close", 5))
+            st->conn_close = 1;
+        else if (p - t == 10 && ieq(t, "keep-alive", 10))
+            st->conn_keep_alive = 1;
+    }
+}
+
 /* Acts on the fields whose meaning the validator needs; v..ve is OWS-trimmed. */
 static int field(struct sh_head_state *st, const unsigned char *name, size_t nlen,
                  const unsigned char *v, const unsigned char *ve)
@@ -250,6 +267,10 @@ static int field(struct sh_head_state *st, const unsigned char *name, size_t nle
     case 6:
         if (ieq(name, "expect", 6) && ve - v == 12 && ieq(v, "100-continue", 12))
             st->expect_continue = 1;
+        break;
+    case 10:
+        if (ieq(name, "connection", 10))
+            connection(st, v, ve);
         break;
     case 14:
         if (ieq(name, "content-length", 14))

@@ -42,6 +42,8 @@ struct sh_head_state {
     unsigned has_content_length : 1;
     unsigned chunked : 1;    /* Transfer-Encoding: chunked (the only coding accepted) */
     unsigned expect_continue : 1;
+    unsigned conn_close : 1;      /* Connection lists close */
+    unsigned conn_keep_alive : 1; /* Connection lists keep-alive */
     uint64_t content_length;
 
     /* error, valid once SH_HEAD_ERROR is returned */

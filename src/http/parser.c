@@ -49,10 +49,23 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return span_append(hc, &hc->req.target, at, len);
 }
 
+/* Trailer fields (after a chunked body) are counted against the head limit
+ * and dropped: they never passed the validator, so they must not read as
+ * request headers. */
+static int trailer(struct sh_http_conn *hc, size_t len)
+{
+    hc->trailer_bytes += len;
+    if (hc->trailer_bytes > hc->srv->cfg->max_header_bytes)
+        return reject(hc, 431, "Request trailer fields too large.");
+    return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct sh_http_conn *hc = conn_of(p);
     struct sh_req *r = &hc->req;
+    if (hc->in_trailers)
+        return trailer(hc, len);
     /* A new field starts once the previous one has a value. */
     if (r->nheaders == 0 || r->headers[r->nheaders - 1].value.ptr) {
         if (r->nheaders == hc->headers_cap) {
@@ -74,6 +87,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct sh_http_conn *hc = conn_of(p);
     struct sh_req *r = &hc->req;
+    if (hc->in_trailers)
+        return trailer(hc, len);
     if (r->nheaders == 0)
         return reject(hc, 400, "Malformed header.");
     struct sh_str *v = &r->headers[r->nheaders - 1].value;
@@ -86,6 +101,8 @@ static int on_header_value_complete(llhttp_t *p)
 {
     struct sh_http_conn *hc = conn_of(p);
     struct sh_req *r = &hc->req;
+    if (hc->in_trailers)
+        return 0;
     /* An empty value gets no value callback: give it a non-NULL pointer so
      * the next field starts a new header. */
     if (r->nheaders && !r->headers[r->nheaders - 1].value.ptr)
@@ -105,18 +122,23 @@ static int on_headers_complete(llhttp_t *p)
 {
     struct sh_http_conn *hc = conn_of(p);
     const struct sh_config *cfg = hc->srv->cfg;
+    hc->in_trailers = 1; /* any field from here on is a trailer */
     if (hc->head.has_content_length && hc->head.content_length > cfg->max_body)
         return reject(hc, 413, "Request body is too large.");
     int status = sh__req_finish_head(hc);
     if (status)
         return reject(hc, status, "Invalid request target.");
-    if (p->upgrade)
-        return reject(hc, 400, "Protocol upgrade is not supported.");
+    /* Upgrade is ignored (RFC 9110 7.8 lets a server do so): the request is
+     * served as plain HTTP/1.1, so `curl --http2` on http:// still works,
+     * and the connection closes after it, since the client may already be
+     * sending bytes of the other protocol. CONNECT never gets here. */
+    if (p->upgrade) {
+        p->upgrade = 0;
+        hc->close_after = 1;
+    }
     if (hc->head.expect_continue && hc->req.http_minor == 1 &&
         (hc->head.chunked || hc->head.content_length > 0))
         send_continue(hc);
-    if (hc->req.method == SH_METHOD_HEAD)
-        return 0; /* llhttp: a request has no implied body anyway */
     return 0;
 }
 
@@ -176,6 +198,8 @@ void sh__req_begin(struct sh_http_conn *hc)
     r->gen = hc->gen;
     hc->headers_cap = 0;
     hc->chunk_ext = 0;
+    hc->in_trailers = 0;
+    hc->trailer_bytes = 0;
     hc->err_status = 0;
     hc->err_reason = NULL;
     hc->body.len = 0;
@@ -212,7 +236,10 @@ int sh__req_finish_head(struct sh_http_conn *hc)
     struct sh_req *r = &hc->req;
     r->method = method_of(r->method_name);
     r->http_minor = hc->parser.http_minor;
-    r->keep_alive = llhttp_should_keep_alive(&hc->parser) ? 1 : 0;
+    /* From the validator's reading of Connection (llhttp 8.1 misreads "close\t"). */
+    r->keep_alive = hc->head.conn_close      ? 0
+                    : r->http_minor == 1     ? 1
+                                             : hc->head.conn_keep_alive;
 
     const char *t = r->target.ptr;
     size_t n = r->target.len;

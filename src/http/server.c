@@ -440,9 +440,13 @@ static void on_free(struct sh_conn *c)
     sh_arena_deinit(&hc->arena);
     sh_buf_deinit(&hc->in);
     sh_buf_deinit(&hc->body);
-    struct sh_http_server *s = hc->srv;
-    if (s->draining && s->net.nconns == 1 && s->on_drained)
-        s->on_drained(s); /* this was the last one (it is unlinked after this call) */
+}
+
+static void on_empty(struct sh_net *n)
+{
+    struct sh_http_server *s = (struct sh_http_server *)n;
+    if (s->draining && s->on_drained)
+        s->on_drained(s);
 }
 
 static void on_accept(struct sh_conn *c)
@@ -484,6 +488,7 @@ int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct 
     s->handler = handler;
     s->handler_ud = ud;
     sh_net_init(&s->net, loop, cfg, &ops, sizeof(struct sh_http_conn), on_accept);
+    s->net.on_empty = on_empty;
     uv_timer_init(loop, &s->log_timer);
     uv_timer_start(&s->log_timer, on_log_timer, 200, 200);
     uv_unref((uv_handle_t *)&s->log_timer);

@@ -48,10 +48,13 @@ static void on_handle_closed(uv_handle_t *h)
     struct sh_conn *c = h->data;
     if (--c->handles_open)
         return;
-    conn_unlink(c->net, c);
-    if (c->started && c->net->ops->on_free)
-        c->net->ops->on_free(c);
+    struct sh_net *n = c->net;
+    conn_unlink(n, c);
+    if (c->started && n->ops->on_free)
+        n->ops->on_free(c);
     free(c);
+    if (n->nconns == 0 && n->stopping && n->on_empty)
+        n->on_empty(n);
 }
 
 void sh_conn_close(struct sh_conn *c)
