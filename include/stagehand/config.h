@@ -36,6 +36,11 @@ struct sh_config {
     uint64_t write_timeout;
     uint64_t drain_timeout;
 
+    /* storage */
+    int sync_normal;          /* --sync normal: synchronous=NORMAL; full (0) by default */
+    unsigned query_budget_ms; /* wall time one read query may take */
+    unsigned writer_queue;    /* write jobs in flight before writes get 503 */
+
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];
     unsigned nowned;

@@ -62,7 +62,8 @@ void sh_buf_reserve(struct sh_buf *b, size_t extra);
 void sh_buf_append(struct sh_buf *b, const void *p, size_t n);
 void sh_buf_appends(struct sh_buf *b, const char *s);
 void sh_buf_appendf(struct sh_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sh_buf_vappendf(struct sh_buf *b, const char *fmt, va_list ap);
+void sh_buf_vappendf(struct sh_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Appends an unsigned decimal number without printf. */
 void sh_buf_append_u64(struct sh_buf *b, uint64_t v);
 /* Drops the first n bytes, keeping the rest. */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_kind { OPT_STR, OPT_LISTEN, OPT_LOGLEVEL, OPT_SIZE, OPT_COUNT, OPT_DURATION };
+enum opt_kind { OPT_STR, OPT_LISTEN, OPT_LOGLEVEL, OPT_SIZE, OPT_COUNT, OPT_DURATION, OPT_SYNC };
 
 struct opt {
     const char *flag; /* without the leading "--" */
@@ -55,6 +55,12 @@ static const struct opt opts[] = {
      "deadline for a queued response write"},
     {"drain-timeout", "STAGEHAND_DRAIN_TIMEOUT", OPT_DURATION, F(drain_timeout),
      "on SIGTERM, how long in-flight requests may finish"},
+    {"sync", "STAGEHAND_SYNC", OPT_SYNC, F(sync_normal),
+     "full|normal: SQLite synchronous level of commits"},
+    {"query-budget", "STAGEHAND_QUERY_BUDGET", OPT_COUNT, F(query_budget_ms),
+     "milliseconds one read query may run before it is aborted"},
+    {"writer-queue", "STAGEHAND_WRITER_QUEUE", OPT_COUNT, F(writer_queue),
+     "write jobs in flight before writes are refused with 503"},
 };
 
 #undef F
@@ -77,6 +83,8 @@ void sh_config_init(struct sh_config *c)
     c->idle_timeout = 75000;
     c->write_timeout = 30000;
     c->drain_timeout = 10000;
+    c->query_budget_ms = 200;
+    c->writer_queue = 10000;
 }
 
 void sh_config_deinit(struct sh_config *c)
@@ -192,6 +200,11 @@ static int apply(struct sh_config *c, const struct opt *o, const char *val)
         if (sh_config_parse_duration(val, &v) || v == 0)
             return -1;
         return set_number(field, o->width, v);
+    case OPT_SYNC:
+        if (strcmp(val, "full") != 0 && strcmp(val, "normal") != 0)
+            return -1;
+        *(int *)field = strcmp(val, "normal") == 0;
+        return 0;
     }
     return -1;
 }

@@ -75,6 +75,8 @@ static char *query_decode(struct sh_arena *a, const char *s, size_t n)
 
 const char *sh_req_query(struct sh_req *r, const char *name)
 {
+    if (!r->query.len)
+        return NULL;
     size_t nlen = strlen(name);
     const char *p = r->query.ptr, *end = p + r->query.len;
     while (p && p < end) {
@@ -241,10 +243,10 @@ void sh__req_done(struct sh_http_conn *hc)
 static void dispatch(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
-    r->body = hc->body.data ? hc->body.data : "";
-    r->body_len = hc->body.len;
-    sh_buf_append(&hc->body, "", 1); /* NUL-terminate for parsers */
+    sh_buf_append(&hc->body, "", 1); /* NUL-terminate for parsers (may move the data) */
     hc->body.len--;
+    r->body = hc->body.data;
+    r->body_len = hc->body.len;
     rid_assign(r);
     hc->state = SH_ST_HANDLER;
     deadline_set(hc, 0);
@@ -385,11 +387,18 @@ static void on_data(struct sh_conn *c, const char *data, size_t len)
 static void on_eof(struct sh_conn *c)
 {
     struct sh_http_conn *hc = hconn(c);
-    /* A half-closed client may still wait for responses to what it sent. */
-    if (hc->state == SH_ST_HANDLER || c->queued)
+    /* A half-closed client may still wait for responses to what it sent
+     * complete; a request cut short can never complete. */
+    if (hc->state == SH_ST_HANDLER) {
         hc->close_after = 1;
-    else
+    } else if (c->queued) {
+        hc->state = SH_ST_DEAD;
+        sh_conn_close_after_write(c);
+        deadline_set(hc, hc->srv->cfg->write_timeout);
+        deadline_commit(hc);
+    } else {
         sh_conn_close(c);
+    }
 }
 
 static void on_timeout(struct sh_conn *c)

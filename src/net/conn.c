@@ -260,13 +260,19 @@ int sh_net_adopt(struct sh_net *n, uv_os_sock_t fd)
     struct sh_conn *c = sh_calloc(1, n->conn_size);
     c->net = n;
     int rc = uv_pipe_init(n->loop, &c->h.pipe, 0);
-    if (rc == 0)
-        rc = uv_pipe_open(&c->h.pipe, fd);
     if (rc) {
         free(c);
         return rc;
     }
     c->h.handle.data = c;
+    if ((rc = uv_pipe_open(&c->h.pipe, fd)) != 0) {
+        /* The handle is on the loop now: free only in its close callback. */
+        c->closing = 1;
+        c->handles_open = 1;
+        conn_link(n, c);
+        uv_close(&c->h.handle, on_handle_closed);
+        return rc;
+    }
     conn_ready(n, c, 1);
     return 0;
 }
