@@ -30,9 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HDR_MAX      4096
-#define MAX_HOLD_S   600
-#define STDIN_TAG    UINT32_MAX
+#define HDR_MAX    4096
+#define MAX_HOLD_S 600
+#define STDIN_TAG  UINT32_MAX
 
 enum state { ST_CONNECTING, ST_SENDING, ST_READING, ST_IDLE, ST_CLOSED };
 
@@ -40,9 +40,9 @@ struct conn {
     int fd;
     uint8_t state;
     uint32_t sent;
-    uint32_t hdr_len;   /* bytes buffered so far while the header is incomplete */
-    int64_t body_left;  /* body bytes still expected once the header is parsed */
-    char *hdr;          /* header buffer, freed once the response is complete */
+    uint32_t hdr_len;  /* bytes buffered so far while the header is incomplete */
+    int64_t body_left; /* body bytes still expected once the header is parsed */
+    char *hdr;         /* header buffer, freed once the response is complete */
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -99,12 +99,24 @@ int main(int argc, char **argv)
 
     while ((opt = getopt(argc, argv, "n:c:t:T:p:h")) != -1) {
         switch (opt) {
-        case 'n': n = strtol(optarg, NULL, 10); break;
-        case 'c': inflight_max = strtol(optarg, NULL, 10); break;
-        case 't': hold_s = strtol(optarg, NULL, 10); break;
-        case 'T': setup_s = strtol(optarg, NULL, 10); break;
-        case 'p': path = optarg; break;
-        default: usage(argv[0]); return 1;
+        case 'n':
+            n = strtol(optarg, NULL, 10);
+            break;
+        case 'c':
+            inflight_max = strtol(optarg, NULL, 10);
+            break;
+        case 't':
+            hold_s = strtol(optarg, NULL, 10);
+            break;
+        case 'T':
+            setup_s = strtol(optarg, NULL, 10);
+            break;
+        case 'p':
+            path = optarg;
+            break;
+        default:
+            usage(argv[0]);
+            return 1;
         }
     }
     if (argc - optind != 2 || n < 1 || inflight_max < 1 || hold_s < 0 || setup_s < 1) {
@@ -336,7 +348,8 @@ int main(int argc, char **argv)
             if (c->state == ST_IDLE) {
                 /* Anything on an idle connection: drain it; EOF / error = peer closed it. */
                 ssize_t r = recv(c->fd, scratch, sizeof(scratch), 0);
-                if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
+                if (r == 0 ||
+                    (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
                     (e & (EPOLLERR | EPOLLHUP))) {
                     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                     close(c->fd);

@@ -47,7 +47,7 @@ struct sh_conn {
     unsigned close_after_write : 1;
     unsigned handles_open : 2;
     unsigned started : 1; /* on_accept ran; on_free will run */
-    char peer[48]; /* "ip" or "unix" */
+    char peer[48];        /* "ip" or "unix" */
 };
 
 #define SH_NET_MAX_LISTENERS SH_CONFIG_MAX_LISTEN

@@ -8,7 +8,7 @@
 
 #include "stagehand/http.h"
 
-#define SH_ROUTER_MAX_SEGMENTS 12
+#define SH_ROUTER_MAX_SEGMENTS   12
 #define SH_ROUTER_MAX_MIDDLEWARE 8
 
 struct sh_route {

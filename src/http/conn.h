@@ -32,15 +32,15 @@ struct sh_http_conn {
     uint32_t gen;
     uint64_t deadline; /* loop time (ms) the current phase must end by; 0 = none */
     uint64_t armed;    /* the deadline the timer is set for */
-    size_t chunk_ext; /* chunk-extension bytes of this request */
+    size_t chunk_ext;  /* chunk-extension bytes of this request */
     size_t trailer_bytes;
     unsigned in_trailers : 1; /* the head is done: fields now are trailers */
-    int err_status;   /* set by a parser callback that rejects the request */
+    int err_status;           /* set by a parser callback that rejects the request */
     const char *err_reason;
-    unsigned in_handler : 1;   /* the handler is on the stack */
-    unsigned in_process : 1;   /* process_input is on the stack */
-    unsigned paused : 1;       /* too much queued: processing waits for on_drained */
-    unsigned close_after : 1;  /* close once the current response is written */
+    unsigned in_handler : 1;  /* the handler is on the stack */
+    unsigned in_process : 1;  /* process_input is on the stack */
+    unsigned paused : 1;      /* too much queued: processing waits for on_drained */
+    unsigned close_after : 1; /* close once the current response is written */
     unsigned headers_cap;
     struct sh_req_watch *watch; /* an asynchronous step of the current request */
     /* streaming producer waiting for the queue to drain */

@@ -14,41 +14,41 @@
 #include <stdint.h>
 
 struct sh_head_limits {
-    size_t max_url;          /* request-line target bytes; over it: 414 */
-    size_t max_head;         /* whole head incl. request line and final CRLF; over it: 431 */
-    unsigned max_headers;    /* header field lines; over it: 431 */
+    size_t max_url;       /* request-line target bytes; over it: 414 */
+    size_t max_head;      /* whole head incl. request line and final CRLF; over it: 431 */
+    unsigned max_headers; /* header field lines; over it: 431 */
 };
 
 enum sh_head_result {
-    SH_HEAD_MORE = 0,    /* head incomplete so far, no error yet: feed more */
-    SH_HEAD_DONE = 1,    /* complete and valid; st->head_len is its length */
-    SH_HEAD_ERROR = -1,  /* invalid; st->status and st->reason say why */
+    SH_HEAD_MORE = 0,   /* head incomplete so far, no error yet: feed more */
+    SH_HEAD_DONE = 1,   /* complete and valid; st->head_len is its length */
+    SH_HEAD_ERROR = -1, /* invalid; st->status and st->reason say why */
 };
 
 struct sh_head_state {
     /* progress (private to the validator) */
-    size_t pos;        /* start of the first line not yet complete */
-    size_t skip;       /* leading empty lines (CRLF) ignored before the request line */
-    unsigned line;     /* lines checked so far, request line = 1 */
+    size_t pos;    /* start of the first line not yet complete */
+    size_t skip;   /* leading empty lines (CRLF) ignored before the request line */
+    unsigned line; /* lines checked so far, request line = 1 */
     unsigned nheaders;
-    size_t scan;       /* checked bytes of the current, incomplete line end here */
-    size_t sep1, sep2; /* in it: target and version starts, or the value start; 0 = not yet */
+    size_t scan;           /* checked bytes of the current, incomplete line end here */
+    size_t sep1, sep2;     /* in it: target and version starts, or the value start; 0 = not yet */
     unsigned te_other : 1; /* a Transfer-Encoding coding other than chunked was seen */
 
     /* results, valid once SH_HEAD_DONE is returned */
-    size_t head_len;         /* bytes up to and including the final CRLF CRLF (incl. skip) */
-    int http_minor;          /* 0 or 1 (HTTP/1.x only) */
+    size_t head_len; /* bytes up to and including the final CRLF CRLF (incl. skip) */
+    int http_minor;  /* 0 or 1 (HTTP/1.x only) */
     unsigned has_host : 1;
     unsigned has_content_length : 1;
-    unsigned chunked : 1;    /* Transfer-Encoding: chunked (the only coding accepted) */
+    unsigned chunked : 1; /* Transfer-Encoding: chunked (the only coding accepted) */
     unsigned expect_continue : 1;
     unsigned conn_close : 1;      /* Connection lists close */
     unsigned conn_keep_alive : 1; /* Connection lists keep-alive */
     uint64_t content_length;
 
     /* error, valid once SH_HEAD_ERROR is returned */
-    int status;              /* 400, 414, 431, 501 or 505 */
-    const char *reason;      /* static sentence for the log and the error body */
+    int status;         /* 400, 414, 431, 501 or 505 */
+    const char *reason; /* static sentence for the log and the error body */
 };
 
 void sh_head_init(struct sh_head_state *st);

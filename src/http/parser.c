@@ -221,9 +221,9 @@ static enum sh_method method_of(struct sh_str m)
     static const struct {
         const char *name;
         enum sh_method m;
-    } table[] = {{"GET", SH_METHOD_GET},       {"HEAD", SH_METHOD_HEAD},
-                 {"POST", SH_METHOD_POST},     {"PUT", SH_METHOD_PUT},
-                 {"PATCH", SH_METHOD_PATCH},   {"DELETE", SH_METHOD_DELETE},
+    } table[] = {{"GET", SH_METHOD_GET},        {"HEAD", SH_METHOD_HEAD},
+                 {"POST", SH_METHOD_POST},      {"PUT", SH_METHOD_PUT},
+                 {"PATCH", SH_METHOD_PATCH},    {"DELETE", SH_METHOD_DELETE},
                  {"OPTIONS", SH_METHOD_OPTIONS}};
     for (size_t i = 0; i < SH_ARRAY_LEN(table); i++)
         if (sh_str_eq(m, table[i].name))
@@ -237,16 +237,14 @@ int sh__req_finish_head(struct sh_http_conn *hc)
     r->method = method_of(r->method_name);
     r->http_minor = hc->parser.http_minor;
     /* From the validator's reading of Connection (llhttp 8.1 misreads "close\t"). */
-    r->keep_alive = hc->head.conn_close      ? 0
-                    : r->http_minor == 1     ? 1
-                                             : hc->head.conn_keep_alive;
+    r->keep_alive = hc->head.conn_close ? 0 : r->http_minor == 1 ? 1 : hc->head.conn_keep_alive;
 
     const char *t = r->target.ptr;
     size_t n = r->target.len;
     /* absolute-form: skip scheme and authority */
     size_t scheme = n > 7 && strncmp(t, "http://", 7) == 0    ? 7
                     : n > 8 && strncmp(t, "https://", 8) == 0 ? 8
-                                                               : 0;
+                                                              : 0;
     if (scheme) {
         const char *slash = memchr(t + scheme, '/', n - scheme);
         if (!slash) {

@@ -61,8 +61,7 @@ static char *query_decode(struct sh_arena *a, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             d[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-                   hexval(s[i + 2]) >= 0) {
+        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             d[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         } else {
@@ -214,8 +213,7 @@ void sh__req_done(struct sh_http_conn *hc)
     struct sh_req *r = &hc->req;
     hc->srv->requests++;
     access_log(hc);
-    int keep = r->keep_alive && !hc->close_after && !hc->srv->draining &&
-               hc->state != SH_ST_DEAD;
+    int keep = r->keep_alive && !hc->close_after && !hc->srv->draining && hc->state != SH_ST_DEAD;
     int was_async = !hc->in_handler && hc->state == SH_ST_HANDLER;
     watch_clear(hc);
     sh_arena_reset(&hc->arena);
@@ -278,8 +276,9 @@ static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
     if (hc->err_status)
         sh__conn_fail(hc, hc->err_status, hc->err_reason);
     else
-        sh__conn_fail(hc, 400, err == HPE_PAUSED_UPGRADE ? "Protocol upgrade is not supported."
-                                                         : "Malformed HTTP request.");
+        sh__conn_fail(hc, 400,
+                      err == HPE_PAUSED_UPGRADE ? "Protocol upgrade is not supported."
+                                                : "Malformed HTTP request.");
     return -1;
 }
 

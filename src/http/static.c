@@ -43,7 +43,8 @@ int sh_static_path_safe(const char *path, size_t len)
             i++;
         }
         size_t n = i - start;
-        if ((n == 1 && path[start] == '.') || (n == 2 && path[start] == '.' && path[start + 1] == '.'))
+        if ((n == 1 && path[start] == '.') ||
+            (n == 2 && path[start] == '.' && path[start + 1] == '.'))
             return 0;
     }
     return 1;
@@ -54,21 +55,36 @@ const char *sh_static_mime(const char *name)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
-        {"css", "text/css; charset=utf-8"},    {"js", "text/javascript; charset=utf-8"},
-        {"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
-        {"map", "application/json"},           {"txt", "text/plain; charset=utf-8"},
-        {"xml", "application/xml"},            {"svg", "image/svg+xml"},
-        {"png", "image/png"},                  {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"},                {"gif", "image/gif"},
-        {"webp", "image/webp"},                {"avif", "image/avif"},
-        {"ico", "image/x-icon"},               {"woff", "font/woff"},
-        {"woff2", "font/woff2"},               {"ttf", "font/ttf"},
-        {"otf", "font/otf"},                   {"wasm", "application/wasm"},
-        {"pdf", "application/pdf"},            {"zip", "application/zip"},
-        {"mp4", "video/mp4"},                  {"webm", "video/webm"},
-        {"mp3", "audio/mpeg"},                 {"ogg", "audio/ogg"},
-        {"wav", "audio/wav"},                  {"csv", "text/csv; charset=utf-8"},
+        {"html", "text/html; charset=utf-8"},
+        {"htm", "text/html; charset=utf-8"},
+        {"css", "text/css; charset=utf-8"},
+        {"js", "text/javascript; charset=utf-8"},
+        {"mjs", "text/javascript; charset=utf-8"},
+        {"json", "application/json"},
+        {"map", "application/json"},
+        {"txt", "text/plain; charset=utf-8"},
+        {"xml", "application/xml"},
+        {"svg", "image/svg+xml"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"webp", "image/webp"},
+        {"avif", "image/avif"},
+        {"ico", "image/x-icon"},
+        {"woff", "font/woff"},
+        {"woff2", "font/woff2"},
+        {"ttf", "font/ttf"},
+        {"otf", "font/otf"},
+        {"wasm", "application/wasm"},
+        {"pdf", "application/pdf"},
+        {"zip", "application/zip"},
+        {"mp4", "video/mp4"},
+        {"webm", "video/webm"},
+        {"mp3", "audio/mpeg"},
+        {"ogg", "audio/ogg"},
+        {"wav", "audio/wav"},
+        {"csv", "text/csv; charset=utf-8"},
         {"webmanifest", "application/manifest+json"},
     };
     const char *slash = strrchr(name, '/');

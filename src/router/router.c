@@ -140,9 +140,9 @@ void sh_router_format_allow(unsigned methods, char *buf, size_t len)
     static const struct {
         unsigned m;
         const char *name;
-    } names[] = {{SH_METHOD_GET, "GET"},       {SH_METHOD_HEAD, "HEAD"},
-                 {SH_METHOD_POST, "POST"},     {SH_METHOD_PUT, "PUT"},
-                 {SH_METHOD_PATCH, "PATCH"},   {SH_METHOD_DELETE, "DELETE"},
+    } names[] = {{SH_METHOD_GET, "GET"},        {SH_METHOD_HEAD, "HEAD"},
+                 {SH_METHOD_POST, "POST"},      {SH_METHOD_PUT, "PUT"},
+                 {SH_METHOD_PATCH, "PATCH"},    {SH_METHOD_DELETE, "DELETE"},
                  {SH_METHOD_OPTIONS, "OPTIONS"}};
     if (methods & SH_METHOD_GET)
         methods |= SH_METHOD_HEAD;

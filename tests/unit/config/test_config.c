@@ -44,9 +44,19 @@ static void test_config_flags_both_forms(void **state)
     (void)state;
     struct sh_config c;
     char err[256];
-    const char *argv[] = {"--listen", "127.0.0.1:0",     "--listen=unix:/tmp/x.sock", "--max-body",
-                    "1M",       "--head-timeout=250ms", "--idle-timeout", "2m",
-                    "--max-headers", "7",          "--log-level", "warn", NULL};
+    const char *argv[] = {"--listen",
+                          "127.0.0.1:0",
+                          "--listen=unix:/tmp/x.sock",
+                          "--max-body",
+                          "1M",
+                          "--head-timeout=250ms",
+                          "--idle-timeout",
+                          "2m",
+                          "--max-headers",
+                          "7",
+                          "--log-level",
+                          "warn",
+                          NULL};
     assert_int_equal(parse(&c, argv, NULL, err), 0);
     assert_int_equal(c.nlisten, 2);
     assert_string_equal(c.listen[1], "unix:/tmp/x.sock");
@@ -64,7 +74,7 @@ static void test_config_env_and_flag_precedence(void **state)
     struct sh_config c;
     char err[256];
     const char *envp[] = {"STAGEHAND_MAX_URL=4k", "STAGEHAND_LISTEN=127.0.0.1:1,[::1]:2",
-                    "STAGEHAND_DIR=/env/dir", "OTHER=1", NULL};
+                          "STAGEHAND_DIR=/env/dir", "OTHER=1", NULL};
     const char *argv[] = {"--dir", "/flag/dir", NULL};
     assert_int_equal(parse(&c, argv, envp, err), 0);
     assert_int_equal(c.max_url, 4096);

@@ -31,8 +31,11 @@ static void test_clock_parse_roundtrip(void **state)
 static void test_clock_parse_rejects_garbage(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Sunday, 06-Nov-94 08:49:37 GMT",
-                         "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 99 Nov 1994 08:49:37 GMT",
+    const char *bad[] = {"",
+                         "Sun, 06 Nov 1994 08:49:37 UTC",
+                         "Sunday, 06-Nov-94 08:49:37 GMT",
+                         "Sun, 06 Foo 1994 08:49:37 GMT",
+                         "Sun, 99 Nov 1994 08:49:37 GMT",
                          "Sun, 06 Nov 1994 08:4x:37 GMT"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(sh_date_parse_http(bad[i], strlen(bad[i])), -1);

@@ -51,18 +51,17 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct sh_str S(const char *s)
-{
+static struct sh_str S(const char *s) {
     return (struct sh_str){s, strlen(s)};
 }
 
-static void test_router_params(void **state)
+static void
+test_router_params(void **state)
 {
     (void)state;
     struct sh_route_match m;
-    assert_int_equal(sh_router_match(&rt, SH_METHOD_PATCH, S("/api/collections/posts/records/abc"),
-                                     &m),
-                     1);
+    assert_int_equal(
+        sh_router_match(&rt, SH_METHOD_PATCH, S("/api/collections/posts/records/abc"), &m), 1);
     assert_ptr_equal(m.route->fn, h_view);
     assert_int_equal(m.nparams, 2);
     assert_true(sh_str_eq(m.param_names[0], "collection"));
@@ -84,8 +83,7 @@ static void test_router_405_allow(void **state)
 {
     (void)state;
     struct sh_route_match m;
-    assert_int_equal(sh_router_match(&rt, SH_METHOD_PUT, S("/api/collections/posts/records/x"),
-                                     &m),
+    assert_int_equal(sh_router_match(&rt, SH_METHOD_PUT, S("/api/collections/posts/records/x"), &m),
                      0);
     assert_null(m.route);
     assert_int_equal(m.allow, SH_METHOD_GET | SH_METHOD_PATCH | SH_METHOD_DELETE);
@@ -133,9 +131,9 @@ static void test_router_rejects_bad_patterns(void **state)
     assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "no-slash", h_list, NULL), SH_EINVAL);
     assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/:a/:b/:c/:d/:e/:f/:g/:h/:i", h_list, NULL),
                      SH_EINVAL);
-    assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/1/2/3/4/5/6/7/8/9/10/11/12/13", h_list,
-                                   NULL),
-                     SH_EINVAL);
+    assert_int_equal(
+        sh_router_add(&r2, SH_METHOD_GET, "/1/2/3/4/5/6/7/8/9/10/11/12/13", h_list, NULL),
+        SH_EINVAL);
     sh_router_deinit(&r2);
 }
 
