@@ -1,7 +1,11 @@
 /*
- * The stagehand command line: `serve`, `version` and help. `serve` wires the
- * modules together: config -> http server -> router -> api, then runs the
- * loop until a signal drains it.
+ * The stagehand command line: `serve`, `collections`, `version` and help.
+ * `serve` wires the modules together: config -> database and collection
+ * catalog -> http server -> router -> api, then runs the loop until a signal
+ * drains it. Shutdown runs in order: connections drain (or the drain deadline
+ * closes them), the catalog stops polling, the database closes (the writer
+ * commits every queued job first), and only then are the remaining handles
+ * closed and the loop left.
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,9 +17,12 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "cli/cli.h"
+#include "db/catalog.h"
 #include "stagehand/api.h"
 #include "stagehand/config.h"
 #include "stagehand/core.h"
+#include "stagehand/db.h"
 #include "stagehand/http.h"
 #include "stagehand/router.h"
 #include "stagehand/static.h"
@@ -34,6 +41,10 @@ struct app {
     uv_signal_t sigterm, sigint;
     uv_timer_t drain_timer;
     int signals;
+    struct sh_db *db;
+    struct sh_catalog catalog;
+    struct sh_api_records records;
+    int stopping;
 };
 
 static void usage(FILE *f)
@@ -41,6 +52,9 @@ static void usage(FILE *f)
     fputs("stagehand " SH_VERSION " - a self-hosted backend server\n\n"
           "usage:\n"
           "  stagehand serve [flags]   run the server (see `stagehand serve --help`)\n"
+          "  stagehand collections import FILE.json [--dir DIR] [--delete-missing]\n"
+          "  stagehand collections export [--dir DIR]\n"
+          "                            change or print the schema (server running or not)\n"
           "  stagehand version         print the version\n"
           "  stagehand --help          this text\n",
           f);
@@ -53,12 +67,32 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+static void on_db_closed(void *arg, int rc)
+{
+    struct app *a = arg;
+    a->db = NULL;
+    if (rc)
+        sh_log_error("main", "the database did not close cleanly");
+    else
+        sh_log_info("main", "database closed");
+    uv_walk(a->loop, close_walk_cb, NULL);
+}
+
+/* Connections are gone: stop polling the schema, let the writer commit what
+ * is queued and close the database, then close every other handle. */
 static void stop_loop(struct app *a)
 {
+    if (a->stopping)
+        return;
+    a->stopping = 1;
     uv_signal_stop(&a->sigterm);
     uv_signal_stop(&a->sigint);
     uv_timer_stop(&a->drain_timer);
-    uv_walk(a->loop, close_walk_cb, NULL);
+    sh_catalog_close(&a->catalog);
+    if (a->db)
+        sh_db_close(a->db, on_db_closed, a);
+    else
+        uv_walk(a->loop, close_walk_cb, NULL);
 }
 
 static void on_drained(struct sh_http_server *s)
@@ -111,6 +145,42 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
+/* Closes the database before serving started (start-up failed). */
+static void close_db_now(struct app *a)
+{
+    sh_catalog_close(&a->catalog);
+    if (a->db) {
+        sh_db_close(a->db, on_db_closed, a);
+        uv_run(a->loop, UV_RUN_DEFAULT);
+    }
+    sh_log_flush();
+}
+
+static int open_storage(struct app *a)
+{
+    struct sh_db_options opt;
+    sh_db_options_init(&opt);
+    opt.sync_normal = a->cfg.sync_normal;
+    opt.read_budget_ms = a->cfg.query_budget_ms;
+    opt.max_queue = a->cfg.writer_queue;
+    int rc = sh_db_open(&a->db, a->loop, a->cfg.dir, &opt);
+    if (rc) {
+        sh_log_flush();
+        fprintf(stderr, "stagehand: cannot open the database in %s (see the log above)\n",
+                a->cfg.dir);
+        return -1;
+    }
+    rc = sh_catalog_open(&a->catalog, a->loop, a->db);
+    if (rc) {
+        fprintf(stderr, "stagehand: cannot load the collections of %s (see the log above)\n",
+                a->cfg.dir);
+        close_db_now(a);
+        return -1;
+    }
+    sh_api_records_init(&a->records, a->loop, a->db, &a->catalog);
+    return 0;
+}
+
 static int serve(int argc, char **argv, char **envp)
 {
     static struct app a; /* large; static keeps it off the stack */
@@ -143,15 +213,20 @@ static int serve(int argc, char **argv, char **envp)
         }
         a.has_files = 1;
     }
+    if (open_storage(&a))
+        return 1;
     sh_router_init(&a.router, &a.cfg);
-    if (sh_api_register(&a.router, a.has_files ? &a.files : NULL)) {
+    if (sh_api_register(&a.router, a.has_files ? &a.files : NULL) ||
+        sh_api_records_register(&a.router, &a.records)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
+        close_db_now(&a);
         return 1;
     }
     sh_http_server_init(&a.http, a.loop, &a.cfg, sh_router_dispatch, &a.router);
     a.http.on_drained = on_drained;
     if (sh_http_server_listen(&a.http, err, sizeof(err))) {
         fprintf(stderr, "stagehand: %s\n", err);
+        close_db_now(&a);
         return 1;
     }
     uv_signal_init(a.loop, &a.sigterm);
@@ -172,6 +247,7 @@ static int serve(int argc, char **argv, char **envp)
     sh_http_server_deinit(&a.http);
     uv_run(a.loop, UV_RUN_DEFAULT); /* let close callbacks run */
     sh_router_deinit(&a.router);
+    sh_api_records_deinit(&a.records);
     if (a.has_files)
         sh_static_deinit(&a.files);
     sh_log_info("main", "stopped after %llu requests", (unsigned long long)a.http.requests);
@@ -195,6 +271,12 @@ int main(int argc, char **argv, char **envp)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return serve(argc - 2, argv + 2, envp);
+    if (strcmp(cmd, "collections") == 0) {
+        sh_log_min_level = SH_LOG_WARN;
+        int rc = sh_cli_collections(argc - 2, argv + 2, envp);
+        sh_log_flush();
+        return rc;
+    }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("stagehand %s\n", SH_VERSION);
         return 0;

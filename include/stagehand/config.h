@@ -15,9 +15,9 @@
 struct sh_config {
     const char *listen[SH_CONFIG_MAX_LISTEN]; /* "host:port", "[::1]:port", "unix:/path" */
     unsigned nlisten;
-    const char *dir;        /* data directory */
-    const char *public_dir; /* static files, NULL = none */
-    int log_level;          /* enum sh_log_level */
+    const char *dir;          /* data directory */
+    const char *public_dir;   /* static files, NULL = none */
+    int log_level;            /* enum sh_log_level */
     const char *cors_origins; /* "*" or a comma-separated list of origins */
 
     /* limits */
@@ -56,8 +56,8 @@ void sh_config_deinit(struct sh_config *c);
  * Returns 0, or -1 with a one-line message naming the flag or variable in
  * err (errlen bytes). Strings point into argv/envp or storage the config owns.
  */
-int sh_config_parse(struct sh_config *c, int argc, const char *const *argv,
-                    const char *const *envp, char *err, size_t errlen);
+int sh_config_parse(struct sh_config *c, int argc, const char *const *argv, const char *const *envp,
+                    char *err, size_t errlen);
 
 /* Writes the usage text of `serve` (flags, variables, defaults) to f. */
 void sh_config_usage(FILE *f);

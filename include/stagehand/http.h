@@ -150,6 +150,11 @@ void sh_res_stream_end(struct sh_req *r);
  * the connection, since the promised length will not arrive. */
 void sh_res_stream_abort(struct sh_req *r);
 
+/* Decodes application/x-www-form-urlencoded bytes (percent escapes, '+' as a
+ * space) from src[0..n) into dst, which has room for n + 1 bytes; returns the
+ * decoded length and NUL-terminates. Malformed escapes are kept as they are. */
+size_t sh_http_form_decode(char *dst, const char *src, size_t n);
+
 /* Reason phrase for a status code ("Not Found"). */
 const char *sh_http_reason(int status);
 

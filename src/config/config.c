@@ -36,8 +36,7 @@ static const struct opt opts[] = {
     {"max-url", "STAGEHAND_MAX_URL", OPT_SIZE, F(max_url), "longest request target (414)"},
     {"max-header-bytes", "STAGEHAND_MAX_HEADER_BYTES", OPT_SIZE, F(max_header_bytes),
      "largest request head (431)"},
-    {"max-headers", "STAGEHAND_MAX_HEADERS", OPT_COUNT, F(max_headers),
-     "most header fields (431)"},
+    {"max-headers", "STAGEHAND_MAX_HEADERS", OPT_COUNT, F(max_headers), "most header fields (431)"},
     {"max-body", "STAGEHAND_MAX_BODY", OPT_SIZE, F(max_body), "largest request body (413)"},
     {"max-chunk-ext", "STAGEHAND_MAX_CHUNK_EXT", OPT_SIZE, F(max_chunk_ext),
      "chunk-extension bytes per request (400)"},
@@ -256,8 +255,8 @@ static int apply_env(struct sh_config *c, const char *const *envp, char *err, si
     return 0;
 }
 
-int sh_config_parse(struct sh_config *c, int argc, const char *const *argv,
-                    const char *const *envp, char *err, size_t errlen)
+int sh_config_parse(struct sh_config *c, int argc, const char *const *argv, const char *const *envp,
+                    char *err, size_t errlen)
 {
     if (apply_env(c, envp, err, errlen))
         return -1;

@@ -66,8 +66,8 @@ int sh_catalog_load(sqlite3 *conn, int64_t version, struct sh_catalog_snap **out
 {
     *out = NULL;
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(conn, "SELECT schema FROM _collections ORDER BY rowid", -1, &st,
-                                NULL);
+    int rc =
+        sqlite3_prepare_v2(conn, "SELECT schema FROM _collections ORDER BY rowid", -1, &st, NULL);
     if (rc != SQLITE_OK) {
         sh_log_error(MOD, "cannot read _collections: %s", sqlite3_errmsg(conn));
         return sh_db_errcode(rc);
@@ -179,7 +179,7 @@ int sh_catalog_refresh(struct sh_catalog *cat)
 
 struct sh_catalog_snap *sh_catalog_acquire(struct sh_catalog *cat)
 {
-    return sh_catalog_snap_ref(cat->snap);
+    return cat->snap ? sh_catalog_snap_ref(cat->snap) : NULL;
 }
 
 const struct sh_collection *sh_catalog_find(const struct sh_catalog *cat, const char *id_or_name)

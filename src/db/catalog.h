@@ -78,7 +78,8 @@ void sh_catalog_close(struct sh_catalog *cat);
 /* Reloads if the schema version changed. 0, or a negative code with the old
  * snapshot kept (logged). */
 int sh_catalog_refresh(struct sh_catalog *cat);
-/* The current snapshot with a new reference for the caller. */
+/* The current snapshot with a new reference for the caller; NULL once the
+ * catalog is closed. */
 struct sh_catalog_snap *sh_catalog_acquire(struct sh_catalog *cat);
 /* Looks up in the current snapshot (borrowed until the next reload: take a
  * snapshot to keep it across an asynchronous step). */

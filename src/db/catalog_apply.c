@@ -12,6 +12,7 @@
  */
 #include "db/catalog.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +158,10 @@ static void save_done(struct sh_db_job *job, int rc)
 int sh_catalog_save(struct sh_catalog *cat, const struct sh_collection *old,
                     struct sh_collection *next, sh_catalog_save_cb cb, void *arg)
 {
+    if (!cat->snap) {
+        sh_collection_free(next);
+        return -ECANCELED;
+    }
     struct save_job *j = sh_calloc(1, sizeof(*j));
     j->job.run = save_run;
     j->job.done = save_done;

@@ -37,8 +37,9 @@
 struct cJSON;
 
 #define SH_REC_SUPERUSER 1u /* rules bypassed, hidden fields shown */
-#define SH_REC_RAW       2u /* every column incl. passwords, without collection keys
-                               (validation's `existing`) */
+#define SH_REC_RAW                                                                                 \
+    2u /* every column incl. passwords, without collection keys                                    \
+          (validation's `existing`) */
 
 #define SH_REC_MAX_EXPAND_DEPTH 6
 
@@ -96,8 +97,8 @@ int sh_rec_view(struct sh_db *db, const struct sh_rec_access *acc, const struct 
  * null, unless superuser); single relations expand to an object, multiple
  * ones to an array in the stored order. Unknown fields are ignored, as
  * PocketBase does. Returns 0 or a read error (SH_EBUDGET, ...). */
-int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc,
-                  const struct sh_collection *c, struct cJSON *records, const char *expand);
+int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
+                  struct cJSON *records, const char *expand);
 
 /* ---- writes on the writer thread ---- */
 enum sh_rec_op { SH_REC_CREATE, SH_REC_UPDATE, SH_REC_DELETE };
@@ -129,8 +130,8 @@ struct sh_rec_write {
     enum sh_rec_op op;
     struct sh_catalog_snap *snap; /* a reference; c belongs to it */
     const struct sh_collection *c;
-    char *id;                 /* update, delete */
-    struct cJSON *body;       /* create, update: the request body object */
+    char *id;                  /* update, delete */
+    struct cJSON *body;        /* create, update: the request body object */
     struct sh_filter_sql rule; /* compiled rule; used when has_rule */
     bool has_rule;
     struct sh_rec_hash *hashes;
@@ -167,7 +168,7 @@ int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
  * the relations that pointed at it (depth counts nested cascades). 0,
  * SH_EINVAL when a required relation would be left empty, or a storage
  * error. */
-int sh__rec_delete(sqlite3 *wdb, const struct sh_catalog_snap *snap,
-                   const struct sh_collection *c, const char *id, int64_t now_ms, int depth);
+int sh__rec_delete(sqlite3 *wdb, const struct sh_catalog_snap *snap, const struct sh_collection *c,
+                   const char *id, int64_t now_ms, int depth);
 
 #endif

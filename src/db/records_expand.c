@@ -86,16 +86,37 @@ static void add_ids(cJSON *set, const cJSON *v)
     }
 }
 
-static const cJSON *find_by_id(const cJSON *arr, const char *id)
+/* The fetched records sorted by id, for lookups by binary search. */
+struct by_id {
+    const char *id;
+    const cJSON *rec;
+};
+
+static int by_id_cmp(const void *a, const void *b)
 {
+    return strcmp(((const struct by_id *)a)->id, ((const struct by_id *)b)->id);
+}
+
+static struct by_id *index_found(const cJSON *found, size_t *n)
+{
+    struct by_id *ix = sh_calloc((size_t)cJSON_GetArraySize(found) + 1, sizeof(*ix));
+    *n = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, arr)
+    cJSON_ArrayForEach(e, found)
     {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "id");
-        if (cJSON_IsString(v) && strcmp(v->valuestring, id) == 0)
-            return e;
+        if (cJSON_IsString(v))
+            ix[(*n)++] = (struct by_id){v->valuestring, e};
     }
-    return NULL;
+    qsort(ix, *n, sizeof(*ix), by_id_cmp);
+    return ix;
+}
+
+static const cJSON *find_by_id(const struct by_id *ix, size_t n, const char *id)
+{
+    struct by_id key = {id, NULL};
+    const struct by_id *hit = bsearch(&key, ix, n, sizeof(*ix), by_id_cmp);
+    return hit ? hit->rec : NULL;
 }
 
 static cJSON *expand_obj(cJSON *rec)
@@ -106,16 +127,34 @@ static cJSON *expand_obj(cJSON *rec)
     return x;
 }
 
+/* The records of one level: borrowed pointers. */
+struct level {
+    cJSON **v;
+    size_t n;
+};
+
+static struct level level_of(cJSON *arr)
+{
+    struct level l = {sh_calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(cJSON *)), 0};
+    cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        l.v[l.n++] = e;
+    }
+    return l;
+}
+
 /* Attaches the fetched records to each record of the level. */
-static void attach(cJSON *recs, const struct sh_field *f, const cJSON *found)
+static void attach(const struct level *recs, const struct sh_field *f, const cJSON *found)
 {
     bool multi = sh_field_is_multi(f);
-    cJSON *rec;
-    cJSON_ArrayForEach(rec, recs)
-    {
+    size_t nix;
+    struct by_id *ix = index_found(found, &nix);
+    for (size_t i = 0; i < recs->n; i++) {
+        cJSON *rec = recs->v[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, f->name);
         if (!multi) {
-            const cJSON *hit = cJSON_IsString(v) ? find_by_id(found, v->valuestring) : NULL;
+            const cJSON *hit = cJSON_IsString(v) ? find_by_id(ix, nix, v->valuestring) : NULL;
             if (hit)
                 cJSON_AddItemToObject(expand_obj(rec), f->name, cJSON_Duplicate(hit, 1));
             continue;
@@ -124,7 +163,7 @@ static void attach(cJSON *recs, const struct sh_field *f, const cJSON *found)
         const cJSON *e;
         cJSON_ArrayForEach(e, v)
         {
-            const cJSON *hit = cJSON_IsString(e) ? find_by_id(found, e->valuestring) : NULL;
+            const cJSON *hit = cJSON_IsString(e) ? find_by_id(ix, nix, e->valuestring) : NULL;
             if (!hit)
                 continue;
             if (!list)
@@ -134,10 +173,12 @@ static void attach(cJSON *recs, const struct sh_field *f, const cJSON *found)
         if (list)
             cJSON_AddItemToObject(expand_obj(rec), f->name, list);
     }
+    free(ix);
 }
 
 static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
-                        const struct sh_collection *c, cJSON *recs, const struct node *parent)
+                        const struct sh_collection *c, const struct level *recs,
+                        const struct node *parent)
 {
     for (const struct node *n = parent->kids; n; n = n->next) {
         const struct sh_field *f = sh_collection_field(c, n->name);
@@ -146,9 +187,9 @@ static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
         if (f->hidden && !(acc->flags & SH_REC_SUPERUSER))
             continue;
         const struct sh_collection *t =
-            acc->resolver && acc->resolver->find ? acc->resolver->find(acc->resolver->ud,
-                                                                      f->collection_id)
-                                                 : NULL;
+            acc->resolver && acc->resolver->find
+                ? acc->resolver->find(acc->resolver->ud, f->collection_id)
+                : NULL;
         if (!t)
             continue;
         const struct sh_filter *rule = NULL;
@@ -158,11 +199,8 @@ static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
             rule = t->rule_filters[SH_RULE_VIEW];
         }
         cJSON *ids = cJSON_CreateArray();
-        const cJSON *rec;
-        cJSON_ArrayForEach(rec, recs)
-        {
-            add_ids(ids, cJSON_GetObjectItemCaseSensitive(rec, f->name));
-        }
+        for (size_t i = 0; i < recs->n; i++)
+            add_ids(ids, cJSON_GetObjectItemCaseSensitive(recs->v[i], f->name));
         int rc = 0;
         cJSON *found = NULL;
         if (cJSON_GetArraySize(ids) > 0) {
@@ -172,8 +210,11 @@ static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
             cJSON_free(text);
         }
         cJSON_Delete(ids);
-        if (rc == 0 && found && n->kids)
-            rc = expand_level(db, acc, t, found, n);
+        if (rc == 0 && found && n->kids) {
+            struct level next = level_of(found);
+            rc = expand_level(db, acc, t, &next, n);
+            free(next.v);
+        }
         if (rc == 0 && found)
             attach(recs, f, found);
         cJSON_Delete(found);
@@ -183,24 +224,22 @@ static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
     return 0;
 }
 
-int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc,
-                  const struct sh_collection *c, cJSON *records, const char *expand)
+int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
+                  cJSON *records, const char *expand)
 {
     if (!expand || !*expand || !records)
         return 0;
     struct node root = {0};
     parse_paths(&root, expand);
-    int rc = 0;
-    if (cJSON_IsArray(records)) {
-        rc = expand_level(db, acc, c, records, &root);
-    } else {
-        /* One record: expand it as a one-element list it is moved into and
-         * back out of, so that no copy is made. */
-        cJSON *one = cJSON_CreateArray();
-        cJSON_AddItemReferenceToArray(one, records);
-        rc = expand_level(db, acc, c, one, &root);
-        cJSON_Delete(one);
-    }
+    struct level l;
+    cJSON *one[1] = {records};
+    if (cJSON_IsArray(records))
+        l = level_of(records);
+    else
+        l = (struct level){one, 1};
+    int rc = expand_level(db, acc, c, &l, &root);
+    if (l.v != one)
+        free(l.v);
     node_free(root.kids);
     return rc;
 }

@@ -118,8 +118,7 @@ static bool email_visible(const struct sh_collection *c, sqlite3_stmt *st, int f
     return false;
 }
 
-cJSON *sh_rec_from_row(const struct sh_collection *c, sqlite3_stmt *st, int first,
-                       unsigned flags)
+cJSON *sh_rec_from_row(const struct sh_collection *c, sqlite3_stmt *st, int first, unsigned flags)
 {
     bool raw = flags & SH_REC_RAW, all = raw || (flags & SH_REC_SUPERUSER);
     bool hide_email = !all && c->type == SH_COLLECTION_AUTH && !email_visible(c, st, first);

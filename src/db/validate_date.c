@@ -73,8 +73,13 @@ void sh_datetime_format(int64_t unix_ms, char *out)
         rem = y ? 86399999 : 0;
     }
     unsigned ms = (unsigned)(rem % 1000), sec = (unsigned)(rem / 1000);
-    snprintf(out, SH_DATETIME_LEN + 1, "%04u-%02u-%02u %02u:%02u:%02u.%03uZ", (unsigned)y, m, d,
-             sec / 3600, sec / 60 % 60, sec % 60, ms);
+    /* Formatted through a roomy buffer: GCC's -Wformat-truncation (release
+     * builds) cannot see that every field has its width. */
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%04u-%02u-%02u %02u:%02u:%02u.%03uZ", (unsigned)y, m, d, sec / 3600,
+             sec / 60 % 60, sec % 60, ms);
+    memcpy(out, buf, SH_DATETIME_LEN);
+    out[SH_DATETIME_LEN] = 0;
 }
 
 int sh_datetime_parse(const char *s, size_t len, char *out)

@@ -51,24 +51,29 @@ static int hexval(int c)
     return -1;
 }
 
-/* Decodes application/x-www-form-urlencoded bytes into the arena. */
+size_t sh_http_form_decode(char *dst, const char *src, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (src[i] == '+') {
+            dst[o++] = ' ';
+        } else if (src[i] == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 &&
+                   hexval(src[i + 2]) >= 0) {
+            dst[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+            i += 2;
+        } else {
+            dst[o++] = src[i];
+        }
+    }
+    dst[o] = 0;
+    return o;
+}
+
 static char *query_decode(struct sh_arena *a, const char *s, size_t n)
 {
     char *d = sh_arena_alloc(a, n + 1);
-    size_t o = 0;
-    if (!d)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            d[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            d[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            d[o++] = s[i];
-        }
-    }
-    d[o] = 0;
+    if (d)
+        sh_http_form_decode(d, s, n);
     return d;
 }
 
