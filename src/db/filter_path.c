@@ -11,6 +11,7 @@
  * least one element, so "all elements" is never vacuously true and `= ""`
  * matches records without items.
  */
+#include "db/civil.h"
 #include "db/filter_int.h"
 
 #include "stagehand/core.h"
@@ -141,30 +142,7 @@ static const cJSON *json_walk(const cJSON *item, const char *path)
     return item;
 }
 
-/* ---- dates: days since 1970-01-01 <-> civil dates (proleptic Gregorian) ---- */
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
+/* ---- dates ---- */
 
 #define DAY_MS INT64_C(86400000)
 
@@ -173,7 +151,7 @@ static void set_date(struct sh__val *out, int64_t ms)
     int64_t days = ms >= 0 ? ms / DAY_MS : (ms - DAY_MS + 1) / DAY_MS;
     int64_t rem = ms - days * DAY_MS, y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    sh__civil_from_days(days, &y, &m, &d);
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03dZ", y, m, d,
                      (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
@@ -191,7 +169,7 @@ static void set_time_macro(enum sh__macro mac, int64_t now, struct sh__val *out)
     int64_t days = now >= 0 ? now / DAY_MS : (now - DAY_MS + 1) / DAY_MS;
     int64_t rem = now - days * DAY_MS, y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    sh__civil_from_days(days, &y, &m, &d);
     int64_t ms; /* for the date macros */
     switch (mac) {
     case SH_MACRO_NOW:
@@ -210,16 +188,16 @@ static void set_time_macro(enum sh__macro mac, int64_t now, struct sh__val *out)
         ms = days * DAY_MS + DAY_MS - 1;
         break;
     case SH_MACRO_MONTH_START:
-        ms = days_from_civil(y, m, 1) * DAY_MS;
+        ms = sh__days_from_civil(y, m, 1) * DAY_MS;
         break;
     case SH_MACRO_MONTH_END:
-        ms = days_from_civil(y + (m == 12), m % 12 + 1, 1) * DAY_MS - 1;
+        ms = sh__days_from_civil(y + (m == 12), m % 12 + 1, 1) * DAY_MS - 1;
         break;
     case SH_MACRO_YEAR_START:
-        ms = days_from_civil(y, 1, 1) * DAY_MS;
+        ms = sh__days_from_civil(y, 1, 1) * DAY_MS;
         break;
     case SH_MACRO_YEAR_END:
-        ms = days_from_civil(y + 1, 1, 1) * DAY_MS - 1;
+        ms = sh__days_from_civil(y + 1, 1, 1) * DAY_MS - 1;
         break;
     case SH_MACRO_SECOND:
         set_int(out, rem / 1000 % 60);

@@ -14,29 +14,7 @@
 
 #include "stagehand/core.h"
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
+#include "civil.h"
 
 static bool leap(int64_t y)
 {
@@ -65,7 +43,7 @@ void sh_datetime_format(int64_t unix_ms, char *out)
     }
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    sh__civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999) {
         y = y < 0 ? 0 : 9999;
         m = y ? 12 : 1;
@@ -140,9 +118,10 @@ int sh_datetime_parse(const char *s, size_t len, char *out)
     }
     if (i != len)
         return SH_EINVAL;
-    int64_t t = days_from_civil(y, mo, d) * 86400000 +
+    int64_t t = sh__days_from_civil(y, mo, d) * 86400000 +
                 ((int64_t)h * 3600 + mi * 60 + se - (int64_t)offset_min * 60) * 1000 + ms;
-    if (t < days_from_civil(0, 1, 1) * 86400000 || t >= days_from_civil(10000, 1, 1) * 86400000)
+    if (t < sh__days_from_civil(0, 1, 1) * 86400000 ||
+        t >= sh__days_from_civil(10000, 1, 1) * 86400000)
         return SH_EINVAL;
     sh_datetime_format(t, out);
     return 0;
