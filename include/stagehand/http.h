@@ -34,6 +34,7 @@ struct sh_header {
 
 struct sh_http_conn;
 struct sh_http_server;
+struct sh_auth;
 
 struct sh_req {
     struct sh_http_conn *conn;
@@ -57,6 +58,9 @@ struct sh_req {
     struct sh_str params[SH_REQ_MAX_PARAMS];
     unsigned nparams;
     const char *route; /* the matched pattern, for logs and metrics */
+
+    const struct sh_auth *auth; /* set by the auth middleware; NULL = guest */
+    char client_ip[48];         /* the client's address (see --trusted-proxy) */
 
     char rid[65]; /* request id */
     uint64_t start_ns;
