@@ -1,11 +1,12 @@
 /*
  * The stagehand command line: `serve`, `collections`, `version` and help.
  * `serve` wires the modules together: config -> database and collection
- * catalog -> http server -> router -> api, then runs the loop until a signal
- * drains it. Shutdown runs in order: connections drain (or the drain deadline
- * closes them), the catalog stops polling, the database closes (the writer
- * commits every queued job first), and only then are the remaining handles
- * closed and the loop left.
+ * catalog -> accounts (hashing pool, limiters) -> http server -> router ->
+ * api, then runs the loop until a signal drains it. Shutdown runs in order:
+ * connections drain (or the drain deadline closes them), the accounts state
+ * queues its last session times and stops the hashing pool, the catalog
+ * stops polling, the database closes (the writer commits every queued job
+ * first), and only then are the remaining handles closed and the loop left.
  */
 #include <errno.h>
 #include <signal.h>
@@ -44,6 +45,7 @@ struct app {
     struct sh_db *db;
     struct sh_catalog catalog;
     struct sh_api_records records;
+    struct sh_api_auth auth;
     int stopping;
 };
 
@@ -55,6 +57,9 @@ static void usage(FILE *f)
           "  stagehand collections import FILE.json [--dir DIR] [--delete-missing]\n"
           "  stagehand collections export [--dir DIR]\n"
           "                            change or print the schema (server running or not)\n"
+          "  stagehand superuser upsert EMAIL PASSWORD [--dir DIR]\n"
+          "  stagehand superuser delete EMAIL [--dir DIR]\n"
+          "                            create, update or delete a superuser (ditto)\n"
           "  stagehand version         print the version\n"
           "  stagehand --help          this text\n",
           f);
@@ -88,6 +93,7 @@ static void stop_loop(struct app *a)
     uv_signal_stop(&a->sigterm);
     uv_signal_stop(&a->sigint);
     uv_timer_stop(&a->drain_timer);
+    sh_api_auth_stop(&a->auth);
     sh_catalog_close(&a->catalog);
     if (a->db)
         sh_db_close(a->db, on_db_closed, a);
@@ -148,6 +154,7 @@ static int mkdir_p(const char *dir)
 /* Closes the database before serving started (start-up failed). */
 static void close_db_now(struct app *a)
 {
+    sh_api_auth_stop(&a->auth);
     sh_catalog_close(&a->catalog);
     if (a->db) {
         sh_db_close(a->db, on_db_closed, a);
@@ -178,6 +185,14 @@ static int open_storage(struct app *a)
         return -1;
     }
     sh_api_records_init(&a->records, a->loop, a->db, &a->catalog);
+    char err[256];
+    if (sh_api_auth_init(&a->auth, a->loop, &a->cfg, a->db, &a->catalog, err, sizeof(err))) {
+        fprintf(stderr, "stagehand: %s\n", err);
+        sh_api_records_deinit(&a->records);
+        close_db_now(a);
+        return 2;
+    }
+    a->records.auth = &a->auth;
     return 0;
 }
 
@@ -213,13 +228,18 @@ static int serve(int argc, char **argv, char **envp)
         }
         a.has_files = 1;
     }
-    if (open_storage(&a))
-        return 1;
+    int rc = open_storage(&a);
+    if (rc)
+        return rc > 0 ? rc : 1;
     sh_router_init(&a.router, &a.cfg);
     if (sh_api_register(&a.router, a.has_files ? &a.files : NULL) ||
-        sh_api_records_register(&a.router, &a.records)) {
+        sh_api_auth_register(&a.router, &a.auth) ||
+        sh_api_records_register(&a.router, &a.records) ||
+        sh_api_collections_register(&a.router, &a.records)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
         close_db_now(&a);
+        sh_api_auth_deinit(&a.auth);
+        sh_api_records_deinit(&a.records);
         return 1;
     }
     sh_http_server_init(&a.http, a.loop, &a.cfg, sh_router_dispatch, &a.router);
@@ -227,6 +247,8 @@ static int serve(int argc, char **argv, char **envp)
     if (sh_http_server_listen(&a.http, err, sizeof(err))) {
         fprintf(stderr, "stagehand: %s\n", err);
         close_db_now(&a);
+        sh_api_auth_deinit(&a.auth);
+        sh_api_records_deinit(&a.records);
         return 1;
     }
     uv_signal_init(a.loop, &a.sigterm);
@@ -248,6 +270,7 @@ static int serve(int argc, char **argv, char **envp)
     uv_run(a.loop, UV_RUN_DEFAULT); /* let close callbacks run */
     sh_router_deinit(&a.router);
     sh_api_records_deinit(&a.records);
+    sh_api_auth_deinit(&a.auth);
     if (a.has_files)
         sh_static_deinit(&a.files);
     sh_log_info("main", "stopped after %llu requests", (unsigned long long)a.http.requests);
@@ -274,6 +297,13 @@ int main(int argc, char **argv, char **envp)
     if (strcmp(cmd, "collections") == 0) {
         sh_log_min_level = SH_LOG_WARN;
         int rc = sh_cli_collections(argc - 2, argv + 2, envp);
+        sh_log_flush();
+        return rc;
+    }
+    if (strcmp(cmd, "superuser") == 0) {
+        sh_log_min_level = SH_LOG_WARN;
+        int rc = argc < 3 ? (sh_cli_superuser_usage(stderr), 2)
+                          : sh_cli_superuser(argc - 2, argv + 2, envp);
         sh_log_flush();
         return rc;
     }

@@ -30,72 +30,141 @@ struct sh_auth {
                                    password and tokenKey); owned by the request */
 };
 
+/* ---- passwords: Argon2id helpers (src/auth/password.c) ---- */
+
+/* Room for an encoded hash and its NUL (crypto_pwhash_STRBYTES). */
+#define SH_PASSWORD_HASH_MAX 128
+/* Longest password accepted, in bytes; longer ones get SH_ETOOBIG. */
+#define SH_PASSWORD_MAX_LEN 1024
+
+/*
+ * Hashes password (len bytes, any bytes) with Argon2id into out (a
+ * NUL-terminated "$argon2id$..." string). ops/mem as crypto_pwhash_str; 0
+ * means INTERACTIVE. Blocks for the whole hash (60-100 ms at INTERACTIVE):
+ * for the command line and the pool's threads, never the loop. Any thread.
+ * 0, SH_ETOOBIG (password too long), SH_EINVAL (limits out of range) or
+ * -ENOMEM (Argon2's memory could not be had).
+ */
+int sh_password_hash_sync(const char *password, size_t len, char out[SH_PASSWORD_HASH_MAX],
+                          unsigned long long ops, size_t mem);
+/* Verifies password against an encoded hash (argon2id or argon2i), blocking
+ * like sh_password_hash_sync. 0 = match, SH_EFORBIDDEN = mismatch or a hash
+ * that cannot be parsed, SH_ETOOBIG, -ENOMEM. Any thread. */
+int sh_password_verify_sync(const char *hash, const char *password, size_t len);
+/* 1 if hash was not made by Argon2id with exactly ops/mem (0 = INTERACTIVE),
+ * so that the caller stores a fresh hash after a successful login; else 0.
+ * Parses the string only: cheap enough for the loop. */
+int sh_password_needs_rehash(const char *hash, unsigned long long ops, size_t mem);
+/* Compares two secrets (tokens, API keys) in time independent of their
+ * contents (sodium_memcmp; only the lengths may leak). 1 if equal, else 0. */
+int sh_secret_eq(const void *a, size_t alen, const void *b, size_t blen);
+
 /* ---- Argon2id hashing pool (src/auth/hash_pool.c) ---- */
 
+/*
+ * The pool owns its threads (not libuv's threadpool, not the writer), so a
+ * flood of logins cannot starve file serving or writes. Peak memory is
+ * threads x memlimit. Jobs beyond threads + max_queue are refused with
+ * SH_EBUSY (a job counts from submission until its callback has run).
+ */
 struct sh_hash_pool;
 
 struct sh_hash_pool_options {
-    unsigned threads;            /* default: the number of cores */
+    unsigned threads;            /* default (and 0): the number of online cores */
     unsigned max_queue;          /* jobs waiting beyond the running ones; default 64 */
     unsigned long long opslimit; /* default crypto_pwhash_OPSLIMIT_INTERACTIVE */
     size_t memlimit;             /* default crypto_pwhash_MEMLIMIT_INTERACTIVE */
 };
 
 void sh_hash_pool_options_init(struct sh_hash_pool_options *o);
-/* Starts the pool's threads. 0 or a negative code. */
+/* Starts the pool's threads on the loop thread; o may be NULL (defaults). The
+ * first thread computes the dummy hash (see sh_hash_pool_verify) before it
+ * takes jobs. 0, SH_EINVAL (limits out of range, more than 256 threads) or a
+ * negative errno. */
 int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
                        const struct sh_hash_pool_options *o);
-/* Finishes running jobs, fails queued ones with SH_ECANCELED-like -ECANCELED,
- * joins the threads, frees the pool. Completions still run on the loop. */
+/* On the loop thread: lets running jobs finish (this blocks for at most one
+ * hash), fails queued ones with -ECANCELED, joins the threads and closes the
+ * async handle. Callbacks not yet delivered run on the next loop turn, from
+ * the handle's close callback, which then frees the pool: p must not be used
+ * after this call, and the loop must run once more (as for any uv_close)
+ * before uv_loop_close. p may be NULL. */
 void sh_hash_pool_stop(struct sh_hash_pool *p);
 
 /* Completion on the loop thread. For a hash job, rc 0 and hash is the
  * NUL-terminated encoded hash (valid during the call only); for a verify job,
- * rc 0 = match, SH_EFORBIDDEN = mismatch. -ECANCELED when stopped. */
+ * rc 0 = match, SH_EFORBIDDEN = mismatch, hash is NULL. -ECANCELED when the
+ * pool stopped first; -ENOMEM when Argon2's memory could not be had. Treat any
+ * rc but 0 as "not authenticated". */
 typedef void (*sh_hash_cb)(void *arg, int rc, const char *hash);
 
 /*
- * Queues a job. The password is copied into sodium_malloc memory at once and
- * wiped after use, so the caller may wipe its own copy on return. Returns 0,
- * or SH_EBUSY when the queue is full (the caller answers 503 with
- * Retry-After). cb runs exactly once when 0 is returned.
+ * Queues a job (loop thread only). The password is copied into sodium_malloc
+ * memory at once and wiped after use, so the caller may wipe its own copy on
+ * return. Returns 0, SH_EBUSY when the queue is full (the caller answers 503
+ * with Retry-After), SH_ETOOBIG (password over SH_PASSWORD_MAX_LEN),
+ * -ECANCELED after sh_hash_pool_stop, or -ENOMEM (secure memory).
+ * cb runs exactly once when 0 is returned - always, even if the request that
+ * asked has gone away meanwhile: arg must let cb find that out (a generation
+ * number), the pool cannot. Completions come in any order.
  * sh_hash_pool_verify with hash == NULL verifies against a dummy hash of the
  * same parameters and always reports a mismatch: login for an unknown
- * identity costs the same time as for a known one.
+ * identity costs the same time as for a known one. A hash of
+ * SH_PASSWORD_HASH_MAX bytes or more is treated the same way.
  */
 int sh_hash_pool_hash(struct sh_hash_pool *p, const char *password, size_t len, sh_hash_cb cb,
                       void *arg);
 int sh_hash_pool_verify(struct sh_hash_pool *p, const char *hash, const char *password, size_t len,
                         sh_hash_cb cb, void *arg);
+/* sh_password_needs_rehash with the pool's parameters. */
+int sh_hash_pool_needs_rehash(const struct sh_hash_pool *p, const char *hash);
 
 struct sh_hash_pool_stats {
-    unsigned threads, running, queued, max_queue;
-    uint64_t done, rejected;
+    unsigned threads, running, queued, max_queue; /* running/queued: now */
+    uint64_t done, rejected; /* callbacks run with a result; SH_EBUSY returned */
+    uint64_t canceled;       /* callbacks run with -ECANCELED */
+    uint64_t dummy;          /* verifies run against the dummy hash */
 };
+/* A consistent snapshot; loop thread. */
 void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats *out);
 
 /* ---- tokens: JWT HS256 (src/auth/jwt.c) ---- */
+
+/* Longest token signed or accepted, in bytes (without the NUL). */
+#define SH_TOKEN_MAX 4096
 
 struct sh_token_claims {
     char id[64];   /* record id */
     char type[16]; /* "auth" */
     char collection_id[64];
-    char sid[64]; /* session id */
+    char sid[64]; /* session id; "" = none (then not written) */
     int refreshable;
-    int64_t exp; /* unix seconds */
+    int64_t exp; /* unix seconds, 0 .. 2^53 */
 };
 
-/* Encodes claims as header.payload.signature signed with key (HMAC-SHA256).
- * Writes a NUL-terminated token into out (outlen bytes); returns its length
- * or SH_ETOOBIG. */
+/* Encodes claims as header.payload.signature signed with key (HMAC-SHA256,
+ * key of any length but 0; use 32 bytes or more). The payload is plain JSON
+ * {"collectionId","exp","id","refreshable","sid","type"} so that the SDK can
+ * read exp and type. Writes a NUL-terminated token into out (outlen bytes);
+ * returns its length, SH_ETOOBIG (out too small, or over SH_TOKEN_MAX) or
+ * SH_EINVAL (a claim string not NUL-terminated in its array, exp out of
+ * range, empty key). */
 int sh_token_sign(const struct sh_token_claims *c, const unsigned char *key, size_t keylen,
                   char *out, size_t outlen);
 /* Decodes the payload WITHOUT checking the signature (to learn which record
- * and collection the key must come from). 0 or SH_EINVAL. */
+ * and collection the key must come from); the shape and the header are
+ * checked as by sh_token_verify. 0 or SH_EINVAL. Nothing in out may be
+ * trusted until sh_token_verify succeeds. */
 int sh_token_peek(const char *token, size_t len, struct sh_token_claims *out);
-/* Verifies: exactly the header {"alg":"HS256","typ":"JWT"}, a constant-time
- * signature check, base64url without padding, exp > now. 0, SH_EINVAL
- * (malformed, wrong alg, bad signature) or SH_EFORBIDDEN (expired). */
+/* Verifies: at most SH_TOKEN_MAX bytes, three parts of canonical base64url
+ * without padding, a constant-time signature check, the header exactly
+ * {"alg":"HS256","typ":"JWT"} (compact JSON, the two keys in either order;
+ * anything else, alg "none" included, is refused), a payload object with
+ * string id, type, collectionId, number exp, optional bool refreshable and
+ * string sid (other claims ignored), and exp > now. 0, SH_EINVAL (malformed,
+ * wrong alg, bad signature) or SH_EFORBIDDEN (expired; checked last, so only
+ * an authentic token is reported expired). out (may be NULL) is filled on 0
+ * and zeroed otherwise. */
 int sh_token_verify(const char *token, size_t len, const unsigned char *key, size_t keylen,
                     int64_t now, struct sh_token_claims *out);
 
@@ -103,34 +172,55 @@ int sh_token_verify(const char *token, size_t len, const unsigned char *key, siz
 
 struct sh_ratelimit;
 
+/* Longest window accepted by sh_ratelimit_new (about 12 days). */
+#define SH_RATELIMIT_WINDOW_MAX (1ull << 30)
+
 /* A limiter of `limit` hits per `window_ms` per key (sliding window
  * approximated by two fixed windows), holding at most max_keys keys (the
- * oldest are evicted: memory is bounded). */
+ * least recently hit are evicted: memory is bounded). NULL if limit,
+ * window_ms or max_keys is 0 or window_ms > SH_RATELIMIT_WINDOW_MAX. One
+ * thread (the loop). */
 struct sh_ratelimit *sh_ratelimit_new(unsigned limit, uint64_t window_ms, size_t max_keys);
 void sh_ratelimit_free(struct sh_ratelimit *rl);
 
 struct sh_ratelimit_result {
     int allowed;
     unsigned limit;
-    unsigned remaining;
-    uint64_t reset_ms;       /* ms until the window frees a hit */
-    uint64_t retry_after_ms; /* when !allowed */
+    unsigned remaining;      /* hits left now (after this one) */
+    uint64_t reset_ms;       /* ms until the window frees a hit (0 = none taken) */
+    uint64_t retry_after_ms; /* when !allowed: ms until a hit would be allowed */
 };
-/* Counts one hit for key at time now_ms. */
+/* Counts one hit for key (any bytes) at time now_ms (a monotonic clock).
+ * A refused hit is not counted, so a client that keeps trying is let in
+ * again as the window slides. */
 void sh_ratelimit_hit(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms,
                       struct sh_ratelimit_result *out);
+/* The number of keys held (at most max_keys). */
+size_t sh_ratelimit_size(const struct sh_ratelimit *rl);
 
 /* ---- client address (src/auth/client_ip.c) ---- */
 
 struct sh_cidr_list;
 
-/* Parses "10.0.0.0/8,::1,192.168.1.5"; NULL and a message in err on error. */
+/* Parses "10.0.0.0/8,::1,192.168.1.5" (addresses or CIDR blocks, IPv4 and
+ * IPv6, separated by commas, spaces around allowed; host bits are masked;
+ * an IPv4-mapped block such as ::ffff:10.0.0.0/104 means 10.0.0.0/8). An
+ * empty or NULL string is an empty list. NULL and a message in err (may be
+ * NULL) on error. */
 struct sh_cidr_list *sh_cidr_list_parse(const char *s, char *err, size_t errlen);
 void sh_cidr_list_free(struct sh_cidr_list *l);
+/* 1 if ip (NUL-terminated; IPv4-mapped IPv6 counts as IPv4) is in l, else 0
+ * (also for NULL l and anything that is not an address). */
 int sh_cidr_list_contains(const struct sh_cidr_list *l, const char *ip);
 /* The client address: peer, or when peer is trusted, the right-most address
- * of X-Forwarded-For (xff, may be NULL) that is not trusted. Writes it to out
- * (NUL-terminated, outlen >= 46). */
+ * of X-Forwarded-For (xff, may be NULL; several header lines joined with ","
+ * in order) that is not trusted. Trusted entries are skipped from the right;
+ * the walk also stops at the first malformed entry (a port, a zone, an empty
+ * entry, "unknown") or after 32 entries, and then the client is the last
+ * address walked (the left-most trusted one), or peer if none: a malformed
+ * entry is never taken as the client. Writes it in canonical text form to out
+ * (NUL-terminated, outlen >= 46; IPv4-mapped IPv6 as IPv4). A peer that is
+ * not an address (a unix socket) is copied as given and never trusted. */
 void sh_client_ip(const struct sh_cidr_list *trusted, const char *peer, const char *xff,
                   size_t xfflen, char *out, size_t outlen);
 

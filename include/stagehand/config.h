@@ -12,6 +12,12 @@
 
 #define SH_CONFIG_MAX_LISTEN 8
 
+/* A rate: at most `limit` hits per `window_ms`; limit 0 = off. */
+struct sh_config_rate {
+    unsigned limit;
+    uint64_t window_ms;
+};
+
 struct sh_config {
     const char *listen[SH_CONFIG_MAX_LISTEN]; /* "host:port", "[::1]:port", "unix:/path" */
     unsigned nlisten;
@@ -41,6 +47,16 @@ struct sh_config {
     unsigned query_budget_ms; /* wall time one read query may take */
     unsigned writer_queue;    /* write jobs in flight before writes get 503 */
 
+    /* accounts: client address, rate limits, password hashing, tokens */
+    const char *trusted_proxy;     /* CIDRs whose X-Forwarded-For is believed; NULL = none */
+    const char *rate_limit_exempt; /* CIDRs no rate limit applies to; NULL = none */
+    struct sh_config_rate rate_limit_auth;     /* per client IP on the auth routes */
+    struct sh_config_rate rate_limit_identity; /* per account on auth-with-password */
+    struct sh_config_rate rate_limit_all;      /* per client IP on every route; off */
+    unsigned hash_threads;                     /* Argon2id threads; 0 = one per core */
+    unsigned hash_queue;                       /* hash jobs waiting before 503 */
+    uint64_t token_ttl;                        /* ms an auth token (and session) lasts */
+
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];
     unsigned nowned;
@@ -66,5 +82,8 @@ void sh_config_usage(FILE *f);
 int sh_config_parse_duration(const char *s, uint64_t *ms);
 /* Parses "1024", "64k", "32M", "1G" (powers of 1024) into bytes; -1 on error. */
 int sh_config_parse_size(const char *s, uint64_t *bytes);
+/* Parses a rate "N/DURATION" ("30/1m", "100/1h", "5/10s"; a window of at
+ * most 12 days) or "off"/"0" (limit 0); -1 on error. */
+int sh_config_parse_rate(const char *s, struct sh_config_rate *out);
 
 #endif

@@ -113,6 +113,9 @@ const struct sh_str *sh_req_param(const struct sh_req *r, const char *name);
 /* The percent-decoded value of query parameter name, NUL-terminated in the
  * arena, or NULL when absent. */
 const char *sh_req_query(struct sh_req *r, const char *name);
+/* The socket peer's address ("127.0.0.1", "::1", "unix"); see also
+ * r->client_ip, the client behind trusted proxies. */
+const char *sh_req_peer(const struct sh_req *r);
 /* Is the request still the one that was handed out with gen? (A completion
  * from another thread checks this: the client may have gone.) */
 int sh_req_alive(const struct sh_req *r, uint32_t gen);

@@ -37,12 +37,13 @@ struct sh__rec_req {
     const struct sh_collection *c;
     struct sh_filter_ctx ctx;
     struct sh_rec_access acc;
-    bool superuser; /* always false until auth exists */
+    bool superuser; /* signed in as a _superusers record: rules bypassed */
 };
 
-/* Resolves :collection and prepares the rule context (guest; @request.query,
- * headers and method filled). Returns the context, or NULL after answering
- * (404 for an unknown collection, 413 past the arena's limit). */
+/* Resolves :collection and prepares the rule context (@request.auth from
+ * r->auth, @request.query, headers and method). Returns the context, or NULL
+ * after answering (404 for an unknown collection, 413 past the arena's
+ * limit). */
 struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api);
 
 /* The rule of kind k for this request: *out NULL when it does not apply

@@ -4,12 +4,14 @@
  * request keeps until it ends, so a reload meanwhile cannot pull the
  * definition away; an unknown name first reloads the catalog if the schema
  * moved, so a collection the CLI created a moment ago is found at once), the rule context of
- * filter.h (@request.query.*,
- * @request.headers.*, @request.method, the clock; auth stays empty until the
- * auth issue: every request is a guest), the rule check shared by the five
+ * filter.h (@request.auth.* from the
+ * token middleware's r->auth — any field of the auth record, hidden ones
+ * included, collectionName, and relations from it —, @request.query.*,
+ * @request.headers.*, @request.method, the clock), superusers (who bypass
+ * every rule and see hidden fields), the rule check shared by the five
  * handlers, the request body, and the final JSON response with `fields`.
  */
-#include "api/records.h"
+#include "api/auth_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -89,6 +91,34 @@ static void drop_snap(void *p)
     sh_catalog_snap_free(p);
 }
 
+static void drop_view(void *p)
+{
+    sh_schema_view_deinit(p);
+}
+
+/* @request.auth.*: the record, and its collection's schema for paths through
+ * its relations (@request.auth.team.name). 0 or -ENOMEM. */
+static int auth_context(struct sh_req *r, struct sh__rec_req *q)
+{
+    if (!r->auth)
+        return 0;
+    q->superuser = r->auth->superuser;
+    q->ctx.auth = r->auth->record;
+    const struct sh_collection *ac = sh_catalog_snap_find(q->snap, r->auth->collection_id);
+    if (!ac)
+        return 0;
+    struct sh_schema_view *v = sh_arena_alloc(r->arena, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    sh_schema_view_init(v, ac, &q->snap->resolver, SH_SCHEMA_VIEW_HIDDEN);
+    if (sh_arena_defer(r->arena, drop_view, v) != 0) {
+        sh_schema_view_deinit(v);
+        return -ENOMEM;
+    }
+    q->ctx.auth_schema = &v->schema;
+    return 0;
+}
+
 struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
 {
     const struct sh_str *name = sh_req_param(r, "collection");
@@ -141,6 +171,10 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
     q->ctx.method = method;
     q->ctx.context = "default";
     q->ctx.now_ms = sh__now_ms();
+    if (auth_context(r, q) != 0) {
+        sh__api_fail(r, -ENOMEM);
+        return NULL;
+    }
     q->acc.resolver = &q->snap->resolver;
     q->acc.ctx = &q->ctx;
     q->acc.flags = q->superuser ? SH_REC_SUPERUSER : 0;

@@ -6,11 +6,12 @@
  * why 400). The list follows PocketBase: page (default 1), perPage (default
  * 30, at most 1000, the value used is echoed so the SDK's getFullList stops
  * on a short page), skipTotal (then totalItems and totalPages are -1), sort,
- * filter ANDed with listRule, expand and fields. A guest may not use
+ * filter ANDed with listRule, expand and fields. Only superusers may use
  * @request.* in filter or sort (403), and a null rule is superusers only
- * (403); the view rule hides a record as 404.
+ * (403); the view rule hides a record as 404. A signed-in user sees their
+ * own email wherever their record appears.
  */
-#include "api/records.h"
+#include "api/auth_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -178,6 +179,7 @@ static int list_once(struct sh_req *r, void *ud, bool last)
     cJSON_AddNumberToObject(env, "totalPages",
                             total < 0 ? -1.0 : (double)((total + per - 1) / per));
     cJSON_AddItemToObject(env, "items", items);
+    sh__auth_own_email(r, items);
     sh__rec_send(r, env, sh_req_query(r, "fields"), true);
     cJSON_Delete(env);
     return SH_HANDLED;
@@ -207,6 +209,7 @@ static int view_once(struct sh_req *r, void *ud, bool last)
         cJSON_Delete(rec);
         return read_fail(r, q, rc, &err, last);
     }
+    sh__auth_own_email(r, rec);
     sh__rec_send(r, rec, sh_req_query(r, "fields"), false);
     cJSON_Delete(rec);
     return SH_HANDLED;

@@ -9,10 +9,18 @@
  * finds its request through a sh_req_watch, so a client that goes away
  * meanwhile costs nothing but the write itself.
  *
- * Passwords (auth collections) are hashed with Argon2id on libuv's
- * threadpool before the job is submitted, never on the loop or the writer.
+ * Passwords (auth collections) are hashed with Argon2id on the hashing
+ * pool (auth.h) before the job is submitted, never on the loop or the
+ * writer, and one at a time; a full pool queue is 503 with Retry-After. A
+ * signed-in user who sets a new password of their own must give the current
+ * one as oldPassword (verified on the pool first), as in PocketBase;
+ * superusers need not. A new password rotates the record's tokenKey (in
+ * validation) and the same job deletes its sessions, as does deleting an
+ * auth record: every token of the record stops working at once. Sign-ups
+ * count against the per-address limit of the auth routes.
  */
-#include "api/records.h"
+#include "api/auth_int.h"
+#include "db/validate.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -27,9 +35,9 @@ struct wjob {
     struct sh_req_watch watch;
     struct sh_api_records *api;
     struct sh__rec_req *q; /* request memory: valid while watch.req is set */
-    uv_work_t work;
-    char **plain; /* passwords to hash, sodium_malloc'd; nhashes of them */
-    int attempts; /* submissions overtaken by a schema change */
+    char **plain;          /* passwords to hash, sodium_malloc'd; nhashes of them */
+    size_t hashed;         /* how many of them are done */
+    int attempts;          /* submissions overtaken by a schema change */
 };
 
 static const enum sh_rule_kind rule_of[] = {SH_RULE_CREATE, SH_RULE_UPDATE, SH_RULE_DELETE};
@@ -40,8 +48,38 @@ static void job_free(struct wjob *j)
         if (j->plain[i])
             sodium_free(j->plain[i]);
     free(j->plain);
+    if (j->w.body) { /* no plain password left in freed memory */
+        static const char *const secret[] = {"password", "passwordConfirm", "oldPassword"};
+        for (size_t i = 0; i < SH_ARRAY_LEN(secret); i++) {
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, secret[i]);
+            if (cJSON_IsString(v))
+                sodium_memzero(v->valuestring, strlen(v->valuestring));
+        }
+    }
     sh_rec_write_deinit(&j->w);
     free(j);
+}
+
+static bool sets_password(const struct sh_rec_write *w)
+{
+    for (size_t i = 0; i < w->nhashes; i++)
+        if (strcmp(w->hashes[i].field, "password") == 0)
+            return true;
+    return false;
+}
+
+/* The records write, then what it means for sessions: a new password or a
+ * deleted auth record ends every session of the record. */
+static int wjob_run(sqlite3 *wdb, void *arg)
+{
+    struct wjob *j = arg;
+    struct sh_rec_write *w = &j->w;
+    int rc = sh_rec_write_run(wdb, w);
+    if (rc || w->c->type != SH_COLLECTION_AUTH || w->op == SH_REC_CREATE)
+        return rc;
+    if (w->op == SH_REC_DELETE || sets_password(w))
+        rc = sh_session_delete_record(wdb, w->c->id, w->id);
+    return rc;
 }
 
 static const char *op_message(enum sh_rec_op op)
@@ -146,6 +184,7 @@ static void respond(struct sh_req *r, struct wjob *j, int rc)
         sh__api_fail(r, erc);
         return;
     }
+    sh__auth_own_email(r, w->record);
     sh__rec_send(r, w->record, sh_req_query(r, "fields"), false);
 }
 
@@ -184,41 +223,127 @@ static void submit(struct wjob *j)
     }
 }
 
-/* ---- password hashing on the threadpool ---- */
+/* ---- passwords on the hashing pool ---- */
 
-static void hash_work(uv_work_t *req)
+/* Ends the request with code (if it is still there) and frees j. */
+static void give_up(struct wjob *j, int code)
 {
-    struct wjob *j = req->data;
-    for (size_t i = 0; i < j->w.nhashes; i++) {
-        char out[crypto_pwhash_STRBYTES];
-        if (crypto_pwhash_str(out, j->plain[i], strlen(j->plain[i]),
-                              crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0)
-            j->w.hashes[i].hash = sh_strdup(out);
-        sodium_free(j->plain[i]);
-        j->plain[i] = NULL;
+    struct sh_req *r = j->watch.req;
+    if (r) {
+        sh_req_unwatch(&j->watch);
+        sh__api_fail(r, code == -ENOMEM ? SH_EBUSY : code);
     }
+    job_free(j);
 }
 
-static void hash_done(uv_work_t *req, int status)
+static void hash_next(struct wjob *j);
+
+static void hashed(void *arg, int rc, const char *hash)
 {
-    struct wjob *j = req->data;
-    for (size_t i = 0; i < j->w.nhashes; i++) {
-        if (status == 0 && j->w.hashes[i].hash)
-            continue;
-        struct sh_req *r = j->watch.req;
-        if (r) {
-            sh_req_unwatch(&j->watch);
-            sh__api_fail(r, SH_EINTERNAL);
-        }
+    struct wjob *j = arg;
+    size_t i = j->hashed++;
+    sodium_free(j->plain[i]);
+    j->plain[i] = NULL;
+    if (!j->watch.req) {
         job_free(j);
         return;
     }
-    submit(j);
+    if (rc) {
+        give_up(j, rc);
+        return;
+    }
+    j->w.hashes[i].hash = sh_strdup(hash);
+    hash_next(j);
+}
+
+/* Hashes the next password, or submits the job when all are. */
+static void hash_next(struct wjob *j)
+{
+    if (j->hashed == j->w.nhashes) {
+        submit(j);
+        return;
+    }
+    const char *p = j->plain[j->hashed];
+    int rc = sh__auth_hash(j->api->auth, p, strlen(p), hashed, j);
+    if (rc)
+        give_up(j, rc);
+}
+
+static void field_error(struct sh_req *r, const char *field, const char *code, const char *msg)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(d, field);
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    sh__api_error(r, 400, "Failed to update record.", d);
+    cJSON_Delete(d);
+}
+
+static void old_checked(void *arg, int rc, const char *hash)
+{
+    (void)hash;
+    struct wjob *j = arg;
+    struct sh_req *r = j->watch.req;
+    if (!r) {
+        job_free(j);
+        return;
+    }
+    if (rc == SH_EFORBIDDEN) {
+        sh_req_unwatch(&j->watch);
+        field_error(r, "oldPassword", "validation_invalid_old_password",
+                    "Missing or invalid old password.");
+        job_free(j);
+        return;
+    }
+    if (rc) {
+        give_up(j, rc);
+        return;
+    }
+    hash_next(j);
+}
+
+/* A signed-in user setting a new password of their own: oldPassword must
+ * match the stored one first. 1 when the check was started (it goes on to
+ * the hashing), 0 when there is nothing to check, -1 after answering. */
+static int check_old_password(struct sh_req *r, struct wjob *j)
+{
+    const struct sh_collection *c = j->w.c;
+    if (j->w.op != SH_REC_UPDATE || c->type != SH_COLLECTION_AUTH || j->q->superuser ||
+        !sets_password(&j->w))
+        return 0;
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive(j->w.body, "oldPassword");
+    if (!cJSON_IsString(old) || !old->valuestring[0]) {
+        field_error(r, "oldPassword", "validation_required", "Missing required value.");
+        return -1;
+    }
+    struct sh_auth_row row;
+    int rc = sh_auth_find_id(j->api->db, NULL, c, j->w.id, &row);
+    if (rc == SH_ENOTFOUND)
+        return 0; /* the job answers 404 */
+    if (rc) {
+        sh__api_fail(r, rc);
+        return -1;
+    }
+    /* The pool copies the password and the hash. */
+    rc = sh__auth_verify(j->api->auth, row.password_hash[0] ? row.password_hash : NULL,
+                         old->valuestring, strlen(old->valuestring), old_checked, j);
+    sh_auth_row_deinit(&row);
+    if (rc == SH_ETOOBIG) {
+        field_error(r, "oldPassword", "validation_invalid_old_password",
+                    "Missing or invalid old password.");
+        return -1;
+    }
+    if (rc) {
+        sh__api_fail(r, rc == -ENOMEM ? SH_EBUSY : rc);
+        return -1;
+    }
+    return 1;
 }
 
 /* Non-empty strings the body gives to password fields: they are hashed
- * first; the writer validates them (length, pattern) from the body. */
+ * first; the writer validates them (length, pattern) from the body. One
+ * whose length is out of bounds is not hashed: validation refuses it before
+ * a hash would be needed, so a bad sign-up costs no Argon2 run. */
 static size_t collect_passwords(struct wjob *j)
 {
     const struct sh_collection *c = j->w.c;
@@ -227,6 +352,9 @@ static size_t collect_passwords(struct wjob *j)
         const struct sh_field *f = &c->fields[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, f->name);
         if (f->kind != SH_FIELD_PASSWORD || !cJSON_IsString(v) || !v->valuestring[0])
+            continue;
+        int64_t chars = (int64_t)sh__utf8_count(v->valuestring);
+        if (chars < f->min_len || chars > (f->max_len ? f->max_len : SH_PASSWORD_MAX))
             continue;
         if (!j->plain) {
             j->plain = sh_calloc(c->nfields, sizeof(*j->plain));
@@ -256,10 +384,14 @@ static char *param_id(struct sh_req *r)
 
 static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
 {
+    struct sh_api_records *api = ud;
     struct sh__rec_req *q = sh__rec_begin(r, ud);
     const struct sh_filter *rule;
     if (!q || sh__rec_rule(r, q, rule_of[op], &rule))
         return SH_HANDLED;
+    if (op == SH_REC_CREATE && q->c->type == SH_COLLECTION_AUTH && api->auth &&
+        sh__rl_auth(r, api->auth))
+        return SH_HANDLED; /* sign-ups cost a hash: the auth routes' limit */
     cJSON *body = NULL;
     if (op != SH_REC_DELETE && !(body = sh__rec_body(r)))
         return SH_HANDLED;
@@ -271,11 +403,11 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     }
 
     struct wjob *j = sh_calloc(1, sizeof(*j));
-    j->api = ud;
+    j->api = api;
     j->q = q;
-    j->job.run = sh_rec_write_run;
+    j->job.run = wjob_run;
     j->job.done = job_done;
-    j->job.arg = &j->w;
+    j->job.arg = j;
     j->w.op = op;
     j->w.body = body;
     j->w.id = op == SH_REC_CREATE ? NULL : param_id(r);
@@ -285,17 +417,25 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
         job_free(j);
         return SH_HANDLED;
     }
-    sh_req_watch(r, &j->watch);
     if (op != SH_REC_DELETE && collect_passwords(j)) {
-        j->work.data = j;
-        int rc = uv_queue_work(j->api->loop, &j->work, hash_work, hash_done);
-        if (rc) {
-            sh_req_unwatch(&j->watch);
-            sh__api_fail(r, SH_EBUSY);
+        if (!api->auth) {
+            sh__api_fail(r, SH_EINTERNAL);
             job_free(j);
+            return SH_HANDLED;
         }
+        /* Pool callbacks always come later, from the loop: watching the
+         * request after submitting is in time. */
+        int rc = check_old_password(r, j);
+        if (rc < 0) {
+            job_free(j);
+            return SH_HANDLED;
+        }
+        sh_req_watch(r, &j->watch);
+        if (rc == 0)
+            hash_next(j);
         return SH_HANDLED;
     }
+    sh_req_watch(r, &j->watch);
     submit(j);
     return SH_HANDLED;
 }

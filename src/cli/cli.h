@@ -18,4 +18,14 @@ int sh_cli_collections(int argc, char **argv, char **envp);
 /* The usage lines of `collections`. */
 void sh_cli_collections_usage(FILE *f);
 
+/* `stagehand superuser upsert EMAIL PASSWORD [--dir DIR]` and `stagehand
+ * superuser delete EMAIL [--dir DIR]`. argv[0] is the subcommand. Returns 0,
+ * 1 when refused or failed (the reason on stderr; nothing changed), 2 for a
+ * usage error. */
+int sh_cli_superuser(int argc, char **argv, char **envp);
+void sh_cli_superuser_usage(FILE *f);
+
+/* The data directory from STAGEHAND_DIR in envp, else "stagehand_data". */
+const char *sh__cli_env_dir(char **envp);
+
 #endif

@@ -8,6 +8,10 @@
  * whole import back, and the message names the collection and field. A
  * server running on the same directory waits out the transaction like any
  * other writer and picks the new schema up within a second.
+ *
+ * System collections (_superusers) are left out of exports and never deleted
+ * by --delete-missing; auth collections are exported without their token
+ * secret (authToken.secret), which an import of the same collection keeps.
  */
 #include "cli/cli.h"
 
@@ -54,6 +58,8 @@ static int import_fn(sqlite3 *wdb, void *arg)
     }
     for (size_t k = 0; k < snap->n && rc == 0 && x->delete_missing; k++) {
         const struct sh_collection *old = snap->list[k];
+        if (old->system)
+            continue; /* _superusers is never "missing" */
         int kept = 0;
         for (size_t i = 0; i < n; i++)
             kept |= strcmp(list[i]->id, old->id) == 0;
@@ -83,8 +89,16 @@ static int export_fn(sqlite3 *wdb, void *arg)
     if (rc)
         return rc;
     x->out = cJSON_CreateArray();
-    for (size_t i = 0; i < snap->n; i++)
-        cJSON_AddItemToArray(x->out, sh_collection_to_json(snap->list[i]));
+    for (size_t i = 0; i < snap->n; i++) {
+        if (snap->list[i]->system)
+            continue;
+        cJSON *c = sh_collection_to_json(snap->list[i]);
+        /* The token secret stays in the data directory: an import keeps the
+         * stored one, a new collection gets a new one. */
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "authToken"),
+                                                "secret");
+        cJSON_AddItemToArray(x->out, c);
+    }
     sh_catalog_snap_free(snap);
     return 0;
 }
@@ -112,7 +126,7 @@ static char *read_file(const char *path, size_t *len)
     return b.data;
 }
 
-static const char *env_dir(char **envp)
+const char *sh__cli_env_dir(char **envp)
 {
     for (char **e = envp; e && *e; e++)
         if (strncmp(*e, "STAGEHAND_DIR=", 14) == 0 && (*e)[14])
@@ -128,7 +142,7 @@ void sh_cli_collections_usage(FILE *f)
           "      format; - reads stdin) in one transaction; --delete-missing also\n"
           "      deletes stored collections the file does not list\n"
           "  stagehand collections export [--dir DIR]\n"
-          "      print every collection as a JSON array\n"
+          "      print every collection but the system ones as a JSON array\n"
           "DIR defaults to $STAGEHAND_DIR, else ./stagehand_data.\n",
           f);
 }
@@ -196,7 +210,7 @@ int sh_cli_collections(int argc, char **argv, char **envp)
         sh_cli_collections_usage(stderr);
         return 2;
     }
-    const char *sub = argv[0], *dir = env_dir(envp), *file = NULL;
+    const char *sub = argv[0], *dir = sh__cli_env_dir(envp), *file = NULL;
     if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
         sh_cli_collections_usage(stdout);
         return 0;

@@ -11,7 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_kind { OPT_STR, OPT_LISTEN, OPT_LOGLEVEL, OPT_SIZE, OPT_COUNT, OPT_DURATION, OPT_SYNC };
+enum opt_kind {
+    OPT_STR,
+    OPT_LISTEN,
+    OPT_LOGLEVEL,
+    OPT_SIZE,
+    OPT_COUNT,
+    OPT_DURATION,
+    OPT_SYNC,
+    OPT_RATE,
+};
 
 struct opt {
     const char *flag; /* without the leading "--" */
@@ -60,6 +69,22 @@ static const struct opt opts[] = {
      "milliseconds one read query may run before it is aborted"},
     {"writer-queue", "STAGEHAND_WRITER_QUEUE", OPT_COUNT, F(writer_queue),
      "write jobs in flight before writes are refused with 503"},
+    {"trusted-proxy", "STAGEHAND_TRUSTED_PROXY", OPT_STR, F(trusted_proxy),
+     "CIDRs of proxies whose X-Forwarded-For names the client (default: none)"},
+    {"rate-limit-auth", "STAGEHAND_RATE_LIMIT_AUTH", OPT_RATE, F(rate_limit_auth),
+     "N/DURATION per client IP on sign-in, refresh, sign-up, password reset, or off"},
+    {"rate-limit-identity", "STAGEHAND_RATE_LIMIT_IDENTITY", OPT_RATE, F(rate_limit_identity),
+     "N/DURATION sign-in attempts per account, or off"},
+    {"rate-limit-all", "STAGEHAND_RATE_LIMIT_ALL", OPT_RATE, F(rate_limit_all),
+     "N/DURATION requests per client IP on every route, or off"},
+    {"rate-limit-exempt", "STAGEHAND_RATE_LIMIT_EXEMPT", OPT_STR, F(rate_limit_exempt),
+     "CIDRs exempt from rate limits (superusers always are)"},
+    {"hash-threads", "STAGEHAND_HASH_THREADS", OPT_COUNT, F(hash_threads),
+     "threads hashing passwords (Argon2id); default one per core"},
+    {"hash-queue", "STAGEHAND_HASH_QUEUE", OPT_COUNT, F(hash_queue),
+     "password hashes waiting for a thread before sign-ins get 503"},
+    {"token-ttl", "STAGEHAND_TOKEN_TTL", OPT_DURATION, F(token_ttl),
+     "lifetime of auth tokens and sessions (a collection's authToken.duration wins)"},
 };
 
 #undef F
@@ -84,6 +109,10 @@ void sh_config_init(struct sh_config *c)
     c->drain_timeout = 10000;
     c->query_budget_ms = 200;
     c->writer_queue = 10000;
+    c->rate_limit_auth = (struct sh_config_rate){30, 60000};
+    c->rate_limit_identity = (struct sh_config_rate){100, 3600000};
+    c->hash_queue = 64;
+    c->token_ttl = 7ull * 24 * 3600000; /* PocketBase's default for auth collections */
 }
 
 void sh_config_deinit(struct sh_config *c)
@@ -147,6 +176,25 @@ int sh_config_parse_size(const char *s, uint64_t *bytes)
     return 0;
 }
 
+int sh_config_parse_rate(const char *s, struct sh_config_rate *out)
+{
+    if (strcmp(s, "off") == 0 || strcmp(s, "0") == 0) {
+        *out = (struct sh_config_rate){0, 0};
+        return 0;
+    }
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    uint64_t ms;
+    if (errno || *end != '/' || n == 0 || n > UINT32_MAX ||
+        sh_config_parse_duration(end + 1, &ms) || ms == 0 || ms > (1ull << 30))
+        return -1;
+    *out = (struct sh_config_rate){(unsigned)n, ms};
+    return 0;
+}
+
 static int set_number(void *field, size_t width, uint64_t v)
 {
     if (width == sizeof(uint64_t)) {
@@ -204,6 +252,8 @@ static int apply(struct sh_config *c, const struct opt *o, const char *val)
             return -1;
         *(int *)field = strcmp(val, "normal") == 0;
         return 0;
+    case OPT_RATE:
+        return sh_config_parse_rate(val, (struct sh_config_rate *)field);
     }
     return -1;
 }
@@ -305,6 +355,6 @@ void sh_config_usage(FILE *f)
           "variable; a flag wins):\n",
           f);
     for (size_t i = 0; i < SH_ARRAY_LEN(opts); i++)
-        fprintf(f, "  --%-18s %-28s %s\n", opts[i].flag, opts[i].env, opts[i].help);
+        fprintf(f, "  --%-19s %-29s %s\n", opts[i].flag, opts[i].env, opts[i].help);
     fputs("\nDurations take ms, s, m or h (a bare number is seconds); sizes take k, M or G.\n", f);
 }

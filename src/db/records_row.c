@@ -4,7 +4,8 @@
  * the column types of schema_sql.c: '' and 0 are stored for empty values,
  * multi-valued fields hold JSON arrays, json fields JSON text or NULL), with
  * the visibility rules of PocketBase for non-superusers: no hidden fields,
- * and an auth record's email only when emailVisibility is set.
+ * and an auth record's email only when emailVisibility is set; an auth
+ * record's tokenKey is left out for everyone (only SH_REC_RAW has it).
  */
 #include "db/records.h"
 
@@ -138,6 +139,8 @@ cJSON *sh_rec_from_row(const struct sh_collection *c, sqlite3_stmt *st, int firs
             continue;
         if (hide_email && f->system && f->kind == SH_FIELD_EMAIL && strcmp(f->name, "email") == 0)
             continue;
+        if (!raw && c->type == SH_COLLECTION_AUTH && f->system && strcmp(f->name, "tokenKey") == 0)
+            continue; /* never shown, not even to superusers */
         cJSON_AddItemToObject(o, f->name, value_of(f, st, at));
     }
     return o;

@@ -33,7 +33,10 @@
  *    REG_EXTENDED|REG_NOSUB), not Go's RE2: `\d` is not supported.
  *  - autogeneratePattern supports only `[class]{n}` (e.g. "[a-z0-9]{15}").
  *  - Unknown keys of a collection or field are ignored, as are PocketBase's
- *    auth options (passwordAuth, oauth2, mfa, otp, token durations, ...).
+ *    auth options (passwordAuth, oauth2, mfa, otp, ...) but `authToken`
+ *    ({"secret": 30-255 printable characters, "duration": seconds}): a new
+ *    auth collection without a secret gets 50 random [A-Za-z0-9].
+ *  - The unique index on an auth collection's email is COLLATE NOCASE.
  *  - Updates (a non-NULL `old`) refuse: a type or system-flag change, renaming
  *    a system collection, changing its rules, removing or renaming a system
  *    field (a system field stays system), toggling `encrypted` on an existing
@@ -62,7 +65,7 @@ struct cJSON;
 #define SH_SCHEMA_MAX_VALUES  1000 /* select values, email/url domains */
 #define SH_INDEX_MAX_COLUMNS  32
 #define SH_TEXT_DEFAULT_MAX   5000    /* text max when max is 0 (PocketBase) */
-#define SH_PASSWORD_MAX       71      /* password max when max is 0 (PocketBase) */
+#define SH_PASSWORD_MAX       256     /* password max when max is 0 (never truncated) */
 #define SH_JSON_DEFAULT_MAX   5242880 /* json maxSize when 0: 5 MiB (PocketBase) */
 
 /* ---- errors: which collection, which field or key, and one sentence ---- */
@@ -197,6 +200,12 @@ struct sh_collection {
     size_t nindexes;
     char *rules[SH_RULE_COUNT];                    /* NULL = superusers only; "" = everyone */
     struct sh_filter *rule_filters[SH_RULE_COUNT]; /* parsed rules; NULL when the rule is NULL */
+    /* auth collections (`authToken` in JSON, as PocketBase stores it): the
+     * collection's half of its tokens' signing key (generated when absent,
+     * kept across updates; the API never shows it), and the lifetime of its
+     * tokens in seconds (0 = the server's --token-ttl). NULL/0 for base. */
+    char *token_secret;
+    int64_t token_duration;
 };
 
 /* JSON key of a rule ("listRule", ...). */

@@ -4,7 +4,9 @@
  * parsed form with backquoted identifiers on the collection's current name,
  * as PocketBase shows them, so a renamed collection's indexes follow it.
  * Auth collections also show authRule, manageRule and the passwordAuth
- * options the SDK reads (password sign-in by email).
+ * options the SDK reads (password sign-in by email) and `authToken` (the
+ * token secret and duration; callers showing a collection to clients remove
+ * the secret).
  */
 #include "db/schema.h"
 
@@ -48,6 +50,10 @@ cJSON *sh_collection_to_json(const struct sh_collection *c)
         cJSON_AddBoolToObject(pa, "enabled", 1);
         cJSON *ids = cJSON_AddArrayToObject(pa, "identityFields");
         cJSON_AddItemToArray(ids, cJSON_CreateString("email"));
+        cJSON *tok = cJSON_AddObjectToObject(o, "authToken");
+        if (c->token_secret)
+            cJSON_AddStringToObject(tok, "secret", c->token_secret);
+        cJSON_AddNumberToObject(tok, "duration", (double)c->token_duration);
     }
     return o;
 }

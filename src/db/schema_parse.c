@@ -232,8 +232,16 @@ static bool has_unique_on(const struct sh_collection *c, const char *col)
     return false;
 }
 
+/* An auth collection's unique index on col, added when missing. The email's
+ * compares without case (COLLATE NOCASE, also on an index the definition
+ * gave): a@x.io and A@x.io are one account, and the sign-in lookup by email
+ * uses the index. */
 static void add_auth_index(struct sh_collection *c, const char *col, bool not_empty)
 {
+    for (size_t i = 0; not_empty && i < c->nindexes; i++)
+        if (c->indexes[i].unique && c->indexes[i].ncols == 1 &&
+            sh__caseeq(c->indexes[i].cols[0].name, col))
+            c->indexes[i].cols[0].nocase = true;
     if (has_unique_on(c, col))
         return;
     char name[SH_SCHEMA_NAME_MAX + 1];
@@ -249,6 +257,7 @@ static void add_auth_index(struct sh_collection *c, const char *col, bool not_em
     ix->unique = true;
     ix->cols = sh_calloc(1, sizeof(*ix->cols));
     ix->cols[0].name = sh_strdup(col);
+    ix->cols[0].nocase = not_empty; /* the email: unique whatever its case */
     ix->ncols = 1;
     if (not_empty)
         ix->where_not_empty = sh_strdup(col);
@@ -386,13 +395,65 @@ static int parse_head(struct sh_collection *c, const cJSON *json, struct sh_sche
     return 0;
 }
 
-/* PATCH: old's JSON with every key of json replacing its counterpart. */
+/* Auth collections: `authToken` {secret, duration}. A missing secret is
+ * generated (an update keeps old's: PATCH merging brings it along). */
+static int parse_token_options(struct sh_collection *c, const cJSON *json,
+                               struct sh_schema_error *err)
+{
+    if (c->type != SH_COLLECTION_AUTH)
+        return 0;
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(json, "authToken");
+    if (tok && !cJSON_IsNull(tok) && !cJSON_IsObject(tok))
+        return sh__schema_fail(err, c->name, "", "authToken", "validation_invalid_value",
+                               "\"authToken\" must be an object.");
+    const cJSON *secret = cJSON_GetObjectItemCaseSensitive(tok, "secret");
+    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(tok, "duration");
+    if (secret && !cJSON_IsNull(secret)) {
+        size_t len = cJSON_IsString(secret) ? strlen(secret->valuestring) : 0;
+        bool printable = len > 0;
+        for (size_t i = 0; i < len; i++)
+            printable &= secret->valuestring[i] > ' ' && secret->valuestring[i] < 127;
+        if (len < 30 || len > 255 || !printable)
+            return sh__schema_fail(err, c->name, "", "authToken", "validation_invalid_value",
+                                   "the token secret must be 30 to 255 printable characters.");
+        c->token_secret = sh_strdup(secret->valuestring);
+    } else {
+        c->token_secret = sh_malloc(51);
+        sh__random_string(c->token_secret, 50,
+                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+    }
+    if (dur && !cJSON_IsNull(dur)) {
+        if (!cJSON_IsNumber(dur) || dur->valuedouble < 0 || dur->valuedouble > 315360000.0 ||
+            dur->valuedouble != (double)(int64_t)dur->valuedouble)
+            return sh__schema_fail(err, c->name, "", "authToken", "validation_invalid_value",
+                                   "the token duration must be whole seconds (at most 10 years).");
+        c->token_duration = (int64_t)dur->valuedouble;
+    }
+    return 0;
+}
+
+/* PATCH: old's JSON with every key of json replacing its counterpart
+ * (`authToken` key by key, so that changing the duration keeps the secret). */
 static cJSON *merge_over(const struct sh_collection *old, const cJSON *json)
 {
     cJSON *m = sh_collection_to_json(old);
     const cJSON *e;
     cJSON_ArrayForEach(e, json)
     {
+        cJSON *into = cJSON_GetObjectItemCaseSensitive(m, e->string);
+        if (strcmp(e->string, "authToken") == 0 && cJSON_IsObject(e) && cJSON_IsObject(into)) {
+            const cJSON *k;
+            cJSON_ArrayForEach(k, e)
+            {
+                cJSON *kc = cJSON_Duplicate(k, 1);
+                SH_ASSERT(kc);
+                if (cJSON_GetObjectItemCaseSensitive(into, k->string))
+                    cJSON_ReplaceItemInObjectCaseSensitive(into, k->string, kc);
+                else
+                    cJSON_AddItemToObject(into, k->string, kc);
+            }
+            continue;
+        }
         cJSON *copy = cJSON_Duplicate(e, 1);
         SH_ASSERT(copy);
         if (cJSON_GetObjectItemCaseSensitive(m, e->string))
@@ -430,6 +491,8 @@ int sh__collection_parse_shape(const cJSON *json, const struct sh_collection *ol
                            old ? old->name : NULL, err);
     if (!rc)
         rc = parse_rules(c, src, err);
+    if (!rc)
+        rc = parse_token_options(c, src, err);
     cJSON_Delete(merged);
     if (rc) {
         sh_collection_free(c);

@@ -200,6 +200,7 @@ void sh_collection_free(struct sh_collection *c)
         free(c->rules[i]);
         sh_filter_free(c->rule_filters[i]);
     }
+    free(c->token_secret);
     free(c);
 }
 

@@ -96,6 +96,11 @@ const char *sh_req_query(struct sh_req *r, const char *name)
     return NULL;
 }
 
+const char *sh_req_peer(const struct sh_req *r)
+{
+    return r->conn->base.peer;
+}
+
 void sh_req_watch(struct sh_req *r, struct sh_req_watch *w)
 {
     w->req = r;
@@ -177,7 +182,10 @@ static void access_log(struct sh_http_conn *hc)
         sh_log_kv(&line, "path", "-", 1);
     sh_buf_appendf(&line, " status=%d bytes=%llu us=%llu rid=%s ip=%s", r->status,
                    (unsigned long long)r->bytes_out, (unsigned long long)us,
-                   r->rid[0] ? r->rid : "-", hc->base.peer[0] ? hc->base.peer : "-");
+                   r->rid[0] ? r->rid : "-",
+                   r->client_ip[0]    ? r->client_ip
+                   : hc->base.peer[0] ? hc->base.peer
+                                      : "-");
     sh_log_raw(line.data, line.len);
 }
 

@@ -47,14 +47,15 @@ static void test_db_open_migrates_idempotently(void **state)
     for (int round = 0; round < 2; round++) {
         struct sh_db *db;
         assert_int_equal(sh_db_open(&db, &e->loop, e->dir, NULL), 0);
-        assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 1);
-        assert_int_equal(read_int(db, "SELECT max(version) FROM _migrations"), 1);
+        assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 2);
+        assert_int_equal(read_int(db, "SELECT max(version) FROM _migrations"), 2);
         assert_int_equal(read_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                                      "AND name IN ('_collections', '_meta', '_migrations')"),
-                         3);
+                                      "AND name IN ('_collections', '_meta', '_migrations', "
+                                      "'_sessions', '_superusers')"),
+                         5);
         int64_t v = -1;
         assert_int_equal(sh_db_schema_version(db, &v), 0);
-        assert_int_equal(v, 0);
+        assert_int_equal(v, 1); /* migration 2 stored _superusers */
         assert_int_equal(tmp_close_db(e, db), 0);
         /* The writer closed last: the WAL was checkpointed and removed. */
         assert_false(tmp_file_exists(e, "-wal"));
@@ -296,7 +297,7 @@ static void test_db_budget_aborts_runaway_query(void **state)
         assert_non_null(strstr(log, "budget_ms=200"));
         assert_non_null(strstr(log, "WITH RECURSIVE"));
         /* The connection is fine afterwards, and a short query is not aborted. */
-        assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 1);
+        assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 2);
         sh_db_read_end(db);
     }
     assert_int_equal(tmp_close_db(e, db), 0);
@@ -422,7 +423,7 @@ static void test_db_exclusive_and_schema_version(void **state)
     assert_int_equal(sh_db_run_exclusive(e->dir, NULL, add_collection, posts_upper), SH_ECONFLICT);
     assert_int_equal(sh_db_schema_version(db, &v), 0);
     assert_int_equal(v, v0 + 1);
-    assert_int_equal(read_int(db, "SELECT count(*) FROM _collections"), 1);
+    assert_int_equal(read_int(db, "SELECT count(*) FROM _collections"), 2); /* + _superusers */
     assert_int_equal(tmp_close_db(e, db), 0);
 }
 

@@ -168,8 +168,8 @@ static void test_schema_auth_defaults(void **state)
                            "(`tokenKey`)");
     free(s);
     s = sh_index_format(&c->indexes[1], c->name, '`', true);
-    assert_string_equal(s, "CREATE UNIQUE INDEX `idx_email__pb_users_auth_` ON `users` (`email`) "
-                           "WHERE `email` != ''");
+    assert_string_equal(s, "CREATE UNIQUE INDEX `idx_email__pb_users_auth_` ON `users` (`email` "
+                           "COLLATE NOCASE) WHERE `email` != ''");
     free(s);
     assert_string_equal(c->rules[SH_RULE_AUTH], "");
     assert_null(c->rules[SH_RULE_MANAGE]);

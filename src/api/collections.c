@@ -1,0 +1,285 @@
+/*
+ * The collections API (API.md "Collections"), superusers only:
+ * GET /api/collections (the list envelope; page, perPage, skipTotal),
+ * POST /api/collections, GET/PATCH/DELETE /api/collections/{idOrName}.
+ * Definitions go through the same code as `stagehand collections import`:
+ * sh_collection_parse validates (PATCH semantics against the stored
+ * definition), and sh_catalog_save migrates the table and writes the
+ * `_collections` row in one writer job, refused with 409 if the schema moved
+ * since the definition was read. A refusal is 400 with the collection key or
+ * field at fault in `data`. The token secret of auth collections
+ * (authToken.secret) is never shown; a PATCH without it keeps it.
+ */
+#include "api/auth_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#define DEFAULT_PER_PAGE 30
+#define MAX_PER_PAGE     1000
+
+static cJSON *shown(const struct sh_collection *c)
+{
+    cJSON *o = sh_collection_to_json(c);
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "authToken"),
+                                            "secret");
+    return o;
+}
+
+static void send_json(struct sh_req *r, int status, cJSON *o)
+{
+    char *json = cJSON_PrintUnformatted(o);
+    SH_ASSERT(json);
+    sh_res_json(r, status, json, strlen(json));
+    cJSON_free(json);
+    cJSON_Delete(o);
+}
+
+static void drop_snap(void *p)
+{
+    sh_catalog_snap_free(p);
+}
+
+/* The superuser check and the snapshot the request reads. NULL after
+ * answering. */
+static struct sh_catalog_snap *begin(struct sh_req *r, struct sh_api_records *api)
+{
+    if (!r->auth) {
+        sh__api_error(r, 401, "The request requires superuser authorization token to be set.",
+                      NULL);
+        return NULL;
+    }
+    if (!r->auth->superuser) {
+        sh__api_error(r, 403, "The authorized record is not allowed to perform this action.", NULL);
+        return NULL;
+    }
+    sh_catalog_refresh(api->catalog); /* a CLI import a moment ago */
+    struct sh_catalog_snap *s = sh_catalog_acquire(api->catalog);
+    if (!s) {
+        sh__api_fail(r, -ECANCELED);
+        return NULL;
+    }
+    if (sh_arena_defer(r->arena, drop_snap, s) != 0) {
+        sh_catalog_snap_free(s);
+        sh__api_fail(r, -ENOMEM);
+        return NULL;
+    }
+    return s;
+}
+
+/* :collection in s; NULL after answering 404. */
+static const struct sh_collection *target(struct sh_req *r, const struct sh_catalog_snap *s)
+{
+    const struct sh_str *p = sh_req_param(r, "collection");
+    char *name = p ? sh_arena_strndup(r->arena, p->ptr, p->len) : NULL;
+    const struct sh_collection *c = name ? sh_catalog_snap_find(s, name) : NULL;
+    if (!c)
+        sh__api_error(r, 404, "The requested resource wasn't found.", NULL);
+    return c;
+}
+
+static int64_t int_param(struct sh_req *r, const char *name, int64_t dflt)
+{
+    const char *s = sh_req_query(r, name);
+    if (!s || !*s)
+        return dflt;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    return *end ? dflt : v;
+}
+
+int sh_api_collections_list(struct sh_req *r, void *ud)
+{
+    struct sh_catalog_snap *s = begin(r, ud);
+    if (!s)
+        return SH_HANDLED;
+    int64_t page = int_param(r, "page", 1), per = int_param(r, "perPage", DEFAULT_PER_PAGE);
+    if (page < 1)
+        page = 1;
+    if (per < 1)
+        per = DEFAULT_PER_PAGE;
+    if (per > MAX_PER_PAGE)
+        per = MAX_PER_PAGE;
+    const char *skip = sh_req_query(r, "skipTotal");
+    bool no_total = skip && (strcmp(skip, "1") == 0 || strcmp(skip, "true") == 0);
+    int64_t total = (int64_t)s->n;
+    cJSON *env = cJSON_CreateObject();
+    cJSON_AddNumberToObject(env, "page", (double)page);
+    cJSON_AddNumberToObject(env, "perPage", (double)per);
+    cJSON_AddNumberToObject(env, "totalItems", no_total ? -1.0 : (double)total);
+    cJSON_AddNumberToObject(env, "totalPages", no_total ? -1.0 : (double)((total + per - 1) / per));
+    cJSON *items = cJSON_AddArrayToObject(env, "items");
+    if (page <= INT64_MAX / per) {
+        for (int64_t i = (page - 1) * per; i < total && i < page * per; i++)
+            cJSON_AddItemToArray(items, shown(s->list[i]));
+    }
+    send_json(r, 200, env);
+    return SH_HANDLED;
+}
+
+int sh_api_collections_view(struct sh_req *r, void *ud)
+{
+    struct sh_catalog_snap *s = begin(r, ud);
+    const struct sh_collection *c = s ? target(r, s) : NULL;
+    if (c)
+        send_json(r, 200, shown(c));
+    return SH_HANDLED;
+}
+
+/* ---- changes: one writer job through the catalog ---- */
+
+struct change {
+    struct sh_req_watch watch;
+    struct sh_api_records *api;
+    struct sh_catalog_snap *snap; /* keeps `old` alive */
+    char *id;                     /* the collection's id, to show it afterwards */
+    bool deleting, creating;
+};
+
+static void schema_error(struct sh_req *r, const char *message, const struct sh_schema_error *err)
+{
+    cJSON *d = cJSON_CreateObject();
+    const char *key = err->key && *err->key ? err->key : err->field[0] ? "fields" : "name";
+    cJSON *e = cJSON_AddObjectToObject(d, key);
+    cJSON_AddStringToObject(e, "code", err->vcode ? err->vcode : "validation_invalid_value");
+    cJSON_AddStringToObject(e, "message", err->message[0] ? err->message : "Invalid value.");
+    sh__api_error(r, 400, message, d);
+    cJSON_Delete(d);
+}
+
+static const char *fail_message(const struct change *x)
+{
+    return x->deleting   ? "Failed to delete collection."
+           : x->creating ? "Failed to create collection."
+                         : "Failed to update collection.";
+}
+
+static void saved(void *arg, int rc, const struct sh_schema_error *err)
+{
+    struct change *x = arg;
+    struct sh_req *r = x->watch.req;
+    if (r) {
+        sh_req_unwatch(&x->watch);
+        if (rc == 0 && x->deleting) {
+            sh_res_send(r, 204, NULL, NULL, 0);
+        } else if (rc == 0) {
+            const struct sh_collection *c = sh_catalog_find(x->api->catalog, x->id);
+            if (c)
+                send_json(r, 200, shown(c));
+            else
+                sh__api_fail(r, SH_EINTERNAL);
+        } else if (rc == SH_EINVAL && err && err->message[0]) {
+            schema_error(r, fail_message(x), err);
+        } else if (rc == SH_ECONFLICT && x->creating) {
+            cJSON *d = cJSON_Parse("{\"name\":{\"code\":\"validation_not_unique\","
+                                   "\"message\":\"The name is already in use.\"}}");
+            sh__api_error(r, 400, fail_message(x), d);
+            cJSON_Delete(d);
+        } else if (rc == SH_ECONFLICT) {
+            sh__api_error(r, 409, "The schema changed meanwhile; read it again and retry.", NULL);
+        } else {
+            sh__api_fail(r, rc);
+        }
+    }
+    sh_catalog_snap_free(x->snap);
+    free(x->id);
+    free(x);
+}
+
+/* Submits old -> next (next taken over). Answers on failure. */
+static void save(struct sh_req *r, struct sh_api_records *api, struct sh_catalog_snap *s,
+                 const struct sh_collection *old, struct sh_collection *next)
+{
+    struct change *x = sh_calloc(1, sizeof(*x));
+    x->api = api;
+    x->snap = sh_catalog_snap_ref(s);
+    x->id = sh_strdup(next ? next->id : old->id);
+    x->deleting = !next;
+    x->creating = !old;
+    int rc = sh_catalog_save(api->catalog, old, next, saved, x);
+    if (rc) {
+        sh_catalog_snap_free(x->snap);
+        free(x->id);
+        free(x);
+        sh__api_fail(r, rc);
+        return;
+    }
+    sh_req_watch(r, &x->watch);
+}
+
+static void drop_json(void *p)
+{
+    cJSON_Delete(p);
+}
+
+static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
+{
+    struct sh_catalog_snap *s = begin(r, api);
+    const struct sh_collection *old = s && !create ? target(r, s) : NULL;
+    if (!s || (!create && !old))
+        return SH_HANDLED;
+    cJSON *body = sh__rec_body(r);
+    if (!body)
+        return SH_HANDLED;
+    if (sh_arena_defer(r->arena, drop_json, body) != 0) {
+        cJSON_Delete(body);
+        sh__api_fail(r, -ENOMEM);
+        return SH_HANDLED;
+    }
+    struct sh_collection *next = NULL;
+    struct sh_schema_error err;
+    memset(&err, 0, sizeof(err));
+    if (sh_collection_parse(body, old, &s->resolver, &next, &err) != 0) {
+        schema_error(r, create ? "Failed to create collection." : "Failed to update collection.",
+                     &err);
+        return SH_HANDLED;
+    }
+    save(r, api, s, old, next);
+    return SH_HANDLED;
+}
+
+int sh_api_collections_create(struct sh_req *r, void *ud)
+{
+    return upsert(r, ud, true);
+}
+
+int sh_api_collections_update(struct sh_req *r, void *ud)
+{
+    return upsert(r, ud, false);
+}
+
+int sh_api_collections_delete(struct sh_req *r, void *ud)
+{
+    struct sh_catalog_snap *s = begin(r, ud);
+    const struct sh_collection *c = s ? target(r, s) : NULL;
+    if (!c)
+        return SH_HANDLED;
+    struct sh_schema_error err;
+    memset(&err, 0, sizeof(err));
+    if (c->system) {
+        sh__api_error(r, 400, "System collections cannot be deleted.", NULL);
+        return SH_HANDLED;
+    }
+    if (sh_catalog_check_delete(s, c, &err) != 0) {
+        schema_error(r, "Failed to delete collection.", &err);
+        return SH_HANDLED;
+    }
+    save(r, ud, s, c, NULL);
+    return SH_HANDLED;
+}
+
+int sh_api_collections_register(struct sh_router *rt, struct sh_api_records *a)
+{
+    static const char all[] = "/api/collections";
+    static const char one[] = "/api/collections/:collection";
+    int rc = 0;
+    rc |= sh_router_add(rt, SH_METHOD_GET, all, sh_api_collections_list, a);
+    rc |= sh_router_add(rt, SH_METHOD_POST, all, sh_api_collections_create, a);
+    rc |= sh_router_add(rt, SH_METHOD_GET, one, sh_api_collections_view, a);
+    rc |= sh_router_add(rt, SH_METHOD_PATCH, one, sh_api_collections_update, a);
+    rc |= sh_router_add(rt, SH_METHOD_DELETE, one, sh_api_collections_delete, a);
+    return rc ? SH_EINVAL : 0;
+}

@@ -1,0 +1,421 @@
+/*
+ * The Argon2id pool: threads of its own (not libuv's threadpool, which serves
+ * files and backups, and not the writer), so a flood of logins cannot delay
+ * anything else. Admission is decided on the loop thread alone: a job counts
+ * from submission until its callback has run, and at most threads + max_queue
+ * count at once, so memory stays bounded (peak Argon2 memory is threads x
+ * memlimit for hashes made with the pool's parameters) and a refusal is
+ * immediate (SH_EBUSY, which the API answers with 503 and Retry-After).
+ *
+ * The loop appends jobs under one mutex; a free thread takes the oldest,
+ * hashes outside the lock, appends the job to the completed list and wakes
+ * the loop through the one uv_async_t. uv_async_send coalesces, so the async
+ * callback drains the whole completed list at once. The handle is referenced
+ * only while jobs are in flight, so an idle pool does not keep the loop alive.
+ *
+ * Passwords sit in sodium_malloc memory (guard pages, not swapped) from
+ * submission until the thread has used them, then are wiped and freed. The
+ * dummy hash that unknown identities are verified against is made by the
+ * first thread when it starts, with the pool's parameters, never on the loop.
+ */
+#include "stagehand/auth.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#define MAX_THREADS 256
+
+struct job {
+    struct job *next;
+    sh_hash_cb cb;
+    void *arg;
+    char *password; /* sodium_malloc; NULL once wiped */
+    size_t len;
+    int verify;
+    int use_dummy;
+    int dummy_ran; /* a real Argon2 verify against the dummy hash ran */
+    int rc;
+    char buf[SH_PASSWORD_HASH_MAX]; /* verify: the hash to check; hash: the result */
+};
+
+/* What the threads and the loop share, behind one lock. */
+struct shared {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct job *q_head, *q_tail; /* waiting for a thread */
+    struct job *done_head, *done_tail;
+    unsigned queued, running;
+    unsigned next_index; /* hands each thread its index as it starts */
+    uint64_t dummy;
+    int stopping;
+};
+
+struct sh_hash_pool {
+    uv_async_t async;
+    unsigned long long ops;
+    size_t mem;
+    unsigned nthreads, max_queue;
+    pthread_t *threads;
+
+    /* loop thread only */
+    unsigned in_flight; /* submitted, callback not yet run */
+    int stopped;
+    uint64_t done, rejected, canceled;
+
+    /* Points at `storage`: a const pool (stats) can still take the lock. */
+    struct shared *sh;
+    struct shared storage;
+
+    /* the dummy hash, made once; dummy_ready is read and set under dummy_lock */
+    pthread_mutex_t dummy_lock;
+    int dummy_ready;
+    char dummy_hash[SH_PASSWORD_HASH_MAX];
+};
+
+static unsigned online_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+void sh_hash_pool_options_init(struct sh_hash_pool_options *o)
+{
+    o->threads = online_cores();
+    o->max_queue = 64;
+    o->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    o->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+}
+
+/* Makes the dummy hash if no thread has yet; the others wait for it here. */
+static int ensure_dummy(struct sh_hash_pool *p)
+{
+    int rc = 0;
+    pthread_mutex_lock(&p->dummy_lock);
+    if (!p->dummy_ready) {
+        char secret[32];
+        randombytes_buf(secret, sizeof secret);
+        rc = sh_password_hash_sync(secret, sizeof secret, p->dummy_hash, p->ops, p->mem);
+        sodium_memzero(secret, sizeof secret);
+        p->dummy_ready = rc == 0;
+    }
+    pthread_mutex_unlock(&p->dummy_lock);
+    return rc;
+}
+
+static void run_job(struct sh_hash_pool *p, struct job *j)
+{
+    if (!j->verify) {
+        j->rc = sh_password_hash_sync(j->password, j->len, j->buf, p->ops, p->mem);
+    } else if (!j->use_dummy) {
+        j->rc = sh_password_verify_sync(j->buf, j->password, j->len);
+    } else {
+        /* A real verify of the same cost; its answer is a mismatch whatever it
+         * says. dummy_hash is read outside the lock: it no longer changes once
+         * ensure_dummy has seen it ready. */
+        j->rc = ensure_dummy(p);
+        if (j->rc == 0) {
+            int rc = sh_password_verify_sync(p->dummy_hash, j->password, j->len);
+            j->dummy_ran = rc == SH_EFORBIDDEN || rc == 0;
+            j->rc = rc == -ENOMEM ? rc : SH_EFORBIDDEN;
+        }
+    }
+    sodium_free(j->password); /* wipes before unmapping */
+    j->password = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct sh_hash_pool *p = arg;
+    struct shared *s = p->sh;
+
+    pthread_mutex_lock(&s->lock);
+    unsigned index = s->next_index++;
+    pthread_mutex_unlock(&s->lock);
+    if (index == 0)
+        (void)ensure_dummy(p); /* a failure is retried by the first dummy job */
+
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->q_head && !s->stopping)
+            pthread_cond_wait(&s->cond, &s->lock);
+        if (s->stopping)
+            break; /* stop has cancelled whatever was queued */
+        struct job *j = s->q_head;
+        s->q_head = j->next;
+        if (!s->q_head)
+            s->q_tail = NULL;
+        j->next = NULL;
+        s->queued--;
+        s->running++;
+        pthread_mutex_unlock(&s->lock);
+
+        run_job(p, j);
+
+        pthread_mutex_lock(&s->lock);
+        s->running--;
+        s->dummy += (uint64_t)j->dummy_ran;
+        if (s->done_tail)
+            s->done_tail->next = j;
+        else
+            s->done_head = j;
+        s->done_tail = j;
+        /* Sent under the lock: stop joins this thread before it closes the
+         * handle, so the handle is open for every send. */
+        uv_async_send(&p->async);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Runs the callbacks of every completed job (loop thread). */
+static void deliver(struct sh_hash_pool *p)
+{
+    struct shared *s = p->sh;
+    pthread_mutex_lock(&s->lock);
+    struct job *j = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+
+    while (j) {
+        struct job *next = j->next;
+        p->in_flight--; /* before cb: a callback may submit again */
+        if (j->rc == -ECANCELED)
+            p->canceled++;
+        else
+            p->done++;
+        j->cb(j->arg, j->rc, !j->verify && j->rc == 0 ? j->buf : NULL);
+        sodium_memzero(j->buf, sizeof j->buf);
+        free(j);
+        j = next;
+    }
+    if (!uv_is_closing((uv_handle_t *)&p->async)) {
+        if (p->in_flight == 0)
+            uv_unref((uv_handle_t *)&p->async);
+        else
+            uv_ref((uv_handle_t *)&p->async);
+    }
+}
+
+static void on_async(uv_async_t *h)
+{
+    deliver(h->data);
+}
+
+static void pool_free(struct sh_hash_pool *p)
+{
+    pthread_mutex_destroy(&p->sh->lock);
+    pthread_cond_destroy(&p->sh->cond);
+    pthread_mutex_destroy(&p->dummy_lock);
+    free(p->threads);
+    free(p);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    struct sh_hash_pool *p = h->data;
+    deliver(p); /* the last completions and the cancelled jobs */
+    SH_ASSERT(p->in_flight == 0);
+    pool_free(p);
+}
+
+/* Tells the threads to finish and joins the first n of them. */
+static void join_threads(struct sh_hash_pool *p, unsigned n)
+{
+    struct shared *s = p->sh;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(p->threads[i], NULL);
+}
+
+/* Creates the threads with asynchronous signals blocked, so that signals go
+ * to the loop thread (libuv's signal handling), not to a hashing thread. */
+static int spawn_threads(struct sh_hash_pool *p, unsigned *started)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
+    for (size_t i = 0; i < SH_ARRAY_LEN(sync_signals); i++)
+        sigdelset(&all, sync_signals[i]);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = 0;
+    for (*started = 0; *started < p->nthreads; (*started)++) {
+        rc = pthread_create(&p->threads[*started], NULL, worker_main, p);
+        if (rc) {
+            rc = -rc;
+            break;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
+                       const struct sh_hash_pool_options *o)
+{
+    *out = NULL;
+    struct sh_hash_pool_options def;
+    if (!o) {
+        sh_hash_pool_options_init(&def);
+        o = &def;
+    }
+    unsigned nthreads = o->threads ? o->threads : online_cores();
+    unsigned long long ops = o->opslimit;
+    size_t mem = o->memlimit;
+    if (nthreads > MAX_THREADS || ops < crypto_pwhash_OPSLIMIT_MIN ||
+        ops > crypto_pwhash_OPSLIMIT_MAX || mem < crypto_pwhash_MEMLIMIT_MIN ||
+        mem > crypto_pwhash_MEMLIMIT_MAX || o->max_queue > UINT32_MAX - MAX_THREADS)
+        return SH_EINVAL;
+    if (sodium_init() < 0)
+        return SH_EINTERNAL;
+
+    struct sh_hash_pool *p = sh_calloc(1, sizeof *p);
+    p->ops = ops;
+    p->mem = mem;
+    p->nthreads = nthreads;
+    p->max_queue = o->max_queue;
+    p->threads = sh_calloc(nthreads, sizeof *p->threads);
+    p->sh = &p->storage;
+    SH_ASSERT(pthread_mutex_init(&p->sh->lock, NULL) == 0);
+    SH_ASSERT(pthread_cond_init(&p->sh->cond, NULL) == 0);
+    SH_ASSERT(pthread_mutex_init(&p->dummy_lock, NULL) == 0);
+
+    /* The threads before the handle: a thread touches the handle only to
+     * report a job, and there is none before this returns. */
+    unsigned started;
+    int rc = spawn_threads(p, &started);
+    if (rc) {
+        sh_log_error("auth", "hash pool: cannot start thread %u of %u: %s", started + 1, nthreads,
+                     strerror(-rc));
+        join_threads(p, started);
+        pool_free(p);
+        return rc;
+    }
+    rc = uv_async_init(loop, &p->async, on_async);
+    if (rc) {
+        sh_log_error("auth", "hash pool: uv_async_init: %s", uv_strerror(rc));
+        join_threads(p, nthreads);
+        pool_free(p);
+        return rc;
+    }
+    p->async.data = p;
+    uv_unref((uv_handle_t *)&p->async);
+    *out = p;
+    return 0;
+}
+
+void sh_hash_pool_stop(struct sh_hash_pool *p)
+{
+    if (!p)
+        return;
+    SH_ASSERT(!p->stopped);
+    p->stopped = 1;
+
+    struct shared *s = p->sh;
+    pthread_mutex_lock(&s->lock);
+    for (struct job *j = s->q_head; j; j = j->next) {
+        j->rc = -ECANCELED;
+        sodium_free(j->password);
+        j->password = NULL;
+    }
+    if (s->q_head) {
+        if (s->done_tail)
+            s->done_tail->next = s->q_head;
+        else
+            s->done_head = s->q_head;
+        s->done_tail = s->q_tail;
+    }
+    s->q_head = s->q_tail = NULL;
+    s->queued = 0;
+    pthread_mutex_unlock(&s->lock);
+
+    join_threads(p, p->nthreads); /* running jobs finish first */
+    uv_close((uv_handle_t *)&p->async, on_close);
+}
+
+static int submit(struct sh_hash_pool *p, int verify, const char *hash, const char *password,
+                  size_t len, sh_hash_cb cb, void *arg)
+{
+    SH_ASSERT(cb);
+    if (p->stopped)
+        return -ECANCELED;
+    if (len > SH_PASSWORD_MAX_LEN)
+        return SH_ETOOBIG;
+    if (p->in_flight >= p->nthreads + p->max_queue) {
+        p->rejected++;
+        return SH_EBUSY;
+    }
+    struct job *j = sh_calloc(1, sizeof *j);
+    /* sodium_malloc(0) is valid but odd; an empty password gets one byte. */
+    j->password = sodium_malloc(len ? len : 1);
+    if (!j->password) {
+        free(j);
+        return -ENOMEM;
+    }
+    if (len)
+        memcpy(j->password, password, len);
+    j->len = len;
+    j->cb = cb;
+    j->arg = arg;
+    j->verify = verify;
+    if (verify) {
+        size_t hlen = hash ? strnlen(hash, SH_PASSWORD_HASH_MAX) : SH_PASSWORD_HASH_MAX;
+        j->use_dummy = hlen == SH_PASSWORD_HASH_MAX;
+        if (!j->use_dummy)
+            memcpy(j->buf, hash, hlen + 1);
+    }
+
+    if (p->in_flight++ == 0)
+        uv_ref((uv_handle_t *)&p->async);
+    struct shared *s = p->sh;
+    pthread_mutex_lock(&s->lock);
+    if (s->q_tail)
+        s->q_tail->next = j;
+    else
+        s->q_head = j;
+    s->q_tail = j;
+    s->queued++;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int sh_hash_pool_hash(struct sh_hash_pool *p, const char *password, size_t len, sh_hash_cb cb,
+                      void *arg)
+{
+    return submit(p, 0, NULL, password, len, cb, arg);
+}
+
+int sh_hash_pool_verify(struct sh_hash_pool *p, const char *hash, const char *password, size_t len,
+                        sh_hash_cb cb, void *arg)
+{
+    return submit(p, 1, hash, password, len, cb, arg);
+}
+
+int sh_hash_pool_needs_rehash(const struct sh_hash_pool *p, const char *hash)
+{
+    return sh_password_needs_rehash(hash, p->ops, p->mem);
+}
+
+void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->threads = p->nthreads;
+    out->max_queue = p->max_queue;
+    pthread_mutex_lock(&p->sh->lock);
+    out->running = p->sh->running;
+    out->queued = p->sh->queued;
+    out->dummy = p->sh->dummy;
+    pthread_mutex_unlock(&p->sh->lock);
+    out->done = p->done;
+    out->rejected = p->rejected;
+    out->canceled = p->canceled;
+}

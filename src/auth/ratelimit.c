@@ -1,0 +1,209 @@
+/*
+ * Per-key rate limits with a sliding window approximated by two fixed
+ * windows (as Cloudflare and nginx-style limiters do): a key keeps the hit
+ * count of the current fixed window and of the previous one, and the
+ * estimate at time t is cur + prev * (time left in the current window) / W.
+ * Two counters per key instead of a log of hits, and no burst of 2x the limit
+ * at a window boundary as with one fixed window.
+ *
+ * Keys live in a hash table (SipHash with a random key, so that clients who
+ * choose their keys - identities, forged addresses - cannot aim collisions)
+ * and on a recency list: at max_keys the least recently hit key is dropped,
+ * so memory stays bounded whatever the number of clients. Keys longer than
+ * KEY_INLINE bytes are stored as a keyed BLAKE2b digest. The arithmetic is in
+ * integers scaled by W, exact and free of overflow for W <= 2^30 ms and
+ * counts <= limit < 2^32.
+ */
+#include "stagehand/auth.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#define KEY_INLINE 64
+#define DIGEST_LEN 32
+
+struct entry {
+    struct entry *chain;         /* next in the bucket */
+    struct entry *newer, *older; /* recency list */
+    uint64_t hash;
+    uint64_t win;                   /* index of the current fixed window */
+    unsigned cur, prev;             /* counted hits in it and in the one before */
+    unsigned char digested, keylen; /* key is a digest of a longer key */
+    unsigned char key[];
+};
+
+struct sh_ratelimit {
+    unsigned limit;
+    uint64_t window_ms;
+    size_t max_keys, count;
+    size_t mask; /* buckets - 1 */
+    struct entry **buckets;
+    struct entry *newest, *oldest;
+    unsigned char hkey[crypto_shorthash_KEYBYTES];
+    unsigned char dkey[crypto_generichash_KEYBYTES];
+};
+
+struct sh_ratelimit *sh_ratelimit_new(unsigned limit, uint64_t window_ms, size_t max_keys)
+{
+    if (limit == 0 || window_ms == 0 || window_ms > SH_RATELIMIT_WINDOW_MAX || max_keys == 0 ||
+        max_keys > SIZE_MAX / 4 / sizeof(struct entry *))
+        return NULL;
+    if (sodium_init() < 0)
+        return NULL;
+    struct sh_ratelimit *rl = sh_calloc(1, sizeof *rl);
+    rl->limit = limit;
+    rl->window_ms = window_ms;
+    rl->max_keys = max_keys;
+    size_t n = 16;
+    while (n < max_keys)
+        n <<= 1;
+    rl->mask = n - 1;
+    rl->buckets = sh_calloc(n, sizeof *rl->buckets);
+    randombytes_buf(rl->hkey, sizeof rl->hkey);
+    randombytes_buf(rl->dkey, sizeof rl->dkey);
+    return rl;
+}
+
+void sh_ratelimit_free(struct sh_ratelimit *rl)
+{
+    if (!rl)
+        return;
+    for (struct entry *e = rl->newest, *next; e; e = next) {
+        next = e->older;
+        free(e);
+    }
+    free(rl->buckets);
+    free(rl);
+}
+
+size_t sh_ratelimit_size(const struct sh_ratelimit *rl)
+{
+    return rl->count;
+}
+
+static void list_unlink(struct sh_ratelimit *rl, struct entry *e)
+{
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        rl->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        rl->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void list_push(struct sh_ratelimit *rl, struct entry *e)
+{
+    e->older = rl->newest;
+    e->newer = NULL;
+    if (rl->newest)
+        rl->newest->newer = e;
+    else
+        rl->oldest = e;
+    rl->newest = e;
+}
+
+static void evict_oldest(struct sh_ratelimit *rl)
+{
+    struct entry *e = rl->oldest;
+    struct entry **pp = &rl->buckets[e->hash & rl->mask];
+    while (*pp != e)
+        pp = &(*pp)->chain;
+    *pp = e->chain;
+    list_unlink(rl, e);
+    free(e);
+    rl->count--;
+}
+
+/* Finds or makes the entry of a (normalised) key and makes it the newest. */
+static struct entry *lookup(struct sh_ratelimit *rl, const unsigned char *key, size_t keylen,
+                            int digested, uint64_t now_win)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, key, keylen, rl->hkey);
+    uint64_t hash;
+    memcpy(&hash, h, sizeof hash);
+
+    for (struct entry *e = rl->buckets[hash & rl->mask]; e; e = e->chain)
+        if (e->hash == hash && e->keylen == keylen && e->digested == digested &&
+            memcmp(e->key, key, keylen) == 0) {
+            list_unlink(rl, e);
+            list_push(rl, e);
+            return e;
+        }
+
+    if (rl->count == rl->max_keys)
+        evict_oldest(rl);
+    struct entry *e = sh_calloc(1, sizeof *e + keylen);
+    e->hash = hash;
+    e->win = now_win;
+    e->digested = (unsigned char)digested;
+    e->keylen = (unsigned char)keylen;
+    memcpy(e->key, key, keylen);
+    struct entry **b = &rl->buckets[hash & rl->mask];
+    e->chain = *b;
+    *b = e;
+    list_push(rl, e);
+    rl->count++;
+    return e;
+}
+
+/* ms from now until cur + prev-weight <= target, with `left` ms left in the
+ * current window (target >= 0; counts stay as they are). */
+static uint64_t until_at_most(const struct entry *e, uint64_t w, uint64_t left, uint64_t target)
+{
+    if (e->cur <= target) { /* reached in this window, as prev's weight decays */
+        if (e->prev == 0)
+            return 0;
+        uint64_t q = (target - e->cur) * w / e->prev;
+        return q >= left ? 0 : left - q;
+    }
+    /* in the next window, where cur becomes the decaying prev */
+    uint64_t q = target * w / e->cur;
+    return left + (q >= w ? 0 : w - q);
+}
+
+void sh_ratelimit_hit(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms,
+                      struct sh_ratelimit_result *out)
+{
+    const uint64_t w = rl->window_ms, limit = rl->limit;
+    const uint64_t now_win = now_ms / w;
+
+    unsigned char digest[DIGEST_LEN];
+    const unsigned char *k = (const unsigned char *)key;
+    int digested = keylen > KEY_INLINE;
+    if (digested) {
+        crypto_generichash(digest, sizeof digest, k, keylen, rl->dkey, sizeof rl->dkey);
+        k = digest;
+        keylen = sizeof digest;
+    }
+    struct entry *e = lookup(rl, k, keylen, digested, now_win);
+
+    if (now_win > e->win) { /* roll over; a clock that went back keeps e->win */
+        e->prev = now_win == e->win + 1 ? e->cur : 0;
+        e->cur = 0;
+        e->win = now_win;
+    }
+    uint64_t start = e->win * w;
+    uint64_t elapsed = now_ms > start ? now_ms - start : 0;
+    uint64_t left = w - elapsed; /* 1..w */
+
+    uint64_t est = e->cur * w + e->prev * left; /* the estimate, scaled by w */
+    memset(out, 0, sizeof *out);
+    out->limit = rl->limit;
+    out->allowed = est + w <= limit * w;
+    if (out->allowed) {
+        e->cur++;
+        est += w;
+        uint64_t used = (est + w - 1) / w; /* 1..limit */
+        out->remaining = (unsigned)(limit - used);
+        out->reset_ms = until_at_most(e, w, left, used - 1);
+    } else {
+        out->retry_after_ms = until_at_most(e, w, left, limit - 1);
+        out->reset_ms = out->retry_after_ms;
+    }
+}

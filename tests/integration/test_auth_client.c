@@ -1,0 +1,154 @@
+/*
+ * The accounts tests' client (see test_auth_client.h), on top of the records
+ * client and the harness.
+ */
+#include "test_auth_client.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct rc_resp *ac_reqh(struct it_conn *c, const char *method, const char *path,
+                        const char *headers, const char *body)
+{
+    size_t blen = body ? strlen(body) : 0;
+    char *head = it_sprintf("%s %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                            "%sContent-Length: %zu\r\n\r\n",
+                            method, path, headers ? headers : "", blen);
+    assert_int_equal(it_conn_sends(c, head), IT_OK);
+    if (blen)
+        assert_int_equal(it_conn_send(c, body, blen, IT_MS_IO), IT_OK);
+    struct rc_resp *r = it_alloc(sizeof(*r));
+    r->raw = it_conn_read(c, strcmp(method, "HEAD") == 0 ? IT_NO_BODY : 0, 20000);
+    if (!r->raw)
+        fail_msg("%s %s: no response (error %d)", method, path, c->err);
+    r->status = r->raw->status;
+    r->json =
+        r->raw->body_len ? rc_track(cJSON_ParseWithLength(r->raw->body, r->raw->body_len)) : NULL;
+    return r;
+}
+
+struct rc_resp *ac_req(struct it_conn *c, const char *method, const char *path, const char *token,
+                       const char *body)
+{
+    return ac_reqh(c, method, path, token ? it_sprintf("Authorization: %s\r\n", token) : NULL,
+                   body);
+}
+
+static char *slurp(FILE *f)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = it_alloc(cap);
+    rewind(f);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            char *more = it_alloc(cap * 2);
+            memcpy(more, buf, len);
+            buf = more;
+            cap *= 2;
+        }
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+int ac_run(char **out, char **err, const char *arg, ...)
+{
+    const char *bin = getenv("STAGEHAND_BIN");
+    if (!bin)
+        fail_msg("STAGEHAND_BIN is not set");
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)(uintptr_t)bin;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
+        argv[n++] = (char *)(uintptr_t)a;
+    va_end(ap);
+    argv[n] = NULL;
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    assert_non_null(fo);
+    assert_non_null(fe);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd >= 0)
+            dup2(null_fd, 0);
+        dup2(fileno(fo), 1);
+        dup2(fileno(fe), 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    int status = 0, code = -1;
+    int64_t deadline = it_now_ms() + 30000;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            break;
+        }
+        if (it_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        poll(NULL, 0, 5);
+    }
+    char *o = slurp(fo), *e = slurp(fe);
+    fclose(fo);
+    fclose(fe);
+    if (out)
+        *out = o;
+    if (err)
+        *err = e;
+    return code;
+}
+
+void ac_superuser(const struct it_server *s, const char *email, const char *password)
+{
+    char *err = NULL;
+    int rc = ac_run(NULL, &err, "superuser", "upsert", email, password, "--dir", s->data_dir, NULL);
+    if (rc != 0)
+        fail_msg("superuser upsert exited %d: %s", rc, err);
+}
+
+const char *ac_signup(struct it_conn *c, const char *coll, const char *email, const char *password,
+                      const char *extra)
+{
+    struct rc_resp *r =
+        rc_reqf(c, "POST", it_sprintf("/api/collections/%s/records", coll),
+                "{\"email\":\"%s\",\"password\":\"%s\",\"passwordConfirm\":\"%s\"%s%s}", email,
+                password, password, extra ? "," : "", extra ? extra : "");
+    if (r->status != 200)
+        fail_msg("sign-up of %s: %d %s", email, r->status, r->raw->body);
+    return it_strdup(rc_str(r->json, "id"));
+}
+
+const char *ac_login(struct it_conn *c, const char *coll, const char *email, const char *password,
+                     const cJSON **record)
+{
+    struct rc_resp *r =
+        rc_reqf(c, "POST", it_sprintf("/api/collections/%s/auth-with-password", coll),
+                "{\"identity\":\"%s\",\"password\":\"%s\"}", email, password);
+    if (r->status != 200)
+        fail_msg("sign-in of %s: %d %s", email, r->status, r->raw->body);
+    if (record)
+        *record = rc_get(r->json, "record");
+    return it_strdup(rc_str(r->json, "token"));
+}
