@@ -65,6 +65,8 @@ void sh__out_flush(struct sh_http_conn *hc);
 void sh__conn_fail(struct sh_http_conn *hc, int status, const char *reason);
 
 /* server.c */
+/* Arms the write deadline: the queue must drain within --write-timeout. */
+void sh__deadline_write(struct sh_http_conn *hc);
 /* The request of hc got its response: log it, reset, go on with the input. */
 void sh__req_done(struct sh_http_conn *hc);
 

@@ -291,6 +291,7 @@ void sh_res_stream_on_drained(struct sh_req *r, void (*cb)(void *), void *arg)
 {
     r->conn->drain_cb = cb;
     r->conn->drain_arg = arg;
+    sh__deadline_write(r->conn); /* a client that stops reading is dropped */
 }
 
 void sh_res_stream_end(struct sh_req *r)

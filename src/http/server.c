@@ -198,6 +198,14 @@ static void deadline_set(struct sh_http_conn *hc, uint64_t timeout_ms)
     hc->deadline = timeout_ms ? uv_now(hc->srv->loop) + timeout_ms : 0;
 }
 
+static void deadline_commit(struct sh_http_conn *hc);
+
+void sh__deadline_write(struct sh_http_conn *hc)
+{
+    deadline_set(hc, hc->srv->cfg->write_timeout);
+    deadline_commit(hc);
+}
+
 static void deadline_commit(struct sh_http_conn *hc)
 {
     if (hc->deadline == hc->armed || hc->base.closing)
@@ -425,9 +433,9 @@ static void on_timeout(struct sh_conn *c)
         deadline_commit(hc);
         return;
     }
-    if (hc->state == SH_ST_HANDLER)
-        return;
-    sh_conn_close(c); /* idle, or a write that did not drain in time */
+    if (hc->state == SH_ST_HANDLER && !c->queued)
+        return;       /* the handler is working; it has its own limits */
+    sh_conn_close(c); /* idle, or a write (a streamed body too) that did not drain in time */
 }
 
 static void on_drained(struct sh_conn *c)
@@ -436,6 +444,8 @@ static void on_drained(struct sh_conn *c)
     if (hc->drain_cb) {
         void (*cb)(void *) = hc->drain_cb;
         hc->drain_cb = NULL;
+        deadline_set(hc, 0); /* the producer goes on; it re-arms if it waits again */
+        deadline_commit(hc);
         cb(hc->drain_arg);
         return;
     }
@@ -458,6 +468,13 @@ static void on_free(struct sh_conn *c)
     hc->gen++;
     hc->req.gen = hc->gen;
     watch_clear(hc);
+    if (hc->drain_cb) {
+        /* A producer waits for this queue to drain, which will never happen:
+         * wake it so it sees its request gone and releases what it holds. */
+        void (*cb)(void *) = hc->drain_cb;
+        hc->drain_cb = NULL;
+        cb(hc->drain_arg);
+    }
     sh_arena_deinit(&hc->arena);
     sh_buf_deinit(&hc->in);
     sh_buf_deinit(&hc->body);

@@ -405,6 +405,42 @@ static void test_static_client_gone(void **state)
     assert_memory_equal(r->body, big, BIG_SIZE);
 }
 
+/* A client that stops reading in the middle of a streamed file is dropped at
+ * --write-timeout: the stream's deadline holds while it waits for the queue
+ * to drain, so a stalled reader cannot pin a connection and a file forever.
+ * The file is larger than both sockets' buffers can hold. */
+static void test_static_stalled_reader_dropped(void **state)
+{
+    (void)state;
+    const size_t huge = 64u * 1024 * 1024;
+    char *dir = it_sprintf("%s", pub(""));
+    char *path = it_sprintf("%s/huge.bin", dir);
+    char *data = calloc(1, huge);
+    assert_non_null(data);
+    assert_int_equal(it_write_file(path, data, huge), 0);
+    free(data);
+    struct it_server *s = it_server_new();
+    assert_non_null(s);
+    const char *args[] = {"--public", dir, "--write-timeout", "300ms", NULL};
+    assert_int_equal(it_server_run(s, args), 0);
+
+    struct it_conn *c = it_conn_open(s);
+    assert_non_null(c);
+    assert_int_equal(it_conn_sends(c, "GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
+    usleep(1500 * 1000); /* well past the write timeout, reading nothing */
+    assert_int_equal(it_conn_read_to_eof(c, IT_MS_IO), IT_OK);
+    assert_true(it_conn_pending(c) < huge); /* cut short: the server gave up */
+
+    struct it_conn *c2 = it_conn_open(s);
+    assert_non_null(c2);
+    assert_int_equal(it_conn_sends(c2, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
+    struct it_resp *r = it_conn_read(c2, 0, IT_MS_IO);
+    assert_non_null(r);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_static_api_not_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_client_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_static_stalled_reader_dropped, setup, teardown),
     };
     return cmocka_run_group_tests_name("integration/static", tests, group_setup, group_teardown);
 }
