@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 int sh_api_mw_client_ip(struct sh_req *r, void *ud)
 {
     struct sh_api_auth *a = ud;
