@@ -46,7 +46,7 @@
 #include <sodium.h>
 #endif
 
-#define BUF_MAX (1u << 20)
+#define BUF_MAX   (1u << 20)
 #define TIMEOUT_S 60
 
 static const char *g_host, *g_port;
@@ -244,7 +244,8 @@ static int do_signup(char **a, int n)
     snprintf(path, sizeof path, "/api/collections/%s/records", coll);
     for (long i = first; i < first + count; i++) {
         snprintf(email, sizeof email, fmt, (int)i);
-        snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\",\"passwordConfirm\":\"%s\"}",
+        snprintf(body, sizeof body,
+                 "{\"email\":\"%s\",\"password\":\"%s\",\"passwordConfirm\":\"%s\"}",
                  json_safe(email), pw, pw);
         struct resp r;
         if (request("POST", path, body, NULL, &r))
@@ -318,7 +319,8 @@ static int do_timing(char **a, int n)
         return 1;
     char path[512];
     snprintf(path, sizeof path, "/api/collections/%s/auth-with-password", a[0]);
-    int64_t *lat[2] = {calloc((size_t)count, sizeof(int64_t)), calloc((size_t)count, sizeof(int64_t))};
+    int64_t *lat[2] = {calloc((size_t)count, sizeof(int64_t)),
+                       calloc((size_t)count, sizeof(int64_t))};
     long bad = 0;
     if (!lat[0] || !lat[1])
         return 1;
@@ -393,7 +395,8 @@ int main(int argc, char **argv)
     if (argc >= 3 && !strcmp(argv[1], "hash"))
         return do_hash(argv + 2, argc - 2);
     if (argc < 4) {
-        fprintf(stderr, "usage: auth_client HOST PORT signup|login|request|timing ARGS... | auth_client hash N\n");
+        fprintf(stderr, "usage: auth_client HOST PORT signup|login|request|timing ARGS... | "
+                        "auth_client hash N\n");
         return 1;
     }
     g_host = argv[1];

@@ -18,6 +18,7 @@ struct sh_hash_pool;
 struct sh_ratelimit;
 struct sh_cidr_list;
 struct sh__touch;
+struct sh__auth_cache;
 struct sh_api_records;
 
 /* Registers every API route and middleware on rt; static files (may be NULL)
@@ -45,6 +46,8 @@ struct sh_api_auth {
     struct sh__touch *touch;                             /* pending lastUsed writes */
     uv_timer_t timer;                                    /* flushes them; sweeps sessions */
     uint64_t ticks;
+    struct sh__auth_cache *cache; /* verified tokens (--token-cache); NULL = off */
+    uint64_t epoch;               /* moves at every revocation (api/auth_cache.c) */
     int started;
 };
 

@@ -69,17 +69,23 @@ int sh_secret_eq(const void *a, size_t alen, const void *b, size_t blen);
  */
 struct sh_hash_pool;
 
+/* Default of sh_hash_pool_options.nice. */
+#define SH_HASH_NICE_DEFAULT 10
+
 struct sh_hash_pool_options {
-    unsigned threads;            /* default (and 0): the number of online cores */
+    unsigned threads;            /* default (and 0): the CPUs the process may run on */
     unsigned max_queue;          /* jobs waiting beyond the running ones; default 64 */
     unsigned long long opslimit; /* default crypto_pwhash_OPSLIMIT_INTERACTIVE */
     size_t memlimit;             /* default crypto_pwhash_MEMLIMIT_INTERACTIVE */
+    int nice; /* 0..19 added to each thread's nice value (Linux, per thread) so the
+                 loop wins a shared CPU; default SH_HASH_NICE_DEFAULT, 0 = as the loop */
 };
 
 void sh_hash_pool_options_init(struct sh_hash_pool_options *o);
 /* Starts the pool's threads on the loop thread; o may be NULL (defaults). The
  * first thread computes the dummy hash (see sh_hash_pool_verify) before it
- * takes jobs. 0, SH_EINVAL (limits out of range, more than 256 threads) or a
+ * takes jobs. 0, SH_EINVAL (limits out of range, more than 256 threads, nice
+ * outside 0..19) or a
  * negative errno. */
 int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
                        const struct sh_hash_pool_options *o);
@@ -121,6 +127,7 @@ int sh_hash_pool_needs_rehash(const struct sh_hash_pool *p, const char *hash);
 
 struct sh_hash_pool_stats {
     unsigned threads, running, queued, max_queue; /* running/queued: now */
+    int nice;                                     /* as started with */
     uint64_t done, rejected; /* callbacks run with a result; SH_EBUSY returned */
     uint64_t canceled;       /* callbacks run with -ECANCELED */
     uint64_t dummy;          /* verifies run against the dummy hash */

@@ -46,6 +46,7 @@ struct sh_config {
     int sync_normal;          /* --sync normal: synchronous=NORMAL; full (0) by default */
     unsigned query_budget_ms; /* wall time one read query may take */
     unsigned writer_queue;    /* write jobs in flight before writes get 503 */
+    unsigned count_cache;     /* list totals cached until their collection's next write; 0 = off */
 
     /* accounts: client address, rate limits, password hashing, tokens */
     const char *trusted_proxy;     /* CIDRs whose X-Forwarded-For is believed; NULL = none */
@@ -53,8 +54,10 @@ struct sh_config {
     struct sh_config_rate rate_limit_auth;     /* per client IP on the auth routes */
     struct sh_config_rate rate_limit_identity; /* per account on auth-with-password */
     struct sh_config_rate rate_limit_all;      /* per client IP on every route; off */
-    unsigned hash_threads;                     /* Argon2id threads; 0 = one per core */
+    unsigned hash_threads;                     /* Argon2id threads; 0 = one per usable CPU */
     unsigned hash_queue;                       /* hash jobs waiting before 503 */
+    unsigned hash_nice;                        /* added to hash threads' nice value (0..19) */
+    unsigned token_cache;                      /* verified tokens kept on the loop; 0 = off */
     uint64_t token_ttl;                        /* ms an auth token (and session) lasts */
 
     /* storage in the process heap owned by the config (strings from the environment) */

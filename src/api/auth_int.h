@@ -3,7 +3,8 @@
  * keys and signing, the batch of session times; auth_mw.c: the token
  * middleware and what records handlers need of the identity; ratelimit.c:
  * client address and rate limits; auth_password.c: sign-in; auth_session.c:
- * refresh, logout, methods; auth_reset.c: password reset). Not a public
+ * refresh, logout, methods; auth_reset.c: password reset; auth_cache.c: the
+ * verified-token cache and the auth epoch that invalidates it). Not a public
  * interface.
  *
  * Token keys: an auth token is signed (HS256) with the collection's
@@ -49,6 +50,67 @@ int sh__auth_verify(struct sh_api_auth *a, const char *hash, const char *passwor
 int sh__auth_needs_rehash(const struct sh_api_auth *a, const char *hash);
 /* Notes that session sid was used at now (ms); written in a batch later. */
 void sh__auth_touch(struct sh_api_auth *a, const char *sid, int64_t now);
+
+/* ---- auth_cache.c ---- */
+
+#define SH__AUTH_CACHE_MAX_AGE_MS 60000 /* a cached token is checked again after this */
+
+/*
+ * A verified identity: what r->auth points at (au; its strings live in the
+ * struct) and what the cache needs to know whether it still holds. Loop
+ * thread only; reference-counted (the cache holds one, each request that
+ * adopted it one until the request ends).
+ */
+struct sh__auth_ident {
+    struct sh_auth au;
+    struct cJSON *record; /* owned; au.record */
+    unsigned refs;
+    uint64_t epoch;    /* sh_api_auth.epoch when it was verified */
+    int64_t schema;    /* the catalog's schema version then */
+    int64_t expires;   /* ms: min(token exp, session expiry, verified + max age) */
+    int64_t last_used; /* the session's lastUsed as last known (touch batching) */
+    struct sh__auth_ident *hnext, *prev, *next; /* the cache's links */
+    unsigned char digest[32];
+    char strings[];
+};
+
+/* A new identity with one reference; record (as sh_session_row has it) is
+ * taken over. */
+struct sh__auth_ident *sh__auth_ident_new(const struct sh_collection *c, const char *record_id,
+                                          const char *sid, struct cJSON *record);
+/* Drops a reference; the last frees it. NULL is ignored. */
+void sh__auth_ident_unref(struct sh__auth_ident *id);
+
+struct sh__auth_cache;
+struct sh__auth_cache_stats {
+    uint64_t hits, misses; /* misses: no entry for the token */
+    uint64_t stale;        /* entries found but dropped: old epoch or schema, expired */
+    uint64_t evicted;      /* dropped for room (least recently used) */
+    size_t size, cap;
+};
+/* A cache of at most cap tokens; NULL (off) when cap is 0. */
+struct sh__auth_cache *sh__auth_cache_new(size_t cap);
+void sh__auth_cache_free(struct sh__auth_cache *c);
+/* The identity cached for the token (len bytes) if it was made at this
+ * epoch and schema version and now (ms) is before its expiry, else NULL
+ * (a stale entry is dropped). Borrowed: take a reference to keep it. c may
+ * be NULL. */
+struct sh__auth_ident *sh__auth_cache_find(struct sh__auth_cache *c, const char *tok, size_t len,
+                                           uint64_t epoch, int64_t schema, int64_t now);
+/* Caches id (its epoch, schema and expires set) for the token, taking a
+ * reference; replaces an entry of the same token and evicts the least
+ * recently used beyond cap. c may be NULL. */
+void sh__auth_cache_put(struct sh__auth_cache *c, const char *tok, size_t len,
+                        struct sh__auth_ident *id);
+void sh__auth_cache_stats(const struct sh__auth_cache *c, struct sh__auth_cache_stats *out);
+
+/* Moves the auth epoch: every cached token is verified again. Call on the
+ * loop after a write that can change an identity or end a session has
+ * committed, BEFORE its response is sent. a may be NULL. */
+void sh__auth_epoch_bump(struct sh_api_auth *a);
+/* The records write hook: bumps the epoch when c is an auth collection
+ * (whatever rc: a failed write bumping costs one lookup). a may be NULL. */
+void sh__auth_record_written(struct sh_api_auth *a, const struct sh_collection *c);
 
 /* ---- auth_mw.c ---- */
 

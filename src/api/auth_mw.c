@@ -11,6 +11,12 @@
  * a guest, as PocketBase does: the routes that need a signed-in user answer
  * 401 themselves. Revocation (logout, logout-all, a new password) deletes
  * the session rows or rotates tokenKey, so it holds from the next request.
+ *
+ * A verified token is remembered (auth_cache.c, --token-cache): the next
+ * request with it costs a keyed hash and a table probe. The auth epoch that
+ * every revoking write moves before its response, the schema version and
+ * the token's and session's expiry keep the cache from answering for longer
+ * than the database would.
  */
 #include "api/auth_int.h"
 
@@ -24,9 +30,9 @@
 
 #define SUPERUSERS "_superusers"
 
-static void drop_json(void *p)
+static void drop_ident(void *p)
 {
-    cJSON_Delete(p);
+    sh__auth_ident_unref(p);
 }
 
 static void drop_snap(void *p)
@@ -58,31 +64,29 @@ static int bearer(const struct sh_req *r, const char **tok, size_t *len)
     return 0;
 }
 
-static char *arena_dup(struct sh_req *r, const char *s)
+/* Makes id the request's identity, with a reference until it ends. 0, or
+ * -ENOMEM. */
+static int adopt(struct sh_req *r, struct sh__auth_ident *id)
 {
-    return sh_arena_strndup(r->arena, s, strlen(s));
+    if (sh_arena_defer(r->arena, drop_ident, id) != 0)
+        return -ENOMEM;
+    id->refs++;
+    r->auth = &id->au;
+    return 0;
 }
 
-/* Builds r->auth from a verified session. 0, or -ENOMEM. */
-static int adopt(struct sh_req *r, const struct sh_collection *c, const char *sid,
-                 struct sh_session_row *row)
+/* Notes the session used (at most once a minute; the batch writes it). */
+static void touch(struct sh_api_auth *a, struct sh__auth_ident *id, int64_t now)
 {
-    struct sh_auth *au = sh_arena_alloc(r->arena, sizeof(*au));
-    if (!au)
-        return -ENOMEM;
-    memset(au, 0, sizeof(*au));
-    au->superuser = c->system && strcmp(c->name, SUPERUSERS) == 0;
-    au->collection_id = arena_dup(r, c->id);
-    au->collection_name = arena_dup(r, c->name);
-    au->record_id = arena_dup(r, row->rec.id);
-    au->session_id = arena_dup(r, sid);
-    if (!au->collection_id || !au->collection_name || !au->record_id || !au->session_id ||
-        sh_arena_defer(r->arena, drop_json, row->rec.record) != 0)
-        return -ENOMEM;
-    au->record = row->rec.record;
-    row->rec.record = NULL;
-    r->auth = au;
-    return 0;
+    if (now - id->last_used >= SH__TOUCH_EVERY_MS) {
+        sh__auth_touch(a, id->au.session_id, now);
+        id->last_used = now;
+    }
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
 }
 
 int sh_api_mw_auth(struct sh_req *r, void *ud)
@@ -91,8 +95,32 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
     const char *tok;
     size_t len;
     struct sh_token_claims cl;
-    if (bearer(r, &tok, &len) || sh_token_peek(tok, len, &cl) || strcmp(cl.type, "auth") != 0 ||
-        !cl.sid[0])
+    if (bearer(r, &tok, &len))
+        return SH_PASS;
+    /* Another process (`stagehand superuser`) may have revoked the token: it
+     * bumps the schema version, which this sees at once (PRAGMA data_version
+     * first, ~1 us; the catalog's 1 s poll would see it too, later). */
+    if (a->cache)
+        (void)sh_catalog_refresh(a->catalog);
+    int64_t schema = a->catalog->snap ? a->catalog->snap->version : -1;
+    struct sh__auth_ident *hit =
+        a->catalog->snap ? sh__auth_cache_find(a->cache, tok, len, a->epoch, schema, sh__now_ms())
+                         : NULL;
+    if (hit) {
+        if (adopt(r, hit) != 0) {
+            sh__api_fail(r, -ENOMEM);
+            return SH_HANDLED;
+        }
+        if (SH_LOG_DEBUG >= sh_log_min_level) {
+            struct sh__auth_cache_stats st;
+            sh__auth_cache_stats(a->cache, &st);
+            sh_log_debug("auth", "token cache hit hits=%llu size=%zu", (unsigned long long)st.hits,
+                         st.size);
+        }
+        touch(a, hit, sh__now_ms());
+        return SH_PASS;
+    }
+    if (sh_token_peek(tok, len, &cl) || strcmp(cl.type, "auth") != 0 || !cl.sid[0])
         return SH_PASS;
     /* Borrowed from the current snapshot: no reload can happen during this
      * call, and nothing of c is kept past it (adopt copies). */
@@ -124,14 +152,29 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
               strcmp(v.id, row.rec.id) == 0 && strcmp(v.sid, cl.sid) == 0 &&
               strcmp(v.collection_id, c->id) == 0;
     sodium_memzero(key, sizeof(key));
-    if (ok && adopt(r, c, cl.sid, &row) != 0) {
+    if (!ok) {
         sh_auth_row_deinit(&row.rec);
+        return SH_PASS;
+    }
+    struct sh__auth_ident *id = sh__auth_ident_new(c, row.rec.id, cl.sid, row.rec.record);
+    row.rec.record = NULL;
+    sh_auth_row_deinit(&row.rec);
+    /* The epoch read now is older than any write not yet acknowledged: the
+     * lookup above may predate its commit, never its completion. */
+    id->epoch = a->epoch;
+    id->schema = a->catalog->snap ? a->catalog->snap->version : -1;
+    id->expires = min64(min64(v.exp * 1000, row.expires), now + SH__AUTH_CACHE_MAX_AGE_MS);
+    id->last_used = row.last_used;
+    if (a->catalog->snap && id->schema == schema)
+        sh__auth_cache_put(a->cache, tok, len, id);
+    int rc2 = adopt(r, id);
+    if (rc2 == 0)
+        touch(a, id, now);
+    sh__auth_ident_unref(id);
+    if (rc2 != 0) {
         sh__api_fail(r, -ENOMEM);
         return SH_HANDLED;
     }
-    if (ok && now - row.last_used >= SH__TOUCH_EVERY_MS)
-        sh__auth_touch(a, cl.sid, now);
-    sh_auth_row_deinit(&row.rec);
     return SH_PASS;
 }
 

@@ -44,6 +44,7 @@ struct login {
     struct sh_session s;
     char *ip, *ua;
     struct sh_auth_row row; /* the record as the job read it */
+    int64_t trimmed;        /* sessions dropped over the cap */
 };
 
 static void login_free(struct login *l)
@@ -77,6 +78,7 @@ static int login_run(sqlite3 *wdb, void *arg)
 {
     struct login *l = arg;
     int rc = sh_auth_find_id(NULL, wdb, l->c, l->found.id, &l->row);
+    l->trimmed = 0;
     if (rc)
         return rc == SH_ENOTFOUND ? SH_EFORBIDDEN : rc;
     if (!sh_secret_eq(l->row.password_hash, strlen(l->row.password_hash), l->found.password_hash,
@@ -88,13 +90,17 @@ static int login_run(sqlite3 *wdb, void *arg)
     l->s.record_id = l->row.id;
     if ((rc = sh_session_insert(wdb, &l->s)) != 0)
         return rc;
-    return sh_session_trim(wdb, l->c->id, l->row.id, SH__SESSIONS_PER_RECORD);
+    return sh_session_trim(wdb, l->c->id, l->row.id, SH__SESSIONS_PER_RECORD, &l->trimmed);
 }
 
 static void login_done(struct sh_db_job *job, int rc)
 {
     struct login *l = job->arg;
     struct sh_req *r = l->watch.req;
+    /* Sessions over the cap were ended (a token of theirs may be cached); a
+     * plain sign-in changes no identity and keeps the cache warm. */
+    if (rc == 0 && (l->trimmed > 0 || l->new_hash))
+        sh__auth_epoch_bump(l->a);
     if (!r || rc) {
         finish(l, rc == SH_EFORBIDDEN ? 400 : 0, rc);
         return;

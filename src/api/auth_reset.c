@@ -153,6 +153,8 @@ static void reset_done(struct sh_db_job *job, int rc)
 {
     struct reset *x = job->arg;
     struct sh_req *r = x->watch.req;
+    if (rc == 0)
+        sh__auth_epoch_bump(x->a); /* tokens of the old password end now */
     if (r) {
         sh_req_unwatch(&x->watch);
         if (rc == 0)

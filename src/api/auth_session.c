@@ -61,6 +61,8 @@ static void sjob_done(struct sh_db_job *job, int rc)
 {
     struct sjob *j = job->arg;
     struct sh_req *r = j->watch.req;
+    if (j->op != SOP_REFRESH)
+        sh__auth_epoch_bump(j->a); /* before the answer: the next request misses */
     if (!r) {
         sjob_free(j);
         return;

@@ -6,7 +6,7 @@
  * most once a minute per session (SH__TOUCH_EVERY_MS: the lookup returns the
  * stored time) and written for many sessions in one writer job every 10 s,
  * or sooner when the batch fills. The same timer deletes expired sessions
- * once an hour.
+ * once an hour (and moves the auth epoch when it did, see auth_cache.c).
  */
 #include "api/auth_int.h"
 
@@ -101,6 +101,7 @@ void sh__auth_touch(struct sh_api_auth *a, const char *sid, int64_t now)
 
 struct sweep_job {
     struct sh_db_job job;
+    struct sh_api_auth *a; /* outlives the job: stop flushes the writer first */
     int64_t now, removed;
 };
 
@@ -113,8 +114,10 @@ static int sweep_run(sqlite3 *wdb, void *arg)
 static void sweep_done(struct sh_db_job *job, int rc)
 {
     struct sweep_job *j = job->arg;
-    if (rc == 0 && j->removed)
+    if (rc == 0 && j->removed) {
+        sh__auth_epoch_bump(j->a);
         sh_log_info(MOD, "%lld expired sessions removed", (long long)j->removed);
+    }
     free(j);
 }
 
@@ -128,6 +131,7 @@ static void on_tick(uv_timer_t *t)
         j->job.done = sweep_done;
         j->job.arg = j;
         j->now = sh__now_ms();
+        j->a = a;
         if (sh_db_submit(a->db, &j->job) != 0)
             free(j);
     }
@@ -235,6 +239,12 @@ int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_con
     sh_hash_pool_options_init(&o);
     o.threads = cfg->hash_threads;
     o.max_queue = cfg->hash_queue;
+    if (cfg->hash_nice > 19) {
+        snprintf(err, errlen, "invalid value for --hash-nice: %u (0..19)", cfg->hash_nice);
+        sh_api_auth_deinit(a);
+        return -1;
+    }
+    o.nice = (int)cfg->hash_nice;
     int rc = sh_hash_pool_start(&a->pool, loop, &o);
     if (rc) {
         snprintf(err, errlen, "cannot start the password hashing threads (%d)", rc);
@@ -242,6 +252,7 @@ int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_con
         return -1;
     }
     a->touch = sh_calloc(1, sizeof(*a->touch));
+    a->cache = sh__auth_cache_new(cfg->token_cache);
     uv_timer_init(loop, &a->timer);
     a->timer.data = a;
     uv_timer_start(&a->timer, on_tick, TICK_MS, TICK_MS);
@@ -270,6 +281,7 @@ void sh_api_auth_deinit(struct sh_api_auth *a)
     sh_ratelimit_free(a->rl_identity);
     sh_ratelimit_free(a->rl_all);
     free(a->touch);
+    sh__auth_cache_free(a->cache);
     if (a->pool) /* never started serving */
         sh_hash_pool_stop(a->pool);
     memset(a, 0, sizeof(*a));

@@ -64,6 +64,21 @@ int64_t sh__now_ms(void);
  * applying the `fields` parameter (may be NULL); frees nothing. */
 void sh__rec_send(struct sh_req *r, struct cJSON *obj, const char *fields, bool list);
 
+/* The loop's response buffer for JSON written straight from rows, emptied
+ * (its capacity is kept from one request to the next). */
+struct sh_buf *sh__rec_out(void);
+/* Sends sh__rec_out()'s content as JSON with status 200. */
+void sh__rec_send_out(struct sh_req *r);
+
+/* The id of the signed-in record when it belongs to q's collection and is
+ * not a superuser (it sees its own email), else NULL. Borrowed from r. */
+const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q);
+
+/* The count cache of list totals (db/records.h), created at the first use
+ * with --count-cache entries and installed for sh_rec_write_deinit's bumps;
+ * freed at exit. */
+struct sh_rec_counts *sh__rec_counts(struct sh_api_records *api);
+
 /* ---- fields.c ---- */
 
 /* Trims obj in place to the comma-separated `fields` list: `id,title`,

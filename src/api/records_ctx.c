@@ -9,7 +9,10 @@
  * included, collectionName, and relations from it —, @request.query.*,
  * @request.headers.*, @request.method, the clock), superusers (who bypass
  * every rule and see hidden fields), the rule check shared by the five
- * handlers, the request body, and the final JSON response with `fields`.
+ * handlers, the request body, and the final JSON response with `fields`;
+ * also the loop's response buffer for rows written as JSON text and the
+ * count cache of list totals. @request.query and @request.headers are only
+ * built when a rule or the filter can read them.
  */
 #include "api/auth_int.h"
 
@@ -96,6 +99,34 @@ static void drop_view(void *p)
     sh_schema_view_deinit(p);
 }
 
+static bool mentions_query_headers(const char *text)
+{
+    return text && (strstr(text, "@request.query") || strstr(text, "@request.headers"));
+}
+
+/* Whether anything this request may compile reads @request.query.* or
+ * @request.headers.*: a rule of any collection of the snapshot (expand reads
+ * related collections under their view rule), or the `filter` parameter.
+ * Building both objects costs a few dozen allocations per request, so they
+ * are left NULL (every value reads as NULL) when nothing can read them. A
+ * false positive (the words inside a string literal) only costs the build.
+ * Remembered for the last snapshot seen (loop thread). */
+static bool needs_query_headers(struct sh_req *r, const struct sh_catalog_snap *snap)
+{
+    static const struct sh_catalog_snap *seen;
+    static int64_t seen_version;
+    static bool seen_needs;
+    if (snap != seen || snap->version != seen_version) {
+        seen_needs = false;
+        for (size_t i = 0; i < snap->n && !seen_needs; i++)
+            for (size_t k = 0; k < SH_RULE_COUNT && !seen_needs; k++)
+                seen_needs = mentions_query_headers(snap->list[i]->rules[k]);
+        seen = snap;
+        seen_version = snap->version;
+    }
+    return seen_needs || mentions_query_headers(sh_req_query(r, "filter"));
+}
+
 /* @request.auth.*: the record, and its collection's schema for paths through
  * its relations (@request.auth.team.name). 0 or -ENOMEM. */
 static int auth_context(struct sh_req *r, struct sh__rec_req *q)
@@ -157,17 +188,19 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
         sh__api_error(r, 404, "Missing collection context.", NULL);
         return NULL;
     }
-    cJSON *query = query_json(r), *headers = headers_json(r);
-    if (sh_arena_defer(r->arena, drop_json, query) != 0 ||
-        sh_arena_defer(r->arena, drop_json, headers) != 0) {
-        /* the arena is full: whichever was not registered is freed here */
-        cJSON_Delete(headers);
-        cJSON_Delete(query);
-        sh__api_fail(r, -ENOMEM);
-        return NULL;
+    if (needs_query_headers(r, q->snap)) {
+        cJSON *query = query_json(r), *headers = headers_json(r);
+        if (sh_arena_defer(r->arena, drop_json, query) != 0 ||
+            sh_arena_defer(r->arena, drop_json, headers) != 0) {
+            /* the arena is full: whichever was not registered is freed here */
+            cJSON_Delete(headers);
+            cJSON_Delete(query);
+            sh__api_fail(r, -ENOMEM);
+            return NULL;
+        }
+        q->ctx.query = query;
+        q->ctx.headers = headers;
     }
-    q->ctx.query = query;
-    q->ctx.headers = headers;
     q->ctx.method = method;
     q->ctx.context = "default";
     q->ctx.now_ms = sh__now_ms();
@@ -228,4 +261,65 @@ void sh__rec_send(struct sh_req *r, cJSON *obj, const char *fields, bool list)
     SH_ASSERT(json);
     sh_res_json(r, 200, json, strlen(json));
     cJSON_free(json);
+}
+
+/* ---- responses written straight from rows ---- */
+
+/* Past this size the buffer is given back after the response (a page of
+ * 1,000 large records should not pin megabytes for the process's life). */
+#define OUT_KEEP (256 * 1024)
+
+static struct sh_buf out; /* loop thread */
+
+struct sh_buf *sh__rec_out(void)
+{
+    out.len = 0;
+    return &out;
+}
+
+void sh__rec_send_out(struct sh_req *r)
+{
+    sh_res_json(r, 200, out.data ? out.data : "", out.len);
+    if (out.cap > OUT_KEEP)
+        sh_buf_deinit(&out);
+}
+
+const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q)
+{
+    const struct sh_auth *au = r->auth;
+    if (!au || au->superuser || strcmp(au->collection_id, q->c->id) != 0)
+        return NULL;
+    return au->record_id;
+}
+
+/* ---- the count cache ---- */
+
+#define COUNT_CACHE_DEFAULT 4096
+
+static struct sh_rec_counts *counts;
+static const struct sh_api_records *counts_owner;
+
+static void counts_free(void)
+{
+    sh_rec_counts_install(NULL);
+    sh_rec_counts_free(counts);
+    counts = NULL;
+    sh_buf_deinit(&out);
+}
+
+struct sh_rec_counts *sh__rec_counts(struct sh_api_records *api)
+{
+    if (counts && counts_owner == api)
+        return counts;
+    static bool registered;
+    if (!registered) {
+        registered = true;
+        atexit(counts_free);
+    }
+    sh_rec_counts_free(counts);
+    size_t n = api->auth && api->auth->cfg ? api->auth->cfg->count_cache : COUNT_CACHE_DEFAULT;
+    counts = sh_rec_counts_new(n);
+    counts_owner = api;
+    sh_rec_counts_install(counts);
+    return counts;
 }

@@ -10,6 +10,10 @@
  * @request.* in filter or sort (403), and a null rule is superusers only
  * (403); the view rule hides a record as 404. A signed-in user sees their
  * own email wherever their record appears.
+ *
+ * Without expand and fields, rows go straight from SQLite to JSON text in
+ * the loop's response buffer (no cJSON tree); totals come from the count
+ * cache (db/records_count.c), current until the collection's next write.
  */
 #include "api/auth_int.h"
 
@@ -158,16 +162,29 @@ static int list_once(struct sh_req *r, void *ud, bool last)
         .limit = per,
         .offset = (page - 1) * per,
         .count = !skip,
+        .counts = sh__rec_counts(q->api),
+        .schema_version = q->snap->version,
     };
     struct sh_filter_error err = {0};
-    cJSON *items = NULL;
-    int64_t total = -1;
     struct sh_db *db = q->api->db;
     int rc = sh_db_read_begin(db);
+    const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
+    if ((!expand || !*expand) && (!fields || !*fields)) {
+        /* The common page: rows go straight from SQLite to JSON text. */
+        struct sh_buf *out = sh__rec_out();
+        if (rc == 0)
+            rc = sh_rec_list_json(db, &q->acc, &lq, page, sh__rec_own_id(r, q), out, &err);
+        if (rc)
+            return read_fail(r, q, rc, &err, last);
+        sh__rec_send_out(r);
+        return SH_HANDLED;
+    }
+    cJSON *items = NULL;
+    int64_t total = -1;
     if (rc == 0)
         rc = sh_rec_list(db, &q->acc, &lq, &items, &total, &err);
     if (rc == 0)
-        rc = sh_rec_expand(db, &q->acc, q->c, items, sh_req_query(r, "expand"));
+        rc = sh_rec_expand(db, &q->acc, q->c, items, expand);
     if (rc) {
         cJSON_Delete(items);
         return read_fail(r, q, rc, &err, last);
@@ -180,7 +197,7 @@ static int list_once(struct sh_req *r, void *ud, bool last)
                             total < 0 ? -1.0 : (double)((total + per - 1) / per));
     cJSON_AddItemToObject(env, "items", items);
     sh__auth_own_email(r, items);
-    sh__rec_send(r, env, sh_req_query(r, "fields"), true);
+    sh__rec_send(r, env, fields, true);
     cJSON_Delete(env);
     return SH_HANDLED;
 }
@@ -198,19 +215,29 @@ static int view_once(struct sh_req *r, void *ud, bool last)
         return SH_HANDLED;
     }
     struct sh_filter_error err = {0};
-    cJSON *rec = NULL;
     struct sh_db *db = q->api->db;
     int rc = sh_db_read_begin(db);
+    const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
+    if ((!expand || !*expand) && (!fields || !*fields)) {
+        struct sh_buf *out = sh__rec_out();
+        if (rc == 0)
+            rc = sh_rec_view_json(db, &q->acc, q->c, rule, id, sh__rec_own_id(r, q), out, &err);
+        if (rc)
+            return read_fail(r, q, rc, &err, last);
+        sh__rec_send_out(r);
+        return SH_HANDLED;
+    }
+    cJSON *rec = NULL;
     if (rc == 0)
         rc = sh_rec_view(db, &q->acc, q->c, rule, id, &rec, &err);
     if (rc == 0)
-        rc = sh_rec_expand(db, &q->acc, q->c, rec, sh_req_query(r, "expand"));
+        rc = sh_rec_expand(db, &q->acc, q->c, rec, expand);
     if (rc) {
         cJSON_Delete(rec);
         return read_fail(r, q, rc, &err, last);
     }
     sh__auth_own_email(r, rec);
-    sh__rec_send(r, rec, sh_req_query(r, "fields"), false);
+    sh__rec_send(r, rec, fields, false);
     cJSON_Delete(rec);
     return SH_HANDLED;
 }

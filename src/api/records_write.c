@@ -179,6 +179,10 @@ static void respond(struct sh_req *r, struct wjob *j, int rc)
         sh_res_send(r, 204, NULL, NULL, 0);
         return;
     }
+    if (w->record_json) { /* written by the job, straight from the row */
+        sh_res_json(r, 200, w->record_text ? w->record_text : "{}", w->record_len);
+        return;
+    }
     int erc = sh_rec_expand(j->api->db, &j->q->acc, w->c, w->record, sh_req_query(r, "expand"));
     if (erc) {
         sh__api_fail(r, erc);
@@ -192,6 +196,7 @@ static void job_done(struct sh_db_job *job, int rc)
 {
     struct wjob *j = (struct wjob *)job;
     struct sh_req *r = j->watch.req;
+    sh__auth_record_written(j->api->auth, j->w.c); /* cached tokens: before the answer */
     if (r && rc == SH_EBUSY) {
         int again = retry(r, j);
         if (again > 0)
@@ -413,6 +418,13 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     j->w.id = op == SH_REC_CREATE ? NULL : param_id(r);
     j->w.now_ms = q->ctx.now_ms;
     j->w.flags = q->acc.flags;
+    const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
+    if (op != SH_REC_DELETE && (!expand || !*expand) && (!fields || !*fields)) {
+        /* No tree needed on the loop: the job writes the answer's JSON. */
+        const char *own = sh__rec_own_id(r, q);
+        j->w.record_json = true;
+        j->w.own_id = own ? sh_strdup(own) : NULL;
+    }
     if (bind_snapshot(r, j, q->snap, q->c)) {
         job_free(j);
         return SH_HANDLED;

@@ -13,6 +13,20 @@
  * callback drains the whole completed list at once. The handle is referenced
  * only while jobs are in flight, so an idle pool does not keep the loop alive.
  *
+ * Sizing and priority. The default thread count is the number of CPUs the
+ * process may run on (sched_getaffinity), not the online cores: pinned to
+ * one CPU (taskset, a cgroup cpuset), two threads would only time-slice with
+ * each other and with the loop. And each thread lowers its own priority
+ * (Linux: nice is per thread, setpriority on its tid; default +10,
+ * --hash-nice, 0 keeps the loop's), so that on a shared CPU the scheduler
+ * prefers the loop: a request arriving during a login flood is served at
+ * once instead of waiting out a ~100 ms Argon2 time slice, while hashing
+ * still gets the CPU whenever the loop is idle (CFS weight ~1/10 per nice
+ * step of 10 under contention). SCHED_IDLE was tried and refused: under
+ * sustained load the threads got almost no CPU at all, so sign-ins starved
+ * and the queue filled with 503s. A failed setpriority (a sandbox) is
+ * logged once per thread and the thread runs at normal priority.
+ *
  * Passwords sit in sodium_malloc memory (guard pages, not swapped) from
  * submission until the thread has used them, then are wiped and freed. The
  * dummy hash that unknown identities are verified against is made by the
@@ -22,9 +36,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -61,6 +78,7 @@ struct sh_hash_pool {
     unsigned long long ops;
     size_t mem;
     unsigned nthreads, max_queue;
+    int nice; /* added to each thread's priority as it starts */
     pthread_t *threads;
 
     /* loop thread only */
@@ -78,16 +96,27 @@ struct sh_hash_pool {
     char dummy_hash[SH_PASSWORD_HASH_MAX];
 };
 
-static unsigned online_cores(void)
+/* The CPUs this process may run on (its affinity mask), else the online
+ * cores, in 1 .. MAX_THREADS. */
+static unsigned usable_cpus(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = 0;
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+#endif
+    if (n < 1)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
 void sh_hash_pool_options_init(struct sh_hash_pool_options *o)
 {
-    o->threads = online_cores();
+    o->threads = usable_cpus();
     o->max_queue = 64;
+    o->nice = SH_HASH_NICE_DEFAULT;
     o->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
     o->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 }
@@ -129,10 +158,28 @@ static void run_job(struct sh_hash_pool *p, struct job *j)
     j->password = NULL;
 }
 
+/* Lowers the calling thread's priority by p->nice (Linux: per thread). */
+static void lower_priority(const struct sh_hash_pool *p)
+{
+    if (p->nice == 0)
+        return;
+#ifdef __linux__
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (cur == -1 && errno)
+        cur = 0;
+    int want = cur + p->nice > 19 ? 19 : cur + p->nice;
+    if (setpriority(PRIO_PROCESS, (id_t)tid, want) != 0)
+        sh_log_warn("auth", "hash pool: cannot lower thread priority: %s", strerror(errno));
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     struct sh_hash_pool *p = arg;
     struct shared *s = p->sh;
+    lower_priority(p);
 
     pthread_mutex_lock(&s->lock);
     unsigned index = s->next_index++;
@@ -267,12 +314,13 @@ int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
         sh_hash_pool_options_init(&def);
         o = &def;
     }
-    unsigned nthreads = o->threads ? o->threads : online_cores();
+    unsigned nthreads = o->threads ? o->threads : usable_cpus();
     unsigned long long ops = o->opslimit;
     size_t mem = o->memlimit;
     if (nthreads > MAX_THREADS || ops < crypto_pwhash_OPSLIMIT_MIN ||
         ops > crypto_pwhash_OPSLIMIT_MAX || mem < crypto_pwhash_MEMLIMIT_MIN ||
-        mem > crypto_pwhash_MEMLIMIT_MAX || o->max_queue > UINT32_MAX - MAX_THREADS)
+        mem > crypto_pwhash_MEMLIMIT_MAX || o->max_queue > UINT32_MAX - MAX_THREADS ||
+        o->nice < 0 || o->nice > 19)
         return SH_EINVAL;
     if (sodium_init() < 0)
         return SH_EINTERNAL;
@@ -282,6 +330,7 @@ int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
     p->mem = mem;
     p->nthreads = nthreads;
     p->max_queue = o->max_queue;
+    p->nice = o->nice;
     p->threads = sh_calloc(nthreads, sizeof *p->threads);
     p->sh = &p->storage;
     SH_ASSERT(pthread_mutex_init(&p->sh->lock, NULL) == 0);
@@ -410,6 +459,7 @@ void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats 
     memset(out, 0, sizeof *out);
     out->threads = p->nthreads;
     out->max_queue = p->max_queue;
+    out->nice = p->nice;
     pthread_mutex_lock(&p->sh->lock);
     out->running = p->sh->running;
     out->queued = p->sh->queued;

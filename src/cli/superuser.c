@@ -11,7 +11,11 @@
  * code as a records API create or update (validation of the email and the
  * password's length included). Changing the password of an existing
  * superuser gives it a new tokenKey and deletes its sessions, as deleting it
- * does: its tokens stop working at once.
+ * does: its tokens stop working at once - within a second for a running
+ * server: it remembers verified tokens (api/auth_cache.c) and cannot learn of
+ * another process's writes, so the same transaction bumps _meta's
+ * schema_version, which the server's catalog polls every second and which
+ * makes it drop every cached token.
  */
 #include "cli/cli.h"
 
@@ -54,6 +58,18 @@ static int schema_version(sqlite3 *wdb, int64_t *out)
         return rc;
     rc = sqlite3_step(st) == SQLITE_ROW ? 0 : SH_EINTERNAL;
     *out = rc ? 0 : sqlite3_column_int64(st, 0);
+    sh_db_writer_release(wdb, st);
+    return rc;
+}
+
+static int bump_schema_version(sqlite3 *wdb)
+{
+    sqlite3_stmt *st;
+    int rc = sh_db_writer_prepare(
+        wdb, "UPDATE _meta SET value = value + 1 WHERE key = 'schema_version'", &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : SH_EINTERNAL;
     sh_db_writer_release(wdb, st);
     return rc;
 }
@@ -107,9 +123,12 @@ static int su_fn(sqlite3 *wdb, void *arg)
     }
     rc = sh_rec_write_run(wdb, &w);
     /* A new password (its tokenKey was rotated) or a deletion ends every
-     * session of the superuser. */
+     * session of the superuser; the schema version tells a running server to
+     * forget the tokens it verified (see the top of the file). */
     if (rc == 0 && found == 0)
         rc = sh_session_delete_record(wdb, c->id, row.id);
+    if (rc == 0 && found == 0)
+        rc = bump_schema_version(wdb);
     if (rc == SH_EINVAL || rc == SH_ECONFLICT) {
         x->errors = w.errors;
         w.errors = NULL;

@@ -17,6 +17,7 @@ enum opt_kind {
     OPT_LOGLEVEL,
     OPT_SIZE,
     OPT_COUNT,
+    OPT_COUNT0, /* a count where 0 means off */
     OPT_DURATION,
     OPT_SYNC,
     OPT_RATE,
@@ -69,6 +70,8 @@ static const struct opt opts[] = {
      "milliseconds one read query may run before it is aborted"},
     {"writer-queue", "STAGEHAND_WRITER_QUEUE", OPT_COUNT, F(writer_queue),
      "write jobs in flight before writes are refused with 503"},
+    {"count-cache", "STAGEHAND_COUNT_CACHE", OPT_COUNT0, F(count_cache),
+     "list totals kept until their collection's next write (entries; 0: off)"},
     {"trusted-proxy", "STAGEHAND_TRUSTED_PROXY", OPT_STR, F(trusted_proxy),
      "CIDRs of proxies whose X-Forwarded-For names the client (default: none)"},
     {"rate-limit-auth", "STAGEHAND_RATE_LIMIT_AUTH", OPT_RATE, F(rate_limit_auth),
@@ -80,9 +83,13 @@ static const struct opt opts[] = {
     {"rate-limit-exempt", "STAGEHAND_RATE_LIMIT_EXEMPT", OPT_STR, F(rate_limit_exempt),
      "CIDRs exempt from rate limits (superusers always are)"},
     {"hash-threads", "STAGEHAND_HASH_THREADS", OPT_COUNT, F(hash_threads),
-     "threads hashing passwords (Argon2id); default one per core"},
+     "threads hashing passwords (Argon2id); default one per CPU the process may use"},
     {"hash-queue", "STAGEHAND_HASH_QUEUE", OPT_COUNT, F(hash_queue),
      "password hashes waiting for a thread before sign-ins get 503"},
+    {"hash-nice", "STAGEHAND_HASH_NICE", OPT_COUNT0, F(hash_nice),
+     "0..19 added to the hash threads' nice value so the loop wins a shared CPU (0: none)"},
+    {"token-cache", "STAGEHAND_TOKEN_CACHE", OPT_COUNT0, F(token_cache),
+     "verified auth tokens remembered until a revocation or 60 s (entries; 0: off)"},
     {"token-ttl", "STAGEHAND_TOKEN_TTL", OPT_DURATION, F(token_ttl),
      "lifetime of auth tokens and sessions (a collection's authToken.duration wins)"},
 };
@@ -109,9 +116,12 @@ void sh_config_init(struct sh_config *c)
     c->drain_timeout = 10000;
     c->query_budget_ms = 200;
     c->writer_queue = 10000;
+    c->count_cache = 4096;
     c->rate_limit_auth = (struct sh_config_rate){30, 60000};
     c->rate_limit_identity = (struct sh_config_rate){100, 3600000};
     c->hash_queue = 64;
+    c->hash_nice = 10; /* SH_HASH_NICE_DEFAULT */
+    c->token_cache = 4096;
     c->token_ttl = 7ull * 24 * 3600000; /* PocketBase's default for auth collections */
 }
 
@@ -240,7 +250,8 @@ static int apply(struct sh_config *c, const struct opt *o, const char *val)
             return -1;
         return set_number(field, o->width, v);
     case OPT_COUNT:
-        if (sh_config_parse_size(val, &v) || v == 0)
+    case OPT_COUNT0:
+        if (sh_config_parse_size(val, &v) || (v == 0 && o->kind == OPT_COUNT))
             return -1;
         return set_number(field, o->width, v);
     case OPT_DURATION:

@@ -7,12 +7,15 @@
  * rule checked against the inserted row, unique violations turned into
  * per-field errors, relation references cleared or cascaded on delete).
  *
- * Rows are read into cJSON objects shaped as PocketBase returns them:
- * `collectionId`, `collectionName`, then the fields in their order; numbers
- * as numbers, bools as true/false, json fields parsed, multi select and
- * relation fields as arrays, dates as "2006-01-02 15:04:05.000Z". Password
- * fields are never read; hidden fields (and, in auth collections, `email`
- * unless `emailVisibility`) are left out unless SH_REC_SUPERUSER.
+ * Rows are read into cJSON objects, or written straight to JSON text
+ * (records_row.c, records_json.c: no tree per row on the hot paths), shaped
+ * as PocketBase returns them: `collectionId`, `collectionName`, then the
+ * fields in their order; numbers as numbers, bools as true/false, json
+ * fields parsed, multi select and relation fields as arrays, dates as
+ * "2006-01-02 15:04:05.000Z". Password fields are never read; hidden fields
+ * (and, in auth collections, `email` unless `emailVisibility`) are left out
+ * unless SH_REC_SUPERUSER. List totals can come from a count cache kept
+ * current by the writes (records_count.c).
  *
  * Threads: sh_rec_list/view/expand use the loop's read connection (loop
  * thread); sh_rec_write_run runs on the writer thread. Collections are only
@@ -24,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
@@ -35,6 +39,7 @@
 #include "stagehand/db.h"
 
 struct cJSON;
+struct sh__rec_json_key;
 
 #define SH_REC_SUPERUSER 1u /* rules bypassed, hidden fields shown */
 #define SH_REC_RAW                                                                                 \
@@ -56,6 +61,113 @@ int sh_rec_columns(const struct sh_collection *c, bool raw, struct sh_buf *out);
 struct cJSON *sh_rec_from_row(const struct sh_collection *c, sqlite3_stmt *st, int first,
                               unsigned flags);
 
+/* The record of the current row of st (columns as for sh_rec_from_row) as
+ * JSON text appended to out, byte for byte what printing sh_rec_from_row's
+ * object gives except for numbers, which follow Go's encoding/json
+ * (records_json.c). own_id, when not NULL, is the id of the signed-in
+ * record of c: that row shows its email whatever emailVisibility says. */
+void sh_rec_row_json(const struct sh_collection *c, sqlite3_stmt *st, int first, unsigned flags,
+                     const char *own_id, struct sh_buf *out);
+
+/* What sh_rec_row_json works out once per collection, for writing many
+ * rows: the keys shown, their order and kinds. */
+struct sh_rec_json_plan {
+    const struct sh_collection *c;
+    bool raw;
+    char *text;      /* `{"collectionId":..,"collectionName":..` then `,"name":` per key */
+    size_t head_len; /* of the first part */
+    struct sh__rec_json_key *fields;
+    size_t nfields;
+    int ncols;               /* columns selected */
+    int id_col, visible_col; /* columns of id and emailVisibility, or -1 */
+    bool email_rule;         /* email is shown per row (non-superuser, auth collection) */
+    const char *own_id;
+};
+/* Prepares p for rows of c read with flags (as sh_rec_row_json). own_id is
+ * borrowed until deinit. */
+void sh_rec_json_plan_init(struct sh_rec_json_plan *p, const struct sh_collection *c,
+                           unsigned flags, const char *own_id);
+void sh_rec_json_plan_deinit(struct sh_rec_json_plan *p);
+/* sh_rec_row_json with a prepared plan. */
+void sh_rec_json_plan_row(const struct sh_rec_json_plan *p, sqlite3_stmt *st, int first,
+                          struct sh_buf *out);
+/* The record a create just inserted, from its validated values (every
+ * column but passwords, as stored) instead of reading the row back. 0, or
+ * -1 (nothing written) when in does not hold the plan's columns. */
+int sh_rec_json_plan_values(const struct sh_rec_json_plan *p, const struct sh_record_input *in,
+                            struct sh_buf *out);
+
+/* ---- JSON text (records_json.c) ---- */
+
+/* sh_buf_append inlined: a row is written in many small pieces, and the
+ * call per piece showed in the profile. */
+static inline void sh__buf_put(struct sh_buf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (b->cap - b->len < n)
+        sh_buf_reserve(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+/* Appends s[0..len) as a JSON string literal (RFC 8259 escapes). */
+void sh__json_str(struct sh_buf *b, const char *s, size_t len);
+/* Appends v as Go's encoding/json writes a float64: integral values without
+ * a decimal point, else the shortest round-trip digits; exponent form below
+ * 1e-6 and from 1e21 on; NaN and infinities (never stored) as null. */
+void sh__json_double(struct sh_buf *b, double v);
+/* Appends an integer column of a number field (a float64 in PocketBase). */
+void sh__json_int(struct sh_buf *b, int64_t v);
+/* Whether text[0..len) is exactly one JSON value (RFC 8259; surrounding
+ * whitespace allowed; at most 1000 levels deep). */
+bool sh__json_valid(const char *text, size_t len);
+
+/* ---- the count cache (records_count.c) ---- */
+
+struct sh_rec_counts;
+
+/* What a count depends on: the table it counts, whether its WHERE reads
+ * other tables too (then every write invalidates it), and the caller's key
+ * bytes (collection id, schema version, WHERE text, parameter values). */
+struct sh_rec_count_key {
+    const char *table;
+    bool any_table;
+    const void *key;
+    size_t len;
+};
+
+struct sh_rec_counts_stats {
+    uint64_t hits, misses, stale, evictions;
+    uint64_t pending; /* misses because a write to the table was in progress */
+    size_t entries, capacity;
+};
+
+/* A cache of at most capacity counts (0: disabled: get never hits). The
+ * caller frees it with sh_rec_counts_free (NULL is ignored). Loop thread. */
+struct sh_rec_counts *sh_rec_counts_new(size_t capacity);
+void sh_rec_counts_free(struct sh_rec_counts *cc);
+/* The count stored for k, if no write to its table(s) came since and none
+ * is in progress: true and *out, or false. cc may be NULL. */
+bool sh_rec_counts_get(struct sh_rec_counts *cc, const struct sh_rec_count_key *k, int64_t *out);
+/* Stores count for k, stamped with the current version of its table(s);
+ * nothing while a write to them is in progress. */
+void sh_rec_counts_put(struct sh_rec_counts *cc, const struct sh_rec_count_key *k, int64_t count);
+/* A write to table committed: its counts (and those of WHEREs reading any
+ * table) are stale from now on. cc may be NULL. */
+void sh_rec_counts_bump(struct sh_rec_counts *cc, const char *table);
+/* A write to table is in progress (any thread; process-wide, whatever
+ * cache exists): its counts are neither served nor stored until the
+ * matching write_end, which bumps table in cc (may be NULL; loop thread). */
+void sh_rec_counts_write_begin(const char *table);
+void sh_rec_counts_write_end(struct sh_rec_counts *cc, const char *table);
+void sh_rec_counts_stats(const struct sh_rec_counts *cc, struct sh_rec_counts_stats *out);
+/* The loop's instance, which sh_rec_write_deinit bumps (NULL: none yet;
+ * then nothing is cached that a write could make stale). The installer
+ * keeps ownership. Loop thread. */
+void sh_rec_counts_install(struct sh_rec_counts *cc);
+struct sh_rec_counts *sh_rec_counts_installed(void);
+
 /* ---- reads on the loop ---- */
 
 /* How a request may read: its rule context and privileges. */
@@ -71,7 +183,9 @@ struct sh_rec_list_query {
     const struct sh_filter *filter; /* the `filter` parameter, or NULL */
     const char *sort;               /* the `sort` parameter, or NULL */
     int64_t limit, offset;
-    bool count; /* also count every match */
+    bool count;                   /* also count every match */
+    struct sh_rec_counts *counts; /* reuse counts from here (NULL: always count) */
+    int64_t schema_version;       /* of the snapshot c belongs to (part of the count key) */
 };
 
 /* Runs a list page: rule AND filter, ORDER BY sort and then rowid (stable
@@ -83,12 +197,25 @@ int sh_rec_list(struct sh_db *db, const struct sh_rec_access *acc,
                 const struct sh_rec_list_query *q, struct cJSON **items, int64_t *total,
                 struct sh_filter_error *err);
 
+/* sh_rec_list answering with JSON text: appends PocketBase's list envelope
+ * {"page":page,"perPage":limit,"totalItems":..,"totalPages":..,"items":[..]}
+ * to out, each item as sh_rec_row_json writes it (own_id as there). Returns
+ * as sh_rec_list; out may hold a partial answer after an error. */
+int sh_rec_list_json(struct sh_db *db, const struct sh_rec_access *acc,
+                     const struct sh_rec_list_query *q, int64_t page, const char *own_id,
+                     struct sh_buf *out, struct sh_filter_error *err);
+
 /* One record by id that satisfies rule (NULL = none). Returns 0 and a new
  * object in *out, SH_ENOTFOUND, SH_EINVAL (rule does not compile; err), or a
  * read error as sh_rec_list. */
 int sh_rec_view(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
                 const struct sh_filter *rule, const char *id, struct cJSON **out,
                 struct sh_filter_error *err);
+
+/* sh_rec_view appending the record to out as sh_rec_row_json writes it. */
+int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
+                     const struct sh_collection *c, const struct sh_filter *rule, const char *id,
+                     const char *own_id, struct sh_buf *out, struct sh_filter_error *err);
 
 /* Expands relations of records (an array of record objects of c, or one
  * object) in place as `expand`, following each comma-separated dotted path
@@ -139,15 +266,27 @@ struct sh_rec_write {
     int64_t now_ms;
     unsigned flags; /* of the response record: SH_REC_SUPERUSER */
     bool check_password_confirm;
+    bool record_json; /* answer with record_text instead of record */
+    char *own_id;     /* record_json: as for sh_rec_row_json (owned; may be NULL) */
 
     struct cJSON *record; /* out */
+    char *record_text;    /* out, record_json: the record as JSON text (heap) */
+    size_t record_len;
     struct cJSON *errors; /* out */
+    /* out: tables the job wrote (c's, and those a delete cleared or
+     * cascaded into), owned; each marked with sh_rec_counts_write_begin
+     * until sh_rec_write_deinit ends the mark (loop thread). */
+    char **touched;
+    size_t ntouched, touched_cap;
 };
 
 /* A sh_db_job_run_fn: arg is a struct sh_rec_write. */
 int sh_rec_write_run(sqlite3 *wdb, void *arg);
 
-/* Frees what w owns and drops its snapshot reference. */
+/* Frees what w owns and drops its snapshot reference; first ends the
+ * count cache marks of what the job wrote (sh_rec_counts_write_end with
+ * sh_rec_counts_installed), so call it on the loop thread once the job's
+ * completion has been handled. */
 void sh_rec_write_deinit(struct sh_rec_write *w);
 
 /* ---- internal to records*.c ---- */
@@ -165,10 +304,13 @@ int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
                       const char *ids_json, struct cJSON **out);
 
 /* Deletes record id of c on the write connection, then clears or cascades
- * the relations that pointed at it (depth counts nested cascades). 0,
- * SH_EINVAL when a required relation would be left empty, or a storage
- * error. */
+ * the relations that pointed at it (depth counts nested cascades); every
+ * collection written is added to w->touched (w may be NULL). 0, SH_EINVAL
+ * when a required relation would be left empty, or a storage error. */
 int sh__rec_delete(sqlite3 *wdb, const struct sh_catalog_snap *snap, const struct sh_collection *c,
-                   const char *id, int64_t now_ms, int depth);
+                   const char *id, int64_t now_ms, int depth, struct sh_rec_write *w);
+
+/* Adds c's table to w->touched and marks it (once per table). */
+void sh__rec_touch(struct sh_rec_write *w, const struct sh_collection *c);
 
 #endif

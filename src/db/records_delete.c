@@ -157,7 +157,8 @@ static int set_rest(sqlite3 *wdb, const struct sh_collection *o, const struct sh
 }
 
 static int unlink_refs(sqlite3 *wdb, const struct sh_catalog_snap *snap,
-                       const struct sh_collection *c, const char *id, int64_t now_ms, int depth)
+                       const struct sh_collection *c, const char *id, int64_t now_ms, int depth,
+                       struct sh_rec_write *w)
 {
     char now[SH_DATETIME_LEN + 1];
     sh_datetime_format(now_ms, now);
@@ -171,12 +172,14 @@ static int unlink_refs(sqlite3 *wdb, const struct sh_catalog_snap *snap,
             size_t n = 0;
             int rc = find_refs(wdb, o, f, id, &refs, &n);
             for (size_t r = 0; r < n && rc == 0; r++) {
-                if (refs[r].empty && f->cascade_delete)
-                    rc = sh__rec_delete(wdb, snap, o, refs[r].id, now_ms, depth + 1);
-                else if (refs[r].empty && f->required)
+                if (refs[r].empty && f->cascade_delete) {
+                    rc = sh__rec_delete(wdb, snap, o, refs[r].id, now_ms, depth + 1, w);
+                } else if (refs[r].empty && f->required) {
                     rc = SH_EINVAL;
-                else
+                } else {
+                    sh__rec_touch(w, o);
                     rc = set_rest(wdb, o, f, &refs[r], now);
+                }
             }
             refs_free(refs, n);
             if (rc)
@@ -187,7 +190,7 @@ static int unlink_refs(sqlite3 *wdb, const struct sh_catalog_snap *snap,
 }
 
 int sh__rec_delete(sqlite3 *wdb, const struct sh_catalog_snap *snap, const struct sh_collection *c,
-                   const char *id, int64_t now_ms, int depth)
+                   const char *id, int64_t now_ms, int depth, struct sh_rec_write *w)
 {
     if (depth > MAX_CASCADE_DEPTH)
         return SH_EINVAL;
@@ -197,11 +200,12 @@ int sh__rec_delete(sqlite3 *wdb, const struct sh_catalog_snap *snap, const struc
     sh__rec_quote(&b, c->name);
     sh_buf_appends(&b, " WHERE \"id\" = ?1");
     fin(&b);
+    sh__rec_touch(w, c); /* marked before anything is written */
     int rc = exec_id(wdb, b.data, id);
     sh_buf_deinit(&b);
     if (rc == 0 && sqlite3_changes(wdb) == 0)
         return 0; /* already gone (a cycle): nothing more to follow */
     if (rc == 0)
-        rc = unlink_refs(wdb, snap, c, id, now_ms, depth);
+        rc = unlink_refs(wdb, snap, c, id, now_ms, depth, w);
     return rc;
 }

@@ -10,6 +10,13 @@
  *
  * SQL text is built from validated names and cached per text on the writer's
  * connection; values are always bound.
+ *
+ * The answer: a cJSON record read back (w->record), or, when the handler
+ * needs no tree (w->record_json), JSON text: a create without a create rule
+ * writes it from the values it inserted, an update or a ruled create from
+ * the row read back (the rule checked by the same read). Every table a job
+ * writes is marked in the count cache until sh_rec_write_deinit
+ * (records_count.c).
  */
 #include "db/records.h"
 
@@ -74,8 +81,9 @@ static int rel_check(void *ud, const struct sh_field *f, const char *const *ids,
 }
 
 /* Reads record id of c (all columns, or only the visible ones), if it
- * satisfies the job's rule when `ruled`. */
-static int load(sqlite3 *wdb, const struct sh_rec_write *w, const char *id, bool raw, bool ruled,
+ * satisfies the job's rule when `ruled`, into *out; or, when out is NULL,
+ * as the job's answer (w->record, or w->record_text when w->record_json). */
+static int load(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool raw, bool ruled,
                 cJSON **out)
 {
     const struct sh_collection *c = w->c;
@@ -102,8 +110,22 @@ static int load(sqlite3 *wdb, const struct sh_rec_write *w, const char *id, bool
     if (ruled && w->has_rule)
         sh_filter_sql_bind(&w->rule, st, 2);
     int src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-        *out = sh_rec_from_row(c, st, 0, raw ? SH_REC_RAW : w->flags);
+    if (src == SQLITE_ROW && !out && w->record_json) {
+        struct sh_buf t;
+        sh_buf_init(&t);
+        sh_rec_row_json(c, st, 0, w->flags, w->own_id, &t);
+        free(w->record_text);
+        w->record_text = t.data;
+        w->record_len = t.len;
+        rc = 0;
+    } else if (src == SQLITE_ROW) {
+        cJSON *rec = sh_rec_from_row(c, st, 0, raw ? SH_REC_RAW : w->flags);
+        if (out) {
+            *out = rec;
+        } else {
+            cJSON_Delete(w->record);
+            w->record = rec;
+        }
         rc = 0;
     } else {
         rc = src == SQLITE_DONE ? SH_ENOTFOUND : sh_db_errcode(src);
@@ -280,22 +302,42 @@ static int validate(sqlite3 *wdb, struct sh_rec_write *w, const cJSON *existing,
     return check_secrets(w, in);
 }
 
+/* The answer to a create without a rule, from the values just inserted:
+ * the same JSON as reading the row back, without the read. */
+static int answer_from_values(struct sh_rec_write *w, const struct sh_record_input *in)
+{
+    struct sh_rec_json_plan p;
+    sh_rec_json_plan_init(&p, w->c, w->flags, w->own_id);
+    struct sh_buf t;
+    sh_buf_init(&t);
+    int rc = sh_rec_json_plan_values(&p, in, &t);
+    sh_rec_json_plan_deinit(&p);
+    if (rc) {
+        sh_buf_deinit(&t);
+        return rc;
+    }
+    free(w->record_text);
+    w->record_text = t.data;
+    w->record_len = t.len;
+    return 0;
+}
+
 static int do_create(sqlite3 *wdb, struct sh_rec_write *w)
 {
     struct sh_record_input in;
     int rc = validate(wdb, w, NULL, &in);
     if (rc == 0)
         rc = insert(wdb, w, &in);
-    if (rc == 0 && w->has_rule) {
-        /* The create rule is checked against the row as stored. */
-        cJSON *row = NULL;
-        rc = load(wdb, w, in.id, false, true, &row);
-        cJSON_Delete(row);
-        if (rc == SH_ENOTFOUND)
-            rc = SH_EFORBIDDEN;
+    if (rc == 0 && !w->has_rule && w->record_json && answer_from_values(w, &in) == 0) {
+        sh_record_input_deinit(&in);
+        return 0;
     }
+    /* One read of the row as stored gives the answer and, with a create
+     * rule, checks the rule against it (no row: the rule refuses). */
     if (rc == 0)
-        rc = load(wdb, w, in.id, false, false, &w->record);
+        rc = load(wdb, w, in.id, false, true, NULL);
+    if (rc == SH_ENOTFOUND && w->has_rule)
+        rc = SH_EFORBIDDEN;
     sh_record_input_deinit(&in);
     return rc;
 }
@@ -311,7 +353,7 @@ static int do_update(sqlite3 *wdb, struct sh_rec_write *w)
     if (rc == 0)
         rc = update(wdb, w, &in);
     if (rc == 0)
-        rc = load(wdb, w, w->id, false, false, &w->record);
+        rc = load(wdb, w, w->id, false, false, NULL);
     sh_record_input_deinit(&in);
     cJSON_Delete(existing);
     return rc;
@@ -323,8 +365,24 @@ static int do_delete(sqlite3 *wdb, struct sh_rec_write *w)
     int rc = load(wdb, w, w->id, false, true, &row);
     cJSON_Delete(row);
     if (rc == 0)
-        rc = sh__rec_delete(wdb, w->snap, w->c, w->id, w->now_ms, 0);
+        rc = sh__rec_delete(wdb, w->snap, w->c, w->id, w->now_ms, 0, w);
     return rc;
+}
+
+void sh__rec_touch(struct sh_rec_write *w, const struct sh_collection *c)
+{
+    if (!w)
+        return;
+    /* By name: a job run again after a schema reload has new collections. */
+    for (size_t i = 0; i < w->ntouched; i++)
+        if (sh__caseeq(w->touched[i], c->name))
+            return;
+    if (w->ntouched == w->touched_cap) {
+        w->touched_cap = w->touched_cap ? w->touched_cap * 2 : 4;
+        w->touched = sh_realloc(w->touched, w->touched_cap * sizeof(*w->touched));
+    }
+    w->touched[w->ntouched++] = sh_strdup(c->name);
+    sh_rec_counts_write_begin(c->name);
 }
 
 int sh_rec_write_run(sqlite3 *wdb, void *arg)
@@ -333,6 +391,9 @@ int sh_rec_write_run(sqlite3 *wdb, void *arg)
     int rc = check_version(wdb, w->snap->version);
     if (rc)
         return rc;
+    /* Marked before anything is written, whatever the outcome: a bump for
+     * a rolled-back write costs a recount. */
+    sh__rec_touch(w, w->c);
     switch (w->op) {
     case SH_REC_CREATE:
         return do_create(wdb, w);
@@ -346,6 +407,14 @@ int sh_rec_write_run(sqlite3 *wdb, void *arg)
 
 void sh_rec_write_deinit(struct sh_rec_write *w)
 {
+    struct sh_rec_counts *cc = sh_rec_counts_installed();
+    for (size_t i = 0; i < w->ntouched; i++) {
+        sh_rec_counts_write_end(cc, w->touched[i]);
+        free(w->touched[i]);
+    }
+    free(w->touched);
+    free(w->own_id);
+    free(w->record_text);
     free(w->id);
     cJSON_Delete(w->body);
     sh_filter_sql_deinit(&w->rule);

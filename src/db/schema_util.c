@@ -1,8 +1,8 @@
 /*
  * Small pieces shared by the schema code: error sentences naming the
  * collection and field, identifier checks, PocketBase's CRC-32 field ids,
- * random ids from libsodium, type and rule names, look-ups and the freeing
- * of collections and statement lists.
+ * type and rule names, look-ups and the freeing of collections and
+ * statement lists (random ids: random_pool.c).
  */
 #include "db/schema.h"
 
@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <sodium.h>
 
 #include "db/filter.h"
 #include "stagehand/core.h"
@@ -140,18 +138,6 @@ uint32_t sh__crc32(const char *s, size_t len)
             crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
     }
     return ~crc;
-}
-
-void sh__random_string(char *out, size_t n, const char *charset)
-{
-    /* sodium_init is idempotent and thread-safe; randombytes needs it once. */
-    if (sodium_init() < 0)
-        sh_panic(__FILE__, __LINE__, "sodium_init failed");
-    uint32_t m = (uint32_t)strlen(charset);
-    SH_ASSERT(m > 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = charset[randombytes_uniform(m)];
-    out[n] = '\0';
 }
 
 const struct sh_field *sh_collection_field(const struct sh_collection *c, const char *name)

@@ -99,15 +99,20 @@ int sh_session_sweep(sqlite3 *wdb, int64_t now, int64_t *n)
     return rc;
 }
 
-int sh_session_trim(sqlite3 *wdb, const char *collection_id, const char *record_id, int keep)
+int sh_session_trim(sqlite3 *wdb, const char *collection_id, const char *record_id, int keep,
+                    int64_t *n)
 {
     const char *t[] = {collection_id, record_id};
     int64_t k = keep;
-    return exec_w(wdb,
-                  "DELETE FROM _sessions WHERE collectionId = ?1 AND recordId = ?2 AND id NOT IN "
-                  "(SELECT id FROM _sessions WHERE collectionId = ?1 AND recordId = ?2 "
-                  "ORDER BY created DESC LIMIT ?3)",
-                  t, 2, &k, 1, NULL);
+    int changed = 0;
+    int rc = exec_w(wdb,
+                    "DELETE FROM _sessions WHERE collectionId = ?1 AND recordId = ?2 AND id NOT IN "
+                    "(SELECT id FROM _sessions WHERE collectionId = ?1 AND recordId = ?2 "
+                    "ORDER BY created DESC LIMIT ?3)",
+                    t, 2, &k, 1, &changed);
+    if (n)
+        *n = rc ? 0 : changed;
+    return rc;
 }
 
 int sh_auth_rotate_key(sqlite3 *wdb, const struct sh_collection *c, const char *id)

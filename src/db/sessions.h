@@ -54,8 +54,10 @@ int sh_session_delete_record(sqlite3 *wdb, const char *collection_id, const char
 /* Deletes sessions that expired before now; *n (may be NULL) gets how many. */
 int sh_session_sweep(sqlite3 *wdb, int64_t now, int64_t *n);
 /* Keeps the newest `keep` sessions of a record and deletes the others (a
- * bound on what a flood of sign-ins to one account can store). */
-int sh_session_trim(sqlite3 *wdb, const char *collection_id, const char *record_id, int keep);
+ * bound on what a flood of sign-ins to one account can store); *n (may be
+ * NULL) gets how many were deleted. */
+int sh_session_trim(sqlite3 *wdb, const char *collection_id, const char *record_id, int keep,
+                    int64_t *n);
 /* Gives record id of auth collection c a new random tokenKey: every token
  * signed with the old one fails from now on. 0, SH_ENOTFOUND or an error. */
 int sh_auth_rotate_key(sqlite3 *wdb, const struct sh_collection *c, const char *id);

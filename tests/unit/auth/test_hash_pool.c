@@ -6,15 +6,23 @@
  * running job finish and cancels the queued ones; every callback exactly once
  * and on the loop thread; an idle pool does not keep the loop alive (every
  * uv_run here would hang otherwise); callbacks that submit again or stop the
- * pool. Also the blocking helpers the command line uses.
+ * pool; the default size (the CPUs of the affinity mask) and the threads'
+ * lowered priority (--hash-nice). Also the blocking helpers the command line
+ * uses.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -89,6 +97,80 @@ static void test_hash_pool_options_default(void **state)
     assert_int_equal(o.max_queue, 64);
     assert_int_equal(o.opslimit, crypto_pwhash_OPSLIMIT_INTERACTIVE);
     assert_int_equal(o.memlimit, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    assert_int_equal(o.nice, SH_HASH_NICE_DEFAULT);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+    assert_int_equal(o.threads, (unsigned)CPU_COUNT(&set)); /* not the online cores */
+}
+
+/* How many threads of this process run at nice value `nice` (field 19 of
+ * /proc/self/task/TID/stat, after the parenthesised name). */
+static int threads_at_nice(int nice)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *p = strrchr(buf, ')');
+        int field = 2, v = 0;
+        for (; p && *p && field < 19; p++)
+            if (*p == ' ' && ++field == 19)
+                v = atoi(p + 1);
+        n += field == 19 && v == nice;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_hash_pool_nice_lowers_threads(void **state)
+{
+    uv_loop_t *loop = *state;
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    assert_int_equal(errno, 0);
+    if (base > 19 - 5)
+        skip();
+    int before = threads_at_nice(base + 5);
+    struct sh_hash_pool *p;
+    struct sh_hash_pool_options o = fast(2, 4);
+    o.nice = 5;
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
+    struct call a = {0}, b = {0};
+    assert_int_equal(sh_hash_pool_hash(p, "a", 1, on_done, &a), 0);
+    assert_int_equal(sh_hash_pool_hash(p, "b", 1, on_done, &b), 0);
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(a.rc + b.rc, 0);
+    /* both threads have started (each lowers itself first thing): wait for the
+     * second if it has not yet taken a job */
+    for (int i = 0; i < 200 && threads_at_nice(base + 5) < before + 2; i++)
+        usleep(5000);
+    assert_int_equal(threads_at_nice(base + 5), before + 2);
+    assert_int_equal(getpriority(PRIO_PROCESS, 0), base); /* the loop's is untouched */
+    struct sh_hash_pool_stats s;
+    sh_hash_pool_stats(p, &s);
+    assert_int_equal(s.nice, 5);
+    stop_and_drain(loop, p);
+
+    /* 0 keeps the threads at the loop's priority */
+    o.nice = 0;
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
+    struct call c = {0};
+    assert_int_equal(sh_hash_pool_hash(p, "c", 1, on_done, &c), 0);
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(threads_at_nice(base + 5), before);
+    stop_and_drain(loop, p);
 }
 
 static void test_hash_pool_bad_options(void **state)
@@ -103,6 +185,11 @@ static void test_hash_pool_bad_options(void **state)
     o.memlimit = 1024;
     assert_int_equal(sh_hash_pool_start(&p, loop, &o), SH_EINVAL);
     o = fast(1000, 1);
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), SH_EINVAL);
+    o = fast(1, 1);
+    o.nice = 20;
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), SH_EINVAL);
+    o.nice = -1;
     assert_int_equal(sh_hash_pool_start(&p, loop, &o), SH_EINVAL);
 }
 
@@ -401,6 +488,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_pool_options_default),
         cmocka_unit_test_setup_teardown(test_hash_pool_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_pool_nice_lowers_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_pool_idle_does_not_keep_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_pool_hash_then_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_pool_dummy_verify, setup, teardown),

@@ -139,7 +139,7 @@ static int store_fn(sqlite3 *wdb, void *arg)
             s.ip = "127.0.0.1";
             assert_int_equal(sh_session_insert(wdb, &s), 0);
         }
-        assert_int_equal(sh_session_trim(wdb, x->su->id, id, 2), 0); /* the oldest goes */
+        assert_int_equal(sh_session_trim(wdb, x->su->id, id, 2, NULL), 0); /* the oldest goes */
         assert_int_equal(count_sessions(wdb), 2);
         struct sh_session s = {.collection_id = x->su->id, .record_id = id};
         memcpy(s.id, "session-for-the-lookup00", SH_SESSION_ID_LEN + 1);
