@@ -122,9 +122,16 @@ int sh__db_open_writer(const char *path, const struct sh_db_options *opt, sqlite
         rc = open_code(rc);
         goto fail;
     }
+    /* wal_autocheckpoint: checkpoint every ~40 MB of WAL (10 000 pages)
+     * instead of SQLite's 1 000 pages: under a stream of group commits the
+     * default checkpoints several times a second and was a fifth of the cost
+     * of a create in the benchmark (52-56 -> 42-45 CPU us per create).
+     * Durability is unchanged: it is set by synchronous. */
     rc = sh__db_exec(wdb,
-                     opt->sync_normal ? "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"
-                                      : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON",
+                     opt->sync_normal ? "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                                        "PRAGMA wal_autocheckpoint=10000"
+                                      : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                                        "PRAGMA wal_autocheckpoint=10000",
                      "pragmas");
     if (rc != SQLITE_OK) {
         rc = open_code(rc);

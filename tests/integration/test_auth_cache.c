@@ -135,8 +135,8 @@ static void test_cache_record_delete(void **state)
     const char *t = warm("d@example.com", &id);
     const char *path = it_sprintf("/api/collections/users/records/%s", id);
     assert_int_equal(ac_req(conn, "DELETE", path, t, NULL)->status, 204);
-    rc_assert_error(ac_req(conn, "POST", "/api/collections/users/auth-refresh", t, NULL), 401,
-                    NULL, NULL);
+    rc_assert_error(ac_req(conn, "POST", "/api/collections/users/auth-refresh", t, NULL), 401, NULL,
+                    NULL);
 }
 
 static void test_cache_superuser_api_and_cli(void **state)
@@ -161,10 +161,10 @@ static void test_cache_superuser_api_and_cli(void **state)
     assert_int_equal(ac_req(conn, "GET", "/api/collections", su2, NULL)->status, 200);
     assert_one_more_hit();
     /* deleted through the API by the other superuser */
-    assert_int_equal(ac_req(conn, "DELETE",
-                            it_sprintf("/api/collections/_superusers/records/%s", id2), su, NULL)
-                         ->status,
-                     204);
+    assert_int_equal(
+        ac_req(conn, "DELETE", it_sprintf("/api/collections/_superusers/records/%s", id2), su, NULL)
+            ->status,
+        204);
     rc_assert_error(ac_req(conn, "GET", "/api/collections", su2, NULL), 401, NULL, NULL);
 
     /* deleted by the CLI, another process: from the next request as well */

@@ -21,8 +21,8 @@
 
 static char users_id[] = "pbc_users", users_name[] = "users";
 static char su_id[] = "pbc_su", su_name[] = "_superusers";
-static struct sh_collection users = {.id = users_id, .name = users_name,
-                                     .type = SH_COLLECTION_AUTH};
+static struct sh_collection users = {
+    .id = users_id, .name = users_name, .type = SH_COLLECTION_AUTH};
 static struct sh_collection supers = {
     .id = su_id, .name = su_name, .type = SH_COLLECTION_AUTH, .system = true};
 
