@@ -47,76 +47,12 @@ struct rc_resp *ac_req(struct it_conn *c, const char *method, const char *path, 
                    body);
 }
 
-static char *slurp(FILE *f)
-{
-    size_t cap = 4096, len = 0;
-    char *buf = it_alloc(cap);
-    rewind(f);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            char *more = it_alloc(cap * 2);
-            memcpy(more, buf, len);
-            buf = more;
-            cap *= 2;
-        }
-    }
-    buf[len] = 0;
-    return buf;
-}
-
 int ac_run(char **out, char **err, const char *arg, ...)
 {
-    const char *bin = getenv("STAGEHAND_BIN");
-    if (!bin)
-        fail_msg("STAGEHAND_BIN is not set");
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)(uintptr_t)bin;
     va_list ap;
     va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = (char *)(uintptr_t)a;
+    int code = rc_vrun(out, err, NULL, arg, ap);
     va_end(ap);
-    argv[n] = NULL;
-    FILE *fo = tmpfile(), *fe = tmpfile();
-    assert_non_null(fo);
-    assert_non_null(fe);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null_fd = open("/dev/null", O_RDONLY);
-        if (null_fd >= 0)
-            dup2(null_fd, 0);
-        dup2(fileno(fo), 1);
-        dup2(fileno(fe), 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    assert_true(pid > 0);
-    int status = 0, code = -1;
-    int64_t deadline = it_now_ms() + 30000;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
-        if (it_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        poll(NULL, 0, 5);
-    }
-    char *o = slurp(fo), *e = slurp(fe);
-    fclose(fo);
-    fclose(fe);
-    if (out)
-        *out = o;
-    if (err)
-        *err = e;
     return code;
 }
 

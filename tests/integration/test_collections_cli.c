@@ -81,13 +81,6 @@ static const cJSON *find(const cJSON *arr, const char *name)
     return NULL;
 }
 
-static const cJSON *ok(struct rc_resp *r, int status)
-{
-    if (r->status != status)
-        fail_msg("status %d, expected %d: %s", r->status, status, r->raw->body);
-    return r->json;
-}
-
 static void test_cli_usage(void **state)
 {
     (void)state;
@@ -175,7 +168,7 @@ static void test_cli_import_refused(void **state)
 
 static const cJSON *list_people(struct it_conn *c)
 {
-    return ok(rc_req(c, "GET", "/api/collections/people/records?sort=name", NULL), 200);
+    return rc_ok(rc_req(c, "GET", "/api/collections/people/records?sort=name", NULL), 200);
 }
 
 /* Polls until a create in `coll` with body succeeds; returns the ms it took. */
@@ -200,15 +193,16 @@ static void test_cli_migration_live(void **state)
     assert_non_null(s);
     struct it_conn *c = it_conn_open(s);
     assert_non_null(c);
-    const char *ann = rc_str(ok(rc_req(c, "POST", "/api/collections/people/records",
-                                       rc_q("{'name':'ann','age':41,'nick':'a','score':1.5}")),
-                                200),
+    const char *ann = rc_str(rc_ok(rc_req(c, "POST", "/api/collections/people/records",
+                                          rc_q("{'name':'ann','age':41,'nick':'a','score':1.5}")),
+                                   200),
                              "id");
-    ok(rc_req(c, "POST", "/api/collections/people/records",
-              rc_q("{'name':'bob','age':7,'nick':'b','score':2}")),
-       200);
-    ok(rc_req(c, "POST", "/api/collections/pets/records", rc_q(it_sprintf("{'owner':'%s'}", ann))),
-       200);
+    rc_ok(rc_req(c, "POST", "/api/collections/people/records",
+                 rc_q("{'name':'bob','age':7,'nick':'b','score':2}")),
+          200);
+    rc_ok(
+        rc_req(c, "POST", "/api/collections/pets/records", rc_q(it_sprintf("{'owner':'%s'}", ann))),
+        200);
 
     /* v2 while the server runs: requests right after the import already see
      * it (a read that meets the migrated table, or a write whose job finds a
@@ -218,9 +212,9 @@ static void test_cli_migration_live(void **state)
     const cJSON *first = cJSON_GetArrayItem(rc_get(list_people(c), "items"), 0);
     assert_null(cJSON_GetObjectItemCaseSensitive(first, "nick"));
     assert_string_equal(rc_str(first, "email"), "");
-    ok(rc_req(c, "POST", "/api/collections/people/records",
-              rc_q("{'name':'cy','email':'cy@x.io','age':'old'}")),
-       200);
+    rc_ok(rc_req(c, "POST", "/api/collections/people/records",
+                 rc_q("{'name':'cy','email':'cy@x.io','age':'old'}")),
+          200);
 
     const cJSON *items = rc_get(list_people(c), "items");
     assert_int_equal(cJSON_GetArraySize(items), 3);
@@ -237,15 +231,16 @@ static void test_cli_migration_live(void **state)
                     400, "name", "validation_not_unique");
     /* the other collection and its relation are untouched */
     const cJSON *pets =
-        ok(rc_req(c, "GET", "/api/collections/pets/records?expand=owner", NULL), 200);
+        rc_ok(rc_req(c, "GET", "/api/collections/pets/records?expand=owner", NULL), 200);
     const cJSON *pet = cJSON_GetArrayItem(rc_get(pets, "items"), 0);
     assert_string_equal(rc_str(rc_get(rc_get(pet, "expand"), "owner"), "name"), "ann");
 
     /* a migration that cannot apply to the data (a unique index over
      * duplicates) is refused as a whole; the server keeps serving */
-    ok(rc_req(c, "POST", "/api/collections/people/records", rc_q("{'name':'dup','score':9}")), 200);
-    ok(rc_req(c, "POST", "/api/collections/people/records", rc_q("{'name':'dup2','score':9}")),
-       200);
+    rc_ok(rc_req(c, "POST", "/api/collections/people/records", rc_q("{'name':'dup','score':9}")),
+          200);
+    rc_ok(rc_req(c, "POST", "/api/collections/people/records", rc_q("{'name':'dup2','score':9}")),
+          200);
     const char *v3 = "[{'name':'people','indexes':['CREATE UNIQUE INDEX idx_score ON people "
                      "(score)']}]";
     char *path = it_sprintf("%s/v3.json", s->dir);

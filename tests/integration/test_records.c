@@ -86,20 +86,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static const cJSON *ok(struct rc_resp *r, int status)
-{
-    if (r->status != status)
-        fail_msg("status %d, expected %d: %s", r->status, status, r->raw->body);
-    return r->json;
-}
-
-static const char *create(const char *coll, const char *json)
-{
-    struct rc_resp *r =
-        rc_req(conn, "POST", it_sprintf("/api/collections/%s/records", coll), rc_q(json));
-    return it_strdup(rc_str(ok(r, 200), "id"));
-}
-
 static void assert_matches(const char *s, const char *re)
 {
     regex_t rx;
@@ -118,7 +104,7 @@ static void test_records_crud(void **state)
     struct rc_resp *r = rc_req(conn, "POST", "/api/collections/posts/records",
                                rc_q("{'title':'Hello','views':3,'published':true,"
                                     "'meta':{'k':[1,2]},'unknown':1}"));
-    const cJSON *rec = ok(r, 200);
+    const cJSON *rec = rc_ok(r, 200);
     assert_string_equal(it_resp_header(r->raw, "Content-Type"), "application/json");
     const char *id = it_strdup(rc_str(rec, "id"));
     assert_matches(id, "^[a-z0-9]{15}$");
@@ -140,14 +126,14 @@ static void test_records_crud(void **state)
 
     /* view by collection name and by collection id */
     const char *one = it_sprintf("/api/collections/posts/records/%s", id);
-    const cJSON *v = ok(rc_req(conn, "GET", one, NULL), 200);
+    const cJSON *v = rc_ok(rc_req(conn, "GET", one, NULL), 200);
     assert_string_equal(rc_str(v, "title"), "Hello");
     const char *by_id =
         it_sprintf("/api/collections/%s/records/%s", rc_str(rec, "collectionId"), id);
-    assert_string_equal(rc_str(ok(rc_req(conn, "GET", by_id, NULL), 200), "id"), id);
+    assert_string_equal(rc_str(rc_ok(rc_req(conn, "GET", by_id, NULL), 200), "id"), id);
 
     /* update: a partial body, a modifier, autodate moves */
-    const cJSON *u = ok(rc_req(conn, "PATCH", one, rc_q("{'views+':2,'body':'text'}")), 200);
+    const cJSON *u = rc_ok(rc_req(conn, "PATCH", one, rc_q("{'views+':2,'body':'text'}")), 200);
     assert_true(rc_num(u, "views") == 5);
     assert_string_equal(rc_str(u, "title"), "Hello");
     assert_string_equal(rc_str(u, "body"), "text");
@@ -167,9 +153,9 @@ static void test_records_crud(void **state)
 static void test_records_custom_id(void **state)
 {
     (void)state;
-    const cJSON *r = ok(rc_req(conn, "POST", "/api/collections/tags/records",
-                               rc_q("{'id':'customid0000001','label':'x'}")),
-                        200);
+    const cJSON *r = rc_ok(rc_req(conn, "POST", "/api/collections/tags/records",
+                                  rc_q("{'id':'customid0000001','label':'x'}")),
+                           200);
     assert_string_equal(rc_str(r, "id"), "customid0000001");
     rc_assert_error(
         rc_req(conn, "POST", "/api/collections/tags/records", rc_q("{'id':'customid0000001'}")),
@@ -235,8 +221,8 @@ static void seed_items(void)
 
 static const cJSON *list(const char *query)
 {
-    return ok(rc_req(conn, "GET", it_sprintf("/api/collections/items/records?%s", query), NULL),
-              200);
+    return rc_ok(rc_req(conn, "GET", it_sprintf("/api/collections/items/records?%s", query), NULL),
+                 200);
 }
 
 static void test_records_list_paging(void **state)
@@ -365,17 +351,19 @@ static void test_records_list_filter(void **state)
 static void test_records_expand(void **state)
 {
     (void)state;
-    const char *org = create("orgs", "{'name':'Acme'}");
-    const char *au = create("authors", it_sprintf("{'name':'Ann','org':'%s','secret':'s'}", org));
-    const char *t1 = create("tags", "{'label':'c'}");
-    const char *t2 = create("tags", "{'label':'go'}");
-    const char *pv = create("private", "{'x':'hidden'}");
-    const char *post = create("posts", it_sprintf("{'title':'Expand me','author':'%s',"
-                                                  "'tags':['%s','%s'],'priv':'%s'}",
-                                                  au, t2, t1, pv));
+    const char *org = rc_create(conn, "orgs", "{'name':'Acme'}");
+    const char *au =
+        rc_create(conn, "authors", it_sprintf("{'name':'Ann','org':'%s','secret':'s'}", org));
+    const char *t1 = rc_create(conn, "tags", "{'label':'c'}");
+    const char *t2 = rc_create(conn, "tags", "{'label':'go'}");
+    const char *pv = rc_create(conn, "private", "{'x':'hidden'}");
+    const char *post = rc_create(conn, "posts",
+                                 it_sprintf("{'title':'Expand me','author':'%s',"
+                                            "'tags':['%s','%s'],'priv':'%s'}",
+                                            au, t2, t1, pv));
     const char *path = it_sprintf("/api/collections/posts/records/%s?expand=%s", post,
                                   rc_enc("author,author.org,tags,priv,nope,title"));
-    const cJSON *r = ok(rc_req(conn, "GET", path, NULL), 200);
+    const cJSON *r = rc_ok(rc_req(conn, "GET", path, NULL), 200);
     const cJSON *x = rc_get(r, "expand");
     const cJSON *a = rc_get(x, "author");
     assert_string_equal(rc_str(a, "name"), "Ann");
@@ -397,7 +385,7 @@ static void test_records_expand(void **state)
                    rc_enc(it_sprintf("id = '%s'", post)),
                    rc_enc("id,title,expand.author.name,"
                           "expand.author.expand.org.name"));
-    const cJSON *l = ok(rc_req(conn, "GET", lp, NULL), 200);
+    const cJSON *l = rc_ok(rc_req(conn, "GET", lp, NULL), 200);
     const cJSON *it = cJSON_GetArrayItem(rc_get(l, "items"), 0);
     assert_int_equal(cJSON_GetArraySize(it), 3); /* id, title, expand */
     const cJSON *ea = rc_get(rc_get(it, "expand"), "author");
@@ -408,15 +396,15 @@ static void test_records_expand(void **state)
     /* a filter through a relation */
     const char *fp = it_sprintf("/api/collections/posts/records?filter=%s",
                                 rc_enc("author.org.name = 'Acme' && tags.label ?= 'go'"));
-    assert_true(rc_num(ok(rc_req(conn, "GET", fp, NULL), 200), "totalItems") == 1);
+    assert_true(rc_num(rc_ok(rc_req(conn, "GET", fp, NULL), 200), "totalItems") == 1);
 
     /* the write responses honour expand and fields too */
-    const cJSON *u = ok(rc_req(conn, "PATCH",
-                               it_sprintf("/api/collections/posts/records/%s?expand=author"
-                                          "&fields=id,expand",
-                                          post),
-                               "{}"),
-                        200);
+    const cJSON *u = rc_ok(rc_req(conn, "PATCH",
+                                  it_sprintf("/api/collections/posts/records/%s?expand=author"
+                                             "&fields=id,expand",
+                                             post),
+                                  "{}"),
+                           200);
     assert_string_equal(rc_str(rc_get(rc_get(u, "expand"), "author"), "name"), "Ann");
     assert_null(cJSON_GetObjectItemCaseSensitive(u, "title"));
 }
@@ -424,16 +412,17 @@ static void test_records_expand(void **state)
 static void test_records_fields(void **state)
 {
     (void)state;
-    const char *id = create("posts", "{'title':'Fields','body':'<p>Hello   <b>big</b> world "
-                                     "of records</p>'}");
+    const char *id = rc_create(conn, "posts",
+                               "{'title':'Fields','body':'<p>Hello   <b>big</b> world "
+                               "of records</p>'}");
     const char *p = it_sprintf("/api/collections/posts/records/%s?fields=%s", id,
                                rc_enc("*,body:excerpt(9,true)"));
-    const cJSON *r = ok(rc_req(conn, "GET", p, NULL), 200);
+    const cJSON *r = rc_ok(rc_req(conn, "GET", p, NULL), 200);
     assert_string_equal(rc_str(r, "title"), "Fields");
     assert_string_equal(rc_str(r, "body"), "Hello big...");
     assert_string_equal(rc_str(r, "collectionName"), "posts");
     p = it_sprintf("/api/collections/posts/records/%s?fields=%s", id, rc_enc("title, views"));
-    r = ok(rc_req(conn, "GET", p, NULL), 200);
+    r = rc_ok(rc_req(conn, "GET", p, NULL), 200);
     assert_int_equal(cJSON_GetArraySize(r), 2);
     assert_true(rc_num(r, "views") == 0);
 }
@@ -441,9 +430,9 @@ static void test_records_fields(void **state)
 static void test_records_hidden(void **state)
 {
     (void)state;
-    const char *id = create("authors", "{'name':'Hid','secret':'k'}");
-    const cJSON *r =
-        ok(rc_req(conn, "GET", it_sprintf("/api/collections/authors/records/%s", id), NULL), 200);
+    const char *id = rc_create(conn, "authors", "{'name':'Hid','secret':'k'}");
+    const cJSON *r = rc_ok(
+        rc_req(conn, "GET", it_sprintf("/api/collections/authors/records/%s", id), NULL), 200);
     assert_null(cJSON_GetObjectItemCaseSensitive(r, "secret"));
     /* a guest can't filter or sort by a hidden field */
     rc_assert_error(

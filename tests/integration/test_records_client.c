@@ -148,21 +148,18 @@ static char *slurp(int fd)
     return buf;
 }
 
-int rc_cli(char **out, char **err, const char *arg, ...)
+int rc_vrun(char **out, char **err, const char *prefix, const char *arg, va_list ap)
 {
     const char *bin = getenv("STAGEHAND_BIN");
     if (!bin)
         fail_msg("STAGEHAND_BIN is not set");
     char *argv[32];
     int n = 0;
-    static char collections[] = "collections";
     argv[n++] = (char *)(uintptr_t)bin;
-    argv[n++] = collections;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = (char *)(uintptr_t)a;
-    va_end(ap);
+    if (prefix)
+        argv[n++] = (char *)(uintptr_t)prefix;
+    for (const char *x = arg; x && n < 31; x = va_arg(ap, const char *))
+        argv[n++] = (char *)(uintptr_t)x;
     argv[n] = NULL;
     FILE *fo = tmpfile(), *fe = tmpfile();
     assert_non_null(fo);
@@ -202,6 +199,29 @@ int rc_cli(char **out, char **err, const char *arg, ...)
     if (err)
         *err = e;
     return code;
+}
+
+int rc_cli(char **out, char **err, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    int code = rc_vrun(out, err, "collections", arg, ap);
+    va_end(ap);
+    return code;
+}
+
+const cJSON *rc_ok(struct rc_resp *r, int status)
+{
+    if (r->status != status)
+        fail_msg("status %d, expected %d: %s", r->status, status, r->raw->body);
+    return r->json;
+}
+
+const char *rc_create(struct it_conn *c, const char *coll, const char *json)
+{
+    struct rc_resp *r =
+        rc_req(c, "POST", it_sprintf("/api/collections/%s/records", coll), rc_q(json));
+    return it_strdup(rc_str(rc_ok(r, 200), "id"));
 }
 
 int rc_import(const struct it_server *s, const char *name, const char *json)

@@ -10,6 +10,7 @@
 #define SH_IT_RECORDS_CLIENT_H
 
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 
 #include "harness.h"
 
@@ -42,6 +43,14 @@ const cJSON *rc_get(const cJSON *o, const char *key);
  * Returns the exit code; *out and *err (may be NULL) get stdout and stderr
  * (scope memory). */
 int rc_cli(char **out, char **err, const char *arg, ...) __attribute__((sentinel));
+/* Runs $STAGEHAND_BIN [prefix] arg... (NULL-terminated), bounded to 30 s, with
+ * its stdout/stderr captured into *out and *err (scope memory); the exit code. */
+int rc_vrun(char **out, char **err, const char *prefix, const char *arg, va_list ap);
+/* Fails the test unless r has status; returns its JSON. */
+const cJSON *rc_ok(struct rc_resp *r, int status);
+/* Creates a record of coll from json (single quotes allowed, see rc_q) on c
+ * and returns its id (scope memory). */
+const char *rc_create(struct it_conn *c, const char *coll, const char *json);
 
 /* Writes json to <s->dir>/<name> and imports it into s->data_dir. Returns the
  * CLI's exit code (its stderr is printed on failure). */

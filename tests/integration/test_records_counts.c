@@ -94,20 +94,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static const cJSON *ok(struct rc_resp *r, int status)
-{
-    if (r->status != status)
-        fail_msg("status %d, expected %d: %s", r->status, status, r->raw->body);
-    return r->json;
-}
-
-static const char *create(const char *coll, const char *json)
-{
-    struct rc_resp *r =
-        rc_req(conn, "POST", it_sprintf("/api/collections/%s/records", coll), rc_q(json));
-    return it_strdup(rc_str(ok(r, 200), "id"));
-}
-
 /* totalItems of a list of coll with filter (token may be NULL); also checks
  * totalPages and that a second read (a cache hit) says the same. */
 static int total_as(const char *coll, const char *filter, const char *token)
@@ -116,7 +102,7 @@ static int total_as(const char *coll, const char *filter, const char *token)
         it_sprintf("/api/collections/%s/records?perPage=2&filter=%s", coll, rc_enc(filter));
     int n = -1;
     for (int i = 0; i < 2; i++) {
-        const cJSON *j = ok(ac_req(conn, "GET", path, token, NULL), 200);
+        const cJSON *j = rc_ok(ac_req(conn, "GET", path, token, NULL), 200);
         int t = (int)rc_num(j, "totalItems");
         assert_int_equal((int)rc_num(j, "totalPages"), (t + 1) / 2);
         if (i)
@@ -138,16 +124,16 @@ static void test_counts_follow_writes(void **state)
     (void)state;
     const char *f = "tag = 'a'";
     int a0 = total("notes", f), b0 = total("notes", "tag = 'b'"), all0 = total("notes", "n >= 0");
-    const char *id = create("notes", "{'tag':'a','n':1}");
+    const char *id = rc_create(conn, "notes", "{'tag':'a','n':1}");
     assert_int_equal(total("notes", f), a0 + 1); /* at once: no stale total */
-    create("notes", "{'tag':'a','n':2}");
+    rc_create(conn, "notes", "{'tag':'a','n':2}");
     assert_int_equal(total("notes", f), a0 + 2);
     assert_int_equal(total("notes", "tag = 'b'"), b0);
     assert_int_equal(total("notes", "n >= 0"), all0 + 2);
 
     /* an update moves a record out of one filter and into another */
     const char *one = it_sprintf("/api/collections/notes/records/%s", id);
-    ok(rc_req(conn, "PATCH", one, rc_q("{'tag':'b'}")), 200);
+    rc_ok(rc_req(conn, "PATCH", one, rc_q("{'tag':'b'}")), 200);
     assert_int_equal(total("notes", f), a0 + 1);
     assert_int_equal(total("notes", "tag = 'b'"), b0 + 1);
     /* the same filter with another value is another count */
@@ -163,10 +149,10 @@ static void test_counts_follow_writes(void **state)
 
     /* skipTotal answers -1, and a list without a filter counts everything */
     const cJSON *j =
-        ok(rc_req(conn, "GET", "/api/collections/notes/records?skipTotal=1", NULL), 200);
+        rc_ok(rc_req(conn, "GET", "/api/collections/notes/records?skipTotal=1", NULL), 200);
     assert_int_equal((int)rc_num(j, "totalItems"), -1);
     assert_int_equal((int)rc_num(j, "totalPages"), -1);
-    j = ok(rc_req(conn, "GET", "/api/collections/notes/records", NULL), 200);
+    j = rc_ok(rc_req(conn, "GET", "/api/collections/notes/records", NULL), 200);
     assert_int_equal((int)rc_num(j, "totalItems"), all0 + 1);
 }
 
@@ -219,11 +205,11 @@ static void test_counts_many_writes(void **state)
 static void test_counts_relations(void **state)
 {
     (void)state;
-    const char *p1 = create("parents", "{'name':'p1'}");
-    const char *p2 = create("parents", "{'name':'p2'}");
-    create("kids", it_sprintf("{'parent':'%s','friend':['%s']}", p1, p2));
-    create("kids", it_sprintf("{'parent':'%s','friend':['%s']}", p2, p2));
-    create("kids", it_sprintf("{'parent':'%s'}", p2));
+    const char *p1 = rc_create(conn, "parents", "{'name':'p1'}");
+    const char *p2 = rc_create(conn, "parents", "{'name':'p2'}");
+    rc_create(conn, "kids", it_sprintf("{'parent':'%s','friend':['%s']}", p1, p2));
+    rc_create(conn, "kids", it_sprintf("{'parent':'%s','friend':['%s']}", p2, p2));
+    rc_create(conn, "kids", it_sprintf("{'parent':'%s'}", p2));
     const char *of_p1 = it_sprintf("parent = '%s'", p1);
     const char *friends_p2 = it_sprintf("friend ?= '%s'", p2);
     assert_int_equal(total("kids", of_p1), 1);
@@ -232,9 +218,9 @@ static void test_counts_relations(void **state)
     assert_int_equal(total("kids", "parent.name = 'p3'"), 0);
 
     /* renaming the parent changes a count through the relation */
-    ok(rc_req(conn, "PATCH", it_sprintf("/api/collections/parents/records/%s", p1),
-              rc_q("{'name':'p3'}")),
-       200);
+    rc_ok(rc_req(conn, "PATCH", it_sprintf("/api/collections/parents/records/%s", p1),
+                 rc_q("{'name':'p3'}")),
+          200);
     assert_int_equal(total("kids", "parent.name = 'p1'"), 0);
     assert_int_equal(total("kids", "parent.name = 'p3'"), 1);
 
@@ -245,8 +231,8 @@ static void test_counts_relations(void **state)
         204);
     assert_int_equal(total("kids", of_p1), 0);
     assert_int_equal(total("kids", friends_p2), 1); /* p1's kid was a friend of p2 */
-    const char *p4 = create("parents", "{'name':'p4'}");
-    create("kids", it_sprintf("{'parent':'%s','friend':['%s']}", p4, p2));
+    const char *p4 = rc_create(conn, "parents", "{'name':'p4'}");
+    rc_create(conn, "kids", it_sprintf("{'parent':'%s','friend':['%s']}", p4, p2));
     assert_int_equal(total("kids", friends_p2), 2);
     assert_int_equal(
         rc_req(conn, "DELETE", it_sprintf("/api/collections/parents/records/%s", p2), NULL)->status,
@@ -332,23 +318,23 @@ static void test_json_same_bytes(void **state)
     };
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         struct rc_resp *c = rc_req(conn, "POST", "/api/collections/shapes/records", bodies[i]);
-        ok(c, 200);
+        rc_ok(c, 200);
         const char *id = rc_str(c->json, "id");
         struct rc_resp *v =
             rc_req(conn, "GET", it_sprintf("/api/collections/shapes/records/%s", id), NULL);
-        ok(v, 200);
+        rc_ok(v, 200);
         struct rc_resp *l = rc_req(conn, "GET",
                                    it_sprintf("/api/collections/shapes/records?filter=%s",
                                               rc_enc(it_sprintf("id='%s'", id))),
                                    NULL);
-        ok(l, 200);
+        rc_ok(l, 200);
         /* create (from the values written), view and list (from the row) */
         assert_string_equal(c->raw->body, v->raw->body);
         assert_string_equal(item_bytes(l->raw->body), v->raw->body);
         /* the same JSON as the tree path */
         struct rc_resp *t = rc_req(
             conn, "GET", it_sprintf("/api/collections/shapes/records/%s?fields=*", id), NULL);
-        ok(t, 200);
+        rc_ok(t, 200);
         if (!cJSON_Compare(t->json, v->json, 1))
             fail_msg("%s\nvs\n%s", v->raw->body, t->raw->body);
         /* key order: collectionId, collectionName, then the fields in order */
@@ -366,16 +352,16 @@ static void test_json_same_bytes(void **state)
     }
     /* numbers as Go writes them */
     struct rc_resp *c = rc_req(conn, "POST", "/api/collections/shapes/records", "{\"n\":1e21}");
-    assert_non_null(strstr(ok(c, 200) ? c->raw->body : "", "\"n\":1e+21,"));
+    assert_non_null(strstr(rc_ok(c, 200) ? c->raw->body : "", "\"n\":1e+21,"));
     c = rc_req(conn, "POST", "/api/collections/shapes/records", "{\"n\":1e20}");
-    assert_non_null(strstr(ok(c, 200) ? c->raw->body : "", "\"n\":100000000000000000000,"));
+    assert_non_null(strstr(rc_ok(c, 200) ? c->raw->body : "", "\"n\":100000000000000000000,"));
     c = rc_req(conn, "POST", "/api/collections/shapes/records", "{\"n\":0.000001}");
-    assert_non_null(strstr(ok(c, 200) ? c->raw->body : "", "\"n\":0.000001,"));
+    assert_non_null(strstr(rc_ok(c, 200) ? c->raw->body : "", "\"n\":0.000001,"));
     /* the list envelope */
     struct rc_resp *l =
         rc_req(conn, "GET",
                "/api/collections/shapes/records?perPage=2&filter=n%3E100000000000000000000", NULL);
-    ok(l, 200);
+    rc_ok(l, 200);
     const char *head = "{\"page\":1,\"perPage\":2,\"totalItems\":1,\"totalPages\":1,"
                        "\"items\":[{\"collectionId\":";
     if (strncmp(l->raw->body, head, strlen(head)) != 0)
@@ -383,7 +369,7 @@ static void test_json_same_bytes(void **state)
     l = rc_req(conn, "GET", "/api/collections/shapes/records?filter=n%3E1000000000000000000000",
                NULL);
     assert_string_equal(
-        ok(l, 200) ? l->raw->body : "",
+        rc_ok(l, 200) ? l->raw->body : "",
         "{\"page\":1,\"perPage\":30,\"totalItems\":0,\"totalPages\":0,\"items\":[]}");
 }
 

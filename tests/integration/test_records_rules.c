@@ -96,20 +96,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static const cJSON *ok(struct rc_resp *r, int status)
-{
-    if (r->status != status)
-        fail_msg("status %d, expected %d: %s", r->status, status, r->raw->body);
-    return r->json;
-}
-
-static const char *create(const char *coll, const char *json)
-{
-    struct rc_resp *r =
-        rc_req(conn, "POST", it_sprintf("/api/collections/%s/records", coll), rc_q(json));
-    return it_strdup(rc_str(ok(r, 200), "id"));
-}
-
 /* GET of a path formatted with one string (a macro keeps the format checked). */
 #define get(fmt, a) rc_req(conn, "GET", it_sprintf(fmt, a), NULL)
 
@@ -134,32 +120,32 @@ static void test_rules_null_is_403(void **state)
 static void test_rules_expressions(void **state)
 {
     (void)state;
-    const char *pub = create("notes", "{'title':'pub','public':true}");
-    const char *priv = create("notes", "{'title':'priv','public':false}");
-    const char *locked = create("notes", "{'title':'locked','public':true,'locked':true}");
+    const char *pub = rc_create(conn, "notes", "{'title':'pub','public':true}");
+    const char *priv = rc_create(conn, "notes", "{'title':'priv','public':false}");
+    const char *locked = rc_create(conn, "notes", "{'title':'locked','public':true,'locked':true}");
 
     /* list: filtered, not refused; the client's filter is ANDed */
-    const cJSON *l = ok(get("/api/collections/notes/records%s", ""), 200);
+    const cJSON *l = rc_ok(get("/api/collections/notes/records%s", ""), 200);
     assert_true(rc_num(l, "totalItems") == 2);
-    l = ok(get("/api/collections/notes/records?filter=%s", rc_enc("title = 'priv'")), 200);
+    l = rc_ok(get("/api/collections/notes/records?filter=%s", rc_enc("title = 'priv'")), 200);
     assert_true(rc_num(l, "totalItems") == 0);
-    l = ok(get("/api/collections/notes/records?filter=%s", rc_enc("public = false")), 200);
+    l = rc_ok(get("/api/collections/notes/records?filter=%s", rc_enc("public = false")), 200);
     assert_true(rc_num(l, "totalItems") == 0);
 
     /* view: 404 for what the rule hides */
-    ok(get("/api/collections/notes/records/%s", pub), 200);
+    rc_ok(get("/api/collections/notes/records/%s", pub), 200);
     rc_assert_error(get("/api/collections/notes/records/%s", priv), 404, NULL, NULL);
 
     /* update and delete: 404 when the stored record fails the rule */
     const char *lp = it_sprintf("/api/collections/notes/records/%s", locked);
     rc_assert_error(rc_req(conn, "PATCH", lp, rc_q("{'title':'changed'}")), 404, NULL, NULL);
     rc_assert_error(rc_req(conn, "DELETE", lp, NULL), 404, NULL, NULL);
-    assert_string_equal(rc_str(ok(rc_req(conn, "GET", lp, NULL), 200), "title"), "locked");
+    assert_string_equal(rc_str(rc_ok(rc_req(conn, "GET", lp, NULL), 200), "title"), "locked");
     const char *pp = it_sprintf("/api/collections/notes/records/%s", pub);
     assert_string_equal(
-        rc_str(ok(rc_req(conn, "PATCH", pp, rc_q("{'title':'pub2'}")), 200), "title"), "pub2");
+        rc_str(rc_ok(rc_req(conn, "PATCH", pp, rc_q("{'title':'pub2'}")), 200), "title"), "pub2");
     /* the rule is checked on the stored record: locking it is allowed, then it is locked */
-    ok(rc_req(conn, "PATCH", pp, rc_q("{'locked':true}")), 200);
+    rc_ok(rc_req(conn, "PATCH", pp, rc_q("{'locked':true}")), 200);
     rc_assert_error(rc_req(conn, "PATCH", pp, rc_q("{'locked':false}")), 404, NULL, NULL);
 
     /* create: 400 when the new record fails the rule, and nothing is stored */
@@ -170,20 +156,21 @@ static void test_rules_expressions(void **state)
     rc_assert_error(rc_req(conn, "POST", "/api/collections/notes/records",
                            rc_q("{'title':'ok','kind':'bad','public':true}")),
                     400, NULL, NULL);
-    create("notes", "{'title':'ok','kind':'good','public':true}");
-    l = ok(get("/api/collections/notes/records?filter=%s", rc_enc("title = 'forbidden'")), 200);
+    rc_create(conn, "notes", "{'title':'ok','kind':'good','public':true}");
+    l = rc_ok(get("/api/collections/notes/records?filter=%s", rc_enc("title = 'forbidden'")), 200);
     assert_true(rc_num(l, "totalItems") == 0);
-    l = ok(get("/api/collections/notes/records?filter=%s", rc_enc("kind = 'bad'")), 200);
+    l = rc_ok(get("/api/collections/notes/records?filter=%s", rc_enc("kind = 'bad'")), 200);
     assert_true(rc_num(l, "totalItems") == 0);
 }
 
 static void test_rules_request_query(void **state)
 {
     (void)state;
-    create("tokens", "{'v':'a'}");
-    create("tokens", "{'v':'b'}");
-    assert_true(rc_num(ok(get("/api/collections/tokens/records%s", ""), 200), "totalItems") == 0);
-    assert_true(rc_num(ok(get("/api/collections/tokens/records?token=%s", "letmein"), 200),
+    rc_create(conn, "tokens", "{'v':'a'}");
+    rc_create(conn, "tokens", "{'v':'b'}");
+    assert_true(rc_num(rc_ok(get("/api/collections/tokens/records%s", ""), 200), "totalItems") ==
+                0);
+    assert_true(rc_num(rc_ok(get("/api/collections/tokens/records?token=%s", "letmein"), 200),
                        "totalItems") == 2);
 }
 
@@ -221,14 +208,14 @@ static void test_validation_codes(void **state)
     assert_null(cJSON_GetObjectItemCaseSensitive(rc_get(r->json, "data"), "when"));
 
     /* a valid one, with coercions (numeric strings, a date normalised) */
-    const char *note = create("notes", "{'title':'n'}");
-    const cJSON *ok1 = ok(rc_req(conn, "POST", "/api/collections/forms/records",
-                                 rc_q(it_sprintf("{'must':'x','word':'abc','num':'7',"
-                                                 "'mail':'a@b.co','site':'https://x.io/p',"
-                                                 "'when':'2024-01-02T03:04:05+01:00',"
-                                                 "'choice':'b','note':'%s'}",
-                                                 note))),
-                          200);
+    const char *note = rc_create(conn, "notes", "{'title':'n'}");
+    const cJSON *ok1 = rc_ok(rc_req(conn, "POST", "/api/collections/forms/records",
+                                    rc_q(it_sprintf("{'must':'x','word':'abc','num':'7',"
+                                                    "'mail':'a@b.co','site':'https://x.io/p',"
+                                                    "'when':'2024-01-02T03:04:05+01:00',"
+                                                    "'choice':'b','note':'%s'}",
+                                                    note))),
+                             200);
     assert_true(rc_num(ok1, "num") == 7);
     assert_string_equal(rc_str(ok1, "when"), "2024-01-02 02:04:05.000Z");
     /* update validates the merged record */
@@ -242,7 +229,7 @@ static void test_validation_codes(void **state)
 static void test_validation_unique(void **state)
 {
     (void)state;
-    create("uniq", "{'code':'A1','a':1,'b':1}");
+    rc_create(conn, "uniq", "{'code':'A1','a':1,'b':1}");
     struct rc_resp *r =
         rc_req(conn, "POST", "/api/collections/uniq/records", rc_q("{'code':'A1','a':1,'b':2}"));
     rc_assert_error(r, 400, "code", "validation_not_unique");
@@ -252,10 +239,10 @@ static void test_validation_unique(void **state)
     rc_assert_error(r, 400, "a", "validation_not_unique");
     rc_assert_error(r, 400, "b", "validation_not_unique");
     /* the partial index lets empty codes repeat */
-    create("uniq", "{'a':2,'b':1}");
-    create("uniq", "{'a':2,'b':2}");
+    rc_create(conn, "uniq", "{'a':2,'b':1}");
+    rc_create(conn, "uniq", "{'a':2,'b':2}");
     /* and an update into a taken value is refused the same way */
-    const char *id = create("uniq", "{'code':'C','a':3,'b':3}");
+    const char *id = rc_create(conn, "uniq", "{'code':'C','a':3,'b':3}");
     r = rc_req(conn, "PATCH", it_sprintf("/api/collections/uniq/records/%s", id),
                rc_q("{'code':'A1'}"));
     rc_assert_error(r, 400, "code", "validation_not_unique");
@@ -266,11 +253,11 @@ static void test_validation_unique(void **state)
 static void test_delete_relations(void **state)
 {
     (void)state;
-    const char *p1 = create("parents", "{'name':'one'}");
-    const char *p2 = create("parents", "{'name':'two'}");
-    const char *k1 = create("kids", it_sprintf("{'parent':'%s'}", p1));
-    const char *k2 = create("kids", it_sprintf("{'parent':'%s'}", p1));
-    const char *l1 = create("loose", it_sprintf("{'parents':['%s','%s']}", p1, p2));
+    const char *p1 = rc_create(conn, "parents", "{'name':'one'}");
+    const char *p2 = rc_create(conn, "parents", "{'name':'two'}");
+    const char *k1 = rc_create(conn, "kids", it_sprintf("{'parent':'%s'}", p1));
+    const char *k2 = rc_create(conn, "kids", it_sprintf("{'parent':'%s'}", p1));
+    const char *l1 = rc_create(conn, "loose", it_sprintf("{'parents':['%s','%s']}", p1, p2));
 
     /* cascadeDelete removes the kids; the optional multi relation loses the id */
     struct rc_resp *r =
@@ -278,19 +265,19 @@ static void test_delete_relations(void **state)
     assert_int_equal(r->status, 204);
     rc_assert_error(get("/api/collections/kids/records/%s", k1), 404, NULL, NULL);
     rc_assert_error(get("/api/collections/kids/records/%s", k2), 404, NULL, NULL);
-    const cJSON *lr = ok(get("/api/collections/loose/records/%s", l1), 200);
+    const cJSON *lr = rc_ok(get("/api/collections/loose/records/%s", l1), 200);
     const cJSON *ps = rc_get(lr, "parents");
     assert_int_equal(cJSON_GetArraySize(ps), 1);
     assert_string_equal(cJSON_GetArrayItem(ps, 0)->valuestring, p2);
 
     /* a required relation without cascade refuses the delete, which changes nothing */
-    const char *pin = create("pins", it_sprintf("{'parent':'%s'}", p2));
+    const char *pin = rc_create(conn, "pins", it_sprintf("{'parent':'%s'}", p2));
     r = rc_req(conn, "DELETE", it_sprintf("/api/collections/parents/records/%s", p2), NULL);
     rc_assert_error(r, 400, NULL, NULL);
     assert_non_null(strstr(rc_str(r->json, "message"), "Failed to delete record."));
-    ok(get("/api/collections/parents/records/%s", p2), 200);
-    ok(get("/api/collections/pins/records/%s", pin), 200);
-    lr = ok(get("/api/collections/loose/records/%s", l1), 200);
+    rc_ok(get("/api/collections/parents/records/%s", p2), 200);
+    rc_ok(get("/api/collections/pins/records/%s", pin), 200);
+    lr = rc_ok(get("/api/collections/loose/records/%s", l1), 200);
     assert_int_equal(cJSON_GetArraySize(rc_get(lr, "parents")), 1);
 
     /* once the pin is gone, the delete goes through */
@@ -300,7 +287,7 @@ static void test_delete_relations(void **state)
     assert_int_equal(
         rc_req(conn, "DELETE", it_sprintf("/api/collections/parents/records/%s", p2), NULL)->status,
         204);
-    lr = ok(get("/api/collections/loose/records/%s", l1), 200);
+    lr = rc_ok(get("/api/collections/loose/records/%s", l1), 200);
     assert_int_equal(cJSON_GetArraySize(rc_get(lr, "parents")), 0);
 }
 
@@ -311,20 +298,21 @@ static void test_auth_signup(void **state)
 {
     (void)state;
     const char *base = "/api/collections/members/records";
-    const cJSON *m = ok(rc_req(conn, "POST", base,
-                               rc_q("{'email':'m1@x.io','password':'longenough1',"
-                                    "'passwordConfirm':'longenough1','verified':true,"
-                                    "'tokenKey':'mine-mine-mine-mine-mine-mine-mine','nick':'m'}")),
-                        200);
+    const cJSON *m =
+        rc_ok(rc_req(conn, "POST", base,
+                     rc_q("{'email':'m1@x.io','password':'longenough1',"
+                          "'passwordConfirm':'longenough1','verified':true,"
+                          "'tokenKey':'mine-mine-mine-mine-mine-mine-mine','nick':'m'}")),
+              200);
     assert_null(cJSON_GetObjectItemCaseSensitive(m, "password"));
     assert_null(cJSON_GetObjectItemCaseSensitive(m, "tokenKey"));
     assert_null(cJSON_GetObjectItemCaseSensitive(m, "email")); /* emailVisibility false */
     assert_true(cJSON_IsFalse(rc_get(m, "verified")));
     assert_string_equal(rc_str(m, "nick"), "m");
-    const cJSON *v = ok(rc_req(conn, "POST", base,
-                               rc_q("{'email':'m2@x.io','password':'longenough1',"
-                                    "'passwordConfirm':'longenough1','emailVisibility':true}")),
-                        200);
+    const cJSON *v = rc_ok(rc_req(conn, "POST", base,
+                                  rc_q("{'email':'m2@x.io','password':'longenough1',"
+                                       "'passwordConfirm':'longenough1','emailVisibility':true}")),
+                           200);
     assert_string_equal(rc_str(v, "email"), "m2@x.io");
     rc_assert_error(rc_req(conn, "POST", base,
                            rc_q("{'email':'m1@x.io','password':'longenough1',"
@@ -402,7 +390,7 @@ static void test_writer_client_gone(void **state)
         it_conn_abort(c);
     }
     const cJSON *l =
-        ok(get("/api/collections/parents/records?filter=%s", rc_enc("name = 'gone'")), 200);
+        rc_ok(get("/api/collections/parents/records?filter=%s", rc_enc("name = 'gone'")), 200);
     /* every write that reached the writer committed; the server still answers */
     assert_true(rc_num(l, "totalItems") <= 20);
     assert_true(it_server_alive(srv));
