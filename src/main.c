@@ -18,8 +18,8 @@
 #include <sodium.h>
 #include <uv.h>
 
-#include "cli/cli.h"
-#include "db/catalog.h"
+#include "stagehand/cli.h"
+#include "stagehand/catalog.h"
 #include "stagehand/api.h"
 #include "stagehand/config.h"
 #include "stagehand/core.h"

@@ -10,7 +10,7 @@
  * field at fault in `data`. The token secret of auth collections
  * (authToken.secret) is never shown; a PATCH without it keeps it.
  */
-#include "api/auth_int.h"
+#include "auth_int.h"
 
 #include <errno.h>
 #include <stdlib.h>

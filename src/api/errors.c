@@ -8,7 +8,7 @@
  * not 503: the same request would be stopped again, so it is the request
  * (an unindexed filter or sort over many rows) that must change.
  */
-#include "api/records.h"
+#include "records_int.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "db/filter.h"
+#include "stagehand/filter.h"
 #include "stagehand/static.h"
 
 #define FILTER_CACHE_SIZE 512

@@ -13,7 +13,7 @@
  * by --delete-missing; auth collections are exported without their token
  * secret (authToken.secret), which an import of the same collection keeps.
  */
-#include "cli/cli.h"
+#include "stagehand/cli.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "db/catalog.h"
+#include "stagehand/catalog.h"
 #include "stagehand/core.h"
 #include "stagehand/db.h"
 

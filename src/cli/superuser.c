@@ -17,7 +17,7 @@
  * schema_version, which the server's catalog polls every second and which
  * makes it drop every cached token.
  */
-#include "cli/cli.h"
+#include "stagehand/cli.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +26,9 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "db/catalog.h"
-#include "db/records.h"
-#include "db/sessions.h"
+#include "stagehand/catalog.h"
+#include "stagehand/records.h"
+#include "stagehand/sessions.h"
 #include "stagehand/auth.h"
 #include "stagehand/core.h"
 #include "stagehand/db.h"

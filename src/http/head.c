@@ -7,7 +7,7 @@
  * resumes where that check stopped, so even one long line trickled byte by
  * byte costs linear time. No allocation, no strlen: this runs on every request.
  */
-#include "http/head.h"
+#include "head.h"
 
 #include <string.h>
 

@@ -53,7 +53,7 @@
 #include <sodium.h>
 #include <uv.h>
 
-#include "http/conn.h"
+#include "conn.h"
 #include "stagehand/api.h"
 #include "stagehand/config.h"
 #include "stagehand/http.h"

@@ -22,7 +22,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "db/catalog.h"
+#include "stagehand/catalog.h"
 #include "harness.h"
 
 struct env {

@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "api/auth_int.h"
+#include "auth_int.h"
 
 static char users_id[] = "pbc_users", users_name[] = "users";
 static char su_id[] = "pbc_su", su_name[] = "_superusers";

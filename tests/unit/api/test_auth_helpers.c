@@ -16,7 +16,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "api/auth_int.h"
+#include "auth_int.h"
 #include "stagehand/config.h"
 
 static struct sh_collection *auth_collection(void)

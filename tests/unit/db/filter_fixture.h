@@ -6,7 +6,7 @@
 #ifndef STAGEHAND_TESTS_FILTER_FIXTURE_H
 #define STAGEHAND_TESTS_FILTER_FIXTURE_H
 
-#include "db/filter.h"
+#include "stagehand/filter.h"
 
 #include <sqlite3.h>
 #include <string.h>

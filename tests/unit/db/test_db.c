@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "db/db_int.h"
+#include "engine_int.h"
 #include "db_tmp.h"
 
 static int setup(void **state)

@@ -15,7 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "db/filter_int.h"
+#include "filter_int.h"
 #include "filter_check.h"
 
 /* ---- tokenizer ---- */

@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "db/filter_int.h"
+#include "filter_int.h"
 #include "filter_check.h"
 
 /* ---- compiler ---- */

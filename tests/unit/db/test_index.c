@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "db/schema.h"
+#include "stagehand/schema.h"
 
 static struct sh_index parse_ok(const char *text)
 {

@@ -22,7 +22,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "db/records.h"
+#include "stagehand/records.h"
 
 /* ---- strings ---- */
 

@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "db/schema.h"
+#include "stagehand/schema.h"
 
 /* ---- a catalog of stored collections for the resolver ---- */
 struct catalog {

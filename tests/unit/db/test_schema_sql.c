@@ -20,7 +20,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
-#include "db/schema.h"
+#include "stagehand/schema.h"
 
 static struct sh_collection *parse(const char *json, const struct sh_collection *old)
 {

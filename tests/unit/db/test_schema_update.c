@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "db/schema.h"
+#include "stagehand/schema.h"
 
 struct catalog {
     struct sh_collection *c[8];

@@ -14,9 +14,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "db/catalog.h"
-#include "db/schema.h"
-#include "db/sessions.h"
+#include "stagehand/catalog.h"
+#include "stagehand/schema.h"
+#include "stagehand/sessions.h"
 #include "db_tmp.h"
 
 static struct sh_collection *parse(const char *json, const struct sh_collection *old)

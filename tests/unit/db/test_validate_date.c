@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "db/validate.h"
+#include "stagehand/validate.h"
 
 static void expect_date(const char *in, const char *want)
 {

@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "db/validate.h"
+#include "stagehand/validate.h"
 
 #define NOW   INT64_C(1718452800000) /* 2024-06-15 12:00:00.000Z */
 #define LATER INT64_C(1718539200000) /* 2024-06-16 12:00:00.000Z */

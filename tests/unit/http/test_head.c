@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "http/head.h"
+#include "head.h"
 
 static const struct sh_head_limits lim = {.max_url = 64, .max_head = 512, .max_headers = 8};
 

@@ -1,0 +1,243 @@
+/*
+ * The filter and rule language of API.md ("Filter and rule language"), as used
+ * by `filter=`, `sort=` and the five collection rules: text is tokenized and
+ * parsed into an immutable AST (sh_filter_parse), which is compiled per request
+ * into an SQL boolean expression whose every literal and @-macro value is a
+ * bound `?` parameter (sh_filter_compile). Identifiers are resolved against a
+ * caller-supplied schema and emitted only as validated, double-quoted names, so
+ * no user text ever becomes SQL text. A small LRU (sh_filter_cache_*) keeps
+ * parsed ASTs, and sh_sort_compile turns `sort=` into an ORDER BY list.
+ *
+ * This code is self-contained (libc, SQLite, cJSON): it does not link against
+ * core, so that it can be unit-tested alone. Heap exhaustion aborts, as
+ * everywhere in stagehand. Nothing here is thread-safe except sharing a parsed
+ * struct sh_filter (read-only, atomically reference-counted) between threads.
+ *
+ * Semantics chosen (PocketBase's where known):
+ *  - `&&` binds tighter than `||`; parentheses group; `//` comments run to the
+ *    end of the line. Strings use '...' or "..."; inside them `\'`/`\"` is the
+ *    quote, `\\` a backslash, and any other backslash is kept as written.
+ *  - `a = b` / `a != b` treat NULL and "" as the same value: a side known to be
+ *    empty ("" or null) compiles to `(x = ? OR x IS NULL)` /
+ *    `(x IS NOT ? AND x IS NOT NULL)` with "" bound; a side known not to be
+ *    empty gives a plain `x = ?` / `x IS NOT ?`; two unknown sides compile to
+ *    `COALESCE(a, ?) = COALESCE(b, ?)`; `!=` always uses the NULL-safe
+ *    `IS NOT`. So `a = null` also matches "", as in PocketBase, and a guest's
+ *    `@request.auth.id != ""` compiles to the constant `0`.
+ *  - `~` is LIKE with ESCAPE '\': a value with no unescaped `%` is taken
+ *    literally (its `\`, `%`, `_` escaped) and wrapped as `%value%`; a value
+ *    containing a `%` not preceded by `\` is a LIKE pattern used as given. A
+ *    non-value right side becomes `('%' || x || '%')`. `!~` is NOT LIKE. LIKE
+ *    is ASCII case-insensitive.
+ *  - Multi-valued operands (fields flagged SH_FILTER_FIELD_MULTI, paths through
+ *    a multi relation, JSON arrays in @request.body/@request.auth): `?op` is
+ *    "any element satisfies" (EXISTS ... json_each), the plain op is "every
+ *    element satisfies" (NOT EXISTS ... WHERE NOT COALESCE(op, 0)). An empty,
+ *    NULL or malformed array acts as one NULL element, so `tags = ""` matches
+ *    records without tags, `tags != ""` those with at least one, and
+ *    `tags ?= "a"` never matches an empty one. `?op` on single values = op.
+ *  - `rel.field` compiles to a correlated subquery on the related table
+ *    (LEFT JOINs for further hops), at most SH_FILTER_MAX_RELATION_DEPTH hops.
+ *    A missing related record reads as NULL.
+ *  - A field of kind JSON followed by more path segments reads
+ *    json_extract(col, ?) with the JSON path bound (`data.items.0`).
+ *  - Modifiers: `@request.body.x:isset` (true when the key is present),
+ *    `x:length` (element count of a multi field or of a body array),
+ *    `x:lower` (LOWER() of a field).
+ *  - `@request.auth.rel.field` traverses ctx->auth_schema's relation `rel`
+ *    from the auth record's bound value; other dotted @request.auth/body paths
+ *    read nested JSON. Missing values are NULL.
+ *  - Literals: integers bind as INT (as DOUBLE past int64), decimals as
+ *    DOUBLE, true/false as 1/0, null as NULL.
+ *  - Dates are compared as strings in the stored "2006-01-02 15:04:05.000Z"
+ *    format; @now and friends are bound in that format.
+ *  - Unsupported for now: `@collection.*`, `:changed`, `:each`, `@request.body`
+ *    relation traversal.
+ */
+#ifndef STAGEHAND_FILTER_H
+#define STAGEHAND_FILTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+struct sqlite3_stmt;
+
+#define SH_FILTER_MAX_LEN            3500 /* bytes of filter text */
+#define SH_FILTER_MAX_EXPRS          200  /* comparisons in one filter */
+#define SH_FILTER_MAX_DEPTH          64   /* nested parentheses */
+#define SH_FILTER_MAX_RELATION_DEPTH 6    /* relation hops in one path */
+#define SH_SORT_MAX_TERMS            8
+
+/* ---- errors: a code (SH_EINVAL from stagehand/core.h) and a 400 message ---- */
+struct sh_filter_error {
+    int code;          /* 0 or SH_EINVAL */
+    size_t offset;     /* byte offset in the filter text, or SIZE_MAX if none */
+    char message[192]; /* one sentence ending with a period, safe to show */
+};
+
+/* ---- the schema the compiler resolves identifiers against ---- */
+enum sh_field_kind {
+    SH_FIELD_TEXT,
+    SH_FIELD_NUMBER,
+    SH_FIELD_BOOL,
+    SH_FIELD_EMAIL,
+    SH_FIELD_URL,
+    SH_FIELD_DATE,
+    SH_FIELD_AUTODATE,
+    SH_FIELD_SELECT,
+    SH_FIELD_JSON,
+    SH_FIELD_RELATION,
+    SH_FIELD_PASSWORD, /* never filterable or sortable */
+};
+
+#define SH_FILTER_FIELD_MULTI    1u /* column holds a JSON array (maxSelect > 1) */
+#define SH_FILTER_FIELD_NOFILTER 2u /* hidden from this caller or encrypted */
+
+struct sh_filter_field {
+    const char *name; /* column name; must match [A-Za-z_][A-Za-z0-9_]* */
+    enum sh_field_kind kind;
+    unsigned flags;             /* SH_FILTER_FIELD_* */
+    const char *rel_collection; /* SH_FIELD_RELATION: the target, for resolve() */
+};
+
+struct sh_filter_schema;
+
+/* Returns the schema of a relation's target collection (the field's
+ * rel_collection), or NULL if unknown. The result is borrowed and must stay
+ * valid for the duration of the compile call. */
+typedef const struct sh_filter_schema *(*sh_filter_resolve_cb)(void *ud, const char *collection);
+
+struct sh_filter_schema {
+    const char *table; /* SQL table name; validated like field names */
+    const char *alias; /* qualifier of root columns in the caller's query; NULL = table */
+    const struct sh_filter_field *fields;
+    size_t nfields;
+    sh_filter_resolve_cb resolve; /* may be NULL: then no relation traversal */
+    void *resolve_ud;
+};
+/* `id` (text) and `created`/`updated` (autodate) resolve even when absent from
+ * fields; a schema that lists them wins. */
+
+/* ---- the request a rule is evaluated for ---- */
+struct sh_filter_ctx {
+    const struct cJSON *auth;                   /* the auth record as JSON; NULL for a guest, for
+                                                   whom every @request.auth.* is NULL */
+    const struct sh_filter_schema *auth_schema; /* for @request.auth.rel.field; may be NULL */
+    const struct cJSON *body;                   /* the request body object; may be NULL */
+    const struct cJSON *query;                  /* query parameters, name -> string; may be NULL */
+    const struct cJSON *headers; /* lower-case names, '-' as '_', -> string; may be NULL */
+    const char *method;          /* "GET", ...; NULL reads as "" */
+    const char *context;         /* "default", "realtime", ...; NULL reads as "" */
+    int64_t now_ms;              /* Unix time in ms for @now, @todayStart, ... */
+};
+
+/* ---- compiled output: SQL text plus its parameters in `?` order ---- */
+enum sh_filter_param_type {
+    SH_FILTER_PARAM_NULL,
+    SH_FILTER_PARAM_INT,
+    SH_FILTER_PARAM_DOUBLE,
+    SH_FILTER_PARAM_TEXT,
+};
+
+struct sh_filter_param {
+    enum sh_filter_param_type type;
+    int64_t i;
+    double d;
+    char *text; /* TEXT: owned by the sh_filter_sql, NUL-terminated, len bytes */
+    size_t len;
+};
+
+struct sh_filter_sql {
+    char *sql; /* NUL-terminated; owned; NULL when empty */
+    size_t len;
+    struct sh_filter_param *params; /* owned */
+    size_t nparams;
+    size_t sql_cap, params_cap; /* internal */
+};
+
+/* Frees what the struct owns and leaves it empty; safe on a zeroed struct and
+ * after a failed compile. */
+void sh_filter_sql_deinit(struct sh_filter_sql *q);
+
+/* Binds q's parameters to stmt at indexes first, first+1, ... (text is copied
+ * by SQLite). Returns SQLITE_OK or the SQLite error code. */
+int sh_filter_sql_bind(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first);
+
+/* ---- parsed filters ---- */
+struct sh_filter;
+
+/* Parses len bytes of text (need not be NUL-terminated). On success returns 0
+ * and *out holds a new reference the caller releases with sh_filter_free.
+ * Empty text (or only whitespace and comments) parses to a filter that
+ * compiles to `1`. On error returns SH_EINVAL, sets *out = NULL and fills err. */
+int sh_filter_parse(const char *text, size_t len, struct sh_filter **out,
+                    struct sh_filter_error *err);
+
+/* Takes another reference to f (atomic: may be shared across threads). */
+struct sh_filter *sh_filter_ref(struct sh_filter *f);
+
+/* Drops one reference; the last one frees the AST. NULL is ignored. */
+void sh_filter_free(struct sh_filter *f);
+
+/* Nonzero if f uses any @request.* macro: non-superusers may not send such
+ * filters or sorts (403). */
+int sh_filter_uses_request(const struct sh_filter *f);
+
+/* Nonzero if f has no expression (empty text). */
+int sh_filter_is_empty(const struct sh_filter *f);
+
+/* Compiles f for the collection described by schema and the request ctx (NULL
+ * = a guest request at Unix time 0) into *out (initialised here; the caller
+ * must sh_filter_sql_deinit it after a success). The SQL is a boolean
+ * expression (`1` for an empty filter), either parenthesised or a single
+ * comparison, so it can be joined with AND/OR/NOT as is; it refers to root
+ * columns as "alias"."column" and binds in the order of out->params. Returns
+ * 0, or SH_EINVAL with err filled (unknown field, unfilterable field, bad
+ * relation, bad modifier) and *out left empty. f, schema and ctx are only
+ * read; f may be compiled by several threads at once. */
+int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *schema,
+                      const struct sh_filter_ctx *ctx, struct sh_filter_sql *out,
+                      struct sh_filter_error *err);
+
+/* ---- sort=: "-created,title,@random" ---- */
+
+/* Compiles a sort expression into an ORDER BY list without the keywords, e.g.
+ * `"posts"."created" DESC, "posts"."title" ASC`. `-` is descending, `+` or
+ * nothing ascending; `@random` is RANDOM(), `@rowid` the rowid; relation paths
+ * (`author.name`) sort by a subquery. Empty text gives an empty *out (len 0).
+ * More than SH_SORT_MAX_TERMS terms, unknown, multi-valued or unfilterable
+ * fields are SH_EINVAL with err filled. *out is initialised here and owned by
+ * the caller after a success (sh_filter_sql_deinit). */
+int sh_sort_compile(const char *text, size_t len, const struct sh_filter_schema *schema,
+                    struct sh_filter_sql *out, struct sh_filter_error *err);
+
+/* ---- a bounded LRU of parsed filters, keyed by (collection, text) ---- */
+struct sh_filter_cache;
+
+struct sh_filter_cache_stats {
+    uint64_t hits, misses, evictions;
+    size_t entries;
+};
+
+/* Returns a new cache holding at most capacity (>= 1) parsed filters; the
+ * caller frees it with sh_filter_cache_free. Not thread-safe: one per thread. */
+struct sh_filter_cache *sh_filter_cache_new(size_t capacity);
+
+/* Frees the cache and drops its references (filters still referenced by
+ * callers stay valid). NULL is ignored. */
+void sh_filter_cache_free(struct sh_filter_cache *c);
+
+/* Returns the parsed filter for (collection, text), parsing and inserting it
+ * on a miss (evicting the least recently used entry when full). On success *out
+ * is a new reference the caller releases with sh_filter_free. Parse errors are
+ * returned as by sh_filter_parse and not cached. collection may be NULL. */
+int sh_filter_cache_parse(struct sh_filter_cache *c, const char *collection, const char *text,
+                          size_t len, struct sh_filter **out, struct sh_filter_error *err);
+
+/* Drops every entry of a collection (e.g. when it is deleted); NULL drops all. */
+void sh_filter_cache_forget(struct sh_filter_cache *c, const char *collection);
+
+void sh_filter_cache_stats(const struct sh_filter_cache *c, struct sh_filter_cache_stats *out);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * Internals of the accounts handlers (auth_state.c: the shared state, token
+ * keys and signing, the batch of session times; auth_mw.c: the token
+ * middleware and what records handlers need of the identity; ratelimit.c:
+ * client address and rate limits; auth_password.c: sign-in; auth_session.c:
+ * refresh, logout, methods; auth_reset.c: password reset; auth_cache.c: the
+ * verified-token cache and the auth epoch that invalidates it). Not a public
+ * interface.
+ *
+ * Token keys: an auth token is signed (HS256) with the collection's
+ * authToken.secret followed by the record's tokenKey, so rotating either
+ * invalidates it; a password reset token with "passwordReset:" + both, so
+ * the two kinds can never stand for each other.
+ */
+#ifndef STAGEHAND_API_AUTH_INT_H
+#define STAGEHAND_API_AUTH_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "records_int.h"
+#include "stagehand/sessions.h"
+#include "stagehand/auth.h"
+
+struct cJSON;
+
+#define SH__AUTH_KEY_MAX        512   /* secret (<= 255) + tokenKey (<= 60) + purpose */
+#define SH__SESSIONS_PER_RECORD 100   /* older sessions of a record are dropped */
+#define SH__TOUCH_EVERY_MS      60000 /* a session's lastUsed is written at most this often */
+#define SH__RESET_TTL_S         1800  /* password reset tokens: 30 minutes */
+
+/* ---- auth_state.c ---- */
+
+/* The signing key of purpose ("" for auth tokens, "passwordReset") for a
+ * record of c with tokenKey; returns its length (0 when c has no secret). */
+size_t sh__auth_key(const struct sh_collection *c, const char *token_key, const char *purpose,
+                    unsigned char out[SH__AUTH_KEY_MAX]);
+/* Token lifetime for c in ms: its authToken.duration, else --token-ttl. */
+int64_t sh__auth_ttl_ms(const struct sh_api_auth *a, const struct sh_collection *c);
+/* Signs an auth token for session sid of record_id (exp in Unix seconds)
+ * into the request arena. NULL past the arena's limit or on a signing error. */
+char *sh__auth_sign(struct sh_req *r, const struct sh_collection *c, const char *record_id,
+                    const char *token_key, const char *sid, int64_t exp);
+/* The hashing pool's calls, -ECANCELED once sh_api_auth_stop ran (a
+ * completion delivered during shutdown may still ask for more). */
+int sh__auth_hash(struct sh_api_auth *a, const char *password, size_t len, sh_hash_cb cb,
+                  void *arg);
+int sh__auth_verify(struct sh_api_auth *a, const char *hash, const char *password, size_t len,
+                    sh_hash_cb cb, void *arg);
+int sh__auth_needs_rehash(const struct sh_api_auth *a, const char *hash);
+/* Notes that session sid was used at now (ms); written in a batch later. */
+void sh__auth_touch(struct sh_api_auth *a, const char *sid, int64_t now);
+
+/* ---- auth_cache.c ---- */
+
+#define SH__AUTH_CACHE_MAX_AGE_MS 60000 /* a cached token is checked again after this */
+
+/*
+ * A verified identity: what r->auth points at (au; its strings live in the
+ * struct) and what the cache needs to know whether it still holds. Loop
+ * thread only; reference-counted (the cache holds one, each request that
+ * adopted it one until the request ends).
+ */
+struct sh__auth_ident {
+    struct sh_auth au;
+    struct cJSON *record; /* owned; au.record */
+    unsigned refs;
+    uint64_t epoch;    /* sh_api_auth.epoch when it was verified */
+    int64_t schema;    /* the catalog's schema version then */
+    int64_t expires;   /* ms: min(token exp, session expiry, verified + max age) */
+    int64_t last_used; /* the session's lastUsed as last known (touch batching) */
+    struct sh__auth_ident *hnext, *prev, *next; /* the cache's links */
+    unsigned char digest[32];
+    char strings[];
+};
+
+/* A new identity with one reference; record (as sh_session_row has it) is
+ * taken over. */
+struct sh__auth_ident *sh__auth_ident_new(const struct sh_collection *c, const char *record_id,
+                                          const char *sid, struct cJSON *record);
+/* Drops a reference; the last frees it. NULL is ignored. */
+void sh__auth_ident_unref(struct sh__auth_ident *id);
+
+struct sh__auth_cache;
+struct sh__auth_cache_stats {
+    uint64_t hits, misses; /* misses: no entry for the token */
+    uint64_t stale;        /* entries found but dropped: old epoch or schema, expired */
+    uint64_t evicted;      /* dropped for room (least recently used) */
+    size_t size, cap;
+};
+/* A cache of at most cap tokens; NULL (off) when cap is 0. */
+struct sh__auth_cache *sh__auth_cache_new(size_t cap);
+void sh__auth_cache_free(struct sh__auth_cache *c);
+/* The identity cached for the token (len bytes) if it was made at this
+ * epoch and schema version and now (ms) is before its expiry, else NULL
+ * (a stale entry is dropped). Borrowed: take a reference to keep it. c may
+ * be NULL. */
+struct sh__auth_ident *sh__auth_cache_find(struct sh__auth_cache *c, const char *tok, size_t len,
+                                           uint64_t epoch, int64_t schema, int64_t now);
+/* Caches id (its epoch, schema and expires set) for the token, taking a
+ * reference; replaces an entry of the same token and evicts the least
+ * recently used beyond cap. c may be NULL. */
+void sh__auth_cache_put(struct sh__auth_cache *c, const char *tok, size_t len,
+                        struct sh__auth_ident *id);
+void sh__auth_cache_stats(const struct sh__auth_cache *c, struct sh__auth_cache_stats *out);
+
+/* Moves the auth epoch: every cached token is verified again. Call on the
+ * loop after a write that can change an identity or end a session has
+ * committed, BEFORE its response is sent. a may be NULL. */
+void sh__auth_epoch_bump(struct sh_api_auth *a);
+/* The records write hook: bumps the epoch when c is an auth collection
+ * (whatever rc: a failed write bumping costs one lookup). a may be NULL. */
+void sh__auth_record_written(struct sh_api_auth *a, const struct sh_collection *c);
+
+/* ---- auth_mw.c ---- */
+
+/* The auth collection named by :collection, from a snapshot the request
+ * keeps (*snap) until it ends. NULL after answering 404 (unknown, or not an
+ * auth collection). */
+const struct sh_collection *sh__auth_collection(struct sh_req *r, struct sh_api_auth *a,
+                                                struct sh_catalog_snap **snap);
+/* A copy of an auth record (as sh_auth_row has it) the way its owner sees
+ * it: hidden fields removed, email kept. */
+struct cJSON *sh__auth_owner_view(const struct sh_collection *c, const struct cJSON *record);
+/* Shows a signed-in requester its own email wherever its record appears in
+ * obj (a record, an array of them, a list envelope, expansions). */
+void sh__auth_own_email(const struct sh_req *r, struct cJSON *obj);
+/* Answers 401 unless the request carries a token of collection c; returns
+ * the identity or NULL after answering (403 for another collection's). */
+const struct sh_auth *sh__auth_require(struct sh_req *r, const struct sh_collection *c);
+/* Sends {"token":..., "record":...} (record: the owner's view). */
+void sh__auth_send_token(struct sh_req *r, const struct sh_collection *c, const char *token,
+                         const struct cJSON *record);
+
+/* ---- ratelimit.c ---- */
+
+/* True when no limit applies to r (a superuser, or an exempt address). */
+bool sh__rl_exempt(const struct sh_req *r, const struct sh_api_auth *a);
+/* Counts a hit of key on rl (NULL = off) unless r is exempt; adds the
+ * X-RateLimit-* headers. 0 when allowed, or -1 after answering 429 with
+ * Retry-After. */
+int sh__rl_hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimit *rl,
+               const char *key, size_t keylen);
+/* The per-IP limit of the auth routes (--rate-limit-auth). */
+int sh__rl_auth(struct sh_req *r, const struct sh_api_auth *a);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * Password reset (API.md "Auth"):
+ *  - POST request-password-reset {"email"} -> 204 whether or not the email
+ *    belongs to an account (nothing to learn from the answer). For an
+ *    account, a reset token is made and handed to the mailer, which by
+ *    default writes it to the log (mod=mailer) for the operator to pass on.
+ *    The token is a JWT (type "passwordReset", 30 minutes) signed with
+ *    "passwordReset:" + the collection secret + the record's tokenKey.
+ *  - POST confirm-password-reset {"token","password","passwordConfirm"} ->
+ *    204. The token is checked like an auth token, the new password hashed
+ *    on the pool, and one writer job checks that tokenKey has not changed
+ *    since (a token works once: the new password rotates tokenKey), writes
+ *    the password through the records code (its length rules and
+ *    passwordConfirm), marks the email verified (the mail was read) and
+ *    deletes every session of the record.
+ */
+#include "auth_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#define RESET_TYPE "passwordReset"
+
+static void drop_json(void *p)
+{
+    cJSON_Delete(p);
+}
+
+/* The body as an object kept until the request ends; NULL after answering. */
+static cJSON *body_of(struct sh_req *r)
+{
+    cJSON *b = sh__rec_body(r);
+    if (b && sh_arena_defer(r->arena, drop_json, b) != 0) {
+        cJSON_Delete(b);
+        sh__api_fail(r, -ENOMEM);
+        return NULL;
+    }
+    return b;
+}
+
+static void field_error(struct sh_req *r, const char *field, const char *code, const char *msg)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(d, field);
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    sh__api_error(r, 400, "An error occurred while validating the submitted data.", d);
+    cJSON_Delete(d);
+}
+
+static const char *str_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+int sh_api_auth_request_reset(struct sh_req *r, void *ud)
+{
+    struct sh_api_auth *a = ud;
+    struct sh_catalog_snap *snap;
+    const struct sh_collection *c = sh__auth_collection(r, a, &snap);
+    cJSON *body = c && !sh__rl_auth(r, a) ? body_of(r) : NULL;
+    if (!body)
+        return SH_HANDLED;
+    const char *email = str_of(body, "email");
+    if (!email) {
+        field_error(r, "email", "validation_required", "Missing required value.");
+        return SH_HANDLED;
+    }
+    struct sh_auth_row row;
+    int rc = sh_auth_find_email(a->db, NULL, c, email, &row);
+    if (rc && rc != SH_ENOTFOUND) {
+        sh__api_fail(r, rc);
+        return SH_HANDLED;
+    }
+    if (rc == 0) {
+        struct sh_token_claims cl;
+        memset(&cl, 0, sizeof(cl));
+        unsigned char key[SH__AUTH_KEY_MAX];
+        size_t klen = sh__auth_key(c, row.token_key, RESET_TYPE, key);
+        char token[SH_TOKEN_MAX + 1];
+        int n = -1;
+        if (klen && strlen(row.id) < sizeof(cl.id) && strlen(c->id) < sizeof(cl.collection_id)) {
+            strcpy(cl.id, row.id);
+            strcpy(cl.type, RESET_TYPE);
+            strcpy(cl.collection_id, c->id);
+            cl.exp = sh__now_ms() / 1000 + SH__RESET_TTL_S;
+            n = sh_token_sign(&cl, key, klen, token, sizeof(token));
+        }
+        sodium_memzero(key, sizeof(key));
+        /* The default mailer: the operator reads the log. */
+        if (n > 0)
+            sh_log_info("mailer",
+                        "password reset for %s of %s: POST /api/collections/%s/"
+                        "confirm-password-reset with token %s (valid 30 minutes)",
+                        email, c->name, c->name, token);
+        sodium_memzero(token, sizeof(token));
+        sh_auth_row_deinit(&row);
+    }
+    sh_res_send(r, 204, NULL, NULL, 0);
+    return SH_HANDLED;
+}
+
+struct reset {
+    struct sh_db_job job;
+    struct sh_req_watch watch;
+    struct sh_api_auth *a;
+    char *token_key; /* the one the token was checked against */
+    struct sh_rec_write w;
+};
+
+static void reset_free(struct reset *x)
+{
+    if (x->w.body) { /* no plain password left in freed memory */
+        cJSON *e;
+        cJSON_ArrayForEach(e, x->w.body)
+        {
+            if (cJSON_IsString(e))
+                sodium_memzero(e->valuestring, strlen(e->valuestring));
+        }
+    }
+    free(x->token_key);
+    sh_rec_write_deinit(&x->w);
+    free(x);
+}
+
+static int reset_run(sqlite3 *wdb, void *arg)
+{
+    struct reset *x = arg;
+    struct sh_auth_row row;
+    int rc = sh_auth_find_id(NULL, wdb, x->w.c, x->w.id, &row);
+    if (rc == 0 &&
+        !sh_secret_eq(row.token_key, strlen(row.token_key), x->token_key, strlen(x->token_key)))
+        rc = SH_EFORBIDDEN; /* used already, or the account signed out everywhere */
+    sh_auth_row_deinit(&row);
+    if (rc == 0)
+        rc = sh_rec_write_run(wdb, &x->w);
+    if (rc == 0)
+        rc = sh_session_delete_record(wdb, x->w.c->id, x->w.id);
+    return rc;
+}
+
+static void invalid_token(struct sh_req *r)
+{
+    field_error(r, "token", "validation_invalid_token", "Invalid or expired token.");
+}
+
+static void reset_done(struct sh_db_job *job, int rc)
+{
+    struct reset *x = job->arg;
+    struct sh_req *r = x->watch.req;
+    if (rc == 0)
+        sh__auth_epoch_bump(x->a); /* tokens of the old password end now */
+    if (r) {
+        sh_req_unwatch(&x->watch);
+        if (rc == 0)
+            sh_res_send(r, 204, NULL, NULL, 0);
+        else if (rc == SH_EFORBIDDEN || rc == SH_ENOTFOUND)
+            invalid_token(r);
+        else if (rc == SH_EINVAL && x->w.errors)
+            sh__api_error(r, 400, "An error occurred while validating the submitted data.",
+                          x->w.errors);
+        else
+            sh__api_fail(r, rc);
+    }
+    reset_free(x);
+}
+
+static void hashed(void *arg, int rc, const char *hash)
+{
+    struct reset *x = arg;
+    struct sh_req *r = x->watch.req;
+    if (!r) {
+        reset_free(x);
+        return;
+    }
+    if (rc) {
+        sh_req_unwatch(&x->watch);
+        sh__api_fail(r, rc == -ENOMEM ? SH_EBUSY : rc);
+        reset_free(x);
+        return;
+    }
+    x->w.hashes = sh_calloc(1, sizeof(*x->w.hashes));
+    x->w.hashes[0].field = sh_strdup("password");
+    x->w.hashes[0].hash = sh_strdup(hash);
+    x->w.nhashes = 1;
+    x->job.run = reset_run;
+    x->job.done = reset_done;
+    x->job.arg = x;
+    if ((rc = sh_db_submit(x->a->db, &x->job)) != 0) {
+        sh_req_unwatch(&x->watch);
+        sh__api_fail(r, rc);
+        reset_free(x);
+    }
+}
+
+int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
+{
+    struct sh_api_auth *a = ud;
+    struct sh_catalog_snap *snap;
+    const struct sh_collection *c = sh__auth_collection(r, a, &snap);
+    cJSON *body = c && !sh__rl_auth(r, a) ? body_of(r) : NULL;
+    if (!body)
+        return SH_HANDLED;
+    const char *token = str_of(body, "token"), *pw = str_of(body, "password");
+    const char *confirm = str_of(body, "passwordConfirm");
+    if (!token || !pw || !confirm) {
+        field_error(r,
+                    !token ? "token"
+                    : !pw  ? "password"
+                           : "passwordConfirm",
+                    "validation_required", "Missing required value.");
+        return SH_HANDLED;
+    }
+    if (strcmp(pw, confirm) != 0) {
+        field_error(r, "passwordConfirm", "validation_values_mismatch", "Values don't match.");
+        return SH_HANDLED;
+    }
+    struct sh_token_claims cl;
+    struct sh_auth_row row;
+    size_t tlen = strlen(token);
+    if (tlen > SH_TOKEN_MAX || sh_token_peek(token, tlen, &cl) ||
+        strcmp(cl.type, RESET_TYPE) != 0 || strcmp(cl.collection_id, c->id) != 0 ||
+        sh_auth_find_id(a->db, NULL, c, cl.id, &row) != 0) {
+        invalid_token(r);
+        return SH_HANDLED;
+    }
+    unsigned char key[SH__AUTH_KEY_MAX];
+    size_t klen = sh__auth_key(c, row.token_key, RESET_TYPE, key);
+    bool ok = klen && sh_token_verify(token, tlen, key, klen, sh__now_ms() / 1000, &cl) == 0 &&
+              strcmp(cl.id, row.id) == 0;
+    sodium_memzero(key, sizeof(key));
+    if (!ok) {
+        sh_auth_row_deinit(&row);
+        invalid_token(r);
+        return SH_HANDLED;
+    }
+    struct reset *x = sh_calloc(1, sizeof(*x));
+    x->a = a;
+    x->token_key = row.token_key;
+    row.token_key = NULL;
+    x->w.op = SH_REC_UPDATE;
+    x->w.snap = sh_catalog_snap_ref(snap);
+    x->w.c = c;
+    x->w.id = row.id;
+    row.id = NULL;
+    sh_auth_row_deinit(&row);
+    x->w.body = cJSON_CreateObject();
+    cJSON_AddStringToObject(x->w.body, "password", pw);
+    cJSON_AddStringToObject(x->w.body, "passwordConfirm", confirm);
+    cJSON_AddBoolToObject(x->w.body, "verified", 1);
+    x->w.now_ms = sh__now_ms();
+    x->w.flags = SH_REC_SUPERUSER;
+    x->w.check_password_confirm = true;
+    int rc = sh__auth_hash(a, pw, strlen(pw), hashed, x);
+    if (rc) {
+        reset_free(x);
+        if (rc == SH_ETOOBIG)
+            field_error(r, "password", "validation_max_text_constraint",
+                        "Must be less than 256 character(s).");
+        else
+            sh__api_fail(r, rc == -ENOMEM ? SH_EBUSY : rc);
+        return SH_HANDLED;
+    }
+    sh_req_watch(r, &x->watch);
+    return SH_HANDLED;
+}

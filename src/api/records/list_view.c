@@ -1,0 +1,257 @@
+/*
+ * GET /api/collections/{c}/records and GET .../records/{id}. Reads run
+ * inline on the loop's read connection, in one read transaction per request
+ * (the page, its count and its expansions see one snapshot), each query
+ * bounded by --query-budget: a query stopped by it answers 400 (errors.c says
+ * why 400). The list follows PocketBase: page (default 1), perPage (default
+ * 30, at most 1000, the value used is echoed so the SDK's getFullList stops
+ * on a short page), skipTotal (then totalItems and totalPages are -1), sort,
+ * filter ANDed with listRule, expand and fields. Only superusers may use
+ * @request.* in filter or sort (403), and a null rule is superusers only
+ * (403); the view rule hides a record as 404. A signed-in user sees their
+ * own email wherever their record appears.
+ *
+ * Without expand and fields, rows go straight from SQLite to JSON text in
+ * the loop's response buffer (no cJSON tree); totals come from the count
+ * cache (db/records_count.c), current until the collection's next write.
+ */
+#include "auth_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#define DEFAULT_PER_PAGE 30
+#define MAX_PER_PAGE     1000
+
+/* An integer parameter: *out = dflt when absent or empty; -1 when not an
+ * integer. */
+static int int_param(struct sh_req *r, const char *name, int64_t dflt, int64_t *out)
+{
+    const char *s = sh_req_query(r, name);
+    *out = dflt;
+    if (!s || !*s)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Go's strconv.ParseBool, which PocketBase uses: 1 t T TRUE true True and
+ * the false forms; -1 for anything else. */
+static int bool_param(struct sh_req *r, const char *name)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False", ""};
+    const char *s = sh_req_query(r, name);
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < SH_ARRAY_LEN(yes); i++)
+        if (strcmp(s, yes[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < SH_ARRAY_LEN(no); i++)
+        if (strcmp(s, no[i]) == 0)
+            return 0;
+    return -1;
+}
+
+/* A sort term naming @request.* (only superusers may). */
+static bool sort_uses_request(const char *s)
+{
+    for (const char *p = s; p && *p;) {
+        while (*p == ' ' || *p == ',' || *p == '-' || *p == '+')
+            p++;
+        if (strncmp(p, "@request.", 9) == 0)
+            return true;
+        p = strchr(p, ',');
+    }
+    return false;
+}
+
+static void drop_filter(void *f)
+{
+    sh_filter_free(f);
+}
+
+/* The `filter` parameter, parsed (cached) and checked; *out NULL when absent.
+ * Returns 0, or -1 after answering 400/403. */
+static int user_filter(struct sh_req *r, struct sh__rec_req *q, struct sh_filter **out)
+{
+    *out = NULL;
+    const char *text = sh_req_query(r, "filter");
+    if (!text || !*text)
+        return 0;
+    struct sh_filter_error err;
+    if (sh_filter_cache_parse(q->api->filters, q->c->id, text, strlen(text), out, &err)) {
+        sh__api_error(r, 400, err.message, NULL);
+        return -1;
+    }
+    if (sh_arena_defer(r->arena, drop_filter, *out) != 0) {
+        sh_filter_free(*out);
+        sh__api_fail(r, -ENOMEM);
+        return -1;
+    }
+    if (!q->superuser && sh_filter_uses_request(*out)) {
+        sh__api_error(r, 403, "Only superusers can filter by @request.", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* A query that fails in SQLite (not in the filter compiler) may have met a
+ * table another process (the CLI) migrated a moment ago, before this
+ * process's next catalog poll: reload, and if the schema did move, the
+ * caller runs the request again once. Returns 1 to retry, else answers. */
+static int read_fail(struct sh_req *r, struct sh__rec_req *q, int rc,
+                     const struct sh_filter_error *err, bool last)
+{
+    if (rc == SH_EINVAL && err->message[0]) {
+        sh__api_error(r, 400, err->message, NULL);
+        return 0;
+    }
+    if (!last && (rc == SH_EINVAL || rc == SH_EINTERNAL)) {
+        sh_catalog_refresh(q->api->catalog);
+        if (q->api->catalog->snap && q->api->catalog->snap != q->snap)
+            return 1;
+    }
+    sh__api_fail(r, rc);
+    return 0;
+}
+
+static int list_once(struct sh_req *r, void *ud, bool last)
+{
+    struct sh__rec_req *q = sh__rec_begin(r, ud);
+    const struct sh_filter *rule;
+    if (!q || sh__rec_rule(r, q, SH_RULE_LIST, &rule))
+        return SH_HANDLED;
+    int64_t page, per;
+    int skip = bool_param(r, "skipTotal");
+    if (int_param(r, "page", 1, &page) || int_param(r, "perPage", DEFAULT_PER_PAGE, &per) ||
+        skip < 0) {
+        sh__api_error(r, 400, "Invalid page, perPage or skipTotal parameter.", NULL);
+        return SH_HANDLED;
+    }
+    if (page < 1)
+        page = 1;
+    if (per < 1)
+        per = DEFAULT_PER_PAGE;
+    if (per > MAX_PER_PAGE)
+        per = MAX_PER_PAGE;
+    if (page > INT64_MAX / MAX_PER_PAGE)
+        page = INT64_MAX / MAX_PER_PAGE;
+    struct sh_filter *filter;
+    if (user_filter(r, q, &filter))
+        return SH_HANDLED;
+    const char *sort = sh_req_query(r, "sort");
+    if (!q->superuser && sort_uses_request(sort)) {
+        sh__api_error(r, 403, "Only superusers can filter by @request.", NULL);
+        return SH_HANDLED;
+    }
+    struct sh_rec_list_query lq = {
+        .c = q->c,
+        .rule = rule,
+        .filter = filter,
+        .sort = sort,
+        .limit = per,
+        .offset = (page - 1) * per,
+        .count = !skip,
+        .counts = sh__rec_counts(q->api),
+        .schema_version = q->snap->version,
+    };
+    struct sh_filter_error err = {0};
+    struct sh_db *db = q->api->db;
+    int rc = sh_db_read_begin(db);
+    const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
+    if ((!expand || !*expand) && (!fields || !*fields)) {
+        /* The common page: rows go straight from SQLite to JSON text. */
+        struct sh_buf *out = sh__rec_out();
+        if (rc == 0)
+            rc = sh_rec_list_json(db, &q->acc, &lq, page, sh__rec_own_id(r, q), out, &err);
+        if (rc)
+            return read_fail(r, q, rc, &err, last);
+        sh__rec_send_out(r);
+        return SH_HANDLED;
+    }
+    cJSON *items = NULL;
+    int64_t total = -1;
+    if (rc == 0)
+        rc = sh_rec_list(db, &q->acc, &lq, &items, &total, &err);
+    if (rc == 0)
+        rc = sh_rec_expand(db, &q->acc, q->c, items, expand);
+    if (rc) {
+        cJSON_Delete(items);
+        return read_fail(r, q, rc, &err, last);
+    }
+    cJSON *env = cJSON_CreateObject();
+    cJSON_AddNumberToObject(env, "page", (double)page);
+    cJSON_AddNumberToObject(env, "perPage", (double)per);
+    cJSON_AddNumberToObject(env, "totalItems", (double)total);
+    cJSON_AddNumberToObject(env, "totalPages",
+                            total < 0 ? -1.0 : (double)((total + per - 1) / per));
+    cJSON_AddItemToObject(env, "items", items);
+    sh__auth_own_email(r, items);
+    sh__rec_send(r, env, fields, true);
+    cJSON_Delete(env);
+    return SH_HANDLED;
+}
+
+static int view_once(struct sh_req *r, void *ud, bool last)
+{
+    struct sh__rec_req *q = sh__rec_begin(r, ud);
+    const struct sh_filter *rule;
+    if (!q || sh__rec_rule(r, q, SH_RULE_VIEW, &rule))
+        return SH_HANDLED;
+    const struct sh_str *idp = sh_req_param(r, "id");
+    char *id = idp ? sh_arena_strndup(r->arena, idp->ptr, idp->len) : NULL;
+    if (!id) {
+        sh__api_fail(r, -ENOMEM);
+        return SH_HANDLED;
+    }
+    struct sh_filter_error err = {0};
+    struct sh_db *db = q->api->db;
+    int rc = sh_db_read_begin(db);
+    const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
+    if ((!expand || !*expand) && (!fields || !*fields)) {
+        struct sh_buf *out = sh__rec_out();
+        if (rc == 0)
+            rc = sh_rec_view_json(db, &q->acc, q->c, rule, id, sh__rec_own_id(r, q), out, &err);
+        if (rc)
+            return read_fail(r, q, rc, &err, last);
+        sh__rec_send_out(r);
+        return SH_HANDLED;
+    }
+    cJSON *rec = NULL;
+    if (rc == 0)
+        rc = sh_rec_view(db, &q->acc, q->c, rule, id, &rec, &err);
+    if (rc == 0)
+        rc = sh_rec_expand(db, &q->acc, q->c, rec, expand);
+    if (rc) {
+        cJSON_Delete(rec);
+        return read_fail(r, q, rc, &err, last);
+    }
+    sh__auth_own_email(r, rec);
+    sh__rec_send(r, rec, fields, false);
+    cJSON_Delete(rec);
+    return SH_HANDLED;
+}
+
+int sh_api_records_list(struct sh_req *r, void *ud)
+{
+    if (list_once(r, ud, false) == 1)
+        list_once(r, ud, true);
+    return SH_HANDLED;
+}
+
+int sh_api_records_view(struct sh_req *r, void *ud)
+{
+    if (view_once(r, ud, false) == 1)
+        view_once(r, ud, true);
+    return SH_HANDLED;
+}

@@ -1,0 +1,90 @@
+/*
+ * Internals of the records handlers (records_read.c: list and view;
+ * records_write.c: create, update, delete; records_ctx.c: what every records
+ * request needs first; fields.c: the `fields` picker; errors.c: the one
+ * table from stagehand codes to HTTP status and message). Not a public
+ * interface.
+ */
+#ifndef STAGEHAND_API_RECORDS_H
+#define STAGEHAND_API_RECORDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "stagehand/catalog.h"
+#include "stagehand/records.h"
+#include "stagehand/api.h"
+
+struct cJSON;
+
+/* ---- errors.c ---- */
+
+/* Status and message for a stagehand code (SH_ENOTFOUND -> 404 "The requested
+ * resource wasn't found.", SH_EBUSY -> 503, ...); the message is static. */
+int sh__api_status(int code, const char **message);
+/* Answers r with the error of code, adding Retry-After to 503s. */
+void sh__api_fail(struct sh_req *r, int code);
+/* Answers status with message and data (NULL for {}); Retry-After on 503. */
+void sh__api_error(struct sh_req *r, int status, const char *message, const struct cJSON *data);
+
+/* ---- records_ctx.c ---- */
+
+/* What a records request carries from its start to its response. Lives in
+ * the request arena; the snapshot reference is dropped when the arena resets. */
+struct sh__rec_req {
+    struct sh_api_records *api;
+    struct sh_catalog_snap *snap;
+    const struct sh_collection *c;
+    struct sh_filter_ctx ctx;
+    struct sh_rec_access acc;
+    bool superuser; /* signed in as a _superusers record: rules bypassed */
+};
+
+/* Resolves :collection and prepares the rule context (@request.auth from
+ * r->auth, @request.query, headers and method). Returns the context, or NULL
+ * after answering (404 for an unknown collection, 413 past the arena's
+ * limit). */
+struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api);
+
+/* The rule of kind k for this request: *out NULL when it does not apply
+ * (superuser, or "" = everyone). Returns 0, or answers 403 for a null rule and
+ * returns -1. */
+int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
+                 const struct sh_filter **out);
+
+/* Parses the request body as a JSON object (an empty body is {}). NULL after
+ * answering 400 "Failed to load the submitted data due to invalid
+ * formatting.". The caller owns the result. */
+struct cJSON *sh__rec_body(struct sh_req *r);
+
+/* Unix time in milliseconds, from the real-time clock. */
+int64_t sh__now_ms(void);
+
+/* Sends obj (a record or list envelope) as JSON with status 200 after
+ * applying the `fields` parameter (may be NULL); frees nothing. */
+void sh__rec_send(struct sh_req *r, struct cJSON *obj, const char *fields, bool list);
+
+/* The loop's response buffer for JSON written straight from rows, emptied
+ * (its capacity is kept from one request to the next). */
+struct sh_buf *sh__rec_out(void);
+/* Sends sh__rec_out()'s content as JSON with status 200. */
+void sh__rec_send_out(struct sh_req *r);
+
+/* The id of the signed-in record when it belongs to q's collection and is
+ * not a superuser (it sees its own email), else NULL. Borrowed from r. */
+const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q);
+
+/* The count cache of list totals (db/records.h), created at the first use
+ * with --count-cache entries and installed for sh_rec_write_deinit's bumps;
+ * freed at exit. */
+struct sh_rec_counts *sh__rec_counts(struct sh_api_records *api);
+
+/* ---- fields.c ---- */
+
+/* Trims obj in place to the comma-separated `fields` list: `id,title`,
+ * `*` for every key of a level, dotted paths into nested objects and arrays
+ * (`expand.author.name`), and the `:excerpt(max[,ellipsis])` modifier on
+ * string fields. An empty or NULL list leaves obj as is. */
+void sh__fields_pick(struct cJSON *obj, const char *fields);
+
+#endif

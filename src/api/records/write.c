@@ -1,0 +1,468 @@
+/*
+ * POST, PATCH and DELETE on records. The handler checks what needs only the
+ * request (the rule is not null, the body is a JSON object), compiles the
+ * rule against the request (its @request.* values become bound parameters),
+ * and submits a writer job (db/records.h) that does the rest inside the
+ * write transaction. The response is sent from the job's completion, which
+ * runs only after the COMMIT: an acknowledged write is durable. The job owns
+ * everything it uses (heap memory and a catalog snapshot reference), and
+ * finds its request through a sh_req_watch, so a client that goes away
+ * meanwhile costs nothing but the write itself.
+ *
+ * Passwords (auth collections) are hashed with Argon2id on the hashing
+ * pool (auth.h) before the job is submitted, never on the loop or the
+ * writer, and one at a time; a full pool queue is 503 with Retry-After. A
+ * signed-in user who sets a new password of their own must give the current
+ * one as oldPassword (verified on the pool first), as in PocketBase;
+ * superusers need not. A new password rotates the record's tokenKey (in
+ * validation) and the same job deletes its sessions, as does deleting an
+ * auth record: every token of the record stops working at once. Sign-ups
+ * count against the per-address limit of the auth routes.
+ */
+#include "auth_int.h"
+#include "stagehand/validate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+struct wjob {
+    struct sh_db_job job;
+    struct sh_rec_write w;
+    struct sh_req_watch watch;
+    struct sh_api_records *api;
+    struct sh__rec_req *q; /* request memory: valid while watch.req is set */
+    char **plain;          /* passwords to hash, sodium_malloc'd; nhashes of them */
+    size_t hashed;         /* how many of them are done */
+    int attempts;          /* submissions overtaken by a schema change */
+};
+
+static const enum sh_rule_kind rule_of[] = {SH_RULE_CREATE, SH_RULE_UPDATE, SH_RULE_DELETE};
+
+static void job_free(struct wjob *j)
+{
+    for (size_t i = 0; j->plain && i < j->w.nhashes; i++)
+        if (j->plain[i])
+            sodium_free(j->plain[i]);
+    free(j->plain);
+    if (j->w.body) { /* no plain password left in freed memory */
+        static const char *const secret[] = {"password", "passwordConfirm", "oldPassword"};
+        for (size_t i = 0; i < SH_ARRAY_LEN(secret); i++) {
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, secret[i]);
+            if (cJSON_IsString(v))
+                sodium_memzero(v->valuestring, strlen(v->valuestring));
+        }
+    }
+    sh_rec_write_deinit(&j->w);
+    free(j);
+}
+
+static bool sets_password(const struct sh_rec_write *w)
+{
+    for (size_t i = 0; i < w->nhashes; i++)
+        if (strcmp(w->hashes[i].field, "password") == 0)
+            return true;
+    return false;
+}
+
+/* The records write, then what it means for sessions: a new password or a
+ * deleted auth record ends every session of the record. */
+static int wjob_run(sqlite3 *wdb, void *arg)
+{
+    struct wjob *j = arg;
+    struct sh_rec_write *w = &j->w;
+    int rc = sh_rec_write_run(wdb, w);
+    if (rc || w->c->type != SH_COLLECTION_AUTH || w->op == SH_REC_CREATE)
+        return rc;
+    if (w->op == SH_REC_DELETE || sets_password(w))
+        rc = sh_session_delete_record(wdb, w->c->id, w->id);
+    return rc;
+}
+
+static const char *op_message(enum sh_rec_op op)
+{
+    switch (op) {
+    case SH_REC_CREATE:
+        return "Failed to create record.";
+    case SH_REC_UPDATE:
+        return "Failed to update record.";
+    case SH_REC_DELETE:
+        break;
+    }
+    return "Failed to delete record. Make sure that the record is not part of a required "
+           "relation reference.";
+}
+
+/* Points the job (and the request's reads) at collection c of snapshot snap
+ * (a new reference is taken), checks the rule is not null and compiles it
+ * against the request. 0, or -1 after answering. */
+static int bind_snapshot(struct sh_req *r, struct wjob *j, struct sh_catalog_snap *snap,
+                         const struct sh_collection *c)
+{
+    struct sh__rec_req *q = j->q;
+    struct sh_rec_write *w = &j->w;
+    struct sh_catalog_snap *old = w->snap;
+    w->snap = sh_catalog_snap_ref(snap);
+    sh_catalog_snap_free(old);
+    w->c = q->c = c;
+    q->acc.resolver = &snap->resolver;
+    w->check_password_confirm = c->type == SH_COLLECTION_AUTH;
+    sh_filter_sql_deinit(&w->rule);
+    w->has_rule = false;
+    const struct sh_filter *rule;
+    if (sh__rec_rule(r, q, rule_of[w->op], &rule))
+        return -1;
+    if (!rule)
+        return 0;
+    struct sh_filter_ctx ctx = q->ctx;
+    ctx.body = w->body;
+    struct sh_schema_view v;
+    struct sh_filter_error err;
+    sh_schema_view_init(&v, c, &snap->resolver, SH_SCHEMA_VIEW_HIDDEN);
+    int rc = sh_filter_compile(rule, &v.schema, &ctx, &w->rule, &err);
+    sh_schema_view_deinit(&v);
+    if (rc) {
+        sh__api_error(r, 400, err.message, NULL);
+        return -1;
+    }
+    w->has_rule = true;
+    return 0;
+}
+
+static void submit(struct wjob *j);
+
+/* The writer found the schema newer than the job's snapshot (a CLI import a
+ * moment ago): reload the catalog and submit again against the new
+ * definition, so the client never sees the window. Returns 1 when
+ * resubmitted (the job lives on), -1 when answered here (the collection is
+ * gone, or its rule now refuses), 0 to give up (the caller answers). */
+static int retry(struct sh_req *r, struct wjob *j)
+{
+    if (j->attempts++ >= 3)
+        return 0;
+    sh_catalog_refresh(j->api->catalog);
+    struct sh_catalog_snap *snap = sh_catalog_acquire(j->api->catalog);
+    if (!snap)
+        return 0; /* shutting down */
+    const struct sh_collection *c = sh_catalog_snap_find(snap, j->w.c->id);
+    int rc = c ? bind_snapshot(r, j, snap, c) : -1;
+    if (!c)
+        sh__api_error(r, 404, "Missing collection context.", NULL);
+    sh_catalog_snap_free(snap);
+    if (rc) {
+        sh_req_unwatch(&j->watch);
+        return -1;
+    }
+    submit(j);
+    return 1;
+}
+
+static void respond(struct sh_req *r, struct wjob *j, int rc)
+{
+    struct sh_rec_write *w = &j->w;
+    switch (rc) {
+    case 0:
+        break;
+    case SH_EINVAL:
+    case SH_ECONFLICT:  /* the records issue: a unique violation is a field error */
+    case SH_EFORBIDDEN: /* the new record fails the create rule */
+        sh__api_error(r, 400, op_message(w->op), w->errors);
+        return;
+    default:
+        sh__api_fail(r, rc);
+        return;
+    }
+    if (w->op == SH_REC_DELETE) {
+        sh_res_send(r, 204, NULL, NULL, 0);
+        return;
+    }
+    if (w->record_json) { /* written by the job, straight from the row */
+        sh_res_json(r, 200, w->record_text ? w->record_text : "{}", w->record_len);
+        return;
+    }
+    int erc = sh_rec_expand(j->api->db, &j->q->acc, w->c, w->record, sh_req_query(r, "expand"));
+    if (erc) {
+        sh__api_fail(r, erc);
+        return;
+    }
+    sh__auth_own_email(r, w->record);
+    sh__rec_send(r, w->record, sh_req_query(r, "fields"), false);
+}
+
+static void job_done(struct sh_db_job *job, int rc)
+{
+    struct wjob *j = (struct wjob *)job;
+    struct sh_req *r = j->watch.req;
+    sh__auth_record_written(j->api->auth, j->w.c); /* cached tokens: before the answer */
+    if (r && rc == SH_EBUSY) {
+        int again = retry(r, j);
+        if (again > 0)
+            return; /* resubmitted: the job lives on */
+        if (again < 0) {
+            job_free(j); /* answered */
+            return;
+        }
+    }
+    if (r) {
+        sh_req_unwatch(&j->watch);
+        respond(r, j, rc);
+    }
+    job_free(j);
+}
+
+static void submit(struct wjob *j)
+{
+    struct sh_req *r = j->watch.req;
+    if (!r) { /* the client went away while its password was hashed */
+        job_free(j);
+        return;
+    }
+    int rc = sh_db_submit(j->api->db, &j->job);
+    if (rc) {
+        sh_req_unwatch(&j->watch);
+        sh__api_fail(r, rc);
+        job_free(j);
+    }
+}
+
+/* ---- passwords on the hashing pool ---- */
+
+/* Ends the request with code (if it is still there) and frees j. */
+static void give_up(struct wjob *j, int code)
+{
+    struct sh_req *r = j->watch.req;
+    if (r) {
+        sh_req_unwatch(&j->watch);
+        sh__api_fail(r, code == -ENOMEM ? SH_EBUSY : code);
+    }
+    job_free(j);
+}
+
+static void hash_next(struct wjob *j);
+
+static void hashed(void *arg, int rc, const char *hash)
+{
+    struct wjob *j = arg;
+    size_t i = j->hashed++;
+    sodium_free(j->plain[i]);
+    j->plain[i] = NULL;
+    if (!j->watch.req) {
+        job_free(j);
+        return;
+    }
+    if (rc) {
+        give_up(j, rc);
+        return;
+    }
+    j->w.hashes[i].hash = sh_strdup(hash);
+    hash_next(j);
+}
+
+/* Hashes the next password, or submits the job when all are. */
+static void hash_next(struct wjob *j)
+{
+    if (j->hashed == j->w.nhashes) {
+        submit(j);
+        return;
+    }
+    const char *p = j->plain[j->hashed];
+    int rc = sh__auth_hash(j->api->auth, p, strlen(p), hashed, j);
+    if (rc)
+        give_up(j, rc);
+}
+
+static void field_error(struct sh_req *r, const char *field, const char *code, const char *msg)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(d, field);
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    sh__api_error(r, 400, "Failed to update record.", d);
+    cJSON_Delete(d);
+}
+
+static void old_checked(void *arg, int rc, const char *hash)
+{
+    (void)hash;
+    struct wjob *j = arg;
+    struct sh_req *r = j->watch.req;
+    if (!r) {
+        job_free(j);
+        return;
+    }
+    if (rc == SH_EFORBIDDEN) {
+        sh_req_unwatch(&j->watch);
+        field_error(r, "oldPassword", "validation_invalid_old_password",
+                    "Missing or invalid old password.");
+        job_free(j);
+        return;
+    }
+    if (rc) {
+        give_up(j, rc);
+        return;
+    }
+    hash_next(j);
+}
+
+/* A signed-in user setting a new password of their own: oldPassword must
+ * match the stored one first. 1 when the check was started (it goes on to
+ * the hashing), 0 when there is nothing to check, -1 after answering. */
+static int check_old_password(struct sh_req *r, struct wjob *j)
+{
+    const struct sh_collection *c = j->w.c;
+    if (j->w.op != SH_REC_UPDATE || c->type != SH_COLLECTION_AUTH || j->q->superuser ||
+        !sets_password(&j->w))
+        return 0;
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive(j->w.body, "oldPassword");
+    if (!cJSON_IsString(old) || !old->valuestring[0]) {
+        field_error(r, "oldPassword", "validation_required", "Missing required value.");
+        return -1;
+    }
+    struct sh_auth_row row;
+    int rc = sh_auth_find_id(j->api->db, NULL, c, j->w.id, &row);
+    if (rc == SH_ENOTFOUND)
+        return 0; /* the job answers 404 */
+    if (rc) {
+        sh__api_fail(r, rc);
+        return -1;
+    }
+    /* The pool copies the password and the hash. */
+    rc = sh__auth_verify(j->api->auth, row.password_hash[0] ? row.password_hash : NULL,
+                         old->valuestring, strlen(old->valuestring), old_checked, j);
+    sh_auth_row_deinit(&row);
+    if (rc == SH_ETOOBIG) {
+        field_error(r, "oldPassword", "validation_invalid_old_password",
+                    "Missing or invalid old password.");
+        return -1;
+    }
+    if (rc) {
+        sh__api_fail(r, rc == -ENOMEM ? SH_EBUSY : rc);
+        return -1;
+    }
+    return 1;
+}
+
+/* Non-empty strings the body gives to password fields: they are hashed
+ * first; the writer validates them (length, pattern) from the body. One
+ * whose length is out of bounds is not hashed: validation refuses it before
+ * a hash would be needed, so a bad sign-up costs no Argon2 run. */
+static size_t collect_passwords(struct wjob *j)
+{
+    const struct sh_collection *c = j->w.c;
+    size_t n = 0;
+    for (size_t i = 0; i < c->nfields; i++) {
+        const struct sh_field *f = &c->fields[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, f->name);
+        if (f->kind != SH_FIELD_PASSWORD || !cJSON_IsString(v) || !v->valuestring[0])
+            continue;
+        int64_t chars = (int64_t)sh__utf8_count(v->valuestring);
+        if (chars < f->min_len || chars > (f->max_len ? f->max_len : SH_PASSWORD_MAX))
+            continue;
+        if (!j->plain) {
+            j->plain = sh_calloc(c->nfields, sizeof(*j->plain));
+            j->w.hashes = sh_calloc(c->nfields, sizeof(*j->w.hashes));
+        }
+        size_t len = strlen(v->valuestring);
+        j->plain[n] = sodium_malloc(len + 1);
+        if (!j->plain[n])
+            sh_panic(__FILE__, __LINE__, "sodium_malloc failed");
+        memcpy(j->plain[n], v->valuestring, len + 1);
+        j->w.hashes[n].field = sh_strdup(f->name);
+        j->w.nhashes = ++n;
+    }
+    return n;
+}
+
+/* ---- the three handlers ---- */
+
+static char *param_id(struct sh_req *r)
+{
+    const struct sh_str *p = sh_req_param(r, "id");
+    char *id = sh_malloc(p->len + 1);
+    memcpy(id, p->ptr, p->len);
+    id[p->len] = 0;
+    return id;
+}
+
+static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
+{
+    struct sh_api_records *api = ud;
+    struct sh__rec_req *q = sh__rec_begin(r, ud);
+    const struct sh_filter *rule;
+    if (!q || sh__rec_rule(r, q, rule_of[op], &rule))
+        return SH_HANDLED;
+    if (op == SH_REC_CREATE && q->c->type == SH_COLLECTION_AUTH && api->auth &&
+        sh__rl_auth(r, api->auth))
+        return SH_HANDLED; /* sign-ups cost a hash: the auth routes' limit */
+    cJSON *body = NULL;
+    if (op != SH_REC_DELETE && !(body = sh__rec_body(r)))
+        return SH_HANDLED;
+    if (body && q->c->type == SH_COLLECTION_AUTH && !q->superuser) {
+        /* Only superusers (later: managers) set these; PocketBase's forms
+         * leave them alone for everyone else. */
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "verified");
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "tokenKey");
+    }
+
+    struct wjob *j = sh_calloc(1, sizeof(*j));
+    j->api = api;
+    j->q = q;
+    j->job.run = wjob_run;
+    j->job.done = job_done;
+    j->job.arg = j;
+    j->w.op = op;
+    j->w.body = body;
+    j->w.id = op == SH_REC_CREATE ? NULL : param_id(r);
+    j->w.now_ms = q->ctx.now_ms;
+    j->w.flags = q->acc.flags;
+    const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
+    if (op != SH_REC_DELETE && (!expand || !*expand) && (!fields || !*fields)) {
+        /* No tree needed on the loop: the job writes the answer's JSON. */
+        const char *own = sh__rec_own_id(r, q);
+        j->w.record_json = true;
+        j->w.own_id = own ? sh_strdup(own) : NULL;
+    }
+    if (bind_snapshot(r, j, q->snap, q->c)) {
+        job_free(j);
+        return SH_HANDLED;
+    }
+    if (op != SH_REC_DELETE && collect_passwords(j)) {
+        if (!api->auth) {
+            sh__api_fail(r, SH_EINTERNAL);
+            job_free(j);
+            return SH_HANDLED;
+        }
+        /* Pool callbacks always come later, from the loop: watching the
+         * request after submitting is in time. */
+        int rc = check_old_password(r, j);
+        if (rc < 0) {
+            job_free(j);
+            return SH_HANDLED;
+        }
+        sh_req_watch(r, &j->watch);
+        if (rc == 0)
+            hash_next(j);
+        return SH_HANDLED;
+    }
+    sh_req_watch(r, &j->watch);
+    submit(j);
+    return SH_HANDLED;
+}
+
+int sh_api_records_create(struct sh_req *r, void *ud)
+{
+    return start(r, ud, SH_REC_CREATE);
+}
+
+int sh_api_records_update(struct sh_req *r, void *ud)
+{
+    return start(r, ud, SH_REC_UPDATE);
+}
+
+int sh_api_records_delete(struct sh_req *r, void *ud)
+{
+    return start(r, ud, SH_REC_DELETE);
+}

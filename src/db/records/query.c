@@ -1,0 +1,528 @@
+/*
+ * List and view queries on the loop's read connection. The SQL is built from
+ * validated, quoted names only; the collection rule and the client's filter
+ * are compiled by filter.h into boolean expressions with bound parameters and
+ * ANDed; the sort becomes an ORDER BY that always ends with the rowid, so
+ * pages are stable when sort keys tie. The rowid runs in the direction of
+ * the last sort term: `sort=-n` is `n DESC, rowid DESC`, which an index on n
+ * (or on (tag, n) under `tag = ?`) gives by walking backwards, where
+ * `rowid ASC` made SQLite sort every page again (a third of the page's
+ * cost). Rules see hidden fields (a rule may test them); a guest's filter
+ * and sort do not.
+ *
+ * Rows are answered as cJSON trees (sh_rec_list, sh_rec_view: expand and
+ * `fields` work on trees) or written straight to JSON text (the _json
+ * variants: the common page). Totals go through the count cache
+ * (records_count.c) when the caller passes one.
+ *
+ * Every statement goes through the db's statement cache (the SQL text of a
+ * given filter shape repeats) and is stepped under the read budget.
+ */
+#include "stagehand/records.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+/* The compiled WHERE of one query: rule AND filter. */
+struct where {
+    struct sh_filter_sql rule, filter;
+    bool has_rule, has_filter;
+};
+
+static void where_deinit(struct where *w)
+{
+    sh_filter_sql_deinit(&w->rule);
+    sh_filter_sql_deinit(&w->filter);
+}
+
+static int where_compile(const struct sh_rec_access *acc, const struct sh_collection *c,
+                         const struct sh_filter *rule, const struct sh_filter *filter,
+                         struct where *w, struct sh_filter_error *err)
+{
+    memset(w, 0, sizeof(*w));
+    int rc = 0;
+    bool su = acc->flags & SH_REC_SUPERUSER;
+    if (rule && !su && !sh_filter_is_empty(rule)) {
+        struct sh_schema_view v;
+        sh_schema_view_init(&v, c, acc->resolver, SH_SCHEMA_VIEW_HIDDEN);
+        rc = sh_filter_compile(rule, &v.schema, acc->ctx, &w->rule, err);
+        sh_schema_view_deinit(&v);
+        w->has_rule = rc == 0;
+    }
+    if (rc == 0 && filter && !sh_filter_is_empty(filter)) {
+        struct sh_schema_view v;
+        sh_schema_view_init(&v, c, acc->resolver, su ? SH_SCHEMA_VIEW_HIDDEN : 0);
+        rc = sh_filter_compile(filter, &v.schema, acc->ctx, &w->filter, err);
+        sh_schema_view_deinit(&v);
+        w->has_filter = rc == 0;
+    }
+    if (rc)
+        where_deinit(w);
+    return rc;
+}
+
+static void where_sql(const struct where *w, struct sh_buf *b)
+{
+    sh_buf_appends(b, " WHERE 1");
+    if (w->has_rule) {
+        sh_buf_appends(b, " AND ");
+        sh_buf_appends(b, w->rule.sql);
+    }
+    if (w->has_filter) {
+        sh_buf_appends(b, " AND ");
+        sh_buf_appends(b, w->filter.sql);
+    }
+}
+
+/* Binds the WHERE's parameters from index 1; returns the next index. */
+static int where_bind(const struct where *w, sqlite3_stmt *st)
+{
+    int i = 1;
+    if (w->has_rule) {
+        sh_filter_sql_bind(&w->rule, st, i);
+        i += (int)w->rule.nparams;
+    }
+    if (w->has_filter) {
+        sh_filter_sql_bind(&w->filter, st, i);
+        i += (int)w->filter.nparams;
+    }
+    return i;
+}
+
+static void take_buf(struct sh_buf *b)
+{
+    sh_buf_append(b, "", 1);
+}
+
+/* ---- counts, through the count cache (records_count.c) ---- */
+
+static void key_param(struct sh_buf *k, const struct sh_filter_param *p)
+{
+    char t = (char)('0' + (int)p->type);
+    sh_buf_append(k, &t, 1);
+    switch (p->type) {
+    case SH_FILTER_PARAM_INT:
+        sh_buf_append(k, &p->i, sizeof(p->i));
+        break;
+    case SH_FILTER_PARAM_DOUBLE:
+        sh_buf_append(k, &p->d, sizeof(p->d));
+        break;
+    case SH_FILTER_PARAM_TEXT: {
+        uint64_t n = p->len;
+        sh_buf_append(k, &n, sizeof(n));
+        sh_buf_append(k, p->text, p->len);
+        break;
+    }
+    case SH_FILTER_PARAM_NULL:
+        break;
+    }
+}
+
+static void key_sql(struct sh_buf *k, const struct sh_filter_sql *q)
+{
+    uint64_t n = q->len;
+    sh_buf_append(k, &n, sizeof(n));
+    sh_buf_append(k, q->sql, q->len);
+    n = q->nparams;
+    sh_buf_append(k, &n, sizeof(n));
+    for (size_t i = 0; i < q->nparams; i++)
+        key_param(k, &q->params[i]);
+}
+
+/* The quoted name ending just before p (p points after its closing quote),
+ * or NULL. */
+static const char *quoted_before(const char *sql, const char *p, size_t *n)
+{
+    if (p <= sql || p[-1] != '"')
+        return NULL;
+    const char *q = p - 1;
+    while (q > sql && q[-1] != '"')
+        q--;
+    if (q == sql)
+        return NULL;
+    *n = (size_t)(p - 1 - q);
+    return q;
+}
+
+static bool same_table(const char *name, size_t n, const char *table)
+{
+    return n == strlen(table) && strncasecmp(name, table, n) == 0;
+}
+
+/* Whether sql reads a table other than `table`. The filter compiler names
+ * tables only as `FROM "x"`, `JOIN "x"` and `"x" AS "alias"` (relation
+ * paths become subqueries; json_each sources are not quoted names); any of
+ * them naming another table, or one that cannot be read, counts. */
+static bool reads_other(const char *sql, const char *table)
+{
+    static const char *const kw[] = {"FROM \"", "JOIN \""};
+    for (size_t i = 0; i < SH_ARRAY_LEN(kw); i++)
+        for (const char *p = sql; (p = strstr(p, kw[i])) != NULL;) {
+            p += strlen(kw[i]);
+            const char *q = strchr(p, '"');
+            if (!q || !same_table(p, (size_t)(q - p), table))
+                return true;
+        }
+    for (const char *p = sql; (p = strstr(p, " AS \"")) != NULL; p += 5) {
+        size_t n;
+        const char *name = quoted_before(sql, p, &n);
+        if (name && !same_table(name, n, table))
+            return true;
+    }
+    return false;
+}
+
+/* Longest count key kept: bounds the cache's memory to about
+ * --count-cache x 1 KiB whatever the filters. */
+#define COUNT_KEY_MAX 1024
+
+/* Whether a count of c under w may be cached (see records_count.c: tables
+ * and columns that only records jobs write), and if so its key. */
+static bool count_key(const struct sh_rec_list_query *q, const struct where *w, struct sh_buf *k,
+                      struct sh_rec_count_key *out)
+{
+    const struct sh_collection *c = q->c;
+    if (!q->counts || c->name[0] == '_')
+        return false;
+    const struct sh_filter_sql *parts[2] = {w->has_rule ? &w->rule : NULL,
+                                            w->has_filter ? &w->filter : NULL};
+    bool other = false;
+    for (size_t i = 0; i < 2; i++) {
+        if (!parts[i] || !parts[i]->sql)
+            continue;
+        if (c->type == SH_COLLECTION_AUTH && strstr(parts[i]->sql, "\"tokenKey\""))
+            return false;
+        other = other || reads_other(parts[i]->sql, c->name);
+    }
+    sh_buf_appends(k, c->id);
+    sh_buf_append(k, "", 1);
+    sh_buf_append(k, &q->schema_version, sizeof(q->schema_version));
+    for (size_t i = 0; i < 2; i++) {
+        char present = parts[i] ? 1 : 0;
+        sh_buf_append(k, &present, 1);
+        if (parts[i])
+            key_sql(k, parts[i]);
+    }
+    if (k->len > COUNT_KEY_MAX)
+        return false; /* a long filter: counted each time rather than cached */
+    *out = (struct sh_rec_count_key){c->name, other, k->data, k->len};
+    return true;
+}
+
+static int count_query(struct sh_db *db, const struct sh_collection *c, const struct where *w,
+                       int64_t *total)
+{
+    struct sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_appends(&b, "SELECT COUNT(*) FROM ");
+    sh__rec_quote(&b, c->name);
+    where_sql(w, &b);
+    take_buf(&b);
+    sqlite3_stmt *st;
+    int rc = sh_db_prepare(db, b.data, &st);
+    sh_buf_deinit(&b);
+    if (rc)
+        return rc;
+    where_bind(w, st);
+    rc = sh_db_step(db, st);
+    if (rc == 1) {
+        *total = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else if (rc == 0) {
+        *total = 0;
+    }
+    sh_db_release(db, st);
+    return rc;
+}
+
+/* COUNT(*) of the matches, from the count cache when it has a current
+ * one. Reads run inside the caller's read transaction (see records_count.c
+ * for why a cached count is never older than an acknowledged write). */
+static int count_rows(struct sh_db *db, const struct sh_rec_list_query *q, const struct where *w,
+                      int64_t *total)
+{
+    struct sh_buf kb;
+    sh_buf_init(&kb);
+    struct sh_rec_count_key key;
+    bool cacheable = count_key(q, w, &kb, &key);
+    int rc = 0;
+    if (!cacheable || !sh_rec_counts_get(q->counts, &key, total)) {
+        rc = count_query(db, q->c, w, total);
+        if (rc == 0 && cacheable)
+            sh_rec_counts_put(q->counts, &key, *total);
+    }
+    sh_buf_deinit(&kb);
+    return rc;
+}
+
+/* ---- list pages ---- */
+
+struct page {
+    struct where w;
+    struct sh_filter_sql sort;
+    sqlite3_stmt *st;
+};
+
+static void page_deinit(struct sh_db *db, struct page *p)
+{
+    sh_db_release(db, p->st);
+    sh_filter_sql_deinit(&p->sort);
+    where_deinit(&p->w);
+}
+
+/* Compiles the WHERE and the sort of q. */
+static int page_compile(const struct sh_rec_access *acc, const struct sh_rec_list_query *q,
+                        struct page *p, struct sh_filter_error *err)
+{
+    memset(p, 0, sizeof(*p));
+    int rc = where_compile(acc, q->c, q->rule, q->filter, &p->w, err);
+    if (rc)
+        return rc;
+    if (q->sort && *q->sort) {
+        struct sh_schema_view v;
+        sh_schema_view_init(&v, q->c, acc->resolver,
+                            (acc->flags & SH_REC_SUPERUSER) ? SH_SCHEMA_VIEW_HIDDEN : 0);
+        rc = sh_sort_compile(q->sort, strlen(q->sort), &v.schema, &p->sort, err);
+        sh_schema_view_deinit(&v);
+        if (rc) {
+            where_deinit(&p->w);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Whether the ORDER BY list ends descending (then the rowid tiebreak runs
+ * the same way, so that an index on the sort column(s) walked backwards
+ * gives the order with no sorting step). */
+static bool ends_desc(const struct sh_filter_sql *sort)
+{
+    return sort->len >= 5 && strcmp(sort->sql + sort->len - 5, " DESC") == 0;
+}
+
+/* Prepares and binds the page query of a compiled page. */
+static int page_prepare(struct sh_db *db, const struct sh_rec_list_query *q, struct page *p)
+{
+    const struct sh_collection *c = q->c;
+    struct sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_appends(&b, "SELECT ");
+    sh_rec_columns(c, false, &b);
+    sh_buf_appends(&b, " FROM ");
+    sh__rec_quote(&b, c->name);
+    where_sql(&p->w, &b);
+    sh_buf_appends(&b, " ORDER BY ");
+    if (p->sort.len) {
+        sh_buf_appends(&b, p->sort.sql);
+        sh_buf_appends(&b, ", ");
+    }
+    sh__rec_quote(&b, c->name);
+    sh_buf_appends(&b, ends_desc(&p->sort) ? ".rowid DESC LIMIT ? OFFSET ?"
+                                           : ".rowid LIMIT ? OFFSET ?");
+    take_buf(&b);
+    int rc = sh_db_prepare(db, b.data, &p->st);
+    sh_buf_deinit(&b);
+    if (rc)
+        return rc;
+    int i = where_bind(&p->w, p->st);
+    if (p->sort.nparams) {
+        sh_filter_sql_bind(&p->sort, p->st, i);
+        i += (int)p->sort.nparams;
+    }
+    sqlite3_bind_int64(p->st, i, q->limit);
+    sqlite3_bind_int64(p->st, i + 1, q->offset);
+    return 0;
+}
+
+int sh_rec_list(struct sh_db *db, const struct sh_rec_access *acc,
+                const struct sh_rec_list_query *q, cJSON **items, int64_t *total,
+                struct sh_filter_error *err)
+{
+    *items = NULL;
+    *total = -1;
+    struct page p;
+    int rc = page_compile(acc, q, &p, err);
+    if (rc)
+        return rc;
+    rc = page_prepare(db, q, &p);
+    if (rc == 0) {
+        cJSON *arr = cJSON_CreateArray();
+        while ((rc = sh_db_step(db, p.st)) == 1)
+            cJSON_AddItemToArray(arr, sh_rec_from_row(q->c, p.st, 0, acc->flags));
+        sh_db_release(db, p.st);
+        p.st = NULL;
+        if (rc == 0 && q->count)
+            rc = count_rows(db, q, &p.w, total);
+        if (rc)
+            cJSON_Delete(arr);
+        else
+            *items = arr;
+    }
+    page_deinit(db, &p);
+    return rc;
+}
+
+static void put_field_i64(struct sh_buf *out, const char *name, int64_t v)
+{
+    sh_buf_appends(out, name);
+    if (v < 0) {
+        sh_buf_append(out, "-", 1);
+        sh_buf_append_u64(out, 0 - (uint64_t)v);
+    } else {
+        sh_buf_append_u64(out, (uint64_t)v);
+    }
+}
+
+int sh_rec_list_json(struct sh_db *db, const struct sh_rec_access *acc,
+                     const struct sh_rec_list_query *q, int64_t page, const char *own_id,
+                     struct sh_buf *out, struct sh_filter_error *err)
+{
+    struct page p;
+    int rc = page_compile(acc, q, &p, err);
+    if (rc)
+        return rc;
+    /* The envelope puts the totals before the items: count first (same
+     * read transaction, so the same snapshot either way). */
+    int64_t total = -1;
+    if (q->count)
+        rc = count_rows(db, q, &p.w, &total);
+    if (rc == 0)
+        rc = page_prepare(db, q, &p);
+    if (rc == 0) {
+        put_field_i64(out, "{\"page\":", page);
+        put_field_i64(out, ",\"perPage\":", q->limit);
+        put_field_i64(out, ",\"totalItems\":", total);
+        put_field_i64(out, ",\"totalPages\":", total < 0 ? -1 : (total + q->limit - 1) / q->limit);
+        sh_buf_appends(out, ",\"items\":[");
+        struct sh_rec_json_plan plan;
+        sh_rec_json_plan_init(&plan, q->c, acc->flags, own_id);
+        bool first = true;
+        while ((rc = sh_db_step(db, p.st)) == 1) {
+            if (!first)
+                sh__buf_put(out, ",", 1);
+            first = false;
+            sh_rec_json_plan_row(&plan, p.st, 0, out);
+        }
+        sh_rec_json_plan_deinit(&plan);
+        sh_buf_appends(out, "]}");
+    }
+    page_deinit(db, &p);
+    return rc;
+}
+
+/* The view query of record id under rule, prepared and bound. */
+static int view_prepare(struct sh_db *db, const struct sh_rec_access *acc,
+                        const struct sh_collection *c, const struct sh_filter *rule, const char *id,
+                        struct where *w, sqlite3_stmt **st, struct sh_filter_error *err)
+{
+    *st = NULL;
+    int rc = where_compile(acc, c, rule, NULL, w, err);
+    if (rc)
+        return rc;
+    struct sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_appends(&b, "SELECT ");
+    sh_rec_columns(c, false, &b);
+    sh_buf_appends(&b, " FROM ");
+    sh__rec_quote(&b, c->name);
+    where_sql(w, &b);
+    sh_buf_appends(&b, " AND ");
+    sh__rec_quote(&b, c->name);
+    sh_buf_appends(&b, ".\"id\" = ?");
+    take_buf(&b);
+    rc = sh_db_prepare(db, b.data, st);
+    sh_buf_deinit(&b);
+    if (rc) {
+        where_deinit(w);
+        return rc;
+    }
+    int i = where_bind(w, *st);
+    sqlite3_bind_text(*st, i, id, -1, SQLITE_TRANSIENT);
+    return 0;
+}
+
+int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
+                     const struct sh_collection *c, const struct sh_filter *rule, const char *id,
+                     const char *own_id, struct sh_buf *out, struct sh_filter_error *err)
+{
+    struct where w;
+    sqlite3_stmt *st;
+    int rc = view_prepare(db, acc, c, rule, id, &w, &st, err);
+    if (rc)
+        return rc;
+    rc = sh_db_step(db, st);
+    if (rc == 1) {
+        sh_rec_row_json(c, st, 0, acc->flags, own_id, out);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = SH_ENOTFOUND;
+    }
+    sh_db_release(db, st);
+    where_deinit(&w);
+    return rc;
+}
+
+int sh_rec_view(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
+                const struct sh_filter *rule, const char *id, cJSON **out,
+                struct sh_filter_error *err)
+{
+    *out = NULL;
+    struct where w;
+    sqlite3_stmt *st;
+    int rc = view_prepare(db, acc, c, rule, id, &w, &st, err);
+    if (rc)
+        return rc;
+    rc = sh_db_step(db, st);
+    if (rc == 1) {
+        *out = sh_rec_from_row(c, st, 0, acc->flags);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = SH_ENOTFOUND;
+    }
+    sh_db_release(db, st);
+    where_deinit(&w);
+    return rc;
+}
+
+int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
+                      const struct sh_collection *c, const struct sh_filter *rule,
+                      const char *ids_json, cJSON **out)
+{
+    *out = NULL;
+    struct where w;
+    struct sh_filter_error err;
+    int rc = where_compile(acc, c, rule, NULL, &w, &err);
+    if (rc)
+        return rc;
+    struct sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_appends(&b, "SELECT ");
+    sh_rec_columns(c, false, &b);
+    sh_buf_appends(&b, " FROM ");
+    sh__rec_quote(&b, c->name);
+    where_sql(&w, &b);
+    sh_buf_appends(&b, " AND ");
+    sh__rec_quote(&b, c->name);
+    sh_buf_appends(&b, ".\"id\" IN (SELECT value FROM json_each(?))");
+    take_buf(&b);
+    sqlite3_stmt *st;
+    rc = sh_db_prepare(db, b.data, &st);
+    sh_buf_deinit(&b);
+    if (rc == 0) {
+        int i = where_bind(&w, st);
+        sqlite3_bind_text(st, i, ids_json, -1, SQLITE_TRANSIENT);
+        cJSON *arr = cJSON_CreateArray();
+        while ((rc = sh_db_step(db, st)) == 1)
+            cJSON_AddItemToArray(arr, sh_rec_from_row(c, st, 0, acc->flags));
+        sh_db_release(db, st);
+        if (rc)
+            cJSON_Delete(arr);
+        else
+            *out = arr;
+    }
+    where_deinit(&w);
+    return rc;
+}

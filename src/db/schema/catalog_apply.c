@@ -1,0 +1,182 @@
+/*
+ * Schema changes: a collection's table is created, migrated or dropped and
+ * its `_collections` row written in the same transaction, so the stored
+ * definitions and the tables never disagree (the row write bumps the schema
+ * version by trigger, which is how every server process notices). The DDL
+ * comes from schema_sql.c and runs with sqlite3_exec: each statement runs
+ * once, so caching them would only evict the statements that matter.
+ *
+ * From the loop, sh_catalog_save wraps this in a writer job whose first step
+ * checks that the schema is still the version the change was computed
+ * against: two concurrent changes cannot both apply to the same old state.
+ */
+#include "stagehand/catalog.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "stagehand/core.h"
+
+#define MOD "catalog"
+#define NOW "strftime('%Y-%m-%d %H:%M:%fZ', 'now')"
+
+static int run_stmts(sqlite3 *wdb, const struct sh_schema_sql *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        char *msg = NULL;
+        int rc = sqlite3_exec(wdb, q->stmts[i], NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            sh_log_error(MOD, "schema change failed: %s (%.200s)", msg ? msg : "?", q->stmts[i]);
+            sqlite3_free(msg);
+            return sh_db_errcode(rc) ? sh_db_errcode(rc) : SH_EINTERNAL;
+        }
+    }
+    return 0;
+}
+
+static int write_row(sqlite3 *wdb, const struct sh_collection *old,
+                     const struct sh_collection *next)
+{
+    const char *sql;
+    if (!next)
+        sql = "DELETE FROM _collections WHERE id = ?1";
+    else if (!old)
+        sql = "INSERT INTO _collections (id, name, type, system, schema, created, updated) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, " NOW ", " NOW ")";
+    else
+        sql = "UPDATE _collections SET name = ?2, type = ?3, system = ?4, schema = ?5, "
+              "updated = " NOW " WHERE id = ?1";
+    sqlite3_stmt *st;
+    int rc = sh_db_writer_prepare(wdb, sql, &st);
+    if (rc)
+        return rc;
+    char *json = NULL;
+    const struct sh_collection *c = next ? next : old;
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_TRANSIENT);
+    if (next) {
+        cJSON *o = sh_collection_to_json(next);
+        json = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        SH_ASSERT(json);
+        sqlite3_bind_text(st, 2, next->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, next->type == SH_COLLECTION_AUTH ? "auth" : "base", -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, next->system);
+        sqlite3_bind_text(st, 5, json, -1, SQLITE_TRANSIENT);
+    }
+    int src = sqlite3_step(st);
+    int changed = sqlite3_changes(wdb);
+    sh_db_writer_release(wdb, st);
+    cJSON_free(json);
+    if (src != SQLITE_DONE) {
+        sh_log_error(MOD, "cannot write _collections: %s", sqlite3_errmsg(wdb));
+        return sh_db_errcode(src) ? sh_db_errcode(src) : SH_EINTERNAL;
+    }
+    return old && changed == 0 ? SH_ENOTFOUND : 0;
+}
+
+int sh_catalog_apply(sqlite3 *wdb, const struct sh_collection *old,
+                     const struct sh_collection *next, struct sh_schema_error *err)
+{
+    SH_ASSERT(old || next);
+    struct sh_schema_sql q;
+    memset(&q, 0, sizeof(q));
+    int rc = 0;
+    if (!old)
+        sh_schema_create_sql(next, &q);
+    else if (!next)
+        sh_schema_drop_sql(old, &q);
+    else
+        rc = sh_schema_migrate_sql(old, next, &q, err);
+    if (rc == 0)
+        rc = run_stmts(wdb, &q);
+    sh_schema_sql_deinit(&q);
+    if (rc == 0)
+        rc = write_row(wdb, old, next);
+    return rc;
+}
+
+int sh_catalog_check_delete(const struct sh_catalog_snap *s, const struct sh_collection *c,
+                            struct sh_schema_error *err)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const struct sh_collection *o = s->list[i];
+        if (o == c || strcmp(o->id, c->id) == 0)
+            continue;
+        for (size_t k = 0; k < o->nfields; k++)
+            if (o->fields[k].kind == SH_FIELD_RELATION &&
+                strcmp(o->fields[k].collection_id, c->id) == 0)
+                return sh__schema_fail(err, c->name, "", "", "validation_collection_in_use",
+                                       "collection \"%s\" still has a relation to it (field "
+                                       "\"%s\").",
+                                       o->name, o->fields[k].name);
+    }
+    return 0;
+}
+
+/* ---- from the loop: one writer job ---- */
+struct save_job {
+    struct sh_db_job job;
+    struct sh_catalog *cat;
+    struct sh_catalog_snap *snap; /* keeps old alive; its version is the expected one */
+    const struct sh_collection *old;
+    struct sh_collection *next;
+    struct sh_schema_error err;
+    sh_catalog_save_cb cb;
+    void *arg;
+};
+
+static int save_run(sqlite3 *wdb, void *arg)
+{
+    struct save_job *j = arg;
+    sqlite3_stmt *st;
+    int rc = sh_db_writer_prepare(wdb, "SELECT value FROM _meta WHERE key = 'schema_version'", &st);
+    if (rc)
+        return rc;
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sh_db_writer_release(wdb, st);
+    if (v != j->snap->version)
+        return SH_ECONFLICT;
+    return sh_catalog_apply(wdb, j->old, j->next, &j->err);
+}
+
+static void save_done(struct sh_db_job *job, int rc)
+{
+    struct save_job *j = (struct save_job *)job;
+    if (rc == 0 && j->cat->snap)
+        sh_catalog_refresh(j->cat);
+    if (j->cb)
+        j->cb(j->arg, rc, &j->err);
+    sh_collection_free(j->next);
+    sh_catalog_snap_free(j->snap);
+    free(j);
+}
+
+int sh_catalog_save(struct sh_catalog *cat, const struct sh_collection *old,
+                    struct sh_collection *next, sh_catalog_save_cb cb, void *arg)
+{
+    if (!cat->snap) {
+        sh_collection_free(next);
+        return -ECANCELED;
+    }
+    struct save_job *j = sh_calloc(1, sizeof(*j));
+    j->job.run = save_run;
+    j->job.done = save_done;
+    j->job.arg = j;
+    j->cat = cat;
+    j->snap = sh_catalog_acquire(cat);
+    j->old = old;
+    j->next = next;
+    j->cb = cb;
+    j->arg = arg;
+    int rc = sh_db_submit(cat->db, &j->job);
+    if (rc) {
+        sh_collection_free(next);
+        sh_catalog_snap_free(j->snap);
+        free(j);
+    }
+    return rc;
+}

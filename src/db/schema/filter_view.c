@@ -1,0 +1,102 @@
+/*
+ * The filter compiler's view of collections (filter.h's struct
+ * sh_filter_schema): field kinds come straight from the collection (the two
+ * enums are one), flags mark multi-valued columns and fields a caller may not
+ * filter on. Relation targets are looked up through the caller's resolver
+ * while the compiler walks a path, and their schemas are built once per view
+ * and kept until the view is released, which is what the compiler's borrowed
+ * pointers need. Collections themselves are never modified, so they can be
+ * shared read-only between threads while each thread has its own views.
+ */
+#include "stagehand/schema.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "stagehand/core.h"
+
+struct sh__view_node {
+    struct sh__view_node *next;
+    const struct sh_collection *coll;
+    struct sh_filter_schema schema;
+    struct sh_filter_field *fields;
+};
+
+static struct sh_filter_field *build_fields(const struct sh_collection *c, unsigned flags)
+{
+    struct sh_filter_field *out = sh_calloc(c->nfields + 1, sizeof(*out));
+    for (size_t i = 0; i < c->nfields; i++) {
+        const struct sh_field *f = &c->fields[i];
+        unsigned ff = 0;
+        if (sh_field_is_multi(f))
+            ff |= SH_FILTER_FIELD_MULTI;
+        if (f->encrypted || (f->hidden && !(flags & SH_SCHEMA_VIEW_HIDDEN)))
+            ff |= SH_FILTER_FIELD_NOFILTER;
+        out[i].name = f->name;
+        out[i].kind = f->kind;
+        out[i].flags = ff;
+        out[i].rel_collection = f->kind == SH_FIELD_RELATION ? f->collection_id : NULL;
+    }
+    return out;
+}
+
+static const struct sh_filter_schema *view_resolve(void *ud, const char *collection);
+
+static void fill_schema(struct sh_filter_schema *s, const struct sh_collection *c,
+                        const struct sh_filter_field *fields, struct sh_schema_view *v)
+{
+    s->table = c->name;
+    s->alias = NULL;
+    s->fields = fields;
+    s->nfields = c->nfields;
+    s->resolve = view_resolve;
+    s->resolve_ud = v;
+}
+
+static const struct sh_filter_schema *view_resolve(void *ud, const char *collection)
+{
+    struct sh_schema_view *v = ud;
+    const struct sh_collection *c = NULL;
+    if (strcmp(collection, v->root->id) == 0 || sh__caseeq(collection, v->root->name))
+        return &v->schema;
+    if (v->resolver && v->resolver->find)
+        c = v->resolver->find(v->resolver->ud, collection);
+    if (!c)
+        return NULL;
+    if (c == v->root)
+        return &v->schema;
+    for (struct sh__view_node *n = v->nodes; n; n = n->next)
+        if (n->coll == c)
+            return &n->schema;
+    struct sh__view_node *n = sh_calloc(1, sizeof(*n));
+    n->coll = c;
+    n->fields = build_fields(c, v->flags);
+    fill_schema(&n->schema, c, n->fields, v);
+    n->next = v->nodes;
+    v->nodes = n;
+    return &n->schema;
+}
+
+void sh_schema_view_init(struct sh_schema_view *v, const struct sh_collection *c,
+                         const struct sh_collection_resolver *resolver, unsigned flags)
+{
+    memset(v, 0, sizeof(*v));
+    v->root = c;
+    v->resolver = resolver;
+    v->flags = flags;
+    v->fields = build_fields(c, flags);
+    fill_schema(&v->schema, c, v->fields, v);
+}
+
+void sh_schema_view_deinit(struct sh_schema_view *v)
+{
+    struct sh__view_node *n = v->nodes;
+    while (n) {
+        struct sh__view_node *next = n->next;
+        free(n->fields);
+        free(n);
+        n = next;
+    }
+    free(v->fields);
+    memset(v, 0, sizeof(*v));
+}

@@ -1,0 +1,59 @@
+/*
+ * A collection written back in PocketBase's JSON shape, for GET
+ * /api/collections and exports. Index strings are regenerated from their
+ * parsed form with backquoted identifiers on the collection's current name,
+ * as PocketBase shows them, so a renamed collection's indexes follow it.
+ * Auth collections also show authRule, manageRule and the passwordAuth
+ * options the SDK reads (password sign-in by email) and `authToken` (the
+ * token secret and duration; callers showing a collection to clients remove
+ * the secret).
+ */
+#include "stagehand/schema.h"
+
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "stagehand/core.h"
+
+static cJSON *rule_json(const char *rule)
+{
+    return rule ? cJSON_CreateString(rule) : cJSON_CreateNull();
+}
+
+cJSON *sh_collection_to_json(const struct sh_collection *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    SH_ASSERT(o);
+    cJSON_AddStringToObject(o, "id", c->id);
+    cJSON_AddStringToObject(o, "name", c->name);
+    cJSON_AddStringToObject(o, "type", c->type == SH_COLLECTION_AUTH ? "auth" : "base");
+    cJSON_AddBoolToObject(o, "system", c->system);
+
+    cJSON *fields = cJSON_AddArrayToObject(o, "fields");
+    for (size_t i = 0; i < c->nfields; i++)
+        cJSON_AddItemToArray(fields, sh__field_to_json(&c->fields[i]));
+
+    cJSON *indexes = cJSON_AddArrayToObject(o, "indexes");
+    for (size_t i = 0; i < c->nindexes; i++) {
+        char *s = sh_index_format(&c->indexes[i], c->name, '`', true);
+        cJSON_AddItemToArray(indexes, cJSON_CreateString(s));
+        free(s);
+    }
+
+    size_t nrules = c->type == SH_COLLECTION_AUTH ? SH_RULE_COUNT : SH_RULE_AUTH;
+    for (size_t k = 0; k < nrules; k++)
+        cJSON_AddItemToObject(o, sh_rule_kind_name((enum sh_rule_kind)k), rule_json(c->rules[k]));
+
+    if (c->type == SH_COLLECTION_AUTH) {
+        cJSON *pa = cJSON_AddObjectToObject(o, "passwordAuth");
+        cJSON_AddBoolToObject(pa, "enabled", 1);
+        cJSON *ids = cJSON_AddArrayToObject(pa, "identityFields");
+        cJSON_AddItemToArray(ids, cJSON_CreateString("email"));
+        cJSON *tok = cJSON_AddObjectToObject(o, "authToken");
+        if (c->token_secret)
+            cJSON_AddStringToObject(tok, "secret", c->token_secret);
+        cJSON_AddNumberToObject(tok, "duration", (double)c->token_duration);
+    }
+    return o;
+}

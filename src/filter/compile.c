@@ -1,0 +1,214 @@
+/*
+ * The filter compiler: walks a parsed filter and writes an SQL boolean
+ * expression with `?` placeholders. Operands are resolved by filter_path.c;
+ * this file decides what each comparison means (the NULL-equals-"" rule of
+ * `=`/`!=`, LIKE patterns for `~`, any/all over multi-valued operands) as
+ * documented in filter.h. Groups are written as parenthesised AND/OR lists.
+ * Recursion follows the AST, whose depth the parser bounds.
+ */
+#include "filter_int.h"
+
+#include "stagehand/core.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void put_empty(struct sh_filter_sql *q)
+{
+    sh__sql_param_text(q, "", 0);
+}
+
+/* `=` and `!=` where NULL and "" are the same value (PocketBase's rule). */
+static void emit_equal(struct sh_filter_sql *q, bool eq, const struct sh__val *l,
+                       const struct sh__val *r)
+{
+    const char *op = eq ? " = " : " IS NOT ";
+    if (l->empty && r->empty) {
+        sh__sql_puts(q, eq ? "1" : "0");
+        return;
+    }
+    if ((l->known && !l->empty) || (r->known && !r->empty)) {
+        sh__sql_append(q, &l->val);
+        sh__sql_puts(q, op);
+        sh__sql_append(q, &r->val);
+        return;
+    }
+    if (l->empty || r->empty) {
+        const struct sh_filter_sql *x = l->empty ? &r->val : &l->val;
+        sh__sql_puts(q, "(");
+        sh__sql_append(q, x);
+        sh__sql_puts(q, op);
+        put_empty(q);
+        sh__sql_puts(q, eq ? " OR " : " AND ");
+        sh__sql_append(q, x);
+        sh__sql_puts(q, eq ? " IS NULL)" : " IS NOT NULL)");
+        return;
+    }
+    sh__sql_puts(q, "COALESCE(");
+    sh__sql_append(q, &l->val);
+    sh__sql_puts(q, ", ");
+    put_empty(q);
+    sh__sql_puts(q, ")");
+    sh__sql_puts(q, op);
+    sh__sql_puts(q, "COALESCE(");
+    sh__sql_append(q, &r->val);
+    sh__sql_puts(q, ", ");
+    put_empty(q);
+    sh__sql_puts(q, ")");
+}
+
+/* Formats a non-text parameter as PocketBase's string cast would. */
+static size_t param_to_text(const struct sh_filter_param *p, char *buf, size_t cap)
+{
+    switch (p->type) {
+    case SH_FILTER_PARAM_INT:
+        return (size_t)snprintf(buf, cap, "%" PRId64, p->i);
+    case SH_FILTER_PARAM_DOUBLE:
+        for (int prec = 1; prec <= 17; prec++) {
+            int n = snprintf(buf, cap, "%.*g", prec, p->d);
+            if (prec == 17 || strtod(buf, NULL) == p->d)
+                return (size_t)n;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Binds the LIKE pattern for a known right operand: a value with a `%` that is
+ * not preceded by `\` is a pattern and used as given; any other value is
+ * matched literally as a substring, its `\`, `%` and `_` escaped. */
+static void put_like_pattern(struct sh_filter_sql *q, const struct sh_filter_param *p)
+{
+    char num[64];
+    const char *s = p->text;
+    size_t n = p->len;
+    if (p->type != SH_FILTER_PARAM_TEXT) {
+        n = param_to_text(p, num, sizeof(num));
+        s = num;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && (i == 0 || s[i - 1] != '\\')) {
+            sh__sql_param_text(q, s, n);
+            return;
+        }
+    }
+    char *w = sh__filter_xmalloc(2 * n + 2);
+    size_t k = 0;
+    w[k++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' || s[i] == '%' || s[i] == '_')
+            w[k++] = '\\';
+        w[k++] = s[i];
+    }
+    w[k++] = '%';
+    sh__sql_param_text(q, w, k);
+    free(w);
+}
+
+static void emit_cond(struct sh_filter_sql *q, enum sh__op op, const struct sh__val *l,
+                      const struct sh__val *r)
+{
+    static const char *const ops[] = {
+        [SH_OP_GT] = " > ",   [SH_OP_GTE] = " >= ",    [SH_OP_LT] = " < ",
+        [SH_OP_LTE] = " <= ", [SH_OP_LIKE] = " LIKE ", [SH_OP_NLIKE] = " NOT LIKE ",
+    };
+    switch (op) {
+    case SH_OP_EQ:
+    case SH_OP_NEQ:
+        emit_equal(q, op == SH_OP_EQ, l, r);
+        return;
+    case SH_OP_LIKE:
+    case SH_OP_NLIKE:
+        sh__sql_append(q, &l->val);
+        sh__sql_puts(q, ops[op]);
+        if (r->known) {
+            put_like_pattern(q, &r->val.params[0]);
+        } else {
+            sh__sql_puts(q, "('%' || ");
+            sh__sql_append(q, &r->val);
+            sh__sql_puts(q, " || '%')");
+        }
+        sh__sql_puts(q, " ESCAPE '\\'");
+        return;
+    case SH_OP_GT:
+    case SH_OP_GTE:
+    case SH_OP_LT:
+    case SH_OP_LTE:
+        sh__sql_append(q, &l->val);
+        sh__sql_puts(q, ops[op]);
+        sh__sql_append(q, &r->val);
+        return;
+    }
+}
+
+static int compile_cmp(struct sh__compiler *c, struct sh_filter_sql *q, const struct sh__node *n)
+{
+    struct sh__val l, r;
+    int rc = sh__resolve(c, &n->l, &l);
+    if (rc)
+        goto fail_l;
+    if ((rc = sh__resolve(c, &n->r, &r)))
+        goto fail_r;
+    if (!l.multi && !r.multi) {
+        emit_cond(q, n->op, &l, &r);
+    } else {
+        /* any: some element (pair) satisfies; all: none fails. A NULL result
+         * counts as failing. */
+        sh__sql_puts(q, n->any ? "EXISTS (SELECT 1 FROM " : "NOT EXISTS (SELECT 1 FROM ");
+        if (l.multi)
+            sh__sql_append(q, &l.from);
+        if (l.multi && r.multi)
+            sh__sql_puts(q, ", ");
+        if (r.multi)
+            sh__sql_append(q, &r.from);
+        sh__sql_puts(q, n->any ? " WHERE " : " WHERE NOT COALESCE(");
+        emit_cond(q, n->op, &l, &r);
+        sh__sql_puts(q, n->any ? ")" : ", 0))");
+    }
+    sh__val_deinit(&r);
+fail_r:
+    sh__val_deinit(&l);
+fail_l:
+    return rc;
+}
+
+static int compile_node(struct sh__compiler *c, struct sh_filter_sql *q, const struct sh__node *n)
+{
+    switch (n->kind) {
+    case SH_NODE_TRUE:
+        sh__sql_puts(q, "1");
+        return 0;
+    case SH_NODE_CMP:
+        return compile_cmp(c, q, n);
+    case SH_NODE_AND:
+    case SH_NODE_OR:
+        sh__sql_puts(q, "(");
+        for (const struct sh__node *k = n->first; k; k = k->next) {
+            if (k != n->first)
+                sh__sql_puts(q, n->kind == SH_NODE_AND ? " AND " : " OR ");
+            int rc = compile_node(c, q, k);
+            if (rc)
+                return rc;
+        }
+        sh__sql_puts(q, ")");
+        return 0;
+    }
+    return 0;
+}
+
+int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *schema,
+                      const struct sh_filter_ctx *ctx, struct sh_filter_sql *out,
+                      struct sh_filter_error *err)
+{
+    static const struct sh_filter_ctx guest = {0};
+    memset(out, 0, sizeof(*out));
+    struct sh__compiler c = {
+        .schema = schema, .ctx = ctx ? ctx : &guest, .err = err, .what = "filter"};
+    int rc = compile_node(&c, out, f->root);
+    if (rc)
+        sh_filter_sql_deinit(out);
+    return rc;
+}

@@ -1,0 +1,188 @@
+/*
+ * Internals of the filter language shared by its files (lexer, parser,
+ * compiler, sort) and by its unit tests. Not for use outside src/db/filter*.c
+ * and src/db/sort.c.
+ */
+#ifndef STAGEHAND_DB_FILTER_INT_H
+#define STAGEHAND_DB_FILTER_INT_H
+
+#include "stagehand/filter.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* ---- heap helpers: exhaustion aborts (STYLE.md) ---- */
+void *sh__filter_xmalloc(size_t n);
+void *sh__filter_xrealloc(void *p, size_t n);
+
+/* Fills err with code SH_EINVAL, the offset and a printf-formatted message;
+ * always returns SH_EINVAL. */
+int sh__filter_fail(struct sh_filter_error *err, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- tokens ---- */
+enum sh__tok_type {
+    SH_TOK_EOF,
+    SH_TOK_IDENT,  /* field path or @macro, with an optional :modifier */
+    SH_TOK_STRING, /* quoted text; the token spans the quotes */
+    SH_TOK_NUMBER, /* -?[0-9]+(\.[0-9]+)? */
+    SH_TOK_OP,     /* comparison operator, see op/any */
+    SH_TOK_AND,    /* && */
+    SH_TOK_OR,     /* || */
+    SH_TOK_LPAREN,
+    SH_TOK_RPAREN,
+};
+
+enum sh__op {
+    SH_OP_EQ,
+    SH_OP_NEQ,
+    SH_OP_GT,
+    SH_OP_GTE,
+    SH_OP_LT,
+    SH_OP_LTE,
+    SH_OP_LIKE,
+    SH_OP_NLIKE,
+};
+
+struct sh__tok {
+    enum sh__tok_type type;
+    size_t off, len; /* where the token is in the text */
+    enum sh__op op;  /* SH_TOK_OP */
+    bool any;        /* SH_TOK_OP: the ?-prefixed form */
+};
+
+struct sh__lexer {
+    const char *text;
+    size_t len, pos;
+};
+
+void sh__lexer_init(struct sh__lexer *lx, const char *text, size_t len);
+/* Reads the next token into *tok. Returns 0 or SH_EINVAL with err filled
+ * (invalid UTF-8, NUL or other unexpected byte, unterminated string, bad
+ * number, lone '&', '|' or '!'). At the end it yields SH_TOK_EOF repeatedly. */
+int sh__lexer_next(struct sh__lexer *lx, struct sh__tok *tok, struct sh_filter_error *err);
+/* Decodes a SH_TOK_STRING token's escapes into dst (at least tok->len bytes);
+ * returns the decoded length. */
+size_t sh__lexer_unquote(const char *text, const struct sh__tok *tok, char *dst);
+/* Returns 0 if text is valid UTF-8 without NUL bytes, else SH_EINVAL with the
+ * offset of the first bad byte in err; what ("filter", "sort") names the input. */
+int sh__utf8_check(const char *text, size_t len, const char *what, struct sh_filter_error *err);
+
+/* ---- the AST ---- */
+enum sh__opnd_kind {
+    SH_OPND_NULL,
+    SH_OPND_BOOL,
+    SH_OPND_INT,
+    SH_OPND_DOUBLE,
+    SH_OPND_TEXT,
+    SH_OPND_FIELD, /* path: dotted field path */
+    SH_OPND_MACRO, /* macro, path: what follows the macro's prefix */
+};
+
+enum sh__macro {
+    SH_MACRO_NONE,
+    SH_MACRO_AUTH,    /* @request.auth.<path> */
+    SH_MACRO_BODY,    /* @request.body.<path> */
+    SH_MACRO_QUERY,   /* @request.query.<name> */
+    SH_MACRO_HEADERS, /* @request.headers.<name> */
+    SH_MACRO_METHOD,  /* @request.method */
+    SH_MACRO_CONTEXT, /* @request.context */
+    SH_MACRO_NOW,
+    SH_MACRO_YESTERDAY,
+    SH_MACRO_TOMORROW,
+    SH_MACRO_TODAY_START,
+    SH_MACRO_TODAY_END,
+    SH_MACRO_MONTH_START,
+    SH_MACRO_MONTH_END,
+    SH_MACRO_YEAR_START,
+    SH_MACRO_YEAR_END,
+    SH_MACRO_SECOND,
+    SH_MACRO_MINUTE,
+    SH_MACRO_HOUR,
+    SH_MACRO_WEEKDAY,
+    SH_MACRO_DAY,
+    SH_MACRO_MONTH,
+    SH_MACRO_YEAR,
+};
+
+enum sh__mod {
+    SH_MOD_NONE,
+    SH_MOD_ISSET,
+    SH_MOD_LENGTH,
+    SH_MOD_LOWER,
+};
+
+struct sh__opnd {
+    enum sh__opnd_kind kind;
+    enum sh__macro macro;
+    enum sh__mod mod;
+    int64_t i;  /* BOOL, INT */
+    double d;   /* DOUBLE */
+    char *text; /* TEXT: decoded value; FIELD/MACRO: path (NUL-terminated) */
+    size_t len;
+    size_t off; /* offset in the filter text, for errors */
+};
+
+enum sh__node_kind { SH_NODE_TRUE, SH_NODE_AND, SH_NODE_OR, SH_NODE_CMP };
+
+struct sh__node {
+    enum sh__node_kind kind;
+    struct sh__node *first; /* AND/OR: children, linked by next */
+    struct sh__node *next;
+    enum sh__op op; /* CMP */
+    bool any;
+    struct sh__opnd l, r;
+};
+
+struct sh__pool_chunk;
+
+struct sh_filter {
+    atomic_int refs;
+    bool uses_request;
+    unsigned nexprs;
+    struct sh__node *root;
+    struct sh__pool_chunk *chunks; /* every node and string, freed together */
+};
+
+/* ---- output assembly (filter_out.c) ---- */
+void sh__sql_put(struct sh_filter_sql *q, const char *s, size_t n);
+void sh__sql_puts(struct sh_filter_sql *q, const char *s);
+/* Appends "name" quoted; the caller has validated it with sh__ident_ok. */
+void sh__sql_putq(struct sh_filter_sql *q, const char *name);
+/* Appends "?" and a parameter. */
+void sh__sql_param_null(struct sh_filter_sql *q);
+void sh__sql_param_int(struct sh_filter_sql *q, int64_t v);
+void sh__sql_param_double(struct sh_filter_sql *q, double v);
+void sh__sql_param_text(struct sh_filter_sql *q, const char *s, size_t n);
+/* Appends src's text and copies of its parameters. */
+void sh__sql_append(struct sh_filter_sql *q, const struct sh_filter_sql *src);
+/* True if s is [A-Za-z_][A-Za-z0-9_]* and at most 128 bytes. */
+bool sh__ident_ok(const char *s);
+
+/* ---- operand resolution (filter_path.c) ---- */
+struct sh__compiler {
+    const struct sh_filter_schema *schema;
+    const struct sh_filter_ctx *ctx;
+    struct sh_filter_error *err;
+    const char *what; /* "filter" or "sort", for messages */
+    unsigned next_alias;
+};
+
+/* A resolved operand. For a single value, val is a scalar SQL expression; for
+ * a multi-valued one, from enumerates the elements (FROM-clause items) and val
+ * is the per-element value. known: val is exactly one bound parameter whose
+ * value the compiler knows (empty: NULL or ""). */
+struct sh__val {
+    struct sh_filter_sql val;
+    struct sh_filter_sql from;
+    bool multi;
+    bool known;
+    bool empty;
+};
+
+void sh__val_deinit(struct sh__val *v);
+/* Resolves an operand into *out (initialised here; deinit it after success).
+ * Returns 0 or SH_EINVAL with c->err filled. */
+int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out);
+
+#endif

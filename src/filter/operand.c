@@ -1,0 +1,536 @@
+/*
+ * Operand resolution for the filter compiler: turns one AST operand into SQL.
+ * Literals and @-macros become known bound values (from the request context
+ * and the caller's clock); field paths are checked against the schema and
+ * become quoted column references, correlated subqueries through relations,
+ * json_extract() on JSON fields, or, for multi-valued data, a set of FROM
+ * items enumerating the elements (see sh__val in filter_int.h).
+ *
+ * A JSON array column is read through json_each(SRC(col)) where SRC turns a
+ * NULL, malformed or empty array into '[null]': every multi operand has at
+ * least one element, so "all elements" is never vacuously true and `= ""`
+ * matches records without items.
+ */
+#include "stagehand/civil.h"
+#include "filter_int.h"
+
+#include "stagehand/core.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SEGMENTS 32
+
+void sh__val_deinit(struct sh__val *v)
+{
+    sh_filter_sql_deinit(&v->val);
+    sh_filter_sql_deinit(&v->from);
+}
+
+/* ---- known values ---- */
+
+static void set_text(struct sh__val *out, const char *s, size_t n)
+{
+    sh__sql_param_text(&out->val, s, n);
+    out->known = true;
+    out->empty = n == 0;
+}
+
+static void set_int(struct sh__val *out, int64_t v)
+{
+    sh__sql_param_int(&out->val, v);
+    out->known = true;
+}
+
+static void set_null(struct sh__val *out)
+{
+    sh__sql_param_null(&out->val);
+    out->known = out->empty = true;
+}
+
+static void put_alias(struct sh_filter_sql *q, char kind, unsigned n)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "\"__%c%u\"", kind, n);
+    sh__sql_puts(q, buf);
+}
+
+/* Appends `json_each(SRC(x)) AS "__jN"`. */
+static void put_each(struct sh_filter_sql *q, const struct sh_filter_sql *x, unsigned alias)
+{
+    sh__sql_puts(q, "json_each(CASE WHEN json_valid(");
+    sh__sql_append(q, x);
+    sh__sql_puts(q, ") IS NOT 1 THEN '[null]' WHEN json_array_length(");
+    sh__sql_append(q, x);
+    sh__sql_puts(q, ") = 0 THEN '[null]' ELSE ");
+    sh__sql_append(q, x);
+    sh__sql_puts(q, " END) AS ");
+    put_alias(q, 'j', alias);
+}
+
+/* A JSON value from the request: arrays are multi-valued operands. */
+static void set_json(struct sh__compiler *c, const cJSON *item, enum sh__mod mod,
+                     struct sh__val *out)
+{
+    if (mod == SH_MOD_ISSET) {
+        set_int(out, item != NULL);
+        return;
+    }
+    if (mod == SH_MOD_LENGTH) {
+        set_int(out, cJSON_IsArray(item) ? cJSON_GetArraySize(item) : item && !cJSON_IsNull(item));
+        return;
+    }
+    if (!item || cJSON_IsNull(item)) {
+        set_null(out);
+    } else if (cJSON_IsString(item)) {
+        set_text(out, item->valuestring, strlen(item->valuestring));
+    } else if (cJSON_IsBool(item)) {
+        set_int(out, cJSON_IsTrue(item));
+    } else if (cJSON_IsNumber(item)) {
+        double d = item->valuedouble;
+        /* Integral values within 2^53 bind as integers (the range check comes
+         * first: converting an out-of-range double to int64_t is undefined). */
+        if (isfinite(d) && d > -9.0e15 && d < 9.0e15 && d == (double)(int64_t)d) {
+            set_int(out, (int64_t)d);
+        } else {
+            sh__sql_param_double(&out->val, d);
+            out->known = true;
+        }
+    } else {
+        char *json = cJSON_PrintUnformatted(item);
+        if (!json)
+            abort(); /* cJSON's allocation failed: heap exhaustion aborts */
+        if (cJSON_IsArray(item)) {
+            /* The array is bound as JSON text and enumerated by json_each. */
+            struct sh_filter_sql x = {0};
+            unsigned j = ++c->next_alias;
+            sh__sql_param_text(&x, json, strlen(json));
+            put_each(&out->from, &x, j);
+            sh_filter_sql_deinit(&x);
+            put_alias(&out->val, 'j', j);
+            sh__sql_puts(&out->val, ".\"value\"");
+            out->multi = true;
+        } else {
+            set_text(out, json, strlen(json));
+        }
+        cJSON_free(json);
+    }
+}
+
+/* Follows a dotted path through nested objects (and arrays by index). */
+static const cJSON *json_walk(const cJSON *item, const char *path)
+{
+    char seg[SH_FILTER_MAX_LEN + 1];
+    while (item && *path) {
+        size_t n = strcspn(path, ".");
+        if (n >= sizeof(seg))
+            return NULL;
+        memcpy(seg, path, n);
+        seg[n] = '\0';
+        path += n + (path[n] == '.');
+        if (cJSON_IsObject(item))
+            item = cJSON_GetObjectItemCaseSensitive(item, seg);
+        else if (cJSON_IsArray(item) && strspn(seg, "0123456789") == n && n < 9)
+            item = cJSON_GetArrayItem(item, atoi(seg));
+        else
+            return NULL;
+    }
+    return item;
+}
+
+/* ---- dates ---- */
+
+#define DAY_MS INT64_C(86400000)
+
+static void set_date(struct sh__val *out, int64_t ms)
+{
+    int64_t days = ms >= 0 ? ms / DAY_MS : (ms - DAY_MS + 1) / DAY_MS;
+    int64_t rem = ms - days * DAY_MS, y;
+    unsigned m, d;
+    sh_civil_from_days(days, &y, &m, &d);
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03dZ", y, m, d,
+                     (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
+                     (int)(rem % 1000));
+    set_text(out, buf, (size_t)n);
+}
+
+static void set_time_macro(enum sh__macro mac, int64_t now, struct sh__val *out)
+{
+    /* Clamp to years 0001..9999 so that the arithmetic below cannot overflow. */
+    if (now < INT64_C(-62135596800000))
+        now = INT64_C(-62135596800000);
+    if (now > INT64_C(253402300799999))
+        now = INT64_C(253402300799999);
+    int64_t days = now >= 0 ? now / DAY_MS : (now - DAY_MS + 1) / DAY_MS;
+    int64_t rem = now - days * DAY_MS, y;
+    unsigned m, d;
+    sh_civil_from_days(days, &y, &m, &d);
+    int64_t ms; /* for the date macros */
+    switch (mac) {
+    case SH_MACRO_NOW:
+        ms = now;
+        break;
+    case SH_MACRO_YESTERDAY:
+        ms = now - DAY_MS;
+        break;
+    case SH_MACRO_TOMORROW:
+        ms = now + DAY_MS;
+        break;
+    case SH_MACRO_TODAY_START:
+        ms = days * DAY_MS;
+        break;
+    case SH_MACRO_TODAY_END:
+        ms = days * DAY_MS + DAY_MS - 1;
+        break;
+    case SH_MACRO_MONTH_START:
+        ms = sh_days_from_civil(y, m, 1) * DAY_MS;
+        break;
+    case SH_MACRO_MONTH_END:
+        ms = sh_days_from_civil(y + (m == 12), m % 12 + 1, 1) * DAY_MS - 1;
+        break;
+    case SH_MACRO_YEAR_START:
+        ms = sh_days_from_civil(y, 1, 1) * DAY_MS;
+        break;
+    case SH_MACRO_YEAR_END:
+        ms = sh_days_from_civil(y + 1, 1, 1) * DAY_MS - 1;
+        break;
+    case SH_MACRO_SECOND:
+        set_int(out, rem / 1000 % 60);
+        return;
+    case SH_MACRO_MINUTE:
+        set_int(out, rem / 60000 % 60);
+        return;
+    case SH_MACRO_HOUR:
+        set_int(out, rem / 3600000);
+        return;
+    case SH_MACRO_WEEKDAY: /* 1970-01-01 was a Thursday; Sunday is 0 */
+        set_int(out, ((days % 7) + 11) % 7);
+        return;
+    case SH_MACRO_DAY:
+        set_int(out, d);
+        return;
+    case SH_MACRO_MONTH:
+        set_int(out, m);
+        return;
+    case SH_MACRO_YEAR:
+        set_int(out, y);
+        return;
+    default:
+        set_null(out);
+        return;
+    }
+    set_date(out, ms);
+}
+
+/* ---- field paths ---- */
+
+static const struct sh_filter_field implicit_fields[] = {
+    {"id", SH_FIELD_TEXT, 0, NULL},
+    {"created", SH_FIELD_AUTODATE, 0, NULL},
+    {"updated", SH_FIELD_AUTODATE, 0, NULL},
+};
+
+static const struct sh_filter_field *find_field(const struct sh_filter_schema *s, const char *name)
+{
+    for (size_t i = 0; i < s->nfields; i++)
+        if (s->fields[i].name && strcmp(s->fields[i].name, name) == 0)
+            return &s->fields[i];
+    for (size_t i = 0; i < sizeof(implicit_fields) / sizeof(implicit_fields[0]); i++)
+        if (strcmp(implicit_fields[i].name, name) == 0)
+            return &implicit_fields[i];
+    return NULL;
+}
+
+static int path_fail(struct sh__compiler *c, const char *prefix, const char *path, size_t upto,
+                     const char *why, size_t off)
+{
+    int n = (int)(upto > 64 ? 64 : upto);
+    return sh__filter_fail(c->err, off, "Invalid %s: %s \"%s%.*s\".", c->what, why, prefix, n,
+                           path);
+}
+
+/* Resolves a field path of schema s. start, if not NULL, is the SQL value of
+ * the first segment (a bound value from @request.auth) instead of its column.
+ * prefix is how the path is named in errors. */
+static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s,
+                        const struct sh_filter_sql *start, const char *prefix, const char *path,
+                        enum sh__mod mod, size_t off, struct sh__val *out)
+{
+    const char *seg[MAX_SEGMENTS];
+    const struct sh_filter_field *fld[MAX_SEGMENTS];
+    const struct sh_filter_schema *sch[MAX_SEGMENTS];
+    size_t ends[MAX_SEGMENTS], nseg = 0, used;
+    char names[SH_FILTER_MAX_LEN + 1];
+    size_t plen = strlen(path);
+    if (plen >= sizeof(names))
+        return path_fail(c, prefix, path, plen, "field path too long", off);
+    memcpy(names, path, plen + 1);
+    for (char *p = names;; p++) {
+        if (nseg == MAX_SEGMENTS)
+            return path_fail(c, prefix, path, plen, "field path too long", off);
+        seg[nseg] = p;
+        p += strcspn(p, ".");
+        ends[nseg++] = (size_t)(p - names);
+        if (!*p)
+            break;
+        *p = '\0';
+    }
+
+    /* Pass 1: resolve every segment against its schema and find out whether
+     * the operand is multi-valued. */
+    bool multi = false, json_path = false;
+    size_t nfld = nseg; /* segments that name fields; the rest is a JSON path */
+    unsigned hops = 0;
+    const struct sh_filter_schema *cur = s;
+    for (used = 0; used < nseg; used++) {
+        const struct sh_filter_field *f = find_field(cur, seg[used]);
+        if (!f || !sh__ident_ok(f->name))
+            return path_fail(c, prefix, path, ends[used], "unknown field", off);
+        if ((f->flags & SH_FILTER_FIELD_NOFILTER) || f->kind == SH_FIELD_PASSWORD)
+            return path_fail(c, prefix, path, ends[used], "cannot use field", off);
+        fld[used] = f;
+        sch[used] = cur;
+        bool last = used + 1 == nseg;
+        if (f->kind == SH_FIELD_JSON && !last) {
+            json_path = true;
+            nfld = used + 1;
+            break;
+        }
+        if ((f->flags & SH_FILTER_FIELD_MULTI) && (!last || mod != SH_MOD_LENGTH))
+            multi = true;
+        if (last)
+            break;
+        if (f->kind != SH_FIELD_RELATION)
+            return path_fail(c, prefix, path, ends[used], "not a relation field", off);
+        if (++hops > SH_FILTER_MAX_RELATION_DEPTH)
+            return path_fail(c, prefix, path, ends[used], "too many relation levels in", off);
+        cur = cur->resolve && f->rel_collection ? cur->resolve(cur->resolve_ud, f->rel_collection)
+                                                : NULL;
+        if (!cur || !sh__ident_ok(cur->table))
+            return path_fail(c, prefix, path, ends[used], "unknown relation", off);
+    }
+    const struct sh_filter_field *lastf = fld[nfld - 1];
+    if (mod == SH_MOD_LENGTH && (!(lastf->flags & SH_FILTER_FIELD_MULTI) || json_path))
+        return path_fail(c, prefix, path, plen, ":length needs a multi-valued field, not", off);
+
+    /* Pass 2: emit. col is the current segment's column expression. */
+    struct sh_filter_sql col = {0}, from = {0}, where = {0}, val = {0};
+    const char *qual = s->alias ? s->alias : s->table;
+    if (!start && !sh__ident_ok(qual)) {
+        sh__filter_fail(c->err, off, "Invalid %s: unknown collection.", c->what);
+        return SH_EINVAL;
+    }
+    unsigned rel = 0; /* alias of the relation whose columns come next; 0 = root */
+    bool have_from = false;
+    for (size_t i = 0; i < nfld; i++) {
+        sh_filter_sql_deinit(&col);
+        if (i == 0 && start) {
+            sh__sql_append(&col, start);
+        } else {
+            if (rel)
+                put_alias(&col, 'r', rel);
+            else
+                sh__sql_putq(&col, qual);
+            sh__sql_puts(&col, ".");
+            sh__sql_putq(&col, fld[i]->name);
+        }
+        if (i + 1 == nfld)
+            break;
+        /* A relation hop: join the target table on its id. */
+        const struct sh_filter_schema *target = sch[i + 1];
+        struct sh_filter_sql key = {0};
+        if (fld[i]->flags & SH_FILTER_FIELD_MULTI) {
+            unsigned j = ++c->next_alias;
+            sh__sql_puts(&from, have_from ? " JOIN " : "");
+            put_each(&from, &col, j);
+            put_alias(&key, 'j', j);
+            sh__sql_puts(&key, ".\"value\"");
+            have_from = true;
+        } else {
+            sh__sql_append(&key, &col);
+        }
+        rel = ++c->next_alias;
+        if (!have_from && !multi) {
+            /* Scalar form: the first table is correlated in the WHERE clause. */
+            sh__sql_putq(&from, target->table);
+            sh__sql_puts(&from, " AS ");
+            put_alias(&from, 'r', rel);
+            put_alias(&where, 'r', rel);
+            sh__sql_puts(&where, ".\"id\" = ");
+            sh__sql_append(&where, &key);
+        } else {
+            sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");
+            sh__sql_putq(&from, target->table);
+            sh__sql_puts(&from, " AS ");
+            put_alias(&from, 'r', rel);
+            sh__sql_puts(&from, " ON ");
+            put_alias(&from, 'r', rel);
+            sh__sql_puts(&from, ".\"id\" = ");
+            sh__sql_append(&from, &key);
+        }
+        have_from = true;
+        sh_filter_sql_deinit(&key);
+    }
+
+    /* The last field: a JSON path, a multi-valued column or a plain column. */
+    if (json_path) {
+        /* Each segment grows by at most 3 bytes: `."` and `"` for its dot. */
+        char jp[SH_FILTER_MAX_LEN + 3 * MAX_SEGMENTS + 8];
+        size_t n = 0;
+        jp[n++] = '$';
+        for (size_t i = nfld; i < nseg; i++) {
+            size_t sl = strlen(seg[i]);
+            bool index = strspn(seg[i], "0123456789") == sl && sl < 10;
+            n += (size_t)snprintf(jp + n, sizeof(jp) - n, index ? "[%s]" : ".\"%s\"", seg[i]);
+        }
+        sh__sql_puts(&val, "json_extract(");
+        sh__sql_append(&val, &col);
+        sh__sql_puts(&val, ", ");
+        sh__sql_param_text(&val, jp, n);
+        sh__sql_puts(&val, ")");
+    } else if ((lastf->flags & SH_FILTER_FIELD_MULTI) && mod == SH_MOD_LENGTH) {
+        sh__sql_puts(&val, "json_array_length(CASE WHEN json_valid(");
+        sh__sql_append(&val, &col);
+        sh__sql_puts(&val, ") IS 1 THEN ");
+        sh__sql_append(&val, &col);
+        sh__sql_puts(&val, " ELSE '[]' END)");
+    } else if (lastf->flags & SH_FILTER_FIELD_MULTI) {
+        unsigned j = ++c->next_alias;
+        sh__sql_puts(&from, have_from ? " JOIN " : "");
+        put_each(&from, &col, j);
+        have_from = true;
+        put_alias(&val, 'j', j);
+        sh__sql_puts(&val, ".\"value\"");
+    } else {
+        sh__sql_append(&val, &col);
+    }
+    if (mod == SH_MOD_LOWER) {
+        struct sh_filter_sql low = {0};
+        sh__sql_puts(&low, "LOWER(");
+        sh__sql_append(&low, &val);
+        sh__sql_puts(&low, ")");
+        sh_filter_sql_deinit(&val);
+        val = low;
+    }
+
+    if (multi) {
+        out->multi = true;
+        out->from = from;
+        out->val = val;
+    } else if (have_from) {
+        sh__sql_puts(&out->val, "(SELECT ");
+        sh__sql_append(&out->val, &val);
+        sh__sql_puts(&out->val, " FROM ");
+        sh__sql_append(&out->val, &from);
+        sh__sql_puts(&out->val, " WHERE ");
+        sh__sql_append(&out->val, &where);
+        sh__sql_puts(&out->val, ")");
+        sh_filter_sql_deinit(&from);
+        sh_filter_sql_deinit(&val);
+    } else {
+        out->val = val;
+    }
+    sh_filter_sql_deinit(&col);
+    sh_filter_sql_deinit(&where);
+    return 0;
+}
+
+static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out)
+{
+    const struct sh_filter_ctx *ctx = c->ctx;
+    if (!ctx->auth) {
+        set_null(out); /* a guest: every @request.auth.* is NULL */
+        return 0;
+    }
+    size_t n = strcspn(o->text, ".");
+    if (!o->text[n]) {
+        set_json(c, cJSON_GetObjectItemCaseSensitive(ctx->auth, o->text), o->mod, out);
+        return 0;
+    }
+
+    char first[SH_FILTER_MAX_LEN + 1];
+    if (n >= sizeof(first))
+        return path_fail(c, "@request.auth.", o->text, n, "unknown field", o->off);
+    memcpy(first, o->text, n);
+    first[n] = '\0';
+    const struct sh_filter_schema *as = ctx->auth_schema;
+    const struct sh_filter_field *f = as ? find_field(as, first) : NULL;
+    if (f && f->kind == SH_FIELD_RELATION) {
+        /* Traverse from the auth record's relation value, bound as a parameter. */
+        struct sh__val start = {0};
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(ctx->auth, first);
+        if (cJSON_IsArray(ids)) { /* bound as JSON text for SRC() to enumerate */
+            char *json = cJSON_PrintUnformatted(ids);
+            if (!json)
+                abort();
+            set_text(&start, json, strlen(json));
+            cJSON_free(json);
+        } else {
+            set_json(c, ids, SH_MOD_NONE, &start);
+        }
+        int rc = resolve_path(c, as, &start.val, "@request.auth.", o->text, o->mod, o->off, out);
+        sh__val_deinit(&start);
+        return rc;
+    }
+    const cJSON *item = json_walk(ctx->auth, o->text);
+    const cJSON *parent = cJSON_GetObjectItemCaseSensitive(ctx->auth, first);
+    if (parent && !cJSON_IsNull(parent) && !cJSON_IsObject(parent) && !cJSON_IsArray(parent))
+        return path_fail(c, "@request.auth.", o->text, strlen(o->text), "cannot resolve", o->off);
+    set_json(c, item, o->mod, out);
+    return 0;
+}
+
+int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct sh_filter_ctx *ctx = c->ctx;
+    switch (o->kind) {
+    case SH_OPND_NULL:
+        set_null(out);
+        return 0;
+    case SH_OPND_BOOL:
+    case SH_OPND_INT:
+        set_int(out, o->i);
+        return 0;
+    case SH_OPND_DOUBLE:
+        sh__sql_param_double(&out->val, o->d);
+        out->known = true;
+        return 0;
+    case SH_OPND_TEXT:
+        set_text(out, o->text, o->len);
+        return 0;
+    case SH_OPND_FIELD:
+        return resolve_path(c, c->schema, NULL, "", o->text, o->mod, o->off, out);
+    case SH_OPND_MACRO:
+        break;
+    }
+    switch (o->macro) {
+    case SH_MACRO_AUTH:
+        return resolve_auth(c, o, out);
+    case SH_MACRO_BODY:
+        set_json(c, json_walk(ctx->body, o->text), o->mod, out);
+        return 0;
+    case SH_MACRO_QUERY:
+        set_json(c, ctx->query ? cJSON_GetObjectItemCaseSensitive(ctx->query, o->text) : NULL,
+                 SH_MOD_NONE, out);
+        return 0;
+    case SH_MACRO_HEADERS:
+        set_json(c, ctx->headers ? cJSON_GetObjectItemCaseSensitive(ctx->headers, o->text) : NULL,
+                 SH_MOD_NONE, out);
+        return 0;
+    case SH_MACRO_METHOD:
+        set_text(out, ctx->method ? ctx->method : "", ctx->method ? strlen(ctx->method) : 0);
+        return 0;
+    case SH_MACRO_CONTEXT:
+        set_text(out, ctx->context ? ctx->context : "", ctx->context ? strlen(ctx->context) : 0);
+        return 0;
+    default:
+        set_time_macro(o->macro, ctx->now_ms, out);
+        return 0;
+    }
+}
