@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "stagehand/db.h"
+#include "stagehand/lru.h"
 
 #define SH_DB_MOD "db"
 
@@ -28,10 +29,7 @@ struct sh__stmt_out {
 struct sh__stmt_cache {
     sqlite3 *conn;
     unsigned cap;
-    unsigned nbuckets; /* power of two */
-    struct sh__stmt_entry **buckets;
-    struct sh__stmt_entry *lru_head; /* most recently used */
-    struct sh__stmt_entry *lru_tail;
+    struct sh_lru lru; /* struct sh__stmt_entry by SQL text */
     struct sh__stmt_out *out; /* checked-out statements */
     size_t nout, capout;
     struct sh_db_stmt_stats stats;

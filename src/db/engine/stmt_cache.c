@@ -2,7 +2,8 @@
  * Prepared-statement cache, one per connection, keyed by the SQL text. Every
  * request runs the same few dozen statements, and preparing costs more than a
  * point read, so statements are prepared once (SQLITE_PREPARE_PERSISTENT) and
- * kept in a chained hash table with an LRU list bounded to `cap` entries.
+ * kept in core's hash table with a recency order (lru.h), bounded to `cap`
+ * entries; entries checked out are never evicted.
  *
  * A statement is checked out while in use and never evicted then; if the same
  * SQL is needed again before it comes back (a nested query), a private
@@ -16,28 +17,29 @@
  */
 #include "engine_int.h"
 
+#include "stagehand/lru.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 struct sh__stmt_entry {
+    struct sh_lru_node node; /* keyed by the SQL text */
     char *sql;
-    uint32_t hash;
     int in_use;
     sqlite3_stmt *stmt;
-    struct sh__stmt_entry *chain; /* next in bucket */
-    struct sh__stmt_entry *prev, *next;
 };
 
 static _Thread_local struct sh__stmt_cache *thread_cache;
 
-static uint32_t hash_sql(const char *s)
+/* The node is the entry's first member. */
+static struct sh__stmt_entry *entry_of(struct sh_lru_node *n)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
+    return (struct sh__stmt_entry *)(void *)n;
+}
+
+static bool sql_eq(const struct sh_lru_node *n, const void *key)
+{
+    return strcmp(((const struct sh__stmt_entry *)(const void *)n)->sql, key) == 0;
 }
 
 void sh__stmt_cache_init(struct sh__stmt_cache *c, sqlite3 *conn, unsigned cap)
@@ -45,43 +47,12 @@ void sh__stmt_cache_init(struct sh__stmt_cache *c, sqlite3 *conn, unsigned cap)
     memset(c, 0, sizeof(*c));
     c->conn = conn;
     c->cap = cap ? cap : 1;
-    c->nbuckets = 8;
-    while (c->nbuckets < c->cap * 2)
-        c->nbuckets *= 2;
-    c->buckets = sh_calloc(c->nbuckets, sizeof(*c->buckets));
-}
-
-static void lru_unlink(struct sh__stmt_cache *c, struct sh__stmt_entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->lru_head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->lru_tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push_front(struct sh__stmt_cache *c, struct sh__stmt_entry *e)
-{
-    e->prev = NULL;
-    e->next = c->lru_head;
-    if (c->lru_head)
-        c->lru_head->prev = e;
-    c->lru_head = e;
-    if (!c->lru_tail)
-        c->lru_tail = e;
+    sh_lru_init(&c->lru, c->cap);
 }
 
 static void entry_free(struct sh__stmt_cache *c, struct sh__stmt_entry *e)
 {
-    struct sh__stmt_entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
-    while (*pp != e)
-        pp = &(*pp)->chain;
-    *pp = e->chain;
-    lru_unlink(c, e);
+    sh_lru_remove(&c->lru, &e->node);
     sqlite3_finalize(e->stmt);
     free(e->sql);
     free(e);
@@ -90,14 +61,15 @@ static void entry_free(struct sh__stmt_cache *c, struct sh__stmt_entry *e)
 
 void sh__stmt_cache_deinit(struct sh__stmt_cache *c)
 {
-    if (!c->buckets)
+    if (!c->lru.buckets)
         return;
     for (size_t i = 0; i < c->nout; i++)
         if (!c->out[i].entry)
             sqlite3_finalize(c->out[i].stmt);
-    while (c->lru_head)
-        entry_free(c, c->lru_head);
-    free(c->buckets);
+    struct sh__stmt_entry *e;
+    while ((e = entry_of(sh_lru_oldest(&c->lru))))
+        entry_free(c, e);
+    sh_lru_deinit(&c->lru);
     free(c->out);
     if (thread_cache == c)
         thread_cache = NULL;
@@ -108,14 +80,14 @@ void sh__stmt_cache_deinit(struct sh__stmt_cache *c)
  * cache is within its bound (it may stay above if all are in use). */
 static void evict(struct sh__stmt_cache *c)
 {
-    struct sh__stmt_entry *e = c->lru_tail;
+    struct sh__stmt_entry *e = entry_of(sh_lru_oldest(&c->lru));
     while (c->stats.size > c->cap && e) {
-        struct sh__stmt_entry *prev = e->prev;
+        struct sh__stmt_entry *newer = entry_of(sh_lru_newer(&c->lru, &e->node));
         if (!e->in_use) {
             entry_free(c, e);
             c->stats.evictions++;
         }
-        e = prev;
+        e = newer;
     }
 }
 
@@ -149,15 +121,11 @@ static void out_push(struct sh__stmt_cache *c, sqlite3_stmt *stmt, struct sh__st
 
 int sh__stmt_cache_get(struct sh__stmt_cache *c, const char *sql, sqlite3_stmt **out)
 {
-    uint32_t h = hash_sql(sql);
-    struct sh__stmt_entry **bucket = &c->buckets[h & (c->nbuckets - 1)];
-    struct sh__stmt_entry *e = *bucket;
-    while (e && (e->hash != h || strcmp(e->sql, sql) != 0))
-        e = e->chain;
+    uint64_t h = sh_hash_bytes(sql, strlen(sql), SH_HASH_SEED);
+    struct sh__stmt_entry *e = entry_of(sh_lru_find(&c->lru, h, sql_eq, sql));
     if (e && !e->in_use) {
         c->stats.hits++;
-        lru_unlink(c, e);
-        lru_push_front(c, e);
+        sh_lru_touch(&c->lru, &e->node);
         e->in_use = 1;
         out_push(c, e->stmt, e);
         *out = e->stmt;
@@ -178,12 +146,9 @@ int sh__stmt_cache_get(struct sh__stmt_cache *c, const char *sql, sqlite3_stmt *
     c->stats.misses++;
     e = sh_calloc(1, sizeof(*e));
     e->sql = sh_strdup(sql);
-    e->hash = h;
     e->stmt = stmt;
     e->in_use = 1;
-    e->chain = *bucket;
-    *bucket = e;
-    lru_push_front(c, e);
+    sh_lru_insert(&c->lru, &e->node, h);
     c->stats.size++;
     out_push(c, stmt, e);
     evict(c);
