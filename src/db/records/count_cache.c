@@ -47,6 +47,8 @@
  */
 #include "stagehand/records.h"
 
+#include "stagehand/lru.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +57,7 @@
 #define PENDING_SLOTS 256
 
 struct entry {
-    struct entry *prev, *next; /* LRU: head is the most recent */
-    struct entry *chain;       /* hash bucket */
-    uint64_t hash;
+    struct sh_lru_node node; /* first member: keyed by (table, any_table, key) */
     uint64_t stamp;
     int64_t count;
     size_t klen;
@@ -71,26 +71,12 @@ struct table_version {
 };
 
 struct sh_rec_counts {
-    size_t capacity, n;
-    size_t nbuckets; /* a power of two */
-    struct entry **buckets;
-    struct entry *head, *tail;
+    size_t capacity;
+    struct sh_lru lru; /* struct entry */
     struct table_version *tables[TABLE_BUCKETS];
     uint64_t all; /* every bump of every table */
     struct sh_rec_counts_stats stats;
 };
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-#define FNV_SEED 14695981039346656037ull
 
 static char lower(char c)
 {
@@ -100,10 +86,10 @@ static char lower(char c)
 /* SQLite table names are case-insensitive; collection names are ASCII. */
 static uint64_t name_hash(const char *s)
 {
-    uint64_t h = FNV_SEED;
+    uint64_t h = SH_HASH_SEED;
     for (; *s; s++) {
         char c = lower(*s);
-        h = fnv(h, &c, 1);
+        h = sh_hash_bytes(&c, 1, h);
     }
     return h;
 }
@@ -150,15 +136,23 @@ static struct table_version *table_find(struct sh_rec_counts *cc, const char *na
     return t;
 }
 
+static struct entry *entry_of(struct sh_lru_node *n)
+{
+    return (struct entry *)(void *)n;
+}
+
+static void drop(struct sh_rec_counts *cc, struct entry *e)
+{
+    sh_lru_remove(&cc->lru, &e->node);
+    free(e->key);
+    free(e);
+}
+
 struct sh_rec_counts *sh_rec_counts_new(size_t capacity)
 {
     struct sh_rec_counts *cc = sh_calloc(1, sizeof(*cc));
     cc->capacity = capacity;
-    size_t nb = 16;
-    while (nb < capacity)
-        nb *= 2;
-    cc->nbuckets = nb;
-    cc->buckets = capacity ? sh_calloc(nb, sizeof(*cc->buckets)) : NULL;
+    sh_lru_init(&cc->lru, capacity);
     return cc;
 }
 
@@ -166,17 +160,15 @@ void sh_rec_counts_free(struct sh_rec_counts *cc)
 {
     if (!cc)
         return;
-    for (struct entry *e = cc->head, *next; e; e = next) {
-        next = e->next;
-        free(e->key);
-        free(e);
-    }
+    struct entry *e;
+    while ((e = entry_of(sh_lru_oldest(&cc->lru))))
+        drop(cc, e);
     for (size_t i = 0; i < TABLE_BUCKETS; i++)
         for (struct table_version *t = cc->tables[i], *next; t; t = next) {
             next = t->next;
             free(t);
         }
-    free(cc->buckets);
+    sh_lru_deinit(&cc->lru);
     free(cc);
 }
 
@@ -191,58 +183,17 @@ static uint64_t stamp_of(struct sh_rec_counts *cc, const struct sh_rec_count_key
 static uint64_t key_hash(const struct sh_rec_count_key *k)
 {
     uint64_t h = name_hash(k->table);
-    h = fnv(h, &k->any_table, sizeof(k->any_table));
-    return fnv(h, k->key, k->len);
+    h = sh_hash_bytes(&k->any_table, sizeof(k->any_table), h);
+    return sh_hash_bytes(k->key, k->len, h);
 }
 
-static bool key_eq(const struct entry *e, uint64_t h, const struct sh_rec_count_key *k)
+static bool key_eq(const struct sh_lru_node *n, const void *key)
 {
+    const struct entry *e = (const struct entry *)(const void *)n;
+    const struct sh_rec_count_key *k = key;
     size_t tn = strlen(k->table);
-    return e->hash == h && e->klen == tn + 2 + k->len && sh__caseeq(e->key, k->table) &&
+    return e->klen == tn + 2 + k->len && sh__caseeq(e->key, k->table) &&
            (e->key[tn + 1] != 0) == k->any_table && memcmp(e->key + tn + 2, k->key, k->len) == 0;
-}
-
-static struct entry **slot_of(struct sh_rec_counts *cc, uint64_t h,
-                              const struct sh_rec_count_key *k)
-{
-    struct entry **pp = &cc->buckets[h & (cc->nbuckets - 1)];
-    while (*pp && !key_eq(*pp, h, k))
-        pp = &(*pp)->chain;
-    return pp;
-}
-
-static void lru_unlink(struct sh_rec_counts *cc, struct entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        cc->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        cc->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_front(struct sh_rec_counts *cc, struct entry *e)
-{
-    e->prev = NULL;
-    e->next = cc->head;
-    if (cc->head)
-        cc->head->prev = e;
-    cc->head = e;
-    if (!cc->tail)
-        cc->tail = e;
-}
-
-static void drop(struct sh_rec_counts *cc, struct entry **slot)
-{
-    struct entry *e = *slot;
-    *slot = e->chain;
-    lru_unlink(cc, e);
-    free(e->key);
-    free(e);
-    cc->n--;
 }
 
 bool sh_rec_counts_get(struct sh_rec_counts *cc, const struct sh_rec_count_key *k, int64_t *out)
@@ -254,22 +205,19 @@ bool sh_rec_counts_get(struct sh_rec_counts *cc, const struct sh_rec_count_key *
         cc->stats.misses++;
         return false;
     }
-    uint64_t h = key_hash(k);
-    struct entry **slot = slot_of(cc, h, k);
-    struct entry *e = *slot;
+    struct entry *e = entry_of(sh_lru_find(&cc->lru, key_hash(k), key_eq, k));
     if (!e) {
         cc->stats.misses++;
         return false;
     }
     if (e->stamp != stamp_of(cc, k)) {
         /* written since: the count is gone for good (versions only grow) */
-        drop(cc, slot);
+        drop(cc, e);
         cc->stats.stale++;
         cc->stats.misses++;
         return false;
     }
-    lru_unlink(cc, e);
-    lru_front(cc, e);
+    sh_lru_touch(&cc->lru, &e->node);
     *out = e->count;
     cc->stats.hits++;
     return true;
@@ -280,19 +228,13 @@ void sh_rec_counts_put(struct sh_rec_counts *cc, const struct sh_rec_count_key *
     if (!cc || !cc->capacity || write_pending(k))
         return;
     uint64_t h = key_hash(k);
-    struct entry **slot = slot_of(cc, h, k);
-    struct entry *e = *slot;
+    struct entry *e = entry_of(sh_lru_find(&cc->lru, h, key_eq, k));
     if (e) {
-        lru_unlink(cc, e);
+        sh_lru_touch(&cc->lru, &e->node);
     } else {
-        if (cc->n >= cc->capacity) {
-            struct entry *old = cc->tail;
-            struct entry **os = &cc->buckets[old->hash & (cc->nbuckets - 1)];
-            while (*os != old)
-                os = &(*os)->chain;
-            drop(cc, os);
+        if (cc->lru.size >= cc->capacity) {
+            drop(cc, entry_of(sh_lru_oldest(&cc->lru)));
             cc->stats.evictions++;
-            slot = slot_of(cc, h, k); /* the chain may have changed */
         }
         size_t tn = strlen(k->table);
         e = sh_calloc(1, sizeof(*e));
@@ -303,14 +245,10 @@ void sh_rec_counts_put(struct sh_rec_counts *cc, const struct sh_rec_count_key *
         e->key[tn] = 0;
         e->key[tn + 1] = k->any_table ? 1 : 0;
         memcpy(e->key + tn + 2, k->key, k->len);
-        e->hash = h;
-        e->chain = NULL;
-        *slot = e;
-        cc->n++;
+        sh_lru_insert(&cc->lru, &e->node, h);
     }
     e->stamp = stamp_of(cc, k);
     e->count = count;
-    lru_front(cc, e);
 }
 
 void sh_rec_counts_bump(struct sh_rec_counts *cc, const char *table)
@@ -327,7 +265,7 @@ void sh_rec_counts_stats(const struct sh_rec_counts *cc, struct sh_rec_counts_st
     if (!cc)
         return;
     *out = cc->stats;
-    out->entries = cc->n;
+    out->entries = cc->lru.size;
     out->capacity = cc->capacity;
 }
 
