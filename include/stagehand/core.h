@@ -20,6 +20,12 @@
 #define SH_EBUSY      (-10006)
 #define SH_EINTERNAL  (-10007)
 
+/* A short description of code: our SH_E* codes by name and meaning,
+ * -errno (and libuv's codes, which are -errno on Unix) by the C library's
+ * text, anything else "unknown error <n>". The string is static (or, for an
+ * unknown code, thread-local): never free it. Thread-safe. */
+const char *sh_strerror(int code);
+
 #define SH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #define SH_ASSERT(cond)                                                                            \

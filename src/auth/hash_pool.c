@@ -36,6 +36,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -171,7 +172,7 @@ static void lower_priority(const struct sh_hash_pool *p)
         cur = 0;
     int want = cur + p->nice > 19 ? 19 : cur + p->nice;
     if (setpriority(PRIO_PROCESS, (id_t)tid, want) != 0)
-        sh_log_warn("auth", "hash pool: cannot lower thread priority: %s", strerror(errno));
+        sh_log_warn("auth", "hash pool: cannot lower thread priority: %s", sh_strerror(-errno));
 #endif
 }
 
@@ -184,6 +185,9 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&s->lock);
     unsigned index = s->next_index++;
     pthread_mutex_unlock(&s->lock);
+    char name[16]; /* the kernel's limit, NUL included */
+    snprintf(name, sizeof(name), "sh-hash-%u", index);
+    (void)pthread_setname_np(pthread_self(), name); /* top, gdb and /proc show it */
     if (index == 0)
         (void)ensure_dummy(p); /* a failure is retried by the first dummy job */
 
@@ -343,14 +347,14 @@ int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
     int rc = spawn_threads(p, &started);
     if (rc) {
         sh_log_error("auth", "hash pool: cannot start thread %u of %u: %s", started + 1, nthreads,
-                     strerror(-rc));
+                     sh_strerror(rc));
         join_threads(p, started);
         pool_free(p);
         return rc;
     }
     rc = uv_async_init(loop, &p->async, on_async);
     if (rc) {
-        sh_log_error("auth", "hash pool: uv_async_init: %s", uv_strerror(rc));
+        sh_log_error("auth", "hash pool: uv_async_init: %s", sh_strerror(rc));
         join_threads(p, nthreads);
         pool_free(p);
         return rc;

@@ -70,7 +70,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
     struct sh_listener *l = server->data;
     if (status < 0) {
-        sh_log_warn("net", "accept failed: %s", uv_strerror(status));
+        sh_log_warn("net", "accept failed: %s", sh_strerror(status));
         return;
     }
     sh__conn_start(l->net, server, l->is_unix);

@@ -19,6 +19,8 @@
  */
 #include "engine_int.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -155,6 +157,7 @@ static void writer_main(void *arg)
 {
     struct sh_db *db = arg;
     struct sh__writer *w = &db->w;
+    (void)pthread_setname_np(pthread_self(), "sh-writer"); /* top, gdb and /proc show it */
     struct sh__stmt_cache cache;
     sh__stmt_cache_init(&cache, w->wdb, db->opt.stmt_cache_size);
     sh__stmt_cache_bind_thread(&cache);
@@ -277,7 +280,7 @@ int sh__writer_start(struct sh_db *db)
     }
     int rc = uv_async_init(db->loop, &db->async, on_async);
     if (rc) {
-        sh_log_error(SH_DB_MOD, "uv_async_init: %s", uv_strerror(rc));
+        sh_log_error(SH_DB_MOD, "uv_async_init: %s", sh_strerror(rc));
         return rc;
     }
     db->async.data = db;
@@ -287,7 +290,7 @@ int sh__writer_start(struct sh_db *db)
     SH_ASSERT(uv_cond_init(&w->cond) == 0);
     rc = uv_thread_create(&w->thread, writer_main, db);
     if (rc) {
-        sh_log_error(SH_DB_MOD, "cannot start the writer thread: %s", uv_strerror(rc));
+        sh_log_error(SH_DB_MOD, "cannot start the writer thread: %s", sh_strerror(rc));
         uv_mutex_destroy(&w->lock);
         uv_cond_destroy(&w->cond);
         return rc;
