@@ -29,7 +29,7 @@ struct sh__stmt_out {
 struct sh__stmt_cache {
     sqlite3 *conn;
     unsigned cap;
-    struct sh_lru lru; /* struct sh__stmt_entry by SQL text */
+    struct sh_lru lru;        /* struct sh__stmt_entry by SQL text */
     struct sh__stmt_out *out; /* checked-out statements */
     size_t nout, capout;
     struct sh_db_stmt_stats stats;
