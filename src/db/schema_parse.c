@@ -291,6 +291,11 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
                                        "validation_invalid_index_expression", "index %zu: %s", pos,
                                        msg);
             c->nindexes++;
+            if (sh__schema_name_reserved(ix->name))
+                return sh__schema_fail(err, c->name, "", "indexes",
+                                       "validation_invalid_index_expression",
+                                       "index %zu: the name \"%s\" is reserved for internal use.",
+                                       pos, ix->name);
             if (!sh__caseeq(ix->table, c->name) && !(old_name && sh__caseeq(ix->table, old_name)))
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
@@ -362,6 +367,9 @@ static int parse_head(struct sh_collection *c, const cJSON *json, struct sh_sche
     if (name->valuestring[0] == '_' && !c->system)
         return sh__schema_fail(err, shown, "", "name", "validation_match_invalid",
                                "only system collections may start with \"_\".");
+    if (sh__schema_name_reserved(name->valuestring))
+        return sh__schema_fail(err, shown, "", "name", "validation_invalid_name",
+                               "the name is reserved for internal tables.");
     if (strstr(name->valuestring, "_via_"))
         return sh__schema_fail(err, shown, "", "name", "validation_found_via",
                                "the name must not contain \"_via_\".");
