@@ -87,7 +87,8 @@ static int find_object(sqlite3 *wdb, const char *name, char *type, size_t tcap, 
 {
     sqlite3_stmt *st;
     int rc = sh_db_writer_prepare(
-        wdb, "SELECT type, tbl_name FROM sqlite_schema WHERE name = ?1 COLLATE NOCASE LIMIT 1", &st);
+        wdb, "SELECT type, tbl_name FROM sqlite_schema WHERE name = ?1 COLLATE NOCASE LIMIT 1",
+        &st);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -130,11 +131,10 @@ static int check_objects(sqlite3 *wdb, const struct sh_collection *old,
         if (rc && old && strcmp(type, "index") == 0 && sh__caseeq(table, old->name))
             continue;
         if (rc)
-            return sh__schema_fail(err, next->name, "", "indexes",
-                                   "validation_duplicated_index_name",
-                                   "index %zu: the name \"%s\" is already used by %s.", i + 1, name,
-                                   strcmp(type, "index") == 0 ? "an index of another table"
-                                                              : "a table or trigger");
+            return sh__schema_fail(
+                err, next->name, "", "indexes", "validation_duplicated_index_name",
+                "index %zu: the name \"%s\" is already used by %s.", i + 1, name,
+                strcmp(type, "index") == 0 ? "an index of another table" : "a table or trigger");
     }
     return 0;
 }

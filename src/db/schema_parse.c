@@ -292,10 +292,9 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
                                        msg);
             c->nindexes++;
             if (sh__schema_name_reserved(ix->name))
-                return sh__schema_fail(err, c->name, "", "indexes",
-                                       "validation_invalid_index_expression",
-                                       "index %zu: the name \"%s\" is reserved for internal use.",
-                                       pos, ix->name);
+                return sh__schema_fail(
+                    err, c->name, "", "indexes", "validation_invalid_index_expression",
+                    "index %zu: the name \"%s\" is reserved for internal use.", pos, ix->name);
             if (!sh__caseeq(ix->table, c->name) && !(old_name && sh__caseeq(ix->table, old_name)))
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
