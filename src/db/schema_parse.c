@@ -78,8 +78,30 @@ static struct sh_field *insert_at(struct sh_collection *c, size_t pos)
     return &c->fields[pos];
 }
 
+/* A field whose name is a system field's in another case would be taken
+ * for it (SQLite and the filter compare names case-insensitively) but keep
+ * its own spelling, which the stored definition then fails to load with. */
+static int check_system_case(struct sh_collection *c, const char *name, struct sh_schema_error *err)
+{
+    ssize_t i = find_field(c, name);
+    if (i >= 0 && strcmp(c->fields[i].name, name) != 0)
+        return sh__schema_fail(err, c->name, c->fields[i].name, "fields",
+                               "validation_reserved_field_name",
+                               "the name is the system field \"%s\" in another case.", name);
+    return 0;
+}
+
 static int ensure_system_fields(struct sh_collection *c, struct sh_schema_error *err)
 {
+    int crc = check_system_case(c, "id", err);
+    if (!crc)
+        crc = check_system_case(c, "created", err);
+    if (!crc)
+        crc = check_system_case(c, "updated", err);
+    for (size_t k = 0; !crc && c->type == SH_COLLECTION_AUTH && k < SH_ARRAY_LEN(auth_fields); k++)
+        crc = check_system_case(c, auth_fields[k].name, err);
+    if (crc)
+        return crc;
     ssize_t i = find_field(c, "id");
     if (i < 0) {
         default_field(id_field_json, insert_at(c, 0));

@@ -85,8 +85,9 @@ static void test_names_field_reserved(void **state)
             !strstr(err.message, "reserved"))
             fail_msg("%s: key %s field %s message %s", names[i], err.key, err.field, err.message);
     }
-    /* System fields collide by name, in any case. */
-    static const char *const sys[] = {"ID", "Created", "updated"};
+    /* System fields collide by name, in any case (a text "Id" was taken for
+     * the primary key, stored, and then failed to load). */
+    static const char *const sys[] = {"ID", "Created", "updated", "Id\",\"type\":\"text"};
     for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
         char json[200];
         snprintf(json, sizeof(json),
