@@ -79,6 +79,20 @@ static int serve_once(char **err, const struct it_server *s, const char *extra)
                   "--log-level", "warn", NULL);
 }
 
+/* k pipelined creates of notes with body (JSON) in one buffer (scope memory). */
+static char *create_batch(const char *body, int k, size_t *len)
+{
+    char *req = it_sprintf("POST /api/collections/notes/records HTTP/1.1\r\nHost: t\r\n"
+                           "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                           strlen(body), body);
+    size_t rlen = strlen(req);
+    char *batch = it_alloc(rlen * (size_t)k);
+    for (int i = 0; i < k; i++)
+        memcpy(batch + (size_t)i * rlen, req, rlen);
+    *len = rlen * (size_t)k;
+    return batch;
+}
+
 /* ---- 19: one server per data directory ---- */
 
 static void test_storage_second_server_refused(void **state)
@@ -89,14 +103,19 @@ static void test_storage_second_server_refused(void **state)
     struct it_conn *c = it_conn_open(s);
     rc_ok(rc_req(c, "POST", "/api/collections/notes/records", "{\"body\":\"one\"}"), 200);
 
-    for (int round = 0; round < 2; round++) {
-        char *err = NULL;
+    /* The same directory by another name: a symlink, a trailing "/.". */
+    char *link = it_sprintf("%s/alias", s->dir);
+    assert_int_equal(symlink(s->data_dir, link), 0);
+    const char *spellings[] = {s->data_dir, link, it_sprintf("%s/.", s->data_dir)};
+    for (int round = 0; round < 3; round++) {
+        char *err = NULL, *out = NULL;
         int64_t t0 = it_now_ms();
-        int rc = serve_once(&err, s, NULL);
+        int rc =
+            ac_run(&out, &err, "serve", "--dir", spellings[round], "--listen", "127.0.0.1:0", NULL);
         assert_int_equal(rc, 1);
         assert_true(it_now_ms() - t0 < 10000);
         char *pid = it_sprintf("pid %d", (int)s->pid);
-        if (!strstr(err, pid) || !strstr(err, s->data_dir))
+        if (!strstr(err, pid) || !strstr(err, spellings[round]))
             fail_msg("the refusal does not name the holder (%s): %s", pid, err);
     }
     /* The first one serves on, unaffected. */
@@ -309,35 +328,31 @@ static void test_storage_wal_bounded(void **state)
     struct it_conn *w[SOAK_WRITERS], *rd = it_conn_open(s);
     for (int i = 0; i < SOAK_WRITERS; i++)
         assert_non_null(w[i] = it_conn_open(s));
-    char body[2100];
-    memset(body, 'x', sizeof(body));
-    int n = snprintf(body, sizeof(body), "{\"body\":\"");
-    memset(body + n, 'b', 2000);
-    snprintf(body + n + 2000, sizeof(body) - (size_t)n - 2000, "\"}");
-    size_t blen = strlen(body);
-    char *req = it_sprintf("POST /api/collections/notes/records HTTP/1.1\r\nHost: t\r\n"
-                           "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                           blen, body);
-    size_t rlen = strlen(req);
-    char *batch = it_alloc(rlen * SOAK_PIPELINE);
-    for (int k = 0; k < SOAK_PIPELINE; k++)
-        memcpy(batch + (size_t)k * rlen, req, rlen);
+    char *body = it_alloc(2100);
+    memset(body, 'b', 2000);
+    body = it_sprintf("{\"body\":\"%s\"}", body);
+    size_t blen = 0;
+    char *batch = create_batch(body, SOAK_PIPELINE, &blen);
 
     long long max_wal = 0;
+    int64_t max_read_ms = 0;
     int acked = 0, reads = 0;
     int64_t t0 = it_now_ms();
     while (acked < SOAK_TOTAL) {
         assert_true(it_now_ms() - t0 < 120000);
         for (int i = 0; i < SOAK_WRITERS; i++)
-            assert_int_equal(it_conn_send(w[i], batch, rlen * SOAK_PIPELINE, IT_MS_IO), IT_OK);
+            assert_int_equal(it_conn_send(w[i], batch, blen, IT_MS_IO), IT_OK);
         for (int i = 0; i < SOAK_WRITERS; i++) {
             for (int k = 0; k < SOAK_PIPELINE; k++) {
                 if (k % 5 == 0) { /* reads go on meanwhile, on the same loop */
+                    int64_t rt = it_now_ms();
                     struct rc_resp *r = rc_req(rd, "GET",
                                                "/api/collections/notes/records?perPage=20&sort=-"
                                                "created&skipTotal=1",
                                                NULL);
                     assert_int_equal(r->status, 200);
+                    if (it_now_ms() - rt > max_read_ms)
+                        max_read_ms = it_now_ms() - rt;
                     reads++;
                     long long sz = file_size(wal);
                     if (sz > max_wal)
@@ -360,8 +375,11 @@ static void test_storage_wal_bounded(void **state)
     assert_int_equal((int)rc_num(list, "totalItems"), SOAK_TOTAL);
     long long db = file_size(db_path(s));
     it_note("soak: %d creates of ~2 KB and %d reads in %lld ms: WAL peak %lld bytes "
-            "(--wal-max %d), data.db %lld bytes",
-            acked, reads, (long long)(it_now_ms() - t0), max_wal, SOAK_WAL_MAX, db);
+            "(--wal-max %d), data.db %lld bytes, slowest read %lld ms",
+            acked, reads, (long long)(it_now_ms() - t0), max_wal, SOAK_WAL_MAX, db,
+            (long long)max_read_ms);
+    /* The checkpoint runs on the writer thread: reads are not held up by it. */
+    assert_true(max_read_ms < 2000);
     /* Past the bound by one batch at most (the check runs between batches);
      * without the bound the WAL holds every frame written: > 6 MB here. */
     assert_true(max_wal <= 3 * SOAK_WAL_MAX);
@@ -440,26 +458,48 @@ static void test_storage_disk_full_507(void **state)
     char *zeros = it_alloc(fsize + 1);
     assert_int_equal(it_write_file(filler, zeros, fsize), 0);
 
-    struct it_conn *c = it_conn_open(s);
-    char *big = it_alloc(8200);
+    /* Creates from 4 connections, 8 pipelined each, so that batches of
+     * several jobs hit the full disk together: each answer is 200 or 507. */
+    struct it_conn *c = it_conn_open(s), *pc[4];
+    for (int i = 0; i < 4; i++)
+        assert_non_null(pc[i] = it_conn_open(s));
+    char *big = it_alloc(4100);
     memset(big, 'z', 4000);
     char *body = it_sprintf("{\"body\":\"%s\"}", big);
-    const char **ids = it_alloc(2000 * sizeof(*ids));
+    size_t blen = 0;
+    char *batch = create_batch(body, 8, &blen);
+    const char **ids = it_alloc(4000 * sizeof(*ids));
     int acked = 0, full = 0;
-    for (int i = 0; i < 2000 && full < 4; i++) {
+    for (int round = 0; round < 100 && full < 32; round++) {
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(it_conn_send(pc[i], batch, blen, IT_MS_IO), IT_OK);
+        for (int i = 0; i < 4; i++)
+            for (int k = 0; k < 8; k++) {
+                struct it_resp *r = it_conn_read(pc[i], 0, IT_MS_IO * 4);
+                assert_non_null(r);
+                if (r->status == 200) {
+                    cJSON *j = rc_track(cJSON_ParseWithLength(r->body, r->body_len));
+                    ids[acked++] = it_strdup(rc_str(j, "id"));
+                    continue;
+                }
+                if (r->status != 507 || it_resp_check_error(r, 507) != 0)
+                    fail_msg("on a full disk, a create answered %d: %s", r->status, r->body);
+                full++;
+            }
+        rc_free_all();
+    }
+    /* One at a time as well. */
+    for (int i = 0; i < 4; i++) {
         struct rc_resp *r = rc_req(c, "POST", "/api/collections/notes/records", body);
         if (r->status == 200) {
-            assert_int_equal(full, 0); /* once full, full until space is freed */
             ids[acked++] = it_strdup(rc_str(r->json, "id"));
             continue;
         }
-        if (r->status != 507)
-            fail_msg("on a full disk, create %d answered %d: %s", i, r->status, r->raw->body);
         rc_assert_error(r, 507, NULL, NULL);
         full++;
     }
-    it_note("disk full after %d acknowledged creates", acked);
-    assert_int_equal(full, 4);
+    it_note("disk full: %d creates acknowledged, %d answered 507", acked, full);
+    assert_true(full >= 32);
     assert_true(acked > 0);
     /* Reads still answer, and count every acknowledged record. */
     const cJSON *list =
