@@ -170,6 +170,10 @@ static int open_storage(struct app *a)
     opt.sync_normal = a->cfg.sync_normal;
     opt.read_budget_ms = a->cfg.query_budget_ms;
     opt.max_queue = a->cfg.writer_queue;
+    opt.init_empty = a->cfg.init_empty;
+    opt.wal_max = a->cfg.wal_max;
+    opt.busy_timeout_ms =
+        a->cfg.lock_timeout > UINT32_MAX ? UINT32_MAX : (unsigned)a->cfg.lock_timeout;
     int rc = sh_db_open(&a->db, a->loop, a->cfg.dir, &opt);
     if (rc) {
         sh_log_flush();
@@ -196,6 +200,8 @@ static int open_storage(struct app *a)
     return 0;
 }
 
+static int serve_locked(struct app *a);
+
 static int serve(int argc, char **argv, char **envp)
 {
     static struct app a; /* large; static keeps it off the stack */
@@ -219,64 +225,94 @@ static int serve(int argc, char **argv, char **envp)
                 strerror(errno));
         return 1;
     }
-    a.loop = uv_default_loop();
-    if (a.cfg.public_dir) {
-        if (sh_static_init(&a.files, a.loop, a.cfg.public_dir)) {
+    /* One server per data directory: a second one would serve its own stale
+     * caches (counts, tokens) of a database another process changes. */
+    long holder = 0;
+    int lock_fd = -1;
+    int lrc = sh_db_dir_lock(a.cfg.dir, &lock_fd, &holder);
+    if (lrc == SH_EBUSY) {
+        sh_log_flush();
+        if (holder)
+            fprintf(stderr,
+                    "stagehand: the data directory %s is in use by another server (pid %ld)\n",
+                    a.cfg.dir, holder);
+        else
+            fprintf(stderr, "stagehand: the data directory %s is in use by another server\n",
+                    a.cfg.dir);
+        return 1;
+    }
+    if (lrc) {
+        sh_log_flush();
+        fprintf(stderr, "stagehand: cannot lock the data directory %s (see the log above)\n",
+                a.cfg.dir);
+        return 1;
+    }
+    int rc = serve_locked(&a);
+    sh_db_dir_unlock(lock_fd);
+    return rc;
+}
+
+static int serve_locked(struct app *a)
+{
+    char err[256];
+    a->loop = uv_default_loop();
+    if (a->cfg.public_dir) {
+        if (sh_static_init(&a->files, a->loop, a->cfg.public_dir)) {
             fprintf(stderr, "stagehand: invalid value for --public: %s is not a folder\n",
-                    a.cfg.public_dir);
+                    a->cfg.public_dir);
             return 2;
         }
-        a.has_files = 1;
+        a->has_files = 1;
     }
-    int rc = open_storage(&a);
+    int rc = open_storage(a);
     if (rc)
         return rc > 0 ? rc : 1;
-    sh_router_init(&a.router, &a.cfg);
-    if (sh_api_register(&a.router, a.has_files ? &a.files : NULL) ||
-        sh_api_auth_register(&a.router, &a.auth) ||
-        sh_api_records_register(&a.router, &a.records) ||
-        sh_api_collections_register(&a.router, &a.records)) {
+    sh_router_init(&a->router, &a->cfg);
+    if (sh_api_register(&a->router, a->has_files ? &a->files : NULL) ||
+        sh_api_auth_register(&a->router, &a->auth) ||
+        sh_api_records_register(&a->router, &a->records) ||
+        sh_api_collections_register(&a->router, &a->records)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
-        close_db_now(&a);
-        sh_api_auth_deinit(&a.auth);
-        sh_api_records_deinit(&a.records);
+        close_db_now(a);
+        sh_api_auth_deinit(&a->auth);
+        sh_api_records_deinit(&a->records);
         return 1;
     }
-    sh_http_server_init(&a.http, a.loop, &a.cfg, sh_router_dispatch, &a.router);
-    a.http.on_drained = on_drained;
-    if (sh_http_server_listen(&a.http, err, sizeof(err))) {
+    sh_http_server_init(&a->http, a->loop, &a->cfg, sh_router_dispatch, &a->router);
+    a->http.on_drained = on_drained;
+    if (sh_http_server_listen(&a->http, err, sizeof(err))) {
         fprintf(stderr, "stagehand: %s\n", err);
-        close_db_now(&a);
-        sh_api_auth_deinit(&a.auth);
-        sh_api_records_deinit(&a.records);
+        close_db_now(a);
+        sh_api_auth_deinit(&a->auth);
+        sh_api_records_deinit(&a->records);
         return 1;
     }
-    uv_signal_init(a.loop, &a.sigterm);
-    uv_signal_init(a.loop, &a.sigint);
-    a.sigterm.data = a.sigint.data = &a;
-    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&a.sigint, on_signal, SIGINT);
-    uv_timer_init(a.loop, &a.drain_timer);
+    uv_signal_init(a->loop, &a->sigterm);
+    uv_signal_init(a->loop, &a->sigint);
+    a->sigterm.data = a->sigint.data = a;
+    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&a->sigint, on_signal, SIGINT);
+    uv_timer_init(a->loop, &a->drain_timer);
 
-    for (unsigned i = 0; i < a.http.net.nlisteners; i++) {
-        printf("%s\n", a.http.net.listeners[i].bound);
-        sh_log_info("main", "listening on %s", a.http.net.listeners[i].bound);
+    for (unsigned i = 0; i < a->http.net.nlisteners; i++) {
+        printf("%s\n", a->http.net.listeners[i].bound);
+        sh_log_info("main", "listening on %s", a->http.net.listeners[i].bound);
     }
     fflush(stdout);
 
-    uv_run(a.loop, UV_RUN_DEFAULT);
+    uv_run(a->loop, UV_RUN_DEFAULT);
 
-    sh_http_server_deinit(&a.http);
-    uv_run(a.loop, UV_RUN_DEFAULT); /* let close callbacks run */
-    sh_router_deinit(&a.router);
-    sh_api_records_deinit(&a.records);
-    sh_api_auth_deinit(&a.auth);
-    if (a.has_files)
-        sh_static_deinit(&a.files);
-    sh_log_info("main", "stopped after %llu requests", (unsigned long long)a.http.requests);
+    sh_http_server_deinit(&a->http);
+    uv_run(a->loop, UV_RUN_DEFAULT); /* let close callbacks run */
+    sh_router_deinit(&a->router);
+    sh_api_records_deinit(&a->records);
+    sh_api_auth_deinit(&a->auth);
+    if (a->has_files)
+        sh_static_deinit(&a->files);
+    sh_log_info("main", "stopped after %llu requests", (unsigned long long)a->http.requests);
     sh_log_flush();
-    uv_loop_close(a.loop);
-    sh_config_deinit(&a.cfg);
+    uv_loop_close(a->loop);
+    sh_config_deinit(&a->cfg);
     return 0;
 }
 

@@ -47,6 +47,9 @@ struct sh_config {
     unsigned query_budget_ms; /* wall time one read query may take */
     unsigned writer_queue;    /* write jobs in flight before writes get 503 */
     unsigned count_cache;     /* list totals cached until their collection's next write; 0 = off */
+    int init_empty;           /* --init-empty: a 0-byte data.db becomes a new database */
+    uint64_t wal_max;      /* WAL bytes before the writer truncates it (and journal_size_limit) */
+    uint64_t lock_timeout; /* ms a write waits for another process's lock before 503 */
 
     /* accounts: client address, rate limits, password hashing, tokens */
     const char *trusted_proxy;     /* CIDRs whose X-Forwarded-For is believed; NULL = none */

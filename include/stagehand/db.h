@@ -30,6 +30,9 @@
 /* A read query ran past its time budget and was aborted (the API answers 503
  * or 400 as it sees fit; the query is logged once). */
 #define SH_EBUDGET (-10101)
+/* The database file is locked by another process (an outside write lock held
+ * past busy_timeout_ms). Not retried by the API: answered 503 at once. */
+#define SH_ELOCKED (-10102)
 
 struct sh_db;
 
@@ -47,6 +50,12 @@ struct sh_db_options {
     unsigned max_batch;          /* jobs per writer transaction; default 1024 */
     unsigned max_queue;          /* jobs submitted and not yet completed; beyond
                                     it sh_db_submit returns SH_EBUSY; default 10000 */
+    int init_empty;              /* 1: an existing 0-byte data.db is initialised as a
+                                    new database; 0 (default): refused (SH_EINVAL) */
+    uint64_t wal_max;            /* bytes of WAL beyond which the writer checkpoints
+                                    with TRUNCATE after a batch; also the
+                                    journal_size_limit; 0: SQLite's defaults only;
+                                    default 64 MiB */
 };
 
 /* Fills o with the defaults above. Any thread. */
@@ -58,10 +67,13 @@ void sh_db_options_init(struct sh_db_options *o);
  * <dir>/data.db, applies pending migrations in one transaction, opens the read
  * connection and starts the writer thread. opt may be NULL for the defaults.
  * Runs on the loop thread before the loop serves clients (it does disk I/O).
+ * An existing data.db must be a database: a 0-byte file is refused unless
+ * opt->init_empty, a file without a valid SQLite header always (both
+ * SH_EINVAL, logged naming the file).
  * Returns 0 and *out, or a negative code (errors are logged): -errno for the
  * directory, SH_EINVAL if the file was written by a newer stagehand or is not
- * a database, SH_EBUSY if another process holds the write lock past the busy
- * timeout, SH_EINTERNAL otherwise. */
+ * a database, SH_ELOCKED if another process holds the write lock past the
+ * busy timeout, SH_EINTERNAL otherwise. */
 int sh_db_open(struct sh_db **out, uv_loop_t *loop, const char *dir,
                const struct sh_db_options *opt);
 
@@ -175,8 +187,8 @@ void sh_db_writer_release(sqlite3 *wdb, sqlite3_stmt *stmt);
 
 /* Maps an SQLite result code to a stagehand code, any thread: OK/ROW/DONE 0,
  * UNIQUE/PRIMARY KEY constraint SH_ECONFLICT, other constraints SH_EINVAL,
- * BUSY/LOCKED SH_EBUSY, FULL -ENOSPC, NOMEM -ENOMEM, anything else
- * SH_EINTERNAL. */
+ * BUSY SH_ELOCKED (another process holds the lock), LOCKED SH_EBUSY, FULL
+ * -ENOSPC, NOMEM -ENOMEM, anything else SH_EINTERNAL. */
 int sh_db_errcode(int sqlite_rc);
 
 /* Bumps the _meta schema version counter. Changes to _collections bump it by
@@ -199,6 +211,8 @@ struct sh_db_writer_stats {
     uint64_t commit_us_total;
     uint64_t batch_size[SH_DB_BATCH_BUCKETS];
     uint64_t commit_us[SH_DB_COMMIT_BUCKETS];
+    uint64_t wal_truncations;      /* TRUNCATE checkpoints past wal_max that completed */
+    uint64_t wal_truncations_busy; /* ... that readers held up (tried again later) */
     uint32_t max_batch_seen;
     uint32_t queue_depth; /* submitted, not yet taken by the writer */
     uint32_t in_flight;   /* submitted, done() not yet called */
@@ -206,6 +220,18 @@ struct sh_db_writer_stats {
 
 /* Consistent snapshot of the writer's counters. Loop thread. */
 void sh_db_writer_stats(struct sh_db *db, struct sh_db_writer_stats *out);
+
+/* ---- the data directory's lock ---- */
+
+/* Takes the exclusive lock of a serving process on <dir>/.lock (flock,
+ * created 0600) and writes the pid into it. Returns 0 and the descriptor to
+ * keep open for as long as the directory is served; SH_EBUSY if another live
+ * process holds it (*holder: its pid, 0 if the file does not tell; holder may
+ * be NULL); or -errno (logged). The lock is dropped by sh_db_dir_unlock or
+ * when the process exits in any way. Blocking (file I/O): at start-up only. */
+int sh_db_dir_lock(const char *dir, int *fd, long *holder);
+/* Releases a lock from sh_db_dir_lock; -1 is ignored. */
+void sh_db_dir_unlock(int fd);
 
 /* ---- the CLI's path, without a server ---- */
 

@@ -345,6 +345,14 @@ int sh__schema_fail(struct sh_schema_error *err, const char *coll, const char *f
                     const char *key, const char *vcode, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/* True if a collection may not be called name (compared case-insensitively):
+ * SQLite's own namespace (`sqlite_*`), stagehand's internal tables
+ * (`_collections`, `_meta`, `_migrations`, `_sessions`) and the scratch
+ * tables of migrations (`_tmp_*`). Collisions with other objects already in
+ * the database (indexes, triggers) are checked when the change is applied
+ * (sh_catalog_apply). */
+bool sh__schema_name_reserved(const char *name);
+
 /* Nonzero if s[0..len) is [A-Za-z_][A-Za-z0-9_]* and 1..SH_SCHEMA_NAME_MAX bytes. */
 bool sh__schema_name_ok(const char *s, size_t len);
 

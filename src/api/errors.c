@@ -4,6 +4,10 @@
  * detail (SQLite's messages, file names) is logged where it happens and never
  * reaches a response. 503 answers carry Retry-After: the condition passes.
  *
+ * A full disk is 507 Insufficient Storage (RFC 4918): the write was rolled
+ * back whole, and retrying will not help until space is freed. A write lock
+ * held by another process past --lock-timeout is 503: it passes.
+ *
  * A read query that runs past --query-budget (SH_EBUDGET) is answered 400,
  * not 503: the same request would be stopped again, so it is the request
  * (an unindexed filter or sort over many rows) that must change.
@@ -29,7 +33,8 @@ static const struct {
     {-ECANCELED, 503, "The server is shutting down; try again shortly."},
     {SH_EBUDGET, 400,
      "The query took too long and was stopped; narrow the filter or sort by an indexed field."},
-    {-ENOSPC, 500, "The server is out of storage space."},
+    {SH_ELOCKED, 503, "The database is locked by another process; try again shortly."},
+    {-ENOSPC, 507, "The server is out of storage space; nothing was saved."},
 };
 
 int sh__api_status(int code, const char **message)

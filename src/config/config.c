@@ -21,6 +21,7 @@ enum opt_kind {
     OPT_DURATION,
     OPT_SYNC,
     OPT_RATE,
+    OPT_BOOL, /* a flag without a value (--x, or --x=true|false); 1|0|true|false in the variable */
 };
 
 struct opt {
@@ -72,6 +73,12 @@ static const struct opt opts[] = {
      "write jobs in flight before writes are refused with 503"},
     {"count-cache", "STAGEHAND_COUNT_CACHE", OPT_COUNT0, F(count_cache),
      "list totals kept until their collection's next write (entries; 0: off)"},
+    {"init-empty", "STAGEHAND_INIT_EMPTY", OPT_BOOL, F(init_empty),
+     "initialise an existing 0-byte data.db as a new database (refused otherwise)"},
+    {"wal-max", "STAGEHAND_WAL_MAX", OPT_SIZE, F(wal_max),
+     "WAL size past which the writer checkpoints and truncates it"},
+    {"lock-timeout", "STAGEHAND_LOCK_TIMEOUT", OPT_DURATION, F(lock_timeout),
+     "how long a write waits for another process's database lock before 503"},
     {"trusted-proxy", "STAGEHAND_TRUSTED_PROXY", OPT_STR, F(trusted_proxy),
      "CIDRs of proxies whose X-Forwarded-For names the client (default: none)"},
     {"rate-limit-auth", "STAGEHAND_RATE_LIMIT_AUTH", OPT_RATE, F(rate_limit_auth),
@@ -117,6 +124,8 @@ void sh_config_init(struct sh_config *c)
     c->query_budget_ms = 200;
     c->writer_queue = 10000;
     c->count_cache = 4096;
+    c->wal_max = 64u << 20;
+    c->lock_timeout = 1000;
     c->rate_limit_auth = (struct sh_config_rate){30, 60000};
     c->rate_limit_identity = (struct sh_config_rate){100, 3600000};
     c->hash_queue = 64;
@@ -265,6 +274,14 @@ static int apply(struct sh_config *c, const struct opt *o, const char *val)
         return 0;
     case OPT_RATE:
         return sh_config_parse_rate(val, (struct sh_config_rate *)field);
+    case OPT_BOOL:
+        if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0)
+            *(int *)field = 1;
+        else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0)
+            *(int *)field = 0;
+        else
+            return -1;
+        return 0;
     }
     return -1;
 }
@@ -337,6 +354,8 @@ int sh_config_parse(struct sh_config *c, int argc, const char *const *argv, cons
             return -1;
         }
         const char *val = eq ? eq + 1 : NULL;
+        if (!val && o->kind == OPT_BOOL)
+            val = "true";
         if (!val) {
             if (i + 1 >= argc) {
                 snprintf(err, errlen, "missing value for --%s", o->flag);

@@ -92,6 +92,11 @@ struct sh__writer {
     int exited;        /* writer: write connection closed, thread returning */
     int close_rc;      /* writer: sqlite3_close of the write connection */
     struct sh_db_writer_stats stats;
+    /* writer thread only */
+    uint32_t wal_frames;      /* frames in the WAL after the last commit */
+    unsigned page_size;       /* of the database, for the WAL's size */
+    uint64_t checkpoint_next; /* uv_hrtime before which no TRUNCATE is tried */
+    unsigned checkpoint_warned;
 };
 
 struct sh_db {

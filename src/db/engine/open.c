@@ -12,10 +12,13 @@
 #include "engine_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void sh_db_options_init(struct sh_db_options *o)
 {
@@ -27,6 +30,7 @@ void sh_db_options_init(struct sh_db_options *o)
     o->stmt_cache_size = 64;
     o->max_batch = 1024;
     o->max_queue = 10000;
+    o->wal_max = 64u << 20;
 }
 
 int sh_db_errcode(int sqlite_rc)
@@ -41,6 +45,7 @@ int sh_db_errcode(int sqlite_rc)
             return SH_ECONFLICT;
         return SH_EINVAL;
     case SQLITE_BUSY:
+        return SH_ELOCKED;
     case SQLITE_LOCKED:
         return SH_EBUSY;
     case SQLITE_FULL:
@@ -54,7 +59,12 @@ int sh_db_errcode(int sqlite_rc)
 
 int sh__db_fail(sqlite3 *conn, int rc, const char *what)
 {
-    sh_log_error(SH_DB_MOD, "%s: %s (sqlite %d)", what, conn ? sqlite3_errmsg(conn) : "?", rc);
+    int sys = conn ? sqlite3_system_errno(conn) : 0;
+    sh_log_error(SH_DB_MOD, "%s: %s (sqlite %d, errno %d)", what, conn ? sqlite3_errmsg(conn) : "?",
+                 rc, sys);
+    /* A full disk may surface as an I/O error of the write that hit it. */
+    if ((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT || sys == EFBIG))
+        return -ENOSPC;
     return sh_db_errcode(rc);
 }
 
@@ -78,6 +88,58 @@ int sh__db_path(const char *dir, char **out)
     size_t n = strlen(dir) + sizeof("/data.db");
     *out = sh_malloc(n);
     snprintf(*out, n, "%s/data.db", dir);
+    return 0;
+}
+
+/* Refuses an existing file that is not a database before SQLite sees it:
+ * SQLite takes a 0-byte file for a new, empty database, which would hide
+ * every collection and account and pile new writes into a fresh file; and
+ * it reports a damaged header only at the first read. */
+static int check_file(const char *path, int init_empty)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0; /* a new database */
+        int err = errno;
+        sh_log_error(SH_DB_MOD, "cannot open %s: %s", path, strerror(err));
+        return -err;
+    }
+    unsigned char h[100];
+    struct stat st;
+    ssize_t n = fstat(fd, &st) == 0 ? pread(fd, h, sizeof(h), 0) : -1;
+    int err = n < 0 ? errno : 0;
+    close(fd);
+    if (n < 0) {
+        sh_log_error(SH_DB_MOD, "cannot read %s: %s", path, strerror(err));
+        return -err;
+    }
+    if (st.st_size == 0) {
+        if (init_empty) {
+            sh_log_warn(SH_DB_MOD, "%s is empty: initialising a new database (--init-empty)", path);
+            return 0;
+        }
+        sh_log_error(
+            SH_DB_MOD,
+            "%s exists but is empty (0 bytes): refusing to start with a new database in "
+            "its place; restore it from a backup, or start `stagehand serve --init-empty` to "
+            "initialise it",
+            path);
+        return SH_EINVAL;
+    }
+    unsigned page = n == sizeof(h) ? (unsigned)h[16] << 8 | h[17] : 0;
+    if (page == 1)
+        page = 65536;
+    bool ok = n == sizeof(h) && memcmp(h, "SQLite format 3", 16) == 0 && page >= 512 &&
+              (page & (page - 1)) == 0 && h[18] >= 1 && h[18] <= 2 && h[19] >= 1 && h[19] <= 2 &&
+              h[21] == 64 && h[22] == 32 && h[23] == 32 && (uint64_t)st.st_size >= page;
+    if (!ok) {
+        sh_log_error(SH_DB_MOD,
+                     "%s is not a SQLite database (missing or damaged header, %lld bytes): "
+                     "refusing to start; restore it from a backup or move it aside",
+                     path, (long long)st.st_size);
+        return SH_EINVAL;
+    }
     return 0;
 }
 
@@ -108,7 +170,10 @@ int sh__db_open_writer(const char *path, const struct sh_db_options *opt, sqlite
 {
     sqlite3 *wdb = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &wdb, flags, NULL);
+    int rc = check_file(path, opt->init_empty);
+    if (rc)
+        return rc;
+    rc = sqlite3_open_v2(path, &wdb, flags, NULL);
     if (rc != SQLITE_OK) {
         sh__db_fail(wdb, rc, "open");
         rc = open_code(rc);
@@ -136,6 +201,18 @@ int sh__db_open_writer(const char *path, const struct sh_db_options *opt, sqlite
     if (rc != SQLITE_OK) {
         rc = open_code(rc);
         goto fail;
+    }
+    /* After a checkpoint resets the WAL, SQLite truncates the file to this
+     * size: without it the WAL keeps its high-water mark for ever. */
+    if (opt->wal_max) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%llu",
+                 (unsigned long long)opt->wal_max);
+        rc = sh__db_exec(wdb, sql, "journal_size_limit");
+        if (rc != SQLITE_OK) {
+            rc = open_code(rc);
+            goto fail;
+        }
     }
     rc = sh__db_migrate_all(wdb);
     if (rc)

@@ -16,6 +16,25 @@
  *
  * Counters are kept by the writer per batch and merged under the same mutex
  * when the batch is handed back, so a snapshot is consistent.
+ *
+ * The WAL: SQLite's passive checkpoints cannot copy frames newer than the
+ * oldest reader's snapshot, and the WAL restarts from its beginning only
+ * when a write starts with every frame copied and no reader inside it; under
+ * steady load the loop's read transactions always overlap some frame, so the
+ * file only grows. A WAL hook of our own records its length after every
+ * commit (and keeps SQLite's passive autocheckpoint); once the batch has been
+ * handed back and the WAL is past opt.wal_max, the writer runs a TRUNCATE
+ * checkpoint. That takes the write lock (we are the only writer), copies
+ * every frame, then waits (busy handler, at most busy_timeout_ms) until the
+ * readers that started before the copy finished leave: the loop ends its
+ * shared read transaction at the end of every loop turn, and reads that
+ * start after the copy read from the database file alone, so the wait is
+ * one loop turn. Then the WAL is truncated to 0 bytes. If readers did not
+ * leave in time it is tried again a second later, never in between.
+ *
+ * Disk full: a commit or a job that hits it fails with -ENOSPC, and so does
+ * every job of a transaction SQLite rolled back because of it; nothing of
+ * that transaction was acknowledged.
  */
 #include "engine_int.h"
 
@@ -23,6 +42,12 @@
 
 #include <errno.h>
 #include <string.h>
+
+/* Frames between SQLite's own passive checkpoints (wal_autocheckpoint; see
+ * open.c for why not SQLite's 1 000). */
+#define AUTOCHECKPOINT_FRAMES 10000
+/* After a TRUNCATE checkpoint that readers held up, the next try. */
+#define CHECKPOINT_RETRY_NS (1000u * 1000000u)
 
 enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO };
 
@@ -121,14 +146,19 @@ static void run_batch(struct sh__writer *w, struct sh_db_job *head, struct batch
         /* SQLite rolled the whole transaction back (disk full, I/O error) or the
          * job ended it: the earlier jobs' work is lost with it. */
         sh_log_error(SH_DB_MOD, "write transaction lost during a job (%s)", sqlite3_errmsg(w->wdb));
+        int lost = j->rc_ == -ENOSPC || (sqlite3_errcode(w->wdb) & 0xff) == SQLITE_FULL
+                       ? -ENOSPC
+                       : SH_EINTERNAL;
         for (struct sh_db_job *k = live; k != j; k = k->next_)
             if (k->rc_ == 0) {
-                k->rc_ = SH_EINTERNAL;
+                k->rc_ = lost;
                 bs->failed++;
             }
         if (j->rc_ == 0) {
-            j->rc_ = SH_EINTERNAL;
+            j->rc_ = lost;
             bs->failed++;
+        } else if (lost == -ENOSPC) {
+            j->rc_ = lost;
         }
         live = j->next_;
         if (live && (rc = exec(w, ST_BEGIN)) != SQLITE_OK) {
@@ -151,6 +181,43 @@ static void run_batch(struct sh__writer *w, struct sh_db_job *head, struct batch
         fail_from(live, err);
         bs->commit_failed = 1;
     }
+}
+
+/* After every commit of the write connection (writer thread): remembers the
+ * WAL's length and runs SQLite's passive autocheckpoint, which this hook
+ * replaces. */
+static int wal_hook(void *arg, sqlite3 *wdb, const char *name, int frames)
+{
+    struct sh__writer *w = arg;
+    w->wal_frames = (uint32_t)frames;
+    if (frames >= AUTOCHECKPOINT_FRAMES)
+        sqlite3_wal_checkpoint_v2(wdb, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+/* Writer thread, between batches: truncates the WAL once it is past the
+ * bound (see the top of the file). Returns 1 if it was truncated. */
+static int bound_wal(struct sh_db *db)
+{
+    struct sh__writer *w = &db->w;
+    if (!db->opt.wal_max || (uint64_t)w->wal_frames * (w->page_size + 24) + 32 <= db->opt.wal_max)
+        return 0;
+    uint64_t now = uv_hrtime();
+    if (now < w->checkpoint_next)
+        return 0;
+    int frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(w->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, &frames, &copied);
+    if (rc == SQLITE_OK) {
+        w->wal_frames = 0;
+        return 1;
+    }
+    w->checkpoint_next = now + CHECKPOINT_RETRY_NS;
+    if (!w->checkpoint_warned++)
+        sh_log_warn(SH_DB_MOD,
+                    "WAL past %llu bytes (%d frames) and the checkpoint could not truncate it: %s "
+                    "(trying again every second; logged once)",
+                    (unsigned long long)db->opt.wal_max, frames, sqlite3_errmsg(w->wdb));
+    return -1;
 }
 
 static void writer_main(void *arg)
@@ -203,7 +270,12 @@ static void writer_main(void *arg)
             s->max_batch_seen = n;
         uv_mutex_unlock(&w->lock);
         uv_async_send(&db->async);
+        int truncated = bound_wal(db); /* the batch is acknowledged already */
         uv_mutex_lock(&w->lock);
+        if (truncated > 0)
+            w->stats.wal_truncations++;
+        else if (truncated < 0)
+            w->stats.wal_truncations_busy++;
     }
     w->drained = 1;
     uv_mutex_unlock(&w->lock);
@@ -272,6 +344,14 @@ void sh__writer_free_stmts(struct sh__writer *w)
 int sh__writer_start(struct sh_db *db)
 {
     struct sh__writer *w = &db->w;
+    sqlite3_stmt *ps;
+    w->page_size = 4096;
+    if (sqlite3_prepare_v2(w->wdb, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK) {
+        if (sqlite3_step(ps) == SQLITE_ROW && sqlite3_column_int(ps, 0) > 0)
+            w->page_size = (unsigned)sqlite3_column_int(ps, 0);
+        sqlite3_finalize(ps);
+    }
+    sqlite3_wal_hook(w->wdb, wal_hook, w);
     for (int i = 0; i < SH__WRITER_NSTMTS; i++) {
         int rc = sqlite3_prepare_v3(w->wdb, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                     &w->stmts[i], NULL);

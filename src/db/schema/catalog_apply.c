@@ -13,6 +13,7 @@
 #include "stagehand/catalog.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,13 +79,75 @@ static int write_row(sqlite3 *wdb, const struct sh_collection *old,
     return old && changed == 0 ? SH_ENOTFOUND : 0;
 }
 
+/* The object of the database called name (case-insensitively, as SQLite
+ * compares names): 1 with its type and table copied out, 0 if none, or a
+ * negative code. */
+static int find_object(sqlite3 *wdb, const char *name, char *type, size_t tcap, char *table,
+                       size_t cap)
+{
+    sqlite3_stmt *st;
+    int rc = sh_db_writer_prepare(
+        wdb, "SELECT type, tbl_name FROM sqlite_schema WHERE name = ?1 COLLATE NOCASE LIMIT 1",
+        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        snprintf(type, tcap, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(table, cap, "%s", (const char *)sqlite3_column_text(st, 1));
+        rc = 1;
+    } else if (src != SQLITE_DONE) {
+        rc = sh_db_errcode(src) ? sh_db_errcode(src) : SH_EINTERNAL;
+    }
+    sh_db_writer_release(wdb, st);
+    return rc;
+}
+
+/* SQLite has one namespace for tables, indexes, triggers and views: the
+ * table and the indexes next would create must not take a name that another
+ * object already has, unless that object is old's own table or index (which
+ * the change drops or keeps). Refused with a 400 naming the key, so that no
+ * collision reaches the DDL as an internal error. */
+static int check_objects(sqlite3 *wdb, const struct sh_collection *old,
+                         const struct sh_collection *next, struct sh_schema_error *err)
+{
+    char type[16], table[SH_SCHEMA_NAME_MAX + 16];
+    if (!old || !sh__caseeq(old->name, next->name)) {
+        int rc = find_object(wdb, next->name, type, sizeof(type), table, sizeof(table));
+        if (rc < 0)
+            return rc;
+        if (rc)
+            return sh__schema_fail(err, next->name, "", "name", "validation_collection_name_exists",
+                                   "the name is already used by %s of \"%s\".",
+                                   strcmp(type, "table") == 0 ? "the table" : "an index or trigger",
+                                   table);
+    }
+    for (size_t i = 0; i < next->nindexes; i++) {
+        const char *name = next->indexes[i].name;
+        int rc = find_object(wdb, name, type, sizeof(type), table, sizeof(table));
+        if (rc < 0)
+            return rc;
+        if (rc && old && strcmp(type, "index") == 0 && sh__caseeq(table, old->name))
+            continue;
+        if (rc)
+            return sh__schema_fail(
+                err, next->name, "", "indexes", "validation_duplicated_index_name",
+                "index %zu: the name \"%s\" is already used by %s.", i + 1, name,
+                strcmp(type, "index") == 0 ? "an index of another table" : "a table or trigger");
+    }
+    return 0;
+}
+
 int sh_catalog_apply(sqlite3 *wdb, const struct sh_collection *old,
                      const struct sh_collection *next, struct sh_schema_error *err)
 {
     SH_ASSERT(old || next);
     struct sh_schema_sql q;
     memset(&q, 0, sizeof(q));
-    int rc = 0;
+    int rc = next ? check_objects(wdb, old, next, err) : 0;
+    if (rc)
+        return rc;
     if (!old)
         sh_schema_create_sql(next, &q);
     else if (!next)

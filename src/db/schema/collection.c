@@ -114,6 +114,29 @@ bool sh__schema_name_ok(const char *s, size_t len)
     return true;
 }
 
+static bool caseprefix(const char *s, const char *prefix)
+{
+    for (; *prefix; s++, prefix++) {
+        unsigned char x = (unsigned char)*s;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + 32);
+        if (x != (unsigned char)*prefix)
+            return false;
+    }
+    return true;
+}
+
+bool sh__schema_name_reserved(const char *name)
+{
+    static const char *const internal[] = {"_collections", "_meta", "_migrations", "_sessions"};
+    if (caseprefix(name, "sqlite_") || caseprefix(name, "_tmp_"))
+        return true;
+    for (size_t i = 0; i < SH_ARRAY_LEN(internal); i++)
+        if (sh__caseeq(name, internal[i]))
+            return true;
+    return false;
+}
+
 bool sh__caseeq(const char *a, const char *b)
 {
     for (;; a++, b++) {

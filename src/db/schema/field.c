@@ -262,8 +262,11 @@ static int parse_options(const struct fctx *x, const cJSON *o, struct sh_field *
     return 0;
 }
 
-static const char *const reserved_names[] = {"expand", "collectionId", "collectionName", "null",
-                                             "true",   "false",        "_rowid_"};
+/* Names a record's JSON or SQLite gives a meaning of their own: a column
+ * called rowid, oid or _rowid_ would hide the table's rowid, which ordering
+ * and the writer rely on. Compared case-insensitively, as SQLite does. */
+static const char *const reserved_names[] = {
+    "expand", "collectionId", "collectionName", "null", "true", "false", "_rowid_", "rowid", "oid"};
 
 int sh__field_parse(const cJSON *obj, const char *coll, struct sh_field *f,
                     struct sh_schema_error *err)

@@ -78,8 +78,30 @@ static struct sh_field *insert_at(struct sh_collection *c, size_t pos)
     return &c->fields[pos];
 }
 
+/* A field whose name is a system field's in another case would be taken
+ * for it (SQLite and the filter compare names case-insensitively) but keep
+ * its own spelling, which the stored definition then fails to load with. */
+static int check_system_case(struct sh_collection *c, const char *name, struct sh_schema_error *err)
+{
+    ssize_t i = find_field(c, name);
+    if (i >= 0 && strcmp(c->fields[i].name, name) != 0)
+        return sh__schema_fail(err, c->name, c->fields[i].name, "fields",
+                               "validation_reserved_field_name",
+                               "the name is the system field \"%s\" in another case.", name);
+    return 0;
+}
+
 static int ensure_system_fields(struct sh_collection *c, struct sh_schema_error *err)
 {
+    int crc = check_system_case(c, "id", err);
+    if (!crc)
+        crc = check_system_case(c, "created", err);
+    if (!crc)
+        crc = check_system_case(c, "updated", err);
+    for (size_t k = 0; !crc && c->type == SH_COLLECTION_AUTH && k < SH_ARRAY_LEN(auth_fields); k++)
+        crc = check_system_case(c, auth_fields[k].name, err);
+    if (crc)
+        return crc;
     ssize_t i = find_field(c, "id");
     if (i < 0) {
         default_field(id_field_json, insert_at(c, 0));
@@ -291,6 +313,10 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
                                        "validation_invalid_index_expression", "index %zu: %s", pos,
                                        msg);
             c->nindexes++;
+            if (sh__schema_name_reserved(ix->name))
+                return sh__schema_fail(
+                    err, c->name, "", "indexes", "validation_invalid_index_expression",
+                    "index %zu: the name \"%s\" is reserved for internal use.", pos, ix->name);
             if (!sh__caseeq(ix->table, c->name) && !(old_name && sh__caseeq(ix->table, old_name)))
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
@@ -362,6 +388,9 @@ static int parse_head(struct sh_collection *c, const cJSON *json, struct sh_sche
     if (name->valuestring[0] == '_' && !c->system)
         return sh__schema_fail(err, shown, "", "name", "validation_match_invalid",
                                "only system collections may start with \"_\".");
+    if (sh__schema_name_reserved(name->valuestring))
+        return sh__schema_fail(err, shown, "", "name", "validation_invalid_name",
+                               "the name is reserved for internal tables.");
     if (strstr(name->valuestring, "_via_"))
         return sh__schema_fail(err, shown, "", "name", "validation_found_via",
                                "the name must not contain \"_via_\".");

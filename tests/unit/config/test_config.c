@@ -140,6 +140,50 @@ static void test_config_durations_and_sizes(void **state)
     assert_int_equal(sh_config_parse_size("1T", &v), -1);
 }
 
+/* The storage flags: --init-empty takes no value (or =true/false), the WAL
+ * bound is a size, the lock wait a duration; each has its variable. */
+static void test_config_storage_flags(void **state)
+{
+    (void)state;
+    struct sh_config c;
+    char err[256];
+    const char *none[] = {NULL};
+    assert_int_equal(parse(&c, none, NULL, err), 0);
+    assert_int_equal(c.init_empty, 0);
+    assert_int_equal(c.wal_max, 64u << 20);
+    assert_int_equal(c.lock_timeout, 1000);
+    sh_config_deinit(&c);
+
+    const char *argv[] = {"--init-empty", "--wal-max", "8M", "--lock-timeout=250ms", NULL};
+    assert_int_equal(parse(&c, argv, NULL, err), 0);
+    assert_int_equal(c.init_empty, 1);
+    assert_int_equal(c.wal_max, 8u << 20);
+    assert_int_equal(c.lock_timeout, 250);
+    assert_int_equal(c.nlisten, 1); /* --init-empty did not swallow the next flag */
+    sh_config_deinit(&c);
+
+    const char *envp[] = {"STAGEHAND_INIT_EMPTY=1", "STAGEHAND_WAL_MAX=1M",
+                          "STAGEHAND_LOCK_TIMEOUT=2s", NULL};
+    const char *off[] = {"--init-empty=false", NULL};
+    assert_int_equal(parse(&c, none, envp, err), 0);
+    assert_int_equal(c.init_empty, 1);
+    assert_int_equal(c.wal_max, 1u << 20);
+    assert_int_equal(c.lock_timeout, 2000);
+    sh_config_deinit(&c);
+    assert_int_equal(parse(&c, off, envp, err), 0);
+    assert_int_equal(c.init_empty, 0);
+    sh_config_deinit(&c);
+
+    const char *bad[][3] = {{"--init-empty=yes", NULL, NULL},
+                            {"--wal-max", "0", NULL},
+                            {"--lock-timeout", "soon", NULL}};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(parse(&c, bad[i], NULL, err), -1);
+        assert_non_null(strstr(err, bad[i][0][2] == 'i' ? "--init-empty" : bad[i][0]));
+        sh_config_deinit(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_config_env_and_flag_precedence),
         cmocka_unit_test(test_config_errors_name_the_flag),
         cmocka_unit_test(test_config_durations_and_sizes),
+        cmocka_unit_test(test_config_storage_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
