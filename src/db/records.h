@@ -177,6 +177,19 @@ struct sh_rec_access {
     unsigned flags; /* SH_REC_SUPERUSER */
 };
 
+/* What one request may make the loop read (process-wide, set from the
+ * config by the API; 0 = no limit). */
+struct sh_rec_limits {
+    unsigned max_multi_hops;     /* multi-valued segments in one path of a
+                                    non-superuser's filter or sort (400 beyond) */
+    unsigned expand_max_records; /* records one response's expand may produce */
+};
+#define SH_REC_DEFAULT_MAX_MULTI_HOPS     3
+#define SH_REC_DEFAULT_EXPAND_MAX_RECORDS 10000
+/* Replaces the limits (loop thread; defaults until the first call). */
+void sh_rec_limits_set(const struct sh_rec_limits *l);
+const struct sh_rec_limits *sh_rec_limits(void);
+
 struct sh_rec_list_query {
     const struct sh_collection *c;
     const struct sh_filter *rule;   /* listRule, NULL = none (everyone or a superuser) */
