@@ -18,6 +18,7 @@
 #include "api/auth_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -116,6 +117,15 @@ static int read_fail(struct sh_req *r, struct sh__rec_req *q, int rc,
         sh__api_error(r, 400, err->message, NULL);
         return 0;
     }
+    if (rc == SH_ETOOBIG) { /* only the expand cap answers it here */
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "Invalid expand: it would produce more than %u records; expand less or ask "
+                 "for fewer records per page.",
+                 sh_rec_limits()->expand_max_records);
+        sh__api_error(r, 400, msg, NULL);
+        return 0;
+    }
     if (!last && (rc == SH_EINVAL || rc == SH_EINTERNAL)) {
         sh_catalog_refresh(q->api->catalog);
         if (q->api->catalog->snap && q->api->catalog->snap != q->snap)
@@ -124,6 +134,9 @@ static int read_fail(struct sh_req *r, struct sh__rec_req *q, int rc,
     sh__api_fail(r, rc);
     return 0;
 }
+
+static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_rec_list_query *lqp,
+                     int64_t page, int64_t per, bool last);
 
 static int list_once(struct sh_req *r, void *ud, bool last)
 {
@@ -165,6 +178,19 @@ static int list_once(struct sh_req *r, void *ud, bool last)
         .counts = sh__rec_counts(q->api),
         .schema_version = q->snap->version,
     };
+    struct sh__budget b;
+    if (sh__budget_begin(r, q, &b))
+        return SH_HANDLED;
+    int rc = list_read(r, q, &lq, page, per, last);
+    sh__budget_end(&b); /* r's arena may be reset: b holds what it needs */
+    return rc;
+}
+
+/* The reads and the answer of a list (list_once's second half). */
+static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_rec_list_query *lqp,
+                     int64_t page, int64_t per, bool last)
+{
+    const struct sh_rec_list_query lq = *lqp;
     struct sh_filter_error err = {0};
     struct sh_db *db = q->api->db;
     int rc = sh_db_read_begin(db);
@@ -202,6 +228,9 @@ static int list_once(struct sh_req *r, void *ud, bool last)
     return SH_HANDLED;
 }
 
+static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_filter *rule,
+                     const char *id, bool last);
+
 static int view_once(struct sh_req *r, void *ud, bool last)
 {
     struct sh__rec_req *q = sh__rec_begin(r, ud);
@@ -214,6 +243,18 @@ static int view_once(struct sh_req *r, void *ud, bool last)
         sh__api_fail(r, -ENOMEM);
         return SH_HANDLED;
     }
+    struct sh__budget b;
+    if (sh__budget_begin(r, q, &b))
+        return SH_HANDLED;
+    int rc = view_read(r, q, rule, id, last);
+    sh__budget_end(&b);
+    return rc;
+}
+
+/* The reads and the answer of a view (view_once's second half). */
+static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_filter *rule,
+                     const char *id, bool last)
+{
     struct sh_filter_error err = {0};
     struct sh_db *db = q->api->db;
     int rc = sh_db_read_begin(db);

@@ -101,8 +101,8 @@ static const struct opt opts[] = {
      "milliseconds of record reads per guest address per window before 429 (0: off)"},
     {"client-query-budget", "STAGEHAND_CLIENT_QUERY_BUDGET", OPT_COUNT0, F(client_query_budget),
      "milliseconds of record reads per signed-in record per window before 429 (0: off)"},
-    {"query-budget-window", "STAGEHAND_QUERY_BUDGET_WINDOW", OPT_DURATION,
-     F(query_budget_window), "window of --guest-query-budget and --client-query-budget"},
+    {"query-budget-window", "STAGEHAND_QUERY_BUDGET_WINDOW", OPT_DURATION, F(query_budget_window),
+     "window of --guest-query-budget and --client-query-budget"},
 };
 
 #undef F

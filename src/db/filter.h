@@ -124,11 +124,11 @@ struct sh_filter_schema {
     /* Confinement of a client's filter and sort (all zero for rules and
      * superusers: nothing is confined). Set on every schema of a confined
      * view, the root and each one a relation hop reaches: */
-    unsigned access;                  /* SH_FILTER_ACCESS_* */
-    const char *id;                   /* collection id, for the email owner check */
-    const struct sh_filter *row_rule; /* a hop into this collection only reaches rows
-                                         satisfying it (its listRule); NULL or empty:
-                                         every row */
+    unsigned access;                                /* SH_FILTER_ACCESS_* */
+    const char *id;                                 /* collection id, for the email owner check */
+    const struct sh_filter *row_rule;               /* a hop into this collection only reaches rows
+                                                       satisfying it (its listRule); NULL or empty:
+                                                       every row */
     const struct sh_filter_schema *row_rule_schema; /* what row_rule compiles against
                                                        (unconfined: rules see all) */
     unsigned max_multi_hops; /* root only: most multi-valued segments (multi relation

@@ -318,8 +318,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         if ((f->flags & SH_FILTER_FIELD_MULTI) && (!last || mod != SH_MOD_LENGTH)) {
             multi = true;
             if (s->max_multi_hops && ++multi_segs > s->max_multi_hops)
-                return path_fail(c, prefix, path, ends[used],
-                                 "too many multi-valued relations in", off);
+                return path_fail(c, prefix, path, ends[used], "too many multi-valued relations in",
+                                 off);
         }
         if (last)
             break;
@@ -339,7 +339,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
     const struct sh_filter_field *lastf = fld[nfld - 1];
     if (mod == SH_MOD_LENGTH && (!(lastf->flags & SH_FILTER_FIELD_MULTI) || json_path))
         return path_fail(c, prefix, path, plen, ":length needs a multi-valued field, not", off);
-    bool guard = (lastf->flags & SH_FILTER_FIELD_EMAIL_GUARD) && !json_path && !(start && nfld == 1);
+    bool guard =
+        (lastf->flags & SH_FILTER_FIELD_EMAIL_GUARD) && !json_path && !(start && nfld == 1);
     if (guard && c->sort)
         return path_fail(c, prefix, path, plen, "cannot sort by the hidden email", off);
 
@@ -387,9 +388,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         if (has_cond) {
             char alias[32];
             snprintf(alias, sizeof(alias), "__r%u", rel);
-            int rc = sh__compile_at(
-                c, target->row_rule, target->row_rule_schema ? target->row_rule_schema : target,
-                alias, &cond);
+            int rc = sh__compile_at(c, target->row_rule,
+                                    target->row_rule_schema ? target->row_rule_schema : target,
+                                    alias, &cond);
             if (rc) {
                 sh_filter_sql_deinit(&cond);
                 sh_filter_sql_deinit(&key);

@@ -236,7 +236,10 @@ int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
  * records are read under their collection's viewRule (skipped when it is
  * null, unless superuser); single relations expand to an object, multiple
  * ones to an array in the stored order. Unknown fields are ignored, as
- * PocketBase does. Returns 0 or a read error (SH_EBUDGET, ...). */
+ * PocketBase does. Every record copied into an `expand` (nested ones
+ * included) counts against sh_rec_limits()->expand_max_records: past it,
+ * SH_ETOOBIG (records is then partly expanded: discard it). Returns 0,
+ * SH_ETOOBIG or a read error (SH_EBUDGET, ...). */
 int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
                   struct cJSON *records, const char *expand);
 

@@ -104,8 +104,7 @@ static void fill_schema(struct sh_filter_schema *s, const struct sh_collection *
             v->rules = sh_calloc(1, sizeof(*v->rules));
             sh_schema_view_init(v->rules, v->root, v->resolver, SH_SCHEMA_VIEW_HIDDEN);
         }
-        s->row_rule_schema = c == v->root ? &v->rules->schema
-                                          : view_resolve(v->rules, c->id);
+        s->row_rule_schema = c == v->root ? &v->rules->schema : view_resolve(v->rules, c->id);
     }
 }
 
