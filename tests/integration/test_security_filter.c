@@ -510,6 +510,80 @@ static void test_health_under_fanout_attack(void **state)
     assert_true(pl <= (2 * pi > 50.0 ? 2 * pi : 50.0));
 }
 
+/* ---- finding 9: the read budget of one client; finding 7: the cap as set ---- */
+
+static const char small_schema[] =
+    "["
+    "{'name':'people','type':'auth','fields':[{'name':'name','type':'text'}]," OPEN "},"
+    "{'name':'graph','type':'base','fields':[{'name':'name','type':'text'},"
+    "  {'name':'links','type':'relation','collectionId':'graph','maxSelect':10}]," OPEN "}"
+    "]";
+
+static void test_guest_budget_and_expand_cap(void **state)
+{
+    (void)state;
+    struct it_server *s2 = rc_server(rc_q(small_schema), "--sync", "normal", "--rate-limit-auth",
+                                     "off", "--guest-query-budget", "1", "--query-budget-window",
+                                     "60s", "--expand-max-records", "20", NULL);
+    assert_non_null(s2);
+    struct it_conn *c = it_conn_open(s2);
+    assert_non_null(c);
+    const char *ids[GRAPH_N];
+    for (int i = 0; i < GRAPH_N; i++)
+        ids[i] = rc_create(c, "graph", it_sprintf("{'name':'n%d'}", i));
+    for (int i = 0; i < GRAPH_N; i++) {
+        char *links = it_sprintf("'%s'", ids[(i + 1) % GRAPH_N]);
+        for (int k = 2; k <= GRAPH_LINKS; k++)
+            links = it_sprintf("%s,'%s'", links, ids[(i + k) % GRAPH_N]);
+        rc_ok(rc_req(c, "PATCH", it_sprintf("/api/collections/graph/records/%s", ids[i]),
+                     rc_q(it_sprintf("{'links':[%s]}", links))),
+              200);
+    }
+    ac_signup(c, "people", "pat@example.com", "pats password", NULL);
+    const char *tpat = ac_login(c, "people", "pat@example.com", "pats password", NULL);
+
+    /* a guest spends its 1 ms of reads, then is refused at once */
+    const char *costly = it_sprintf("/api/collections/graph/records?filter=%s",
+                                    rc_enc("links.links.links.name ?= 'zzz'"));
+    struct rc_resp *r = NULL;
+    int n = 0;
+    for (n = 1; n <= 2000; n++) {
+        r = rc_req(c, "GET", costly, NULL);
+        if (r->status != 200)
+            break;
+        rc_free_all();
+    }
+    it_note("guest refused after %d requests", n);
+    assert_true(n <= 2000);
+    rc_assert_error(r, 429, NULL, NULL);
+    const char *retry = it_resp_header(r->raw, "Retry-After");
+    assert_non_null(retry);
+    assert_true(atoi(retry) >= 1 && atoi(retry) <= 60);
+    /* every read of that guest, cheap ones and views included */
+    rc_assert_error(rc_req(c, "GET", "/api/collections/graph/records?perPage=1", NULL), 429, NULL,
+                    NULL);
+    rc_assert_error(rc_req(c, "GET", it_sprintf("/api/collections/graph/records/%s", ids[0]), NULL),
+                    429, NULL, NULL);
+    /* while the loop serves everyone else: health, and a signed-in record
+     * (its own bucket) */
+    assert_int_equal(rc_req(c, "GET", "/api/health", NULL)->status, 200);
+    rc_ok(ac_req(c, "GET", costly, tpat, NULL), 200);
+
+    /* --expand-max-records 20: 4 x 5 links fit, 5 x 5 do not */
+    rc_ok(ac_req(c, "GET", "/api/collections/graph/records?perPage=4&expand=links", tpat, NULL),
+          200);
+    r = ac_req(c, "GET", "/api/collections/graph/records?perPage=5&expand=links", tpat, NULL);
+    rc_assert_error(r, 400, NULL, NULL);
+    assert_non_null(strstr(rc_str(r->json, "message"), "expand"));
+    r = ac_req(c, "GET", it_sprintf("/api/collections/graph/records/%s?expand=links.links", ids[0]),
+               tpat, NULL);
+    rc_assert_error(r, 400, NULL, NULL); /* 5 + 5 x 5 copies */
+    rc_ok(ac_req(c, "GET", it_sprintf("/api/collections/graph/records/%s?expand=links", ids[0]),
+                 tpat, NULL),
+          200);
+    assert_int_equal(it_server_stop(s2, IT_MS_STOP), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +596,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filter_fanout_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expand_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_under_fanout_attack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_budget_and_expand_cap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
