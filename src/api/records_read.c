@@ -11,6 +11,14 @@
  * (403); the view rule hides a record as 404. A signed-in user sees their
  * own email wherever their record appears.
  *
+ * A non-superuser's filter and sort are confined (db/records_read.c,
+ * SH_SCHEMA_VIEW_CLIENT): hidden fields unusable, hidden emails read as
+ * NULL and unsortable, no hop into a collection it may not list, other hops
+ * restricted by their listRule, and at most --filter-max-multi-hops
+ * multi-valued relations per path. An expand producing more than
+ * --expand-max-records copies is a 400. Each list and view is charged to
+ * the caller's read budget (query_budget.c): 429 once it is spent.
+ *
  * Without expand and fields, rows go straight from SQLite to JSON text in
  * the loop's response buffer (no cJSON tree); totals come from the count
  * cache (db/records_count.c), current until the collection's next write.

@@ -53,6 +53,15 @@
  *    format; @now and friends are bound in that format.
  *  - Unsupported for now: `@collection.*`, `:changed`, `:each`, `@request.body`
  *    relation traversal.
+ *
+ * Confinement (a client's own filter and sort; the schema's `access`): the
+ * compiler asks the schema of every collection a path reaches, root and
+ * hops alike, what the caller may see — fields flagged NOFILTER are refused,
+ * an EMAIL_GUARD field reads as NULL where its row's emailVisibility is not
+ * set (and cannot be sorted by), a hop into a NOLIST schema is refused, and
+ * a hop into a schema with a row_rule joins only the rows satisfying it
+ * (compiled at the hop's alias with the same ctx; others read as a missing
+ * record, NULL). Rules are compiled against unconfined schemas.
  */
 #ifndef STAGEHAND_DB_FILTER_H
 #define STAGEHAND_DB_FILTER_H
