@@ -63,6 +63,14 @@ struct sh_config {
     unsigned token_cache;                      /* verified tokens kept on the loop; 0 = off */
     uint64_t token_ttl;                        /* ms an auth token (and session) lasts */
 
+    /* client filters and expansions: what one request may make the loop read */
+    unsigned filter_max_multi_hops; /* multi-valued segments in one path of a
+                                       non-superuser's filter/sort; 0 = any */
+    unsigned expand_max_records;    /* records one response's expand may produce (400) */
+    unsigned guest_query_budget;    /* ms of reads per client address per window, guests */
+    unsigned client_query_budget;   /* ms of reads per auth record per window */
+    uint64_t query_budget_window;   /* ms over which those budgets are counted */
+
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];
     unsigned nowned;

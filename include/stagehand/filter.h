@@ -53,6 +53,15 @@
  *    format; @now and friends are bound in that format.
  *  - Unsupported for now: `@collection.*`, `:changed`, `:each`, `@request.body`
  *    relation traversal.
+ *
+ * Confinement (a client's own filter and sort; the schema's `access`): the
+ * compiler asks the schema of every collection a path reaches, root and
+ * hops alike, what the caller may see — fields flagged NOFILTER are refused,
+ * an EMAIL_GUARD field reads as NULL where its row's emailVisibility is not
+ * set (and cannot be sorted by), a hop into a NOLIST schema is refused, and
+ * a hop into a schema with a row_rule joins only the rows satisfying it
+ * (compiled at the hop's alias with the same ctx; others read as a missing
+ * record, NULL). Rules are compiled against unconfined schemas.
  */
 #ifndef STAGEHAND_FILTER_H
 #define STAGEHAND_FILTER_H
@@ -93,6 +102,11 @@ enum sh_field_kind {
 
 #define SH_FILTER_FIELD_MULTI    1u /* column holds a JSON array (maxSelect > 1) */
 #define SH_FILTER_FIELD_NOFILTER 2u /* hidden from this caller or encrypted */
+/* An auth collection's `email` as a non-superuser's filter sees it: it reads
+ * as NULL on rows whose "emailVisibility" is not 1, except the caller's own
+ * record (ctx->auth's id, when ctx->auth's collectionId is the schema's id);
+ * `sort` by it is refused. Needs the schema to have an emailVisibility column. */
+#define SH_FILTER_FIELD_EMAIL_GUARD 4u
 
 struct sh_filter_field {
     const char *name; /* column name; must match [A-Za-z_][A-Za-z0-9_]* */
@@ -115,7 +129,22 @@ struct sh_filter_schema {
     size_t nfields;
     sh_filter_resolve_cb resolve; /* may be NULL: then no relation traversal */
     void *resolve_ud;
+
+    /* Confinement of a client's filter and sort (all zero for rules and
+     * superusers: nothing is confined). Set on every schema of a confined
+     * view, the root and each one a relation hop reaches: */
+    unsigned access;                                /* SH_FILTER_ACCESS_* */
+    const char *id;                                 /* collection id, for the email owner check */
+    const struct sh_filter *row_rule;               /* a hop into this collection only reaches rows
+                                                       satisfying it (its listRule); NULL or empty:
+                                                       every row */
+    const struct sh_filter_schema *row_rule_schema; /* what row_rule compiles against
+                                                       (unconfined: rules see all) */
+    unsigned max_multi_hops; /* root only: most multi-valued segments (multi relation
+                                hops and a multi last field) in one path; 0 = any */
 };
+#define SH_FILTER_ACCESS_CONFINED 1u /* a client filter: hops are checked */
+#define SH_FILTER_ACCESS_NOLIST   2u /* null listRule: a hop into it is refused */
 /* `id` (text) and `created`/`updated` (autodate) resolve even when absent from
  * fields; a schema that lists them wins. */
 
@@ -211,6 +240,12 @@ int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *
  * the caller after a success (sh_filter_sql_deinit). */
 int sh_sort_compile(const char *text, size_t len, const struct sh_filter_schema *schema,
                     struct sh_filter_sql *out, struct sh_filter_error *err);
+
+/* sh_sort_compile with the request ctx (NULL = a guest), which a confined
+ * schema's row rules read (@request.auth.* in a related listRule). */
+int sh_sort_compile_ctx(const char *text, size_t len, const struct sh_filter_schema *schema,
+                        const struct sh_filter_ctx *ctx, struct sh_filter_sql *out,
+                        struct sh_filter_error *err);
 
 /* ---- a bounded LRU of parsed filters, keyed by (collection, text) ---- */
 struct sh_filter_cache;

@@ -177,6 +177,19 @@ struct sh_rec_access {
     unsigned flags; /* SH_REC_SUPERUSER */
 };
 
+/* What one request may make the loop read (process-wide, set from the
+ * config by the API; 0 = no limit). */
+struct sh_rec_limits {
+    unsigned max_multi_hops;     /* multi-valued segments in one path of a
+                                    non-superuser's filter or sort (400 beyond) */
+    unsigned expand_max_records; /* records one response's expand may produce */
+};
+#define SH_REC_DEFAULT_MAX_MULTI_HOPS     3
+#define SH_REC_DEFAULT_EXPAND_MAX_RECORDS 10000
+/* Replaces the limits (loop thread; defaults until the first call). */
+void sh_rec_limits_set(const struct sh_rec_limits *l);
+const struct sh_rec_limits *sh_rec_limits(void);
+
 struct sh_rec_list_query {
     const struct sh_collection *c;
     const struct sh_filter *rule;   /* listRule, NULL = none (everyone or a superuser) */
@@ -223,7 +236,10 @@ int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
  * records are read under their collection's viewRule (skipped when it is
  * null, unless superuser); single relations expand to an object, multiple
  * ones to an array in the stored order. Unknown fields are ignored, as
- * PocketBase does. Returns 0 or a read error (SH_EBUDGET, ...). */
+ * PocketBase does. Every record copied into an `expand` (nested ones
+ * included) counts against sh_rec_limits()->expand_max_records: past it,
+ * SH_ETOOBIG (records is then partly expanded: discard it). Returns 0,
+ * SH_ETOOBIG or a read error (SH_EBUDGET, ...). */
 int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
                   struct cJSON *records, const char *expand);
 

@@ -269,6 +269,28 @@ const struct sh_field *sh_collection_field_by_id(const struct sh_collection *c, 
 
 /* ---- the filter compiler's view of a collection ---- */
 #define SH_SCHEMA_VIEW_HIDDEN 1u /* hidden fields are filterable (rules, superusers) */
+/* A non-superuser's own `filter` and `sort`, confined to what it may see:
+ * fields by sh_field_access (hidden ones unusable, an auth email guarded by
+ * emailVisibility), hops by sh_collection_reach (a null listRule refuses the
+ * hop, any other listRule restricts the rows it reaches). */
+#define SH_SCHEMA_VIEW_CLIENT 2u
+
+/* What a caller may see of field f of c: the one answer that rows, expand,
+ * `fields`, filters and sorts share. */
+enum sh_field_access {
+    SH_FIELD_ACCESS_NONE, /* never shown nor usable: password, hidden (non-superuser) */
+    SH_FIELD_ACCESS_ALL,
+    SH_FIELD_ACCESS_OWNER_OR_VISIBLE, /* an auth collection's email: only where
+                                         emailVisibility, or on the caller's own record */
+};
+enum sh_field_access sh_field_access(const struct sh_collection *c, const struct sh_field *f,
+                                     bool superuser);
+
+/* Whether a caller may reach rows of c through a relation of its filter or
+ * sort: false for a null listRule (superusers only) unless superuser; when
+ * true, *rule is the listRule those rows must satisfy (NULL: every row). */
+bool sh_collection_reach(const struct sh_collection *c, bool superuser,
+                         const struct sh_filter **rule);
 
 struct sh__view_node;
 
@@ -285,6 +307,8 @@ struct sh_schema_view {
     unsigned flags;
     struct sh_filter_field *fields; /* owned */
     struct sh__view_node *nodes;    /* owned */
+    struct sh_schema_view *rules;   /* CLIENT: the unconfined view row rules compile
+                                       against (owned, built on demand) */
 };
 
 /* Prepares *v for collection c. c and resolver (may be NULL: no relation

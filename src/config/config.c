@@ -99,6 +99,17 @@ static const struct opt opts[] = {
      "verified auth tokens remembered until a revocation or 60 s (entries; 0: off)"},
     {"token-ttl", "STAGEHAND_TOKEN_TTL", OPT_DURATION, F(token_ttl),
      "lifetime of auth tokens and sessions (a collection's authToken.duration wins)"},
+    {"filter-max-multi-hops", "STAGEHAND_FILTER_MAX_MULTI_HOPS", OPT_COUNT0,
+     F(filter_max_multi_hops),
+     "multi-valued relations one path of a non-superuser's filter or sort may cross (400; 0: any)"},
+    {"expand-max-records", "STAGEHAND_EXPAND_MAX_RECORDS", OPT_COUNT, F(expand_max_records),
+     "records the expand of one response may produce (400 beyond)"},
+    {"guest-query-budget", "STAGEHAND_GUEST_QUERY_BUDGET", OPT_COUNT0, F(guest_query_budget),
+     "milliseconds of record reads per guest address per window before 429 (0: off)"},
+    {"client-query-budget", "STAGEHAND_CLIENT_QUERY_BUDGET", OPT_COUNT0, F(client_query_budget),
+     "milliseconds of record reads per signed-in record per window before 429 (0: off)"},
+    {"query-budget-window", "STAGEHAND_QUERY_BUDGET_WINDOW", OPT_DURATION, F(query_budget_window),
+     "window of --guest-query-budget and --client-query-budget"},
 };
 
 #undef F
@@ -132,6 +143,11 @@ void sh_config_init(struct sh_config *c)
     c->hash_nice = 10; /* SH_HASH_NICE_DEFAULT */
     c->token_cache = 4096;
     c->token_ttl = 7ull * 24 * 3600000; /* PocketBase's default for auth collections */
+    c->filter_max_multi_hops = 3;
+    c->expand_max_records = 10000;
+    c->guest_query_budget = 2000;
+    c->client_query_budget = 4000;
+    c->query_budget_window = 10000;
 }
 
 void sh_config_deinit(struct sh_config *c)

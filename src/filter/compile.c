@@ -212,3 +212,15 @@ int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *
         sh_filter_sql_deinit(out);
     return rc;
 }
+
+int sh__compile_at(struct sh__compiler *c, const struct sh_filter *f,
+                   const struct sh_filter_schema *s, const char *alias, struct sh_filter_sql *out)
+{
+    struct sh_filter_schema at = *s;
+    at.alias = alias;
+    struct sh__compiler sub = {
+        .schema = &at, .ctx = c->ctx, .err = c->err, .what = c->what, .next_alias = c->next_alias};
+    int rc = compile_node(&sub, out, f->root);
+    c->next_alias = sub.next_alias;
+    return rc;
+}

@@ -166,7 +166,14 @@ struct sh__compiler {
     struct sh_filter_error *err;
     const char *what; /* "filter" or "sort", for messages */
     unsigned next_alias;
+    bool sort; /* compiling a sort term: guarded emails are refused */
 };
+
+/* Compiles f for schema s whose root columns are qualified by alias (a
+ * relation alias of the enclosing compile, e.g. "__r3"), sharing c's ctx,
+ * err and alias counter, into out (appended). 0 or SH_EINVAL. */
+int sh__compile_at(struct sh__compiler *c, const struct sh_filter *f,
+                   const struct sh_filter_schema *s, const char *alias, struct sh_filter_sql *out);
 
 /* A resolved operand. For a single value, val is a scalar SQL expression; for
  * a multi-valued one, from enumerates the elements (FROM-clause items) and val

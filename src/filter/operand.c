@@ -254,6 +254,20 @@ static int path_fail(struct sh__compiler *c, const char *prefix, const char *pat
                            path);
 }
 
+/* The signed-in record's id when it belongs to the collection of schema s
+ * (it sees its own email), else NULL. */
+static const char *own_id(const struct sh__compiler *c, const struct sh_filter_schema *s)
+{
+    const cJSON *auth = c->ctx ? c->ctx->auth : NULL;
+    if (!auth || !s->id)
+        return NULL;
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(auth, "collectionId");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(auth, "id");
+    if (!cJSON_IsString(cid) || !cJSON_IsString(id) || strcmp(cid->valuestring, s->id) != 0)
+        return NULL;
+    return id->valuestring;
+}
+
 /* Resolves a field path of schema s. start, if not NULL, is the SQL value of
  * the first segment (a bound value from @request.auth) instead of its column.
  * prefix is how the path is named in errors. */
@@ -285,7 +299,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
      * the operand is multi-valued. */
     bool multi = false, json_path = false;
     size_t nfld = nseg; /* segments that name fields; the rest is a JSON path */
-    unsigned hops = 0;
+    unsigned hops = 0, multi_segs = 0;
     const struct sh_filter_schema *cur = s;
     for (used = 0; used < nseg; used++) {
         const struct sh_filter_field *f = find_field(cur, seg[used]);
@@ -301,8 +315,12 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             nfld = used + 1;
             break;
         }
-        if ((f->flags & SH_FILTER_FIELD_MULTI) && (!last || mod != SH_MOD_LENGTH))
+        if ((f->flags & SH_FILTER_FIELD_MULTI) && (!last || mod != SH_MOD_LENGTH)) {
             multi = true;
+            if (s->max_multi_hops && ++multi_segs > s->max_multi_hops)
+                return path_fail(c, prefix, path, ends[used], "too many multi-valued relations in",
+                                 off);
+        }
         if (last)
             break;
         if (f->kind != SH_FIELD_RELATION)
@@ -313,10 +331,18 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                                                 : NULL;
         if (!cur || !sh__ident_ok(cur->table))
             return path_fail(c, prefix, path, ends[used], "unknown relation", off);
+        /* A client may not reach through a relation what it may not list. */
+        if (cur->access & SH_FILTER_ACCESS_NOLIST)
+            return path_fail(c, prefix, path, ends[used],
+                             "only superusers can filter or sort through", off);
     }
     const struct sh_filter_field *lastf = fld[nfld - 1];
     if (mod == SH_MOD_LENGTH && (!(lastf->flags & SH_FILTER_FIELD_MULTI) || json_path))
         return path_fail(c, prefix, path, plen, ":length needs a multi-valued field, not", off);
+    bool guard =
+        (lastf->flags & SH_FILTER_FIELD_EMAIL_GUARD) && !json_path && !(start && nfld == 1);
+    if (guard && c->sort)
+        return path_fail(c, prefix, path, plen, "cannot sort by the hidden email", off);
 
     /* Pass 2: emit. col is the current segment's column expression. */
     struct sh_filter_sql col = {0}, from = {0}, where = {0}, val = {0};
@@ -355,6 +381,26 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             sh__sql_append(&key, &col);
         }
         rel = ++c->next_alias;
+        /* The rows the hop may reach: those the target's listRule lets the
+         * caller list (a confined view sets row_rule). */
+        struct sh_filter_sql cond = {0};
+        bool has_cond = target->row_rule && !sh_filter_is_empty(target->row_rule);
+        if (has_cond) {
+            char alias[32];
+            snprintf(alias, sizeof(alias), "__r%u", rel);
+            int rc = sh__compile_at(c, target->row_rule,
+                                    target->row_rule_schema ? target->row_rule_schema : target,
+                                    alias, &cond);
+            if (rc) {
+                sh_filter_sql_deinit(&cond);
+                sh_filter_sql_deinit(&key);
+                sh_filter_sql_deinit(&col);
+                sh_filter_sql_deinit(&from);
+                sh_filter_sql_deinit(&where);
+                return rc;
+            }
+        }
+        struct sh_filter_sql *on = &from;
         if (!have_from && !multi) {
             /* Scalar form: the first table is correlated in the WHERE clause. */
             sh__sql_putq(&from, target->table);
@@ -363,6 +409,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             put_alias(&where, 'r', rel);
             sh__sql_puts(&where, ".\"id\" = ");
             sh__sql_append(&where, &key);
+            on = &where;
         } else {
             sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");
             sh__sql_putq(&from, target->table);
@@ -373,8 +420,38 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             sh__sql_puts(&from, ".\"id\" = ");
             sh__sql_append(&from, &key);
         }
+        if (has_cond) {
+            sh__sql_puts(on, " AND ");
+            sh__sql_append(on, &cond);
+            sh_filter_sql_deinit(&cond);
+        }
         have_from = true;
         sh_filter_sql_deinit(&key);
+    }
+    if (guard) {
+        /* The email reads as NULL where its owner has not made it visible. */
+        struct sh_filter_sql g = {0};
+        sh__sql_puts(&g, "(CASE WHEN ");
+        if (rel)
+            put_alias(&g, 'r', rel);
+        else
+            sh__sql_putq(&g, qual);
+        sh__sql_puts(&g, ".\"emailVisibility\" IS 1");
+        const char *own = own_id(c, sch[nfld - 1]);
+        if (own) {
+            sh__sql_puts(&g, " OR ");
+            if (rel)
+                put_alias(&g, 'r', rel);
+            else
+                sh__sql_putq(&g, qual);
+            sh__sql_puts(&g, ".\"id\" = ");
+            sh__sql_param_text(&g, own, strlen(own));
+        }
+        sh__sql_puts(&g, " THEN ");
+        sh__sql_append(&g, &col);
+        sh__sql_puts(&g, " END)");
+        sh_filter_sql_deinit(&col);
+        col = g;
     }
 
     /* The last field: a JSON path, a multi-valued column or a plain column. */

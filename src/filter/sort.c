@@ -70,6 +70,13 @@ static int compile_term(struct sh__compiler *c, const char *s, size_t n, size_t 
 int sh_sort_compile(const char *text, size_t len, const struct sh_filter_schema *schema,
                     struct sh_filter_sql *out, struct sh_filter_error *err)
 {
+    return sh_sort_compile_ctx(text, len, schema, NULL, out, err);
+}
+
+int sh_sort_compile_ctx(const char *text, size_t len, const struct sh_filter_schema *schema,
+                        const struct sh_filter_ctx *ctx, struct sh_filter_sql *out,
+                        struct sh_filter_error *err)
+{
     memset(out, 0, sizeof(*out));
     if (len > SH_FILTER_MAX_LEN)
         return sh__filter_fail(err, SH_FILTER_MAX_LEN,
@@ -77,9 +84,9 @@ int sh_sort_compile(const char *text, size_t len, const struct sh_filter_schema 
     int rc = sh__utf8_check(text, len, "sort", err);
     if (rc)
         return rc;
-    struct sh__compiler c = {.schema = schema, .err = err, .what = "sort"};
+    struct sh__compiler c = {.schema = schema, .err = err, .what = "sort", .sort = true};
     static const struct sh_filter_ctx none = {0};
-    c.ctx = &none;
+    c.ctx = ctx ? ctx : &none;
     unsigned terms = 0;
     size_t i = 0;
     while (i < len) {

@@ -211,6 +211,10 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
     q->acc.resolver = &q->snap->resolver;
     q->acc.ctx = &q->ctx;
     q->acc.flags = q->superuser ? SH_REC_SUPERUSER : 0;
+    const struct sh_config *cfg = api->auth ? api->auth->cfg : NULL;
+    if (cfg)
+        sh_rec_limits_set(
+            &(struct sh_rec_limits){cfg->filter_max_multi_hops, cfg->expand_max_records});
     return q;
 }
 

@@ -11,6 +11,14 @@
  * (403); the view rule hides a record as 404. A signed-in user sees their
  * own email wherever their record appears.
  *
+ * A non-superuser's filter and sort are confined (db/records_read.c,
+ * SH_SCHEMA_VIEW_CLIENT): hidden fields unusable, hidden emails read as
+ * NULL and unsortable, no hop into a collection it may not list, other hops
+ * restricted by their listRule, and at most --filter-max-multi-hops
+ * multi-valued relations per path. An expand producing more than
+ * --expand-max-records copies is a 400. Each list and view is charged to
+ * the caller's read budget (query_budget.c): 429 once it is spent.
+ *
  * Without expand and fields, rows go straight from SQLite to JSON text in
  * the loop's response buffer (no cJSON tree); totals come from the count
  * cache (db/records_count.c), current until the collection's next write.
@@ -18,6 +26,7 @@
 #include "auth_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -116,6 +125,15 @@ static int read_fail(struct sh_req *r, struct sh__rec_req *q, int rc,
         sh__api_error(r, 400, err->message, NULL);
         return 0;
     }
+    if (rc == SH_ETOOBIG) { /* only the expand cap answers it here */
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "Invalid expand: it would produce more than %u records; expand less or ask "
+                 "for fewer records per page.",
+                 sh_rec_limits()->expand_max_records);
+        sh__api_error(r, 400, msg, NULL);
+        return 0;
+    }
     if (!last && (rc == SH_EINVAL || rc == SH_EINTERNAL)) {
         sh_catalog_refresh(q->api->catalog);
         if (q->api->catalog->snap && q->api->catalog->snap != q->snap)
@@ -124,6 +142,9 @@ static int read_fail(struct sh_req *r, struct sh__rec_req *q, int rc,
     sh__api_fail(r, rc);
     return 0;
 }
+
+static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_rec_list_query *lqp,
+                     int64_t page, int64_t per, bool last);
 
 static int list_once(struct sh_req *r, void *ud, bool last)
 {
@@ -165,6 +186,19 @@ static int list_once(struct sh_req *r, void *ud, bool last)
         .counts = sh__rec_counts(q->api),
         .schema_version = q->snap->version,
     };
+    struct sh__budget b;
+    if (sh__budget_begin(r, q, &b))
+        return SH_HANDLED;
+    int rc = list_read(r, q, &lq, page, per, last);
+    sh__budget_end(&b); /* r's arena may be reset: b holds what it needs */
+    return rc;
+}
+
+/* The reads and the answer of a list (list_once's second half). */
+static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_rec_list_query *lqp,
+                     int64_t page, int64_t per, bool last)
+{
+    const struct sh_rec_list_query lq = *lqp;
     struct sh_filter_error err = {0};
     struct sh_db *db = q->api->db;
     int rc = sh_db_read_begin(db);
@@ -202,6 +236,9 @@ static int list_once(struct sh_req *r, void *ud, bool last)
     return SH_HANDLED;
 }
 
+static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_filter *rule,
+                     const char *id, bool last);
+
 static int view_once(struct sh_req *r, void *ud, bool last)
 {
     struct sh__rec_req *q = sh__rec_begin(r, ud);
@@ -214,6 +251,18 @@ static int view_once(struct sh_req *r, void *ud, bool last)
         sh__api_fail(r, -ENOMEM);
         return SH_HANDLED;
     }
+    struct sh__budget b;
+    if (sh__budget_begin(r, q, &b))
+        return SH_HANDLED;
+    int rc = view_read(r, q, rule, id, last);
+    sh__budget_end(&b);
+    return rc;
+}
+
+/* The reads and the answer of a view (view_once's second half). */
+static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_filter *rule,
+                     const char *id, bool last)
+{
     struct sh_filter_error err = {0};
     struct sh_db *db = q->api->db;
     int rc = sh_db_read_begin(db);

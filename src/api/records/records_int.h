@@ -79,6 +79,26 @@ const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q);
  * freed at exit. */
 struct sh_rec_counts *sh__rec_counts(struct sh_api_records *api);
 
+/* ---- query_budget.c ---- */
+
+#define SH__BUDGET_KEY_MAX 96
+
+/* One request's charge, kept by the caller: the request (and its arena) may
+ * be gone by the time the reads are charged, once the answer was sent. */
+struct sh__budget {
+    char key[SH__BUDGET_KEY_MAX];
+    bool counted;
+    uint64_t start_us, window_ms;
+};
+
+/* Before a list or view runs its reads: fills *b. 0 to go on; -1 after
+ * answering 429 (with Retry-After) when the caller's bucket (its auth
+ * record, or its address for a guest) has spent its read budget of the
+ * current window. */
+int sh__budget_begin(struct sh_req *r, const struct sh__rec_req *q, struct sh__budget *b);
+/* After the reads (r may be gone): charges the time since begin. */
+void sh__budget_end(const struct sh__budget *b);
+
 /* ---- fields.c ---- */
 
 /* Trims obj in place to the comma-separated `fields` list: `id,title`,

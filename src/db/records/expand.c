@@ -86,11 +86,33 @@ static void add_ids(cJSON *set, const cJSON *v)
     }
 }
 
-/* The fetched records sorted by id, for lookups by binary search. */
+/* The fetched records sorted by id, for lookups by binary search; weight
+ * is how many records one copy of rec holds (itself and its expansions). */
 struct by_id {
     const char *id;
     const cJSON *rec;
+    size_t weight;
 };
+
+/* Records held by rec's expand (recursively), rec itself not counted. */
+static size_t expanded_count(const cJSON *rec)
+{
+    size_t n = 0;
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(rec, "expand"), *v;
+    cJSON_ArrayForEach(v, x)
+    {
+        if (cJSON_IsObject(v)) {
+            n += 1 + expanded_count(v);
+        } else {
+            const cJSON *e;
+            cJSON_ArrayForEach(e, v)
+            {
+                n += 1 + expanded_count(e);
+            }
+        }
+    }
+    return n;
+}
 
 static int by_id_cmp(const void *a, const void *b)
 {
@@ -106,17 +128,25 @@ static struct by_id *index_found(const cJSON *found, size_t *n)
     {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "id");
         if (cJSON_IsString(v))
-            ix[(*n)++] = (struct by_id){v->valuestring, e};
+            ix[(*n)++] = (struct by_id){v->valuestring, e, 1 + expanded_count(e)};
     }
     qsort(ix, *n, sizeof(*ix), by_id_cmp);
     return ix;
 }
 
-static const cJSON *find_by_id(const struct by_id *ix, size_t n, const char *id)
+static const struct by_id *find_by_id(const struct by_id *ix, size_t n, const char *id)
 {
-    struct by_id key = {id, NULL};
-    const struct by_id *hit = bsearch(&key, ix, n, sizeof(*ix), by_id_cmp);
-    return hit ? hit->rec : NULL;
+    struct by_id key = {id, NULL, 0};
+    return bsearch(&key, ix, n, sizeof(*ix), by_id_cmp);
+}
+
+/* Takes w records from the response's allowance; false when it is spent. */
+static bool spend(size_t *left, size_t w)
+{
+    if (*left < w)
+        return false;
+    *left -= w;
+    return true;
 }
 
 static cJSON *expand_obj(cJSON *rec)
@@ -144,41 +174,54 @@ static struct level level_of(cJSON *arr)
     return l;
 }
 
-/* Attaches the fetched records to each record of the level. */
-static void attach(const struct level *recs, const struct sh_field *f, const cJSON *found)
+/* Attaches the fetched records to each record of the level, each copy
+ * spending its weight from *left first: SH_ETOOBIG (nothing more copied)
+ * once the response's allowance of records is spent. */
+static int attach(const struct level *recs, const struct sh_field *f, const cJSON *found,
+                  size_t *left)
 {
     bool multi = sh_field_is_multi(f);
     size_t nix;
     struct by_id *ix = index_found(found, &nix);
-    for (size_t i = 0; i < recs->n; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < recs->n && rc == 0; i++) {
         cJSON *rec = recs->v[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, f->name);
         if (!multi) {
-            const cJSON *hit = cJSON_IsString(v) ? find_by_id(ix, nix, v->valuestring) : NULL;
-            if (hit)
-                cJSON_AddItemToObject(expand_obj(rec), f->name, cJSON_Duplicate(hit, 1));
+            const struct by_id *hit =
+                cJSON_IsString(v) ? find_by_id(ix, nix, v->valuestring) : NULL;
+            if (hit && !spend(left, hit->weight))
+                rc = SH_ETOOBIG;
+            else if (hit)
+                cJSON_AddItemToObject(expand_obj(rec), f->name, cJSON_Duplicate(hit->rec, 1));
             continue;
         }
         cJSON *list = NULL;
         const cJSON *e;
         cJSON_ArrayForEach(e, v)
         {
-            const cJSON *hit = cJSON_IsString(e) ? find_by_id(ix, nix, e->valuestring) : NULL;
+            const struct by_id *hit =
+                cJSON_IsString(e) ? find_by_id(ix, nix, e->valuestring) : NULL;
             if (!hit)
                 continue;
+            if (!spend(left, hit->weight)) {
+                rc = SH_ETOOBIG;
+                break;
+            }
             if (!list)
                 list = cJSON_CreateArray();
-            cJSON_AddItemToArray(list, cJSON_Duplicate(hit, 1));
+            cJSON_AddItemToArray(list, cJSON_Duplicate(hit->rec, 1));
         }
         if (list)
             cJSON_AddItemToObject(expand_obj(rec), f->name, list);
     }
     free(ix);
+    return rc;
 }
 
 static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
                         const struct sh_collection *c, const struct level *recs,
-                        const struct node *parent)
+                        const struct node *parent, size_t *left)
 {
     for (const struct node *n = parent->kids; n; n = n->next) {
         const struct sh_field *f = sh_collection_field(c, n->name);
@@ -212,11 +255,11 @@ static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
         cJSON_Delete(ids);
         if (rc == 0 && found && n->kids) {
             struct level next = level_of(found);
-            rc = expand_level(db, acc, t, &next, n);
+            rc = expand_level(db, acc, t, &next, n, left);
             free(next.v);
         }
         if (rc == 0 && found)
-            attach(recs, f, found);
+            rc = attach(recs, f, found, left);
         cJSON_Delete(found);
         if (rc)
             return rc;
@@ -237,7 +280,9 @@ int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struc
         l = level_of(records);
     else
         l = (struct level){one, 1};
-    int rc = expand_level(db, acc, c, &l, &root);
+    unsigned cap = sh_rec_limits()->expand_max_records;
+    size_t left = cap ? cap : SIZE_MAX;
+    int rc = expand_level(db, acc, c, &l, &root, &left);
     if (l.v != one)
         free(l.v);
     node_free(root.kids);

@@ -7,8 +7,8 @@
  * the last sort term: `sort=-n` is `n DESC, rowid DESC`, which an index on n
  * (or on (tag, n) under `tag = ?`) gives by walking backwards, where
  * `rowid ASC` made SQLite sort every page again (a third of the page's
- * cost). Rules see hidden fields (a rule may test them); a guest's filter
- * and sort do not.
+ * cost). Rules see hidden fields (a rule may test them); a non-superuser's
+ * filter and sort are confined to what it may see (client_view).
  *
  * Rows are answered as cJSON trees (sh_rec_list, sh_rec_view: expand and
  * `fields` work on trees) or written straight to JSON text (the _json
@@ -38,6 +38,32 @@ static void where_deinit(struct where *w)
     sh_filter_sql_deinit(&w->filter);
 }
 
+static struct sh_rec_limits limits = {SH_REC_DEFAULT_MAX_MULTI_HOPS,
+                                      SH_REC_DEFAULT_EXPAND_MAX_RECORDS};
+
+void sh_rec_limits_set(const struct sh_rec_limits *l)
+{
+    limits = *l;
+}
+
+const struct sh_rec_limits *sh_rec_limits(void)
+{
+    return &limits;
+}
+
+/* The view a client's own filter and sort compile against: everything for
+ * a superuser; otherwise confined (SH_SCHEMA_VIEW_CLIENT: hidden fields and
+ * emails, collections it may not list, rows their listRule excludes) with
+ * the fan-out cap. Rules use SH_SCHEMA_VIEW_HIDDEN instead. */
+static void client_view(struct sh_schema_view *v, const struct sh_rec_access *acc,
+                        const struct sh_collection *c)
+{
+    bool su = acc->flags & SH_REC_SUPERUSER;
+    sh_schema_view_init(v, c, acc->resolver, su ? SH_SCHEMA_VIEW_HIDDEN : SH_SCHEMA_VIEW_CLIENT);
+    if (!su)
+        v->schema.max_multi_hops = limits.max_multi_hops;
+}
+
 static int where_compile(const struct sh_rec_access *acc, const struct sh_collection *c,
                          const struct sh_filter *rule, const struct sh_filter *filter,
                          struct where *w, struct sh_filter_error *err)
@@ -54,7 +80,7 @@ static int where_compile(const struct sh_rec_access *acc, const struct sh_collec
     }
     if (rc == 0 && filter && !sh_filter_is_empty(filter)) {
         struct sh_schema_view v;
-        sh_schema_view_init(&v, c, acc->resolver, su ? SH_SCHEMA_VIEW_HIDDEN : 0);
+        client_view(&v, acc, c);
         rc = sh_filter_compile(filter, &v.schema, acc->ctx, &w->filter, err);
         sh_schema_view_deinit(&v);
         w->has_filter = rc == 0;
@@ -283,9 +309,8 @@ static int page_compile(const struct sh_rec_access *acc, const struct sh_rec_lis
         return rc;
     if (q->sort && *q->sort) {
         struct sh_schema_view v;
-        sh_schema_view_init(&v, q->c, acc->resolver,
-                            (acc->flags & SH_REC_SUPERUSER) ? SH_SCHEMA_VIEW_HIDDEN : 0);
-        rc = sh_sort_compile(q->sort, strlen(q->sort), &v.schema, &p->sort, err);
+        client_view(&v, acc, q->c);
+        rc = sh_sort_compile_ctx(q->sort, strlen(q->sort), &v.schema, acc->ctx, &p->sort, err);
         sh_schema_view_deinit(&v);
         if (rc) {
             where_deinit(&p->w);

@@ -142,9 +142,11 @@ cJSON *sh_rec_from_row(const struct sh_collection *c, sqlite3_stmt *st, int firs
         if (!selected(f, raw))
             continue;
         int at = col++;
-        if (!all && f->hidden)
+        /* the one visibility answer filters and sorts also use (schema_view.c) */
+        enum sh_field_access a = raw ? SH_FIELD_ACCESS_ALL : sh_field_access(c, f, all);
+        if (a == SH_FIELD_ACCESS_NONE)
             continue;
-        if (hide_email && f->system && f->kind == SH_FIELD_EMAIL && strcmp(f->name, "email") == 0)
+        if (a == SH_FIELD_ACCESS_OWNER_OR_VISIBLE && hide_email)
             continue;
         if (!raw && c->type == SH_COLLECTION_AUTH && f->system && strcmp(f->name, "tokenKey") == 0)
             continue; /* never shown, not even to superusers */
@@ -309,14 +311,16 @@ void sh_rec_json_plan_init(struct sh_rec_json_plan *p, const struct sh_collectio
             p->id_col = at;
         if (auth && f->system && strcmp(f->name, "emailVisibility") == 0)
             p->visible_col = at;
-        if (!all && f->hidden)
+        /* the one visibility answer filters and sorts also use (schema_view.c) */
+        enum sh_field_access a = raw ? SH_FIELD_ACCESS_ALL : sh_field_access(c, f, all);
+        if (a == SH_FIELD_ACCESS_NONE)
             continue;
         if (!raw && auth && f->system && strcmp(f->name, "tokenKey") == 0)
             continue; /* never shown, not even to superusers */
         struct sh__rec_json_key *pf = &p->fields[p->nfields++];
         pf->f = f;
         pf->col = at;
-        pf->email = auth && f->system && f->kind == SH_FIELD_EMAIL && strcmp(f->name, "email") == 0;
+        pf->email = a == SH_FIELD_ACCESS_OWNER_OR_VISIBLE;
         pf->kind = sh_field_is_multi(f)         ? V_MULTI
                    : f->kind == SH_FIELD_NUMBER ? V_NUMBER
                    : f->kind == SH_FIELD_BOOL   ? V_BOOL

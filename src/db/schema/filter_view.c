@@ -22,6 +22,38 @@ struct sh__view_node {
     struct sh_filter_field *fields;
 };
 
+enum sh_field_access sh_field_access(const struct sh_collection *c, const struct sh_field *f,
+                                     bool superuser)
+{
+    if (f->kind == SH_FIELD_PASSWORD)
+        return SH_FIELD_ACCESS_NONE;
+    if (superuser)
+        return SH_FIELD_ACCESS_ALL;
+    if (f->hidden)
+        return SH_FIELD_ACCESS_NONE;
+    if (c->type == SH_COLLECTION_AUTH && f->system) {
+        if (strcmp(f->name, "tokenKey") == 0)
+            return SH_FIELD_ACCESS_NONE;
+        if (f->kind == SH_FIELD_EMAIL && strcmp(f->name, "email") == 0)
+            return SH_FIELD_ACCESS_OWNER_OR_VISIBLE;
+    }
+    return SH_FIELD_ACCESS_ALL;
+}
+
+bool sh_collection_reach(const struct sh_collection *c, bool superuser,
+                         const struct sh_filter **rule)
+{
+    *rule = NULL;
+    if (superuser)
+        return true;
+    if (!c->rules[SH_RULE_LIST])
+        return false;
+    const struct sh_filter *f = c->rule_filters[SH_RULE_LIST];
+    if (f && !sh_filter_is_empty(f))
+        *rule = f;
+    return true;
+}
+
 static struct sh_filter_field *build_fields(const struct sh_collection *c, unsigned flags)
 {
     struct sh_filter_field *out = sh_calloc(c->nfields + 1, sizeof(*out));
@@ -32,6 +64,13 @@ static struct sh_filter_field *build_fields(const struct sh_collection *c, unsig
             ff |= SH_FILTER_FIELD_MULTI;
         if (f->encrypted || (f->hidden && !(flags & SH_SCHEMA_VIEW_HIDDEN)))
             ff |= SH_FILTER_FIELD_NOFILTER;
+        if (flags & SH_SCHEMA_VIEW_CLIENT) {
+            enum sh_field_access a = sh_field_access(c, f, false);
+            if (a == SH_FIELD_ACCESS_NONE)
+                ff |= SH_FILTER_FIELD_NOFILTER;
+            else if (a == SH_FIELD_ACCESS_OWNER_OR_VISIBLE)
+                ff |= SH_FILTER_FIELD_EMAIL_GUARD;
+        }
         out[i].name = f->name;
         out[i].kind = f->kind;
         out[i].flags = ff;
@@ -51,6 +90,22 @@ static void fill_schema(struct sh_filter_schema *s, const struct sh_collection *
     s->nfields = c->nfields;
     s->resolve = view_resolve;
     s->resolve_ud = v;
+    if (!(v->flags & SH_SCHEMA_VIEW_CLIENT))
+        return;
+    /* Confined: how a hop into c is checked and which of its rows it reaches. */
+    const struct sh_filter *rule;
+    s->access = SH_FILTER_ACCESS_CONFINED;
+    s->id = c->id;
+    if (!sh_collection_reach(c, false, &rule))
+        s->access |= SH_FILTER_ACCESS_NOLIST;
+    s->row_rule = rule;
+    if (rule) {
+        if (!v->rules) {
+            v->rules = sh_calloc(1, sizeof(*v->rules));
+            sh_schema_view_init(v->rules, v->root, v->resolver, SH_SCHEMA_VIEW_HIDDEN);
+        }
+        s->row_rule_schema = c == v->root ? &v->rules->schema : view_resolve(v->rules, c->id);
+    }
 }
 
 static const struct sh_filter_schema *view_resolve(void *ud, const char *collection)
@@ -98,5 +153,9 @@ void sh_schema_view_deinit(struct sh_schema_view *v)
         n = next;
     }
     free(v->fields);
+    if (v->rules) {
+        sh_schema_view_deinit(v->rules);
+        free(v->rules);
+    }
     memset(v, 0, sizeof(*v));
 }

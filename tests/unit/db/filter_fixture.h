@@ -39,27 +39,24 @@ static const struct sh_filter_field fixture_org_fields[] = {
 
 static const struct sh_filter_schema *fixture_resolve(void *ud, const char *collection);
 
-static const struct sh_filter_schema fixture_posts = {"posts",
-                                                      NULL,
-                                                      fixture_post_fields,
-                                                      sizeof(fixture_post_fields) /
-                                                          sizeof(fixture_post_fields[0]),
-                                                      fixture_resolve,
-                                                      NULL};
-static const struct sh_filter_schema fixture_users = {"users",
-                                                      NULL,
-                                                      fixture_user_fields,
-                                                      sizeof(fixture_user_fields) /
-                                                          sizeof(fixture_user_fields[0]),
-                                                      fixture_resolve,
-                                                      NULL};
-static const struct sh_filter_schema fixture_orgs = {"orgs",
-                                                     NULL,
-                                                     fixture_org_fields,
-                                                     sizeof(fixture_org_fields) /
-                                                         sizeof(fixture_org_fields[0]),
-                                                     fixture_resolve,
-                                                     NULL};
+static const struct sh_filter_schema fixture_posts = {
+    .table = "posts",
+    .fields = fixture_post_fields,
+    .nfields = sizeof(fixture_post_fields) / sizeof(fixture_post_fields[0]),
+    .resolve = fixture_resolve,
+};
+static const struct sh_filter_schema fixture_users = {
+    .table = "users",
+    .fields = fixture_user_fields,
+    .nfields = sizeof(fixture_user_fields) / sizeof(fixture_user_fields[0]),
+    .resolve = fixture_resolve,
+};
+static const struct sh_filter_schema fixture_orgs = {
+    .table = "orgs",
+    .fields = fixture_org_fields,
+    .nfields = sizeof(fixture_org_fields) / sizeof(fixture_org_fields[0]),
+    .resolve = fixture_resolve,
+};
 
 static const struct sh_filter_schema *fixture_resolve(void *ud, const char *collection)
 {
