@@ -52,7 +52,10 @@ struct sh_config {
     const char *trusted_proxy;     /* CIDRs whose X-Forwarded-For is believed; NULL = none */
     const char *rate_limit_exempt; /* CIDRs no rate limit applies to; NULL = none */
     struct sh_config_rate rate_limit_auth;     /* per client IP on the auth routes */
-    struct sh_config_rate rate_limit_identity; /* per account on auth-with-password */
+    struct sh_config_rate rate_limit_identity; /* failed password checks per account */
+    struct sh_config_rate rate_limit_identity_ip; /* ... per account and client address */
+    struct sh_config_rate rate_limit_reset;       /* reset mails per account */
+    const char *mailer;                           /* "file" (<dir>/mail.log), "log", "off" */
     struct sh_config_rate rate_limit_all;      /* per client IP on every route; off */
     unsigned hash_threads;                     /* Argon2id threads; 0 = one per usable CPU */
     unsigned hash_queue;                       /* hash jobs waiting before 503 */
