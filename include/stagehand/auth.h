@@ -214,6 +214,37 @@ void sh_ratelimit_peek(const struct sh_ratelimit *rl, const char *key, size_t ke
  * with no hits (or evicted) is left alone. */
 void sh_ratelimit_undo(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms);
 
+/* ---- limits of password checks (src/auth/pwguard.c) ---- */
+
+/* The keys one check is counted under (any bytes). */
+struct sh_pwguard_keys {
+    const char *pair; /* account and client address */
+    size_t pair_len;
+    const char *account;
+    size_t account_len;
+};
+
+/* What sh_pwguard_take decided, for sh_pwguard_settle. */
+struct sh_pwguard_ticket {
+    int allowed;                       /* 0: refuse (429) with res */
+    int limited;                       /* some limiter applied: res holds its headers */
+    int pair_counted, account_counted; /* what to give back on a match */
+    struct sh_ratelimit_result res;    /* of the limit that refused, or counted */
+};
+
+/* Decides whether a password check may run now (the file's scheme) and, if
+ * so, counts it in pair (per account and address) and account (the
+ * ceiling; either may be NULL = off). One thread (the loop). */
+void sh_pwguard_take(struct sh_ratelimit *pair, struct sh_ratelimit *account,
+                     const struct sh_pwguard_keys *k, uint64_t now_ms,
+                     struct sh_pwguard_ticket *t);
+/* After the check of an allowed ticket: a match (matched != 0) gives its
+ * counts back; a mismatch keeps them as failures. Also call it with
+ * matched = 1 when the check never ran. */
+void sh_pwguard_settle(struct sh_ratelimit *pair, struct sh_ratelimit *account,
+                       const struct sh_pwguard_keys *k, uint64_t now_ms,
+                       const struct sh_pwguard_ticket *t, int matched);
+
 /* ---- client address (src/auth/client_ip.c) ---- */
 
 struct sh_cidr_list;
