@@ -236,8 +236,7 @@ struct sh_pwguard_ticket {
  * so, counts it in pair (per account and address) and account (the
  * ceiling; either may be NULL = off). One thread (the loop). */
 void sh_pwguard_take(struct sh_ratelimit *pair, struct sh_ratelimit *account,
-                     const struct sh_pwguard_keys *k, uint64_t now_ms,
-                     struct sh_pwguard_ticket *t);
+                     const struct sh_pwguard_keys *k, uint64_t now_ms, struct sh_pwguard_ticket *t);
 /* After the check of an allowed ticket: a match (matched != 0) gives its
  * counts back; a mismatch keeps them as failures. Also call it with
  * matched = 1 when the check never ran. */

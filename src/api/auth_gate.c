@@ -34,8 +34,7 @@ struct gate {
 static void checked(void *arg, int rc, const char *hash)
 {
     struct gate *g = arg;
-    sh_pwguard_settle(g->a->rl_pair, g->a->rl_identity, &g->k, uv_now(g->a->loop), &g->t,
-                      rc == 0);
+    sh_pwguard_settle(g->a->rl_pair, g->a->rl_identity, &g->k, uv_now(g->a->loop), &g->t, rc == 0);
     sh_hash_cb cb = g->cb;
     void *cb_arg = g->arg;
     free(g);
@@ -74,8 +73,8 @@ static int count(struct sh_req *r, struct sh_api_auth *a, struct gate *g, unsign
 }
 
 int sh__auth_check_password(struct sh_req *r, struct sh_api_auth *a, const struct sh_collection *c,
-                            const char *account, const char *hash, const char *password,
-                            size_t len, unsigned flags, sh_hash_cb cb, void *arg)
+                            const char *account, const char *hash, const char *password, size_t len,
+                            unsigned flags, sh_hash_cb cb, void *arg)
 {
     if (!a->pool)
         return -ECANCELED;

@@ -70,8 +70,8 @@ void sh__auth_touch(struct sh_api_auth *a, const char *sid, int64_t now);
  * password over the limit, SH_EBUSY / -ENOMEM the queue is full,
  * -ECANCELED shutting down). */
 int sh__auth_check_password(struct sh_req *r, struct sh_api_auth *a, const struct sh_collection *c,
-                            const char *account, const char *hash, const char *password,
-                            size_t len, unsigned flags, sh_hash_cb cb, void *arg);
+                            const char *account, const char *hash, const char *password, size_t len,
+                            unsigned flags, sh_hash_cb cb, void *arg);
 
 /* ---- auth_mail.c ---- */
 

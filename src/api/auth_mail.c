@@ -116,8 +116,8 @@ static void append(struct sh_api_auth *a, char *text)
     m->text = text;
     m->len = strlen(text);
     m->req.data = m;
-    if (uv_fs_open(a->loop, &m->req, m->path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                   0600, on_open) != 0) {
+    if (uv_fs_open(a->loop, &m->req, m->path,
+                   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600, on_open) != 0) {
         sh_log_error(MOD, "cannot open %s", m->path);
         mail_free(m);
     }

@@ -106,8 +106,10 @@ int sh_api_auth_request_reset(struct sh_req *r, void *ud)
             sh_ratelimit_hit(a->rl_reset, k, strlen(k), uv_now(a->loop), &res);
         throttled = !k || !res.allowed;
         if (throttled)
-            sh_log_info("mailer", "password reset for record %s of %s not sent: one was sent "
-                        "recently (--rate-limit-reset)", row.id, c->name);
+            sh_log_info("mailer",
+                        "password reset for record %s of %s not sent: one was sent "
+                        "recently (--rate-limit-reset)",
+                        row.id, c->name);
     }
     if (rc == 0 && !throttled) {
         struct sh_token_claims cl;

@@ -15,10 +15,10 @@
  * Before any hash of an update, the update rule must let the caller reach
  * the record (else 404); then anyone but a superuser who sets a new
  * password must give the current one as oldPassword, checked through the
- * password gate (auth_gate.c, whose limits count it), as in PocketBase. A new password rotates the record's tokenKey (in
- * validation) and the same job deletes its sessions, as does deleting an
- * auth record: every token of the record stops working at once. Sign-ups
- * count against the per-address limit of the auth routes.
+ * password gate (auth_gate.c, whose limits count it), as in PocketBase. A new password rotates the
+ * record's tokenKey (in validation) and the same job deletes its sessions, as does deleting an auth
+ * record: every token of the record stops working at once. Sign-ups count against the per-address
+ * limit of the auth routes.
  */
 #include "api/auth_int.h"
 #include "db/validate.h"
@@ -361,8 +361,8 @@ static int check_old_password(struct sh_req *r, struct wjob *j)
     }
     /* The pool copies the password and the hash. */
     rc = sh__auth_check_password(r, j->api->auth, c, account,
-                                 row.password_hash[0] ? row.password_hash : NULL,
-                                 old->valuestring, strlen(old->valuestring), 0, old_checked, j);
+                                 row.password_hash[0] ? row.password_hash : NULL, old->valuestring,
+                                 strlen(old->valuestring), 0, old_checked, j);
     sh_auth_row_deinit(&row);
     if (rc == 1)
         return -1; /* 429 */

@@ -24,8 +24,7 @@
 #include <string.h>
 
 void sh_pwguard_take(struct sh_ratelimit *pair, struct sh_ratelimit *account,
-                     const struct sh_pwguard_keys *k, uint64_t now_ms,
-                     struct sh_pwguard_ticket *t)
+                     const struct sh_pwguard_keys *k, uint64_t now_ms, struct sh_pwguard_ticket *t)
 {
     struct sh_ratelimit_result pr = {0}, ar = {0};
     memset(t, 0, sizeof(*t));

@@ -54,9 +54,9 @@ static const char *stored_text(const cJSON *v)
 
 static bool col_true(const struct sh_record_column *c)
 {
-    return c->value.type == SH_VALUE_INT ? c->value.i != 0
+    return c->value.type == SH_VALUE_INT    ? c->value.i != 0
            : c->value.type == SH_VALUE_REAL ? c->value.d != 0
-                                             : false;
+                                            : false;
 }
 
 static const char *col_text(const struct sh_record_column *c)
@@ -109,11 +109,11 @@ int sh__rec_protect(struct sh_rec_write *w, const cJSON *existing, struct sh_rec
     struct sh_record_column *email = column(in, "email");
     struct sh_record_column *key = column(in, "tokenKey");
     const cJSON *old_email = existing ? cJSON_GetObjectItemCaseSensitive(existing, "email") : NULL;
-    bool email_changed =
-        existing && email && strcmp(col_text(email), stored_text(old_email)) != 0;
+    bool email_changed = existing && email && strcmp(col_text(email), stored_text(old_email)) != 0;
 
     if (!su) {
-        const cJSON *old_v = existing ? cJSON_GetObjectItemCaseSensitive(existing, "verified") : NULL;
+        const cJSON *old_v =
+            existing ? cJSON_GetObjectItemCaseSensitive(existing, "verified") : NULL;
         if (verified && col_true(verified) != stored_true(old_v))
             refuse(w, "verified", "Only superusers can change the verified state.");
         if (email_changed)

@@ -113,9 +113,9 @@ static char *db_text(const struct it_server *s, const char *sql, const char *arg
 {
     sqlite3 *db;
     char *out = NULL;
-    assert_int_equal(sqlite3_open_v2(it_sprintf("%s/data.db", s->data_dir), &db,
-                                     SQLITE_OPEN_READONLY, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_open_v2(it_sprintf("%s/data.db", s->data_dir), &db, SQLITE_OPEN_READONLY, NULL),
+        SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
@@ -145,8 +145,8 @@ static void test_old_password_refused_before_any_hash(void **state)
     (void)state;
     /* one hash thread and a queue of one: a single guess that reached the
      * pool alongside another would make the owner's sign-in a 503 */
-    struct it_server *s = rc_server(rc_q(schema), NO_IP_RL, "--hash-threads", "1", "--hash-queue",
-                                    "1", NULL);
+    struct it_server *s =
+        rc_server(rc_q(schema), NO_IP_RL, "--hash-threads", "1", "--hash-queue", "1", NULL);
     assert_non_null(s);
     struct it_conn *c = it_conn_open(s);
     const char *victim = ac_signup(c, "users", "victim@example.com", PW, NULL);
@@ -168,9 +168,9 @@ static void test_old_password_refused_before_any_hash(void **state)
             assert_string_equal(r->raw->body, first);
         }
     /* a record that does not exist: 404 too, and no hash for the new password */
-    rc_assert_error(req(c, "PATCH", rec_path("users", "nosuchrecord123"), other, NULL,
-                        guess_body(PW)),
-                    404, NULL, NULL);
+    rc_assert_error(
+        req(c, "PATCH", rec_path("users", "nosuchrecord123"), other, NULL, guess_body(PW)), 404,
+        NULL, NULL);
 
     /* a flood of parallel guesses while the owner signs in */
     enum { FLOOD = 24 };
@@ -258,17 +258,17 @@ static void test_old_password_checks_are_counted(void **state)
     c = it_conn_open(s);
     const char *ids[4];
     for (int i = 0; i < 4; i++) /* sign-ups count per address too: each from its own */
-        ids[i] = rc_str(rc_ok(req(c, "POST", "/api/collections/open/records", NULL,
-                                  it_sprintf("10.9.%d.1", i),
-                                  it_sprintf("{'email':'o%d@example.com','password':'" PW
-                                             "','passwordConfirm':'" PW "'}",
-                                             i)),
-                              200),
-                        "id");
+        ids[i] = rc_str(
+            rc_ok(req(c, "POST", "/api/collections/open/records", NULL, it_sprintf("10.9.%d.1", i),
+                      it_sprintf("{'email':'o%d@example.com','password':'" PW
+                                 "','passwordConfirm':'" PW "'}",
+                                 i)),
+                  200),
+            "id");
     for (int i = 0; i < 3; i++)
-        rc_assert_error(req(c, "PATCH", rec_path("open", ids[i]), NULL, "10.0.0.5",
-                            guess_body("guess")),
-                        400, "oldPassword", NULL);
+        rc_assert_error(
+            req(c, "PATCH", rec_path("open", ids[i]), NULL, "10.0.0.5", guess_body("guess")), 400,
+            "oldPassword", NULL);
     rc_assert_error(req(c, "PATCH", rec_path("open", ids[3]), NULL, "10.0.0.5", guess_body(PW)),
                     429, NULL, NULL);
     it_conn_close(c);
@@ -315,8 +315,7 @@ static void test_no_lockout_by_strangers(void **state)
                         NULL);
     rc_assert_error(login_from(c, "users", "2001:db8:1:2::ffff", "six@example.com", PW), 429, NULL,
                     NULL);
-    assert_int_equal(login_from(c, "users", "2001:db8:1:3::1", "six@example.com", PW)->status,
-                     200);
+    assert_int_equal(login_from(c, "users", "2001:db8:1:3::1", "six@example.com", PW)->status, 200);
     it_conn_close(c);
     stop(s);
 }
@@ -330,8 +329,8 @@ static void test_ipv6_address_limit_by_64(void **state)
     struct it_conn *c = it_conn_open(s);
     const char *same[] = {"2001:db8::1", "2001:db8::2", "2001:db8::ffff:1"};
     for (int i = 0; i < 3; i++)
-        rc_assert_error(login_from(c, "users", same[i], it_sprintf("n%d@example.com", i), "x"),
-                        400, NULL, NULL);
+        rc_assert_error(login_from(c, "users", same[i], it_sprintf("n%d@example.com", i), "x"), 400,
+                        NULL, NULL);
     rc_assert_error(login_from(c, "users", "2001:db8::abcd", "n9@example.com", "x"), 429, NULL,
                     NULL);
     /* sign-ups and resets from the same /64 are the same client */
@@ -413,8 +412,12 @@ static void test_protected_fields_on_update(void **state)
     const char *path = rec_path("users", id);
     const char *key0 = db_text(s, "SELECT tokenKey FROM users WHERE id = ?", id);
     const char *bodies[] = {
-        "{'verified':true}", "{'verified':'true'}", "{'verified':1}", "{'verified':'1'}",
-        "{'verified':true,'verified':true}", "{'name':'x','verified':true}",
+        "{'verified':true}",
+        "{'verified':'true'}",
+        "{'verified':1}",
+        "{'verified':'1'}",
+        "{'verified':true,'verified':true}",
+        "{'name':'x','verified':true}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
         assert_int_equal(req(c, "PATCH", path, tok, NULL, bodies[i])->status, 400);
@@ -449,7 +452,8 @@ static void test_protected_fields_on_update(void **state)
     assert_true(cJSON_IsFalse(rc_get(r, "verified")));
     assert_string_equal(rc_str(r, "email"), "new@example.com");
     /* ... unless the superuser sets both at once */
-    r = rc_ok(req(c, "PATCH", path, su, NULL, "{'email':'newer@example.com','verified':true}"), 200);
+    r = rc_ok(req(c, "PATCH", path, su, NULL, "{'email':'newer@example.com','verified':true}"),
+              200);
     assert_true(cJSON_IsTrue(rc_get(r, "verified")));
     it_conn_close(c);
     stop(s);
@@ -465,10 +469,9 @@ static void test_cascade_ends_sessions(void **state)
     struct it_conn *c = it_conn_open(s);
     const char *su = superuser(s, c);
     for (int depth = 1; depth <= 3; depth++) {
-        const char *org =
-            rc_str(rc_ok(req(c, "POST", "/api/collections/orgs/records", su, NULL, "{'name':'o'}"),
-                         200),
-                   "id");
+        const char *org = rc_str(
+            rc_ok(req(c, "POST", "/api/collections/orgs/records", su, NULL, "{'name':'o'}"), 200),
+            "id");
         const char *link = it_sprintf("'org':'%s'", org);
         if (depth == 2) { /* orgs -> teams -> members */
             const char *team = rc_str(rc_ok(req(c, "POST", "/api/collections/teams/records", su,
@@ -478,12 +481,12 @@ static void test_cascade_ends_sessions(void **state)
             link = it_sprintf("'team':'%s'", team);
         }
         const char *email = it_sprintf("m%d@example.com", depth);
-        const char *mid = rc_str(rc_ok(req(c, "POST", "/api/collections/members/records", su, NULL,
-                                           it_sprintf("{'email':'%s','password':'" PW
-                                                      "','passwordConfirm':'" PW "',%s}",
-                                                      email, link)),
-                                       200),
-                                 "id");
+        const char *mid = rc_str(
+            rc_ok(req(c, "POST", "/api/collections/members/records", su, NULL,
+                      it_sprintf("{'email':'%s','password':'" PW "','passwordConfirm':'" PW "',%s}",
+                                 email, link)),
+                  200),
+            "id");
         const char *t = ac_login(c, "members", email, PW, NULL);
         const char *t2 = ac_login(c, "members", email, PW, NULL);
         const char *mine = rec_path("members", mid);
@@ -497,8 +500,8 @@ static void test_cascade_ends_sessions(void **state)
         rc_assert_error(req(c, "GET", mine, t, NULL, NULL), 404, NULL, NULL);
         rc_assert_error(req(c, "POST", "/api/collections/members/auth-refresh", t, NULL, NULL), 401,
                         NULL, NULL);
-        rc_assert_error(req(c, "POST", "/api/collections/members/auth-refresh", t2, NULL, NULL), 401,
-                        NULL, NULL);
+        rc_assert_error(req(c, "POST", "/api/collections/members/auth-refresh", t2, NULL, NULL),
+                        401, NULL, NULL);
         assert_int_equal(sessions_of(s, mid), 0);
     }
     it_conn_close(c);
@@ -548,8 +551,8 @@ static void test_reset_tokens_never_logged(void **state)
         assert_non_null(s);
         c = it_conn_open(s);
         ac_signup(c, "users", "rita@example.com", PW, NULL);
-        assert_int_equal(req(c, "POST", "/api/collections/users/request-password-reset", NULL,
-                             NULL, "{'email':'rita@example.com'}")
+        assert_int_equal(req(c, "POST", "/api/collections/users/request-password-reset", NULL, NULL,
+                             "{'email':'rita@example.com'}")
                              ->status,
                          204);
         assert_true(it_server_wait_log(s, "password reset for", 3000));
@@ -583,9 +586,9 @@ static void test_reset_throttle_and_email_binding(void **state)
     ac_mailed_token(s, "uma@example.com", 1);
     assert_int_equal(ac_mail_count(s, "tess@example.com"), 1);
     /* the email changes: the token made for the old address is void */
-    assert_int_equal(req(c, "PATCH", rec_path("users", id), su, NULL, "{'email':'tess2@example.com'}")
-                         ->status,
-                     200);
+    assert_int_equal(
+        req(c, "PATCH", rec_path("users", id), su, NULL, "{'email':'tess2@example.com'}")->status,
+        200);
     rc_assert_error(req(c, "POST", "/api/collections/users/confirm-password-reset", NULL, NULL,
                         it_sprintf("{'token':'%s','password':'taken over 1',"
                                    "'passwordConfirm':'taken over 1'}",
@@ -599,8 +602,7 @@ static void test_reset_throttle_and_email_binding(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_old_password_refused_before_any_hash, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_old_password_refused_before_any_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_password_checks_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_lockout_by_strangers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipv6_address_limit_by_64, setup, teardown),
