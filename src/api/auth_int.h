@@ -170,11 +170,6 @@ void sh__auth_send_token(struct sh_req *r, const struct sh_collection *c, const 
 
 /* True when no limit applies to r (a superuser, or an exempt address). */
 bool sh__rl_exempt(const struct sh_req *r, const struct sh_api_auth *a);
-/* Counts a hit of key on rl (NULL = off) unless r is exempt; adds the
- * X-RateLimit-* headers. 0 when allowed, or -1 after answering 429 with
- * Retry-After. */
-int sh__rl_hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimit *rl,
-               const char *key, size_t keylen);
 /* The per-IP limit of the auth routes (--rate-limit-auth). */
 int sh__rl_auth(struct sh_req *r, const struct sh_api_auth *a);
 /* Adds the X-RateLimit-* headers of res and, when it refused, answers 429

@@ -57,13 +57,18 @@ static void field_error(struct sh_req *r, const char *field, const char *code, c
 
 #define RESET_KEY_MAX (SH__AUTH_KEY_MAX + 258)
 
+static const char *email_of(const cJSON *record)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(record, "email");
+    return cJSON_IsString(e) ? e->valuestring : "";
+}
+
 /* The signing key of row's reset tokens (see the top of the file); its
  * length, 0 when there is none. */
 static size_t reset_key(const struct sh_collection *c, const char *token_key, const cJSON *record,
                         unsigned char out[RESET_KEY_MAX])
 {
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(record, "email");
-    const char *email = cJSON_IsString(e) ? e->valuestring : "";
+    const char *email = email_of(record);
     size_t el = strlen(email);
     size_t n = sh__auth_key(c, token_key, RESET_TYPE, out);
     if (!n || el > 256)
@@ -126,10 +131,8 @@ int sh_api_auth_request_reset(struct sh_req *r, void *ud)
             n = sh_token_sign(&cl, key, klen, token, sizeof(token));
         }
         sodium_memzero(key, sizeof(key));
-        if (n > 0) {
-            const cJSON *e = cJSON_GetObjectItemCaseSensitive(row.record, "email");
-            sh__auth_mail_reset(a, c, row.id, cJSON_IsString(e) ? e->valuestring : email, token);
-        }
+        if (n > 0)
+            sh__auth_mail_reset(a, c, row.id, email_of(row.record), token);
         sodium_memzero(token, sizeof(token));
     }
     if (rc == 0)
@@ -143,6 +146,7 @@ struct reset {
     struct sh_req_watch watch;
     struct sh_api_auth *a;
     char *token_key; /* the one the token was checked against */
+    char *email;     /* the address it was made for (part of its key) */
     struct sh_rec_write w;
 };
 
@@ -157,6 +161,7 @@ static void reset_free(struct reset *x)
         }
     }
     free(x->token_key);
+    free(x->email);
     sh_rec_write_deinit(&x->w);
     free(x);
 }
@@ -169,6 +174,8 @@ static int reset_run(sqlite3 *wdb, void *arg)
     if (rc == 0 &&
         !sh_secret_eq(row.token_key, strlen(row.token_key), x->token_key, strlen(x->token_key)))
         rc = SH_EFORBIDDEN; /* used already, or the account signed out everywhere */
+    if (rc == 0 && strcmp(email_of(row.record), x->email) != 0)
+        rc = SH_EFORBIDDEN; /* the email changed since the token was checked */
     sh_auth_row_deinit(&row);
     if (rc == 0)
         rc = sh_rec_write_run(wdb, &x->w);
@@ -276,6 +283,7 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
     x->a = a;
     x->token_key = row.token_key;
     row.token_key = NULL;
+    x->email = sh_strdup(email_of(row.record));
     x->w.op = SH_REC_UPDATE;
     x->w.snap = sh_catalog_snap_ref(snap);
     x->w.c = c;

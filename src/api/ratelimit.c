@@ -98,12 +98,6 @@ static int hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimi
     return res.allowed ? 0 : -1;
 }
 
-int sh__rl_hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimit *rl,
-               const char *key, size_t keylen)
-{
-    return hit(r, a, rl, key, keylen, false);
-}
-
 static int hit_addr(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimit *rl,
                     bool quiet)
 {

@@ -5,8 +5,10 @@
  * against an older catalog is refused with SH_EBUSY rather than applied to a
  * migrated table), the stored record an update starts from (so `count+`
  * modifiers never lose an increment), relation targets, the update/delete
- * rule on the stored record and the create rule on the inserted one. A
- * failing job returns an error and the writer rolls back its savepoint.
+ * rule on the stored record and the create rule on the inserted one, and
+ * the protected fields of auth records on the values about to be stored
+ * (records_protect.c). A failing job returns an error and the writer rolls
+ * back its savepoint.
  *
  * SQL text is built from validated names and cached per text on the writer's
  * connection; values are always bound.
