@@ -43,6 +43,8 @@ struct sh_api_auth {
     struct sh_hash_pool *pool;
     struct sh_cidr_list *trusted, *exempt;
     struct sh_ratelimit *rl_auth, *rl_identity, *rl_all; /* NULL = off */
+    struct sh_ratelimit *rl_pair, *rl_reset;             /* per (account, address); reset mails */
+    int mailer;                                          /* enum in api/auth_mail.c */
     struct sh__touch *touch;                             /* pending lastUsed writes */
     uv_timer_t timer;                                    /* flushes them; sweeps sessions */
     uint64_t ticks;

@@ -196,6 +196,7 @@ struct sh_ratelimit_result {
     unsigned remaining;      /* hits left now (after this one) */
     uint64_t reset_ms;       /* ms until the window frees a hit (0 = none taken) */
     uint64_t retry_after_ms; /* when !allowed: ms until a hit would be allowed */
+    unsigned used;           /* hits the window holds now, rounded up (0: a clean key) */
 };
 /* Counts one hit for key (any bytes) at time now_ms (a monotonic clock).
  * A refused hit is not counted, so a client that keeps trying is let in
@@ -204,6 +205,44 @@ void sh_ratelimit_hit(struct sh_ratelimit *rl, const char *key, size_t keylen, u
                       struct sh_ratelimit_result *out);
 /* The number of keys held (at most max_keys). */
 size_t sh_ratelimit_size(const struct sh_ratelimit *rl);
+/* What sh_ratelimit_hit would answer for key now, counting nothing and
+ * making no entry (out->used tells whether the key holds any hit). */
+void sh_ratelimit_peek(const struct sh_ratelimit *rl, const char *key, size_t keylen,
+                       uint64_t now_ms, struct sh_ratelimit_result *out);
+/* Gives back one hit counted for key (the newest window first): for a hit
+ * taken before an outcome was known that turned out not to count. A key
+ * with no hits (or evicted) is left alone. */
+void sh_ratelimit_undo(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms);
+
+/* ---- limits of password checks (src/auth/pwguard.c) ---- */
+
+/* The keys one check is counted under (any bytes). */
+struct sh_pwguard_keys {
+    const char *pair; /* account and client address */
+    size_t pair_len;
+    const char *account;
+    size_t account_len;
+};
+
+/* What sh_pwguard_take decided, for sh_pwguard_settle. */
+struct sh_pwguard_ticket {
+    int allowed;                       /* 0: refuse (429) with res */
+    int limited;                       /* some limiter applied: res holds its headers */
+    int pair_counted, account_counted; /* what to give back on a match */
+    struct sh_ratelimit_result res;    /* of the limit that refused, or counted */
+};
+
+/* Decides whether a password check may run now (the file's scheme) and, if
+ * so, counts it in pair (per account and address) and account (the
+ * ceiling; either may be NULL = off). One thread (the loop). */
+void sh_pwguard_take(struct sh_ratelimit *pair, struct sh_ratelimit *account,
+                     const struct sh_pwguard_keys *k, uint64_t now_ms, struct sh_pwguard_ticket *t);
+/* After the check of an allowed ticket: a match (matched != 0) gives its
+ * counts back; a mismatch keeps them as failures. Also call it with
+ * matched = 1 when the check never ran. */
+void sh_pwguard_settle(struct sh_ratelimit *pair, struct sh_ratelimit *account,
+                       const struct sh_pwguard_keys *k, uint64_t now_ms,
+                       const struct sh_pwguard_ticket *t, int matched);
 
 /* ---- client address (src/auth/client_ip.c) ---- */
 
@@ -230,5 +269,11 @@ int sh_cidr_list_contains(const struct sh_cidr_list *l, const char *ip);
  * not an address (a unix socket) is copied as given and never trusted. */
 void sh_client_ip(const struct sh_cidr_list *trusted, const char *peer, const char *xff,
                   size_t xfflen, char *out, size_t outlen);
+/* The key a client address (as sh_client_ip writes it) is counted under by
+ * the per-address limits: an IPv4 address as it is, an IPv6 address as its
+ * /64 ("2001:db8:1:2::/64": a site's prefix, as RFC 6177 assigns them), so
+ * that one holder of a /64 cannot spread over 2^64 keys. Anything else is
+ * copied. out: outlen >= 50 bytes, NUL-terminated. */
+void sh_client_ip_bucket(const char *ip, char *out, size_t outlen);
 
 #endif

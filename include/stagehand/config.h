@@ -54,14 +54,17 @@ struct sh_config {
     /* accounts: client address, rate limits, password hashing, tokens */
     const char *trusted_proxy;     /* CIDRs whose X-Forwarded-For is believed; NULL = none */
     const char *rate_limit_exempt; /* CIDRs no rate limit applies to; NULL = none */
-    struct sh_config_rate rate_limit_auth;     /* per client IP on the auth routes */
-    struct sh_config_rate rate_limit_identity; /* per account on auth-with-password */
-    struct sh_config_rate rate_limit_all;      /* per client IP on every route; off */
-    unsigned hash_threads;                     /* Argon2id threads; 0 = one per usable CPU */
-    unsigned hash_queue;                       /* hash jobs waiting before 503 */
-    unsigned hash_nice;                        /* added to hash threads' nice value (0..19) */
-    unsigned token_cache;                      /* verified tokens kept on the loop; 0 = off */
-    uint64_t token_ttl;                        /* ms an auth token (and session) lasts */
+    struct sh_config_rate rate_limit_auth;        /* per client IP on the auth routes */
+    struct sh_config_rate rate_limit_identity;    /* failed password checks per account */
+    struct sh_config_rate rate_limit_identity_ip; /* ... per account and client address */
+    struct sh_config_rate rate_limit_reset;       /* reset mails per account */
+    const char *mailer;                           /* "file" (<dir>/mail.log), "log", "off" */
+    struct sh_config_rate rate_limit_all;         /* per client IP on every route; off */
+    unsigned hash_threads;                        /* Argon2id threads; 0 = one per usable CPU */
+    unsigned hash_queue;                          /* hash jobs waiting before 503 */
+    unsigned hash_nice;                           /* added to hash threads' nice value (0..19) */
+    unsigned token_cache;                         /* verified tokens kept on the loop; 0 = off */
+    uint64_t token_ttl;                           /* ms an auth token (and session) lasts */
 
     /* client filters and expansions: what one request may make the loop read */
     unsigned filter_max_multi_hops; /* multi-valued segments in one path of a

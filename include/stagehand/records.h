@@ -294,6 +294,9 @@ struct sh_rec_write {
      * until sh_rec_write_deinit ends the mark (loop thread). */
     char **touched;
     size_t ntouched, touched_cap;
+    /* out: the job wrote or deleted records of an auth collection (its own,
+     * or by a cascade): cached identities must be verified again */
+    bool auth_written;
 };
 
 /* A sh_db_job_run_fn: arg is a struct sh_rec_write. */
@@ -326,7 +329,15 @@ int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
 int sh__rec_delete(sqlite3 *wdb, const struct sh_catalog_snap *snap, const struct sh_collection *c,
                    const char *id, int64_t now_ms, int depth, struct sh_rec_write *w);
 
-/* Adds c's table to w->touched and marks it (once per table). */
+/* Adds c's table to w->touched and marks it (once per table); notes in
+ * w->auth_written when c is an auth collection. */
 void sh__rec_touch(struct sh_rec_write *w, const struct sh_collection *c);
+
+/* The protected fields of an auth record (records_protect.c): checks and
+ * fixes the validated values in (existing: the stored record, raw; NULL on
+ * create) for w's writer. 0, or SH_EINVAL with w->errors naming the field. */
+struct sh_record_input;
+int sh__rec_protect(struct sh_rec_write *w, const struct cJSON *existing,
+                    struct sh_record_input *in);
 
 #endif

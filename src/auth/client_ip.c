@@ -233,3 +233,22 @@ void sh_client_ip(const struct sh_cidr_list *trusted, const char *peer, const ch
     }
     ip_format(&client, out, outlen);
 }
+
+void sh_client_ip_bucket(const char *ip, char *out, size_t outlen)
+{
+    struct ip a;
+    if (outlen == 0)
+        return;
+    if (ip_parse(ip, strlen(ip), &a, NULL) != 0 || a.len == 4) {
+        snprintf(out, outlen, "%s", ip); /* IPv4 (mapped ones included), or not an address */
+        return;
+    }
+    /* One holder of a /64 has 2^64 addresses: they count as one client. */
+    memset(a.b + 8, 0, 8);
+    char text[INET6_ADDRSTRLEN];
+    if (!inet_ntop(AF_INET6, a.b, text, sizeof text)) {
+        snprintf(out, outlen, "%s", ip);
+        return;
+    }
+    snprintf(out, outlen, "%s/64", text);
+}

@@ -16,6 +16,7 @@
  */
 #include "stagehand/auth.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,22 +120,37 @@ static void evict_oldest(struct sh_ratelimit *rl)
     rl->count--;
 }
 
-/* Finds or makes the entry of a (normalised) key and makes it the newest. */
-static struct entry *lookup(struct sh_ratelimit *rl, const unsigned char *key, size_t keylen,
-                            int digested, uint64_t now_win)
+static uint64_t key_hash(const struct sh_ratelimit *rl, const unsigned char *key, size_t keylen)
 {
     unsigned char h[crypto_shorthash_BYTES];
     crypto_shorthash(h, key, keylen, rl->hkey);
     uint64_t hash;
     memcpy(&hash, h, sizeof hash);
+    return hash;
+}
 
+/* The entry of a (normalised) key, or NULL; the recency list is left alone. */
+static struct entry *find(const struct sh_ratelimit *rl, const unsigned char *key, size_t keylen,
+                          int digested, uint64_t hash)
+{
     for (struct entry *e = rl->buckets[hash & rl->mask]; e; e = e->chain)
         if (e->hash == hash && e->keylen == keylen && e->digested == digested &&
-            memcmp(e->key, key, keylen) == 0) {
-            list_unlink(rl, e);
-            list_push(rl, e);
+            memcmp(e->key, key, keylen) == 0)
             return e;
-        }
+    return NULL;
+}
+
+/* Finds or makes the entry of a (normalised) key and makes it the newest. */
+static struct entry *lookup(struct sh_ratelimit *rl, const unsigned char *key, size_t keylen,
+                            int digested, uint64_t now_win)
+{
+    uint64_t hash = key_hash(rl, key, keylen);
+    struct entry *found = find(rl, key, keylen, digested, hash);
+    if (found) {
+        list_unlink(rl, found);
+        list_push(rl, found);
+        return found;
+    }
 
     if (rl->count == rl->max_keys)
         evict_oldest(rl);
@@ -167,27 +183,42 @@ static uint64_t until_at_most(const struct entry *e, uint64_t w, uint64_t left, 
     return left + (q >= w ? 0 : w - q);
 }
 
-void sh_ratelimit_hit(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms,
-                      struct sh_ratelimit_result *out)
-{
-    const uint64_t w = rl->window_ms, limit = rl->limit;
-    const uint64_t now_win = now_ms / w;
-
+/* A key as stored: itself, or its keyed digest when longer than KEY_INLINE. */
+struct norm_key {
     unsigned char digest[DIGEST_LEN];
-    const unsigned char *k = (const unsigned char *)key;
-    int digested = keylen > KEY_INLINE;
-    if (digested) {
-        crypto_generichash(digest, sizeof digest, k, keylen, rl->dkey, sizeof rl->dkey);
-        k = digest;
-        keylen = sizeof digest;
-    }
-    struct entry *e = lookup(rl, k, keylen, digested, now_win);
+    const unsigned char *k;
+    size_t len;
+    int digested;
+};
 
+static void normalise(const struct sh_ratelimit *rl, const char *key, size_t keylen,
+                      struct norm_key *n)
+{
+    n->k = (const unsigned char *)key;
+    n->len = keylen;
+    n->digested = keylen > KEY_INLINE;
+    if (n->digested) {
+        crypto_generichash(n->digest, sizeof n->digest, n->k, keylen, rl->dkey, sizeof rl->dkey);
+        n->k = n->digest;
+        n->len = sizeof n->digest;
+    }
+}
+
+static void roll(struct entry *e, uint64_t now_win)
+{
     if (now_win > e->win) { /* roll over; a clock that went back keeps e->win */
         e->prev = now_win == e->win + 1 ? e->cur : 0;
         e->cur = 0;
         e->win = now_win;
     }
+}
+
+/* Fills out for entry e (rolled to now) and, when count and allowed, counts
+ * the hit. */
+static void decide(const struct sh_ratelimit *rl, struct entry *e, uint64_t now_ms, bool count,
+                   struct sh_ratelimit_result *out)
+{
+    const uint64_t w = rl->window_ms, limit = rl->limit;
     uint64_t start = e->win * w;
     uint64_t elapsed = now_ms > start ? now_ms - start : 0;
     uint64_t left = w - elapsed; /* 1..w */
@@ -195,15 +226,64 @@ void sh_ratelimit_hit(struct sh_ratelimit *rl, const char *key, size_t keylen, u
     uint64_t est = e->cur * w + e->prev * left; /* the estimate, scaled by w */
     memset(out, 0, sizeof *out);
     out->limit = rl->limit;
+    out->used = (unsigned)((est + w - 1) / w);
     out->allowed = est + w <= limit * w;
     if (out->allowed) {
-        e->cur++;
-        est += w;
-        uint64_t used = (est + w - 1) / w; /* 1..limit */
+        uint64_t after = est + w;
+        if (count) {
+            e->cur++;
+            out->used = (unsigned)((after + w - 1) / w);
+        }
+        uint64_t used = (after + w - 1) / w; /* 1..limit */
         out->remaining = (unsigned)(limit - used);
-        out->reset_ms = until_at_most(e, w, left, used - 1);
+        out->reset_ms = count ? until_at_most(e, w, left, used - 1) : 0;
     } else {
         out->retry_after_ms = until_at_most(e, w, left, limit - 1);
         out->reset_ms = out->retry_after_ms;
     }
+}
+
+void sh_ratelimit_hit(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms,
+                      struct sh_ratelimit_result *out)
+{
+    const uint64_t now_win = now_ms / rl->window_ms;
+    struct norm_key n;
+    normalise(rl, key, keylen, &n);
+    struct entry *e = lookup(rl, n.k, n.len, n.digested, now_win);
+    roll(e, now_win);
+    decide(rl, e, now_ms, true, out);
+}
+
+void sh_ratelimit_peek(const struct sh_ratelimit *rl, const char *key, size_t keylen,
+                       uint64_t now_ms, struct sh_ratelimit_result *out)
+{
+    const uint64_t now_win = now_ms / rl->window_ms;
+    struct norm_key n;
+    normalise(rl, key, keylen, &n);
+    const struct entry *found = find(rl, n.k, n.len, n.digested, key_hash(rl, n.k, n.len));
+    struct entry e;
+    memset(&e, 0, sizeof e);
+    e.win = now_win;
+    if (found) { /* a copy: peeking changes nothing */
+        e.win = found->win;
+        e.cur = found->cur;
+        e.prev = found->prev;
+        roll(&e, now_win);
+    }
+    decide(rl, &e, now_ms, false, out);
+}
+
+void sh_ratelimit_undo(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms)
+{
+    const uint64_t now_win = now_ms / rl->window_ms;
+    struct norm_key n;
+    normalise(rl, key, keylen, &n);
+    struct entry *e = find(rl, n.k, n.len, n.digested, key_hash(rl, n.k, n.len));
+    if (!e)
+        return; /* evicted meanwhile: nothing to give back */
+    roll(e, now_win);
+    if (e->cur)
+        e->cur--;
+    else if (e->prev)
+        e->prev--;
 }

@@ -84,7 +84,16 @@ static const struct opt opts[] = {
     {"rate-limit-auth", "STAGEHAND_RATE_LIMIT_AUTH", OPT_RATE, F(rate_limit_auth),
      "N/DURATION per client IP on sign-in, refresh, sign-up, password reset, or off"},
     {"rate-limit-identity", "STAGEHAND_RATE_LIMIT_IDENTITY", OPT_RATE, F(rate_limit_identity),
-     "N/DURATION sign-in attempts per account, or off"},
+     "N/DURATION failed password checks per account; past it only addresses without a "
+     "failure on the account are checked, or off"},
+    {"rate-limit-identity-ip", "STAGEHAND_RATE_LIMIT_IDENTITY_IP", OPT_RATE,
+     F(rate_limit_identity_ip),
+     "N/DURATION failed password checks per account and client address, or off"},
+    {"rate-limit-reset", "STAGEHAND_RATE_LIMIT_RESET", OPT_RATE, F(rate_limit_reset),
+     "N/DURATION password-reset mails per account, or off"},
+    {"mailer", "STAGEHAND_MAILER", OPT_STR, F(mailer),
+     "file: mails (reset links) appended to <dir>/mail.log, mode 0600; log: printed in the "
+     "log (development only: the log then holds credentials); off"},
     {"rate-limit-all", "STAGEHAND_RATE_LIMIT_ALL", OPT_RATE, F(rate_limit_all),
      "N/DURATION requests per client IP on every route, or off"},
     {"rate-limit-exempt", "STAGEHAND_RATE_LIMIT_EXEMPT", OPT_STR, F(rate_limit_exempt),
@@ -139,6 +148,9 @@ void sh_config_init(struct sh_config *c)
     c->lock_timeout = 1000;
     c->rate_limit_auth = (struct sh_config_rate){30, 60000};
     c->rate_limit_identity = (struct sh_config_rate){100, 3600000};
+    c->rate_limit_identity_ip = (struct sh_config_rate){10, 900000};
+    c->rate_limit_reset = (struct sh_config_rate){1, 120000};
+    c->mailer = "file";
     c->hash_queue = 64;
     c->hash_nice = 10; /* SH_HASH_NICE_DEFAULT */
     c->token_cache = 4096;

@@ -249,21 +249,6 @@ static void test_superuser_cli_live(void **state)
     assert_non_null(strstr(err, "password"));
 }
 
-/* The token the log mailer wrote for email (scope memory). */
-static char *mailed_token(const char *email)
-{
-    const char *needle = it_sprintf("password reset for %s", email);
-    assert_true(it_server_wait_log(srv, needle, 3000));
-    char *log = it_server_log(srv), *line = strstr(log, needle);
-    char *t = strstr(line, "with token ");
-    assert_non_null(t);
-    t += 11;
-    size_t n = strcspn(t, " \n");
-    char *tok = it_alloc(n + 1);
-    memcpy(tok, t, n);
-    return tok;
-}
-
 static void test_password_reset(void **state)
 {
     (void)state;
@@ -278,7 +263,7 @@ static void test_password_reset(void **state)
                             rc_q("{'email':'FAY@example.com'}"))
                          ->status,
                      204);
-    char *tok = mailed_token("FAY@example.com");
+    const char *tok = ac_mailed_token(srv, "fay@example.com", 1);
     const char *confirm = it_sprintf("%sconfirm-password-reset", base);
     rc_assert_error(rc_reqf(conn, "POST", confirm,
                             "{\"token\":\"%s\",\"password\":\"new fay pass\","

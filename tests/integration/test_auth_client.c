@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,4 +88,62 @@ const char *ac_login(struct it_conn *c, const char *coll, const char *email, con
     if (record)
         *record = rc_get(r->json, "record");
     return it_strdup(rc_str(r->json, "token"));
+}
+
+/* The whole of path (scope memory), or NULL. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    fclose(f);
+    buf[len] = 0;
+    char *out = it_strdup(buf);
+    free(buf);
+    return out;
+}
+
+int ac_mail_count(const struct it_server *s, const char *email)
+{
+    char *mail = slurp(it_sprintf("%s/mail.log", s->data_dir));
+    const char *needle = it_sprintf("To: %s\n", email);
+    int n = 0;
+    for (char *p = mail; p && (p = strcasestr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+const char *ac_mailed_token(const struct it_server *s, const char *email, int nth)
+{
+    const char *path = it_sprintf("%s/mail.log", s->data_dir);
+    int64_t end = it_now_ms() + 3000;
+    while (ac_mail_count(s, email) < nth && it_now_ms() < end)
+        usleep(10000);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600); /* the mail holds a credential */
+    char *mail = slurp(path), *p = mail;
+    const char *needle = it_sprintf("To: %s\n", email);
+    for (int i = 0; i < nth; i++) {
+        p = strcasestr(p, needle);
+        assert_non_null(p);
+        p += strlen(needle);
+    }
+    char *t = strstr(p, "{\"token\":\"");
+    assert_non_null(t);
+    t += 10;
+    size_t n = strcspn(t, "\"");
+    char *tok = it_alloc(n + 1);
+    memcpy(tok, t, n);
+    return tok;
 }

@@ -31,4 +31,10 @@ const char *ac_signup(struct it_conn *c, const char *coll, const char *email, co
 const char *ac_login(struct it_conn *c, const char *coll, const char *email, const char *password,
                      const cJSON **record);
 
+/* Mails in s's <data_dir>/mail.log addressed to email (ASCII case-insensitive). */
+int ac_mail_count(const struct it_server *s, const char *email);
+/* The reset token of the nth (1-based) mail to email in mail.log, waiting up
+ * to 3 s for it to be written; asserts the file's mode is 0600. */
+const char *ac_mailed_token(const struct it_server *s, const char *email, int nth);
+
 #endif

@@ -298,10 +298,14 @@ static void test_auth_signup(void **state)
 {
     (void)state;
     const char *base = "/api/collections/members/records";
+    rc_assert_error(rc_req(conn, "POST", base,
+                           rc_q("{'email':'m1@x.io','password':'longenough1',"
+                                "'passwordConfirm':'longenough1','verified':true,'nick':'m'}")),
+                    400, "verified", "validation_values_mismatch");
     const cJSON *m =
         rc_ok(rc_req(conn, "POST", base,
                      rc_q("{'email':'m1@x.io','password':'longenough1',"
-                          "'passwordConfirm':'longenough1','verified':true,"
+                          "'passwordConfirm':'longenough1','verified':false,"
                           "'tokenKey':'mine-mine-mine-mine-mine-mine-mine','nick':'m'}")),
               200);
     assert_null(cJSON_GetObjectItemCaseSensitive(m, "password"));

@@ -2,7 +2,8 @@
  * Internals of the accounts handlers (auth_state.c: the shared state, token
  * keys and signing, the batch of session times; auth_mw.c: the token
  * middleware and what records handlers need of the identity; ratelimit.c:
- * client address and rate limits; auth_password.c: sign-in; auth_session.c:
+ * client address and rate limits; auth_gate.c: every password check and
+ * its limits; auth_mail.c: the mailer; auth_password.c: sign-in; auth_session.c:
  * refresh, logout, methods; auth_reset.c: password reset; auth_cache.c: the
  * verified-token cache and the auth epoch that invalidates it). Not a public
  * interface.
@@ -41,15 +42,47 @@ int64_t sh__auth_ttl_ms(const struct sh_api_auth *a, const struct sh_collection 
  * into the request arena. NULL past the arena's limit or on a signing error. */
 char *sh__auth_sign(struct sh_req *r, const struct sh_collection *c, const char *record_id,
                     const char *token_key, const char *sid, int64_t exp);
-/* The hashing pool's calls, -ECANCELED once sh_api_auth_stop ran (a
- * completion delivered during shutdown may still ask for more). */
+/* Hashes a new password on the pool; -ECANCELED once sh_api_auth_stop ran
+ * (a completion delivered during shutdown may still ask for more). Call it
+ * only for a request authorized to set that password (a sign-up within the
+ * per-address limit, a change the update rule and the old password allowed,
+ * a valid reset token, a rehash after a sign-in): a hash is never computed
+ * for a request that cannot succeed. Passwords are checked only through
+ * sh__auth_check_password (auth_gate.c). */
 int sh__auth_hash(struct sh_api_auth *a, const char *password, size_t len, sh_hash_cb cb,
                   void *arg);
-int sh__auth_verify(struct sh_api_auth *a, const char *hash, const char *password, size_t len,
-                    sh_hash_cb cb, void *arg);
 int sh__auth_needs_rehash(const struct sh_api_auth *a, const char *hash);
 /* Notes that session sid was used at now (ms); written in a batch later. */
 void sh__auth_touch(struct sh_api_auth *a, const char *sid, int64_t now);
+
+/* ---- auth_gate.c ---- */
+
+#define SH__GATE_IP_COUNTED 1u /* the route counted this request per address already */
+
+/* Checks password (len bytes) against hash (NULL: the pool's dummy, for an
+ * account that does not exist) on the hashing pool, for `account` of c (a
+ * record id, or for an unknown account the identity it was asked by), after
+ * counting the check against the per-address, per-(account, address) and
+ * per-account limits (the file's comment). The caller has authorized
+ * everything else first. Returns 0 when queued (cb runs later on the loop,
+ * as sh_hash_pool_verify's; a match gives the counts back), 1 after
+ * answering 429, or a negative code with nothing answered (SH_ETOOBIG a
+ * password over the limit, SH_EBUSY / -ENOMEM the queue is full,
+ * -ECANCELED shutting down). */
+int sh__auth_check_password(struct sh_req *r, struct sh_api_auth *a, const struct sh_collection *c,
+                            const char *account, const char *hash, const char *password, size_t len,
+                            unsigned flags, sh_hash_cb cb, void *arg);
+
+/* ---- auth_mail.c ---- */
+
+/* Hands a password-reset mail for record id (address email) of c to the
+ * mailer of --mailer: appended to <dir>/mail.log (created 0600) off the
+ * loop, printed in the log (mailer "log", development only), or dropped.
+ * The token never reaches the log otherwise. */
+void sh__auth_mail_reset(struct sh_api_auth *a, const struct sh_collection *c, const char *id,
+                         const char *email, const char *token);
+/* The mailer named by --mailer (enum in auth_mail.c), or -1. */
+int sh__auth_mailer_parse(const char *name);
 
 /* ---- auth_cache.c ---- */
 
@@ -108,9 +141,10 @@ void sh__auth_cache_stats(const struct sh__auth_cache *c, struct sh__auth_cache_
  * loop after a write that can change an identity or end a session has
  * committed, BEFORE its response is sent. a may be NULL. */
 void sh__auth_epoch_bump(struct sh_api_auth *a);
-/* The records write hook: bumps the epoch when c is an auth collection
- * (whatever rc: a failed write bumping costs one lookup). a may be NULL. */
-void sh__auth_record_written(struct sh_api_auth *a, const struct sh_collection *c);
+/* The records write hook: bumps the epoch when the job wrote its own auth
+ * collection or reached one by a cascade (w->auth_written), whatever rc (a
+ * failed write bumping costs one lookup). a may be NULL. */
+void sh__auth_record_written(struct sh_api_auth *a, const struct sh_rec_write *w);
 
 /* ---- auth_mw.c ---- */
 
@@ -136,12 +170,15 @@ void sh__auth_send_token(struct sh_req *r, const struct sh_collection *c, const 
 
 /* True when no limit applies to r (a superuser, or an exempt address). */
 bool sh__rl_exempt(const struct sh_req *r, const struct sh_api_auth *a);
-/* Counts a hit of key on rl (NULL = off) unless r is exempt; adds the
- * X-RateLimit-* headers. 0 when allowed, or -1 after answering 429 with
- * Retry-After. */
-int sh__rl_hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimit *rl,
-               const char *key, size_t keylen);
 /* The per-IP limit of the auth routes (--rate-limit-auth). */
 int sh__rl_auth(struct sh_req *r, const struct sh_api_auth *a);
+/* Adds the X-RateLimit-* headers of res and, when it refused, answers 429
+ * with Retry-After. */
+void sh__rl_answer(struct sh_req *r, const struct sh_ratelimit_result *res);
+
+#define SH__RL_ADDR_MAX 64
+/* The key r's client address is counted under (sh_client_ip_bucket: IPv6
+ * by /64). */
+void sh__rl_addr(const struct sh_req *r, char out[SH__RL_ADDR_MAX]);
 
 #endif

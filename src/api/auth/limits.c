@@ -10,9 +10,11 @@
  *    password reset (default 30 a minute: a person never notices, a script
  *    trying passwords across many accounts from one address slows to 1 try
  *    every 2 s);
- *  - --rate-limit-identity per account on auth-with-password (default 100 an
- *    hour: at most 100 guesses per account per hour from anywhere);
+ *  - per account and per (account, address) on every password check
+ *    (auth_gate.c: --rate-limit-identity, --rate-limit-identity-ip);
+ *  - --rate-limit-reset per account on reset mails (auth_reset.c);
  *  - --rate-limit-all per client address on every route (off by default).
+ * An IPv6 client is counted by its /64 (sh_client_ip_bucket).
  * Superusers and --rate-limit-exempt addresses are never limited. Limited
  * responses carry X-RateLimit-Limit, -Remaining and -Reset (seconds until a
  * hit frees up); a refusal is 429 with Retry-After.
@@ -64,6 +66,23 @@ static void header_u64(struct sh_req *r, const char *name, uint64_t v)
     sh_res_header(r, name, buf);
 }
 
+void sh__rl_answer(struct sh_req *r, const struct sh_ratelimit_result *res)
+{
+    header_u64(r, "X-RateLimit-Limit", res->limit);
+    header_u64(r, "X-RateLimit-Remaining", res->remaining);
+    header_u64(r, "X-RateLimit-Reset", (res->reset_ms + 999) / 1000);
+    if (res->allowed)
+        return;
+    uint64_t retry = (res->retry_after_ms + 999) / 1000;
+    header_u64(r, "Retry-After", retry ? retry : 1);
+    sh_res_error(r, 429, "Too many requests; try again later.", NULL);
+}
+
+void sh__rl_addr(const struct sh_req *r, char out[SH__RL_ADDR_MAX])
+{
+    sh_client_ip_bucket(r->client_ip, out, SH__RL_ADDR_MAX);
+}
+
 /* quiet: the headers only on a refusal (the general limit, so that an auth
  * route's own limit is the one its responses describe). */
 static int hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimit *rl,
@@ -75,26 +94,21 @@ static int hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimi
     sh_ratelimit_hit(rl, key, keylen, uv_now(a->loop), &res);
     if (quiet && res.allowed)
         return 0;
-    header_u64(r, "X-RateLimit-Limit", res.limit);
-    header_u64(r, "X-RateLimit-Remaining", res.remaining);
-    header_u64(r, "X-RateLimit-Reset", (res.reset_ms + 999) / 1000);
-    if (res.allowed)
-        return 0;
-    uint64_t retry = (res.retry_after_ms + 999) / 1000;
-    header_u64(r, "Retry-After", retry ? retry : 1);
-    sh_res_error(r, 429, "Too many requests; try again later.", NULL);
-    return -1;
+    sh__rl_answer(r, &res);
+    return res.allowed ? 0 : -1;
 }
 
-int sh__rl_hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimit *rl,
-               const char *key, size_t keylen)
+static int hit_addr(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimit *rl,
+                    bool quiet)
 {
-    return hit(r, a, rl, key, keylen, false);
+    char addr[SH__RL_ADDR_MAX];
+    sh__rl_addr(r, addr);
+    return hit(r, a, rl, addr, strlen(addr), quiet);
 }
 
 int sh__rl_auth(struct sh_req *r, const struct sh_api_auth *a)
 {
-    return hit(r, a, a->rl_auth, r->client_ip, strlen(r->client_ip), false);
+    return hit_addr(r, a, a->rl_auth, false);
 }
 
 int sh_api_mw_ratelimit(struct sh_req *r, void *ud)
@@ -102,5 +116,5 @@ int sh_api_mw_ratelimit(struct sh_req *r, void *ud)
     struct sh_api_auth *a = ud;
     if (!a->rl_all || r->method == SH_METHOD_OPTIONS)
         return SH_PASS;
-    return hit(r, a, a->rl_all, r->client_ip, strlen(r->client_ip), true) ? SH_HANDLED : SH_PASS;
+    return hit_addr(r, a, a->rl_all, true) ? SH_HANDLED : SH_PASS;
 }

@@ -2,10 +2,13 @@
  * Password reset (API.md "Auth"):
  *  - POST request-password-reset {"email"} -> 204 whether or not the email
  *    belongs to an account (nothing to learn from the answer). For an
- *    account, a reset token is made and handed to the mailer, which by
- *    default writes it to the log (mod=mailer) for the operator to pass on.
- *    The token is a JWT (type "passwordReset", 30 minutes) signed with
- *    "passwordReset:" + the collection secret + the record's tokenKey.
+ *    account, at most --rate-limit-reset mails (default one per 2 minutes,
+ *    PocketBase's resend threshold) are made: a reset token handed to the
+ *    mailer (auth_mail.c: by default <dir>/mail.log, mode 0600; never the
+ *    log unless --mailer log). The token is a JWT (type "passwordReset",
+ *    30 minutes) signed with "passwordReset:" + the collection secret + the
+ *    record's tokenKey + "\n" + the record's email, so it is void once the
+ *    email changes (PocketBase binds its reset tokens to the email too).
  *  - POST confirm-password-reset {"token","password","passwordConfirm"} ->
  *    204. The token is checked like an auth token, the new password hashed
  *    on the pool, and one writer job checks that tokenKey has not changed
@@ -52,6 +55,29 @@ static void field_error(struct sh_req *r, const char *field, const char *code, c
     cJSON_Delete(d);
 }
 
+#define RESET_KEY_MAX (SH__AUTH_KEY_MAX + 258)
+
+static const char *email_of(const cJSON *record)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(record, "email");
+    return cJSON_IsString(e) ? e->valuestring : "";
+}
+
+/* The signing key of row's reset tokens (see the top of the file); its
+ * length, 0 when there is none. */
+static size_t reset_key(const struct sh_collection *c, const char *token_key, const cJSON *record,
+                        unsigned char out[RESET_KEY_MAX])
+{
+    const char *email = email_of(record);
+    size_t el = strlen(email);
+    size_t n = sh__auth_key(c, token_key, RESET_TYPE, out);
+    if (!n || el > 256)
+        return 0;
+    out[n] = '\n';
+    memcpy(out + n + 1, email, el);
+    return n + 1 + el;
+}
+
 static const char *str_of(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -77,11 +103,24 @@ int sh_api_auth_request_reset(struct sh_req *r, void *ud)
         sh__api_fail(r, rc);
         return SH_HANDLED;
     }
-    if (rc == 0) {
+    bool throttled = false;
+    if (rc == 0 && a->rl_reset) { /* per account, whoever asks: not counted as a hit if refused */
+        char *k = sh_arena_sprintf(r->arena, "%s:%s", c->id, row.id);
+        struct sh_ratelimit_result res;
+        if (k)
+            sh_ratelimit_hit(a->rl_reset, k, strlen(k), uv_now(a->loop), &res);
+        throttled = !k || !res.allowed;
+        if (throttled)
+            sh_log_info("mailer",
+                        "password reset for record %s of %s not sent: one was sent "
+                        "recently (--rate-limit-reset)",
+                        row.id, c->name);
+    }
+    if (rc == 0 && !throttled) {
         struct sh_token_claims cl;
         memset(&cl, 0, sizeof(cl));
-        unsigned char key[SH__AUTH_KEY_MAX];
-        size_t klen = sh__auth_key(c, row.token_key, RESET_TYPE, key);
+        unsigned char key[RESET_KEY_MAX];
+        size_t klen = reset_key(c, row.token_key, row.record, key);
         char token[SH_TOKEN_MAX + 1];
         int n = -1;
         if (klen && strlen(row.id) < sizeof(cl.id) && strlen(c->id) < sizeof(cl.collection_id)) {
@@ -92,15 +131,12 @@ int sh_api_auth_request_reset(struct sh_req *r, void *ud)
             n = sh_token_sign(&cl, key, klen, token, sizeof(token));
         }
         sodium_memzero(key, sizeof(key));
-        /* The default mailer: the operator reads the log. */
         if (n > 0)
-            sh_log_info("mailer",
-                        "password reset for %s of %s: POST /api/collections/%s/"
-                        "confirm-password-reset with token %s (valid 30 minutes)",
-                        email, c->name, c->name, token);
+            sh__auth_mail_reset(a, c, row.id, email_of(row.record), token);
         sodium_memzero(token, sizeof(token));
-        sh_auth_row_deinit(&row);
     }
+    if (rc == 0)
+        sh_auth_row_deinit(&row);
     sh_res_send(r, 204, NULL, NULL, 0);
     return SH_HANDLED;
 }
@@ -110,6 +146,7 @@ struct reset {
     struct sh_req_watch watch;
     struct sh_api_auth *a;
     char *token_key; /* the one the token was checked against */
+    char *email;     /* the address it was made for (part of its key) */
     struct sh_rec_write w;
 };
 
@@ -124,6 +161,7 @@ static void reset_free(struct reset *x)
         }
     }
     free(x->token_key);
+    free(x->email);
     sh_rec_write_deinit(&x->w);
     free(x);
 }
@@ -136,6 +174,8 @@ static int reset_run(sqlite3 *wdb, void *arg)
     if (rc == 0 &&
         !sh_secret_eq(row.token_key, strlen(row.token_key), x->token_key, strlen(x->token_key)))
         rc = SH_EFORBIDDEN; /* used already, or the account signed out everywhere */
+    if (rc == 0 && strcmp(email_of(row.record), x->email) != 0)
+        rc = SH_EFORBIDDEN; /* the email changed since the token was checked */
     sh_auth_row_deinit(&row);
     if (rc == 0)
         rc = sh_rec_write_run(wdb, &x->w);
@@ -229,8 +269,8 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
         invalid_token(r);
         return SH_HANDLED;
     }
-    unsigned char key[SH__AUTH_KEY_MAX];
-    size_t klen = sh__auth_key(c, row.token_key, RESET_TYPE, key);
+    unsigned char key[RESET_KEY_MAX];
+    size_t klen = reset_key(c, row.token_key, row.record, key);
     bool ok = klen && sh_token_verify(token, tlen, key, klen, sh__now_ms() / 1000, &cl) == 0 &&
               strcmp(cl.id, row.id) == 0;
     sodium_memzero(key, sizeof(key));
@@ -243,6 +283,7 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
     x->a = a;
     x->token_key = row.token_key;
     row.token_key = NULL;
+    x->email = sh_strdup(email_of(row.record));
     x->w.op = SH_REC_UPDATE;
     x->w.snap = sh_catalog_snap_ref(snap);
     x->w.c = c;

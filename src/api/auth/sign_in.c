@@ -2,11 +2,12 @@
  * POST /api/collections/{c}/auth-with-password {"identity","password"} ->
  * {"token","record"} (API.md "Auth").
  *
- * 1. Limits: the client address (--rate-limit-auth), then the identity
- *    (--rate-limit-identity, keyed by collection and lower-cased identity,
- *    counted whether or not the account exists).
+ * 1. The client address is counted (--rate-limit-auth) as the route starts.
  * 2. The record is found by email on the loop's read connection (an indexed
- *    point read), and the password verified on the hashing pool: against
+ *    point read), and the password checked through the gate (auth_gate.c:
+ *    the per-account and per-(account, address) limits, keyed by the record
+ *    id, or by the lower-cased identity when no account has it, so an
+ *    unknown identity is counted the same way) on the hashing pool: against
  *    the stored hash, or the pool's dummy hash for an unknown identity, so
  *    both cost one Argon2id run. A full pool queue is 503 with Retry-After.
  * 3. On a match, the collection's authRule (null = no sign-in at all) must
@@ -189,18 +190,17 @@ static void verified(void *arg, int rc, const char *hash)
     submit(l);
 }
 
-/* "collectionId\0identity" with the identity lower-cased (ASCII). */
-static char *identity_key(struct sh_req *r, const struct sh_collection *c, const char *identity,
-                          size_t *len)
+/* "u:identity" with the identity lower-cased (ASCII). */
+static char *identity_key(struct sh_req *r, const char *identity)
 {
-    size_t cl = strlen(c->id), il = strlen(identity);
-    char *k = sh_arena_alloc(r->arena, cl + il + 2);
+    size_t il = strlen(identity);
+    char *k = sh_arena_alloc(r->arena, il + 3);
     if (!k)
         return NULL;
-    memcpy(k, c->id, cl + 1);
-    for (size_t i = 0; i < il; i++)
-        k[cl + 1 + i] = (char)tolower((unsigned char)identity[i]);
-    *len = cl + 1 + il;
+    k[0] = 'u';
+    k[1] = ':';
+    for (size_t i = 0; i <= il; i++)
+        k[2 + i] = (char)tolower((unsigned char)identity[i]);
     return k;
 }
 
@@ -263,15 +263,6 @@ int sh_api_auth_with_password(struct sh_req *r, void *ud)
         sh__api_error(r, 403, "The collection does not allow signing in.", NULL);
         return SH_HANDLED;
     }
-    size_t klen;
-    char *key = identity_key(r, c, id->valuestring, &klen);
-    if (!key) {
-        sh__api_fail(r, -ENOMEM);
-        return SH_HANDLED;
-    }
-    if (sh__rl_hit(r, a, a->rl_identity, key, klen))
-        return SH_HANDLED;
-
     struct login *l = sh_calloc(1, sizeof(*l));
     l->a = a;
     l->snap = sh_catalog_snap_ref(snap);
@@ -292,8 +283,22 @@ int sh_api_auth_with_password(struct sh_req *r, void *ud)
     }
     l->ip = sh_strdup(r->client_ip);
     l->ua = header_copy(r, "User-Agent", 512);
-    rc = sh__auth_verify(a, l->known ? l->found.password_hash : NULL, pw->valuestring, l->plen,
-                         verified, l);
+    /* The account a check counts against: the record, or for an unknown
+     * identity the identity itself (lower-cased: "ANN@x" is "ann@x"). */
+    char *account = rc == 0 ? sh_arena_sprintf(r->arena, "r:%s", l->found.id)
+                            : identity_key(r, id->valuestring);
+    if (!account) {
+        sodium_memzero(pw->valuestring, l->plen);
+        login_free(l);
+        sh__api_fail(r, -ENOMEM);
+        return SH_HANDLED;
+    }
+    rc = sh__auth_check_password(r, a, c, account, l->known ? l->found.password_hash : NULL,
+                                 pw->valuestring, l->plen, SH__GATE_IP_COUNTED, verified, l);
+    if (rc == 1) { /* answered 429: the request (and its body) ended */
+        login_free(l);
+        return SH_HANDLED;
+    }
     sodium_memzero(pw->valuestring, l->plen);
     if (rc) {
         login_free(l);

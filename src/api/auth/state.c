@@ -194,12 +194,6 @@ int sh__auth_hash(struct sh_api_auth *a, const char *password, size_t len, sh_ha
     return a->pool ? sh_hash_pool_hash(a->pool, password, len, cb, arg) : -ECANCELED;
 }
 
-int sh__auth_verify(struct sh_api_auth *a, const char *hash, const char *password, size_t len,
-                    sh_hash_cb cb, void *arg)
-{
-    return a->pool ? sh_hash_pool_verify(a->pool, hash, password, len, cb, arg) : -ECANCELED;
-}
-
 int sh__auth_needs_rehash(const struct sh_api_auth *a, const char *hash)
 {
     return a->pool ? sh_hash_pool_needs_rehash(a->pool, hash) : 0;
@@ -235,6 +229,14 @@ int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_con
     a->rl_auth = limiter(&cfg->rate_limit_auth, RL_KEYS);
     a->rl_identity = limiter(&cfg->rate_limit_identity, RL_KEYS_IDENT);
     a->rl_all = limiter(&cfg->rate_limit_all, RL_KEYS);
+    a->rl_pair = limiter(&cfg->rate_limit_identity_ip, RL_KEYS_IDENT);
+    a->rl_reset = limiter(&cfg->rate_limit_reset, RL_KEYS_IDENT);
+    a->mailer = sh__auth_mailer_parse(cfg->mailer ? cfg->mailer : "file");
+    if (a->mailer < 0) {
+        snprintf(err, errlen, "invalid value for --mailer: %s (file, log or off)", cfg->mailer);
+        sh_api_auth_deinit(a);
+        return -1;
+    }
     struct sh_hash_pool_options o;
     sh_hash_pool_options_init(&o);
     o.threads = cfg->hash_threads;
@@ -280,6 +282,8 @@ void sh_api_auth_deinit(struct sh_api_auth *a)
     sh_ratelimit_free(a->rl_auth);
     sh_ratelimit_free(a->rl_identity);
     sh_ratelimit_free(a->rl_all);
+    sh_ratelimit_free(a->rl_pair);
+    sh_ratelimit_free(a->rl_reset);
     free(a->touch);
     sh__auth_cache_free(a->cache);
     if (a->pool) /* never started serving */

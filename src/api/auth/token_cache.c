@@ -220,8 +220,8 @@ void sh__auth_epoch_bump(struct sh_api_auth *a)
         a->epoch++;
 }
 
-void sh__auth_record_written(struct sh_api_auth *a, const struct sh_collection *c)
+void sh__auth_record_written(struct sh_api_auth *a, const struct sh_rec_write *w)
 {
-    if (a && c && c->type == SH_COLLECTION_AUTH)
+    if (a && (w->auth_written || (w->c && w->c->type == SH_COLLECTION_AUTH)))
         a->epoch++;
 }

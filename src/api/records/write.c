@@ -11,13 +11,14 @@
  *
  * Passwords (auth collections) are hashed with Argon2id on the hashing
  * pool (auth.h) before the job is submitted, never on the loop or the
- * writer, and one at a time; a full pool queue is 503 with Retry-After. A
- * signed-in user who sets a new password of their own must give the current
- * one as oldPassword (verified on the pool first), as in PocketBase;
- * superusers need not. A new password rotates the record's tokenKey (in
- * validation) and the same job deletes its sessions, as does deleting an
- * auth record: every token of the record stops working at once. Sign-ups
- * count against the per-address limit of the auth routes.
+ * writer, and one at a time; a full pool queue is 503 with Retry-After.
+ * Before any hash of an update, the update rule must let the caller reach
+ * the record (else 404); then anyone but a superuser who sets a new
+ * password must give the current one as oldPassword, checked through the
+ * password gate (auth_gate.c, whose limits count it), as in PocketBase. A new password rotates the
+ * record's tokenKey (in validation) and the same job deletes its sessions, as does deleting an auth
+ * record: every token of the record stops working at once. Sign-ups count against the per-address
+ * limit of the auth routes.
  */
 #include "auth_int.h"
 #include "stagehand/validate.h"
@@ -75,9 +76,9 @@ static int wjob_run(sqlite3 *wdb, void *arg)
     struct wjob *j = arg;
     struct sh_rec_write *w = &j->w;
     int rc = sh_rec_write_run(wdb, w);
-    if (rc || w->c->type != SH_COLLECTION_AUTH || w->op == SH_REC_CREATE)
-        return rc;
-    if (w->op == SH_REC_DELETE || sets_password(w))
+    if (rc || w->c->type != SH_COLLECTION_AUTH || w->op != SH_REC_UPDATE)
+        return rc; /* a delete took the sessions with the record (records_delete.c) */
+    if (sets_password(w))
         rc = sh_session_delete_record(wdb, w->c->id, w->id);
     return rc;
 }
@@ -196,7 +197,7 @@ static void job_done(struct sh_db_job *job, int rc)
 {
     struct wjob *j = (struct wjob *)job;
     struct sh_req *r = j->watch.req;
-    sh__auth_record_written(j->api->auth, j->w.c); /* cached tokens: before the answer */
+    sh__auth_record_written(j->api->auth, &j->w); /* cached tokens: before the answer */
     if (r && rc == SH_EBUSY) {
         int again = retry(r, j);
         if (again > 0)
@@ -307,8 +308,33 @@ static void old_checked(void *arg, int rc, const char *hash)
     hash_next(j);
 }
 
-/* A signed-in user setting a new password of their own: oldPassword must
- * match the stored one first. 1 when the check was started (it goes on to
+/* An update that needs a hash is authorized before any: the record must
+ * exist and the update rule (rule; NULL = none applies) must let this
+ * caller reach it with this body, as PocketBase fetches the record through
+ * the rule before it loads the form. 0, or -1 after answering (404 as the
+ * job would: nothing tells a guest whether the record exists). The writer
+ * checks the rule again in its transaction. */
+static int authorize(struct sh_req *r, struct wjob *j, const struct sh_filter *rule)
+{
+    struct sh__rec_req *q = j->q;
+    struct sh_filter_ctx ctx = q->ctx;
+    ctx.body = j->w.body;
+    struct sh_rec_access acc = q->acc;
+    acc.ctx = &ctx;
+    struct sh_filter_error err = {0};
+    cJSON *rec = NULL;
+    int rc = sh_rec_view(j->api->db, &acc, j->w.c, rule, j->w.id, &rec, &err);
+    cJSON_Delete(rec);
+    if (rc == SH_EINVAL)
+        sh__api_error(r, 400, err.message, NULL);
+    else if (rc)
+        sh__api_fail(r, rc);
+    return rc ? -1 : 0;
+}
+
+/* A caller other than a superuser setting a new password: oldPassword must
+ * match the stored one first, checked through the password gate (its
+ * limits count every check). 1 when the check was started (it goes on to
  * the hashing), 0 when there is nothing to check, -1 after answering. */
 static int check_old_password(struct sh_req *r, struct wjob *j)
 {
@@ -323,16 +349,23 @@ static int check_old_password(struct sh_req *r, struct wjob *j)
     }
     struct sh_auth_row row;
     int rc = sh_auth_find_id(j->api->db, NULL, c, j->w.id, &row);
-    if (rc == SH_ENOTFOUND)
-        return 0; /* the job answers 404 */
     if (rc) {
         sh__api_fail(r, rc);
         return -1;
     }
+    char *account = sh_arena_sprintf(r->arena, "r:%s", row.id);
+    if (!account) {
+        sh_auth_row_deinit(&row);
+        sh__api_fail(r, -ENOMEM);
+        return -1;
+    }
     /* The pool copies the password and the hash. */
-    rc = sh__auth_verify(j->api->auth, row.password_hash[0] ? row.password_hash : NULL,
-                         old->valuestring, strlen(old->valuestring), old_checked, j);
+    rc = sh__auth_check_password(r, j->api->auth, c, account,
+                                 row.password_hash[0] ? row.password_hash : NULL, old->valuestring,
+                                 strlen(old->valuestring), 0, old_checked, j);
     sh_auth_row_deinit(&row);
+    if (rc == 1)
+        return -1; /* 429 */
     if (rc == SH_ETOOBIG) {
         field_error(r, "oldPassword", "validation_invalid_old_password",
                     "Missing or invalid old password.");
@@ -400,12 +433,8 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     cJSON *body = NULL;
     if (op != SH_REC_DELETE && !(body = sh__rec_body(r)))
         return SH_HANDLED;
-    if (body && q->c->type == SH_COLLECTION_AUTH && !q->superuser) {
-        /* Only superusers (later: managers) set these; PocketBase's forms
-         * leave them alone for everyone else. */
-        cJSON_DeleteItemFromObjectCaseSensitive(body, "verified");
-        cJSON_DeleteItemFromObjectCaseSensitive(body, "tokenKey");
-    }
+    /* verified, tokenKey and email are guarded in the writer, against the
+     * record's final values (db/records_protect.c), not here. */
 
     struct wjob *j = sh_calloc(1, sizeof(*j));
     j->api = api;
@@ -432,6 +461,10 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     if (op != SH_REC_DELETE && collect_passwords(j)) {
         if (!api->auth) {
             sh__api_fail(r, SH_EINTERNAL);
+            job_free(j);
+            return SH_HANDLED;
+        }
+        if (op == SH_REC_UPDATE && authorize(r, j, rule)) {
             job_free(j);
             return SH_HANDLED;
         }

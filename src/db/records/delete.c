@@ -9,10 +9,13 @@
  * makes cycles (a record pointing at itself, A -> B -> A) terminate: a
  * deleted record is never found again.
  *
+ * Deleting an auth record, at any depth, deletes its sessions too.
+ *
  * Relation columns are not foreign keys (PocketBase's aren't either), so
  * this is the only place that keeps them consistent on delete.
  */
 #include "stagehand/records.h"
+#include "stagehand/sessions.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +208,11 @@ int sh__rec_delete(sqlite3 *wdb, const struct sh_catalog_snap *snap, const struc
     sh_buf_deinit(&b);
     if (rc == 0 && sqlite3_changes(wdb) == 0)
         return 0; /* already gone (a cycle): nothing more to follow */
+    /* An auth record's sessions go with it in the same transaction, however
+     * it was reached (directly or by a cascade): no token of it outlives the
+     * commit (the caller moves the auth epoch, w->auth_written). */
+    if (rc == 0 && c->type == SH_COLLECTION_AUTH)
+        rc = sh_session_delete_record(wdb, c->id, id);
     if (rc == 0)
         rc = unlink_refs(wdb, snap, c, id, now_ms, depth, w);
     return rc;

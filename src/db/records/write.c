@@ -5,8 +5,10 @@
  * against an older catalog is refused with SH_EBUSY rather than applied to a
  * migrated table), the stored record an update starts from (so `count+`
  * modifiers never lose an increment), relation targets, the update/delete
- * rule on the stored record and the create rule on the inserted one. A
- * failing job returns an error and the writer rolls back its savepoint.
+ * rule on the stored record and the create rule on the inserted one, and
+ * the protected fields of auth records on the values about to be stored
+ * (records_protect.c). A failing job returns an error and the writer rolls
+ * back its savepoint.
  *
  * SQL text is built from validated names and cached per text on the writer's
  * connection; values are always bound.
@@ -327,6 +329,8 @@ static int do_create(sqlite3 *wdb, struct sh_rec_write *w)
     struct sh_record_input in;
     int rc = validate(wdb, w, NULL, &in);
     if (rc == 0)
+        rc = sh__rec_protect(w, NULL, &in);
+    if (rc == 0)
         rc = insert(wdb, w, &in);
     if (rc == 0 && !w->has_rule && w->record_json && answer_from_values(w, &in) == 0) {
         sh_record_input_deinit(&in);
@@ -351,6 +355,8 @@ static int do_update(sqlite3 *wdb, struct sh_rec_write *w)
     struct sh_record_input in;
     rc = validate(wdb, w, existing, &in);
     if (rc == 0)
+        rc = sh__rec_protect(w, existing, &in);
+    if (rc == 0)
         rc = update(wdb, w, &in);
     if (rc == 0)
         rc = load(wdb, w, w->id, false, false, NULL);
@@ -373,6 +379,8 @@ void sh__rec_touch(struct sh_rec_write *w, const struct sh_collection *c)
 {
     if (!w)
         return;
+    if (c->type == SH_COLLECTION_AUTH)
+        w->auth_written = true;
     /* By name: a job run again after a schema reload has new collections. */
     for (size_t i = 0; i < w->ntouched; i++)
         if (sh__caseeq(w->touched[i], c->name))

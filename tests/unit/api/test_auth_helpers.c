@@ -130,16 +130,25 @@ static void test_auth_helpers_rates(void **state)
     assert_int_equal(cfg.rate_limit_identity.limit, 100);
     assert_int_equal(cfg.rate_limit_identity.window_ms, 3600000);
     assert_int_equal(cfg.rate_limit_all.limit, 0);
+    assert_int_equal(cfg.rate_limit_identity_ip.limit, 10);
+    assert_int_equal(cfg.rate_limit_identity_ip.window_ms, 900000);
+    assert_int_equal(cfg.rate_limit_reset.limit, 1);
+    assert_int_equal(cfg.rate_limit_reset.window_ms, 120000);
+    assert_string_equal(cfg.mailer, "file");
     assert_int_equal(cfg.hash_queue, 64);
     assert_int_equal(cfg.token_ttl, 7ull * 86400 * 1000);
     const char *argv[] = {"--rate-limit-all", "10/1s", "--token-ttl", "2h", "--hash-threads", "2"};
-    const char *envp[] = {"STAGEHAND_TRUSTED_PROXY=10.0.0.0/8", NULL};
+    const char *envp[] = {"STAGEHAND_TRUSTED_PROXY=10.0.0.0/8",
+                          "STAGEHAND_RATE_LIMIT_IDENTITY_IP=4/10m", "STAGEHAND_MAILER=off", NULL};
     char err[128];
     assert_int_equal(sh_config_parse(&cfg, 6, argv, envp, err, sizeof(err)), 0);
     assert_int_equal(cfg.rate_limit_all.limit, 10);
     assert_int_equal(cfg.token_ttl, 7200000);
     assert_int_equal(cfg.hash_threads, 2);
     assert_string_equal(cfg.trusted_proxy, "10.0.0.0/8");
+    assert_int_equal(cfg.rate_limit_identity_ip.limit, 4);
+    assert_int_equal(cfg.rate_limit_identity_ip.window_ms, 600000);
+    assert_string_equal(cfg.mailer, "off");
     const char *bad_argv[] = {"--rate-limit-auth", "lots"};
     assert_int_equal(sh_config_parse(&cfg, 2, bad_argv, NULL, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "--rate-limit-auth"));

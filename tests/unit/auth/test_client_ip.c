@@ -236,6 +236,33 @@ static void test_client_ip_hop_limit(void **state)
     sh_cidr_list_free(t);
 }
 
+static void test_client_ip_bucket(void **state)
+{
+    (void)state;
+    char out[64];
+    const char *cases[][2] = {
+        {"203.0.113.7", "203.0.113.7"},
+        {"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+        {"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+        {"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+        {"::1", "::/64"},
+        {"::ffff:10.0.0.1", "::ffff:10.0.0.1"}, /* mapped: counted as the IPv4 address */
+        {"unix", "unix"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sh_client_ip_bucket(cases[i][0], out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
+    }
+    /* every address of one /64 is one bucket; the next /64 is another */
+    char a[64], b[64];
+    sh_client_ip_bucket("2001:db8::dead:beef", a, sizeof a);
+    sh_client_ip_bucket("2001:db8::1", b, sizeof b);
+    assert_string_equal(a, b);
+    sh_client_ip_bucket("2001:db8:0:1::1", b, sizeof b);
+    assert_string_not_equal(a, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_client_ip_proxy_chain),
         cmocka_unit_test(test_client_ip_malformed),
         cmocka_unit_test(test_client_ip_hop_limit),
+        cmocka_unit_test(test_client_ip_bucket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

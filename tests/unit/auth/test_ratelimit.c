@@ -190,6 +190,41 @@ static void test_ratelimit_clock_going_back(void **state)
     sh_ratelimit_free(rl);
 }
 
+static void test_ratelimit_peek_and_undo(void **state)
+{
+    (void)state;
+    struct sh_ratelimit *rl = sh_ratelimit_new(2, 1000, 10);
+    struct sh_ratelimit_result r;
+    /* peeking a new key makes no entry and counts nothing */
+    sh_ratelimit_peek(rl, "k", 1, 100, &r);
+    assert_true(r.allowed);
+    assert_int_equal(r.used, 0);
+    assert_int_equal(sh_ratelimit_size(rl), 0);
+    assert_true(hit(rl, "k", 100).allowed);
+    sh_ratelimit_peek(rl, "k", 1, 100, &r);
+    assert_int_equal(r.used, 1);
+    assert_true(hit(rl, "k", 100).allowed);
+    sh_ratelimit_peek(rl, "k", 1, 100, &r);
+    assert_false(r.allowed);
+    assert_int_equal(r.used, 2);
+    assert_false(hit(rl, "k", 100).allowed);
+    /* a hit given back frees its place */
+    sh_ratelimit_undo(rl, "k", 1, 100);
+    assert_true(hit(rl, "k", 100).allowed);
+    /* in the next window, the undo takes from the previous one */
+    sh_ratelimit_undo(rl, "k", 1, 1000);
+    sh_ratelimit_undo(rl, "k", 1, 1000);
+    sh_ratelimit_peek(rl, "k", 1, 1000, &r);
+    assert_int_equal(r.used, 0);
+    /* never below zero; unknown keys ignored */
+    sh_ratelimit_undo(rl, "k", 1, 1000);
+    sh_ratelimit_undo(rl, "other", 5, 1000);
+    assert_true(hit(rl, "k", 1000).allowed);
+    assert_true(hit(rl, "k", 1000).allowed);
+    assert_false(hit(rl, "k", 1000).allowed);
+    sh_ratelimit_free(rl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_keys_independent),
         cmocka_unit_test(test_ratelimit_eviction_bounded),
         cmocka_unit_test(test_ratelimit_clock_going_back),
+        cmocka_unit_test(test_ratelimit_peek_and_undo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
