@@ -60,7 +60,9 @@ static bool caller(const struct sh_req *r, const struct sh__rec_req *q, char *ke
         snprintf(key, SH__BUDGET_KEY_MAX, "a:%s:%s", r->auth->collection_id, r->auth->record_id);
     } else {
         *budget = a->cfg->guest_query_budget;
-        snprintf(key, SH__BUDGET_KEY_MAX, "g:%s", r->client_ip);
+        char ip[64]; /* an IPv6 guest counts by its /64, as every per-address limit */
+        sh_client_ip_bucket(r->client_ip, ip, sizeof(ip));
+        snprintf(key, SH__BUDGET_KEY_MAX, "g:%s", ip);
     }
     return *budget > 0 && a->cfg->query_budget_window > 0;
 }
