@@ -88,8 +88,8 @@ struct sh_http_server {
     sh_handler_fn handler; /* the router's dispatch */
     void *handler_ud;
     uv_timer_t log_timer;
-    uv_idle_t yield_idle;               /* runs while a connection yielded its batch */
-    struct sh_http_conn *yielded;       /* connections with input waiting for a turn */
+    uv_idle_t yield_idle;         /* runs while a connection yielded its batch */
+    struct sh_http_conn *yielded; /* connections with input waiting for a turn */
     uint64_t requests;
     unsigned draining : 1;
     void (*on_drained)(struct sh_http_server *s); /* all connections gone while draining */

@@ -90,8 +90,8 @@ struct sh_net {
      * once per SH_NET_FD_LOG_MS with the count since the last line. */
     uint64_t fd_refused;
     uint64_t fd_refused_unlogged;
-    uint64_t fd_logged_at; /* loop time (ms) of the last report; 0 = none yet */
-    int reserve_fd;        /* an fd kept open to be given up at the limit; -1 = none */
+    uint64_t fd_logged_at;   /* loop time (ms) of the last report; 0 = none yet */
+    int reserve_fd;          /* an fd kept open to be given up at the limit; -1 = none */
     uv_timer_t accept_timer; /* resumes accepting after a pause at the limit */
     unsigned accept_timer_open : 1;
     unsigned stopping : 1;

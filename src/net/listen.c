@@ -92,8 +92,8 @@ static void fd_limit_report(struct sh_net *n, int err)
                  "connections refused at the open-file limit (%s): %llu since the last "
                  "report, %llu in all; raise the limit (ulimit -n) or lower "
                  "--max-connections",
-                 err == ENFILE ? "ENFILE" : "EMFILE",
-                 (unsigned long long)n->fd_refused_unlogged, (unsigned long long)n->fd_refused);
+                 err == ENFILE ? "ENFILE" : "EMFILE", (unsigned long long)n->fd_refused_unlogged,
+                 (unsigned long long)n->fd_refused);
     n->fd_refused_unlogged = 0;
     n->fd_logged_at = now ? now : 1;
 }
