@@ -25,6 +25,7 @@
 
 #define ARENA_CHUNK 4096
 #define ARENA_LIMIT (8 * 1024 * 1024)
+#define IN_KEEP     (128 * 1024) /* input buffer capacity kept across batches */
 
 static void process_input(struct sh_http_conn *hc);
 static void on_yield_idle(uv_idle_t *h);
@@ -430,6 +431,15 @@ static void process_input(struct sh_http_conn *hc)
     hc->batch = 0;
     size_t used = process(hc, hc->in.data, hc->in.len);
     sh_buf_consume(&hc->in, used);
+    if (hc->in.cap > IN_KEEP && hc->in.len < IN_KEEP / 4) {
+        /* Mostly consumed after a burst: keep only what is still unread. */
+        struct sh_buf rest;
+        sh_buf_init(&rest);
+        if (hc->in.len)
+            sh_buf_append(&rest, hc->in.data, hc->in.len);
+        sh_buf_deinit(&hc->in);
+        hc->in = rest;
+    }
     hc->in_process = 0;
     after_batch(hc);
 }
