@@ -88,6 +88,8 @@ struct sh_http_server {
     sh_handler_fn handler; /* the router's dispatch */
     void *handler_ud;
     uv_timer_t log_timer;
+    uv_idle_t yield_idle;         /* runs while a connection yielded its batch */
+    struct sh_http_conn *yielded; /* connections with input waiting for a turn */
     uint64_t requests;
     unsigned draining : 1;
     void (*on_drained)(struct sh_http_server *s); /* all connections gone while draining */
@@ -149,8 +151,11 @@ void sh_res_error(struct sh_req *r, int status, const char *message, const char 
  * the queue is writable again so the producer can continue. */
 void sh_res_stream_start(struct sh_req *r, int status, const char *ctype, uint64_t length);
 void sh_res_stream_write(struct sh_req *r, const void *data, size_t len);
-/* Bytes queued on the connection (the producer pauses above max_write_buffer). */
+/* Bytes queued on the connection. */
 size_t sh_res_stream_queued(const struct sh_req *r);
+/* Queued bytes above which a producer waits for on_drained: the smaller of
+ * --max-write-buffer and 256 KiB. */
+size_t sh_res_stream_limit(const struct sh_req *r);
 void sh_res_stream_on_drained(struct sh_req *r, void (*cb)(void *), void *arg);
 void sh_res_stream_end(struct sh_req *r);
 /* The body cannot be completed (a file shrank): ends the request and closes

@@ -59,10 +59,13 @@ struct sh_listener {
         uv_tcp_t tcp;
         uv_pipe_t pipe;
     } h;
+    uv_poll_t poll; /* readiness of the listening socket: we accept ourselves */
     struct sh_net *net;
     char bound[128]; /* the address actually bound, e.g. "127.0.0.1:40123" */
+    int fd;          /* the listening socket (owned by h) */
     unsigned is_unix : 1;
-    unsigned open : 1;
+    unsigned open : 2;    /* 1: the socket handle is open; 2: its poll handle too */
+    unsigned polling : 1; /* the poll is started */
 };
 
 struct sh_net {
@@ -81,8 +84,20 @@ struct sh_net {
     unsigned nconns;
     uint64_t accepted;
     uint64_t rejected; /* closed at once because of max_connections */
+    /* Refused at the process's fd limit (EMFILE/ENFILE on accept): the
+     * pending connection is accepted on a reserved fd and closed, so the
+     * client is told at once and the listener never spins; logged at most
+     * once per SH_NET_FD_LOG_MS with the count since the last line. */
+    uint64_t fd_refused;
+    uint64_t fd_refused_unlogged;
+    uint64_t fd_logged_at;   /* loop time (ms) of the last report; 0 = none yet */
+    int reserve_fd;          /* an fd kept open to be given up at the limit; -1 = none */
+    uv_timer_t accept_timer; /* resumes accepting after a pause at the limit */
+    unsigned accept_timer_open : 1;
     unsigned stopping : 1;
 };
+
+#define SH_NET_FD_LOG_MS 10000
 
 /* Prepares n; nothing is opened. */
 void sh_net_init(struct sh_net *n, uv_loop_t *loop, const struct sh_config *cfg,

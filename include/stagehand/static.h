@@ -23,7 +23,9 @@ void sh_static_deinit(struct sh_static *s);
 int sh_static_handle(struct sh_req *r, void *ud);
 
 /* Pure helpers, exposed for tests. */
-/* 1 if the decoded path has no "." or ".." segment, no NUL and no backslash. */
+/* 1 if the decoded path has no NUL, no backslash and no segment starting with
+ * a dot (".", "..", hidden files and folders), except a leading
+ * "/.well-known". */
 int sh_static_path_safe(const char *path, size_t len);
 /* The Content-Type for a file name, by extension. */
 const char *sh_static_mime(const char *name);

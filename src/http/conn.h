@@ -41,6 +41,9 @@ struct sh_http_conn {
     unsigned in_process : 1;  /* process_input is on the stack */
     unsigned paused : 1;      /* too much queued: processing waits for on_drained */
     unsigned close_after : 1; /* close once the current response is written */
+    unsigned yielded : 1;     /* batch bound reached: on the server's yield list */
+    unsigned batch;           /* requests dispatched in the current batch */
+    struct sh_http_conn *yield_next;
     unsigned headers_cap;
     struct sh_req_watch *watch; /* an asynchronous step of the current request */
     /* streaming producer waiting for the queue to drain */
@@ -61,6 +64,8 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
                   size_t len, uint64_t content_length, int with_body);
 /* Hands the gathered output of hc to the connection (one writev). */
 void sh__out_flush(struct sh_http_conn *hc);
+/* Output of hc not yet written: queued on the socket plus gathered. */
+size_t sh__out_pending(const struct sh_http_conn *hc);
 /* Answers a protocol-level error and closes after writing. */
 void sh__conn_fail(struct sh_http_conn *hc, int status, const char *reason);
 

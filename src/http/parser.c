@@ -202,6 +202,10 @@ void sh__req_begin(struct sh_http_conn *hc)
     hc->trailer_bytes = 0;
     hc->err_status = 0;
     hc->err_reason = NULL;
+    /* A large body's buffer is not kept for the next request on the
+     * connection: a spike is given back at once. */
+    if (hc->body.cap > 64 * 1024)
+        sh_buf_deinit(&hc->body);
     hc->body.len = 0;
 }
 

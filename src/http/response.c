@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Past this capacity the gathered buffer is given back after each flush,
+ * so a spike of large responses does not pin memory for the process's life. */
+#define OUT_KEEP (256 * 1024)
+
 static struct sh_buf out;             /* gathered output */
 static struct sh_http_conn *out_conn; /* whose output it is */
 
@@ -79,7 +83,14 @@ void sh__out_flush(struct sh_http_conn *hc)
     uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
     out.len = 0;
     out_conn = NULL;
-    sh_conn_send(&hc->base, &b, 1);
+    sh_conn_send(&hc->base, &b, 1); /* copies what the kernel does not take */
+    if (out.cap > OUT_KEEP)
+        sh_buf_deinit(&out);
+}
+
+size_t sh__out_pending(const struct sh_http_conn *hc)
+{
+    return hc->base.queued + (out_conn == hc ? out.len : 0);
 }
 
 static void out_claim(struct sh_http_conn *hc)
@@ -149,8 +160,20 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
     p[13 + rlen] = '\r';
     p[14 + rlen] = '\n';
     out.len += 15 + rlen;
-    HDR(&out, "Server", "stagehand", 9);
-    HDR(&out, "Date", sh_date_now()->http, 29);
+    /* Headers every response carries, as one constant block (one copy):
+     * no MIME sniffing of API JSON or uploads, no framing by other sites
+     * (PocketBase sends both). */
+    static const char fixed[] = "Server: stagehand\r\n"
+                                "X-Content-Type-Options: nosniff\r\n"
+                                "X-Frame-Options: SAMEORIGIN\r\n"
+                                "Date: ";
+    sh_buf_reserve(&out, sizeof(fixed) - 1 + 29 + 2);
+    memcpy(out.data + out.len, fixed, sizeof(fixed) - 1);
+    out.len += sizeof(fixed) - 1;
+    memcpy(out.data + out.len, sh_date_now()->http, 29);
+    out.data[out.len + 29] = '\r';
+    out.data[out.len + 30] = '\n';
+    out.len += 31;
     if (ctype)
         HDR(&out, "Content-Type", ctype, strlen(ctype));
     if (status != 204 && status != 304 && !(status >= 100 && status < 200)) {
@@ -285,6 +308,12 @@ void sh_res_stream_write(struct sh_req *r, const void *data, size_t len)
 size_t sh_res_stream_queued(const struct sh_req *r)
 {
     return r->conn->base.queued;
+}
+
+size_t sh_res_stream_limit(const struct sh_req *r)
+{
+    size_t lim = r->conn->srv->cfg->max_write_buffer;
+    return lim < 256 * 1024 ? lim : 256 * 1024;
 }
 
 void sh_res_stream_on_drained(struct sh_req *r, void (*cb)(void *), void *arg)

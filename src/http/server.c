@@ -6,6 +6,15 @@
  * asynchronously the connection stops reading, so pipelined requests are
  * answered strictly in order and never pile up. Deadlines are absolute per
  * phase (head, body, idle, write): trickling bytes does not extend them.
+ *
+ * Output is bounded per connection at every point: before each request the
+ * bytes gathered for the connection plus those queued on it are checked
+ * against --max-write-buffer; over it, the gathered output is handed to the
+ * socket and, if the queue is still over, the connection stops dispatching
+ * and reading until it drains (as nginx stops reading). At most
+ * --max-requests-per-read requests are answered per batch; the rest of the
+ * input waits for the next loop iteration (an idle handle), so one pipelining
+ * client cannot hold the loop or grow the output without bound.
  */
 #include "conn.h"
 
@@ -16,8 +25,10 @@
 
 #define ARENA_CHUNK 4096
 #define ARENA_LIMIT (8 * 1024 * 1024)
+#define IN_KEEP     (128 * 1024) /* input buffer capacity kept across batches */
 
 static void process_input(struct sh_http_conn *hc);
+static void on_yield_idle(uv_idle_t *h);
 
 static struct sh_http_conn *hconn(struct sh_conn *c)
 {
@@ -262,6 +273,7 @@ void sh__req_done(struct sh_http_conn *hc)
 static void dispatch(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
+    hc->batch++;
     sh_buf_append(&hc->body, "", 1); /* NUL-terminate for parsers (may move the data) */
     hc->body.len--;
     r->body = hc->body.data;
@@ -303,6 +315,33 @@ static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
     return -1;
 }
 
+/* Puts hc on the server's list of connections whose buffered input is
+ * processed on the next loop iteration. */
+static void yield(struct sh_http_conn *hc)
+{
+    struct sh_http_server *s = hc->srv;
+    if (hc->yielded)
+        return;
+    hc->yielded = 1;
+    hc->yield_next = s->yielded;
+    s->yielded = hc;
+    if (!uv_is_active((uv_handle_t *)&s->yield_idle))
+        uv_idle_start(&s->yield_idle, on_yield_idle);
+}
+
+static void yield_cancel(struct sh_http_conn *hc)
+{
+    if (!hc->yielded)
+        return;
+    hc->yielded = 0;
+    for (struct sh_http_conn **pp = &hc->srv->yielded; *pp; pp = &(*pp)->yield_next)
+        if (*pp == hc) {
+            *pp = hc->yield_next;
+            break;
+        }
+    hc->yield_next = NULL;
+}
+
 /* Processes p[0..n), which starts at a request boundary or inside a body.
  * Returns the bytes consumed; the rest belongs to a request not yet complete
  * (or waiting for its turn). */
@@ -313,8 +352,20 @@ static size_t process(struct sh_http_conn *hc, const char *p, size_t n)
     while (done < n && !hc->base.closing) {
         if (hc->state == SH_ST_HANDLER || hc->state == SH_ST_DEAD || hc->paused)
             break;
-        if (hc->base.queued > cfg->max_write_buffer) {
-            hc->paused = 1; /* backpressure: resume in on_drained */
+        if (sh__out_pending(hc) > cfg->max_write_buffer) {
+            /* What is gathered counts as much as what is queued: hand it to
+             * the socket, and wait for the queue if the kernel refuses it. */
+            sh__out_flush(hc);
+            if (hc->base.closing)
+                break;
+            if (hc->base.queued > cfg->max_write_buffer) {
+                hc->paused = 1; /* backpressure: resume in on_drained */
+                break;
+            }
+        }
+        if (hc->state == SH_ST_IDLE && cfg->max_requests_per_read &&
+            hc->batch >= cfg->max_requests_per_read) {
+            yield(hc); /* other connections first; go on in on_yield_idle */
             break;
         }
         if (hc->state == SH_ST_BODY) {
@@ -354,7 +405,7 @@ static void after_batch(struct sh_http_conn *hc)
     sh__out_flush(hc);
     if (hc->base.closing || hc->state == SH_ST_DEAD)
         return;
-    if (hc->state == SH_ST_HANDLER || hc->paused) {
+    if (hc->state == SH_ST_HANDLER || hc->paused || hc->yielded) {
         sh_conn_read_stop(&hc->base);
     } else {
         if (hc->state == SH_ST_IDLE)
@@ -377,10 +428,40 @@ static void process_input(struct sh_http_conn *hc)
     if (hc->in_process)
         return;
     hc->in_process = 1;
+    hc->batch = 0;
     size_t used = process(hc, hc->in.data, hc->in.len);
     sh_buf_consume(&hc->in, used);
+    if (hc->in.cap > IN_KEEP && hc->in.len < IN_KEEP / 4) {
+        /* Mostly consumed after a burst: keep only what is still unread. */
+        struct sh_buf rest;
+        sh_buf_init(&rest);
+        if (hc->in.len)
+            sh_buf_append(&rest, hc->in.data, hc->in.len);
+        sh_buf_deinit(&hc->in);
+        hc->in = rest;
+    }
     hc->in_process = 0;
     after_batch(hc);
+}
+
+/* Once per loop iteration while some connection yielded: each goes on with
+ * its buffered input (a new batch). Connections that yield again join a new
+ * list, so every one gets one batch per iteration. */
+static void on_yield_idle(uv_idle_t *h)
+{
+    struct sh_http_server *s = h->data;
+    struct sh_http_conn *list = s->yielded;
+    s->yielded = NULL;
+    while (list) {
+        struct sh_http_conn *hc = list;
+        list = hc->yield_next;
+        hc->yield_next = NULL;
+        hc->yielded = 0;
+        if (!hc->base.closing && hc->state != SH_ST_DEAD)
+            process_input(hc);
+    }
+    if (!s->yielded)
+        uv_idle_stop(&s->yield_idle);
 }
 
 static void on_data(struct sh_conn *c, const char *data, size_t len)
@@ -397,6 +478,7 @@ static void on_data(struct sh_conn *c, const char *data, size_t len)
     /* The common case: parse straight from the loop's read buffer and keep
      * only an unfinished request's bytes. */
     hc->in_process = 1;
+    hc->batch = 0;
     size_t used = process(hc, data, len);
     hc->in_process = 0;
     if (used < len && hc->state != SH_ST_DEAD && !hc->base.closing)
@@ -465,6 +547,7 @@ static void on_drained(struct sh_conn *c)
 static void on_free(struct sh_conn *c)
 {
     struct sh_http_conn *hc = hconn(c);
+    yield_cancel(hc);
     hc->gen++;
     hc->req.gen = hc->gen;
     watch_clear(hc);
@@ -527,6 +610,8 @@ int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct 
     s->handler_ud = ud;
     sh_net_init(&s->net, loop, cfg, &ops, sizeof(struct sh_http_conn), on_accept);
     s->net.on_empty = on_empty;
+    uv_idle_init(loop, &s->yield_idle);
+    s->yield_idle.data = s;
     uv_timer_init(loop, &s->log_timer);
     uv_timer_start(&s->log_timer, on_log_timer, 200, 200);
     uv_unref((uv_handle_t *)&s->log_timer);
@@ -567,5 +652,7 @@ void sh_http_server_deinit(struct sh_http_server *s)
 {
     if (!uv_is_closing((uv_handle_t *)&s->log_timer))
         uv_close((uv_handle_t *)&s->log_timer, NULL);
+    if (!uv_is_closing((uv_handle_t *)&s->yield_idle))
+        uv_close((uv_handle_t *)&s->yield_idle, NULL);
     sh_log_flush();
 }

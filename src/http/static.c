@@ -42,9 +42,12 @@ int sh_static_path_safe(const char *path, size_t len)
                 return 0;
             i++;
         }
+        /* Any segment starting with a dot: ".", "..", and hidden files and
+         * folders (.env, .git/config, a/.htpasswd). Only /.well-known/ at
+         * the root is served (RFC 8615). */
         size_t n = i - start;
-        if ((n == 1 && path[start] == '.') ||
-            (n == 2 && path[start] == '.' && path[start + 1] == '.'))
+        if (path[start] == '.' &&
+            !(start == 1 && n == 11 && memcmp(path + start, ".well-known", 11) == 0))
             return 0;
     }
     return 1;
@@ -187,7 +190,7 @@ static void on_read(uv_fs_t *fs)
         job_finish(j);
         return;
     }
-    if (sh_res_stream_queued(r) > 256 * 1024)
+    if (sh_res_stream_queued(r) > sh_res_stream_limit(r))
         sh_res_stream_on_drained(r, on_drained, j);
     else
         read_next(j);
@@ -329,6 +332,9 @@ static void on_realpath(uv_fs_t *fs)
     /* The resolved path must stay inside the root: a symlink out is refused. */
     int inside = real && strncmp(real, st->root, st->root_len) == 0 &&
                  (real[st->root_len] == '/' || real[st->root_len] == 0);
+    /* A symlink with an ordinary name must not lead to a hidden file either. */
+    if (inside && !sh_static_path_safe(real + st->root_len, strlen(real + st->root_len)))
+        inside = 0;
     char *copy = inside ? sh_strdup(real) : NULL;
     uv_fs_req_cleanup(fs);
     if (!inside || !j->watch.req) {

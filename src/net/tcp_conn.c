@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* One read buffer for the whole loop: reads are processed synchronously, so
  * no connection holds on to it between callbacks. */
@@ -229,25 +230,32 @@ static void conn_ready(struct sh_net *n, struct sh_conn *c, int is_unix)
     n->on_accept(c);
 }
 
-/* Accepts one pending connection from server; called by the listener. */
-void sh__conn_start(struct sh_net *n, uv_stream_t *server, int is_unix);
-void sh__conn_start(struct sh_net *n, uv_stream_t *server, int is_unix)
+/* Takes an accepted socket fd (non-blocking); called by the listener. Over
+ * the connection limit (or stopping) it is closed at once. */
+void sh__conn_start(struct sh_net *n, int fd, int is_unix);
+void sh__conn_start(struct sh_net *n, int fd, int is_unix)
 {
+    if (n->stopping || n->nconns >= n->cfg->max_connections) {
+        if (!n->stopping)
+            n->rejected++;
+        close(fd);
+        return;
+    }
     struct sh_conn *c = sh_calloc(1, n->conn_size);
     c->net = n;
     int rc = is_unix ? uv_pipe_init(n->loop, &c->h.pipe, 0) : uv_tcp_init(n->loop, &c->h.tcp);
     if (rc) {
         free(c);
+        close(fd);
         return;
     }
     c->h.handle.data = c;
-    c->handles_open = 1;
-    if (uv_accept(server, &c->h.stream) != 0 || n->stopping ||
-        n->nconns >= n->cfg->max_connections) {
-        /* Over the limit (or stopping): accept and close at once. */
-        if (!n->stopping)
-            n->rejected++;
+    rc = is_unix ? uv_pipe_open(&c->h.pipe, fd) : uv_tcp_open(&c->h.tcp, fd);
+    if (rc) {
+        /* The handle is on the loop now: free only in its close callback. */
+        close(fd);
         c->closing = 1;
+        c->handles_open = 1;
         conn_link(n, c);
         uv_close(&c->h.handle, on_handle_closed);
         return;
