@@ -71,6 +71,8 @@ const char *sh_http_reason(int status)
         return "Service Unavailable";
     case 505:
         return "HTTP Version Not Supported";
+    case 507:
+        return "Insufficient Storage";
     default:
         return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
     }
