@@ -34,6 +34,7 @@ struct sh_config {
     size_t max_chunk_ext;
     unsigned max_connections;
     size_t max_write_buffer; /* queued response bytes per connection before reading pauses */
+    size_t max_output;       /* queued response bytes of the whole process (--max-output) */
     /* pipelined requests answered per batch before other connections' turn */
     unsigned max_requests_per_read;
 

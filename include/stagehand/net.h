@@ -82,6 +82,7 @@ struct sh_net {
     unsigned nlisteners;
     struct sh_conn *conns; /* every open connection */
     unsigned nconns;
+    size_t queued_total; /* sum of every connection's queued bytes */
     uint64_t accepted;
     uint64_t rejected; /* closed at once because of max_connections */
     /* Refused at the process's fd limit (EMFILE/ENFILE on accept): the

@@ -55,6 +55,9 @@ static const struct opt opts[] = {
      "open connections; beyond it new ones are closed at once"},
     {"max-write-buffer", "STAGEHAND_MAX_WRITE_BUFFER", OPT_SIZE, F(max_write_buffer),
      "queued response bytes per connection before its reading pauses"},
+    {"max-output", "STAGEHAND_MAX_OUTPUT", OPT_SIZE, F(max_output),
+     "unwritten response bytes of all connections together; over it every connection "
+     "with output waiting pauses until its own drains"},
     {"max-requests-per-read", "STAGEHAND_MAX_REQUESTS_PER_READ", OPT_COUNT,
      F(max_requests_per_read),
      "pipelined requests answered per batch before other connections get a turn"},
@@ -139,6 +142,7 @@ void sh_config_init(struct sh_config *c)
     c->max_chunk_ext = 1024;
     c->max_connections = 10000;
     c->max_write_buffer = 1024 * 1024;
+    c->max_output = (size_t)256 * 1024 * 1024;
     c->max_requests_per_read = 64;
     c->head_timeout = 10000;
     c->body_timeout = 30000;

@@ -352,13 +352,18 @@ static size_t process(struct sh_http_conn *hc, const char *p, size_t n)
     while (done < n && !hc->base.closing) {
         if (hc->state == SH_ST_HANDLER || hc->state == SH_ST_DEAD || hc->paused)
             break;
-        if (sh__out_pending(hc) > cfg->max_write_buffer) {
+        /* While the whole process holds more than --max-output unwritten,
+         * no connection may keep anything queued: each waits for its own
+         * queue to drain, so the total stays within max_output plus about
+         * one response per connection. */
+        size_t limit = hc->srv->net.queued_total > cfg->max_output ? 0 : cfg->max_write_buffer;
+        if (sh__out_pending(hc) > limit) {
             /* What is gathered counts as much as what is queued: hand it to
              * the socket, and wait for the queue if the kernel refuses it. */
             sh__out_flush(hc);
             if (hc->base.closing)
                 break;
-            if (hc->base.queued > cfg->max_write_buffer) {
+            if (hc->base.queued > limit) {
                 hc->paused = 1; /* backpressure: resume in on_drained */
                 break;
             }

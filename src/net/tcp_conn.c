@@ -137,6 +137,7 @@ static void on_write(uv_write_t *req, int status)
     struct write_req *w = (struct write_req *)req;
     struct sh_conn *c = w->conn;
     c->queued -= w->len;
+    c->net->queued_total -= w->len;
     c->nwrites--;
     free(w);
     if (c->closing)
@@ -202,6 +203,7 @@ void sh_conn_send(struct sh_conn *c, const uv_buf_t *bufs, unsigned nbufs)
         return;
     }
     c->queued += rest;
+    c->net->queued_total += rest;
     c->nwrites++;
 }
 

@@ -322,6 +322,45 @@ static void test_pipeline_large_answers_many_conns(void **state)
     }
 }
 
+/* The whole process has a bound too (--max-output): with a per-connection
+ * allowance far above it, many non-reading connections together still hold
+ * about --max-output plus one answer each. Per-connection limits alone let
+ * 16 connections hold 16 x 4 MiB here. */
+static void test_pipeline_process_output_bound(void **state)
+{
+    (void)state;
+    enum { K = 16, N = 120 };
+    struct it_server *s = rc_server(rc_q(schema), "--sync", "normal", "--max-write-buffer", "4M",
+                                    "--max-output", "2M", NULL);
+    assert_non_null(s);
+    rc_bulk_create(s, "items", PAGE, item_body, NULL);
+    warm_up(s, "GET", list_path, 20);
+    long base = rss_kib(s);
+    struct it_conn *c[K];
+    for (int k = 0; k < K; k++) {
+        c[k] = it_conn_open(s);
+        assert_non_null(c[k]);
+        size_t len;
+        char *req = pipeline("GET", list_path, it_sprintf("P%d-", k), N, &len);
+        assert_int_equal(send_no_read(c[k], req, len, 5000), len);
+    }
+    int64_t worst;
+    long peak = watch(s, 3000, &worst);
+    long bound = 2048 + K * 256 + 16 * 1024; /* max-output + ~2 answers each + slack */
+    it_note("%d x %d unread large answers, --max-output 2M: RSS %ld -> peak %ld KiB (bound %ld), "
+            "health %lld ms",
+            K, N, base, peak, bound, (long long)worst);
+    if (peak - base > bound)
+        fail_msg("server memory grew by %ld KiB (bound %ld KiB)", peak - base, bound);
+    if (worst > 2000)
+        fail_msg("/api/health took %lld ms while clients pipelined", (long long)worst);
+    for (int k = 0; k < K; k++) {
+        read_in_order(c[k], N, 0, 200, it_sprintf("P%d-", k), PAGE * TEXT);
+        it_conn_close(c[k]);
+    }
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+}
+
 /* Small answers by the thousand, with a small batch and write buffer: the
  * client sends what the socket takes without reading, then reads while it
  * sends the rest; every answer comes, in order. */
@@ -645,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_large_answers_many_conns, setup, teardown),
     };
     const struct CMUnitTest others[] = {
+        cmocka_unit_test_setup_teardown(test_pipeline_process_output_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_small_answers_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_static_and_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_dotfiles_404, setup, teardown),
