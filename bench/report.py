@@ -161,6 +161,8 @@ class Run:
         if m in ("rps_ratio", "cpu_ratio"):
             key = m.split("_")[0]
             psc, _, psrv = t["peer"].partition("@")
+            if (psc, psrv) == (sc, srv):  # the subject did not run (BENCH_ONLY): no ratio
+                return None
             return ratio(self.med(sc, srv, key), self.med(psc, psrv, key))
         key = {"rps": "rps", "cpu_us": "cpu", "p99_us": "p99", "p50_us": "p50"}[m]
         return self.med(sc, srv, key)

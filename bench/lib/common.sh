@@ -1,7 +1,7 @@
 # bench/lib/common.sh — what every part of scripts/bench shares: the environment knobs, logging,
 # the tools check and release build, /proc readers, the run directory (bench/out/<run>/) with
 # its cleanup, and loading a scenario file. Sourced by scripts/bench (bash, set -euo pipefail).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables read by the scenario files and scripts/bench
 
 DURATION=${BENCH_DURATION:-10s}
 ROUNDS=${BENCH_ROUNDS:-3}

@@ -23,7 +23,7 @@ CG_TARGETS=(
     "list stagehand /api/collections/notes_public/records?filter=%28tag%3D%27b%27%29&sort=-n&perPage=20"
     "get-one-token stagehand /api/collections/notes_private/records/{private} token"
 )
-CG_PUBLIC= CG_PRIVATE= CG_TOKEN=
+CG_PUBLIC='' CG_PRIVATE='' CG_TOKEN=''
 
 cg_client() { # cg_client PORT PATH ARGS...: seq_client.py on the client CPU, bounded
     timeout -k 5 600 taskset -c "$CLIENT_CPU" python3 "$BENCH_DIR/seq_client.py" 127.0.0.1 "$@"
