@@ -512,7 +512,7 @@ def callgrind_table(run):
             + f"\n\n`valgrind --tool=callgrind` on the release build (all threads), one request per round trip on "
               f"one keep-alive connection (`bench/seq_client.py`, same request bytes for both servers); "
               f"(Ir({n[-1][0]}) − Ir({n[0][0]})) / {n[-1][0] - n[0][0]} requests, so start-up and shutdown "
-              "cancel out. Deterministic to ~0.1%: use it to compare builds. Targets: get-one = notes_public "
+              "cancel out. Repeated runs agree to ~0.3% (nginx) and ~0.05% (stagehand): use it to compare builds. Targets: get-one = notes_public "
               "by id (30 rows), list = `filter=(tag='b')&sort=-n&perPage=20` over them, get-one-token = "
               "notes_private by id with `Authorization`.")
 
