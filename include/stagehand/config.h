@@ -34,6 +34,8 @@ struct sh_config {
     size_t max_chunk_ext;
     unsigned max_connections;
     size_t max_write_buffer; /* queued response bytes per connection before reading pauses */
+    uint64_t max_json_body;  /* largest JSON body the API parses (413), below max_body */
+    unsigned max_json_depth; /* deepest nesting of arrays and objects in client JSON (400) */
 
     /* timeouts, milliseconds */
     uint64_t head_timeout;
