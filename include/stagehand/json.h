@@ -18,20 +18,29 @@
 
 struct cJSON;
 
-/* Why a text was refused: a negative code, the byte offset where it was
- * seen (0-based, for the message) */
-#define SH_JSON_ESYNTAX   (-1) /* not JSON by the RFC 8259 grammar */
-#define SH_JSON_ETRAILING (-2) /* a complete value followed by more than whitespace */
-#define SH_JSON_ECTRL     (-3) /* a raw control character (U+0000..U+001F) in a string */
-#define SH_JSON_EESCAPE   (-4) /* a bad escape: unknown letter, \u not 4 hex digits, lone surrogate \
-                                */
-#define SH_JSON_EUTF8   (-5)   /* invalid UTF-8: stray/overlong/truncated, surrogates, > U+10FFFF */
-#define SH_JSON_ENUL    (-6)   /* \u0000 in a string */
-#define SH_JSON_EDEPTH  (-7)   /* arrays and objects nested deeper than the limit */
-#define SH_JSON_EDUPKEY (-8)   /* the same key twice in one object (compared after unescaping) */
-#define SH_JSON_ENUMBER (-9)   /* a number beyond the range of a double (1e999), or too long */
-#define SH_JSON_ETOOBIG (-10)  /* more bytes than the limit */
-#define SH_JSON_EEMPTY  (-11)  /* no value at all (empty or only whitespace) */
+/* Why a text was refused (negative codes):
+ * ESYNTAX    not JSON by the RFC 8259 grammar
+ * ETRAILING  a complete value followed by more than whitespace
+ * ECTRL      a raw control character (U+0000..U+001F) in a string
+ * EESCAPE    an unknown escape letter, \u without 4 hex digits, a lone surrogate
+ * EUTF8      invalid UTF-8: stray, overlong, truncated, surrogates, > U+10FFFF
+ * ENUL       \u0000 in a string
+ * EDEPTH     arrays and objects nested deeper than the limit
+ * EDUPKEY    the same key twice in one object (compared after unescaping)
+ * ENUMBER    a number beyond the range of a double (1e999)
+ * ETOOBIG    more bytes than the limit (or no memory for the tree)
+ * EEMPTY     no value at all (empty, or only whitespace) */
+#define SH_JSON_ESYNTAX   (-1)
+#define SH_JSON_ETRAILING (-2)
+#define SH_JSON_ECTRL     (-3)
+#define SH_JSON_EESCAPE   (-4)
+#define SH_JSON_EUTF8     (-5)
+#define SH_JSON_ENUL      (-6)
+#define SH_JSON_EDEPTH    (-7)
+#define SH_JSON_EDUPKEY   (-8)
+#define SH_JSON_ENUMBER   (-9)
+#define SH_JSON_ETOOBIG   (-10)
+#define SH_JSON_EEMPTY    (-11)
 
 #define SH_JSON_MAX_BYTES_DEFAULT (1024 * 1024)
 #define SH_JSON_MAX_DEPTH_DEFAULT 64

@@ -9,10 +9,10 @@
  * included, collectionName, and relations from it —, @request.query.*,
  * @request.headers.*, @request.method, the clock), superusers (who bypass
  * every rule and see hidden fields), the rule check shared by the five
- * handlers, the request body (one strict JSON object, stagehand/json.h), and the final JSON
- * response with `fields`; also the loop's response buffer for rows written as JSON text and the
- * count cache of list totals. @request.query and @request.headers are only
- * built when a rule or the filter can read them.
+ * handlers, the request body (one strict JSON object: stagehand/json.h),
+ * and the final JSON response with `fields`; also the loop's response
+ * buffer for rows written as JSON text and the count cache of list totals. @request.query and
+ * @request.headers are only built when a rule or the filter can read them.
  */
 #include "api/auth_int.h"
 
