@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 struct scan {
     const unsigned char *p, *end, *start;
@@ -123,12 +124,27 @@ static int escape_u(struct scan *s)
     return 0;
 }
 
+/* Whether the 8 bytes at p are all printable ASCII other than '"' and '\\'
+ * (the usual content of a string), tested a word at a time: for x < 0x80,
+ * (x - n) & ~x has its high bit set exactly when x < n. */
+static bool plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t v, q, b;
+    memcpy(&v, p, 8);
+    q = v ^ (ones * '"');
+    b = v ^ (ones * '\\');
+    return !((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & high);
+}
+
 /* A string at s->p (pointing at the opening quote). */
 static int string(struct scan *s)
 {
     s->p++;
     for (;;) {
-        /* the common case: printable ASCII */
+        /* the common case: printable ASCII, a word, then a byte at a time */
+        while (s->end - s->p >= 8 && plain8(s->p))
+            s->p += 8;
         while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 && *s->p != '"' && *s->p != '\\')
             s->p++;
         if (s->p >= s->end)

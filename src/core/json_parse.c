@@ -5,8 +5,8 @@
  * two rules that need decoded values — duplicate keys (`"a"` and `"\u0061"`
  * are the same key) and numbers out of a double's range (cJSON would keep
  * inf, which prints as null) — are checked in one walk of the finished tree.
- * Keys of an object are compared pairwise when it has few, else sorted (an
- * object of 100 000 keys costs n log n, not n²). cJSON reads at most 63
+ * Keys of an object are compared pairwise when it has few, else put in a
+ * hash set (an object of 100 000 keys costs linear time, not n²). cJSON reads at most 63
  * characters of a number; a checked text with longer ones (RFC 8259 allows
  * `-0.000…0001` with 80 zeros) is first copied with each of them rewritten
  * as the shortest text of the same double.
@@ -46,12 +46,15 @@ unsigned sh_json_max_depth(void)
     return max_depth;
 }
 
-static int cmp_key(const void *a, const void *b)
+static size_t hash_key(const char *k)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    size_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ull;
+    return h;
 }
 
-/* Whether object o has a key twice. */
+/* Whether object o has a key twice: 1, 0, or -1 without memory. */
 static int has_duplicate(const cJSON *o)
 {
     size_t n = 0;
@@ -66,17 +69,21 @@ static int has_duplicate(const cJSON *o)
                     return 1;
         return 0;
     }
-    const char **keys = malloc(n * sizeof(*keys));
-    if (!keys)
+    /* an open-addressing set of the keys, at most half full */
+    size_t cap = 32;
+    while (cap < 2 * n)
+        cap *= 2;
+    const char **set = calloc(cap, sizeof(*set));
+    if (!set)
         return -1;
-    size_t i = 0;
-    for (const cJSON *c = o->child; c; c = c->next)
-        keys[i++] = c->string;
-    qsort(keys, n, sizeof(*keys), cmp_key);
     int dup = 0;
-    for (i = 1; i < n && !dup; i++)
-        dup = !strcmp(keys[i - 1], keys[i]);
-    free(keys);
+    for (const cJSON *c = o->child; c && !dup; c = c->next) {
+        size_t i = hash_key(c->string) & (cap - 1);
+        while (set[i] && !(dup = !strcmp(set[i], c->string)))
+            i = (i + 1) & (cap - 1);
+        set[i] = c->string;
+    }
+    free(set);
     return dup;
 }
 
