@@ -25,6 +25,7 @@
 #include "stagehand/core.h"
 #include "stagehand/db.h"
 #include "stagehand/http.h"
+#include "stagehand/json.h"
 #include "stagehand/router.h"
 #include "stagehand/static.h"
 
@@ -219,6 +220,13 @@ static int serve(int argc, char **argv, char **envp)
         sh_config_deinit(&a.cfg);
         return 2;
     }
+    if (a.cfg.max_json_depth > SH_JSON_MAX_DEPTH_LIMIT) {
+        fprintf(stderr, "stagehand: invalid value for --max-json-depth: %u (1..%d)\n",
+                a.cfg.max_json_depth, SH_JSON_MAX_DEPTH_LIMIT);
+        sh_config_deinit(&a.cfg);
+        return 2;
+    }
+    sh_json_limits_set((size_t)a.cfg.max_json_body, a.cfg.max_json_depth);
     sh_log_min_level = (enum sh_log_level)a.cfg.log_level;
     if (mkdir_p(a.cfg.dir)) {
         fprintf(stderr, "stagehand: cannot create data directory %s: %s\n", a.cfg.dir,

@@ -37,6 +37,8 @@ struct sh_config {
     size_t max_output;       /* queued response bytes of the whole process (--max-output) */
     /* pipelined requests answered per batch before other connections' turn */
     unsigned max_requests_per_read;
+    uint64_t max_json_body;  /* largest JSON body the API parses (413), below max_body */
+    unsigned max_json_depth; /* deepest nesting of arrays and objects in client JSON (400) */
 
     /* timeouts, milliseconds */
     uint64_t head_timeout;

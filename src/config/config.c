@@ -49,6 +49,10 @@ static const struct opt opts[] = {
      "largest request head (431)"},
     {"max-headers", "STAGEHAND_MAX_HEADERS", OPT_COUNT, F(max_headers), "most header fields (431)"},
     {"max-body", "STAGEHAND_MAX_BODY", OPT_SIZE, F(max_body), "largest request body (413)"},
+    {"max-json-body", "STAGEHAND_MAX_JSON_BODY", OPT_SIZE, F(max_json_body),
+     "largest JSON request body the API parses (413)"},
+    {"max-json-depth", "STAGEHAND_MAX_JSON_DEPTH", OPT_COUNT, F(max_json_depth),
+     "deepest nesting of arrays and objects in client JSON, 1..1000 (400)"},
     {"max-chunk-ext", "STAGEHAND_MAX_CHUNK_EXT", OPT_SIZE, F(max_chunk_ext),
      "chunk-extension bytes per request (400)"},
     {"max-connections", "STAGEHAND_MAX_CONNECTIONS", OPT_COUNT, F(max_connections),
@@ -140,6 +144,8 @@ void sh_config_init(struct sh_config *c)
     c->max_headers = 100;
     c->max_body = 32 * 1024 * 1024;
     c->max_chunk_ext = 1024;
+    c->max_json_body = 1024 * 1024; /* SH_JSON_MAX_BYTES_DEFAULT */
+    c->max_json_depth = 64;         /* SH_JSON_MAX_DEPTH_DEFAULT */
     c->max_connections = 10000;
     c->max_write_buffer = 1024 * 1024;
     c->max_output = (size_t)256 * 1024 * 1024;

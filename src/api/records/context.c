@@ -9,19 +9,22 @@
  * included, collectionName, and relations from it —, @request.query.*,
  * @request.headers.*, @request.method, the clock), superusers (who bypass
  * every rule and see hidden fields), the rule check shared by the five
- * handlers, the request body, and the final JSON response with `fields`;
- * also the loop's response buffer for rows written as JSON text and the
- * count cache of list totals. @request.query and @request.headers are only
- * built when a rule or the filter can read them.
+ * handlers, the request body (one strict JSON object: stagehand/json.h),
+ * and the final JSON response with `fields`; also the loop's response
+ * buffer for rows written as JSON text and the count cache of list totals. @request.query and
+ * @request.headers are only built when a rule or the filter can read them.
  */
 #include "auth_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
+
+#include "stagehand/json.h"
 
 int64_t sh__now_ms(void)
 {
@@ -233,16 +236,33 @@ int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
     return 0;
 }
 
+#define BAD_JSON "Failed to load the submitted data due to invalid formatting."
+
 cJSON *sh__rec_body(struct sh_req *r)
 {
-    const char *p = r->body;
-    size_t n = r->body_len;
-    while (n && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-        p++, n--;
-    cJSON *o = n ? cJSON_ParseWithLength(p, n) : cJSON_CreateObject();
-    if (!cJSON_IsObject(o)) {
+    /* No body at all is no data, as PocketBase's BindBody (Content-Length 0);
+     * anything else must be one strict JSON object (stagehand/json.h). */
+    if (r->body_len == 0)
+        return cJSON_CreateObject();
+    if (r->body_len > sh_json_max_bytes()) {
+        /* before a byte is parsed: the loop never spends more than the limit */
+        sh__api_error(r, 413, "Request body is too large.", NULL);
+        return NULL;
+    }
+    struct sh_json_error err;
+    cJSON *o = sh_json_parse(r->body, r->body_len, &err);
+    if (!o || !cJSON_IsObject(o)) {
+        char why[128];
+        if (o)
+            snprintf(why, sizeof(why), "The body must be a JSON object.");
+        else
+            sh_json_error_format(&err, why, sizeof(why));
         cJSON_Delete(o);
-        sh__api_error(r, 400, "Failed to load the submitted data due to invalid formatting.", NULL);
+        cJSON *data = cJSON_CreateObject(), *b = cJSON_AddObjectToObject(data, "body");
+        cJSON_AddStringToObject(b, "code", "validation_invalid_json");
+        cJSON_AddStringToObject(b, "message", why);
+        sh__api_error(r, 400, BAD_JSON, data);
+        cJSON_Delete(data);
         return NULL;
     }
     return o;

@@ -52,9 +52,12 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api);
 int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
                  const struct sh_filter **out);
 
-/* Parses the request body as a JSON object (an empty body is {}). NULL after
- * answering 400 "Failed to load the submitted data due to invalid
- * formatting.". The caller owns the result. */
+/* Parses the request body as one strict JSON object (stagehand/json.h; an
+ * empty body is {}). NULL after answering: 413 past --max-json-body (before
+ * any parse), else 400 "Failed to load the submitted data due to invalid
+ * formatting." with data.body.message naming what was wrong (syntax, data
+ * after the value, invalid UTF-8, \u0000, a duplicate key, a number out of
+ * range, nesting, not an object). The caller owns the result. */
 struct cJSON *sh__rec_body(struct sh_req *r);
 
 /* Unix time in milliseconds, from the real-time clock. */

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "stagehand/core.h"
+#include "stagehand/json.h"
 
 static int verr(struct sh__verr *e, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -351,7 +352,7 @@ static int slist_from(struct slist *l, const cJSON *v)
     if (!v || cJSON_IsNull(v))
         return 0;
     if (cJSON_IsString(v) && v->valuestring[0] == '[') {
-        cJSON *arr = cJSON_Parse(v->valuestring);
+        cJSON *arr = sh_json_parse(v->valuestring, strlen(v->valuestring), NULL);
         int rc = 0;
         if (cJSON_IsArray(arr))
             rc = slist_from(l, arr);
@@ -477,12 +478,14 @@ bad:
 
 /* PocketBase's rules for a JSON field given as a string: "", and text that is
  * not JSON, become a JSON string; "null", "true", "false" and JSON starting
- * with a digit, '-', '"', '[' or '{' are taken as JSON. */
+ * with a digit, '-', '"', '[' or '{' are taken as JSON — by the strict parse
+ * of stagehand/json.h, so "012", "[1] x", "1e999" or {"a":1,"a":2} stay
+ * strings instead of being stored as text no strict reader could load. */
 static char *json_from_string(const char *s)
 {
     bool as_json = !strcmp(s, "null") || !strcmp(s, "true") || !strcmp(s, "false");
     if (!as_json && *s && strchr("0123456789-\"[{", *s)) {
-        cJSON *p = cJSON_ParseWithOpts(s, NULL, 1);
+        cJSON *p = sh_json_parse(s, strlen(s), NULL);
         as_json = p != NULL;
         cJSON_Delete(p);
     }

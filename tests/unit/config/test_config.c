@@ -184,6 +184,37 @@ static void test_config_storage_flags(void **state)
     }
 }
 
+/* The JSON limits: defaults, the flag and the variable, and refusals. */
+static void test_config_json_limits(void **state)
+{
+    (void)state;
+    struct sh_config c;
+    char err[256];
+    const char *none[] = {NULL};
+    assert_int_equal(parse(&c, none, NULL, err), 0);
+    assert_int_equal(c.max_json_body, 1024 * 1024);
+    assert_int_equal(c.max_json_depth, 64);
+    sh_config_deinit(&c);
+    const char *argv[] = {"--max-json-body", "256k", "--max-json-depth=10", NULL};
+    const char *envp[] = {"STAGEHAND_MAX_JSON_BODY=2M", "STAGEHAND_MAX_JSON_DEPTH=5", NULL};
+    assert_int_equal(parse(&c, argv, envp, err), 0);
+    assert_int_equal(c.max_json_body, 256 * 1024);
+    assert_int_equal(c.max_json_depth, 10);
+    sh_config_deinit(&c);
+    assert_int_equal(parse(&c, none, envp, err), 0);
+    assert_int_equal(c.max_json_body, 2 * 1024 * 1024);
+    assert_int_equal(c.max_json_depth, 5);
+    sh_config_deinit(&c);
+    const char *bad[][3] = {{"--max-json-body", "0", NULL},
+                            {"--max-json-body", "lots", NULL},
+                            {"--max-json-depth", "0", NULL}};
+    for (size_t i = 0; i < SH_ARRAY_LEN(bad); i++) {
+        assert_int_equal(parse(&c, bad[i], NULL, err), -1);
+        assert_non_null(strstr(err, bad[i][0]));
+        sh_config_deinit(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_config_errors_name_the_flag),
         cmocka_unit_test(test_config_durations_and_sizes),
         cmocka_unit_test(test_config_storage_flags),
+        cmocka_unit_test(test_config_json_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
