@@ -58,16 +58,25 @@ static void fuzz_bug(const char *file, int line, const char *fmt, ...)
     FUZZ_CHECK(strcmp((a), (b)) == 0, "%s == %s: \"%s\" != \"%s\"", #a, #b, (a), (b))
 #define fail_msg(...) fuzz_bug(__FILE__, __LINE__, __VA_ARGS__)
 
-/* An error message the API may show: non-empty, one line, ends with '.'. */
+/* An error message the API may show: non-empty, terminated, ends with '.'
+ * unless it fills the buffer (it may quote client text, newlines included:
+ * it is sent as JSON). */
 static inline void fuzz_check_message(const char *msg, size_t cap)
 {
     size_t n = strnlen(msg, cap);
     FUZZ_CHECK(n > 0 && n < cap, "error message empty or not terminated");
-    FUZZ_CHECK(msg[n - 1] == '.', "error message does not end with a period: %s", msg);
-    FUZZ_CHECK(!strchr(msg, '\n'), "error message spans lines: %s", msg);
+    /* A message that fills its buffer was cut while quoting client text. */
+    FUZZ_CHECK(msg[n - 1] == '.' || n == cap - 1, "error message does not end with a period: %s",
+               msg);
 }
 
 /* ---- the SQLite oracle ---- */
+
+/* Run after filter_fixture.h's fixture_sql: the autodate columns every real
+ * collection has (the compiler resolves created/updated on any collection;
+ * the unit fixture's orgs table lacks them). */
+#define FUZZ_FIXTURE_AUTODATES                                                                     \
+    "ALTER TABLE orgs ADD COLUMN created TEXT; ALTER TABLE orgs ADD COLUMN updated TEXT;"
 
 #define FUZZ_SQL_STEPS 200000 /* VM instructions a query may run before it is cut */
 

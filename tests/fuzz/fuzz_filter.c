@@ -53,6 +53,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     F.db = fuzz_sql_open(fixture_sql);
+    FUZZ_CHECK(sqlite3_exec(F.db, FUZZ_FIXTURE_AUTODATES, NULL, NULL, NULL) == SQLITE_OK,
+               "ALTER TABLE orgs failed");
     F.auth = cJSON_Parse("{\"id\":\"u1\",\"name\":\"ann\",\"org\":\"o1\",\"roles\":[\"admin\"],"
                          "\"collectionName\":\"users\",\"verified\":true,\"n\":3}");
     F.body = cJSON_Parse("{\"title\":\"t\",\"views\":5,\"tags\":[\"a\",\"b\"],\"data\":{\"a\":[1]},"

@@ -36,6 +36,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     db = fuzz_sql_open(fixture_sql);
+    FUZZ_CHECK(sqlite3_exec(db, FUZZ_FIXTURE_AUTODATES, NULL, NULL, NULL) == SQLITE_OK,
+               "ALTER TABLE orgs failed");
     atexit(teardown);
     return 0;
 }
