@@ -27,7 +27,7 @@
 #include <sqlite3.h>
 
 #include "fuzz_check.h"
-
+/* after fuzz_check.h, which defines the assertions it uses */
 #include "filter_check.h"
 #include "stagehand/core.h"
 
