@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -365,6 +366,11 @@ static int parse_head(struct sh_collection *c, const cJSON *json, struct sh_sche
     if (strstr(name->valuestring, "_via_"))
         return sh__schema_fail(err, shown, "", "name", "validation_found_via",
                                "the name must not contain \"_via_\".");
+    /* SQLite refuses to create such tables (as index_parse.c refuses such
+     * index names): refused here, not as a failed write. */
+    if (strncasecmp(name->valuestring, "sqlite_", 7) == 0)
+        return sh__schema_fail(err, shown, "", "name", "validation_match_invalid",
+                               "names starting with \"sqlite_\" are reserved by SQLite.");
     c->name = sh_strdup(name->valuestring);
 
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(json, "type");
