@@ -81,13 +81,13 @@ static void check_round_trip(const struct sh_index *ix, char quote)
     free(text);
 }
 
-/* Creates table "t" with every column the index names, runs the server's
- * statement, and drops the table again. */
+/* Creates table "fuzz-t" (a name no index can have) with every column the index names, runs the
+ * server's statement, and drops the table again. */
 static void check_runs(const struct sh_index *ix)
 {
     struct sh_buf b;
     sh_buf_init(&b);
-    sh_buf_appends(&b, "CREATE TABLE \"t\" (\"id\" TEXT");
+    sh_buf_appends(&b, "CREATE TABLE \"fuzz-t\" (\"id\" TEXT");
     for (size_t i = 0; i <= ix->ncols; i++) {
         const char *col = i < ix->ncols ? ix->cols[i].name : ix->where_not_empty;
         if (!col)
@@ -102,14 +102,14 @@ static void check_runs(const struct sh_index *ix)
         sh_buf_appends(&b, "\" TEXT");
     }
     sh_buf_appends(&b, ");");
-    char *ddl = sh_index_format(ix, "t", '"', false);
+    char *ddl = sh_index_format(ix, "fuzz-t", '"', false);
     sh_buf_appends(&b, ddl);
     sh_buf_append(&b, "", 1);
     char *err = NULL;
     int rc = sqlite3_exec(db, (const char *)b.data, NULL, NULL, &err);
     FUZZ_CHECK(rc == SQLITE_OK, "the index statement fails in SQLite (%s): %s", err ? err : "?",
                ddl);
-    FUZZ_CHECK(sqlite3_exec(db, "DROP TABLE \"t\";", NULL, NULL, NULL) == SQLITE_OK,
+    FUZZ_CHECK(sqlite3_exec(db, "DROP TABLE \"fuzz-t\";", NULL, NULL, NULL) == SQLITE_OK,
                "DROP TABLE failed");
     free(ddl);
     sh_buf_deinit(&b);
