@@ -91,7 +91,7 @@ static int compile_checked(const struct sh_filter *f, const struct sh_filter_ctx
     if (rc) {
         FUZZ_CHECK(q->sql == NULL && q->nparams == 0, "a failed compile left SQL behind");
         FUZZ_CHECK(err.code == SH_EINVAL, "compile error code %d", err.code);
-        fuzz_check_message(err.message, sizeof(err.message));
+        fuzz_check_message(err.message, sizeof(err.message), 0);
         return rc;
     }
     assert_sql_sane(q);
@@ -131,7 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc) {
         FUZZ_CHECK(f == NULL, "a failed parse left a filter");
         FUZZ_CHECK(err.code == SH_EINVAL, "parse error code %d", err.code);
-        fuzz_check_message(err.message, sizeof(err.message));
+        fuzz_check_message(err.message, sizeof(err.message), 0);
         FUZZ_CHECK(err.offset == SIZE_MAX || err.offset <= size, "error offset %zu past %zu bytes",
                    err.offset, size);
         return 0;

@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(!ix.name && !ix.table && !ix.cols && !ix.ncols && !ix.where_not_empty &&
                        !ix.unique && !ix.if_not_exists,
                    "a refused index is not zeroed");
-        fuzz_check_message(msg, sizeof(msg));
+        fuzz_check_message(msg, sizeof(msg), 0);
         return 0;
     }
     check_ident(ix.name, "index name");

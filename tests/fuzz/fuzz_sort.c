@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc) {
         FUZZ_CHECK(q.sql == NULL && q.nparams == 0, "a failed sort compile left SQL behind");
         FUZZ_CHECK(err.code == SH_EINVAL, "sort error code %d", err.code);
-        fuzz_check_message(err.message, sizeof(err.message));
+        fuzz_check_message(err.message, sizeof(err.message), 0);
         return 0;
     }
     if (q.len == 0) {
