@@ -14,6 +14,7 @@
 #include "stagehand/auth.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -151,7 +152,12 @@ int sh_token_sign(const struct sh_token_claims *c, const unsigned char *key, siz
     cJSON *o = cJSON_CreateObject();
     SH_ASSERT(o);
     SH_ASSERT(cJSON_AddStringToObject(o, "collectionId", c->collection_id));
-    SH_ASSERT(cJSON_AddNumberToObject(o, "exp", (double)c->exp));
+    /* Written as an exact integer: cJSON prints numbers past 10^15 with 15
+     * significant digits, which would move exp (9007199254740992 read back as
+     * ...990). */
+    char exp[24];
+    snprintf(exp, sizeof exp, "%lld", (long long)c->exp);
+    SH_ASSERT(cJSON_AddRawToObject(o, "exp", exp));
     SH_ASSERT(cJSON_AddStringToObject(o, "id", c->id));
     SH_ASSERT(cJSON_AddBoolToObject(o, "refreshable", c->refreshable != 0));
     if (c->sid[0])

@@ -875,7 +875,10 @@ struct it_resp *it_conn_read(struct it_conn *c, int flags, int timeout_ms)
             c->err = IT_ECLOSED;
             return NULL;
         }
-        long n = it_resp_parse(c->buf + c->off, c->len - c->off, flags, c->eof, &v);
+        /* (no arithmetic on a NULL buffer before the first read: UB that
+         * clang's UBSan reports) */
+        const char *at = c->buf ? c->buf + c->off : "";
+        long n = it_resp_parse(at, c->len - c->off, flags, c->eof, &v);
         if (n < 0 || (n == 0 && c->eof && it_conn_pending(c))) {
             size_t show = it_conn_pending(c) < 200 ? it_conn_pending(c) : 200;
             it_note("not an HTTP response (%zu bytes): %.*s", it_conn_pending(c), (int)show,

@@ -1,5 +1,5 @@
 /*
- * Conformance replay of /work/shared/corpus (env SH_CORPUS_DIR): llhttp's
+ * Conformance replay of ../shared/corpus beside the checkout (env SH_CORPUS_DIR): llhttp's
  * request tests, HTTP Garden's parser-bug payloads and smuggler's
  * Transfer-Encoding probes, each case on a fresh connection to one server
  * per suite, many connections at a time.

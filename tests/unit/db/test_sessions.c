@@ -69,8 +69,8 @@ static void test_sessions_token_secret(void **state)
     /* refused values */
     static const char *const bad[] = {
         "{\"name\":\"u\",\"type\":\"auth\",\"authToken\":{\"secret\":\"short\"}}",
-        "{\"name\":\"u\",\"type\":\"auth\",\"authToken\":{\"secret\":\"has a space in it, "
-        "thirty characters or more\"}}",
+        ("{\"name\":\"u\",\"type\":\"auth\",\"authToken\":{\"secret\":\"has a space in it, "
+         "thirty characters or more\"}}"),
         "{\"name\":\"u\",\"type\":\"auth\",\"authToken\":{\"duration\":-1}}",
         "{\"name\":\"u\",\"type\":\"auth\",\"authToken\":{\"duration\":1.5}}",
         "{\"name\":\"u\",\"type\":\"auth\",\"authToken\":\"x\"}",
