@@ -47,9 +47,12 @@ static void test_threads_are_named(void **state)
     it_scope_begin();
     struct it_server *s = it_server_start("--hash-threads", "3", NULL);
     assert_non_null(s);
-    /* the pool's threads name themselves as they start: wait a little */
+    /* threads name themselves as they start, which may be after the server
+     * printed its address: wait a little for the last of them */
     int64_t until = it_now_ms() + IT_MS_IO;
-    while (threads_named(s->pid, "sh-hash-2") == 0 && it_now_ms() < until)
+    while ((threads_named(s->pid, "sh-writer") == 0 || threads_named(s->pid, "sh-hash-0") == 0 ||
+            threads_named(s->pid, "sh-hash-1") == 0 || threads_named(s->pid, "sh-hash-2") == 0) &&
+           it_now_ms() < until)
         usleep(10 * 1000);
     assert_int_equal(threads_named(s->pid, "sh-writer"), 1);
     assert_int_equal(threads_named(s->pid, "sh-hash-0"), 1);
