@@ -323,7 +323,7 @@ static void test_storage_wal_bounded(void **state)
 {
     (void)state;
     struct it_server *s = rc_server(rc_q(schema), "--wal-max", "1M", "--guest-query-budget", "0",
-                                    "--query-budget", "10s", NULL);
+                                    "--query-budget", "10000", NULL);
     assert_non_null(s);
     char *wal = it_sprintf("%s/data.db-wal", s->data_dir);
     struct it_conn *w[SOAK_WRITERS], *rd = it_conn_open(s);
