@@ -93,7 +93,8 @@ struct sh_lru {
 /* True if node n holds key (the caller's key type). */
 typedef bool (*sh_lru_eq_cb)(const struct sh_lru_node *n, const void *key);
 
-/* FNV-1a over n bytes, continuing from h (start with SH_HASH_SEED). */
+/* A fast 64-bit hash of n bytes, continuing from h (start with SH_HASH_SEED);
+ * not cryptographic. */
 #define SH_HASH_SEED UINT64_C(14695981039346656037)
 uint64_t sh_hash_bytes(const void *p, size_t n, uint64_t h);
 

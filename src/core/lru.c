@@ -8,15 +8,35 @@
 #include "stagehand/core.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* Eight bytes per step (FxHash's rotate-xor-multiply, as rustc's tables use),
+ * then the tail, then a final mix (splitmix64's) so that the low bits the
+ * buckets take depend on every input bit. Byte-wise FNV-1a cost ~1 200
+ * instructions per request on the statement cache's SQL keys alone. Keys
+ * here are never chosen to collide by a client in a way that matters: the
+ * tables are bounded and chains are compared by key. */
+static inline uint64_t step(uint64_t h, uint64_t w)
+{
+    return (((h << 5) | (h >> 59)) ^ w) * UINT64_C(0x517cc1b727220a95);
+}
 
 uint64_t sh_hash_bytes(const void *p, size_t n, uint64_t h)
 {
     const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= UINT64_C(1099511628211);
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = step(h, w);
     }
-    return h;
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, s, n);
+        h = step(h, w ^ ((uint64_t)n << 56));
+    }
+    h ^= h >> 31;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    return h ^ (h >> 29);
 }
 
 void sh_lru_init(struct sh_lru *t, size_t capacity)

@@ -87,11 +87,16 @@ static char lower(char c)
 static uint64_t name_hash(const char *s)
 {
     uint64_t h = SH_HASH_SEED;
+    char low[64]; /* hashed a piece at a time, lower-cased */
+    size_t n = 0;
     for (; *s; s++) {
-        char c = lower(*s);
-        h = sh_hash_bytes(&c, 1, h);
+        low[n++] = lower(*s);
+        if (n == sizeof(low)) {
+            h = sh_hash_bytes(low, n, h);
+            n = 0;
+        }
     }
-    return h;
+    return sh_hash_bytes(low, n, h);
 }
 
 /* Writes in progress per slot of table names, and in all (any thread). */
