@@ -295,7 +295,7 @@ static void test_limits_slowloris_408(void **state)
     if (!r)
         fail_msg("no 408 after %lld ms (%d bytes trickled)", (long long)elapsed, sent);
     assert_int_equal(it_resp_check_error(r, 408), 0);
-    if (elapsed < 250 || elapsed > 900)
+    if (elapsed < 250 || elapsed > 1500)
         fail_msg("408 after %lld ms; the head deadline is 300 ms", (long long)elapsed);
     assert_true(sent >= 3); /* bytes really kept arriving */
     assert_int_equal(it_conn_closed(c, 2000), 1);
@@ -327,7 +327,7 @@ static void test_limits_body_timeout_408(void **state)
     if (!r)
         fail_msg("no 408 after %lld ms (%d body bytes trickled)", (long long)elapsed, sent);
     assert_int_equal(it_resp_check_error(r, 408), 0);
-    if (elapsed < 250 || elapsed > 900)
+    if (elapsed < 250 || elapsed > 1500)
         fail_msg("408 after %lld ms; the body deadline is 300 ms", (long long)elapsed);
     assert_int_equal(it_conn_closed(c, 2000), 1);
     stop_clean(s);
@@ -340,12 +340,15 @@ static void test_limits_idle_timeout(void **state)
     struct it_server *s = it_server_start("--idle-timeout", "300ms", NULL);
     assert_non_null(s);
     struct it_conn *c = open_conn(s);
+    /* t0 before the request: the server arms the idle deadline after its
+     * answer, so elapsed >= 300 ms whatever the scheduler does to this
+     * process between the answer and the wait (a loaded machine). */
+    int64_t t0 = it_now_ms();
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     expect_ok_status(c, 200);
-    int64_t t0 = it_now_ms();
-    assert_int_equal(it_conn_closed(c, 2000), 1);
+    assert_int_equal(it_conn_closed(c, 3000), 1);
     int64_t elapsed = it_now_ms() - t0;
-    if (elapsed < 200 || elapsed > 1000)
+    if (elapsed < 290 || elapsed > 2000)
         fail_msg("idle connection closed after %lld ms; --idle-timeout is 300 ms",
                  (long long)elapsed);
     /* Activity before the deadline keeps it open: requests every 100 ms for
