@@ -447,6 +447,7 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     j->w.id = op == SH_REC_CREATE ? NULL : param_id(r);
     j->w.now_ms = q->ctx.now_ms;
     j->w.flags = q->acc.flags;
+    j->w.counts = api->counts;
     const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
     if (op != SH_REC_DELETE && (!expand || !*expand) && (!fields || !*fields)) {
         /* No tree needed on the loop: the job writes the answer's JSON. */

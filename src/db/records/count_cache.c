@@ -17,8 +17,9 @@
  * job marks each table it writes as pending (sh_rec_counts_write_begin, on
  * the writer thread, before its changes can commit), and
  * sh_rec_write_deinit, on the loop once the job's completion has been
- * handled, bumps the table's version and clears the mark
- * (sh_rec_counts_write_end). While a table has a write pending, its counts
+ * handled, bumps the table's version in the job's cache (sh_rec_write.counts,
+ * the one the records API made before any job could start) and clears the
+ * mark (sh_rec_counts_write_end). While a table has a write pending, its counts
  * are neither served nor stored. So:
  *  - between the commit and the end of the completion (the answer goes out
  *    in between, and a request pipelined behind it on the same connection
@@ -94,7 +95,12 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-/* Writes in progress per slot of table names, and in all (any thread). */
+/* Writes in progress per slot of table names, and in all. The only state
+ * of this file outside a struct, and process-wide on purpose: the writer
+ * thread sets a mark from inside a job (sh__rec_touch) whatever cache the
+ * job's creator holds, and a mark must hold for every cache that could
+ * serve the table. Two servers in one process sharing them only recount
+ * more often; a mark can never be missed. */
 static atomic_uint pending[PENDING_SLOTS];
 static atomic_uint pending_all;
 
@@ -267,18 +273,4 @@ void sh_rec_counts_stats(const struct sh_rec_counts *cc, struct sh_rec_counts_st
     *out = cc->stats;
     out->entries = cc->lru.size;
     out->capacity = cc->capacity;
-}
-
-/* ---- the loop's instance ---- */
-
-static struct sh_rec_counts *installed;
-
-void sh_rec_counts_install(struct sh_rec_counts *cc)
-{
-    installed = cc;
-}
-
-struct sh_rec_counts *sh_rec_counts_installed(void)
-{
-    return installed;
 }

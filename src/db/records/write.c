@@ -415,9 +415,8 @@ int sh_rec_write_run(sqlite3 *wdb, void *arg)
 
 void sh_rec_write_deinit(struct sh_rec_write *w)
 {
-    struct sh_rec_counts *cc = sh_rec_counts_installed();
     for (size_t i = 0; i < w->ntouched; i++) {
-        sh_rec_counts_write_end(cc, w->touched[i]);
+        sh_rec_counts_write_end(w->counts, w->touched[i]);
         free(w->touched[i]);
     }
     free(w->touched);
