@@ -380,8 +380,9 @@ static int check_old_password(struct sh_req *r, struct wjob *j)
 
 /* Non-empty strings the body gives to password fields: they are hashed
  * first; the writer validates them (length, pattern) from the body. One
- * whose length is out of bounds is not hashed: validation refuses it before
- * a hash would be needed, so a bad sign-up costs no Argon2 run. */
+ * that validation refuses (sh_field_password_ok, the same rule) is not
+ * hashed: the writer answers 400 before a hash would be needed, so a bad
+ * sign-up costs no Argon2 run. */
 static size_t collect_passwords(struct wjob *j)
 {
     const struct sh_collection *c = j->w.c;
@@ -391,8 +392,7 @@ static size_t collect_passwords(struct wjob *j)
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, f->name);
         if (f->kind != SH_FIELD_PASSWORD || !cJSON_IsString(v) || !v->valuestring[0])
             continue;
-        int64_t chars = (int64_t)sh__utf8_count(v->valuestring);
-        if (chars < f->min_len || chars > (f->max_len ? f->max_len : SH_PASSWORD_MAX))
+        if (!sh_field_password_ok(f, v->valuestring))
             continue;
         if (!j->plain) {
             j->plain = sh_calloc(c->nfields, sizeof(*j->plain));

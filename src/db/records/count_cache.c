@@ -129,7 +129,7 @@ static struct table_version *table_find(struct sh_rec_counts *cc, const char *na
 {
     size_t b = (size_t)(name_hash(name) & (TABLE_BUCKETS - 1));
     for (struct table_version *t = cc->tables[b]; t; t = t->next)
-        if (sh__caseeq(t->name, name))
+        if (sh_schema_name_eq(t->name, name))
             return t;
     if (!create)
         return NULL;
@@ -198,7 +198,7 @@ static bool key_eq(const struct sh_lru_node *n, const void *key)
     const struct entry *e = (const struct entry *)(const void *)n;
     const struct sh_rec_count_key *k = key;
     size_t tn = strlen(k->table);
-    return e->klen == tn + 2 + k->len && sh__caseeq(e->key, k->table) &&
+    return e->klen == tn + 2 + k->len && sh_schema_name_eq(e->key, k->table) &&
            (e->key[tn + 1] != 0) == k->any_table && memcmp(e->key + tn + 2, k->key, k->len) == 0;
 }
 

@@ -383,7 +383,7 @@ void sh__rec_touch(struct sh_rec_write *w, const struct sh_collection *c)
         w->auth_written = true;
     /* By name: a job run again after a schema reload has new collections. */
     for (size_t i = 0; i < w->ntouched; i++)
-        if (sh__caseeq(w->touched[i], c->name))
+        if (sh_schema_name_eq(w->touched[i], c->name))
             return;
     if (w->ntouched == w->touched_cap) {
         w->touched_cap = w->touched_cap ? w->touched_cap * 2 : 4;
