@@ -35,9 +35,8 @@ int sh_api_health(struct sh_req *r, void *ud);
  * are borrowed and must outlive it). The new state, or NULL with a one-line
  * message in err (a bad CIDR list, a bad --mailer or --hash-nice, threads
  * that would not start). */
-struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg,
-                                    struct sh_db *db, struct sh_catalog *catalog, char *err,
-                                    size_t errlen);
+struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg, struct sh_db *db,
+                                    struct sh_catalog *catalog, char *err, size_t errlen);
 /* Before the database closes: writes the pending session times, stops the
  * pool (queued hash jobs fail with -ECANCELED) and closes the timer. Safe to
  * call twice. */

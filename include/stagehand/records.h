@@ -180,7 +180,7 @@ struct sh_rec_limits {
 struct sh_rec_access {
     const struct sh_collection_resolver *resolver; /* the request's snapshot */
     const struct sh_filter_ctx *ctx;
-    unsigned flags;                      /* SH_REC_SUPERUSER */
+    unsigned flags;                     /* SH_REC_SUPERUSER */
     const struct sh_rec_limits *limits; /* NULL: the SH_REC_DEFAULT_* limits */
 };
 /* acc's limits, or the defaults when it names none. */

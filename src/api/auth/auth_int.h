@@ -132,10 +132,10 @@ struct sh__auth_ident {
     struct sh_auth au;
     struct cJSON *record; /* owned; au.record */
     unsigned refs;
-    uint64_t epoch;    /* sh_api_auth.epoch when it was verified */
-    int64_t schema;    /* the catalog's schema version then */
-    int64_t expires;   /* ms: min(token exp, session expiry, verified + max age) */
-    int64_t last_used; /* the session's lastUsed as last known (touch batching) */
+    uint64_t epoch;          /* sh_api_auth.epoch when it was verified */
+    int64_t schema;          /* the catalog's schema version then */
+    int64_t expires;         /* ms: min(token exp, session expiry, verified + max age) */
+    int64_t last_used;       /* the session's lastUsed as last known (touch batching) */
     struct sh_lru_node node; /* the cache's links */
     bool cached;             /* linked in the cache (which holds a reference) */
     unsigned char digest[32];

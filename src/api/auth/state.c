@@ -206,9 +206,8 @@ static struct sh_ratelimit *limiter(const struct sh_config_rate *rate, size_t ke
     return rate->limit ? sh_ratelimit_new(rate->limit, rate->window_ms, keys) : NULL;
 }
 
-struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg,
-                                    struct sh_db *db, struct sh_catalog *catalog, char *err,
-                                    size_t errlen)
+struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg, struct sh_db *db,
+                                    struct sh_catalog *catalog, char *err, size_t errlen)
 {
     struct sh_api_auth *a = sh_calloc(1, sizeof(*a));
     a->loop = loop;

@@ -26,6 +26,8 @@ struct pool {
     size_t at; /* next unused byte; POOL_SIZE when empty */
 };
 
+/* Per thread, not per server: random bytes are no one's state, and a pool
+ * shared between threads would need a lock on every id. */
 static _Thread_local struct pool pool = {.at = POOL_SIZE};
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 

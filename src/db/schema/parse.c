@@ -208,8 +208,9 @@ static int assign_field_ids(struct sh_collection *c, const struct sh_collection 
                                        "validation_duplicated_field_name",
                                        "duplicated field name.");
         }
-        if (c->type == SH_COLLECTION_AUTH && (sh_schema_name_eq(c->fields[i].name, "passwordConfirm") ||
-                                              sh_schema_name_eq(c->fields[i].name, "oldPassword")))
+        if (c->type == SH_COLLECTION_AUTH &&
+            (sh_schema_name_eq(c->fields[i].name, "passwordConfirm") ||
+             sh_schema_name_eq(c->fields[i].name, "oldPassword")))
             return sh__schema_fail(err, c->name, c->fields[i].name, "fields",
                                    "validation_reserved_field_name", "the name is reserved.");
     }
@@ -317,7 +318,8 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
                     "index %zu: the name \"%s\" is reserved for internal use.", pos, ix->name);
-            if (!sh_schema_name_eq(ix->table, c->name) && !(old_name && sh_schema_name_eq(ix->table, old_name)))
+            if (!sh_schema_name_eq(ix->table, c->name) &&
+                !(old_name && sh_schema_name_eq(ix->table, old_name)))
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
                     "index %zu: the table must be \"%s\", not \"%s\".", pos, c->name, ix->table);
@@ -449,7 +451,7 @@ static int parse_token_options(struct sh_collection *c, const cJSON *json,
     } else {
         c->token_secret = sh_malloc(51);
         sh_random_string(c->token_secret, 50,
-                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
     }
     if (dur && !cJSON_IsNull(dur)) {
         if (!cJSON_IsNumber(dur) || dur->valuedouble < 0 || dur->valuedouble > 315360000.0 ||
