@@ -45,8 +45,8 @@ struct app {
     int signals;
     struct sh_db *db;
     struct sh_catalog catalog;
-    struct sh_api_records records;
-    struct sh_api_auth auth;
+    struct sh_api_records *records;
+    struct sh_api_auth *auth;
     int stopping;
 };
 
@@ -94,7 +94,7 @@ static void stop_loop(struct app *a)
     uv_signal_stop(&a->sigterm);
     uv_signal_stop(&a->sigint);
     uv_timer_stop(&a->drain_timer);
-    sh_api_auth_stop(&a->auth);
+    sh_api_auth_stop(a->auth);
     sh_catalog_close(&a->catalog);
     if (a->db)
         sh_db_close(a->db, on_db_closed, a);
@@ -155,7 +155,8 @@ static int mkdir_p(const char *dir)
 /* Closes the database before serving started (start-up failed). */
 static void close_db_now(struct app *a)
 {
-    sh_api_auth_stop(&a->auth);
+    if (a->auth)
+        sh_api_auth_stop(a->auth);
     sh_catalog_close(&a->catalog);
     if (a->db) {
         sh_db_close(a->db, on_db_closed, a);
@@ -189,15 +190,14 @@ static int open_storage(struct app *a)
         close_db_now(a);
         return -1;
     }
-    sh_api_records_init(&a->records, a->loop, a->db, &a->catalog);
     char err[256];
-    if (sh_api_auth_init(&a->auth, a->loop, &a->cfg, a->db, &a->catalog, err, sizeof(err))) {
+    a->auth = sh_api_auth_new(a->loop, &a->cfg, a->db, &a->catalog, err, sizeof(err));
+    if (!a->auth) {
         fprintf(stderr, "stagehand: %s\n", err);
-        sh_api_records_deinit(&a->records);
         close_db_now(a);
         return 2;
     }
-    a->records.auth = &a->auth;
+    a->records = sh_api_records_new(a->loop, &a->cfg, a->db, &a->catalog, a->auth);
     return 0;
 }
 
@@ -277,13 +277,13 @@ static int serve_locked(struct app *a)
         return rc > 0 ? rc : 1;
     sh_router_init(&a->router, &a->cfg);
     if (sh_api_register(&a->router, a->has_files ? &a->files : NULL) ||
-        sh_api_auth_register(&a->router, &a->auth) ||
-        sh_api_records_register(&a->router, &a->records) ||
-        sh_api_collections_register(&a->router, &a->records)) {
+        sh_api_auth_register(&a->router, a->auth) ||
+        sh_api_records_register(&a->router, a->records) ||
+        sh_api_collections_register(&a->router, a->records)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
         close_db_now(a);
-        sh_api_auth_deinit(&a->auth);
-        sh_api_records_deinit(&a->records);
+        sh_api_records_free(a->records);
+        sh_api_auth_free(a->auth);
         return 1;
     }
     sh_http_server_init(&a->http, a->loop, &a->cfg, sh_router_dispatch, &a->router);
@@ -291,8 +291,8 @@ static int serve_locked(struct app *a)
     if (sh_http_server_listen(&a->http, err, sizeof(err))) {
         fprintf(stderr, "stagehand: %s\n", err);
         close_db_now(a);
-        sh_api_auth_deinit(&a->auth);
-        sh_api_records_deinit(&a->records);
+        sh_api_records_free(a->records);
+        sh_api_auth_free(a->auth);
         return 1;
     }
     uv_signal_init(a->loop, &a->sigterm);
@@ -313,8 +313,8 @@ static int serve_locked(struct app *a)
     sh_http_server_deinit(&a->http);
     uv_run(a->loop, UV_RUN_DEFAULT); /* let close callbacks run */
     sh_router_deinit(&a->router);
-    sh_api_records_deinit(&a->records);
-    sh_api_auth_deinit(&a->auth);
+    sh_api_records_free(a->records);
+    sh_api_auth_free(a->auth);
     if (a->has_files)
         sh_static_deinit(&a->files);
     sh_log_info("main", "stopped after %llu requests", (unsigned long long)a->http.requests);

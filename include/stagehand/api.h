@@ -12,13 +12,8 @@
 struct sh_static;
 struct sh_db;
 struct sh_catalog;
-struct sh_filter_cache;
 struct sh_config;
-struct sh_hash_pool;
-struct sh_ratelimit;
-struct sh_cidr_list;
-struct sh__touch;
-struct sh__auth_cache;
+struct sh_api_auth;
 struct sh_api_records;
 
 /* Registers every API route and middleware on rt; static files (may be NULL)
@@ -27,41 +22,28 @@ int sh_api_register(struct sh_router *rt, struct sh_static *files);
 
 int sh_api_health(struct sh_req *r, void *ud);
 
-/* ---- accounts (API.md "Auth"; api/auth_*.c) ---- */
+/* ---- accounts (API.md "Auth"; api/auth/) ---- */
 
 /*
- * What the auth middleware and routes share: the hashing pool, the rate
- * limiters, the trusted-proxy and exempt address lists, and the batch of
- * session "last used" times waiting to be written. Process lifetime; loop
- * thread.
+ * The accounts state (struct sh_api_auth, opaque; api/auth/auth_int.h): the
+ * hashing pool, the rate limiters, the trusted-proxy and exempt address
+ * lists, the verified-token cache and the batch of session "last used"
+ * times waiting to be written. One per server; loop thread.
  */
-struct sh_api_auth {
-    uv_loop_t *loop;
-    const struct sh_config *cfg;
-    struct sh_db *db;
-    struct sh_catalog *catalog;
-    struct sh_hash_pool *pool;
-    struct sh_cidr_list *trusted, *exempt;
-    struct sh_ratelimit *rl_auth, *rl_identity, *rl_all; /* NULL = off */
-    struct sh_ratelimit *rl_pair, *rl_reset;             /* per (account, address); reset mails */
-    int mailer;                                          /* enum in api/auth_mail.c */
-    struct sh__touch *touch;                             /* pending lastUsed writes */
-    uv_timer_t timer;                                    /* flushes them; sweeps sessions */
-    uint64_t ticks;
-    struct sh__auth_cache *cache; /* verified tokens (--token-cache); NULL = off */
-    uint64_t epoch;               /* moves at every revocation (api/auth_cache.c) */
-    int started;
-};
 
-/* Starts the hashing pool and the limiters of cfg (db and catalog are
- * borrowed). 0, or -1 with a one-line message in err (a bad CIDR list). */
-int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_config *cfg,
-                     struct sh_db *db, struct sh_catalog *catalog, char *err, size_t errlen);
+/* Starts the hashing pool and the limiters of cfg (loop, cfg, db and catalog
+ * are borrowed and must outlive it). The new state, or NULL with a one-line
+ * message in err (a bad CIDR list, a bad --mailer or --hash-nice, threads
+ * that would not start). */
+struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg, struct sh_db *db,
+                                    struct sh_catalog *catalog, char *err, size_t errlen);
 /* Before the database closes: writes the pending session times, stops the
- * pool (queued hash jobs fail with -ECANCELED) and closes the timer. */
+ * pool (queued hash jobs fail with -ECANCELED) and closes the timer. Safe to
+ * call twice. */
 void sh_api_auth_stop(struct sh_api_auth *a);
-/* After the loop has run the close callbacks: frees the rest. */
-void sh_api_auth_deinit(struct sh_api_auth *a);
+/* After sh_api_auth_stop and once the loop has run the close callbacks:
+ * frees the rest. NULL is ignored. */
+void sh_api_auth_free(struct sh_api_auth *a);
 /* Adds the client address, token and general rate limit middleware and the
  * auth routes of API.md. 0 or a negative code. */
 int sh_api_auth_register(struct sh_router *rt, struct sh_api_auth *a);
@@ -92,24 +74,24 @@ int sh_api_collections_create(struct sh_req *r, void *ud);
 int sh_api_collections_update(struct sh_req *r, void *ud);
 int sh_api_collections_delete(struct sh_req *r, void *ud);
 
-/* What the records handlers share: the storage, the collection catalog and a
- * cache of parsed `filter` parameters, and the accounts state (passwords are
- * hashed on its pool; sign-ups count against its per-IP limit). Process
- * lifetime; loop thread. */
-struct sh_api_records {
-    uv_loop_t *loop;
-    struct sh_db *db;
-    struct sh_catalog *catalog;
-    struct sh_filter_cache *filters;
-    struct sh_api_auth *auth; /* set after sh_api_records_init */
-};
-
 /* ---- records (API.md "Records") ---- */
 
-/* Prepares a (db and catalog are borrowed and must outlive it). */
-void sh_api_records_init(struct sh_api_records *a, uv_loop_t *loop, struct sh_db *db,
-                         struct sh_catalog *catalog);
-void sh_api_records_deinit(struct sh_api_records *a);
+/* What the records handlers share (struct sh_api_records, opaque;
+ * api/records/records_int.h): the storage, the collection catalog, a cache
+ * of parsed `filter` parameters, the count cache of list totals, the read
+ * budgets of clients and the response buffer for rows written as JSON, plus
+ * the accounts state (passwords are hashed on its pool; sign-ups count
+ * against its per-IP limit). Everything but the borrowed pointers belongs
+ * to it, so two servers can live in one process. Loop thread. */
+
+/* A new records state; loop, cfg, db, catalog and auth are borrowed and
+ * must outlive it (auth's password reset writes end their count cache marks
+ * in its count cache). Allocation failure aborts. */
+struct sh_api_records *sh_api_records_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                          struct sh_db *db, struct sh_catalog *catalog,
+                                          struct sh_api_auth *auth);
+/* After the database closed (no write job left): frees it. NULL is ignored. */
+void sh_api_records_free(struct sh_api_records *a);
 /* Adds the five records routes of API.md. 0 or a negative code. */
 int sh_api_records_register(struct sh_router *rt, struct sh_api_records *a);
 

@@ -68,6 +68,8 @@ struct sh_listener {
     unsigned polling : 1; /* the poll is started */
 };
 
+#define SH_NET_READ_BUF (64 * 1024)
+
 struct sh_net {
     uv_loop_t *loop;
     const struct sh_config *cfg;
@@ -96,6 +98,10 @@ struct sh_net {
     uv_timer_t accept_timer; /* resumes accepting after a pause at the limit */
     unsigned accept_timer_open : 1;
     unsigned stopping : 1;
+    /* The one read buffer of this loop's connections: reads are processed
+     * synchronously, so no connection holds on to it between callbacks (an
+     * idle keep-alive connection holds no read buffer). */
+    char read_buf[SH_NET_READ_BUF];
 };
 
 #define SH_NET_FD_LOG_MS 10000

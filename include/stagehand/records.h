@@ -156,29 +156,18 @@ void sh_rec_counts_put(struct sh_rec_counts *cc, const struct sh_rec_count_key *
 /* A write to table committed: its counts (and those of WHEREs reading any
  * table) are stale from now on. cc may be NULL. */
 void sh_rec_counts_bump(struct sh_rec_counts *cc, const char *table);
-/* A write to table is in progress (any thread; process-wide, whatever
- * cache exists): its counts are neither served nor stored until the
- * matching write_end, which bumps table in cc (may be NULL; loop thread). */
+/* A write to table is in progress (any thread; the marks are process-wide,
+ * whatever cache exists: count_cache.c says why): its counts are neither
+ * served nor stored until the matching write_end, which bumps table in cc
+ * (may be NULL; loop thread). */
 void sh_rec_counts_write_begin(const char *table);
 void sh_rec_counts_write_end(struct sh_rec_counts *cc, const char *table);
 void sh_rec_counts_stats(const struct sh_rec_counts *cc, struct sh_rec_counts_stats *out);
-/* The loop's instance, which sh_rec_write_deinit bumps (NULL: none yet;
- * then nothing is cached that a write could make stale). The installer
- * keeps ownership. Loop thread. */
-void sh_rec_counts_install(struct sh_rec_counts *cc);
-struct sh_rec_counts *sh_rec_counts_installed(void);
 
 /* ---- reads on the loop ---- */
 
-/* How a request may read: its rule context and privileges. */
-struct sh_rec_access {
-    const struct sh_collection_resolver *resolver; /* the request's snapshot */
-    const struct sh_filter_ctx *ctx;
-    unsigned flags; /* SH_REC_SUPERUSER */
-};
-
-/* What one request may make the loop read (process-wide, set from the
- * config by the API; 0 = no limit). */
+/* What one request may make the loop read (set from the config by the API;
+ * 0 = no limit). */
 struct sh_rec_limits {
     unsigned max_multi_hops;     /* multi-valued segments in one path of a
                                     non-superuser's filter or sort (400 beyond) */
@@ -186,9 +175,16 @@ struct sh_rec_limits {
 };
 #define SH_REC_DEFAULT_MAX_MULTI_HOPS     3
 #define SH_REC_DEFAULT_EXPAND_MAX_RECORDS 10000
-/* Replaces the limits (loop thread; defaults until the first call). */
-void sh_rec_limits_set(const struct sh_rec_limits *l);
-const struct sh_rec_limits *sh_rec_limits(void);
+
+/* How a request may read: its rule context, privileges and limits. */
+struct sh_rec_access {
+    const struct sh_collection_resolver *resolver; /* the request's snapshot */
+    const struct sh_filter_ctx *ctx;
+    unsigned flags;                     /* SH_REC_SUPERUSER */
+    const struct sh_rec_limits *limits; /* NULL: the SH_REC_DEFAULT_* limits */
+};
+/* acc's limits, or the defaults when it names none. */
+const struct sh_rec_limits *sh_rec_access_limits(const struct sh_rec_access *acc);
 
 struct sh_rec_list_query {
     const struct sh_collection *c;
@@ -237,7 +233,7 @@ int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
  * null, unless superuser); single relations expand to an object, multiple
  * ones to an array in the stored order. Unknown fields are ignored, as
  * PocketBase does. Every record copied into an `expand` (nested ones
- * included) counts against sh_rec_limits()->expand_max_records: past it,
+ * included) counts against acc's expand_max_records: past it,
  * SH_ETOOBIG (records is then partly expanded: discard it). Returns 0,
  * SH_ETOOBIG or a read error (SH_EBUDGET, ...). */
 int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
@@ -297,6 +293,10 @@ struct sh_rec_write {
     /* out: the job wrote or deleted records of an auth collection (its own,
      * or by a cascade): cached identities must be verified again */
     bool auth_written;
+    /* The count cache that serves totals of these tables (NULL: none, as in
+     * the CLI): sh_rec_write_deinit bumps what the job wrote there. Set by
+     * the creator on the loop; the cache must outlive the job. */
+    struct sh_rec_counts *counts;
 };
 
 /* A sh_db_job_run_fn: arg is a struct sh_rec_write. */
@@ -304,8 +304,8 @@ int sh_rec_write_run(sqlite3 *wdb, void *arg);
 
 /* Frees what w owns and drops its snapshot reference; first ends the
  * count cache marks of what the job wrote (sh_rec_counts_write_end with
- * sh_rec_counts_installed), so call it on the loop thread once the job's
- * completion has been handled. */
+ * w->counts), so call it on the loop thread once the job's completion has
+ * been handled. */
 void sh_rec_write_deinit(struct sh_rec_write *w);
 
 /* ---- internal to records*.c ---- */

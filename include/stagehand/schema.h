@@ -380,15 +380,18 @@ bool sh__schema_name_reserved(const char *name);
 /* Nonzero if s[0..len) is [A-Za-z_][A-Za-z0-9_]* and 1..SH_SCHEMA_NAME_MAX bytes. */
 bool sh__schema_name_ok(const char *s, size_t len);
 
-/* ASCII case-insensitive equality of two NUL-terminated strings. */
-bool sh__caseeq(const char *a, const char *b);
+/* Whether two names (NUL-terminated) are the same SQLite name: equal but
+ * for ASCII case. The one rule for collection, table and field names, used
+ * by records too. */
+bool sh_schema_name_eq(const char *a, const char *b);
 
 /* CRC-32 (IEEE, as zlib and Go's hash/crc32) of len bytes. */
 uint32_t sh__crc32(const char *s, size_t len);
 
 /* Writes n random characters drawn uniformly from charset (libsodium) and a
- * terminating NUL into out (n + 1 bytes). */
-void sh__random_string(char *out, size_t n, const char *charset);
+ * terminating NUL into out (n + 1 bytes): record ids, secrets, and the
+ * session ids of db/records. Any thread. */
+void sh_random_string(char *out, size_t n, const char *charset);
 
 /* Parses one field object into *out (zeroed first; released with
  * sh__field_deinit even on failure). coll names the collection in errors. */

@@ -159,4 +159,11 @@ char *sh__json_to_text(const struct cJSON *v);
 /* Number of UTF-8 characters in s. */
 size_t sh__utf8_count(const char *s);
 
+/* Whether password (a non-empty string given for password field f) passes
+ * f's rules: its length in characters within f's bounds (SH_PASSWORD_MAX
+ * when f sets no max) and f's pattern. The rule sh_record_input_parse
+ * applies; the API asks it before hashing, so a password validation would
+ * refuse costs no Argon2 run. */
+bool sh_field_password_ok(const struct sh_field *f, const char *password);
+
 #endif

@@ -1,17 +1,11 @@
 /*
  * The route table: every API route in one place, with the middleware chain
  * that runs before them (CORS preflight; then, from sh_api_auth_register,
- * the client address, the token, the general rate limit), and the state the
- * records handlers share.
+ * the client address, the token, the general rate limit).
  */
 #include "stagehand/api.h"
 
-#include <string.h>
-
-#include "stagehand/filter.h"
 #include "stagehand/static.h"
-
-#define FILTER_CACHE_SIZE 512
 
 int sh_api_register(struct sh_router *rt, struct sh_static *files)
 {
@@ -21,22 +15,6 @@ int sh_api_register(struct sh_router *rt, struct sh_static *files)
     if (files)
         sh_router_fallback(rt, sh_static_handle, files);
     return rc ? SH_EINVAL : 0;
-}
-
-void sh_api_records_init(struct sh_api_records *a, uv_loop_t *loop, struct sh_db *db,
-                         struct sh_catalog *catalog)
-{
-    memset(a, 0, sizeof(*a));
-    a->loop = loop;
-    a->db = db;
-    a->catalog = catalog;
-    a->filters = sh_filter_cache_new(FILTER_CACHE_SIZE);
-}
-
-void sh_api_records_deinit(struct sh_api_records *a)
-{
-    sh_filter_cache_free(a->filters);
-    memset(a, 0, sizeof(*a));
 }
 
 int sh_api_records_register(struct sh_router *rt, struct sh_api_records *a)

@@ -6,15 +6,18 @@
  * Two counters per key instead of a log of hits, and no burst of 2x the limit
  * at a window boundary as with one fixed window.
  *
- * Keys live in a hash table (SipHash with a random key, so that clients who
- * choose their keys - identities, forged addresses - cannot aim collisions)
- * and on a recency list: at max_keys the least recently hit key is dropped,
- * so memory stays bounded whatever the number of clients. Keys longer than
- * KEY_INLINE bytes are stored as a keyed BLAKE2b digest. The arithmetic is in
+ * Keys live in core's hash table with a recency order (lru.h), hashed with
+ * SipHash under a random key (so that clients who choose their keys -
+ * identities, forged addresses - cannot aim collisions): at max_keys the
+ * least recently hit key is dropped, so memory stays bounded whatever the
+ * number of clients. Keys longer than KEY_INLINE bytes are stored as a keyed
+ * BLAKE2b digest. The arithmetic is in
  * integers scaled by W, exact and free of overflow for W <= 2^30 ms and
  * counts <= limit < 2^32.
  */
 #include "stagehand/auth.h"
+
+#include "stagehand/lru.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -26,9 +29,7 @@
 #define DIGEST_LEN 32
 
 struct entry {
-    struct entry *chain;         /* next in the bucket */
-    struct entry *newer, *older; /* recency list */
-    uint64_t hash;
+    struct sh_lru_node node;        /* first member; recency = last hit */
     uint64_t win;                   /* index of the current fixed window */
     unsigned cur, prev;             /* counted hits in it and in the one before */
     unsigned char digested, keylen; /* key is a digest of a longer key */
@@ -38,10 +39,8 @@ struct entry {
 struct sh_ratelimit {
     unsigned limit;
     uint64_t window_ms;
-    size_t max_keys, count;
-    size_t mask; /* buckets - 1 */
-    struct entry **buckets;
-    struct entry *newest, *oldest;
+    size_t max_keys;
+    struct sh_lru lru; /* struct entry */
     unsigned char hkey[crypto_shorthash_KEYBYTES];
     unsigned char dkey[crypto_generichash_KEYBYTES];
 };
@@ -57,67 +56,37 @@ struct sh_ratelimit *sh_ratelimit_new(unsigned limit, uint64_t window_ms, size_t
     rl->limit = limit;
     rl->window_ms = window_ms;
     rl->max_keys = max_keys;
-    size_t n = 16;
-    while (n < max_keys)
-        n <<= 1;
-    rl->mask = n - 1;
-    rl->buckets = sh_calloc(n, sizeof *rl->buckets);
+    sh_lru_init(&rl->lru, max_keys);
     randombytes_buf(rl->hkey, sizeof rl->hkey);
     randombytes_buf(rl->dkey, sizeof rl->dkey);
     return rl;
+}
+
+static struct entry *entry_of(struct sh_lru_node *n)
+{
+    return (struct entry *)(void *)n;
+}
+
+static void drop(struct sh_ratelimit *rl, struct entry *e)
+{
+    sh_lru_remove(&rl->lru, &e->node);
+    free(e);
 }
 
 void sh_ratelimit_free(struct sh_ratelimit *rl)
 {
     if (!rl)
         return;
-    for (struct entry *e = rl->newest, *next; e; e = next) {
-        next = e->older;
-        free(e);
-    }
-    free(rl->buckets);
+    struct entry *e;
+    while ((e = entry_of(sh_lru_oldest(&rl->lru))))
+        drop(rl, e);
+    sh_lru_deinit(&rl->lru);
     free(rl);
 }
 
 size_t sh_ratelimit_size(const struct sh_ratelimit *rl)
 {
-    return rl->count;
-}
-
-static void list_unlink(struct sh_ratelimit *rl, struct entry *e)
-{
-    if (e->newer)
-        e->newer->older = e->older;
-    else
-        rl->newest = e->older;
-    if (e->older)
-        e->older->newer = e->newer;
-    else
-        rl->oldest = e->newer;
-    e->newer = e->older = NULL;
-}
-
-static void list_push(struct sh_ratelimit *rl, struct entry *e)
-{
-    e->older = rl->newest;
-    e->newer = NULL;
-    if (rl->newest)
-        rl->newest->newer = e;
-    else
-        rl->oldest = e;
-    rl->newest = e;
-}
-
-static void evict_oldest(struct sh_ratelimit *rl)
-{
-    struct entry *e = rl->oldest;
-    struct entry **pp = &rl->buckets[e->hash & rl->mask];
-    while (*pp != e)
-        pp = &(*pp)->chain;
-    *pp = e->chain;
-    list_unlink(rl, e);
-    free(e);
-    rl->count--;
+    return rl->lru.size;
 }
 
 static uint64_t key_hash(const struct sh_ratelimit *rl, const unsigned char *key, size_t keylen)
@@ -129,42 +98,45 @@ static uint64_t key_hash(const struct sh_ratelimit *rl, const unsigned char *key
     return hash;
 }
 
-/* The entry of a (normalised) key, or NULL; the recency list is left alone. */
-static struct entry *find(const struct sh_ratelimit *rl, const unsigned char *key, size_t keylen,
-                          int digested, uint64_t hash)
+/* A key as stored: itself, or its keyed digest when longer than KEY_INLINE. */
+struct norm_key {
+    unsigned char digest[DIGEST_LEN];
+    const unsigned char *k;
+    size_t len;
+    int digested;
+};
+
+static bool key_eq(const struct sh_lru_node *n, const void *key)
 {
-    for (struct entry *e = rl->buckets[hash & rl->mask]; e; e = e->chain)
-        if (e->hash == hash && e->keylen == keylen && e->digested == digested &&
-            memcmp(e->key, key, keylen) == 0)
-            return e;
-    return NULL;
+    const struct entry *e = (const struct entry *)(const void *)n;
+    const struct norm_key *k = key;
+    return e->keylen == k->len && e->digested == k->digested && memcmp(e->key, k->k, k->len) == 0;
 }
 
-/* Finds or makes the entry of a (normalised) key and makes it the newest. */
-static struct entry *lookup(struct sh_ratelimit *rl, const unsigned char *key, size_t keylen,
-                            int digested, uint64_t now_win)
+/* The entry of a (normalised) key, or NULL; the recency order is left alone. */
+static struct entry *find(const struct sh_ratelimit *rl, const struct norm_key *k, uint64_t hash)
 {
-    uint64_t hash = key_hash(rl, key, keylen);
-    struct entry *found = find(rl, key, keylen, digested, hash);
+    return entry_of(sh_lru_find(&rl->lru, hash, key_eq, k));
+}
+
+/* Finds or makes the entry of a (normalised) key and makes it the newest;
+ * a new key past max_keys takes the place of the least recently hit. */
+static struct entry *lookup(struct sh_ratelimit *rl, const struct norm_key *k, uint64_t now_win)
+{
+    uint64_t hash = key_hash(rl, k->k, k->len);
+    struct entry *found = find(rl, k, hash);
     if (found) {
-        list_unlink(rl, found);
-        list_push(rl, found);
+        sh_lru_touch(&rl->lru, &found->node);
         return found;
     }
-
-    if (rl->count == rl->max_keys)
-        evict_oldest(rl);
-    struct entry *e = sh_calloc(1, sizeof *e + keylen);
-    e->hash = hash;
+    if (rl->lru.size == rl->max_keys)
+        drop(rl, entry_of(sh_lru_oldest(&rl->lru)));
+    struct entry *e = sh_calloc(1, sizeof *e + k->len);
     e->win = now_win;
-    e->digested = (unsigned char)digested;
-    e->keylen = (unsigned char)keylen;
-    memcpy(e->key, key, keylen);
-    struct entry **b = &rl->buckets[hash & rl->mask];
-    e->chain = *b;
-    *b = e;
-    list_push(rl, e);
-    rl->count++;
+    e->digested = (unsigned char)k->digested;
+    e->keylen = (unsigned char)k->len;
+    memcpy(e->key, k->k, k->len);
+    sh_lru_insert(&rl->lru, &e->node, hash);
     return e;
 }
 
@@ -182,14 +154,6 @@ static uint64_t until_at_most(const struct entry *e, uint64_t w, uint64_t left, 
     uint64_t q = target * w / e->cur;
     return left + (q >= w ? 0 : w - q);
 }
-
-/* A key as stored: itself, or its keyed digest when longer than KEY_INLINE. */
-struct norm_key {
-    unsigned char digest[DIGEST_LEN];
-    const unsigned char *k;
-    size_t len;
-    int digested;
-};
 
 static void normalise(const struct sh_ratelimit *rl, const char *key, size_t keylen,
                       struct norm_key *n)
@@ -249,7 +213,7 @@ void sh_ratelimit_hit(struct sh_ratelimit *rl, const char *key, size_t keylen, u
     const uint64_t now_win = now_ms / rl->window_ms;
     struct norm_key n;
     normalise(rl, key, keylen, &n);
-    struct entry *e = lookup(rl, n.k, n.len, n.digested, now_win);
+    struct entry *e = lookup(rl, &n, now_win);
     roll(e, now_win);
     decide(rl, e, now_ms, true, out);
 }
@@ -260,7 +224,7 @@ void sh_ratelimit_peek(const struct sh_ratelimit *rl, const char *key, size_t ke
     const uint64_t now_win = now_ms / rl->window_ms;
     struct norm_key n;
     normalise(rl, key, keylen, &n);
-    const struct entry *found = find(rl, n.k, n.len, n.digested, key_hash(rl, n.k, n.len));
+    const struct entry *found = find(rl, &n, key_hash(rl, n.k, n.len));
     struct entry e;
     memset(&e, 0, sizeof e);
     e.win = now_win;
@@ -278,7 +242,7 @@ void sh_ratelimit_undo(struct sh_ratelimit *rl, const char *key, size_t keylen, 
     const uint64_t now_win = now_ms / rl->window_ms;
     struct norm_key n;
     normalise(rl, key, keylen, &n);
-    struct entry *e = find(rl, n.k, n.len, n.digested, key_hash(rl, n.k, n.len));
+    struct entry *e = find(rl, &n, key_hash(rl, n.k, n.len));
     if (!e)
         return; /* evicted meanwhile: nothing to give back */
     roll(e, now_win);

@@ -36,6 +36,7 @@ const char *sh_strerror(int code)
         if (s)
             return s;
     }
+    /* per thread, so that a caller on any thread gets its own text */
     static _Thread_local char unknown[32];
     snprintf(unknown, sizeof(unknown), "unknown error %d", code);
     return unknown;

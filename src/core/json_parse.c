@@ -22,7 +22,10 @@
 
 #include <cjson/cJSON.h>
 
-/* Written before the loop and threads start; read-only afterwards. */
+/* Written before the loop and threads start; read-only afterwards. Process
+ * configuration rather than state: the validator on the writer thread and
+ * every body parser read them, and a server embedded with other limits
+ * would pass them here once before it starts (json.h). */
 static size_t max_bytes = SH_JSON_MAX_BYTES_DEFAULT;
 static unsigned max_depth = SH_JSON_MAX_DEPTH_DEFAULT;
 

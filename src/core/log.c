@@ -3,7 +3,12 @@
  * process buffer and written by sh_log_flush(), which the server calls from a
  * loop timer, when the buffer passes a threshold and at exit, so an access
  * line per request does not cost a write(2) per request. Errors flush at once.
- * The loop thread is the only writer; other threads log through the loop.
+ * Any thread may log (the writer, the hashing pool); the buffer is under a
+ * lock that is uncontended on the loop's fast path.
+ *
+ * The log is the process's, on purpose: one stderr, one level, one buffer
+ * shared by every server and thread of the process, so lines never
+ * interleave mid-line and a crash report finds everything flushed.
  */
 #include "stagehand/core.h"
 
@@ -17,12 +22,11 @@ enum sh_log_level sh_log_min_level = SH_LOG_INFO;
 #define FLUSH_AT (32 * 1024)
 
 static struct sh_buf logbuf;
-/* Helper threads (writer, hashing pool) may log too; the lock is uncontended
- * on the loop's fast path. */
+/* Helper threads (writer, hashing pool) log too, hence the lock. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Each thread keeps its own timestamp cache: the loop's process-wide cache
- * is written without a lock, so helper threads must not read it. */
+/* Each thread keeps its own timestamp cache (thread-local: written without
+ * a lock). */
 static const char *log_ts(void)
 {
     static _Thread_local struct sh_date_cache tl;

@@ -1,5 +1,5 @@
 /*
- * Connections: accept, read into one buffer shared by the loop (an idle
+ * Connections: accept, read into the one buffer of struct sh_net (an idle
  * keep-alive connection holds no read buffer), a single deadline timer, and
  * the write path. Writes go out with uv_try_write first; only what the kernel
  * did not take is copied and queued with uv_write, and the layer above stops
@@ -11,10 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* One read buffer for the whole loop: reads are processed synchronously, so
- * no connection holds on to it between callbacks. */
-static char read_buf[64 * 1024];
 
 struct write_req {
     uv_write_t req;
@@ -96,9 +92,9 @@ void sh_conn_deadline(struct sh_conn *c, uint64_t ms)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
+    struct sh_conn *c = h->data;
     (void)suggested;
-    *buf = uv_buf_init(read_buf, sizeof(read_buf));
+    *buf = uv_buf_init(c->net->read_buf, sizeof(c->net->read_buf));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -108,7 +104,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->closing)
         return;
     if (nread > 0) {
-        c->net->ops->on_data(c, read_buf, (size_t)nread);
+        c->net->ops->on_data(c, c->net->read_buf, (size_t)nread);
     } else if (nread < 0) {
         uv_read_stop(s);
         c->reading = 0;

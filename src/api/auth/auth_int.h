@@ -1,10 +1,10 @@
 /*
- * Internals of the accounts handlers (auth_state.c: the shared state, token
- * keys and signing, the batch of session times; auth_mw.c: the token
- * middleware and what records handlers need of the identity; ratelimit.c:
- * client address and rate limits; auth_gate.c: every password check and
- * its limits; auth_mail.c: the mailer; auth_password.c: sign-in; auth_session.c:
- * refresh, logout, methods; auth_reset.c: password reset; auth_cache.c: the
+ * Internals of the accounts handlers (state.c: the shared state, token keys
+ * and signing, the batch of session times; token_check.c: the token
+ * middleware and what records handlers need of the identity; limits.c:
+ * client address and rate limits; gate.c: every password check and its
+ * limits; mail.c: the mailer; sign_in.c: sign-in; session_routes.c: refresh,
+ * logout, methods; password_reset.c: password reset; token_cache.c: the
  * verified-token cache and the auth epoch that invalidates it). Not a public
  * interface.
  *
@@ -19,7 +19,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "records_int.h"
+#include "stagehand/lru.h"
 #include "stagehand/sessions.h"
 #include "stagehand/auth.h"
 
@@ -30,7 +33,38 @@ struct cJSON;
 #define SH__TOUCH_EVERY_MS      60000 /* a session's lastUsed is written at most this often */
 #define SH__RESET_TTL_S         1800  /* password reset tokens: 30 minutes */
 
-/* ---- auth_state.c ---- */
+struct sh__touch;
+struct sh__auth_cache;
+
+/*
+ * The accounts state of one server (opaque outside api/: api.h), made by
+ * sh_api_auth_new. What the auth middleware and routes share: the hashing
+ * pool, the rate limiters, the trusted-proxy and exempt address lists, the
+ * verified-token cache and its epoch, and the batch of session "last used"
+ * times waiting to be written. Loop thread.
+ */
+struct sh_api_auth {
+    uv_loop_t *loop;
+    const struct sh_config *cfg;
+    struct sh_db *db;
+    struct sh_catalog *catalog;
+    struct sh_hash_pool *pool;
+    struct sh_cidr_list *trusted, *exempt;
+    struct sh_ratelimit *rl_auth, *rl_identity, *rl_all; /* NULL = off */
+    struct sh_ratelimit *rl_pair, *rl_reset;             /* per (account, address); reset mails */
+    int mailer;                                          /* enum in mail.c */
+    struct sh__touch *touch;                             /* pending lastUsed writes */
+    uv_timer_t timer;                                    /* flushes them; sweeps sessions */
+    uint64_t ticks;
+    struct sh__auth_cache *cache; /* verified tokens (--token-cache); NULL = off */
+    uint64_t epoch;               /* moves at every revocation (token_cache.c) */
+    /* The records API's count cache (borrowed; set by sh_api_records_new,
+     * NULL before): password reset's write jobs end their marks there. */
+    struct sh_rec_counts *counts;
+    int started;
+};
+
+/* ---- state.c ---- */
 
 /* The signing key of purpose ("" for auth tokens, "passwordReset") for a
  * record of c with tokenKey; returns its length (0 when c has no secret). */
@@ -48,14 +82,14 @@ char *sh__auth_sign(struct sh_req *r, const struct sh_collection *c, const char 
  * per-address limit, a change the update rule and the old password allowed,
  * a valid reset token, a rehash after a sign-in): a hash is never computed
  * for a request that cannot succeed. Passwords are checked only through
- * sh__auth_check_password (auth_gate.c). */
+ * sh__auth_check_password (gate.c). */
 int sh__auth_hash(struct sh_api_auth *a, const char *password, size_t len, sh_hash_cb cb,
                   void *arg);
 int sh__auth_needs_rehash(const struct sh_api_auth *a, const char *hash);
 /* Notes that session sid was used at now (ms); written in a batch later. */
 void sh__auth_touch(struct sh_api_auth *a, const char *sid, int64_t now);
 
-/* ---- auth_gate.c ---- */
+/* ---- gate.c ---- */
 
 #define SH__GATE_IP_COUNTED 1u /* the route counted this request per address already */
 
@@ -73,7 +107,7 @@ int sh__auth_check_password(struct sh_req *r, struct sh_api_auth *a, const struc
                             const char *account, const char *hash, const char *password, size_t len,
                             unsigned flags, sh_hash_cb cb, void *arg);
 
-/* ---- auth_mail.c ---- */
+/* ---- mail.c ---- */
 
 /* Hands a password-reset mail for record id (address email) of c to the
  * mailer of --mailer: appended to <dir>/mail.log (created 0600) off the
@@ -81,10 +115,10 @@ int sh__auth_check_password(struct sh_req *r, struct sh_api_auth *a, const struc
  * The token never reaches the log otherwise. */
 void sh__auth_mail_reset(struct sh_api_auth *a, const struct sh_collection *c, const char *id,
                          const char *email, const char *token);
-/* The mailer named by --mailer (enum in auth_mail.c), or -1. */
+/* The mailer named by --mailer (enum in mail.c), or -1. */
 int sh__auth_mailer_parse(const char *name);
 
-/* ---- auth_cache.c ---- */
+/* ---- token_cache.c ---- */
 
 #define SH__AUTH_CACHE_MAX_AGE_MS 60000 /* a cached token is checked again after this */
 
@@ -98,11 +132,12 @@ struct sh__auth_ident {
     struct sh_auth au;
     struct cJSON *record; /* owned; au.record */
     unsigned refs;
-    uint64_t epoch;    /* sh_api_auth.epoch when it was verified */
-    int64_t schema;    /* the catalog's schema version then */
-    int64_t expires;   /* ms: min(token exp, session expiry, verified + max age) */
-    int64_t last_used; /* the session's lastUsed as last known (touch batching) */
-    struct sh__auth_ident *hnext, *prev, *next; /* the cache's links */
+    uint64_t epoch;          /* sh_api_auth.epoch when it was verified */
+    int64_t schema;          /* the catalog's schema version then */
+    int64_t expires;         /* ms: min(token exp, session expiry, verified + max age) */
+    int64_t last_used;       /* the session's lastUsed as last known (touch batching) */
+    struct sh_lru_node node; /* the cache's links */
+    bool cached;             /* linked in the cache (which holds a reference) */
     unsigned char digest[32];
     char strings[];
 };
@@ -146,7 +181,7 @@ void sh__auth_epoch_bump(struct sh_api_auth *a);
  * failed write bumping costs one lookup). a may be NULL. */
 void sh__auth_record_written(struct sh_api_auth *a, const struct sh_rec_write *w);
 
-/* ---- auth_mw.c ---- */
+/* ---- token_check.c ---- */
 
 /* The auth collection named by :collection, from a snapshot the request
  * keeps (*snap) until it ends. NULL after answering 404 (unknown, or not an
@@ -166,7 +201,7 @@ const struct sh_auth *sh__auth_require(struct sh_req *r, const struct sh_collect
 void sh__auth_send_token(struct sh_req *r, const struct sh_collection *c, const char *token,
                          const struct cJSON *record);
 
-/* ---- ratelimit.c ---- */
+/* ---- limits.c ---- */
 
 /* True when no limit applies to r (a superuser, or an exempt address). */
 bool sh__rl_exempt(const struct sh_req *r, const struct sh_api_auth *a);

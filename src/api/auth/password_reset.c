@@ -287,6 +287,7 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
     x->w.op = SH_REC_UPDATE;
     x->w.snap = sh_catalog_snap_ref(snap);
     x->w.c = c;
+    x->w.counts = a->counts;
     x->w.id = row.id;
     row.id = NULL;
     sh_auth_row_deinit(&row);

@@ -206,10 +206,10 @@ static struct sh_ratelimit *limiter(const struct sh_config_rate *rate, size_t ke
     return rate->limit ? sh_ratelimit_new(rate->limit, rate->window_ms, keys) : NULL;
 }
 
-int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_config *cfg,
-                     struct sh_db *db, struct sh_catalog *catalog, char *err, size_t errlen)
+struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg, struct sh_db *db,
+                                    struct sh_catalog *catalog, char *err, size_t errlen)
 {
-    memset(a, 0, sizeof(*a));
+    struct sh_api_auth *a = sh_calloc(1, sizeof(*a));
     a->loop = loop;
     a->cfg = cfg;
     a->db = db;
@@ -218,13 +218,14 @@ int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_con
     a->trusted = sh_cidr_list_parse(cfg->trusted_proxy, why, sizeof(why));
     if (!a->trusted) {
         snprintf(err, errlen, "invalid value for --trusted-proxy: %s", why);
-        return -1;
+        free(a);
+        return NULL;
     }
     a->exempt = sh_cidr_list_parse(cfg->rate_limit_exempt, why, sizeof(why));
     if (!a->exempt) {
         snprintf(err, errlen, "invalid value for --rate-limit-exempt: %s", why);
-        sh_api_auth_deinit(a);
-        return -1;
+        sh_api_auth_free(a);
+        return NULL;
     }
     a->rl_auth = limiter(&cfg->rate_limit_auth, RL_KEYS);
     a->rl_identity = limiter(&cfg->rate_limit_identity, RL_KEYS_IDENT);
@@ -234,8 +235,8 @@ int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_con
     a->mailer = sh__auth_mailer_parse(cfg->mailer ? cfg->mailer : "file");
     if (a->mailer < 0) {
         snprintf(err, errlen, "invalid value for --mailer: %s (file, log or off)", cfg->mailer);
-        sh_api_auth_deinit(a);
-        return -1;
+        sh_api_auth_free(a);
+        return NULL;
     }
     struct sh_hash_pool_options o;
     sh_hash_pool_options_init(&o);
@@ -243,15 +244,15 @@ int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_con
     o.max_queue = cfg->hash_queue;
     if (cfg->hash_nice > 19) {
         snprintf(err, errlen, "invalid value for --hash-nice: %u (0..19)", cfg->hash_nice);
-        sh_api_auth_deinit(a);
-        return -1;
+        sh_api_auth_free(a);
+        return NULL;
     }
     o.nice = (int)cfg->hash_nice;
     int rc = sh_hash_pool_start(&a->pool, loop, &o);
     if (rc) {
         snprintf(err, errlen, "cannot start the password hashing threads (%d)", rc);
-        sh_api_auth_deinit(a);
-        return -1;
+        sh_api_auth_free(a);
+        return NULL;
     }
     a->touch = sh_calloc(1, sizeof(*a->touch));
     a->cache = sh__auth_cache_new(cfg->token_cache);
@@ -260,7 +261,7 @@ int sh_api_auth_init(struct sh_api_auth *a, uv_loop_t *loop, const struct sh_con
     uv_timer_start(&a->timer, on_tick, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&a->timer);
     a->started = 1;
-    return 0;
+    return a;
 }
 
 void sh_api_auth_stop(struct sh_api_auth *a)
@@ -275,8 +276,10 @@ void sh_api_auth_stop(struct sh_api_auth *a)
     a->pool = NULL;
 }
 
-void sh_api_auth_deinit(struct sh_api_auth *a)
+void sh_api_auth_free(struct sh_api_auth *a)
 {
+    if (!a)
+        return;
     sh_cidr_list_free(a->trusted);
     sh_cidr_list_free(a->exempt);
     sh_ratelimit_free(a->rl_auth);
@@ -288,5 +291,5 @@ void sh_api_auth_deinit(struct sh_api_auth *a)
     sh__auth_cache_free(a->cache);
     if (a->pool) /* never started serving */
         sh_hash_pool_stop(a->pool);
-    memset(a, 0, sizeof(*a));
+    free(a);
 }

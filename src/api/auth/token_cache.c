@@ -5,9 +5,11 @@
  * hash and a table probe instead of base64, HMAC, JSON parsing and an
  * indexed read.
  *
- * Keys are a keyed BLAKE2b-256 of the whole token (a random key per process:
+ * Keys are a keyed BLAKE2b-256 of the whole token (a random key per cache:
  * bucket positions cannot be aimed at, and a collision is 2^-128), compared
- * in constant time. At most `cap` entries; the least recently used goes.
+ * in constant time, in core's hash table with a recency order (lru.h; its
+ * first 8 bytes are the hash). At most `cap` entries; the least recently
+ * used goes.
  *
  * An entry answers only while all of these hold, so that caching never
  * outlives what the database would say:
@@ -33,6 +35,8 @@
  */
 #include "auth_int.h"
 
+#include "stagehand/lru.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,10 +46,8 @@
 #define DIGEST 32
 
 struct sh__auth_cache {
-    struct sh__auth_ident **buckets;
-    size_t nbuckets; /* power of two, >= 2 x cap */
-    size_t n, cap;
-    struct sh__auth_ident *head, *tail; /* most ... least recently used */
+    struct sh_lru lru; /* struct sh__auth_ident, by the digest's first 8 bytes */
+    size_t cap;
     unsigned char key[crypto_generichash_KEYBYTES];
     struct sh__auth_cache_stats st;
 };
@@ -81,62 +83,39 @@ struct sh__auth_cache *sh__auth_cache_new(size_t cap)
         return NULL;
     struct sh__auth_cache *c = sh_calloc(1, sizeof(*c));
     c->cap = cap;
-    c->nbuckets = 16;
-    while (c->nbuckets < cap * 2)
-        c->nbuckets *= 2;
-    c->buckets = sh_calloc(c->nbuckets, sizeof(*c->buckets));
+    sh_lru_init(&c->lru, cap);
     crypto_generichash_keygen(c->key);
     c->st.cap = cap;
     return c;
 }
 
-static void digest_of(const struct sh__auth_cache *c, const char *tok, size_t len,
-                      unsigned char out[DIGEST])
+static uint64_t digest_of(const struct sh__auth_cache *c, const char *tok, size_t len,
+                          unsigned char out[DIGEST])
 {
     crypto_generichash(out, DIGEST, (const unsigned char *)tok, len, c->key, sizeof(c->key));
-}
-
-static size_t bucket_of(const struct sh__auth_cache *c, const unsigned char d[DIGEST])
-{
     uint64_t h;
-    memcpy(&h, d, sizeof(h));
-    return (size_t)h & (c->nbuckets - 1);
+    memcpy(&h, out, sizeof(h));
+    return h;
 }
 
-static void lru_unlink(struct sh__auth_cache *c, struct sh__auth_ident *e)
+static struct sh__auth_ident *ident_of(struct sh_lru_node *n)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
+    return n ? sh_list_entry(n, struct sh__auth_ident, node) : NULL;
 }
 
-static void lru_front(struct sh__auth_cache *c, struct sh__auth_ident *e)
+static bool digest_eq(const struct sh_lru_node *n, const void *key)
 {
-    e->next = c->head;
-    e->prev = NULL;
-    if (c->head)
-        c->head->prev = e;
-    c->head = e;
-    if (!c->tail)
-        c->tail = e;
+    const struct sh__auth_ident *e =
+        (const struct sh__auth_ident *)(const void *)((const char *)n -
+                                                      offsetof(struct sh__auth_ident, node));
+    return sodium_memcmp(e->digest, key, DIGEST) == 0;
 }
 
-/* Takes e out of the table and the list and drops the cache's reference. */
+/* Takes e out of the table and drops the cache's reference. */
 static void remove_entry(struct sh__auth_cache *c, struct sh__auth_ident *e)
 {
-    struct sh__auth_ident **pp = &c->buckets[bucket_of(c, e->digest)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    e->hnext = NULL;
-    lru_unlink(c, e);
-    c->n--;
+    sh_lru_remove(&c->lru, &e->node);
+    e->cached = false;
     sh__auth_ident_unref(e);
 }
 
@@ -144,19 +123,12 @@ void sh__auth_cache_free(struct sh__auth_cache *c)
 {
     if (!c)
         return;
-    while (c->head)
-        remove_entry(c, c->head);
-    free(c->buckets);
+    struct sh__auth_ident *e;
+    while ((e = ident_of(sh_lru_oldest(&c->lru))))
+        remove_entry(c, e);
+    sh_lru_deinit(&c->lru);
     sodium_memzero(c->key, sizeof(c->key));
     free(c);
-}
-
-static struct sh__auth_ident *find_digest(struct sh__auth_cache *c, const unsigned char d[DIGEST])
-{
-    for (struct sh__auth_ident *e = c->buckets[bucket_of(c, d)]; e; e = e->hnext)
-        if (sodium_memcmp(e->digest, d, DIGEST) == 0)
-            return e;
-    return NULL;
 }
 
 struct sh__auth_ident *sh__auth_cache_find(struct sh__auth_cache *c, const char *tok, size_t len,
@@ -165,8 +137,8 @@ struct sh__auth_ident *sh__auth_cache_find(struct sh__auth_cache *c, const char 
     if (!c)
         return NULL;
     unsigned char d[DIGEST];
-    digest_of(c, tok, len, d);
-    struct sh__auth_ident *e = find_digest(c, d);
+    uint64_t h = digest_of(c, tok, len, d);
+    struct sh__auth_ident *e = ident_of(sh_lru_find(&c->lru, h, digest_eq, d));
     if (!e) {
         c->st.misses++;
         return NULL;
@@ -177,32 +149,26 @@ struct sh__auth_ident *sh__auth_cache_find(struct sh__auth_cache *c, const char 
         return NULL;
     }
     c->st.hits++;
-    if (c->head != e) {
-        lru_unlink(c, e);
-        lru_front(c, e);
-    }
+    sh_lru_touch(&c->lru, &e->node);
     return e;
 }
 
 void sh__auth_cache_put(struct sh__auth_cache *c, const char *tok, size_t len,
                         struct sh__auth_ident *id)
 {
-    if (!c || id->hnext || id->prev || id->next || c->head == id)
+    if (!c || id->cached)
         return; /* off, or already cached */
-    digest_of(c, tok, len, id->digest);
-    struct sh__auth_ident *old = find_digest(c, id->digest);
+    uint64_t h = digest_of(c, tok, len, id->digest);
+    struct sh__auth_ident *old = ident_of(sh_lru_find(&c->lru, h, digest_eq, id->digest));
     if (old)
         remove_entry(c, old);
-    while (c->n >= c->cap && c->tail) {
+    while (c->lru.size >= c->cap) {
         c->st.evicted++;
-        remove_entry(c, c->tail);
+        remove_entry(c, ident_of(sh_lru_oldest(&c->lru)));
     }
     id->refs++;
-    struct sh__auth_ident **b = &c->buckets[bucket_of(c, id->digest)];
-    id->hnext = *b;
-    *b = id;
-    lru_front(c, id);
-    c->n++;
+    id->cached = true;
+    sh_lru_insert(&c->lru, &id->node, h);
 }
 
 void sh__auth_cache_stats(const struct sh__auth_cache *c, struct sh__auth_cache_stats *out)
@@ -211,7 +177,7 @@ void sh__auth_cache_stats(const struct sh__auth_cache *c, struct sh__auth_cache_
     if (!c)
         return;
     *out = c->st;
-    out->size = c->n;
+    out->size = c->lru.size;
 }
 
 void sh__auth_epoch_bump(struct sh_api_auth *a)

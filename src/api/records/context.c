@@ -10,9 +10,11 @@
  * @request.headers.*, @request.method, the clock), superusers (who bypass
  * every rule and see hidden fields), the rule check shared by the five
  * handlers, the request body (one strict JSON object: stagehand/json.h),
- * and the final JSON response with `fields`; also the loop's response
- * buffer for rows written as JSON text and the count cache of list totals. @request.query and
- * @request.headers are only built when a rule or the filter can read them.
+ * and the final JSON response with `fields`; also the records state of a
+ * server (sh_api_records_new: the filter and count caches, the read budgets
+ * and the response buffer for rows written as JSON text). @request.query
+ * and @request.headers are only built when a rule or the filter can read
+ * them.
  */
 #include "auth_int.h"
 
@@ -24,6 +26,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "stagehand/config.h"
+#include "stagehand/filter.h"
 #include "stagehand/json.h"
 
 int64_t sh__now_ms(void)
@@ -113,21 +117,20 @@ static bool mentions_query_headers(const char *text)
  * Building both objects costs a few dozen allocations per request, so they
  * are left NULL (every value reads as NULL) when nothing can read them. A
  * false positive (the words inside a string literal) only costs the build.
- * Remembered for the last snapshot seen (loop thread). */
-static bool needs_query_headers(struct sh_req *r, const struct sh_catalog_snap *snap)
+ * Remembered in api for the last snapshot seen. */
+static bool needs_query_headers(struct sh_req *r, struct sh_api_records *api,
+                                const struct sh_catalog_snap *snap)
 {
-    static const struct sh_catalog_snap *seen;
-    static int64_t seen_version;
-    static bool seen_needs;
-    if (snap != seen || snap->version != seen_version) {
-        seen_needs = false;
-        for (size_t i = 0; i < snap->n && !seen_needs; i++)
-            for (size_t k = 0; k < SH_RULE_COUNT && !seen_needs; k++)
-                seen_needs = mentions_query_headers(snap->list[i]->rules[k]);
-        seen = snap;
-        seen_version = snap->version;
+    if (snap != api->qh_snap || snap->version != api->qh_version) {
+        bool needs = false;
+        for (size_t i = 0; i < snap->n && !needs; i++)
+            for (size_t k = 0; k < SH_RULE_COUNT && !needs; k++)
+                needs = mentions_query_headers(snap->list[i]->rules[k]);
+        api->qh_needs = needs;
+        api->qh_snap = snap;
+        api->qh_version = snap->version;
     }
-    return seen_needs || mentions_query_headers(sh_req_query(r, "filter"));
+    return api->qh_needs || mentions_query_headers(sh_req_query(r, "filter"));
 }
 
 /* @request.auth.*: the record, and its collection's schema for paths through
@@ -191,7 +194,7 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
         sh__api_error(r, 404, "Missing collection context.", NULL);
         return NULL;
     }
-    if (needs_query_headers(r, q->snap)) {
+    if (needs_query_headers(r, api, q->snap)) {
         cJSON *query = query_json(r), *headers = headers_json(r);
         if (sh_arena_defer(r->arena, drop_json, query) != 0 ||
             sh_arena_defer(r->arena, drop_json, headers) != 0) {
@@ -214,10 +217,7 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
     q->acc.resolver = &q->snap->resolver;
     q->acc.ctx = &q->ctx;
     q->acc.flags = q->superuser ? SH_REC_SUPERUSER : 0;
-    const struct sh_config *cfg = api->auth ? api->auth->cfg : NULL;
-    if (cfg)
-        sh_rec_limits_set(
-            &(struct sh_rec_limits){cfg->filter_max_multi_hops, cfg->expand_max_records});
+    q->acc.limits = &api->limits;
     return q;
 }
 
@@ -293,19 +293,18 @@ void sh__rec_send(struct sh_req *r, cJSON *obj, const char *fields, bool list)
  * 1,000 large records should not pin megabytes for the process's life). */
 #define OUT_KEEP (256 * 1024)
 
-static struct sh_buf out; /* loop thread */
-
-struct sh_buf *sh__rec_out(void)
+struct sh_buf *sh__rec_out(struct sh_api_records *api)
 {
-    out.len = 0;
-    return &out;
+    api->out.len = 0;
+    return &api->out;
 }
 
-void sh__rec_send_out(struct sh_req *r)
+void sh__rec_send_out(struct sh_req *r, struct sh_api_records *api)
 {
-    sh_res_json(r, 200, out.data ? out.data : "", out.len);
-    if (out.cap > OUT_KEEP)
-        sh_buf_deinit(&out);
+    struct sh_buf *out = &api->out;
+    sh_res_json(r, 200, out->data ? out->data : "", out->len);
+    if (out->cap > OUT_KEEP)
+        sh_buf_deinit(out);
 }
 
 const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q)
@@ -316,34 +315,42 @@ const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q)
     return au->record_id;
 }
 
-/* ---- the count cache ---- */
+/* ---- the state ---- */
 
-#define COUNT_CACHE_DEFAULT 4096
+#define FILTER_CACHE_SIZE 512
 
-static struct sh_rec_counts *counts;
-static const struct sh_api_records *counts_owner;
-
-static void counts_free(void)
+struct sh_api_records *sh_api_records_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                          struct sh_db *db, struct sh_catalog *catalog,
+                                          struct sh_api_auth *auth)
 {
-    sh_rec_counts_install(NULL);
-    sh_rec_counts_free(counts);
-    counts = NULL;
-    sh_buf_deinit(&out);
+    struct sh_api_records *a = sh_calloc(1, sizeof(*a));
+    a->loop = loop;
+    a->cfg = cfg;
+    a->db = db;
+    a->catalog = catalog;
+    a->auth = auth;
+    a->filters = sh_filter_cache_new(FILTER_CACHE_SIZE);
+    /* Made now, before any write job can start: a job marks the tables it
+     * writes in the cache it was given, so a cache made later could store a
+     * total counted before a write that no mark or bump covers. */
+    a->counts = sh_rec_counts_new(cfg->count_cache);
+    if (auth)
+        auth->counts = a->counts;
+    a->limits = (struct sh_rec_limits){cfg->filter_max_multi_hops, cfg->expand_max_records};
+    a->budgets = sh__budgets_new();
+    sh_buf_init(&a->out);
+    return a;
 }
 
-struct sh_rec_counts *sh__rec_counts(struct sh_api_records *api)
+void sh_api_records_free(struct sh_api_records *a)
 {
-    if (counts && counts_owner == api)
-        return counts;
-    static bool registered;
-    if (!registered) {
-        registered = true;
-        atexit(counts_free);
-    }
-    sh_rec_counts_free(counts);
-    size_t n = api->auth && api->auth->cfg ? api->auth->cfg->count_cache : COUNT_CACHE_DEFAULT;
-    counts = sh_rec_counts_new(n);
-    counts_owner = api;
-    sh_rec_counts_install(counts);
-    return counts;
+    if (!a)
+        return;
+    if (a->auth && a->auth->counts == a->counts)
+        a->auth->counts = NULL;
+    sh_filter_cache_free(a->filters);
+    sh_rec_counts_free(a->counts);
+    sh__budgets_free(a->budgets);
+    sh_buf_deinit(&a->out);
+    free(a);
 }

@@ -130,7 +130,7 @@ static int read_fail(struct sh_req *r, struct sh__rec_req *q, int rc,
         snprintf(msg, sizeof(msg),
                  "Invalid expand: it would produce more than %u records; expand less or ask "
                  "for fewer records per page.",
-                 sh_rec_limits()->expand_max_records);
+                 sh_rec_access_limits(&q->acc)->expand_max_records);
         sh__api_error(r, 400, msg, NULL);
         return 0;
     }
@@ -183,7 +183,7 @@ static int list_once(struct sh_req *r, void *ud, bool last)
         .limit = per,
         .offset = (page - 1) * per,
         .count = !skip,
-        .counts = sh__rec_counts(q->api),
+        .counts = q->api->counts,
         .schema_version = q->snap->version,
     };
     struct sh__budget b;
@@ -205,12 +205,12 @@ static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_re
     const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
     if ((!expand || !*expand) && (!fields || !*fields)) {
         /* The common page: rows go straight from SQLite to JSON text. */
-        struct sh_buf *out = sh__rec_out();
+        struct sh_buf *out = sh__rec_out(q->api);
         if (rc == 0)
             rc = sh_rec_list_json(db, &q->acc, &lq, page, sh__rec_own_id(r, q), out, &err);
         if (rc)
             return read_fail(r, q, rc, &err, last);
-        sh__rec_send_out(r);
+        sh__rec_send_out(r, q->api);
         return SH_HANDLED;
     }
     cJSON *items = NULL;
@@ -268,12 +268,12 @@ static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_fi
     int rc = sh_db_read_begin(db);
     const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
     if ((!expand || !*expand) && (!fields || !*fields)) {
-        struct sh_buf *out = sh__rec_out();
+        struct sh_buf *out = sh__rec_out(q->api);
         if (rc == 0)
             rc = sh_rec_view_json(db, &q->acc, q->c, rule, id, sh__rec_own_id(r, q), out, &err);
         if (rc)
             return read_fail(r, q, rc, &err, last);
-        sh__rec_send_out(r);
+        sh__rec_send_out(r, q->api);
         return SH_HANDLED;
     }
     cJSON *rec = NULL;

@@ -11,28 +11,40 @@
  * is bounded by --query-budget). Superusers and --rate-limit-exempt
  * addresses are not counted.
  *
- * Buckets live in a fixed table (BUCKETS slots, open addressing with a
- * short probe; a full probe replaces the bucket whose window is oldest), so
- * memory is constant whatever the number of clients: a flood of addresses
- * can only evict one another's buckets, which lets nobody spend more than
- * the budget of one window per window it is not evicted in. Loop thread.
+ * Buckets live in core's hash table with a recency order (lru.h), keyed by
+ * SipHash under a random key (guests choose their addresses, so they must
+ * not be able to aim collisions at one chain), at most BUCKETS of them per
+ * server (struct sh_api_records owns the table): a new
+ * bucket past that takes the place of the least recently charged one, so
+ * memory is constant whatever the number of clients, and a flood of
+ * addresses can only evict one another's buckets, which lets nobody spend
+ * more than the budget of one window per window it is not evicted in. Loop
+ * thread.
  */
 #include "auth_int.h"
 
+#include "stagehand/lru.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #define BUCKETS 4096
-#define PROBE   8
 
 struct bucket {
-    char key[SH__BUDGET_KEY_MAX]; /* "g:<address>" or "a:<collection id>:<record id>"; "" = free */
+    struct sh_lru_node node;      /* first member; recency = last charge */
+    char key[SH__BUDGET_KEY_MAX]; /* "g:<address>" or "a:<collection id>:<record id>" */
     uint64_t window_start_ms;
     uint64_t spent_us;
 };
 
-static struct bucket table[BUCKETS];
+struct sh__budgets {
+    struct sh_lru lru; /* struct bucket */
+    unsigned char hkey[crypto_shorthash_KEYBYTES];
+};
 
 static uint64_t mono_us(void)
 {
@@ -41,12 +53,35 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint32_t fnv1a(const char *s)
+static struct bucket *bucket_from(struct sh_lru_node *n)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    return (struct bucket *)(void *)n;
+}
+
+static bool key_eq(const struct sh_lru_node *n, const void *key)
+{
+    return strcmp(((const struct bucket *)(const void *)n)->key, key) == 0;
+}
+
+struct sh__budgets *sh__budgets_new(void)
+{
+    struct sh__budgets *t = sh_calloc(1, sizeof(*t));
+    sh_lru_init(&t->lru, BUCKETS);
+    randombytes_buf(t->hkey, sizeof(t->hkey));
+    return t;
+}
+
+void sh__budgets_free(struct sh__budgets *t)
+{
+    if (!t)
+        return;
+    struct bucket *b;
+    while ((b = bucket_from(sh_lru_oldest(&t->lru)))) {
+        sh_lru_remove(&t->lru, &b->node);
+        free(b);
+    }
+    sh_lru_deinit(&t->lru);
+    free(t);
 }
 
 /* The caller's key and budget in ms; false when it is not counted. */
@@ -67,26 +102,30 @@ static bool caller(const struct sh_req *r, const struct sh__rec_req *q, char *ke
     return *budget > 0 && a->cfg->query_budget_window > 0;
 }
 
-/* The bucket of key (created, or an old one taken over, when absent). */
-static struct bucket *bucket_of(const char *key, uint64_t now_ms, uint64_t window_ms)
+/* The bucket of key, made the most recent (created when absent, in the
+ * place of the least recently charged one when the table is full). */
+static struct bucket *bucket_of(struct sh__budgets *t, const char *key, uint64_t now_ms)
 {
-    uint32_t h = fnv1a(key);
-    struct bucket *victim = NULL;
-    for (unsigned i = 0; i < PROBE; i++) {
-        struct bucket *b = &table[(h + i) % BUCKETS];
-        if (strcmp(b->key, key) == 0)
-            return b;
-        if (!b->key[0] || now_ms - b->window_start_ms >= window_ms) {
-            if (!victim || victim->key[0])
-                victim = b; /* a free or expired slot first */
-        } else if (!victim || (victim->key[0] && b->window_start_ms < victim->window_start_ms)) {
-            victim = b;
-        }
+    unsigned char d[crypto_shorthash_BYTES];
+    crypto_shorthash(d, (const unsigned char *)key, strlen(key), t->hkey);
+    uint64_t h;
+    memcpy(&h, d, sizeof(h));
+    struct bucket *b = bucket_from(sh_lru_find(&t->lru, h, key_eq, key));
+    if (b) {
+        sh_lru_touch(&t->lru, &b->node);
+        return b;
     }
-    snprintf(victim->key, SH__BUDGET_KEY_MAX, "%s", key);
-    victim->window_start_ms = now_ms;
-    victim->spent_us = 0;
-    return victim;
+    if (t->lru.size >= BUCKETS) {
+        b = bucket_from(sh_lru_oldest(&t->lru));
+        sh_lru_remove(&t->lru, &b->node);
+    } else {
+        b = sh_malloc(sizeof(*b));
+    }
+    memset(b, 0, sizeof(*b));
+    snprintf(b->key, SH__BUDGET_KEY_MAX, "%s", key);
+    b->window_start_ms = now_ms;
+    sh_lru_insert(&t->lru, &b->node, h);
+    return b;
 }
 
 int sh__budget_begin(struct sh_req *r, const struct sh__rec_req *q, struct sh__budget *b)
@@ -97,8 +136,9 @@ int sh__budget_begin(struct sh_req *r, const struct sh__rec_req *q, struct sh__b
     if (!b->counted)
         return 0;
     b->window_ms = q->api->auth->cfg->query_budget_window;
+    b->table = q->api->budgets;
     uint64_t now = b->start_us / 1000;
-    struct bucket *k = bucket_of(b->key, now, b->window_ms);
+    struct bucket *k = bucket_of(b->table, b->key, now);
     if (now - k->window_start_ms >= b->window_ms) {
         k->window_start_ms = now;
         k->spent_us = 0;
@@ -118,6 +158,6 @@ void sh__budget_end(const struct sh__budget *b)
     if (!b->counted)
         return;
     uint64_t now_us = mono_us();
-    struct bucket *k = bucket_of(b->key, now_us / 1000, b->window_ms);
+    struct bucket *k = bucket_of(b->table, b->key, now_us / 1000);
     k->spent_us += now_us - b->start_us;
 }

@@ -1,9 +1,9 @@
 /*
- * Internals of the records handlers (records_read.c: list and view;
- * records_write.c: create, update, delete; records_ctx.c: what every records
- * request needs first; fields.c: the `fields` picker; errors.c: the one
- * table from stagehand codes to HTTP status and message). Not a public
- * interface.
+ * Internals of the records handlers (list_view.c: list and view; write.c:
+ * create, update, delete; context.c: the shared state and what every records
+ * request needs first; query_budget.c: the read budget of each client;
+ * fields.c: the `fields` picker; ../errors.c: the one table from stagehand
+ * codes to HTTP status and message). Not a public interface.
  */
 #ifndef STAGEHAND_API_RECORDS_H
 #define STAGEHAND_API_RECORDS_H
@@ -11,11 +11,39 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "stagehand/catalog.h"
+#include "stagehand/core.h"
 #include "stagehand/records.h"
 #include "stagehand/api.h"
 
 struct cJSON;
+struct sh_filter_cache;
+struct sh__budgets;
+
+/*
+ * The records state of one server (opaque outside api/: api.h), made by
+ * sh_api_records_new (context.c). Loop thread.
+ */
+struct sh_api_records {
+    uv_loop_t *loop;
+    const struct sh_config *cfg;
+    struct sh_db *db;
+    struct sh_catalog *catalog;
+    struct sh_api_auth *auth;        /* borrowed */
+    struct sh_filter_cache *filters; /* parsed `filter` parameters and rules */
+    /* List totals (--count-cache entries; 0 = off but still made): every
+     * records write job of this server ends its marks here. */
+    struct sh_rec_counts *counts;
+    struct sh_rec_limits limits; /* of cfg: fan-out of filters, expand size */
+    struct sh__budgets *budgets; /* query_budget.c */
+    struct sh_buf out;           /* sh__rec_out; capacity kept between requests */
+    /* needs_query_headers' answer for the last snapshot seen */
+    const struct sh_catalog_snap *qh_snap;
+    int64_t qh_version;
+    bool qh_needs;
+};
 
 /* ---- errors.c ---- */
 
@@ -67,28 +95,29 @@ int64_t sh__now_ms(void);
  * applying the `fields` parameter (may be NULL); frees nothing. */
 void sh__rec_send(struct sh_req *r, struct cJSON *obj, const char *fields, bool list);
 
-/* The loop's response buffer for JSON written straight from rows, emptied
- * (its capacity is kept from one request to the next). */
-struct sh_buf *sh__rec_out(void);
-/* Sends sh__rec_out()'s content as JSON with status 200. */
-void sh__rec_send_out(struct sh_req *r);
+/* api's response buffer for JSON written straight from rows, emptied (its
+ * capacity is kept from one request to the next). */
+struct sh_buf *sh__rec_out(struct sh_api_records *api);
+/* Sends sh__rec_out(api)'s content as JSON with status 200. */
+void sh__rec_send_out(struct sh_req *r, struct sh_api_records *api);
 
 /* The id of the signed-in record when it belongs to q's collection and is
  * not a superuser (it sees its own email), else NULL. Borrowed from r. */
 const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q);
 
-/* The count cache of list totals (db/records.h), created at the first use
- * with --count-cache entries and installed for sh_rec_write_deinit's bumps;
- * freed at exit. */
-struct sh_rec_counts *sh__rec_counts(struct sh_api_records *api);
-
 /* ---- query_budget.c ---- */
 
 #define SH__BUDGET_KEY_MAX 96
 
+/* The buckets of one server (struct sh_api_records.budgets). */
+struct sh__budgets;
+struct sh__budgets *sh__budgets_new(void);
+void sh__budgets_free(struct sh__budgets *t);
+
 /* One request's charge, kept by the caller: the request (and its arena) may
  * be gone by the time the reads are charged, once the answer was sent. */
 struct sh__budget {
+    struct sh__budgets *table; /* the server's (outlives the request) */
     char key[SH__BUDGET_KEY_MAX];
     bool counted;
     uint64_t start_us, window_ms;

@@ -380,8 +380,9 @@ static int check_old_password(struct sh_req *r, struct wjob *j)
 
 /* Non-empty strings the body gives to password fields: they are hashed
  * first; the writer validates them (length, pattern) from the body. One
- * whose length is out of bounds is not hashed: validation refuses it before
- * a hash would be needed, so a bad sign-up costs no Argon2 run. */
+ * that validation refuses (sh_field_password_ok, the same rule) is not
+ * hashed: the writer answers 400 before a hash would be needed, so a bad
+ * sign-up costs no Argon2 run. */
 static size_t collect_passwords(struct wjob *j)
 {
     const struct sh_collection *c = j->w.c;
@@ -391,8 +392,7 @@ static size_t collect_passwords(struct wjob *j)
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, f->name);
         if (f->kind != SH_FIELD_PASSWORD || !cJSON_IsString(v) || !v->valuestring[0])
             continue;
-        int64_t chars = (int64_t)sh__utf8_count(v->valuestring);
-        if (chars < f->min_len || chars > (f->max_len ? f->max_len : SH_PASSWORD_MAX))
+        if (!sh_field_password_ok(f, v->valuestring))
             continue;
         if (!j->plain) {
             j->plain = sh_calloc(c->nfields, sizeof(*j->plain));
@@ -447,6 +447,7 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     j->w.id = op == SH_REC_CREATE ? NULL : param_id(r);
     j->w.now_ms = q->ctx.now_ms;
     j->w.flags = q->acc.flags;
+    j->w.counts = api->counts;
     const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
     if (op != SH_REC_DELETE && (!expand || !*expand) && (!fields || !*fields)) {
         /* No tree needed on the loop: the job writes the answer's JSON. */

@@ -29,6 +29,8 @@ struct sh__stmt_entry {
     sqlite3_stmt *stmt;
 };
 
+/* The write connection's cache of the thread running jobs (the writer's, or
+ * the CLI's): per thread, so each server's writer thread finds its own. */
 static _Thread_local struct sh__stmt_cache *thread_cache;
 
 /* The node is the entry's first member. */

@@ -17,8 +17,9 @@
  * job marks each table it writes as pending (sh_rec_counts_write_begin, on
  * the writer thread, before its changes can commit), and
  * sh_rec_write_deinit, on the loop once the job's completion has been
- * handled, bumps the table's version and clears the mark
- * (sh_rec_counts_write_end). While a table has a write pending, its counts
+ * handled, bumps the table's version in the job's cache (sh_rec_write.counts,
+ * the one the records API made before any job could start) and clears the
+ * mark (sh_rec_counts_write_end). While a table has a write pending, its counts
  * are neither served nor stored. So:
  *  - between the commit and the end of the completion (the answer goes out
  *    in between, and a request pipelined behind it on the same connection
@@ -99,7 +100,12 @@ static uint64_t name_hash(const char *s)
     return sh_hash_bytes(low, n, h);
 }
 
-/* Writes in progress per slot of table names, and in all (any thread). */
+/* Writes in progress per slot of table names, and in all. The only state
+ * of this file outside a struct, and process-wide on purpose: the writer
+ * thread sets a mark from inside a job (sh__rec_touch) whatever cache the
+ * job's creator holds, and a mark must hold for every cache that could
+ * serve the table. Two servers in one process sharing them only recount
+ * more often; a mark can never be missed. */
 static atomic_uint pending[PENDING_SLOTS];
 static atomic_uint pending_all;
 
@@ -128,7 +134,7 @@ static struct table_version *table_find(struct sh_rec_counts *cc, const char *na
 {
     size_t b = (size_t)(name_hash(name) & (TABLE_BUCKETS - 1));
     for (struct table_version *t = cc->tables[b]; t; t = t->next)
-        if (sh__caseeq(t->name, name))
+        if (sh_schema_name_eq(t->name, name))
             return t;
     if (!create)
         return NULL;
@@ -197,7 +203,7 @@ static bool key_eq(const struct sh_lru_node *n, const void *key)
     const struct entry *e = (const struct entry *)(const void *)n;
     const struct sh_rec_count_key *k = key;
     size_t tn = strlen(k->table);
-    return e->klen == tn + 2 + k->len && sh__caseeq(e->key, k->table) &&
+    return e->klen == tn + 2 + k->len && sh_schema_name_eq(e->key, k->table) &&
            (e->key[tn + 1] != 0) == k->any_table && memcmp(e->key + tn + 2, k->key, k->len) == 0;
 }
 
@@ -272,18 +278,4 @@ void sh_rec_counts_stats(const struct sh_rec_counts *cc, struct sh_rec_counts_st
     *out = cc->stats;
     out->entries = cc->lru.size;
     out->capacity = cc->capacity;
-}
-
-/* ---- the loop's instance ---- */
-
-static struct sh_rec_counts *installed;
-
-void sh_rec_counts_install(struct sh_rec_counts *cc)
-{
-    installed = cc;
-}
-
-struct sh_rec_counts *sh_rec_counts_installed(void)
-{
-    return installed;
 }

@@ -280,7 +280,7 @@ int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struc
         l = level_of(records);
     else
         l = (struct level){one, 1};
-    unsigned cap = sh_rec_limits()->expand_max_records;
+    unsigned cap = sh_rec_access_limits(acc)->expand_max_records;
     size_t left = cap ? cap : SIZE_MAX;
     int rc = expand_level(db, acc, c, &l, &root, &left);
     if (l.v != one)

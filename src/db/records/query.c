@@ -38,17 +38,11 @@ static void where_deinit(struct where *w)
     sh_filter_sql_deinit(&w->filter);
 }
 
-static struct sh_rec_limits limits = {SH_REC_DEFAULT_MAX_MULTI_HOPS,
-                                      SH_REC_DEFAULT_EXPAND_MAX_RECORDS};
-
-void sh_rec_limits_set(const struct sh_rec_limits *l)
+const struct sh_rec_limits *sh_rec_access_limits(const struct sh_rec_access *acc)
 {
-    limits = *l;
-}
-
-const struct sh_rec_limits *sh_rec_limits(void)
-{
-    return &limits;
+    static const struct sh_rec_limits defaults = {SH_REC_DEFAULT_MAX_MULTI_HOPS,
+                                                  SH_REC_DEFAULT_EXPAND_MAX_RECORDS};
+    return acc && acc->limits ? acc->limits : &defaults;
 }
 
 /* The view a client's own filter and sort compile against: everything for
@@ -61,7 +55,7 @@ static void client_view(struct sh_schema_view *v, const struct sh_rec_access *ac
     bool su = acc->flags & SH_REC_SUPERUSER;
     sh_schema_view_init(v, c, acc->resolver, su ? SH_SCHEMA_VIEW_HIDDEN : SH_SCHEMA_VIEW_CLIENT);
     if (!su)
-        v->schema.max_multi_hops = limits.max_multi_hops;
+        v->schema.max_multi_hops = sh_rec_access_limits(acc)->max_multi_hops;
 }
 
 static int where_compile(const struct sh_rec_access *acc, const struct sh_collection *c,

@@ -19,7 +19,7 @@
 
 void sh_session_new_id(struct sh_session *s)
 {
-    sh__random_string(s->id, SH_SESSION_ID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789");
+    sh_random_string(s->id, SH_SESSION_ID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789");
 }
 
 /* Runs one write statement with text parameters (NULL binds "") and, from

@@ -68,6 +68,12 @@ static int check_password(const struct sh_field *f, const char *s, struct sh__ve
     return e->code ? SH_EINVAL : 0;
 }
 
+bool sh_field_password_ok(const struct sh_field *f, const char *password)
+{
+    struct sh__verr e;
+    return check_password(f, password, &e) == 0;
+}
+
 /* A password given in the body: validated and kept for hashing. Absent or
  * "" keeps the stored hash on update; required needs one or the other. */
 static void password_field(struct sh_record_input *in, const struct sh_collection *c,

@@ -383,7 +383,7 @@ void sh__rec_touch(struct sh_rec_write *w, const struct sh_collection *c)
         w->auth_written = true;
     /* By name: a job run again after a schema reload has new collections. */
     for (size_t i = 0; i < w->ntouched; i++)
-        if (sh__caseeq(w->touched[i], c->name))
+        if (sh_schema_name_eq(w->touched[i], c->name))
             return;
     if (w->ntouched == w->touched_cap) {
         w->touched_cap = w->touched_cap ? w->touched_cap * 2 : 4;
@@ -415,9 +415,8 @@ int sh_rec_write_run(sqlite3 *wdb, void *arg)
 
 void sh_rec_write_deinit(struct sh_rec_write *w)
 {
-    struct sh_rec_counts *cc = sh_rec_counts_installed();
     for (size_t i = 0; i < w->ntouched; i++) {
-        sh_rec_counts_write_end(cc, w->touched[i]);
+        sh_rec_counts_write_end(w->counts, w->touched[i]);
         free(w->touched[i]);
     }
     free(w->touched);

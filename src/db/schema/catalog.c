@@ -32,7 +32,7 @@ const struct sh_collection *sh_catalog_snap_find(const struct sh_catalog_snap *s
         if (strcmp(s->list[i]->id, id_or_name) == 0)
             return s->list[i];
     for (size_t i = 0; i < s->n; i++)
-        if (sh__caseeq(s->list[i]->name, id_or_name))
+        if (sh_schema_name_eq(s->list[i]->name, id_or_name))
             return s->list[i];
     return NULL;
 }

@@ -113,7 +113,7 @@ static int check_objects(sqlite3 *wdb, const struct sh_collection *old,
                          const struct sh_collection *next, struct sh_schema_error *err)
 {
     char type[16], table[SH_SCHEMA_NAME_MAX + 16];
-    if (!old || !sh__caseeq(old->name, next->name)) {
+    if (!old || !sh_schema_name_eq(old->name, next->name)) {
         int rc = find_object(wdb, next->name, type, sizeof(type), table, sizeof(table));
         if (rc < 0)
             return rc;
@@ -128,7 +128,7 @@ static int check_objects(sqlite3 *wdb, const struct sh_collection *old,
         int rc = find_object(wdb, name, type, sizeof(type), table, sizeof(table));
         if (rc < 0)
             return rc;
-        if (rc && old && strcmp(type, "index") == 0 && sh__caseeq(table, old->name))
+        if (rc && old && strcmp(type, "index") == 0 && sh_schema_name_eq(table, old->name))
             continue;
         if (rc)
             return sh__schema_fail(

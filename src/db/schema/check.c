@@ -29,7 +29,7 @@ struct scope {
 
 static bool matches(const struct sh_collection *c, const char *key)
 {
-    return strcmp(c->id, key) == 0 || sh__caseeq(c->name, key);
+    return strcmp(c->id, key) == 0 || sh_schema_name_eq(c->name, key);
 }
 
 static const struct sh_collection *scope_find(void *ud, const char *key)
@@ -155,7 +155,7 @@ static const struct sh_collection *find_old(const cJSON *e, const struct sh_coll
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
     if (cJSON_IsString(name) && name->valuestring[0]) {
         const struct sh_collection *o = r->find(r->ud, name->valuestring);
-        return o && sh__caseeq(o->name, name->valuestring) ? o : NULL;
+        return o && sh_schema_name_eq(o->name, name->valuestring) ? o : NULL;
     }
     return NULL;
 }
@@ -193,7 +193,7 @@ int sh_collection_import(const cJSON *array, const struct sh_collection_resolver
                                      "the id \"%s\" appears twice in the import.", list[i]->id);
                 goto fail;
             }
-            if (sh__caseeq(list[i]->name, list[k]->name)) {
+            if (sh_schema_name_eq(list[i]->name, list[k]->name)) {
                 rc = sh__schema_fail(err, list[i]->name, "", "name",
                                      "validation_collection_name_exists",
                                      "the name appears twice in the import.");

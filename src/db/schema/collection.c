@@ -132,12 +132,12 @@ bool sh__schema_name_reserved(const char *name)
     if (caseprefix(name, "sqlite_") || caseprefix(name, "_tmp_"))
         return true;
     for (size_t i = 0; i < SH_ARRAY_LEN(internal); i++)
-        if (sh__caseeq(name, internal[i]))
+        if (sh_schema_name_eq(name, internal[i]))
             return true;
     return false;
 }
 
-bool sh__caseeq(const char *a, const char *b)
+bool sh_schema_name_eq(const char *a, const char *b)
 {
     for (;; a++, b++) {
         unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
@@ -169,7 +169,7 @@ const struct sh_field *sh_collection_field(const struct sh_collection *c, const 
         if (strcmp(c->fields[i].name, name) == 0)
             return &c->fields[i];
     for (size_t i = 0; i < c->nfields; i++)
-        if (sh__caseeq(c->fields[i].name, name))
+        if (sh_schema_name_eq(c->fields[i].name, name))
             return &c->fields[i];
     return NULL;
 }

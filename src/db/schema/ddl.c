@@ -310,7 +310,7 @@ static void rename_and_reindex(const struct sh_collection *old, const struct sh_
                                struct sh_schema_sql *out)
 {
     if (strcmp(old->name, next->name) != 0) {
-        if (sh__caseeq(old->name, next->name)) {
+        if (sh_schema_name_eq(old->name, next->name)) {
             /* SQLite refuses a rename that only changes case: go through a temporary name. */
             struct sh_buf b;
             sh_buf_init(&b);

@@ -286,7 +286,7 @@ int sh__field_parse(const cJSON *obj, const char *coll, struct sh_field *f,
         return ffail(&x, "invalid name (letters, digits and _, not starting with a digit, "
                          "at most 100).");
     for (size_t i = 0; i < SH_ARRAY_LEN(reserved_names); i++)
-        if (sh__caseeq(name->valuestring, reserved_names[i]))
+        if (sh_schema_name_eq(name->valuestring, reserved_names[i]))
             return ffail(&x, "the name is reserved.");
     if (strstr(name->valuestring, "_via_"))
         return ffail(&x, "the name must not contain \"_via_\".");

@@ -112,7 +112,7 @@ static const struct sh_filter_schema *view_resolve(void *ud, const char *collect
 {
     struct sh_schema_view *v = ud;
     const struct sh_collection *c = NULL;
-    if (strcmp(collection, v->root->id) == 0 || sh__caseeq(collection, v->root->name))
+    if (strcmp(collection, v->root->id) == 0 || sh_schema_name_eq(collection, v->root->name))
         return &v->schema;
     if (v->resolver && v->resolver->find)
         c = v->resolver->find(v->resolver->ud, collection);

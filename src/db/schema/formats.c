@@ -292,6 +292,6 @@ char *sh_autogen_generate(const char *pattern)
             charset[k++] = (char)c;
     charset[k] = '\0';
     char *out = sh_malloc((size_t)n + 1);
-    sh__random_string(out, (size_t)n, charset);
+    sh_random_string(out, (size_t)n, charset);
     return out;
 }

@@ -1,6 +1,6 @@
 /*
  * Random characters for record ids, session ids and secrets
- * (sh__random_string of schema.h). Each thread keeps a pool of 4 KiB from
+ * (sh_random_string of schema.h). Each thread keeps a pool of 4 KiB from
  * libsodium's randombytes_buf (the kernel's getrandom) and takes one byte per
  * character: asking libsodium per character (randombytes_uniform) cost a
  * getrandom system call each, 15 per record id, which was a tenth of the
@@ -26,6 +26,8 @@ struct pool {
     size_t at; /* next unused byte; POOL_SIZE when empty */
 };
 
+/* Per thread, not per server: random bytes are no one's state, and a pool
+ * shared between threads would need a lock on every id. */
 static _Thread_local struct pool pool = {.at = POOL_SIZE};
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -54,7 +56,7 @@ static unsigned char next_byte(void)
     return v;
 }
 
-void sh__random_string(char *out, size_t n, const char *charset)
+void sh_random_string(char *out, size_t n, const char *charset)
 {
     pthread_once(&once, init_once);
     size_t m = strlen(charset);

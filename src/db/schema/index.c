@@ -203,7 +203,7 @@ static int parse_columns(struct lexer *lx, struct tok *t, struct sh_index *ix)
             return rc;
         ix->ncols++;
         for (size_t k = 0; k + 1 < ix->ncols; k++)
-            if (sh__caseeq(ix->cols[k].name, col->name))
+            if (sh_schema_name_eq(ix->cols[k].name, col->name))
                 return fail(lx, t->off, "duplicate column \"%s\"", col->name);
         if ((rc = next(lx, t)))
             return rc;

@@ -64,7 +64,7 @@ static void default_field(const char *json, struct sh_field *out)
 static ssize_t find_field(const struct sh_collection *c, const char *name)
 {
     for (size_t i = 0; i < c->nfields; i++)
-        if (sh__caseeq(c->fields[i].name, name))
+        if (sh_schema_name_eq(c->fields[i].name, name))
             return (ssize_t)i;
     return -1;
 }
@@ -204,13 +204,14 @@ static int assign_field_ids(struct sh_collection *c, const struct sh_collection 
                 return sh__schema_fail(err, c->name, c->fields[i].name, "fields",
                                        "validation_duplicated_field_id",
                                        "duplicated field id \"%s\".", c->fields[i].id);
-            if (sh__caseeq(c->fields[i].name, c->fields[k].name))
+            if (sh_schema_name_eq(c->fields[i].name, c->fields[k].name))
                 return sh__schema_fail(err, c->name, c->fields[i].name, "fields",
                                        "validation_duplicated_field_name",
                                        "duplicated field name.");
         }
-        if (c->type == SH_COLLECTION_AUTH && (sh__caseeq(c->fields[i].name, "passwordConfirm") ||
-                                              sh__caseeq(c->fields[i].name, "oldPassword")))
+        if (c->type == SH_COLLECTION_AUTH &&
+            (sh_schema_name_eq(c->fields[i].name, "passwordConfirm") ||
+             sh_schema_name_eq(c->fields[i].name, "oldPassword")))
             return sh__schema_fail(err, c->name, c->fields[i].name, "fields",
                                    "validation_reserved_field_name", "the name is reserved.");
     }
@@ -250,7 +251,7 @@ static bool has_unique_on(const struct sh_collection *c, const char *col)
 {
     for (size_t i = 0; i < c->nindexes; i++)
         if (c->indexes[i].unique && c->indexes[i].ncols == 1 &&
-            sh__caseeq(c->indexes[i].cols[0].name, col))
+            sh_schema_name_eq(c->indexes[i].cols[0].name, col))
             return true;
     return false;
 }
@@ -263,14 +264,14 @@ static void add_auth_index(struct sh_collection *c, const char *col, bool not_em
 {
     for (size_t i = 0; not_empty && i < c->nindexes; i++)
         if (c->indexes[i].unique && c->indexes[i].ncols == 1 &&
-            sh__caseeq(c->indexes[i].cols[0].name, col))
+            sh_schema_name_eq(c->indexes[i].cols[0].name, col))
             c->indexes[i].cols[0].nocase = true;
     if (has_unique_on(c, col))
         return;
     char name[SH_SCHEMA_NAME_MAX + 1];
     snprintf(name, sizeof(name), "idx_%s_%s", col, c->id);
     for (size_t i = 0; i < c->nindexes; i++)
-        if (sh__caseeq(c->indexes[i].name, name))
+        if (sh_schema_name_eq(c->indexes[i].name, name))
             return; /* a same-named index the user defined otherwise: leave it */
     c->indexes = sh_realloc(c->indexes, (c->nindexes + 1) * sizeof(*c->indexes));
     struct sh_index *ix = &c->indexes[c->nindexes++];
@@ -318,7 +319,8 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
                     "index %zu: the name \"%s\" is reserved for internal use.", pos, ix->name);
-            if (!sh__caseeq(ix->table, c->name) && !(old_name && sh__caseeq(ix->table, old_name)))
+            if (!sh_schema_name_eq(ix->table, c->name) &&
+                !(old_name && sh_schema_name_eq(ix->table, old_name)))
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
                     "index %zu: the table must be \"%s\", not \"%s\".", pos, c->name, ix->table);
@@ -332,7 +334,7 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
                                        "validation_invalid_index_expression",
                                        "index %zu: no such field.", pos);
             for (size_t k = 0; k + 1 < c->nindexes; k++)
-                if (sh__caseeq(c->indexes[k].name, ix->name))
+                if (sh_schema_name_eq(c->indexes[k].name, ix->name))
                     return sh__schema_fail(
                         err, c->name, "", "indexes", "validation_duplicated_index_name",
                         "index %zu: the index name \"%s\" is used twice.", pos, ix->name);
@@ -420,7 +422,7 @@ static int parse_head(struct sh_collection *c, const cJSON *json, struct sh_sche
         c->id = sh_strdup(id->valuestring);
     } else {
         c->id = sh_malloc(SH_COLLECTION_ID_LEN + 1);
-        sh__random_string(c->id, SH_COLLECTION_ID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789");
+        sh_random_string(c->id, SH_COLLECTION_ID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789");
     }
     return 0;
 }
@@ -449,8 +451,8 @@ static int parse_token_options(struct sh_collection *c, const cJSON *json,
         c->token_secret = sh_strdup(secret->valuestring);
     } else {
         c->token_secret = sh_malloc(51);
-        sh__random_string(c->token_secret, 50,
-                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+        sh_random_string(c->token_secret, 50,
+                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
     }
     if (dur && !cJSON_IsNull(dur)) {
         if (!cJSON_IsNumber(dur) || dur->valuedouble < 0 || dur->valuedouble > 315360000.0 ||

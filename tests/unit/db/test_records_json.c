@@ -5,8 +5,8 @@
  * the shortest round-trip digits), NaN and infinities never emitted as
  * invalid JSON, the validator of stored JSON text; and the count cache
  * (records_count.c): hits, a write to the table (or to any table, for a
- * WHERE reading other tables) making its counts stale, LRU eviction, and a
- * capacity of 0 turning it off.
+ * WHERE reading other tables) making its counts stale, LRU eviction, a
+ * capacity of 0 turning it off, and a write job bumping its own cache.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -386,6 +386,44 @@ static void test_count_cache_pending(void **state)
     sh_rec_counts_free(cc);
 }
 
+/* A write job ends its marks and bumps its tables in the cache it was given
+ * (sh_rec_write.counts, the one its server serves totals from), not in a
+ * process-wide one: another server's cache of the same table name keeps
+ * its totals (its database was not written), and a job without a cache
+ * (the CLI's) still ends its marks. */
+static void test_count_cache_of_the_job(void **state)
+{
+    (void)state;
+    struct sh_rec_counts *mine = sh_rec_counts_new(16), *other = sh_rec_counts_new(16);
+    struct sh_rec_count_key k = key("jobs_t", false, "k");
+    int64_t n;
+    sh_rec_counts_put(mine, &k, 1);
+    sh_rec_counts_put(other, &k, 2);
+    char name[] = "jobs_t", id[] = "pbc_jobs";
+    struct sh_collection c = {.id = id, .name = name, .type = SH_COLLECTION_BASE};
+    struct sh_rec_write w;
+    memset(&w, 0, sizeof(w));
+    w.counts = mine;
+    sh__rec_touch(&w, &c); /* as sh_rec_write_run does on the writer thread */
+    assert_false(sh_rec_counts_get(mine, &k, &n)); /* pending */
+    sh_rec_write_deinit(&w);
+    assert_false(sh_rec_counts_get(mine, &k, &n)); /* bumped: counted again */
+    sh_rec_counts_put(mine, &k, 3);
+    assert_true(sh_rec_counts_get(mine, &k, &n));
+    assert_int_equal(n, 3);
+    assert_true(sh_rec_counts_get(other, &k, &n)); /* another server's cache */
+    assert_int_equal(n, 2);
+
+    memset(&w, 0, sizeof(w)); /* no cache: the mark still ends */
+    sh__rec_touch(&w, &c);
+    sh_rec_write_deinit(&w);
+    sh_rec_counts_put(mine, &k, 4);
+    assert_true(sh_rec_counts_get(mine, &k, &n));
+    assert_int_equal(n, 4);
+    sh_rec_counts_free(mine);
+    sh_rec_counts_free(other);
+}
+
 /* Keys that differ in any byte (parameter values included) are distinct,
  * also when they collide in a small table. */
 static void test_count_cache_keys(void **state)
@@ -418,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_json_numbers_roundtrip), cmocka_unit_test(test_json_valid),
         cmocka_unit_test(test_count_cache_versions),   cmocka_unit_test(test_count_cache_lru),
         cmocka_unit_test(test_count_cache_pending),    cmocka_unit_test(test_count_cache_keys),
+        cmocka_unit_test(test_count_cache_of_the_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -362,12 +362,38 @@ static void test_validate_auth_passwords(void **state)
                  "value.\"}}");
 }
 
+/* The one password rule, as the API asks it before hashing: bounds in
+ * characters (not bytes; SH_PASSWORD_MAX when the field sets no max) and
+ * the pattern. */
+static void test_validate_password_ok(void **state)
+{
+    (void)state;
+    const struct sh_field *pin = sh_collection_field(users, "pin");
+    const struct sh_field *pw = sh_collection_field(users, "password");
+    assert_non_null(pin);
+    assert_non_null(pw);
+    assert_true(sh_field_password_ok(pin, "1234"));
+    assert_true(sh_field_password_ok(pin, "123456"));
+    assert_false(sh_field_password_ok(pin, "123"));     /* under min */
+    assert_false(sh_field_password_ok(pin, "1234567")); /* over max */
+    assert_false(sh_field_password_ok(pin, "12a4"));    /* the pattern */
+    char big[2 * SH_PASSWORD_MAX + 3];
+    big[0] = 0;
+    for (int i = 0; i < SH_PASSWORD_MAX; i++)
+        strcat(big, "\xc3\xa9"); /* two bytes, one character */
+    assert_true(sh_field_password_ok(pw, big));
+    strcat(big, "x");
+    assert_false(sh_field_password_ok(pw, big));
+    assert_false(sh_field_password_ok(pw, "short")); /* auth passwords: at least 8 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validate_select), cmocka_unit_test(test_validate_relation),
-        cmocka_unit_test(test_validate_json),   cmocka_unit_test(test_validate_ids),
-        cmocka_unit_test(test_validate_update), cmocka_unit_test(test_validate_auth_passwords),
+        cmocka_unit_test(test_validate_select),      cmocka_unit_test(test_validate_relation),
+        cmocka_unit_test(test_validate_json),        cmocka_unit_test(test_validate_ids),
+        cmocka_unit_test(test_validate_update),      cmocka_unit_test(test_validate_auth_passwords),
+        cmocka_unit_test(test_validate_password_ok),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
