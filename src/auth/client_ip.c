@@ -199,7 +199,7 @@ void sh_cidr_list_free(struct sh_cidr_list *l)
 int sh_cidr_list_contains(const struct sh_cidr_list *l, const char *ip)
 {
     struct ip a;
-    if (!l || !ip || ip_parse(ip, strlen(ip), &a, NULL))
+    if (!l || !l->n || !ip || ip_parse(ip, strlen(ip), &a, NULL)) /* no list: no parse */
         return 0;
     return list_has(l, &a);
 }
@@ -239,7 +239,14 @@ void sh_client_ip_bucket(const char *ip, char *out, size_t outlen)
     struct ip a;
     if (outlen == 0)
         return;
-    if (ip_parse(ip, strlen(ip), &a, NULL) != 0 || a.len == 4) {
+    size_t n = strlen(ip);
+    if (!memchr(ip, ':', n)) { /* IPv4 or "unix": as it is, without parsing (every request) */
+        n = n < outlen ? n : outlen - 1;
+        memcpy(out, ip, n);
+        out[n] = 0;
+        return;
+    }
+    if (ip_parse(ip, n, &a, NULL) != 0 || a.len == 4) {
         snprintf(out, outlen, "%s", ip); /* IPv4 (mapped ones included), or not an address */
         return;
     }
