@@ -113,6 +113,7 @@ struct sh_http_server {
     struct sh_http_conn *out_conn; /* whose responses out holds; NULL = none */
     struct sh_buf log_line;        /* the access line being formatted (access_log.c) */
     uint64_t rid_seed, rid_count;  /* request ids (request.c) */
+    struct sh_date_cache date;     /* the Date header, refreshed per read (server.c) */
 };
 
 int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct sh_config *cfg,

@@ -142,7 +142,7 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
     sh_buf_reserve(out, sizeof(fixed) - 1 + 29 + 2);
     memcpy(out->data + out->len, fixed, sizeof(fixed) - 1);
     out->len += sizeof(fixed) - 1;
-    memcpy(out->data + out->len, sh_date_now()->http, 29);
+    memcpy(out->data + out->len, hc->srv->date.http, 29);
     out->data[out->len + 29] = '\r';
     out->data[out->len + 30] = '\n';
     out->len += 31;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ARENA_CHUNK 4096
 #define ARENA_LIMIT (8 * 1024 * 1024)
@@ -311,7 +312,7 @@ static void on_yield_idle(uv_idle_t *h)
 static void on_data(struct sh_conn *c, const char *data, size_t len)
 {
     struct sh_http_conn *hc = hconn(c);
-    sh_date_tick();
+    sh_date_cache_update(&hc->srv->date, time(NULL));
     if (hc->state == SH_ST_DEAD)
         return;
     if (hc->in.len) {
@@ -440,8 +441,8 @@ static const struct sh_conn_ops ops = {
 
 static void on_log_timer(uv_timer_t *t)
 {
-    (void)t;
-    sh_date_tick();
+    struct sh_http_server *s = t->data;
+    sh_date_cache_update(&s->date, time(NULL));
     sh_log_flush();
 }
 
@@ -458,7 +459,9 @@ int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct 
     s->net.on_empty = on_empty;
     uv_idle_init(loop, &s->yield_idle);
     s->yield_idle.data = s;
+    sh_date_cache_update(&s->date, time(NULL));
     uv_timer_init(loop, &s->log_timer);
+    s->log_timer.data = s;
     uv_timer_start(&s->log_timer, on_log_timer, 200, 200);
     uv_unref((uv_handle_t *)&s->log_timer);
     return 0;

@@ -1,5 +1,5 @@
 /*
- * Connections: accept, read into one buffer shared by the loop (an idle
+ * Connections: accept, read into one buffer shared by the loop's thread (an idle
  * keep-alive connection holds no read buffer), a single deadline timer, and
  * the write path. Writes go out with uv_try_write first; only what the kernel
  * did not take is copied and queued with uv_write, and the layer above stops
@@ -12,9 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One read buffer for the whole loop: reads are processed synchronously, so
- * no connection holds on to it between callbacks. */
-static char read_buf[64 * 1024];
+/* One read buffer per loop thread: reads are processed synchronously, so no
+ * connection holds on to it between callbacks. Per thread, not per process,
+ * so that servers on loops of their own threads never read into one buffer. */
+static _Thread_local char read_buf[64 * 1024];
 
 struct write_req {
     uv_write_t req;
