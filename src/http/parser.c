@@ -232,9 +232,9 @@ int sh__req_finish_head(struct sh_http_conn *hc)
     const char *t = r->target.ptr;
     size_t n = r->target.len;
     /* absolute-form: skip scheme and authority */
-    size_t scheme = n > 7 && strncmp(t, "http://", 7) == 0    ? 7
-                    : n > 8 && strncmp(t, "https://", 8) == 0 ? 8
-                                                              : 0;
+    size_t scheme = n > 7 && memcmp(t, "http://", 7) == 0    ? 7
+                    : n > 8 && memcmp(t, "https://", 8) == 0 ? 8
+                                                             : 0;
     if (scheme) {
         const char *slash = memchr(t + scheme, '/', n - scheme);
         if (!slash) {
@@ -262,7 +262,7 @@ int sh__req_finish_head(struct sh_http_conn *hc)
     if (o < 0)
         return 400;
     r->path = (struct sh_str){path, (size_t)o};
-    if (sh__query_parse(&hc->arena, r->query, &r->qparams, &r->nqparams))
+    if (r->query.len && sh__query_parse(&hc->arena, r->query, &r->qparams, &r->nqparams))
         return 414;
     return 0;
 }

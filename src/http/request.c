@@ -53,23 +53,31 @@ static int hexval(unsigned char c)
 
 long sh_http_percent_decode(char *dst, const char *src, size_t n, enum sh_pct_mode mode)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)src[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval((unsigned char)src[i + 2]) : -1;
-            if (hi >= 0 && lo >= 0 && (hi | lo || mode == SH_PCT_FORM)) {
-                dst[o++] = (char)(hi * 16 + lo);
-                i += 2;
-                continue;
-            }
-            if (mode == SH_PCT_PATH)
-                return -1;
-        } else if (c == '+' && mode == SH_PCT_FORM) {
-            c = ' ';
+    size_t o = 0, i = 0;
+    while (i < n) {
+        /* The bytes up to the next '%' go in one copy: most paths have none. */
+        const char *pct = memchr(src + i, '%', n - i);
+        size_t run = pct ? (size_t)(pct - src) - i : n - i;
+        memmove(dst + o, src + i, run);
+        if (mode == SH_PCT_FORM)
+            for (size_t k = o; k < o + run; k++)
+                if (dst[k] == '+')
+                    dst[k] = ' ';
+        o += run;
+        i += run;
+        if (i == n)
+            break;
+        int hi = i + 2 < n ? hexval((unsigned char)src[i + 1]) : -1;
+        int lo = i + 2 < n ? hexval((unsigned char)src[i + 2]) : -1;
+        if (hi >= 0 && lo >= 0 && (hi | lo || mode == SH_PCT_FORM)) {
+            dst[o++] = (char)(hi * 16 + lo);
+            i += 3;
+        } else if (mode == SH_PCT_PATH) {
+            return -1;
+        } else {
+            dst[o++] = '%'; /* kept as it is */
+            i++;
         }
-        dst[o++] = c;
     }
     dst[o] = 0;
     return (long)o;
