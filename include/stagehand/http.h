@@ -116,6 +116,9 @@ struct sh_http_server {
     struct sh_date_cache date;     /* the Date header, refreshed per read (server.c) */
 };
 
+/* Prepares s on loop (after sodium_init: request ids are seeded from it).
+ * Servers share nothing: several may run in one process, each on its own
+ * loop and thread or side by side on one loop. */
 int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct sh_config *cfg,
                         sh_handler_fn handler, void *ud);
 /* Binds every listener; prints nothing. 0 or a negative code with a message. */
@@ -125,6 +128,8 @@ int sh_http_server_listen(struct sh_http_server *s, char *err, size_t errlen);
 void sh_http_server_drain(struct sh_http_server *s);
 /* Closes every connection at once. */
 void sh_http_server_close_all(struct sh_http_server *s);
+/* Closes the server's handles (run the loop once more for their callbacks)
+ * and frees its buffers; no response may be sent after it. */
 void sh_http_server_deinit(struct sh_http_server *s);
 
 /* ---- request accessors ---- */

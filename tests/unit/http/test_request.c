@@ -48,7 +48,8 @@ static void test_pct_path_rejects_malformed_and_nul(void **state)
 {
     (void)state;
     char out[256];
-    static const char *const bad[] = {"/%", "/%4", "/a%4", "/%zz", "/%4g", "/%g4", "/%00", "/a%00b"};
+    static const char *const bad[] = {"/%",   "/%4",  "/a%4", "/%zz",
+                                      "/%4g", "/%g4", "/%00", "/a%00b"};
     for (size_t i = 0; i < SH_ARRAY_LEN(bad); i++)
         assert_int_equal(decode(bad[i], SH_PCT_PATH, out), -1);
 }

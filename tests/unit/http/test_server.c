@@ -27,8 +27,8 @@
 #include "stagehand/config.h"
 #include "stagehand/http.h"
 
-#define BATCHES 2000/* round trips per client */
-#define BATCH   16  /* pipelined requests per round trip */
+#define BATCHES 2000 /* round trips per client */
+#define BATCH   16   /* pipelined requests per round trip */
 
 struct side {
     char tag[8]; /* "A" or "B": in the path and in an X-Server header */
@@ -158,7 +158,8 @@ static void *client_main(void *arg)
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
-                client_fail(s, "server %s: connection ended after %u responses", s->tag, s->answered);
+                client_fail(s, "server %s: connection ended after %u responses", s->tag,
+                            s->answered);
                 break;
             }
             have += (size_t)r;
