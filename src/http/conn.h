@@ -1,7 +1,8 @@
 /*
  * The HTTP connection: what the http module keeps per connection on top of
- * net's struct sh_conn, shared by its files (server, parser, response,
- * static). Not a public header.
+ * net's struct sh_conn, shared by its files (server, parser, request,
+ * access_log, out, response; static.c uses the public API only), and the
+ * functions they call in each other. Not a public header.
  */
 #ifndef SH_HTTP_CONN_H
 #define SH_HTTP_CONN_H
