@@ -7,6 +7,7 @@
 #ifndef STAGEHAND_HTTP_H
 #define STAGEHAND_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,13 @@ struct sh_header {
     struct sh_str value;
 };
 
+/* One query parameter, percent-decoded (SH_PCT_FORM); name and value are
+ * NUL-terminated in the request arena. */
+struct sh_query_param {
+    struct sh_str name;
+    struct sh_str value;
+};
+
 struct sh_http_conn;
 struct sh_http_server;
 struct sh_auth;
@@ -46,6 +54,10 @@ struct sh_req {
     struct sh_str target; /* as received: path?query */
     struct sh_str path;   /* percent-decoded, NUL-terminated */
     struct sh_str query;  /* raw, without '?' */
+    /* The query decoded once, when the head is read: every parameter in
+     * order of appearance, repeats kept (lookups take the first). */
+    const struct sh_query_param *qparams;
+    unsigned nqparams;
     struct sh_header *headers;
     unsigned nheaders;
     const char *body; /* NUL-terminated copy, body_len bytes */
@@ -93,8 +105,20 @@ struct sh_http_server {
     uint64_t requests;
     unsigned draining : 1;
     void (*on_drained)(struct sh_http_server *s); /* all connections gone while draining */
+
+    /* The server's own state, kept here rather than in file statics so that
+     * servers are independent (tests, fuzzing, embedding); for the http
+     * module's files only. */
+    struct sh_buf out;             /* responses gathered for out_conn (out.c) */
+    struct sh_http_conn *out_conn; /* whose responses out holds; NULL = none */
+    struct sh_buf log_line;        /* the access line being formatted (access_log.c) */
+    uint64_t rid_seed, rid_count;  /* request ids (request.c) */
+    struct sh_date_cache date;     /* the Date header, refreshed per read (server.c) */
 };
 
+/* Prepares s on loop (after sodium_init: request ids are seeded from it).
+ * Servers share nothing: several may run in one process, each on its own
+ * loop and thread or side by side on one loop. */
 int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct sh_config *cfg,
                         sh_handler_fn handler, void *ud);
 /* Binds every listener; prints nothing. 0 or a negative code with a message. */
@@ -104,6 +128,8 @@ int sh_http_server_listen(struct sh_http_server *s, char *err, size_t errlen);
 void sh_http_server_drain(struct sh_http_server *s);
 /* Closes every connection at once. */
 void sh_http_server_close_all(struct sh_http_server *s);
+/* Closes the server's handles (run the loop once more for their callbacks)
+ * and frees its buffers; no response may be sent after it. */
 void sh_http_server_deinit(struct sh_http_server *s);
 
 /* ---- request accessors ---- */
@@ -112,9 +138,21 @@ void sh_http_server_deinit(struct sh_http_server *s);
 const struct sh_str *sh_req_header(const struct sh_req *r, const char *name);
 /* The route parameter :name, or NULL. */
 const struct sh_str *sh_req_param(const struct sh_req *r, const char *name);
-/* The percent-decoded value of query parameter name, NUL-terminated in the
- * arena, or NULL when absent. */
-const char *sh_req_query(struct sh_req *r, const char *name);
+/* The decoded value of the first query parameter named name (compared
+ * after decoding: "per%50age" is perPage), NUL-terminated in the arena; ""
+ * for a name without '='; NULL when absent. A lookup in r->qparams: the
+ * query is decoded once per request, not per call. */
+const char *sh_req_query(const struct sh_req *r, const char *name);
+/* Query parameter name as a decimal integer (strtoll: optional sign, no
+ * trailing bytes, no overflow). Absent or empty: *out = dflt and 0. Not an
+ * integer: *out = dflt and -EINVAL (the caller decides between a 400 and
+ * the default). */
+int sh_req_query_int(const struct sh_req *r, const char *name, int64_t dflt, int64_t *out);
+/* Query parameter name as Go's strconv.ParseBool reads it, as PocketBase
+ * does: 1 t T TRUE true True are true, 0 f F FALSE false False and the empty
+ * value are false. Absent: *out = dflt and 0. Anything else: *out = dflt and
+ * -EINVAL. */
+int sh_req_query_bool(const struct sh_req *r, const char *name, bool dflt, bool *out);
 /* The socket peer's address ("127.0.0.1", "::1", "unix"); see also
  * r->client_ip, the client behind trusted proxies. */
 const char *sh_req_peer(const struct sh_req *r);
@@ -162,10 +200,20 @@ void sh_res_stream_end(struct sh_req *r);
  * the connection, since the promised length will not arrive. */
 void sh_res_stream_abort(struct sh_req *r);
 
-/* Decodes application/x-www-form-urlencoded bytes (percent escapes, '+' as a
- * space) from src[0..n) into dst, which has room for n + 1 bytes; returns the
- * decoded length and NUL-terminates. Malformed escapes are kept as they are. */
-size_t sh_http_form_decode(char *dst, const char *src, size_t n);
+/* How sh_http_percent_decode reads its input. */
+enum sh_pct_mode {
+    /* A path (RFC 3986): '+' is itself; a malformed escape ('%' without two
+     * hex digits) or %00 is an error. */
+    SH_PCT_PATH,
+    /* application/x-www-form-urlencoded (a query, a form body): '+' is a
+     * space, and a malformed escape is kept as it is, as browsers send it. */
+    SH_PCT_FORM,
+};
+/* The percent-decoder of the tree. Decodes src[0..n) into dst, which has
+ * room for n + 1 bytes, and NUL-terminates. Returns the decoded length, or
+ * -1 (SH_PCT_PATH only) for a malformed escape or %00, dst then unspecified.
+ * dst may equal src (decoding never writes ahead of what it reads). */
+long sh_http_percent_decode(char *dst, const char *src, size_t n, enum sh_pct_mode mode);
 
 /* Reason phrase for a status code ("Not Found"). */
 const char *sh_http_reason(int status);

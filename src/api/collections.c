@@ -81,30 +81,23 @@ static const struct sh_collection *target(struct sh_req *r, const struct sh_cata
     return c;
 }
 
-static int64_t int_param(struct sh_req *r, const char *name, int64_t dflt)
-{
-    const char *s = sh_req_query(r, name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    return *end ? dflt : v;
-}
-
 int sh_api_collections_list(struct sh_req *r, void *ud)
 {
     struct sh_catalog_snap *s = begin(r, ud);
     if (!s)
         return SH_HANDLED;
-    int64_t page = int_param(r, "page", 1), per = int_param(r, "perPage", DEFAULT_PER_PAGE);
+    /* Lenient: a malformed page or perPage reads as the default. */
+    int64_t page, per;
+    bool no_total;
+    (void)sh_req_query_int(r, "page", 1, &page);
+    (void)sh_req_query_int(r, "perPage", DEFAULT_PER_PAGE, &per);
+    (void)sh_req_query_bool(r, "skipTotal", false, &no_total);
     if (page < 1)
         page = 1;
     if (per < 1)
         per = DEFAULT_PER_PAGE;
     if (per > MAX_PER_PAGE)
         per = MAX_PER_PAGE;
-    const char *skip = sh_req_query(r, "skipTotal");
-    bool no_total = skip && (strcmp(skip, "1") == 0 || strcmp(skip, "true") == 0);
     int64_t total = (int64_t)s->n;
     cJSON *env = cJSON_CreateObject();
     cJSON_AddNumberToObject(env, "page", (double)page);

@@ -1,7 +1,8 @@
 /*
  * The HTTP connection: what the http module keeps per connection on top of
- * net's struct sh_conn, shared by its files (server, parser, response,
- * static). Not a public header.
+ * net's struct sh_conn, shared by its files (server, parser, request,
+ * access_log, out, response; static.c uses the public API only), and the
+ * functions they call in each other. Not a public header.
  */
 #ifndef SH_HTTP_CONN_H
 #define SH_HTTP_CONN_H
@@ -51,21 +52,53 @@ struct sh_http_conn {
     void *drain_arg;
 };
 
+/* Who calls whom: server.c (the state machine) drives parser.c, request.c,
+ * access_log.c and out.c; response.c formats into out.c and tells server.c
+ * when a request is done (the one call back into the state machine). */
+
 /* parser.c */
 void sh__parser_init(struct sh_http_conn *hc);
 /* Prepares request state for a new message (arena, headers, body). */
 void sh__req_begin(struct sh_http_conn *hc);
-/* Resolves target into path and query; 0 or an HTTP status to answer. */
+/* Resolves target into path and query (decoded into r->qparams); 0 or an
+ * HTTP status to answer. */
 int sh__req_finish_head(struct sh_http_conn *hc);
 
-/* response.c */
-/* Appends a complete response to the output being gathered for hc. */
-void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const void *body,
-                  size_t len, uint64_t content_length, int with_body);
+/* request.c */
+/* Decodes query into *out (arena memory, *n entries; empty pieces between
+ * '&' are skipped). 0, or -ENOMEM when the arena is at its limit. */
+int sh__query_parse(struct sh_arena *a, struct sh_str query, const struct sh_query_param **out,
+                    unsigned *n);
+/* Sets r->rid: the client's X-Request-Id when it is 1-64 bytes of
+ * [A-Za-z0-9._:-], else a new id from s's sequence. */
+void sh__req_assign_id(struct sh_http_server *s, struct sh_req *r);
+/* The request of hc ended or hc is going away: its watch reads NULL. */
+void sh__req_watch_clear(struct sh_http_conn *hc);
+
+/* access_log.c */
+/* Writes the access line of hc's request (at info level). */
+void sh__access_log(struct sh_http_conn *hc);
+void sh__access_log_deinit(struct sh_http_server *s);
+
+/* out.c: the gather buffer, and the only writes to the socket */
+/* The server's gather buffer, claimed for hc (what it held for another
+ * connection is flushed to that one first): append a response to it. */
+struct sh_buf *sh__out_claim(struct sh_http_conn *hc);
 /* Hands the gathered output of hc to the connection (one writev). */
 void sh__out_flush(struct sh_http_conn *hc);
 /* Output of hc not yet written: queued on the socket plus gathered. */
 size_t sh__out_pending(const struct sh_http_conn *hc);
+/* Sends data[0..len) on hc now, after what is gathered for it; the bytes
+ * are copied if the kernel does not take them at once. */
+void sh__out_send(struct sh_http_conn *hc, const void *data, size_t len);
+/* hc is being freed: what is gathered for it is dropped. */
+void sh__out_forget(struct sh_http_conn *hc);
+void sh__out_deinit(struct sh_http_server *s);
+
+/* response.c */
+/* Formats a complete response into the output gathered for hc. */
+void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const void *body,
+                  size_t len, uint64_t content_length, int with_body);
 /* Answers a protocol-level error and closes after writing. */
 void sh__conn_fail(struct sh_http_conn *hc, int status, const char *reason);
 
@@ -74,5 +107,11 @@ void sh__conn_fail(struct sh_http_conn *hc, int status, const char *reason);
 void sh__deadline_write(struct sh_http_conn *hc);
 /* The request of hc got its response: log it, reset, go on with the input. */
 void sh__req_done(struct sh_http_conn *hc);
+
+/* Only out.c writes to the socket: a direct write anywhere else could
+ * overtake responses gathered before it. */
+#ifndef SH_HTTP_OUT_C
+#pragma GCC poison sh_conn_send
+#endif
 
 #endif

@@ -113,9 +113,7 @@ static int on_header_value_complete(llhttp_t *p)
 static void send_continue(struct sh_http_conn *hc)
 {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    uv_buf_t b = uv_buf_init((char *)(uintptr_t)cont, sizeof(cont) - 1);
-    sh__out_flush(hc); /* anything gathered before it goes first */
-    sh_conn_send(&hc->base, &b, 1);
+    sh__out_send(hc, cont, sizeof(cont) - 1); /* after anything gathered before it */
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -168,23 +166,22 @@ static int on_message_complete(llhttp_t *p)
     return HPE_PAUSED;
 }
 
-static llhttp_settings_t settings;
+/* Constant: every parser of every server shares it, and nothing writes it. */
+static const llhttp_settings_t settings = {
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_extension_name = on_chunk_ext,
+    .on_chunk_extension_value = on_chunk_ext,
+    .on_message_complete = on_message_complete,
+};
 
 void sh__parser_init(struct sh_http_conn *hc)
 {
-    if (!settings.on_message_complete) {
-        llhttp_settings_init(&settings);
-        settings.on_method = on_method;
-        settings.on_url = on_url;
-        settings.on_header_field = on_header_field;
-        settings.on_header_value = on_header_value;
-        settings.on_header_value_complete = on_header_value_complete;
-        settings.on_headers_complete = on_headers_complete;
-        settings.on_body = on_body;
-        settings.on_chunk_extension_name = on_chunk_ext;
-        settings.on_chunk_extension_value = on_chunk_ext;
-        settings.on_message_complete = on_message_complete;
-    }
     llhttp_init(&hc->parser, HTTP_REQUEST, &settings);
     hc->parser.data = hc;
 }
@@ -207,17 +204,6 @@ void sh__req_begin(struct sh_http_conn *hc)
     if (hc->body.cap > 64 * 1024)
         sh_buf_deinit(&hc->body);
     hc->body.len = 0;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static enum sh_method method_of(struct sh_str m)
@@ -246,9 +232,9 @@ int sh__req_finish_head(struct sh_http_conn *hc)
     const char *t = r->target.ptr;
     size_t n = r->target.len;
     /* absolute-form: skip scheme and authority */
-    size_t scheme = n > 7 && strncmp(t, "http://", 7) == 0    ? 7
-                    : n > 8 && strncmp(t, "https://", 8) == 0 ? 8
-                                                              : 0;
+    size_t scheme = n > 7 && memcmp(t, "http://", 7) == 0    ? 7
+                    : n > 8 && memcmp(t, "https://", 8) == 0 ? 8
+                                                             : 0;
     if (scheme) {
         const char *slash = memchr(t + scheme, '/', n - scheme);
         if (!slash) {
@@ -272,20 +258,11 @@ int sh__req_finish_head(struct sh_http_conn *hc)
     char *path = sh_arena_alloc(&hc->arena, plen + 1);
     if (!path)
         return 414;
-    size_t o = 0;
-    for (size_t i = 0; i < plen; i++) {
-        if (t[i] == '%') {
-            int hi = i + 2 < plen ? hexval(t[i + 1]) : -1;
-            int lo = i + 2 < plen ? hexval(t[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return 400;
-            path[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            path[o++] = t[i];
-        }
-    }
-    path[o] = 0;
-    r->path = (struct sh_str){path, o};
+    long o = sh_http_percent_decode(path, t, plen, SH_PCT_PATH);
+    if (o < 0)
+        return 400;
+    r->path = (struct sh_str){path, (size_t)o};
+    if (r->query.len && sh__query_parse(&hc->arena, r->query, &r->qparams, &r->nqparams))
+        return 414;
     return 0;
 }

@@ -1,20 +1,14 @@
 /*
- * Responses. Every response is formatted into one output buffer shared by the
- * loop, gathered per connection while its input is processed: a read that
- * carried 16 pipelined requests is answered with one writev. Asynchronous
- * responses flush at once. Every error uses the API's one error shape.
+ * Responses: the status line and headers formatted by hand, CORS, the
+ * response functions handlers call, and streaming. Every response is
+ * formatted into the server's gather buffer (out.c), which the state machine
+ * flushes after each batch of input; asynchronous responses flush at once.
+ * Every error uses the API's one error shape.
  */
 #include "conn.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* Past this capacity the gathered buffer is given back after each flush,
- * so a spike of large responses does not pin memory for the process's life. */
-#define OUT_KEEP (256 * 1024)
-
-static struct sh_buf out;             /* gathered output */
-static struct sh_http_conn *out_conn; /* whose output it is */
 
 const char *sh_http_reason(int status)
 {
@@ -78,30 +72,6 @@ const char *sh_http_reason(int status)
     }
 }
 
-void sh__out_flush(struct sh_http_conn *hc)
-{
-    if (out_conn != hc || out.len == 0)
-        return;
-    uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
-    out.len = 0;
-    out_conn = NULL;
-    sh_conn_send(&hc->base, &b, 1); /* copies what the kernel does not take */
-    if (out.cap > OUT_KEEP)
-        sh_buf_deinit(&out);
-}
-
-size_t sh__out_pending(const struct sh_http_conn *hc)
-{
-    return hc->base.queued + (out_conn == hc ? out.len : 0);
-}
-
-static void out_claim(struct sh_http_conn *hc)
-{
-    if (out_conn && out_conn != hc)
-        sh__out_flush(out_conn);
-    out_conn = hc;
-}
-
 static int origin_allowed(const struct sh_config *cfg, struct sh_str origin)
 {
     const char *list = cfg->cors_origins;
@@ -144,15 +114,15 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
 {
     struct sh_req *r = &hc->req;
     const struct sh_config *cfg = hc->srv->cfg;
-    out_claim(hc);
+    struct sh_buf *out = sh__out_claim(hc);
     if (hc->close_after || hc->srv->draining)
         r->keep_alive = 0;
 
     /* Formatted by hand: printf was a tenth of the pipelined profile. */
     const char *reason = sh_http_reason(status);
     size_t rlen = strlen(reason);
-    sh_buf_reserve(&out, 16 + rlen);
-    char *p = out.data + out.len;
+    sh_buf_reserve(out, 16 + rlen);
+    char *p = out->data + out->len;
     memcpy(p, "HTTP/1.1 ", 9);
     p[9] = (char)('0' + status / 100 % 10);
     p[10] = (char)('0' + status / 10 % 10);
@@ -161,7 +131,7 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
     memcpy(p + 13, reason, rlen);
     p[13 + rlen] = '\r';
     p[14 + rlen] = '\n';
-    out.len += 15 + rlen;
+    out->len += 15 + rlen;
     /* Headers every response carries, as one constant block (one copy):
      * no MIME sniffing of API JSON or uploads, no framing by other sites
      * (PocketBase sends both). */
@@ -169,15 +139,15 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
                                 "X-Content-Type-Options: nosniff\r\n"
                                 "X-Frame-Options: SAMEORIGIN\r\n"
                                 "Date: ";
-    sh_buf_reserve(&out, sizeof(fixed) - 1 + 29 + 2);
-    memcpy(out.data + out.len, fixed, sizeof(fixed) - 1);
-    out.len += sizeof(fixed) - 1;
-    memcpy(out.data + out.len, sh_date_now()->http, 29);
-    out.data[out.len + 29] = '\r';
-    out.data[out.len + 30] = '\n';
-    out.len += 31;
+    sh_buf_reserve(out, sizeof(fixed) - 1 + 29 + 2);
+    memcpy(out->data + out->len, fixed, sizeof(fixed) - 1);
+    out->len += sizeof(fixed) - 1;
+    memcpy(out->data + out->len, hc->srv->date.http, 29);
+    out->data[out->len + 29] = '\r';
+    out->data[out->len + 30] = '\n';
+    out->len += 31;
     if (ctype)
-        HDR(&out, "Content-Type", ctype, strlen(ctype));
+        HDR(out, "Content-Type", ctype, strlen(ctype));
     if (status != 204 && status != 304 && !(status >= 100 && status < 200)) {
         char num[24];
         size_t i = sizeof(num);
@@ -186,29 +156,29 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
             num[--i] = (char)('0' + v % 10);
             v /= 10;
         } while (v);
-        HDR(&out, "Content-Length", num + i, sizeof(num) - i);
+        HDR(out, "Content-Length", num + i, sizeof(num) - i);
     }
     if (r->rid[0])
-        HDR(&out, "X-Request-Id", r->rid, strlen(r->rid));
+        HDR(out, "X-Request-Id", r->rid, strlen(r->rid));
     const struct sh_str *origin = sh_req_header(r, "Origin");
     if (origin && origin_allowed(cfg, *origin)) {
         if (strcmp(cfg->cors_origins, "*") == 0) {
-            HDR(&out, "Access-Control-Allow-Origin", "*", 1);
+            HDR(out, "Access-Control-Allow-Origin", "*", 1);
         } else {
-            HDR(&out, "Access-Control-Allow-Origin", origin->ptr, origin->len);
-            HDR(&out, "Vary", "Origin", 6);
+            HDR(out, "Access-Control-Allow-Origin", origin->ptr, origin->len);
+            HDR(out, "Vary", "Origin", 6);
         }
     }
     for (unsigned i = 0; i < r->nres_headers; i++)
-        append_header(&out, r->res_headers[i].name.ptr, r->res_headers[i].name.len,
+        append_header(out, r->res_headers[i].name.ptr, r->res_headers[i].name.len,
                       r->res_headers[i].value.ptr, r->res_headers[i].value.len);
     if (!r->keep_alive)
-        HDR(&out, "Connection", "close", 5);
+        HDR(out, "Connection", "close", 5);
     else if (r->http_minor == 0)
-        HDR(&out, "Connection", "keep-alive", 10);
-    sh_buf_append(&out, "\r\n", 2);
+        HDR(out, "Connection", "keep-alive", 10);
+    sh_buf_append(out, "\r\n", 2);
     if (with_body && len && r->method != SH_METHOD_HEAD)
-        sh_buf_append(&out, body, len);
+        sh_buf_append(out, body, len);
     r->status = status;
     r->bytes_out = content_length;
 }
@@ -303,8 +273,7 @@ void sh_res_stream_write(struct sh_req *r, const void *data, size_t len)
     struct sh_http_conn *hc = r->conn;
     if (r->method == SH_METHOD_HEAD || len == 0)
         return;
-    uv_buf_t b = uv_buf_init((char *)(uintptr_t)data, (unsigned)len);
-    sh_conn_send(&hc->base, &b, 1);
+    sh__out_send(hc, data, len);
 }
 
 size_t sh_res_stream_queued(const struct sh_req *r)

@@ -15,6 +15,10 @@
  * --max-requests-per-read requests are answered per batch; the rest of the
  * input waits for the next loop iteration (an idle handle), so one pipelining
  * client cannot hold the loop or grow the output without bound.
+ *
+ * What the state machine calls lives beside it: the llhttp glue (parser.c),
+ * request accessors and ids (request.c), the access log (access_log.c), the
+ * gather buffer and every socket write (out.c), responses (response.c).
  */
 #include "conn.h"
 
@@ -22,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ARENA_CHUNK 4096
 #define ARENA_LIMIT (8 * 1024 * 1024)
@@ -33,171 +38,6 @@ static void on_yield_idle(uv_idle_t *h);
 static struct sh_http_conn *hconn(struct sh_conn *c)
 {
     return (struct sh_http_conn *)c;
-}
-
-/* ---- request accessors ---- */
-
-const struct sh_str *sh_req_header(const struct sh_req *r, const char *name)
-{
-    for (unsigned i = 0; i < r->nheaders; i++)
-        if (sh_str_caseeq(r->headers[i].name, name))
-            return &r->headers[i].value;
-    return NULL;
-}
-
-const struct sh_str *sh_req_param(const struct sh_req *r, const char *name)
-{
-    for (unsigned i = 0; i < r->nparams; i++)
-        if (sh_str_eq(r->param_names[i], name))
-            return &r->params[i];
-    return NULL;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if ((c | 32) >= 'a' && (c | 32) <= 'f')
-        return (c | 32) - 'a' + 10;
-    return -1;
-}
-
-size_t sh_http_form_decode(char *dst, const char *src, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (src[i] == '+') {
-            dst[o++] = ' ';
-        } else if (src[i] == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 &&
-                   hexval(src[i + 2]) >= 0) {
-            dst[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
-            i += 2;
-        } else {
-            dst[o++] = src[i];
-        }
-    }
-    dst[o] = 0;
-    return o;
-}
-
-static char *query_decode(struct sh_arena *a, const char *s, size_t n)
-{
-    char *d = sh_arena_alloc(a, n + 1);
-    if (d)
-        sh_http_form_decode(d, s, n);
-    return d;
-}
-
-const char *sh_req_query(struct sh_req *r, const char *name)
-{
-    if (!r->query.len)
-        return NULL;
-    size_t nlen = strlen(name);
-    const char *p = r->query.ptr, *end = p + r->query.len;
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *kend = eq ? eq : stop;
-        char *key = query_decode(r->arena, p, (size_t)(kend - p));
-        if (key && strlen(key) == nlen && memcmp(key, name, nlen) == 0)
-            return eq ? query_decode(r->arena, eq + 1, (size_t)(stop - eq - 1)) : "";
-        p = amp ? amp + 1 : NULL;
-    }
-    return NULL;
-}
-
-const char *sh_req_peer(const struct sh_req *r)
-{
-    return r->conn->base.peer;
-}
-
-void sh_req_watch(struct sh_req *r, struct sh_req_watch *w)
-{
-    w->req = r;
-    r->conn->watch = w;
-}
-
-void sh_req_unwatch(struct sh_req_watch *w)
-{
-    if (w->req && w->req->conn->watch == w)
-        w->req->conn->watch = NULL;
-    w->req = NULL;
-}
-
-static void watch_clear(struct sh_http_conn *hc)
-{
-    if (hc->watch) {
-        hc->watch->req = NULL;
-        hc->watch = NULL;
-    }
-}
-
-int sh_req_alive(const struct sh_req *r, uint32_t gen)
-{
-    return r->gen == gen && !r->conn->base.closing && !r->responded;
-}
-
-/* ---- request ids and the access log ---- */
-
-static int rid_ok(const struct sh_str *v)
-{
-    if (!v || v->len == 0 || v->len > 64)
-        return 0;
-    for (size_t i = 0; i < v->len; i++) {
-        char c = v->ptr[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == ':'))
-            return 0;
-    }
-    return 1;
-}
-
-static void rid_assign(struct sh_req *r)
-{
-    static uint64_t seed, counter;
-    const struct sh_str *v = sh_req_header(r, "X-Request-Id");
-    if (rid_ok(v)) {
-        memcpy(r->rid, v->ptr, v->len);
-        r->rid[v->len] = 0;
-        return;
-    }
-    if (!seed)
-        randombytes_buf(&seed, sizeof(seed));
-    /* splitmix64 over a counter: unique per process, cheap, not guessable
-     * from outside without the seed. */
-    uint64_t z = seed + ++counter * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--, z >>= 4)
-        r->rid[i] = hex[z & 15];
-    r->rid[16] = 0;
-}
-
-static void access_log(struct sh_http_conn *hc)
-{
-    struct sh_req *r = &hc->req;
-    if (sh_log_min_level > SH_LOG_INFO)
-        return;
-    static struct sh_buf line;
-    line.len = 0;
-    uint64_t us = (uv_hrtime() - r->start_ns) / 1000;
-    sh_buf_appends(&line, "level=info mod=access");
-    sh_log_kv(&line, "method", r->method_name.ptr ? r->method_name.ptr : "-",
-              r->method_name.ptr ? r->method_name.len : 1);
-    if (r->path.ptr)
-        sh_log_kv(&line, "path", r->path.ptr, r->path.len);
-    else
-        sh_log_kv(&line, "path", "-", 1);
-    sh_buf_appendf(&line, " status=%d bytes=%llu us=%llu rid=%s ip=%s", r->status,
-                   (unsigned long long)r->bytes_out, (unsigned long long)us,
-                   r->rid[0] ? r->rid : "-",
-                   r->client_ip[0]    ? r->client_ip
-                   : hc->base.peer[0] ? hc->base.peer
-                                      : "-");
-    sh_log_raw(line.data, line.len);
 }
 
 /* ---- lifecycle ---- */
@@ -244,10 +84,10 @@ void sh__req_done(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
     hc->srv->requests++;
-    access_log(hc);
+    sh__access_log(hc);
     int keep = r->keep_alive && !hc->close_after && !hc->srv->draining && hc->state != SH_ST_DEAD;
     int was_async = !hc->in_handler && hc->state == SH_ST_HANDLER;
-    watch_clear(hc);
+    sh__req_watch_clear(hc);
     sh_arena_reset(&hc->arena);
     hc->gen++;
     r->gen = hc->gen; /* completions for the old request now see it as gone */
@@ -278,7 +118,7 @@ static void dispatch(struct sh_http_conn *hc)
     hc->body.len--;
     r->body = hc->body.data;
     r->body_len = hc->body.len;
-    rid_assign(r);
+    sh__req_assign_id(hc->srv, r);
     hc->state = SH_ST_HANDLER;
     deadline_set(hc, 0);
     hc->in_handler = 1;
@@ -472,7 +312,7 @@ static void on_yield_idle(uv_idle_t *h)
 static void on_data(struct sh_conn *c, const char *data, size_t len)
 {
     struct sh_http_conn *hc = hconn(c);
-    sh_date_tick();
+    sh_date_cache_update(&hc->srv->date, time(NULL));
     if (hc->state == SH_ST_DEAD)
         return;
     if (hc->in.len) {
@@ -555,7 +395,7 @@ static void on_free(struct sh_conn *c)
     yield_cancel(hc);
     hc->gen++;
     hc->req.gen = hc->gen;
-    watch_clear(hc);
+    sh__req_watch_clear(hc);
     if (hc->drain_cb) {
         /* A producer waits for this queue to drain, which will never happen:
          * wake it so it sees its request gone and releases what it holds. */
@@ -563,6 +403,7 @@ static void on_free(struct sh_conn *c)
         hc->drain_cb = NULL;
         cb(hc->drain_arg);
     }
+    sh__out_forget(hc);
     sh_arena_deinit(&hc->arena);
     sh_buf_deinit(&hc->in);
     sh_buf_deinit(&hc->body);
@@ -600,8 +441,8 @@ static const struct sh_conn_ops ops = {
 
 static void on_log_timer(uv_timer_t *t)
 {
-    (void)t;
-    sh_date_tick();
+    struct sh_http_server *s = t->data;
+    sh_date_cache_update(&s->date, time(NULL));
     sh_log_flush();
 }
 
@@ -613,11 +454,14 @@ int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct 
     s->cfg = cfg;
     s->handler = handler;
     s->handler_ud = ud;
+    randombytes_buf(&s->rid_seed, sizeof(s->rid_seed));
     sh_net_init(&s->net, loop, cfg, &ops, sizeof(struct sh_http_conn), on_accept);
     s->net.on_empty = on_empty;
     uv_idle_init(loop, &s->yield_idle);
     s->yield_idle.data = s;
+    sh_date_cache_update(&s->date, time(NULL));
     uv_timer_init(loop, &s->log_timer);
+    s->log_timer.data = s;
     uv_timer_start(&s->log_timer, on_log_timer, 200, 200);
     uv_unref((uv_handle_t *)&s->log_timer);
     return 0;
@@ -659,5 +503,7 @@ void sh_http_server_deinit(struct sh_http_server *s)
         uv_close((uv_handle_t *)&s->log_timer, NULL);
     if (!uv_is_closing((uv_handle_t *)&s->yield_idle))
         uv_close((uv_handle_t *)&s->yield_idle, NULL);
+    sh__out_deinit(s);
+    sh__access_log_deinit(s);
     sh_log_flush();
 }

@@ -34,8 +34,9 @@
  *    complete, so there is nothing left to wait for;
  *  - a complete request received before EOF is never dropped unanswered.
  *
- * Process-lifetime state (loop, config, router, server) is set up on the first
- * input and torn down at exit, so LeakSanitizer sees only per-input leaks.
+ * Process-lifetime state (loop, config, router) is set up on the first input
+ * and torn down at exit, so LeakSanitizer sees only per-input leaks; each
+ * input gets a server of its own, created and freed around it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +79,8 @@ static struct {
     uv_loop_t loop;
     struct sh_config cfg;
     struct sh_router rt;
-    struct sh_http_server srv;
+    struct sh_http_server srv; /* one per input (server_start) */
+    unsigned srv_up : 1;
     const struct sh_conn_ops *server_ops;
     struct sh_conn_ops ops; /* the server's, with on_eof and on_free wrapped */
 } F = {.diag_fd = -1};
@@ -166,11 +168,38 @@ static int fuzz_dispatch(struct sh_req *r, void *ud)
         CHECK(r->headers[i].name.ptr && r->headers[i].name.len > 0 && r->headers[i].value.ptr,
               "header %u has no name or a NULL value", i);
 
-    /* The accessors handlers call on client bytes: the query decoder. */
+    /* The accessors handlers call on client bytes: the query table, decoded
+     * once from the raw query, and the lookups in it. */
+    size_t decoded = 0;
+    for (unsigned i = 0; i < r->nqparams; i++) {
+        const struct sh_query_param *q = &r->qparams[i];
+        CHECK(q->name.ptr && q->name.ptr[q->name.len] == 0 && q->value.ptr &&
+                  q->value.ptr[q->value.len] == 0,
+              "query parameter %u is not NUL-terminated", i);
+        decoded += q->name.len + q->value.len;
+        if (strlen(q->name.ptr) != q->name.len)
+            continue; /* a name with %00 reads shorter as a C string */
+        unsigned k = 0;
+        while (r->qparams[k].name.len != q->name.len ||
+               memcmp(r->qparams[k].name.ptr, q->name.ptr, q->name.len) != 0)
+            k++; /* stops at i at the latest */
+        CHECK(sh_req_query(r, q->name.ptr) == r->qparams[k].value.ptr,
+              "query parameter %u: the lookup does not read the first of its name", i);
+    }
+    CHECK(decoded <= r->query.len, "decoded query (%zu bytes) longer than the raw %zu", decoded,
+          r->query.len);
+    CHECK(r->nqparams <= r->query.len, "%u query parameters from %zu bytes", r->nqparams,
+          r->query.len);
     static const char *const query_names[] = {"filter", "sort", "a", "a b", ""};
     for (size_t i = 0; i < SH_ARRAY_LEN(query_names); i++) {
         const char *v = sh_req_query(r, query_names[i]);
         CHECK(!v || strlen(v) <= r->query.len, "decoded query value longer than the query");
+        int64_t iv;
+        bool bv;
+        int irc = sh_req_query_int(r, query_names[i], 7, &iv);
+        CHECK(irc == 0 || (irc == -EINVAL && iv == 7), "sh_req_query_int: rc %d", irc);
+        int brc = sh_req_query_bool(r, query_names[i], true, &bv);
+        CHECK(brc == 0 || (brc == -EINVAL && bv), "sh_req_query_bool: rc %d", brc);
     }
 
     if (C.dispatched < MAX_TRACKED)
@@ -218,12 +247,36 @@ static void fuzz_on_free(struct sh_conn *c)
 
 /* ---- setup and teardown ---- */
 
+/* A new server for each input: no state (gathered output, request ids)
+ * carries from one input to the next, so every saved input replays alone
+ * as it ran. */
+static void server_start(void)
+{
+    sh_http_server_init(&F.srv, &F.loop, &F.cfg, fuzz_dispatch, &F.rt);
+    F.server_ops = F.srv.net.ops;
+    F.ops = *F.server_ops;
+    F.ops.on_eof = fuzz_on_eof;
+    F.ops.on_timeout = fuzz_on_timeout;
+    F.ops.on_free = fuzz_on_free;
+    F.srv.net.ops = &F.ops;
+    F.srv_up = 1;
+}
+
+static void server_stop(void)
+{
+    if (!F.srv_up)
+        return;
+    sh_http_server_close_all(&F.srv);
+    sh_http_server_deinit(&F.srv);
+    uv_run(&F.loop, UV_RUN_NOWAIT); /* the server's handles close */
+    F.srv_up = 0;
+}
+
 static void teardown(void)
 {
     if (!F.ready)
         return;
-    sh_http_server_close_all(&F.srv);
-    sh_http_server_deinit(&F.srv);
+    server_stop();
     uv_run(&F.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&F.loop) != 0)
         bug("a handle is still open at exit");
@@ -268,13 +321,6 @@ static void setup(void)
     sh_router_init(&F.rt, &F.cfg);
     if (sh_api_register(&F.rt, NULL) != 0)
         bug("route table is invalid");
-    sh_http_server_init(&F.srv, &F.loop, &F.cfg, fuzz_dispatch, &F.rt);
-    F.server_ops = F.srv.net.ops;
-    F.ops = *F.server_ops;
-    F.ops.on_eof = fuzz_on_eof;
-    F.ops.on_timeout = fuzz_on_timeout;
-    F.ops.on_free = fuzz_on_free;
-    F.srv.net.ops = &F.ops;
 
     F.ready = 1;
     atexit(teardown);
@@ -528,6 +574,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (!F.ready)
         setup();
+    server_start();
 
     /* Control byte: how to split the writes (see the top of the file). */
     size_t lens[8] = {0};
@@ -616,6 +663,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (C.poll_open)
         uv_run(&F.loop, UV_RUN_NOWAIT);
     close(C.fd);
+    server_stop();
 
     check_responses();
     return 0;

@@ -219,6 +219,15 @@ static void test_collections_api(void **state)
     assert_null(cJSON_GetObjectItem(rc_get(users, "authToken"), "secret"));
     r = as(tsu, "GET", "/api/collections?perPage=2&page=3", NULL);
     assert_int_equal(cJSON_GetArraySize(rc_get(r->json, "items")), 1);
+    /* skipTotal reads as the records list reads it (Go's strconv.ParseBool) */
+    static const char *const skips[] = {"1", "t", "T", "true", "True", "TRUE"};
+    for (size_t i = 0; i < sizeof(skips) / sizeof(skips[0]); i++) {
+        r = as(tsu, "GET", it_sprintf("/api/collections?skipTotal=%s", skips[i]), NULL);
+        assert_int_equal(r->status, 200);
+        assert_int_equal((int)rc_num(r->json, "totalItems"), -1);
+    }
+    r = as(tsu, "GET", "/api/collections?skipTotal=False", NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 5);
 
     /* create, view by name and id, use */
     r = as(tsu, "POST", "/api/collections",

@@ -37,30 +37,14 @@ int64_t sh__now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Percent-decodes s[0..n) (and '+' as a space) into a new heap string. */
-static char *decode(const char *s, size_t n)
-{
-    char *d = sh_malloc(n + 1);
-    sh_http_form_decode(d, s, n);
-    return d;
-}
-
 /* Query parameters as {name: value} (the first of repeated names wins). */
 static cJSON *query_json(const struct sh_req *r)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *p = r->query.ptr, *end = p ? p + r->query.len : NULL;
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        char *key = decode(p, (size_t)((eq ? eq : stop) - p));
-        char *val = eq ? decode(eq + 1, (size_t)(stop - eq - 1)) : sh_strdup("");
-        if (*key && !cJSON_GetObjectItemCaseSensitive(o, key))
-            cJSON_AddStringToObject(o, key, val);
-        free(key);
-        free(val);
-        p = amp ? amp + 1 : NULL;
+    for (unsigned i = 0; i < r->nqparams; i++) {
+        const struct sh_query_param *q = &r->qparams[i];
+        if (q->name.ptr[0] && !cJSON_GetObjectItemCaseSensitive(o, q->name.ptr))
+            cJSON_AddStringToObject(o, q->name.ptr, q->value.ptr);
     }
     return o;
 }

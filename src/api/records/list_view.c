@@ -36,41 +36,6 @@
 #define DEFAULT_PER_PAGE 30
 #define MAX_PER_PAGE     1000
 
-/* An integer parameter: *out = dflt when absent or empty; -1 when not an
- * integer. */
-static int int_param(struct sh_req *r, const char *name, int64_t dflt, int64_t *out)
-{
-    const char *s = sh_req_query(r, name);
-    *out = dflt;
-    if (!s || !*s)
-        return 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Go's strconv.ParseBool, which PocketBase uses: 1 t T TRUE true True and
- * the false forms; -1 for anything else. */
-static int bool_param(struct sh_req *r, const char *name)
-{
-    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
-    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False", ""};
-    const char *s = sh_req_query(r, name);
-    if (!s)
-        return 0;
-    for (size_t i = 0; i < SH_ARRAY_LEN(yes); i++)
-        if (strcmp(s, yes[i]) == 0)
-            return 1;
-    for (size_t i = 0; i < SH_ARRAY_LEN(no); i++)
-        if (strcmp(s, no[i]) == 0)
-            return 0;
-    return -1;
-}
-
 /* A sort term naming @request.* (only superusers may). */
 static bool sort_uses_request(const char *s)
 {
@@ -153,9 +118,10 @@ static int list_once(struct sh_req *r, void *ud, bool last)
     if (!q || sh__rec_rule(r, q, SH_RULE_LIST, &rule))
         return SH_HANDLED;
     int64_t page, per;
-    int skip = bool_param(r, "skipTotal");
-    if (int_param(r, "page", 1, &page) || int_param(r, "perPage", DEFAULT_PER_PAGE, &per) ||
-        skip < 0) {
+    bool skip;
+    if (sh_req_query_int(r, "page", 1, &page) ||
+        sh_req_query_int(r, "perPage", DEFAULT_PER_PAGE, &per) ||
+        sh_req_query_bool(r, "skipTotal", false, &skip)) {
         sh__api_error(r, 400, "Invalid page, perPage or skipTotal parameter.", NULL);
         return SH_HANDLED;
     }

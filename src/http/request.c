@@ -1,0 +1,235 @@
+/*
+ * What handlers read from a request: headers, route parameters, the query,
+ * the peer, request ids, and the watch that tells an asynchronous step
+ * whether its request is still there. Also the tree's one percent-decoder,
+ * used for the path (strict) and the query (form encoding).
+ *
+ * The query is decoded once, when the head is read (sh__query_parse, called
+ * by the parser), into a table in the request arena; sh_req_query and its
+ * typed forms are lookups in it. A list request reads eight parameters, and
+ * rules may read all of them (@request.query.*): each used to re-scan and
+ * re-decode the raw query.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- headers, parameters, peer ---- */
+
+const struct sh_str *sh_req_header(const struct sh_req *r, const char *name)
+{
+    for (unsigned i = 0; i < r->nheaders; i++)
+        if (sh_str_caseeq(r->headers[i].name, name))
+            return &r->headers[i].value;
+    return NULL;
+}
+
+const struct sh_str *sh_req_param(const struct sh_req *r, const char *name)
+{
+    for (unsigned i = 0; i < r->nparams; i++)
+        if (sh_str_eq(r->param_names[i], name))
+            return &r->params[i];
+    return NULL;
+}
+
+const char *sh_req_peer(const struct sh_req *r)
+{
+    return r->conn->base.peer;
+}
+
+/* ---- the percent-decoder ---- */
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 32;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+long sh_http_percent_decode(char *dst, const char *src, size_t n, enum sh_pct_mode mode)
+{
+    size_t o = 0, i = 0;
+    while (i < n) {
+        /* The bytes up to the next '%' go in one copy: most paths have none. */
+        const char *pct = memchr(src + i, '%', n - i);
+        size_t run = pct ? (size_t)(pct - src) - i : n - i;
+        memmove(dst + o, src + i, run);
+        if (mode == SH_PCT_FORM)
+            for (size_t k = o; k < o + run; k++)
+                if (dst[k] == '+')
+                    dst[k] = ' ';
+        o += run;
+        i += run;
+        if (i == n)
+            break;
+        int hi = i + 2 < n ? hexval((unsigned char)src[i + 1]) : -1;
+        int lo = i + 2 < n ? hexval((unsigned char)src[i + 2]) : -1;
+        if (hi >= 0 && lo >= 0 && (hi | lo || mode == SH_PCT_FORM)) {
+            dst[o++] = (char)(hi * 16 + lo);
+            i += 3;
+        } else if (mode == SH_PCT_PATH) {
+            return -1;
+        } else {
+            dst[o++] = '%'; /* kept as it is */
+            i++;
+        }
+    }
+    dst[o] = 0;
+    return (long)o;
+}
+
+/* ---- the query table ---- */
+
+int sh__query_parse(struct sh_arena *a, struct sh_str query, const struct sh_query_param **out,
+                    unsigned *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!query.len)
+        return 0;
+    const char *p = query.ptr, *end = p + query.len;
+    size_t pieces = 1;
+    for (const char *s = p; (s = memchr(s, '&', (size_t)(end - s))); s++)
+        pieces++;
+    /* Decoding never grows a piece; each keeps two NULs. */
+    struct sh_query_param *t = sh_arena_alloc(a, pieces * sizeof(*t));
+    char *d = sh_arena_alloc(a, query.len + 2 * pieces);
+    if (!t || !d)
+        return -ENOMEM;
+    unsigned k = 0;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if (stop > p) {
+            const char *eq = memchr(p, '=', (size_t)(stop - p));
+            const char *kend = eq ? eq : stop;
+            const char *val = eq ? eq + 1 : stop; /* no '=': the empty value */
+            struct sh_query_param *q = &t[k++];
+            long len = sh_http_percent_decode(d, p, (size_t)(kend - p), SH_PCT_FORM);
+            q->name = (struct sh_str){d, (size_t)len};
+            d += len + 1;
+            len = sh_http_percent_decode(d, val, (size_t)(stop - val), SH_PCT_FORM);
+            q->value = (struct sh_str){d, (size_t)len};
+            d += len + 1;
+        }
+        p = stop + 1;
+    }
+    *out = t;
+    *n = k;
+    return 0;
+}
+
+const char *sh_req_query(const struct sh_req *r, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (unsigned i = 0; i < r->nqparams; i++) {
+        const struct sh_query_param *q = &r->qparams[i];
+        if (q->name.len == nlen && memcmp(q->name.ptr, name, nlen) == 0)
+            return q->value.ptr;
+    }
+    return NULL;
+}
+
+int sh_req_query_int(const struct sh_req *r, const char *name, int64_t dflt, int64_t *out)
+{
+    const char *s = sh_req_query(r, name);
+    *out = dflt;
+    if (!s || !*s)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int sh_req_query_bool(const struct sh_req *r, const char *name, bool dflt, bool *out)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False", ""};
+    const char *s = sh_req_query(r, name);
+    *out = dflt;
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < SH_ARRAY_LEN(yes); i++)
+        if (strcmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+    for (size_t i = 0; i < SH_ARRAY_LEN(no); i++)
+        if (strcmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* ---- request ids ---- */
+
+static int rid_ok(const struct sh_str *v)
+{
+    if (!v || v->len == 0 || v->len > 64)
+        return 0;
+    for (size_t i = 0; i < v->len; i++) {
+        char c = v->ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+void sh__req_assign_id(struct sh_http_server *s, struct sh_req *r)
+{
+    const struct sh_str *v = sh_req_header(r, "X-Request-Id");
+    if (rid_ok(v)) {
+        memcpy(r->rid, v->ptr, v->len);
+        r->rid[v->len] = 0;
+        return;
+    }
+    /* splitmix64 over the server's counter: unique per server, cheap, not
+     * guessable from outside without the seed (sh_http_server_init). */
+    uint64_t z = s->rid_seed + ++s->rid_count * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, z >>= 4)
+        r->rid[i] = hex[z & 15];
+    r->rid[16] = 0;
+}
+
+/* ---- watching a request across an asynchronous step ---- */
+
+void sh_req_watch(struct sh_req *r, struct sh_req_watch *w)
+{
+    w->req = r;
+    r->conn->watch = w;
+}
+
+void sh_req_unwatch(struct sh_req_watch *w)
+{
+    if (w->req && w->req->conn->watch == w)
+        w->req->conn->watch = NULL;
+    w->req = NULL;
+}
+
+void sh__req_watch_clear(struct sh_http_conn *hc)
+{
+    if (hc->watch) {
+        hc->watch->req = NULL;
+        hc->watch = NULL;
+    }
+}
+
+int sh_req_alive(const struct sh_req *r, uint32_t gen)
+{
+    return r->gen == gen && !r->conn->base.closing && !r->responded;
+}

@@ -1,0 +1,246 @@
+/*
+ * Unit tests for the request toolkit (src/http/request.c): the one
+ * percent-decoder in both its modes, the query table decoded once per
+ * request, and the lookups handlers use (sh_req_query, sh_req_query_int,
+ * sh_req_query_bool). The inputs are heap copies of exactly their bytes, so
+ * ASan catches a read past the end.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conn.h"
+
+/* Decodes s with mode; returns the length, the result in out (room for 256). */
+static long decode(const char *s, enum sh_pct_mode mode, char *out)
+{
+    size_t n = strlen(s);
+    char *copy = malloc(n ? n : 1);
+    assert_non_null(copy);
+    memcpy(copy, s, n);
+    long len = sh_http_percent_decode(out, copy, n, mode);
+    free(copy);
+    return len;
+}
+
+static void test_pct_path_decodes_escapes(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_int_equal(decode("/a%20b/%C3%a9", SH_PCT_PATH, out), 7);
+    assert_memory_equal(out, "/a b/\xc3\xa9", 8);
+    assert_int_equal(decode("/a+b", SH_PCT_PATH, out), 4); /* '+' is itself in a path */
+    assert_string_equal(out, "/a+b");
+    assert_int_equal(decode("/%2F%2e", SH_PCT_PATH, out), 3);
+    assert_string_equal(out, "//.");
+    assert_int_equal(decode("", SH_PCT_PATH, out), 0);
+    assert_string_equal(out, "");
+}
+
+static void test_pct_path_rejects_malformed_and_nul(void **state)
+{
+    (void)state;
+    char out[256];
+    static const char *const bad[] = {"/%",   "/%4",  "/a%4", "/%zz",
+                                      "/%4g", "/%g4", "/%00", "/a%00b"};
+    for (size_t i = 0; i < SH_ARRAY_LEN(bad); i++)
+        assert_int_equal(decode(bad[i], SH_PCT_PATH, out), -1);
+}
+
+static void test_pct_form_plus_and_lenient_escapes(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_int_equal(decode("a+b%2Bc", SH_PCT_FORM, out), 5);
+    assert_string_equal(out, "a b+c");
+    /* Malformed escapes are kept as they are, as browsers send them. */
+    assert_int_equal(decode("100%", SH_PCT_FORM, out), 4);
+    assert_string_equal(out, "100%");
+    assert_int_equal(decode("%zz%4", SH_PCT_FORM, out), 5);
+    assert_string_equal(out, "%zz%4");
+    /* %00 is a byte like any other in a query value. */
+    assert_int_equal(decode("a%00b", SH_PCT_FORM, out), 3);
+    assert_memory_equal(out, "a\0b", 4);
+}
+
+static void test_pct_decodes_in_place(void **state)
+{
+    (void)state;
+    char buf[] = "x%41+%42y";
+    assert_int_equal(sh_http_percent_decode(buf, buf, strlen(buf), SH_PCT_FORM), 5);
+    assert_string_equal(buf, "xA By");
+}
+
+/* A request whose query table was built from q (the arena outlives it). */
+struct fixture {
+    struct sh_arena arena;
+    struct sh_req r;
+    char *raw;
+};
+
+static void req_with_query(struct fixture *f, const char *q)
+{
+    memset(f, 0, sizeof(*f));
+    sh_arena_init(&f->arena, 256, 64 * 1024);
+    size_t n = strlen(q);
+    f->raw = malloc(n ? n : 1);
+    assert_non_null(f->raw);
+    memcpy(f->raw, q, n);
+    f->r.arena = &f->arena;
+    f->r.query = (struct sh_str){f->raw, n};
+    assert_int_equal(sh__query_parse(&f->arena, f->r.query, &f->r.qparams, &f->r.nqparams), 0);
+}
+
+static void fixture_done(struct fixture *f)
+{
+    sh_arena_deinit(&f->arena);
+    free(f->raw);
+}
+
+static void test_query_table_in_order_with_repeats(void **state)
+{
+    (void)state;
+    struct fixture f;
+    req_with_query(&f, "a=1&b=x+y&a=3&&flag&=v&k=");
+    assert_int_equal(f.r.nqparams, 6); /* the empty piece between && is skipped */
+    static const char *const names[] = {"a", "b", "a", "flag", "", "k"};
+    static const char *const values[] = {"1", "x y", "3", "", "v", ""};
+    for (unsigned i = 0; i < f.r.nqparams; i++) {
+        assert_string_equal(f.r.qparams[i].name.ptr, names[i]);
+        assert_int_equal(f.r.qparams[i].name.len, strlen(names[i]));
+        assert_string_equal(f.r.qparams[i].value.ptr, values[i]);
+        assert_int_equal(f.r.qparams[i].value.len, strlen(values[i]));
+    }
+    assert_string_equal(sh_req_query(&f.r, "a"), "1"); /* the first wins */
+    assert_string_equal(sh_req_query(&f.r, "b"), "x y");
+    assert_string_equal(sh_req_query(&f.r, "flag"), ""); /* present without '=' */
+    assert_string_equal(sh_req_query(&f.r, "k"), "");
+    assert_null(sh_req_query(&f.r, "c"));
+    assert_null(sh_req_query(&f.r, "fla")); /* whole names only */
+    fixture_done(&f);
+}
+
+static void test_query_names_compare_decoded(void **state)
+{
+    (void)state;
+    struct fixture f;
+    req_with_query(&f, "per%50age=7&sort+by=-n&f%69lter=a%3D%27b%27");
+    assert_string_equal(sh_req_query(&f.r, "perPage"), "7");
+    assert_string_equal(sh_req_query(&f.r, "sort by"), "-n");
+    assert_string_equal(sh_req_query(&f.r, "filter"), "a='b'");
+    assert_null(sh_req_query(&f.r, "per%50age"));
+    fixture_done(&f);
+}
+
+static void test_query_empty_and_absent(void **state)
+{
+    (void)state;
+    struct fixture f;
+    req_with_query(&f, "");
+    assert_int_equal(f.r.nqparams, 0);
+    assert_null(sh_req_query(&f.r, "a"));
+    assert_null(sh_req_query(&f.r, ""));
+    fixture_done(&f);
+    req_with_query(&f, "&&&");
+    assert_int_equal(f.r.nqparams, 0);
+    fixture_done(&f);
+}
+
+static void test_query_arena_limit_is_an_error(void **state)
+{
+    (void)state;
+    struct sh_arena a;
+    sh_arena_init(&a, 64, 128);
+    char q[512];
+    memset(q, 'x', sizeof(q));
+    const struct sh_query_param *t = NULL;
+    unsigned n = 99;
+    assert_int_equal(sh__query_parse(&a, (struct sh_str){q, sizeof(q)}, &t, &n), -ENOMEM);
+    assert_int_equal(n, 0);
+    sh_arena_deinit(&a);
+}
+
+static void test_query_int(void **state)
+{
+    (void)state;
+    struct fixture f;
+    req_with_query(&f, "page=12&neg=-3&empty=&bad=12x&huge=99999999999999999999&sp=+5");
+    int64_t v;
+    assert_int_equal(sh_req_query_int(&f.r, "page", 1, &v), 0);
+    assert_int_equal(v, 12);
+    assert_int_equal(sh_req_query_int(&f.r, "neg", 1, &v), 0);
+    assert_int_equal(v, -3);
+    assert_int_equal(sh_req_query_int(&f.r, "absent", 30, &v), 0);
+    assert_int_equal(v, 30);
+    assert_int_equal(sh_req_query_int(&f.r, "empty", 30, &v), 0);
+    assert_int_equal(v, 30);
+    assert_int_equal(sh_req_query_int(&f.r, "bad", 30, &v), -EINVAL);
+    assert_int_equal(v, 30);
+    assert_int_equal(sh_req_query_int(&f.r, "huge", 30, &v), -EINVAL);
+    assert_int_equal(v, 30);
+    assert_int_equal(sh_req_query_int(&f.r, "sp", 30, &v), 0); /* '+' is a space: strtoll */
+    assert_int_equal(v, 5);
+    fixture_done(&f);
+}
+
+static void test_query_bool_reads_like_go(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False", ""};
+    static const char *const bad[] = {"yes", "tRUE", "2", "on", "truee", "%20true"};
+    char q[64];
+    struct fixture f;
+    bool v;
+    for (size_t i = 0; i < SH_ARRAY_LEN(yes); i++) {
+        snprintf(q, sizeof(q), "skipTotal=%s", yes[i]);
+        req_with_query(&f, q);
+        assert_int_equal(sh_req_query_bool(&f.r, "skipTotal", false, &v), 0);
+        assert_true(v);
+        fixture_done(&f);
+    }
+    for (size_t i = 0; i < SH_ARRAY_LEN(no); i++) {
+        snprintf(q, sizeof(q), "skipTotal=%s", no[i]);
+        req_with_query(&f, q);
+        assert_int_equal(sh_req_query_bool(&f.r, "skipTotal", true, &v), 0);
+        assert_false(v);
+        fixture_done(&f);
+    }
+    for (size_t i = 0; i < SH_ARRAY_LEN(bad); i++) {
+        snprintf(q, sizeof(q), "skipTotal=%s", bad[i]);
+        req_with_query(&f, q);
+        assert_int_equal(sh_req_query_bool(&f.r, "skipTotal", true, &v), -EINVAL);
+        assert_true(v); /* the default */
+        fixture_done(&f);
+    }
+    req_with_query(&f, "other=1");
+    assert_int_equal(sh_req_query_bool(&f.r, "skipTotal", true, &v), 0);
+    assert_true(v);
+    assert_int_equal(sh_req_query_bool(&f.r, "skipTotal", false, &v), 0);
+    assert_false(v);
+    fixture_done(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pct_path_decodes_escapes),
+        cmocka_unit_test(test_pct_path_rejects_malformed_and_nul),
+        cmocka_unit_test(test_pct_form_plus_and_lenient_escapes),
+        cmocka_unit_test(test_pct_decodes_in_place),
+        cmocka_unit_test(test_query_table_in_order_with_repeats),
+        cmocka_unit_test(test_query_names_compare_decoded),
+        cmocka_unit_test(test_query_empty_and_absent),
+        cmocka_unit_test(test_query_arena_limit_is_an_error),
+        cmocka_unit_test(test_query_int),
+        cmocka_unit_test(test_query_bool_reads_like_go),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
