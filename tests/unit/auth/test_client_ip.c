@@ -150,6 +150,11 @@ static void test_client_ip_untrusted_peer(void **state)
     /* canonical forms */
     assert_string_equal(client(t, "2001:DB8:0:0::1", "1.1.1.1"), "2001:db8::1");
     assert_string_equal(client(t, "::ffff:203.0.113.9", "1.1.1.1"), "203.0.113.9");
+    /* the same without any proxy to trust (the path taken on most requests) */
+    assert_string_equal(client(NULL, "::ffff:203.0.113.9", NULL), "203.0.113.9");
+    assert_string_equal(client(none, "2001:DB8:0:0::1", NULL), "2001:db8::1");
+    assert_string_equal(client(NULL, "203.0.113.9", NULL), "203.0.113.9");
+    assert_string_equal(client(NULL, "unix", NULL), "unix");
     /* not an address: copied, never trusted */
     assert_string_equal(client(t, "unix", "1.1.1.1"), "unix");
     assert_string_equal(client(t, NULL, "1.1.1.1"), "");
