@@ -62,6 +62,10 @@ struct sh_req {
     unsigned nheaders;
     const char *body; /* NUL-terminated copy, body_len bytes */
     size_t body_len;
+    /* The body passed what is kept for its type (--max-json-body unless it is
+     * multipart/form-data) and was read and dropped, never buffered: body is
+     * empty, and the handler answers 413 (the connection stays usable). */
+    unsigned body_over : 1;
     int http_minor;
     unsigned keep_alive : 1;
 

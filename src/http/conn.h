@@ -34,6 +34,8 @@ struct sh_http_conn {
     uint64_t deadline; /* loop time (ms) the current phase must end by; 0 = none */
     uint64_t armed;    /* the deadline the timer is set for */
     size_t chunk_ext;  /* chunk-extension bytes of this request */
+    size_t body_keep;  /* body bytes kept for this request (see sh_req.body_over) */
+    size_t body_seen;  /* body bytes received for this request, kept or not */
     size_t trailer_bytes;
     unsigned in_trailers : 1; /* the head is done: fields now are trailers */
     int err_status;           /* set by a parser callback that rejects the request */

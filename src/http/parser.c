@@ -7,7 +7,9 @@
  */
 #include "conn.h"
 
+#include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 static struct sh_http_conn *conn_of(llhttp_t *p)
 {
@@ -123,6 +125,12 @@ static int on_headers_complete(llhttp_t *p)
     hc->in_trailers = 1; /* any field from here on is a trailer */
     if (hc->head.has_content_length && hc->head.content_length > cfg->max_body)
         return reject(hc, 413, "Request body is too large.");
+    /* Only uploads (multipart) may be as large as --max-body: every other body
+     * is parsed whole, as JSON, so past --max-json-body it is not even kept. */
+    const struct sh_str *ct = sh_req_header(&hc->req, "Content-Type");
+    bool multipart = ct && ct->len >= 10 && strncasecmp(ct->ptr, "multipart/", 10) == 0;
+    hc->body_keep =
+        multipart || cfg->max_json_body > cfg->max_body ? cfg->max_body : cfg->max_json_body;
     int status = sh__req_finish_head(hc);
     if (status)
         return reject(hc, status, "Invalid request target.");
@@ -143,8 +151,16 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct sh_http_conn *hc = conn_of(p);
-    if (hc->body.len + len > hc->srv->cfg->max_body)
+    hc->body_seen += len;
+    if (hc->body_seen > hc->srv->cfg->max_body)
         return reject(hc, 413, "Request body is too large.");
+    if (hc->req.body_over)
+        return 0; /* dropped as it comes (Content-Length still frames it) */
+    if (hc->body.len + len > hc->body_keep) {
+        hc->req.body_over = 1;
+        hc->body.len = 0; /* the server shrinks a large body buffer at the next request */
+        return 0;
+    }
     sh_buf_append(&hc->body, at, len);
     return 0;
 }
@@ -195,6 +211,7 @@ void sh__req_begin(struct sh_http_conn *hc)
     r->gen = hc->gen;
     hc->headers_cap = 0;
     hc->chunk_ext = 0;
+    hc->body_seen = 0;
     hc->in_trailers = 0;
     hc->trailer_bytes = 0;
     hc->err_status = 0;

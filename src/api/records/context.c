@@ -226,9 +226,9 @@ cJSON *sh__rec_body(struct sh_req *r)
 {
     /* No body at all is no data, as PocketBase's BindBody (Content-Length 0);
      * anything else must be one strict JSON object (stagehand/json.h). */
-    if (r->body_len == 0)
+    if (r->body_len == 0 && !r->body_over)
         return cJSON_CreateObject();
-    if (r->body_len > sh_json_max_bytes()) {
+    if (r->body_over || r->body_len > sh_json_max_bytes()) {
         /* before a byte is parsed: the loop never spends more than the limit */
         sh__api_error(r, 413, "Request body is too large.", NULL);
         return NULL;
