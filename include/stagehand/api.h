@@ -20,6 +20,7 @@ struct sh_cidr_list;
 struct sh__touch;
 struct sh__auth_cache;
 struct sh_api_records;
+struct sh__rec_views;
 
 /* Registers every API route and middleware on rt; static files (may be NULL)
  * become the router's fallback. 0 or a negative code. */
@@ -101,7 +102,8 @@ struct sh_api_records {
     struct sh_db *db;
     struct sh_catalog *catalog;
     struct sh_filter_cache *filters;
-    struct sh_api_auth *auth; /* set after sh_api_records_init */
+    struct sh_api_auth *auth;    /* set after sh_api_records_init */
+    struct sh__rec_views *views; /* the current snapshot's schema views (records/context.c) */
 };
 
 /* ---- records (API.md "Records") ---- */

@@ -174,7 +174,9 @@ struct sh_rec_counts *sh_rec_counts_installed(void);
 struct sh_rec_access {
     const struct sh_collection_resolver *resolver; /* the request's snapshot */
     const struct sh_filter_ctx *ctx;
-    unsigned flags; /* SH_REC_SUPERUSER */
+    unsigned flags;                /* SH_REC_SUPERUSER */
+    struct sh_schema_views *views; /* the snapshot's views (schema.h), kept by the
+                                      caller; NULL: each compile builds its own */
 };
 
 /* What one request may make the loop read (process-wide, set from the
@@ -266,7 +268,7 @@ struct sh_rec_hash {
  *   SH_ECONFLICT  a unique index refused the values (`errors` names the
  *                 fields with validation_not_unique)
  *   SH_EFORBIDDEN the new record does not satisfy the create rule
- *   SH_EBUSY      the schema changed since the snapshot (retry)
+ *   SH_ESTALE     the schema changed since the snapshot (refresh, retry)
  *   other         storage errors
  */
 struct sh_rec_write {

@@ -6,6 +6,8 @@
  */
 #include "stagehand/api.h"
 
+#include "records_int.h"
+
 #include <string.h>
 
 #include "stagehand/filter.h"
@@ -35,6 +37,7 @@ void sh_api_records_init(struct sh_api_records *a, uv_loop_t *loop, struct sh_db
 
 void sh_api_records_deinit(struct sh_api_records *a)
 {
+    sh__rec_views_drop(a);
     sh_filter_cache_free(a->filters);
     memset(a, 0, sizeof(*a));
 }

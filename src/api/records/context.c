@@ -97,63 +97,117 @@ static void drop_snap(void *p)
     sh_catalog_snap_free(p);
 }
 
-static void drop_view(void *p)
+/* ---- the views of a snapshot, built once for every request on it ---- */
+
+/* The schema views of one catalog snapshot and what its rules read,
+ * shared by the requests on it: the records state keeps the current one,
+ * each request a reference until it ends (its compiled ctx points into
+ * them), so a reload frees them only after the last request on the old
+ * snapshot. Loop thread. */
+struct sh__rec_views {
+    unsigned refs;
+    struct sh_catalog_snap *snap; /* a reference */
+    struct sh_schema_views *views;
+    bool rules_read_request; /* a rule reads @request.query or @request.headers */
+};
+
+static void views_unref(void *p)
 {
-    sh_schema_view_deinit(p);
+    struct sh__rec_views *v = p;
+    if (!v || --v->refs)
+        return;
+    sh_schema_views_free(v->views);
+    sh_catalog_snap_free(v->snap);
+    free(v);
 }
 
-static bool mentions_query_headers(const char *text)
+void sh__rec_views_drop(struct sh_api_records *api)
 {
-    return text && (strstr(text, "@request.query") || strstr(text, "@request.headers"));
+    views_unref(api->views);
+    api->views = NULL;
 }
 
-/* Whether anything this request may compile reads @request.query.* or
- * @request.headers.*: a rule of any collection of the snapshot (expand reads
- * related collections under their view rule), or the `filter` parameter.
- * Building both objects costs a few dozen allocations per request, so they
- * are left NULL (every value reads as NULL) when nothing can read them. A
- * false positive (the words inside a string literal) only costs the build.
- * Remembered for the last snapshot seen (loop thread). */
-static bool needs_query_headers(struct sh_req *r, const struct sh_catalog_snap *snap)
+/* The views of snap: the set api keeps when snap is the current snapshot
+ * (a new one after a reload), else a set of its own for a request still on
+ * an older snapshot (no reference counted yet: the caller takes one). */
+static struct sh__rec_views *views_of(struct sh_api_records *api, struct sh_catalog_snap *snap)
 {
-    static const struct sh_catalog_snap *seen;
-    static int64_t seen_version;
-    static bool seen_needs;
-    if (snap != seen || snap->version != seen_version) {
-        seen_needs = false;
-        for (size_t i = 0; i < snap->n && !seen_needs; i++)
-            for (size_t k = 0; k < SH_RULE_COUNT && !seen_needs; k++)
-                seen_needs = mentions_query_headers(snap->list[i]->rules[k]);
-        seen = snap;
-        seen_version = snap->version;
+    if (api->views && api->views->snap == snap)
+        return api->views;
+    const struct sh_config *cfg = api->auth ? api->auth->cfg : NULL;
+    struct sh__rec_views *v = sh_calloc(1, sizeof(*v));
+    v->snap = sh_catalog_snap_ref(snap);
+    v->views = sh_schema_views_new(&snap->resolver, cfg ? cfg->filter_max_multi_hops
+                                                        : SH_REC_DEFAULT_MAX_MULTI_HOPS);
+    /* Any rule of the snapshot: expand reads related collections under
+     * their view rule. Asked of the parsed rules, not their text. */
+    for (size_t i = 0; i < snap->n && !v->rules_read_request; i++)
+        for (size_t k = 0; k < SH_RULE_COUNT && !v->rules_read_request; k++) {
+            const struct sh_filter *f = snap->list[i]->rule_filters[k];
+            v->rules_read_request =
+                f && (sh_filter_uses(f) & (SH_FILTER_USES_QUERY | SH_FILTER_USES_HEADERS));
+        }
+    if (snap == api->catalog->snap) { /* kept for the next requests on it */
+        sh__rec_views_drop(api);
+        v->refs = 1;
+        api->views = v;
     }
-    return seen_needs || mentions_query_headers(sh_req_query(r, "filter"));
+    return v;
 }
 
-/* @request.auth.*: the record, and its collection's schema for paths through
- * its relations (@request.auth.team.name). 0 or -ENOMEM. */
-static int auth_context(struct sh_req *r, struct sh__rec_req *q)
+/* A reference to snap's views for r, until r ends. NULL after answering. */
+static struct sh__rec_views *views_for_or_reply(struct sh_req *r, struct sh_api_records *api,
+                                                struct sh_catalog_snap *snap)
 {
-    if (!r->auth)
-        return 0;
-    q->superuser = r->auth->superuser;
-    q->ctx.auth = r->auth->record;
-    const struct sh_collection *ac = sh_catalog_snap_find(q->snap, r->auth->collection_id);
-    if (!ac)
-        return 0;
-    struct sh_schema_view *v = sh_arena_alloc(r->arena, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    sh_schema_view_init(v, ac, &q->snap->resolver, SH_SCHEMA_VIEW_HIDDEN);
-    if (sh_arena_defer(r->arena, drop_view, v) != 0) {
-        sh_schema_view_deinit(v);
-        return -ENOMEM;
+    struct sh__rec_views *v = views_of(api, snap);
+    v->refs++;
+    if (sh_arena_defer(r->arena, views_unref, v) != 0) {
+        views_unref(v);
+        sh__api_fail(r, -ENOMEM);
+        return NULL;
     }
-    q->ctx.auth_schema = &v->schema;
+    return v;
+}
+
+struct sh_schema_views *sh__rec_views_or_reply(struct sh_req *r, struct sh_api_records *api,
+                                               struct sh_catalog_snap *snap)
+{
+    struct sh__rec_views *v = views_for_or_reply(r, api, snap);
+    return v ? v->views : NULL;
+}
+
+int sh__rec_request_json_or_reply(struct sh_req *r, struct sh__rec_req *q)
+{
+    if (q->ctx.query)
+        return 0; /* built already */
+    cJSON *query = query_json(r), *headers = headers_json(r);
+    if (sh_arena_defer(r->arena, drop_json, query) != 0 ||
+        sh_arena_defer(r->arena, drop_json, headers) != 0) {
+        /* the arena is full: whichever was not registered is freed here */
+        cJSON_Delete(headers);
+        cJSON_Delete(query);
+        sh__api_fail(r, -ENOMEM);
+        return -1;
+    }
+    q->ctx.query = query;
+    q->ctx.headers = headers;
     return 0;
 }
 
-struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
+/* @request.auth.*: the record, and its collection's schema for paths through
+ * its relations (@request.auth.team.name), from the snapshot's views. */
+static void auth_context(struct sh_req *r, struct sh__rec_req *q)
+{
+    if (!r->auth)
+        return;
+    q->superuser = r->auth->superuser;
+    q->ctx.auth = r->auth->record;
+    const struct sh_collection *ac = sh_catalog_snap_find(q->snap, r->auth->collection_id);
+    if (ac)
+        q->ctx.auth_schema = sh_schema_views_get(q->acc.views, ac, SH_SCHEMA_VIEW_HIDDEN);
+}
+
+struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_records *api)
 {
     const struct sh_str *name = sh_req_param(r, "collection");
     struct sh__rec_req *q = sh_arena_alloc(r->arena, sizeof(*q));
@@ -176,7 +230,8 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
         return NULL;
     }
     q->c = sh_catalog_snap_find(q->snap, cname);
-    if (!q->c && sh_catalog_refresh(api->catalog) == 0 && api->catalog->snap != q->snap) {
+    unsigned attempts = 0;
+    if (!q->c && sh__api_retry_if_stale(api->catalog, q->snap, SH_ENOTFOUND, &attempts)) {
         /* created a moment ago by another process: don't wait for the poll */
         struct sh_catalog_snap *now = sh_catalog_acquire(api->catalog);
         if (sh_arena_defer(r->arena, drop_snap, now) != 0) {
@@ -191,26 +246,16 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
         sh__api_error(r, 404, "Missing collection context.", NULL);
         return NULL;
     }
-    if (needs_query_headers(r, q->snap)) {
-        cJSON *query = query_json(r), *headers = headers_json(r);
-        if (sh_arena_defer(r->arena, drop_json, query) != 0 ||
-            sh_arena_defer(r->arena, drop_json, headers) != 0) {
-            /* the arena is full: whichever was not registered is freed here */
-            cJSON_Delete(headers);
-            cJSON_Delete(query);
-            sh__api_fail(r, -ENOMEM);
-            return NULL;
-        }
-        q->ctx.query = query;
-        q->ctx.headers = headers;
-    }
+    struct sh__rec_views *views = views_for_or_reply(r, api, q->snap);
+    if (!views)
+        return NULL;
+    q->acc.views = views->views;
+    if (views->rules_read_request && sh__rec_request_json_or_reply(r, q))
+        return NULL;
     q->ctx.method = method;
     q->ctx.context = "default";
     q->ctx.now_ms = sh__now_ms();
-    if (auth_context(r, q) != 0) {
-        sh__api_fail(r, -ENOMEM);
-        return NULL;
-    }
+    auth_context(r, q);
     q->acc.resolver = &q->snap->resolver;
     q->acc.ctx = &q->ctx;
     q->acc.flags = q->superuser ? SH_REC_SUPERUSER : 0;
@@ -221,8 +266,8 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
     return q;
 }
 
-int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
-                 const struct sh_filter **out)
+int sh__rec_rule_or_reply(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
+                          const struct sh_filter **out)
 {
     *out = NULL;
     if (q->superuser)
@@ -238,7 +283,7 @@ int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
 
 #define BAD_JSON "Failed to load the submitted data due to invalid formatting."
 
-cJSON *sh__rec_body(struct sh_req *r)
+cJSON *sh__rec_body_or_reply(struct sh_req *r)
 {
     /* No body at all is no data, as PocketBase's BindBody (Content-Length 0);
      * anything else must be one strict JSON object (stagehand/json.h). */
@@ -266,6 +311,17 @@ cJSON *sh__rec_body(struct sh_req *r)
         return NULL;
     }
     return o;
+}
+
+cJSON *sh__api_body_or_reply(struct sh_req *r)
+{
+    cJSON *b = sh__rec_body_or_reply(r);
+    if (b && sh_arena_defer(r->arena, drop_json, b) != 0) {
+        cJSON_Delete(b);
+        sh__api_fail(r, -ENOMEM);
+        return NULL;
+    }
+    return b;
 }
 
 void sh__rec_send(struct sh_req *r, cJSON *obj, const char *fields, bool list)
