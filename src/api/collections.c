@@ -45,7 +45,7 @@ static void drop_snap(void *p)
 
 /* The superuser check and the snapshot the request reads. NULL after
  * answering. */
-static struct sh_catalog_snap *begin(struct sh_req *r, struct sh_api_records *api)
+static struct sh_catalog_snap *begin_or_reply(struct sh_req *r, struct sh_api_records *api)
 {
     if (!r->auth) {
         sh__api_error(r, 401, "The request requires superuser authorization token to be set.",
@@ -71,7 +71,8 @@ static struct sh_catalog_snap *begin(struct sh_req *r, struct sh_api_records *ap
 }
 
 /* :collection in s; NULL after answering 404. */
-static const struct sh_collection *target(struct sh_req *r, const struct sh_catalog_snap *s)
+static const struct sh_collection *target_or_reply(struct sh_req *r,
+                                                   const struct sh_catalog_snap *s)
 {
     const struct sh_str *p = sh_req_param(r, "collection");
     char *name = p ? sh_arena_strndup(r->arena, p->ptr, p->len) : NULL;
@@ -93,7 +94,7 @@ static int64_t int_param(struct sh_req *r, const char *name, int64_t dflt)
 
 int sh_api_collections_list(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin(r, ud);
+    struct sh_catalog_snap *s = begin_or_reply(r, ud);
     if (!s)
         return SH_HANDLED;
     int64_t page = int_param(r, "page", 1), per = int_param(r, "perPage", DEFAULT_PER_PAGE);
@@ -122,8 +123,8 @@ int sh_api_collections_list(struct sh_req *r, void *ud)
 
 int sh_api_collections_view(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin(r, ud);
-    const struct sh_collection *c = s ? target(r, s) : NULL;
+    struct sh_catalog_snap *s = begin_or_reply(r, ud);
+    const struct sh_collection *c = s ? target_or_reply(r, s) : NULL;
     if (c)
         send_json(r, 200, shown(c));
     return SH_HANDLED;
@@ -221,8 +222,8 @@ static void save(struct sh_req *r, struct sh_api_records *api, struct sh_catalog
 
 static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
 {
-    struct sh_catalog_snap *s = begin(r, api);
-    const struct sh_collection *old = s && !create ? target(r, s) : NULL;
+    struct sh_catalog_snap *s = begin_or_reply(r, api);
+    const struct sh_collection *old = s && !create ? target_or_reply(r, s) : NULL;
     if (!s || (!create && !old))
         return SH_HANDLED;
     cJSON *body = sh__api_body_or_reply(r);
@@ -252,8 +253,8 @@ int sh_api_collections_update(struct sh_req *r, void *ud)
 
 int sh_api_collections_delete(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin(r, ud);
-    const struct sh_collection *c = s ? target(r, s) : NULL;
+    struct sh_catalog_snap *s = begin_or_reply(r, ud);
+    const struct sh_collection *c = s ? target_or_reply(r, s) : NULL;
     if (!c)
         return SH_HANDLED;
     struct sh_schema_error err;

@@ -182,7 +182,7 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
 
 /* The current snapshot, kept by the request until it ends. NULL after
  * answering. */
-static struct sh_catalog_snap *keep_snapshot(struct sh_req *r, struct sh_catalog *cat)
+static struct sh_catalog_snap *keep_snapshot_or_reply(struct sh_req *r, struct sh_catalog *cat)
 {
     struct sh_catalog_snap *s = sh_catalog_acquire(cat);
     if (!s) {
@@ -206,13 +206,13 @@ const struct sh_collection *sh__auth_collection_or_reply(struct sh_req *r, struc
         sh__api_fail(r, -ENOMEM);
         return NULL;
     }
-    if (!(*snap = keep_snapshot(r, a->catalog)))
+    if (!(*snap = keep_snapshot_or_reply(r, a->catalog)))
         return NULL;
     const struct sh_collection *c = sh_catalog_snap_find(*snap, cname);
     unsigned attempts = 0;
     if (!c && sh__api_retry_if_stale(a->catalog, *snap, SH_ENOTFOUND, &attempts)) {
         /* created a moment ago by another process */
-        if (!(*snap = keep_snapshot(r, a->catalog)))
+        if (!(*snap = keep_snapshot_or_reply(r, a->catalog)))
             return NULL;
         c = sh_catalog_snap_find(*snap, cname);
     }

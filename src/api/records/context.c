@@ -1,18 +1,24 @@
 /*
- * What every records request needs before its handler's own work: the
- * collection named by :collection (looked up in a catalog snapshot the
- * request keeps until it ends, so a reload meanwhile cannot pull the
- * definition away; an unknown name first reloads the catalog if the schema
- * moved, so a collection the CLI created a moment ago is found at once), the rule context of
- * filter.h (@request.auth.* from the
- * token middleware's r->auth — any field of the auth record, hidden ones
- * included, collectionName, and relations from it —, @request.query.*,
- * @request.headers.*, @request.method, the clock), superusers (who bypass
- * every rule and see hidden fields), the rule check shared by the five
- * handlers, the request body (one strict JSON object: stagehand/json.h),
- * and the final JSON response with `fields`; also the loop's response
- * buffer for rows written as JSON text and the count cache of list totals. @request.query and
- * @request.headers are only built when a rule or the filter can read them.
+ * What every records request needs before its handler's own work:
+ *  - the collection named by :collection, looked up in a catalog snapshot
+ *    the request keeps until it ends (a reload meanwhile cannot pull the
+ *    definition away); an unknown name first reloads the catalog if the
+ *    schema moved (api/retry.c), so a collection the CLI created a moment
+ *    ago is found at once;
+ *  - the schema views of that snapshot, built once for every request on it
+ *    (rules, filters and sorts compile against them; each request holds a
+ *    reference, so a reload frees them after the last request on the old
+ *    snapshot), with whether any rule reads @request.query or headers;
+ *  - the rule context of filter.h: @request.auth.* from the token
+ *    middleware's r->auth (any field of the auth record, hidden ones
+ *    included, collectionName, and relations from it), @request.query.* and
+ *    @request.headers.* (built only when a rule or the filter reads them, as
+ *    their parsed ASTs say), @request.method, the clock; superusers bypass
+ *    every rule and see hidden fields;
+ *  - the rule check shared by the five handlers, the request body (one
+ *    strict JSON object: stagehand/json.h), and the final JSON response with
+ *    `fields`; also the loop's response buffer for rows written as JSON text
+ *    and the count cache of list totals.
  */
 #include "auth_int.h"
 

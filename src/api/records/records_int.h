@@ -1,8 +1,9 @@
 /*
- * Internals of the records handlers (records_read.c: list and view;
- * records_write.c: create, update, delete; records_ctx.c: what every records
- * request needs first; fields.c: the `fields` picker; errors.c: the one
- * table from stagehand codes to HTTP status and message). Not a public
+ * Internals of the records handlers (list_view.c: list and view; write.c:
+ * create, update, delete; context.c: what every records request needs
+ * first, and the schema views of each snapshot; fields.c: the `fields`
+ * picker). The toolkit they share with every handler (errors, the
+ * request-bound job, the stale-schema retry) is api_int.h. Not a public
  * interface.
  */
 #ifndef STAGEHAND_API_RECORDS_H

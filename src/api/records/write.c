@@ -4,10 +4,12 @@
  * rule against the request (its @request.* values become bound parameters),
  * and submits a writer job (db/records.h) that does the rest inside the
  * write transaction. The response is sent from the job's completion, which
- * runs only after the COMMIT: an acknowledged write is durable. The job owns
- * everything it uses (heap memory and a catalog snapshot reference), and
- * finds its request through a sh_req_watch, so a client that goes away
- * meanwhile costs nothing but the write itself.
+ * runs only after the COMMIT: an acknowledged write is durable. The job is
+ * the request-bound job of api/job.c: it owns everything it uses (heap
+ * memory and a catalog snapshot reference), finds its request again only
+ * while the client is there, and is bound again to the current catalog when
+ * the writer finds the schema moved (SH_ESTALE). The rule is looked up once
+ * per write and compiled on the snapshot's views.
  *
  * Passwords (auth collections) are hashed with Argon2id on the hashing
  * pool (auth.h) before the job is submitted, never on the loop or the
@@ -100,8 +102,8 @@ static const char *op_message(enum sh_rec_op op)
  * (a new reference is taken) and compiles rule (c's rule for this write, as
  * sh__rec_rule_or_reply gave it; NULL = none applies) against the request,
  * on the snapshot's views. 0, or -1 after answering. */
-static int bind_snapshot(struct sh_req *r, struct wjob *j, struct sh_catalog_snap *snap,
-                         const struct sh_collection *c, const struct sh_filter *rule)
+static int bind_snapshot_or_reply(struct sh_req *r, struct wjob *j, struct sh_catalog_snap *snap,
+                                  const struct sh_collection *c, const struct sh_filter *rule)
 {
     struct sh__rec_req *q = j->q;
     struct sh_rec_write *w = &j->w;
@@ -149,7 +151,7 @@ static int rebind(struct sh__api_job *job, struct sh_req *r)
     else if ((j->q->acc.views = sh__rec_views_or_reply(r, j->api, snap)) != NULL) {
         j->q->c = c;
         if (sh__rec_rule_or_reply(r, j->q, rule_of[j->w.op], &rule) == 0)
-            rc = bind_snapshot(r, j, snap, c, rule);
+            rc = bind_snapshot_or_reply(r, j, snap, c, rule);
     }
     sh_catalog_snap_free(snap);
     return rc;
@@ -270,7 +272,7 @@ static void old_checked(void *arg, int rc, const char *hash)
  * the rule before it loads the form. 0, or -1 after answering (404 as the
  * job would: nothing tells a guest whether the record exists). The writer
  * checks the rule again in its transaction. */
-static int authorize(struct sh_req *r, struct wjob *j, const struct sh_filter *rule)
+static int authorize_or_reply(struct sh_req *r, struct wjob *j, const struct sh_filter *rule)
 {
     struct sh__rec_req *q = j->q;
     struct sh_filter_ctx ctx = q->ctx;
@@ -409,7 +411,7 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
         j->w.record_json = true;
         j->w.own_id = own ? sh_strdup(own) : NULL;
     }
-    if (bind_snapshot(r, j, q->snap, q->c, rule)) {
+    if (bind_snapshot_or_reply(r, j, q->snap, q->c, rule)) {
         sh__api_job_end(&j->job, 0);
         return SH_HANDLED;
     }
@@ -418,7 +420,7 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
             sh__api_job_end(&j->job, SH_EINTERNAL);
             return SH_HANDLED;
         }
-        if (op == SH_REC_UPDATE && authorize(r, j, rule)) {
+        if (op == SH_REC_UPDATE && authorize_or_reply(r, j, rule)) {
             sh__api_job_end(&j->job, 0);
             return SH_HANDLED;
         }
