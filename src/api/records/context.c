@@ -6,9 +6,10 @@
  *    schema moved (api/retry.c), so a collection the CLI created a moment
  *    ago is found at once;
  *  - the schema views of that snapshot, built once for every request on it
- *    (rules, filters and sorts compile against them; each request holds a
- *    reference, so a reload frees them after the last request on the old
- *    snapshot), with whether any rule reads @request.query or headers;
+ *    (rules, filters and sorts compile against them; a request that goes on
+ *    after its handler returns holds a reference, so a reload frees them
+ *    after the last request on the old snapshot), with whether any rule
+ *    reads @request.query or headers;
  *  - the rule context of filter.h: @request.auth.* from the token
  *    middleware's r->auth (any field of the auth record, hidden ones
  *    included, collectionName, and relations from it), @request.query.* and
@@ -161,18 +162,34 @@ static struct sh__rec_views *views_of(struct sh_api_records *api, struct sh_cata
     return v;
 }
 
+/* r holds a reference to v until it ends. 0, or -1 after answering. */
+static int views_hold_or_reply(struct sh_req *r, struct sh__rec_views *v)
+{
+    v->refs++;
+    if (sh_arena_defer(r->arena, views_unref, v) != 0) {
+        views_unref(v);
+        sh__api_fail(r, -ENOMEM);
+        return -1;
+    }
+    return 0;
+}
+
 /* A reference to snap's views for r, until r ends. NULL after answering. */
 static struct sh__rec_views *views_for_or_reply(struct sh_req *r, struct sh_api_records *api,
                                                 struct sh_catalog_snap *snap)
 {
     struct sh__rec_views *v = views_of(api, snap);
-    v->refs++;
-    if (sh_arena_defer(r->arena, views_unref, v) != 0) {
-        views_unref(v);
-        sh__api_fail(r, -ENOMEM);
-        return NULL;
-    }
-    return v;
+    return views_hold_or_reply(r, v) ? NULL : v;
+}
+
+int sh__rec_keep_views_or_reply(struct sh_req *r, struct sh__rec_req *q)
+{
+    if (q->views_held)
+        return 0;
+    if (views_hold_or_reply(r, q->views))
+        return -1;
+    q->views_held = true;
+    return 0;
 }
 
 struct sh_schema_views *sh__rec_views_or_reply(struct sh_req *r, struct sh_api_records *api,
@@ -252,9 +269,15 @@ struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_recor
         sh__api_error(r, 404, "Missing collection context.", NULL);
         return NULL;
     }
-    struct sh__rec_views *views = views_for_or_reply(r, api, q->snap);
-    if (!views)
+    /* A request answered before it returns (a read) ends before any reload
+     * can replace api's set: it needs no reference of its own, saving a
+     * defer on every read. A set api does not keep is the request's to hold;
+     * a request that goes on later (a write) takes one too. */
+    struct sh__rec_views *views = views_of(api, q->snap);
+    q->views_held = views != api->views;
+    if (q->views_held && views_hold_or_reply(r, views))
         return NULL;
+    q->views = views;
     q->acc.views = views->views;
     if (views->rules_read_request && sh__rec_request_json_or_reply(r, q))
         return NULL;

@@ -29,8 +29,10 @@ struct sh__rec_req {
     struct sh_catalog_snap *snap;
     const struct sh_collection *c;
     struct sh_filter_ctx ctx;
-    struct sh_rec_access acc; /* acc.views: the snapshot's views, held until the request ends */
-    bool superuser;           /* signed in as a _superusers record: rules bypassed */
+    struct sh_rec_access acc;    /* acc.views: views->views */
+    struct sh__rec_views *views; /* the snapshot's views (context.c) */
+    bool views_held;             /* the request holds a reference to views */
+    bool superuser;              /* signed in as a _superusers record: rules bypassed */
 };
 
 /* Resolves :collection (reloading the catalog first when the name is
@@ -46,6 +48,11 @@ struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_recor
  * (413 past the arena's limit). */
 struct sh_schema_views *sh__rec_views_or_reply(struct sh_req *r, struct sh_api_records *api,
                                                struct sh_catalog_snap *snap);
+/* A request that goes on after its handler returns (a writer job keeps q
+ * and its ctx) keeps q's views until it ends, even past a reload; a read
+ * answered before its handler returns needs no reference. 0, or -1 after
+ * answering 413. */
+int sh__rec_keep_views_or_reply(struct sh_req *r, struct sh__rec_req *q);
 /* Drops the views api keeps (at deinit). */
 void sh__rec_views_drop(struct sh_api_records *api);
 
