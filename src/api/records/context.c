@@ -273,7 +273,8 @@ struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_recor
      * can replace api's set: it needs no reference of its own, saving a
      * defer on every read. A set api does not keep is the request's to hold;
      * a request that goes on later (a write) takes one too. */
-    struct sh__rec_views *views = views_of(api, q->snap);
+    struct sh__rec_views *views =
+        api->views && api->views->snap == q->snap ? api->views : views_of(api, q->snap);
     q->views_held = views != api->views;
     if (q->views_held && views_hold_or_reply(r, views))
         return NULL;
