@@ -104,7 +104,7 @@ typedef void (*sh_catalog_save_cb)(void *arg, int rc, const struct sh_schema_err
 
 /* Submits one writer job that applies old -> next (see sh_catalog_apply),
  * first checking that old is still what `_collections` holds (else
- * SH_ECONFLICT: someone changed it meanwhile). old and next must belong to,
+ * SH_ESTALE: the schema moved since the snapshot old belongs to). old and next must belong to,
  * or outlive, the current snapshot; next (may be NULL for a delete) is taken
  * over by the job. After the commit the catalog is refreshed and cb(arg, rc,
  * err) runs on the loop. Returns 0 (cb will run), or SH_EBUSY / -ECANCELED

@@ -19,6 +19,10 @@
 #define SH_EFORBIDDEN (-10005)
 #define SH_EBUSY      (-10006)
 #define SH_EINTERNAL  (-10007)
+/* The schema moved under the operation: it was prepared against a catalog
+ * snapshot older than the database's schema version (another process
+ * migrated a table). Refresh the catalog and run it again; never "busy". */
+#define SH_ESTALE (-10008)
 
 /* A short description of code: our SH_E* codes by name and meaning,
  * -errno (and libuv's codes, which are -errno on Unix) by the C library's

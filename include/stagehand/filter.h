@@ -107,6 +107,9 @@ enum sh_field_kind {
  * record (ctx->auth's id, when ctx->auth's collectionId is the schema's id);
  * `sort` by it is refused. Needs the schema to have an emailVisibility column. */
 #define SH_FILTER_FIELD_EMAIL_GUARD 4u
+/* A hidden field (usable by rules and superusers): the compiled output says
+ * when it was read (SH_FILTER_READS_HIDDEN). Changes nothing else. */
+#define SH_FILTER_FIELD_HIDDEN 8u
 
 struct sh_filter_field {
     const char *name; /* column name; must match [A-Za-z_][A-Za-z0-9_]* */
@@ -177,11 +180,22 @@ struct sh_filter_param {
     size_t len;
 };
 
+/* What a compiled filter or sort reads, as its compiler resolved it (so no
+ * caller has to search the SQL text for table or column names): */
+#define SH_FILTER_READS_OTHER_TABLE                                                                \
+    1u /* a table other than the root schema's                                                     \
+          (a relation hop, from the root or                                                        \
+          from @request.auth, to another table) */
+#define SH_FILTER_READS_HIDDEN                                                                     \
+    2u /* a field flagged SH_FILTER_FIELD_HIDDEN,                                                  \
+          at the root or past a hop */
+
 struct sh_filter_sql {
     char *sql; /* NUL-terminated; owned; NULL when empty */
     size_t len;
     struct sh_filter_param *params; /* owned */
     size_t nparams;
+    unsigned reads;             /* SH_FILTER_READS_*, set by sh_filter_compile/sh_sort_compile */
     size_t sql_cap, params_cap; /* internal */
 };
 
@@ -212,6 +226,14 @@ void sh_filter_free(struct sh_filter *f);
 /* Nonzero if f uses any @request.* macro: non-superusers may not send such
  * filters or sorts (403). */
 int sh_filter_uses_request(const struct sh_filter *f);
+
+/* Which parts of the request f reads (SH_FILTER_USES_*), as parsed: asked
+ * of the AST, never of the text (a word inside a string literal is not a
+ * use). */
+#define SH_FILTER_USES_REQUEST 1u /* any @request.* */
+#define SH_FILTER_USES_QUERY   2u /* @request.query.* */
+#define SH_FILTER_USES_HEADERS 4u /* @request.headers.* */
+unsigned sh_filter_uses(const struct sh_filter *f);
 
 /* Nonzero if f has no expression (empty text). */
 int sh_filter_is_empty(const struct sh_filter *f);

@@ -182,6 +182,8 @@ struct sh_rec_access {
     const struct sh_filter_ctx *ctx;
     unsigned flags;                     /* SH_REC_SUPERUSER */
     const struct sh_rec_limits *limits; /* NULL: the SH_REC_DEFAULT_* limits */
+    struct sh_schema_views *views;      /* the snapshot's views (schema.h), kept by the
+                                           caller; NULL: each compile builds its own */
 };
 /* acc's limits, or the defaults when it names none. */
 const struct sh_rec_limits *sh_rec_access_limits(const struct sh_rec_access *acc);
@@ -262,7 +264,7 @@ struct sh_rec_hash {
  *   SH_ECONFLICT  a unique index refused the values (`errors` names the
  *                 fields with validation_not_unique)
  *   SH_EFORBIDDEN the new record does not satisfy the create rule
- *   SH_EBUSY      the schema changed since the snapshot (retry)
+ *   SH_ESTALE     the schema changed since the snapshot (refresh, retry)
  *   other         storage errors
  */
 struct sh_rec_write {

@@ -321,6 +321,29 @@ void sh_schema_view_init(struct sh_schema_view *v, const struct sh_collection *c
 /* Frees what the view built. */
 void sh_schema_view_deinit(struct sh_schema_view *v);
 
+/* Views of one catalog snapshot's collections, each (collection, flags)
+ * built on its first use and kept until sh_schema_views_free, so that the
+ * rules, filters and sorts of every request on that snapshot compile
+ * against views built once, not once per compile. Collections are
+ * immutable, so a view stays right for as long as its snapshot lives; the
+ * caller keeps the snapshot (and resolver) alive longer than the set. Not
+ * thread-safe: one set per compiling thread (the loop's). */
+struct sh_schema_views;
+
+/* An empty set over the collections resolver finds; CLIENT views get
+ * max_multi_hops (filter.h's schema field; 0 = any) at their root. */
+struct sh_schema_views *sh_schema_views_new(const struct sh_collection_resolver *resolver,
+                                            unsigned max_multi_hops);
+/* Frees every view of the set. NULL is ignored. */
+void sh_schema_views_free(struct sh_schema_views *vs);
+/* The view of c (a collection of the set's snapshot) with flags
+ * (SH_SCHEMA_VIEW_*), built now if it is the first ask. Borrowed until
+ * sh_schema_views_free. */
+const struct sh_filter_schema *sh_schema_views_get(struct sh_schema_views *vs,
+                                                   const struct sh_collection *c, unsigned flags);
+/* How many views the set has built (tests: a second ask builds none). */
+size_t sh_schema_views_built(const struct sh_schema_views *vs);
+
 /* ---- DDL and migrations ---- */
 
 /* A list of SQL statements (without trailing `;`) to run in order in one

@@ -45,7 +45,7 @@ static void drop_snap(void *p)
 
 /* The superuser check and the snapshot the request reads. NULL after
  * answering. */
-static struct sh_catalog_snap *begin(struct sh_req *r, struct sh_api_records *api)
+static struct sh_catalog_snap *begin_or_reply(struct sh_req *r, struct sh_api_records *api)
 {
     if (!r->auth) {
         sh__api_error(r, 401, "The request requires superuser authorization token to be set.",
@@ -71,7 +71,8 @@ static struct sh_catalog_snap *begin(struct sh_req *r, struct sh_api_records *ap
 }
 
 /* :collection in s; NULL after answering 404. */
-static const struct sh_collection *target(struct sh_req *r, const struct sh_catalog_snap *s)
+static const struct sh_collection *target_or_reply(struct sh_req *r,
+                                                   const struct sh_catalog_snap *s)
 {
     const struct sh_str *p = sh_req_param(r, "collection");
     char *name = p ? sh_arena_strndup(r->arena, p->ptr, p->len) : NULL;
@@ -83,7 +84,7 @@ static const struct sh_collection *target(struct sh_req *r, const struct sh_cata
 
 int sh_api_collections_list(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin(r, ud);
+    struct sh_catalog_snap *s = begin_or_reply(r, ud);
     if (!s)
         return SH_HANDLED;
     /* Lenient: a malformed page or perPage reads as the default. */
@@ -115,8 +116,8 @@ int sh_api_collections_list(struct sh_req *r, void *ud)
 
 int sh_api_collections_view(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin(r, ud);
-    const struct sh_collection *c = s ? target(r, s) : NULL;
+    struct sh_catalog_snap *s = begin_or_reply(r, ud);
+    const struct sh_collection *c = s ? target_or_reply(r, s) : NULL;
     if (c)
         send_json(r, 200, shown(c));
     return SH_HANDLED;
@@ -125,11 +126,12 @@ int sh_api_collections_view(struct sh_req *r, void *ud)
 /* ---- changes: one writer job through the catalog ---- */
 
 struct change {
-    struct sh_req_watch watch;
+    struct sh__api_job job; /* first: the request-bound job (api/job.c) */
     struct sh_api_records *api;
     struct sh_catalog_snap *snap; /* keeps `old` alive */
     char *id;                     /* the collection's id, to show it afterwards */
     bool deleting, creating;
+    struct sh_schema_error err; /* the catalog's refusal, copied from its callback */
 };
 
 static void schema_error(struct sh_req *r, const char *message, const struct sh_schema_error *err)
@@ -150,37 +152,50 @@ static const char *fail_message(const struct change *x)
                          : "Failed to update collection.";
 }
 
-static void saved(void *arg, int rc, const struct sh_schema_error *err)
+static void change_free(struct sh__api_job *job)
 {
-    struct change *x = arg;
-    struct sh_req *r = x->watch.req;
-    if (r) {
-        sh_req_unwatch(&x->watch);
-        if (rc == 0 && x->deleting) {
-            sh_res_send(r, 204, NULL, NULL, 0);
-        } else if (rc == 0) {
-            const struct sh_collection *c = sh_catalog_find(x->api->catalog, x->id);
-            if (c)
-                send_json(r, 200, shown(c));
-            else
-                sh__api_fail(r, SH_EINTERNAL);
-        } else if (rc == SH_EINVAL && err && err->message[0]) {
-            schema_error(r, fail_message(x), err);
-        } else if (rc == SH_ECONFLICT && x->creating) {
-            cJSON *d = cJSON_Parse("{\"name\":{\"code\":\"validation_not_unique\","
-                                   "\"message\":\"The name is already in use.\"}}");
-            sh__api_error(r, 400, fail_message(x), d);
-            cJSON_Delete(d);
-        } else if (rc == SH_ECONFLICT) {
-            sh__api_error(r, 409, "The schema changed meanwhile; read it again and retry.", NULL);
-        } else {
-            sh__api_fail(r, rc);
-        }
-    }
+    struct change *x = (struct change *)job;
     sh_catalog_snap_free(x->snap);
     free(x->id);
     free(x);
 }
+
+static int change_answer(struct sh__api_job *job, struct sh_req *r, int rc)
+{
+    struct change *x = (struct change *)job;
+    if (rc == 0 && x->deleting) {
+        sh_res_send(r, 204, NULL, NULL, 0);
+    } else if (rc == 0) {
+        const struct sh_collection *c = sh_catalog_find(x->api->catalog, x->id);
+        if (!c)
+            return SH_EINTERNAL;
+        send_json(r, 200, shown(c));
+    } else if (rc == SH_EINVAL && x->err.message[0]) {
+        schema_error(r, fail_message(x), &x->err);
+    } else if (rc == SH_ECONFLICT) { /* the name is another collection's */
+        cJSON *d = cJSON_Parse("{\"name\":{\"code\":\"validation_not_unique\","
+                               "\"message\":\"The name is already in use.\"}}");
+        sh__api_error(r, 400, fail_message(x), d);
+        cJSON_Delete(d);
+    } else if (rc == SH_ESTALE) { /* the definition changed since it was read */
+        sh__api_error(r, 409, "The schema changed meanwhile; read it again and retry.", NULL);
+    } else {
+        return rc;
+    }
+    return 0;
+}
+
+/* The catalog's save job is done (after its commit and reload). */
+static void saved(void *arg, int rc, const struct sh_schema_error *err)
+{
+    struct change *x = arg;
+    if (err)
+        x->err = *err;
+    sh__api_job_complete(&x->job, rc);
+}
+
+/* No writer job of its own: sh_catalog_save runs it and calls saved. */
+static const struct sh__api_job_ops change_ops = {.answer = change_answer, .free = change_free};
 
 /* Submits old -> next (next taken over). Answers on failure. */
 static void save(struct sh_req *r, struct sh_api_records *api, struct sh_catalog_snap *s,
@@ -192,36 +207,21 @@ static void save(struct sh_req *r, struct sh_api_records *api, struct sh_catalog
     x->id = sh_strdup(next ? next->id : old->id);
     x->deleting = !next;
     x->creating = !old;
+    sh__api_job_start(&x->job, r, &change_ops, api->db, NULL, s);
     int rc = sh_catalog_save(api->catalog, old, next, saved, x);
-    if (rc) {
-        sh_catalog_snap_free(x->snap);
-        free(x->id);
-        free(x);
-        sh__api_fail(r, rc);
-        return;
-    }
-    sh_req_watch(r, &x->watch);
-}
-
-static void drop_json(void *p)
-{
-    cJSON_Delete(p);
+    if (rc)
+        sh__api_job_end(&x->job, rc);
 }
 
 static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
 {
-    struct sh_catalog_snap *s = begin(r, api);
-    const struct sh_collection *old = s && !create ? target(r, s) : NULL;
+    struct sh_catalog_snap *s = begin_or_reply(r, api);
+    const struct sh_collection *old = s && !create ? target_or_reply(r, s) : NULL;
     if (!s || (!create && !old))
         return SH_HANDLED;
-    cJSON *body = sh__rec_body(r);
+    cJSON *body = sh__api_body_or_reply(r);
     if (!body)
         return SH_HANDLED;
-    if (sh_arena_defer(r->arena, drop_json, body) != 0) {
-        cJSON_Delete(body);
-        sh__api_fail(r, -ENOMEM);
-        return SH_HANDLED;
-    }
     struct sh_collection *next = NULL;
     struct sh_schema_error err;
     memset(&err, 0, sizeof(err));
@@ -246,8 +246,8 @@ int sh_api_collections_update(struct sh_req *r, void *ud)
 
 int sh_api_collections_delete(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin(r, ud);
-    const struct sh_collection *c = s ? target(r, s) : NULL;
+    struct sh_catalog_snap *s = begin_or_reply(r, ud);
+    const struct sh_collection *c = s ? target_or_reply(r, s) : NULL;
     if (!c)
         return SH_HANDLED;
     struct sh_schema_error err;

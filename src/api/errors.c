@@ -30,6 +30,7 @@ static const struct {
     {SH_ETOOBIG, 413, "The request is too large."},
     {-ENOMEM, 413, "The request needs more memory than it may use."},
     {SH_EBUSY, 503, "The server is busy; try again shortly."},
+    {SH_ESTALE, 503, "The schema is being changed; try again shortly."},
     {-ECANCELED, 503, "The server is shutting down; try again shortly."},
     {SH_EBUDGET, 400,
      "The query took too long and was stopped; narrow the filter or sort by an indexed field."},
@@ -63,4 +64,15 @@ void sh__api_fail(struct sh_req *r, int code)
     const char *msg;
     int status = sh__api_status(code, &msg);
     sh__api_error(r, status, msg, NULL);
+}
+
+void sh__api_field_error(struct sh_req *r, const char *message, const char *field, const char *code,
+                         const char *msg)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(d, field);
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    sh__api_error(r, 400, message, d);
+    cJSON_Delete(d);
 }

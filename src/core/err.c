@@ -28,6 +28,8 @@ const char *sh_strerror(int code)
         return "SH_EBUSY: busy";
     case SH_EINTERNAL:
         return "SH_EINTERNAL: internal error";
+    case SH_ESTALE:
+        return "SH_ESTALE: schema changed since the catalog was read";
     default:
         break;
     }

@@ -205,8 +205,12 @@ int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *
 {
     static const struct sh_filter_ctx guest = {0};
     memset(out, 0, sizeof(*out));
-    struct sh__compiler c = {
-        .schema = schema, .ctx = ctx ? ctx : &guest, .err = err, .what = "filter"};
+    struct sh__compiler c = {.schema = schema,
+                             .ctx = ctx ? ctx : &guest,
+                             .err = err,
+                             .what = "filter",
+                             .reads = &out->reads,
+                             .root = schema->table};
     int rc = compile_node(&c, out, f->root);
     if (rc)
         sh_filter_sql_deinit(out);
@@ -218,8 +222,13 @@ int sh__compile_at(struct sh__compiler *c, const struct sh_filter *f,
 {
     struct sh_filter_schema at = *s;
     at.alias = alias;
-    struct sh__compiler sub = {
-        .schema = &at, .ctx = c->ctx, .err = c->err, .what = c->what, .next_alias = c->next_alias};
+    struct sh__compiler sub = {.schema = &at,
+                               .ctx = c->ctx,
+                               .err = c->err,
+                               .what = c->what,
+                               .next_alias = c->next_alias,
+                               .reads = c->reads,
+                               .root = c->root};
     int rc = compile_node(&sub, out, f->root);
     c->next_alias = sub.next_alias;
     return rc;

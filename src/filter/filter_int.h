@@ -139,6 +139,7 @@ struct sh__pool_chunk;
 struct sh_filter {
     atomic_int refs;
     bool uses_request;
+    unsigned uses; /* SH_FILTER_USES_* */
     unsigned nexprs;
     struct sh__node *root;
     struct sh__pool_chunk *chunks; /* every node and string, freed together */
@@ -166,7 +167,9 @@ struct sh__compiler {
     struct sh_filter_error *err;
     const char *what; /* "filter" or "sort", for messages */
     unsigned next_alias;
-    bool sort; /* compiling a sort term: guarded emails are refused */
+    bool sort;        /* compiling a sort term: guarded emails are refused */
+    unsigned *reads;  /* the top-level output's SH_FILTER_READS_* (sub-compiles share it) */
+    const char *root; /* the top-level schema's table, for SH_FILTER_READS_OTHER_TABLE */
 };
 
 /* Compiles f for schema s whose root columns are qualified by alias (a

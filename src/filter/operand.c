@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_SEGMENTS 32
 
@@ -309,6 +310,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             return path_fail(c, prefix, path, ends[used], "cannot use field", off);
         fld[used] = f;
         sch[used] = cur;
+        if (f->flags & SH_FILTER_FIELD_HIDDEN)
+            *c->reads |= SH_FILTER_READS_HIDDEN;
         bool last = used + 1 == nseg;
         if (f->kind == SH_FIELD_JSON && !last) {
             json_path = true;
@@ -369,6 +372,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             break;
         /* A relation hop: join the target table on its id. */
         const struct sh_filter_schema *target = sch[i + 1];
+        if (!c->root || strcasecmp(target->table, c->root) != 0)
+            *c->reads |= SH_FILTER_READS_OTHER_TABLE;
         struct sh_filter_sql key = {0};
         if (fld[i]->flags & SH_FILTER_FIELD_MULTI) {
             unsigned j = ++c->next_alias;

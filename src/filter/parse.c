@@ -140,8 +140,14 @@ static int parse_macro(struct parser *p, const char *s, size_t n, struct sh__opn
     return sh__filter_fail(p->err, o->off, "Invalid filter: unknown macro \"%.*s\" at offset %zu.",
                            n > 64 ? 64 : (int)n, s, o->off);
 found:
-    if (o->macro <= SH_MACRO_CONTEXT)
+    if (o->macro <= SH_MACRO_CONTEXT) {
         p->f->uses_request = true;
+        p->f->uses |= SH_FILTER_USES_REQUEST;
+    }
+    if (o->macro == SH_MACRO_QUERY)
+        p->f->uses |= SH_FILTER_USES_QUERY;
+    if (o->macro == SH_MACRO_HEADERS)
+        p->f->uses |= SH_FILTER_USES_HEADERS;
     return 0;
 }
 
@@ -363,6 +369,11 @@ void sh_filter_free(struct sh_filter *f)
 int sh_filter_uses_request(const struct sh_filter *f)
 {
     return f->uses_request;
+}
+
+unsigned sh_filter_uses(const struct sh_filter *f)
+{
+    return f->uses;
 }
 
 int sh_filter_is_empty(const struct sh_filter *f)

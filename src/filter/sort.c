@@ -84,7 +84,12 @@ int sh_sort_compile_ctx(const char *text, size_t len, const struct sh_filter_sch
     int rc = sh__utf8_check(text, len, "sort", err);
     if (rc)
         return rc;
-    struct sh__compiler c = {.schema = schema, .err = err, .what = "sort", .sort = true};
+    struct sh__compiler c = {.schema = schema,
+                             .err = err,
+                             .what = "sort",
+                             .sort = true,
+                             .reads = &out->reads,
+                             .root = schema->table};
     static const struct sh_filter_ctx none = {0};
     c.ctx = ctx ? ctx : &none;
     unsigned terms = 0;

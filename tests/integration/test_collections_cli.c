@@ -287,6 +287,47 @@ static void test_cli_migration_live(void **state)
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
 }
 
+/* A write is the first request after a migration: its job, bound to the
+ * snapshot before the import, is refused by the writer (SH_ESTALE), bound
+ * again to the reloaded catalog (api/job.c, api/retry.c) and applied to the
+ * new definition, so the client never sees the window. */
+static void test_cli_migration_write_first(void **state)
+{
+    (void)state;
+    struct it_server *s = rc_server(rc_q(v1), "--sync", "normal", NULL);
+    assert_non_null(s);
+    struct it_conn *c = it_conn_open(s);
+    assert_non_null(c);
+    const char *ann = rc_str(
+        rc_ok(rc_req(c, "POST", "/api/collections/people/records", rc_q("{'name':'ann','age':41}")),
+              200),
+        "id");
+    assert_int_equal(rc_import(s, "v2.json", rc_q(v2)), 0);
+    /* age is text and email exists only in v2: the old definition would refuse */
+    const cJSON *cy = rc_ok(rc_req(c, "POST", "/api/collections/people/records",
+                                   rc_q("{'name':'cy','email':'cy@x.io','age':'old'}")),
+                            200);
+    assert_string_equal(rc_str(cy, "age"), "old");
+    assert_string_equal(rc_str(cy, "email"), "cy@x.io");
+    assert_null(cJSON_GetObjectItemCaseSensitive(cy, "nick"));
+    /* and an update first, after a field is added */
+    const char *v3 =
+        "[{'name':'people','type':'base','fields':["
+        "  {'name':'name','type':'text','required':true},"
+        "  {'name':'age','type':'text'},"
+        "  {'name':'score','type':'number'},"
+        "  {'name':'email','type':'email'},"
+        "  {'name':'nick2','type':'text'}],"
+        "  'indexes':['CREATE UNIQUE INDEX idx_people_name ON people (name)']," OPEN "}]";
+    assert_int_equal(rc_import(s, "v3.json", rc_q(v3)), 0);
+    const cJSON *a = rc_ok(rc_req(c, "PATCH", it_sprintf("/api/collections/people/records/%s", ann),
+                                  rc_q("{'nick2':'annie'}")),
+                           200);
+    assert_string_equal(rc_str(a, "nick2"), "annie");
+    assert_string_equal(rc_str(a, "age"), "41");
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_import_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_migration_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_migration_write_first, setup, teardown),
     };
     return cmocka_run_group_tests_name("collections_cli", tests, NULL, NULL);
 }

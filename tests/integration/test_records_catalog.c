@@ -3,7 +3,7 @@
  * without HTTP: loading at open, schema changes submitted from the loop as
  * writer jobs (create, migrate with data kept, delete) with the catalog
  * refreshed after the commit, a change computed against an outdated
- * snapshot refused with SH_ECONFLICT, a collection still referenced by a
+ * snapshot refused with SH_ESTALE, a collection still referenced by a
  * relation refused for deletion, a change made on another connection (the
  * CLI's path) picked up by the 1 s poll, and snapshots outliving reloads.
  */
@@ -156,7 +156,7 @@ static void test_catalog_save_and_migrate(void **state)
     e->cat.snap = held; /* pretend the loop had not reloaded yet */
     int rc = save(e, old, parse(e, "{\"listRule\":\"\"}", old));
     e->cat.snap = now;
-    assert_int_equal(rc, SH_ECONFLICT);
+    assert_int_equal(rc, SH_ESTALE);
     sh_catalog_snap_free(held);
 
     /* delete: refused while a relation points at it, then done */

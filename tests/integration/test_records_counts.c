@@ -5,7 +5,8 @@
  * moving a record in or out of the filter, delete, a delete cascading into
  * or clearing another collection's relation, a filter through a relation
  * whose target changed, a password reset verifying an account, and
- * `stagehand superuser` writing _superusers from another process); many
+ * `stagehand superuser` writing _superusers from another process, a
+ * logout-all rotating a tokenKey a filter reads through a relation); many
  * writes completing together; the same answers with --count-cache 0. And a
  * record's bytes are the same wherever it is answered (create, view, list
  * item) and mean the same JSON as the tree path (`fields=*`).
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
 
 #include "test_auth_client.h"
 
@@ -37,6 +40,8 @@ static const char schema[] =
     "   'cascadeDelete':true},"
     "  {'name':'friend','type':'relation','collectionId':'parents','maxSelect':3}]," OPEN "},"
     "{'name':'members','type':'auth','fields':[]," OPEN "},"
+    "{'name':'owned','type':'base','fields':["
+    "  {'name':'owner','type':'relation','collectionId':'members','maxSelect':1}]," OPEN "},"
     "{'name':'shapes','type':'base','fields':["
     "  {'name':'title','type':'text'},{'name':'n','type':'number'},"
     "  {'name':'ok','type':'bool'},{'name':'meta','type':'json'},"
@@ -278,6 +283,47 @@ static void test_counts_superusers_cli(void **state)
     assert_int_equal(total_as("_superusers", f, su), n0 + 1);
 }
 
+/* The stored tokenKey of members record id, read from the data file. */
+static const char *token_key(const char *id)
+{
+    sqlite3 *db;
+    assert_int_equal(
+        sqlite3_open_v2(it_sprintf("%s/data.db", srv->data_dir), &db, SQLITE_OPEN_READONLY, NULL),
+        SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT tokenKey FROM members WHERE id = ?", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *key = it_strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(key[0] != 0);
+    return key;
+}
+
+/* A total through a hidden field (an auth record's tokenKey, which
+ * logout-all rotates in a job that is not a records write) is never served
+ * from the cache: the compiler reports the read, and the total moves at
+ * once. */
+static void test_counts_hidden_field(void **state)
+{
+    (void)state;
+    ac_superuser(srv, "keys@example.com", "keys password");
+    const char *su = ac_login(conn, "_superusers", "keys@example.com", "keys password", NULL);
+    const char *id = ac_signup(conn, "members", "kim@example.com", "kims password", NULL);
+    const char *kim = ac_login(conn, "members", "kim@example.com", "kims password", NULL);
+    rc_create(conn, "owned", it_sprintf("{'owner':'%s'}", id));
+    const char *key = token_key(id); /* never shown by the API, even to superusers */
+    const char *f = it_sprintf("owner.tokenKey = '%s'", key);
+    assert_int_equal(total_as("owned", f, su), 1);
+    assert_int_equal(
+        ac_req(conn, "POST", "/api/collections/members/auth-logout-all", kim, NULL)->status, 204);
+    assert_int_equal(total_as("owned", f, su), 0);
+}
+
 /* ---- the bytes of a record ---- */
 
 static const char *item_bytes(const char *body)
@@ -373,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counts_relations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts_password_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts_superusers_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_hidden_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_same_bytes, setup, teardown),
     };
     /* the same answers with the cache off */

@@ -186,8 +186,8 @@ void sh__auth_record_written(struct sh_api_auth *a, const struct sh_rec_write *w
 /* The auth collection named by :collection, from a snapshot the request
  * keeps (*snap) until it ends. NULL after answering 404 (unknown, or not an
  * auth collection). */
-const struct sh_collection *sh__auth_collection(struct sh_req *r, struct sh_api_auth *a,
-                                                struct sh_catalog_snap **snap);
+const struct sh_collection *sh__auth_collection_or_reply(struct sh_req *r, struct sh_api_auth *a,
+                                                         struct sh_catalog_snap **snap);
 /* A copy of an auth record (as sh_auth_row has it) the way its owner sees
  * it: hidden fields removed, email kept. */
 struct cJSON *sh__auth_owner_view(const struct sh_collection *c, const struct cJSON *record);
@@ -196,7 +196,7 @@ struct cJSON *sh__auth_owner_view(const struct sh_collection *c, const struct cJ
 void sh__auth_own_email(const struct sh_req *r, struct cJSON *obj);
 /* Answers 401 unless the request carries a token of collection c; returns
  * the identity or NULL after answering (403 for another collection's). */
-const struct sh_auth *sh__auth_require(struct sh_req *r, const struct sh_collection *c);
+const struct sh_auth *sh__auth_require_or_reply(struct sh_req *r, const struct sh_collection *c);
 /* Sends {"token":..., "record":...} (record: the owner's view). */
 void sh__auth_send_token(struct sh_req *r, const struct sh_collection *c, const char *token,
                          const struct cJSON *record);
@@ -206,7 +206,7 @@ void sh__auth_send_token(struct sh_req *r, const struct sh_collection *c, const 
 /* True when no limit applies to r (a superuser, or an exempt address). */
 bool sh__rl_exempt(const struct sh_req *r, const struct sh_api_auth *a);
 /* The per-IP limit of the auth routes (--rate-limit-auth). */
-int sh__rl_auth(struct sh_req *r, const struct sh_api_auth *a);
+int sh__rl_auth_or_reply(struct sh_req *r, const struct sh_api_auth *a);
 /* Adds the X-RateLimit-* headers of res and, when it refused, answers 429
  * with Retry-After. */
 void sh__rl_answer(struct sh_req *r, const struct sh_ratelimit_result *res);

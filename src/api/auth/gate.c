@@ -63,7 +63,7 @@ static int count(struct sh_req *r, struct sh_api_auth *a, struct gate *g, unsign
 {
     if (sh__rl_exempt(r, a))
         return 0;
-    if (!(flags & SH__GATE_IP_COUNTED) && sh__rl_auth(r, a))
+    if (!(flags & SH__GATE_IP_COUNTED) && sh__rl_auth_or_reply(r, a))
         return 1;
     sh_pwguard_take(a->rl_pair, a->rl_identity, &g->k, uv_now(a->loop), &g->t);
     if (g->t.allowed && !g->t.limited)

@@ -106,7 +106,7 @@ static int hit_addr(struct sh_req *r, const struct sh_api_auth *a, struct sh_rat
     return hit(r, a, rl, addr, strlen(addr), quiet);
 }
 
-int sh__rl_auth(struct sh_req *r, const struct sh_api_auth *a)
+int sh__rl_auth_or_reply(struct sh_req *r, const struct sh_api_auth *a)
 {
     return hit_addr(r, a, a->rl_auth, false);
 }

@@ -28,31 +28,10 @@
 
 #define RESET_TYPE "passwordReset"
 
-static void drop_json(void *p)
-{
-    cJSON_Delete(p);
-}
-
-/* The body as an object kept until the request ends; NULL after answering. */
-static cJSON *body_of(struct sh_req *r)
-{
-    cJSON *b = sh__rec_body(r);
-    if (b && sh_arena_defer(r->arena, drop_json, b) != 0) {
-        cJSON_Delete(b);
-        sh__api_fail(r, -ENOMEM);
-        return NULL;
-    }
-    return b;
-}
-
 static void field_error(struct sh_req *r, const char *field, const char *code, const char *msg)
 {
-    cJSON *d = cJSON_CreateObject();
-    cJSON *e = cJSON_AddObjectToObject(d, field);
-    cJSON_AddStringToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", msg);
-    sh__api_error(r, 400, "An error occurred while validating the submitted data.", d);
-    cJSON_Delete(d);
+    sh__api_field_error(r, "An error occurred while validating the submitted data.", field, code,
+                        msg);
 }
 
 #define RESET_KEY_MAX (SH__AUTH_KEY_MAX + 258)
@@ -88,8 +67,8 @@ int sh_api_auth_request_reset(struct sh_req *r, void *ud)
 {
     struct sh_api_auth *a = ud;
     struct sh_catalog_snap *snap;
-    const struct sh_collection *c = sh__auth_collection(r, a, &snap);
-    cJSON *body = c && !sh__rl_auth(r, a) ? body_of(r) : NULL;
+    const struct sh_collection *c = sh__auth_collection_or_reply(r, a, &snap);
+    cJSON *body = c && !sh__rl_auth_or_reply(r, a) ? sh__api_body_or_reply(r) : NULL;
     if (!body)
         return SH_HANDLED;
     const char *email = str_of(body, "email");
@@ -142,16 +121,16 @@ int sh_api_auth_request_reset(struct sh_req *r, void *ud)
 }
 
 struct reset {
-    struct sh_db_job job;
-    struct sh_req_watch watch;
+    struct sh__api_job job; /* first: the request-bound job (api/job.c) */
     struct sh_api_auth *a;
     char *token_key; /* the one the token was checked against */
     char *email;     /* the address it was made for (part of its key) */
     struct sh_rec_write w;
 };
 
-static void reset_free(struct reset *x)
+static void reset_free(struct sh__api_job *job)
 {
+    struct reset *x = (struct reset *)job;
     if (x->w.body) { /* no plain password left in freed memory */
         cJSON *e;
         cJSON_ArrayForEach(e, x->w.body)
@@ -189,61 +168,53 @@ static void invalid_token(struct sh_req *r)
     field_error(r, "token", "validation_invalid_token", "Invalid or expired token.");
 }
 
-static void reset_done(struct sh_db_job *job, int rc)
+/* Tokens of the old password end now, before the answer. */
+static void reset_committed(struct sh__api_job *job, int rc)
 {
-    struct reset *x = job->arg;
-    struct sh_req *r = x->watch.req;
     if (rc == 0)
-        sh__auth_epoch_bump(x->a); /* tokens of the old password end now */
-    if (r) {
-        sh_req_unwatch(&x->watch);
-        if (rc == 0)
-            sh_res_send(r, 204, NULL, NULL, 0);
-        else if (rc == SH_EFORBIDDEN || rc == SH_ENOTFOUND)
-            invalid_token(r);
-        else if (rc == SH_EINVAL && x->w.errors)
-            sh__api_error(r, 400, "An error occurred while validating the submitted data.",
-                          x->w.errors);
-        else
-            sh__api_fail(r, rc);
-    }
-    reset_free(x);
+        sh__auth_epoch_bump(((struct reset *)job)->a);
 }
+
+static int reset_answer(struct sh__api_job *job, struct sh_req *r, int rc)
+{
+    struct reset *x = (struct reset *)job;
+    if (rc == 0)
+        sh_res_send(r, 204, NULL, NULL, 0);
+    else if (rc == SH_EFORBIDDEN || rc == SH_ENOTFOUND)
+        invalid_token(r);
+    else if (rc == SH_EINVAL && x->w.errors)
+        sh__api_error(r, 400, "An error occurred while validating the submitted data.",
+                      x->w.errors);
+    else
+        return rc;
+    return 0;
+}
+
+static const struct sh__api_job_ops reset_ops = {
+    .run = reset_run, .committed = reset_committed, .answer = reset_answer, .free = reset_free};
 
 static void hashed(void *arg, int rc, const char *hash)
 {
     struct reset *x = arg;
-    struct sh_req *r = x->watch.req;
-    if (!r) {
-        reset_free(x);
+    if (!sh__api_job_resume(&x->job))
         return;
-    }
     if (rc) {
-        sh_req_unwatch(&x->watch);
-        sh__api_fail(r, rc == -ENOMEM ? SH_EBUSY : rc);
-        reset_free(x);
+        sh__api_job_end(&x->job, rc == -ENOMEM ? SH_EBUSY : rc);
         return;
     }
     x->w.hashes = sh_calloc(1, sizeof(*x->w.hashes));
     x->w.hashes[0].field = sh_strdup("password");
     x->w.hashes[0].hash = sh_strdup(hash);
     x->w.nhashes = 1;
-    x->job.run = reset_run;
-    x->job.done = reset_done;
-    x->job.arg = x;
-    if ((rc = sh_db_submit(x->a->db, &x->job)) != 0) {
-        sh_req_unwatch(&x->watch);
-        sh__api_fail(r, rc);
-        reset_free(x);
-    }
+    sh__api_job_submit(&x->job);
 }
 
 int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
 {
     struct sh_api_auth *a = ud;
     struct sh_catalog_snap *snap;
-    const struct sh_collection *c = sh__auth_collection(r, a, &snap);
-    cJSON *body = c && !sh__rl_auth(r, a) ? body_of(r) : NULL;
+    const struct sh_collection *c = sh__auth_collection_or_reply(r, a, &snap);
+    cJSON *body = c && !sh__rl_auth_or_reply(r, a) ? sh__api_body_or_reply(r) : NULL;
     if (!body)
         return SH_HANDLED;
     const char *token = str_of(body, "token"), *pw = str_of(body, "password");
@@ -300,7 +271,7 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
     x->w.check_password_confirm = true;
     int rc = sh__auth_hash(a, pw, strlen(pw), hashed, x);
     if (rc) {
-        reset_free(x);
+        reset_free(&x->job);
         if (rc == SH_ETOOBIG)
             field_error(r, "password", "validation_max_text_constraint",
                         "Must be less than 256 character(s).");
@@ -308,6 +279,7 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
             sh__api_fail(r, rc == -ENOMEM ? SH_EBUSY : rc);
         return SH_HANDLED;
     }
-    sh_req_watch(r, &x->watch);
+    /* Queued: the pool's callback comes later, from the loop. */
+    sh__api_job_start(&x->job, r, &reset_ops, a->db, NULL, snap);
     return SH_HANDLED;
 }

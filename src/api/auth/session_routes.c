@@ -20,8 +20,7 @@
 enum sop { SOP_REFRESH, SOP_LOGOUT, SOP_LOGOUT_ALL };
 
 struct sjob {
-    struct sh_db_job job;
-    struct sh_req_watch watch;
+    struct sh__api_job job; /* first: the request-bound job (api/job.c) */
     struct sh_api_auth *a;
     struct sh_catalog_snap *snap; /* a reference: c belongs to it */
     const struct sh_collection *c;
@@ -31,8 +30,9 @@ struct sjob {
     struct sh_auth_row row;
 };
 
-static void sjob_free(struct sjob *j)
+static void sjob_free(struct sh__api_job *job)
 {
+    struct sjob *j = (struct sjob *)job;
     free(j->record_id);
     free(j->sid);
     sh_auth_row_deinit(&j->row);
@@ -57,40 +57,43 @@ static int sjob_run(sqlite3 *wdb, void *arg)
     return SH_EINTERNAL;
 }
 
-static void sjob_done(struct sh_db_job *job, int rc)
+/* A logout ended sessions: before the answer, the next request misses. */
+static void sjob_committed(struct sh__api_job *job, int rc)
 {
-    struct sjob *j = job->arg;
-    struct sh_req *r = j->watch.req;
+    (void)rc;
+    struct sjob *j = (struct sjob *)job;
     if (j->op != SOP_REFRESH)
-        sh__auth_epoch_bump(j->a); /* before the answer: the next request misses */
-    if (!r) {
-        sjob_free(j);
-        return;
-    }
-    sh_req_unwatch(&j->watch);
+        sh__auth_epoch_bump(j->a);
+}
+
+static int sjob_answer(struct sh__api_job *job, struct sh_req *r, int rc)
+{
+    struct sjob *j = (struct sjob *)job;
     if (rc == SH_ENOTFOUND) {
         sh__api_error(r, 401, "The request requires valid record authorization token.", NULL);
     } else if (rc) {
-        sh__api_fail(r, rc);
+        return rc;
     } else if (j->op != SOP_REFRESH) {
         sh_res_send(r, 204, NULL, NULL, 0);
     } else {
         char *token =
             sh__auth_sign(r, j->c, j->row.id, j->row.token_key, j->sid, j->expires / 1000);
-        if (token)
-            sh__auth_send_token(r, j->c, token, j->row.record);
-        else
-            sh__api_fail(r, SH_EINTERNAL);
+        if (!token)
+            return SH_EINTERNAL;
+        sh__auth_send_token(r, j->c, token, j->row.record);
     }
-    sjob_free(j);
+    return 0;
 }
+
+static const struct sh__api_job_ops sjob_ops = {
+    .run = sjob_run, .committed = sjob_committed, .answer = sjob_answer, .free = sjob_free};
 
 static int start(struct sh_req *r, struct sh_api_auth *a, enum sop op)
 {
     struct sh_catalog_snap *snap;
-    const struct sh_collection *c = sh__auth_collection(r, a, &snap);
-    const struct sh_auth *au = c ? sh__auth_require(r, c) : NULL;
-    if (!au || (op == SOP_REFRESH && sh__rl_auth(r, a)))
+    const struct sh_collection *c = sh__auth_collection_or_reply(r, a, &snap);
+    const struct sh_auth *au = c ? sh__auth_require_or_reply(r, c) : NULL;
+    if (!au || (op == SOP_REFRESH && sh__rl_auth_or_reply(r, a)))
         return SH_HANDLED;
     struct sjob *j = sh_calloc(1, sizeof(*j));
     j->a = a;
@@ -101,16 +104,8 @@ static int start(struct sh_req *r, struct sh_api_auth *a, enum sop op)
     j->sid = sh_strdup(au->session_id);
     j->now = sh__now_ms();
     j->expires = j->now + sh__auth_ttl_ms(a, c);
-    j->job.run = sjob_run;
-    j->job.done = sjob_done;
-    j->job.arg = j;
-    int rc = sh_db_submit(a->db, &j->job);
-    if (rc) {
-        sjob_free(j);
-        sh__api_fail(r, rc);
-        return SH_HANDLED;
-    }
-    sh_req_watch(r, &j->watch);
+    sh__api_job_start(&j->job, r, &sjob_ops, a->db, NULL, snap);
+    sh__api_job_submit(&j->job);
     return SH_HANDLED;
 }
 
@@ -132,7 +127,7 @@ int sh_api_auth_logout_all(struct sh_req *r, void *ud)
 int sh_api_auth_methods(struct sh_req *r, void *ud)
 {
     struct sh_catalog_snap *snap;
-    if (!sh__auth_collection(r, ud, &snap))
+    if (!sh__auth_collection_or_reply(r, ud, &snap))
         return SH_HANDLED;
     static const char body[] = "{\"password\":{\"enabled\":true,\"identityFields\":[\"email\"]},"
                                "\"oauth2\":{\"enabled\":false,\"providers\":[]},\"mfa\":{"

@@ -32,8 +32,7 @@
 #define FAILED "Failed to authenticate."
 
 struct login {
-    struct sh_db_job job;
-    struct sh_req_watch watch;
+    struct sh__api_job job; /* first: the request-bound job (api/job.c) */
     struct sh_api_auth *a;
     struct sh_catalog_snap *snap; /* a reference: c belongs to it */
     const struct sh_collection *c;
@@ -48,8 +47,9 @@ struct login {
     int64_t trimmed;        /* sessions dropped over the cap */
 };
 
-static void login_free(struct login *l)
+static void login_free(struct sh__api_job *job)
 {
+    struct login *l = (struct login *)job;
     if (l->password)
         sodium_free(l->password);
     free(l->new_hash);
@@ -61,18 +61,13 @@ static void login_free(struct login *l)
     free(l);
 }
 
-/* Ends the request (if it is still there) with status/message, frees l. */
-static void finish(struct login *l, int status, int code)
+/* Every mismatch: the same 400. */
+static void failed(struct login *l)
 {
-    struct sh_req *r = l->watch.req;
-    if (r) {
-        sh_req_unwatch(&l->watch);
-        if (status)
-            sh__api_error(r, status, FAILED, NULL);
-        else
-            sh__api_fail(r, code);
-    }
-    login_free(l);
+    struct sh_req *r = sh__api_job_req(&l->job);
+    if (r)
+        sh__api_error(r, 400, FAILED, NULL);
+    sh__api_job_end(&l->job, 0);
 }
 
 static int login_run(sqlite3 *wdb, void *arg)
@@ -94,27 +89,33 @@ static int login_run(sqlite3 *wdb, void *arg)
     return sh_session_trim(wdb, l->c->id, l->row.id, SH__SESSIONS_PER_RECORD, &l->trimmed);
 }
 
-static void login_done(struct sh_db_job *job, int rc)
+/* Sessions over the cap were ended (a token of theirs may be cached); a
+ * plain sign-in changes no identity and keeps the cache warm. */
+static void login_committed(struct sh__api_job *job, int rc)
 {
-    struct login *l = job->arg;
-    struct sh_req *r = l->watch.req;
-    /* Sessions over the cap were ended (a token of theirs may be cached); a
-     * plain sign-in changes no identity and keeps the cache warm. */
+    struct login *l = (struct login *)job;
     if (rc == 0 && (l->trimmed > 0 || l->new_hash))
         sh__auth_epoch_bump(l->a);
-    if (!r || rc) {
-        finish(l, rc == SH_EFORBIDDEN ? 400 : 0, rc);
-        return;
-    }
-    char *token = sh__auth_sign(r, l->c, l->row.id, l->row.token_key, l->s.id, l->s.expires / 1000);
-    if (!token) {
-        finish(l, 0, SH_EINTERNAL);
-        return;
-    }
-    sh_req_unwatch(&l->watch);
-    sh__auth_send_token(r, l->c, token, l->row.record);
-    login_free(l);
 }
+
+static int login_answer(struct sh__api_job *job, struct sh_req *r, int rc)
+{
+    struct login *l = (struct login *)job;
+    if (rc == SH_EFORBIDDEN) {
+        sh__api_error(r, 400, FAILED, NULL);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    char *token = sh__auth_sign(r, l->c, l->row.id, l->row.token_key, l->s.id, l->s.expires / 1000);
+    if (!token)
+        return SH_EINTERNAL;
+    sh__auth_send_token(r, l->c, token, l->row.record);
+    return 0;
+}
+
+static const struct sh__api_job_ops login_ops = {
+    .run = login_run, .committed = login_committed, .answer = login_answer, .free = login_free};
 
 static void submit(struct login *l)
 {
@@ -128,12 +129,7 @@ static void submit(struct login *l)
     l->s.expires = now + sh__auth_ttl_ms(l->a, l->c);
     l->s.ip = l->ip;
     l->s.user_agent = l->ua;
-    l->job.run = login_run;
-    l->job.done = login_done;
-    l->job.arg = l;
-    int rc = sh_db_submit(l->a->db, &l->job);
-    if (rc)
-        finish(l, 0, rc);
+    sh__api_job_submit(&l->job);
 }
 
 static void rehashed(void *arg, int rc, const char *hash)
@@ -141,11 +137,8 @@ static void rehashed(void *arg, int rc, const char *hash)
     struct login *l = arg;
     if (rc == 0 && hash)
         l->new_hash = sh_strdup(hash);
-    if (!l->watch.req) {
-        login_free(l);
-        return;
-    }
-    submit(l);
+    if (sh__api_job_resume(&l->job))
+        submit(l);
 }
 
 /* The authRule (non-empty) holds for the record. 0, or an answer to give. */
@@ -160,7 +153,7 @@ static int auth_rule(struct login *l)
     ctx.method = "POST";
     ctx.context = "default";
     ctx.now_ms = sh__now_ms();
-    struct sh_rec_access acc = {&l->snap->resolver, &ctx, 0, NULL};
+    struct sh_rec_access acc = {&l->snap->resolver, &ctx, 0, NULL, NULL};
     struct sh_filter_error err = {0};
     cJSON *rec = NULL;
     int rc = sh_rec_view(l->a->db, &acc, l->c, rule, l->found.id, &rec, &err);
@@ -172,17 +165,18 @@ static void verified(void *arg, int rc, const char *hash)
 {
     (void)hash;
     struct login *l = arg;
-    struct sh_req *r = l->watch.req;
-    if (!r) {
-        login_free(l);
+    if (!sh__api_job_resume(&l->job))
         return;
-    }
     if (rc == 0 && !l->known)
         rc = SH_EFORBIDDEN; /* cannot happen: the dummy never matches */
     if (rc == 0)
         rc = auth_rule(l);
+    if (rc == SH_EFORBIDDEN) {
+        failed(l);
+        return;
+    }
     if (rc) {
-        finish(l, rc == SH_EFORBIDDEN ? 400 : 0, rc == -ENOMEM ? SH_EBUSY : rc);
+        sh__api_job_end(&l->job, rc == -ENOMEM ? SH_EBUSY : rc);
         return;
     }
     if (l->password && sh__auth_hash(l->a, l->password, l->plen, rehashed, l) == 0)
@@ -219,11 +213,6 @@ static void missing(struct sh_req *r, bool identity, bool password)
     cJSON_Delete(d);
 }
 
-static void drop_json(void *p)
-{
-    cJSON_Delete(p);
-}
-
 static char *header_copy(const struct sh_req *r, const char *name, size_t max)
 {
     const struct sh_str *h = sh_req_header(r, name);
@@ -240,17 +229,12 @@ int sh_api_auth_with_password(struct sh_req *r, void *ud)
 {
     struct sh_api_auth *a = ud;
     struct sh_catalog_snap *snap;
-    const struct sh_collection *c = sh__auth_collection(r, a, &snap);
-    if (!c || sh__rl_auth(r, a))
+    const struct sh_collection *c = sh__auth_collection_or_reply(r, a, &snap);
+    if (!c || sh__rl_auth_or_reply(r, a))
         return SH_HANDLED;
-    cJSON *body = sh__rec_body(r);
+    cJSON *body = sh__api_body_or_reply(r);
     if (!body)
         return SH_HANDLED;
-    if (sh_arena_defer(r->arena, drop_json, body) != 0) {
-        cJSON_Delete(body);
-        sh__api_fail(r, -ENOMEM);
-        return SH_HANDLED;
-    }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "identity");
     const cJSON *pw = cJSON_GetObjectItemCaseSensitive(body, "password");
     bool no_id = !cJSON_IsString(id) || !id->valuestring[0];
@@ -269,7 +253,7 @@ int sh_api_auth_with_password(struct sh_req *r, void *ud)
     l->c = c;
     int rc = sh_auth_find_email(a->db, NULL, c, id->valuestring, &l->found);
     if (rc && rc != SH_ENOTFOUND) {
-        login_free(l);
+        login_free(&l->job);
         sh__api_fail(r, rc);
         return SH_HANDLED;
     }
@@ -289,25 +273,26 @@ int sh_api_auth_with_password(struct sh_req *r, void *ud)
                             : identity_key(r, id->valuestring);
     if (!account) {
         sodium_memzero(pw->valuestring, l->plen);
-        login_free(l);
+        login_free(&l->job);
         sh__api_fail(r, -ENOMEM);
         return SH_HANDLED;
     }
     rc = sh__auth_check_password(r, a, c, account, l->known ? l->found.password_hash : NULL,
                                  pw->valuestring, l->plen, SH__GATE_IP_COUNTED, verified, l);
     if (rc == 1) { /* answered 429: the request (and its body) ended */
-        login_free(l);
+        login_free(&l->job);
         return SH_HANDLED;
     }
     sodium_memzero(pw->valuestring, l->plen);
     if (rc) {
-        login_free(l);
+        login_free(&l->job);
         if (rc == SH_ETOOBIG)
             sh__api_error(r, 400, FAILED, NULL);
         else
             sh__api_fail(r, rc == -ENOMEM ? SH_EBUSY : rc);
         return SH_HANDLED;
     }
-    sh_req_watch(r, &l->watch);
+    /* Queued: the pool's callback comes later, from the loop. */
+    sh__api_job_start(&l->job, r, &login_ops, a->db, NULL, snap);
     return SH_HANDLED;
 }

@@ -129,8 +129,10 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
         return SH_PASS;
     sh_db_read_begin(a->db); /* the handler's reads share it */
     struct sh_session_row row;
+    const struct sh_catalog_snap *looked = a->catalog->snap;
     int rc = sh_session_lookup(a->db, c, cl.sid, &row);
-    if ((rc == SH_EINVAL || rc == SH_EINTERNAL) && sh_catalog_refresh(a->catalog) == 0) {
+    unsigned attempts = 0;
+    if (rc != SH_ENOTFOUND && sh__api_retry_if_stale(a->catalog, looked, rc, &attempts)) {
         /* the table was migrated by another process a moment ago */
         c = sh_catalog_find(a->catalog, cl.collection_id);
         if (!c || c->type != SH_COLLECTION_AUTH)
@@ -180,7 +182,7 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
 
 /* The current snapshot, kept by the request until it ends. NULL after
  * answering. */
-static struct sh_catalog_snap *keep_snapshot(struct sh_req *r, struct sh_catalog *cat)
+static struct sh_catalog_snap *keep_snapshot_or_reply(struct sh_req *r, struct sh_catalog *cat)
 {
     struct sh_catalog_snap *s = sh_catalog_acquire(cat);
     if (!s) {
@@ -195,8 +197,8 @@ static struct sh_catalog_snap *keep_snapshot(struct sh_req *r, struct sh_catalog
     return s;
 }
 
-const struct sh_collection *sh__auth_collection(struct sh_req *r, struct sh_api_auth *a,
-                                                struct sh_catalog_snap **snap)
+const struct sh_collection *sh__auth_collection_or_reply(struct sh_req *r, struct sh_api_auth *a,
+                                                         struct sh_catalog_snap **snap)
 {
     const struct sh_str *name = sh_req_param(r, "collection");
     char *cname = name ? sh_arena_strndup(r->arena, name->ptr, name->len) : NULL;
@@ -204,12 +206,13 @@ const struct sh_collection *sh__auth_collection(struct sh_req *r, struct sh_api_
         sh__api_fail(r, -ENOMEM);
         return NULL;
     }
-    if (!(*snap = keep_snapshot(r, a->catalog)))
+    if (!(*snap = keep_snapshot_or_reply(r, a->catalog)))
         return NULL;
     const struct sh_collection *c = sh_catalog_snap_find(*snap, cname);
-    if (!c && sh_catalog_refresh(a->catalog) == 0 && a->catalog->snap != *snap) {
+    unsigned attempts = 0;
+    if (!c && sh__api_retry_if_stale(a->catalog, *snap, SH_ENOTFOUND, &attempts)) {
         /* created a moment ago by another process */
-        if (!(*snap = keep_snapshot(r, a->catalog)))
+        if (!(*snap = keep_snapshot_or_reply(r, a->catalog)))
             return NULL;
         c = sh_catalog_snap_find(*snap, cname);
     }
@@ -260,7 +263,7 @@ void sh__auth_own_email(const struct sh_req *r, cJSON *obj)
         own_email(au, email, obj, 0);
 }
 
-const struct sh_auth *sh__auth_require(struct sh_req *r, const struct sh_collection *c)
+const struct sh_auth *sh__auth_require_or_reply(struct sh_req *r, const struct sh_collection *c)
 {
     if (!r->auth) {
         sh__api_error(r, 401, "The request requires valid record authorization token.", NULL);

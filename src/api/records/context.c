@@ -1,20 +1,26 @@
 /*
- * What every records request needs before its handler's own work: the
- * collection named by :collection (looked up in a catalog snapshot the
- * request keeps until it ends, so a reload meanwhile cannot pull the
- * definition away; an unknown name first reloads the catalog if the schema
- * moved, so a collection the CLI created a moment ago is found at once), the rule context of
- * filter.h (@request.auth.* from the
- * token middleware's r->auth — any field of the auth record, hidden ones
- * included, collectionName, and relations from it —, @request.query.*,
- * @request.headers.*, @request.method, the clock), superusers (who bypass
- * every rule and see hidden fields), the rule check shared by the five
- * handlers, the request body (one strict JSON object: stagehand/json.h),
- * and the final JSON response with `fields`; also the records state of a
- * server (sh_api_records_new: the filter and count caches, the read budgets
- * and the response buffer for rows written as JSON text). @request.query
- * and @request.headers are only built when a rule or the filter can read
- * them.
+ * What every records request needs before its handler's own work:
+ *  - the collection named by :collection, looked up in a catalog snapshot
+ *    the request keeps until it ends (a reload meanwhile cannot pull the
+ *    definition away); an unknown name first reloads the catalog if the
+ *    schema moved (api/retry.c), so a collection the CLI created a moment
+ *    ago is found at once;
+ *  - the schema views of that snapshot, built once for every request on it
+ *    (rules, filters and sorts compile against them; a request that goes on
+ *    after its handler returns holds a reference, so a reload frees them
+ *    after the last request on the old snapshot), with whether any rule
+ *    reads @request.query or headers;
+ *  - the rule context of filter.h: @request.auth.* from the token
+ *    middleware's r->auth (any field of the auth record, hidden ones
+ *    included, collectionName, and relations from it), @request.query.* and
+ *    @request.headers.* (built only when a rule or the filter reads them, as
+ *    their parsed ASTs say), @request.method, the clock; superusers bypass
+ *    every rule and see hidden fields;
+ *  - the rule check shared by the five handlers, the request body (one
+ *    strict JSON object: stagehand/json.h), and the final JSON response with
+ *    `fields`; also the records state of a server (sh_api_records_new: the
+ *    filter and count caches, the read budgets and the response buffer for
+ *    rows written as JSON text).
  */
 #include "auth_int.h"
 
@@ -85,62 +91,131 @@ static void drop_snap(void *p)
     sh_catalog_snap_free(p);
 }
 
-static void drop_view(void *p)
+/* ---- the views of a snapshot, built once for every request on it ---- */
+
+/* The schema views of one catalog snapshot and what its rules read,
+ * shared by the requests on it: the records state keeps the current one,
+ * each request a reference until it ends (its compiled ctx points into
+ * them), so a reload frees them only after the last request on the old
+ * snapshot. Loop thread. */
+struct sh__rec_views {
+    unsigned refs;
+    struct sh_catalog_snap *snap; /* a reference */
+    struct sh_schema_views *views;
+    bool rules_read_request; /* a rule reads @request.query or @request.headers */
+};
+
+static void views_unref(void *p)
 {
-    sh_schema_view_deinit(p);
+    struct sh__rec_views *v = p;
+    if (!v || --v->refs)
+        return;
+    sh_schema_views_free(v->views);
+    sh_catalog_snap_free(v->snap);
+    free(v);
 }
 
-static bool mentions_query_headers(const char *text)
+void sh__rec_views_drop(struct sh_api_records *api)
 {
-    return text && (strstr(text, "@request.query") || strstr(text, "@request.headers"));
+    views_unref(api->views);
+    api->views = NULL;
 }
 
-/* Whether anything this request may compile reads @request.query.* or
- * @request.headers.*: a rule of any collection of the snapshot (expand reads
- * related collections under their view rule), or the `filter` parameter.
- * Building both objects costs a few dozen allocations per request, so they
- * are left NULL (every value reads as NULL) when nothing can read them. A
- * false positive (the words inside a string literal) only costs the build.
- * Remembered in api for the last snapshot seen. */
-static bool needs_query_headers(struct sh_req *r, struct sh_api_records *api,
-                                const struct sh_catalog_snap *snap)
+/* The views of snap: the set api keeps when snap is the current snapshot
+ * (a new one after a reload), else a set of its own for a request still on
+ * an older snapshot (no reference counted yet: the caller takes one). */
+static struct sh__rec_views *views_of(struct sh_api_records *api, struct sh_catalog_snap *snap)
 {
-    if (snap != api->qh_snap || snap->version != api->qh_version) {
-        bool needs = false;
-        for (size_t i = 0; i < snap->n && !needs; i++)
-            for (size_t k = 0; k < SH_RULE_COUNT && !needs; k++)
-                needs = mentions_query_headers(snap->list[i]->rules[k]);
-        api->qh_needs = needs;
-        api->qh_snap = snap;
-        api->qh_version = snap->version;
+    if (api->views && api->views->snap == snap)
+        return api->views;
+    struct sh__rec_views *v = sh_calloc(1, sizeof(*v));
+    v->snap = sh_catalog_snap_ref(snap);
+    v->views = sh_schema_views_new(&snap->resolver, api->limits.max_multi_hops);
+    /* Any rule of the snapshot: expand reads related collections under
+     * their view rule. Asked of the parsed rules, not their text. */
+    for (size_t i = 0; i < snap->n && !v->rules_read_request; i++)
+        for (size_t k = 0; k < SH_RULE_COUNT && !v->rules_read_request; k++) {
+            const struct sh_filter *f = snap->list[i]->rule_filters[k];
+            v->rules_read_request =
+                f && (sh_filter_uses(f) & (SH_FILTER_USES_QUERY | SH_FILTER_USES_HEADERS));
+        }
+    if (snap == api->catalog->snap) { /* kept for the next requests on it */
+        sh__rec_views_drop(api);
+        v->refs = 1;
+        api->views = v;
     }
-    return api->qh_needs || mentions_query_headers(sh_req_query(r, "filter"));
+    return v;
 }
 
-/* @request.auth.*: the record, and its collection's schema for paths through
- * its relations (@request.auth.team.name). 0 or -ENOMEM. */
-static int auth_context(struct sh_req *r, struct sh__rec_req *q)
+/* r holds a reference to v until it ends. 0, or -1 after answering. */
+static int views_hold_or_reply(struct sh_req *r, struct sh__rec_views *v)
 {
-    if (!r->auth)
-        return 0;
-    q->superuser = r->auth->superuser;
-    q->ctx.auth = r->auth->record;
-    const struct sh_collection *ac = sh_catalog_snap_find(q->snap, r->auth->collection_id);
-    if (!ac)
-        return 0;
-    struct sh_schema_view *v = sh_arena_alloc(r->arena, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    sh_schema_view_init(v, ac, &q->snap->resolver, SH_SCHEMA_VIEW_HIDDEN);
-    if (sh_arena_defer(r->arena, drop_view, v) != 0) {
-        sh_schema_view_deinit(v);
-        return -ENOMEM;
+    v->refs++;
+    if (sh_arena_defer(r->arena, views_unref, v) != 0) {
+        views_unref(v);
+        sh__api_fail(r, -ENOMEM);
+        return -1;
     }
-    q->ctx.auth_schema = &v->schema;
     return 0;
 }
 
-struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
+/* A reference to snap's views for r, until r ends. NULL after answering. */
+static struct sh__rec_views *views_for_or_reply(struct sh_req *r, struct sh_api_records *api,
+                                                struct sh_catalog_snap *snap)
+{
+    struct sh__rec_views *v = views_of(api, snap);
+    return views_hold_or_reply(r, v) ? NULL : v;
+}
+
+int sh__rec_keep_views_or_reply(struct sh_req *r, struct sh__rec_req *q)
+{
+    if (q->views_held)
+        return 0;
+    if (views_hold_or_reply(r, q->views))
+        return -1;
+    q->views_held = true;
+    return 0;
+}
+
+struct sh_schema_views *sh__rec_views_or_reply(struct sh_req *r, struct sh_api_records *api,
+                                               struct sh_catalog_snap *snap)
+{
+    struct sh__rec_views *v = views_for_or_reply(r, api, snap);
+    return v ? v->views : NULL;
+}
+
+int sh__rec_request_json_or_reply(struct sh_req *r, struct sh__rec_req *q)
+{
+    if (q->ctx.query)
+        return 0; /* built already */
+    cJSON *query = query_json(r), *headers = headers_json(r);
+    if (sh_arena_defer(r->arena, drop_json, query) != 0 ||
+        sh_arena_defer(r->arena, drop_json, headers) != 0) {
+        /* the arena is full: whichever was not registered is freed here */
+        cJSON_Delete(headers);
+        cJSON_Delete(query);
+        sh__api_fail(r, -ENOMEM);
+        return -1;
+    }
+    q->ctx.query = query;
+    q->ctx.headers = headers;
+    return 0;
+}
+
+/* @request.auth.*: the record, and its collection's schema for paths through
+ * its relations (@request.auth.team.name), from the snapshot's views. */
+static void auth_context(struct sh_req *r, struct sh__rec_req *q)
+{
+    if (!r->auth)
+        return;
+    q->superuser = r->auth->superuser;
+    q->ctx.auth = r->auth->record;
+    const struct sh_collection *ac = sh_catalog_snap_find(q->snap, r->auth->collection_id);
+    if (ac)
+        q->ctx.auth_schema = sh_schema_views_get(q->acc.views, ac, SH_SCHEMA_VIEW_HIDDEN);
+}
+
+struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_records *api)
 {
     const struct sh_str *name = sh_req_param(r, "collection");
     struct sh__rec_req *q = sh_arena_alloc(r->arena, sizeof(*q));
@@ -163,7 +238,8 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
         return NULL;
     }
     q->c = sh_catalog_snap_find(q->snap, cname);
-    if (!q->c && sh_catalog_refresh(api->catalog) == 0 && api->catalog->snap != q->snap) {
+    unsigned attempts = 0;
+    if (!q->c && sh__api_retry_if_stale(api->catalog, q->snap, SH_ENOTFOUND, &attempts)) {
         /* created a moment ago by another process: don't wait for the poll */
         struct sh_catalog_snap *now = sh_catalog_acquire(api->catalog);
         if (sh_arena_defer(r->arena, drop_snap, now) != 0) {
@@ -178,26 +254,23 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
         sh__api_error(r, 404, "Missing collection context.", NULL);
         return NULL;
     }
-    if (needs_query_headers(r, api, q->snap)) {
-        cJSON *query = query_json(r), *headers = headers_json(r);
-        if (sh_arena_defer(r->arena, drop_json, query) != 0 ||
-            sh_arena_defer(r->arena, drop_json, headers) != 0) {
-            /* the arena is full: whichever was not registered is freed here */
-            cJSON_Delete(headers);
-            cJSON_Delete(query);
-            sh__api_fail(r, -ENOMEM);
-            return NULL;
-        }
-        q->ctx.query = query;
-        q->ctx.headers = headers;
-    }
+    /* A request answered before it returns (a read) ends before any reload
+     * can replace api's set: it needs no reference of its own, saving a
+     * defer on every read. A set api does not keep is the request's to hold;
+     * a request that goes on later (a write) takes one too. */
+    struct sh__rec_views *views =
+        api->views && api->views->snap == q->snap ? api->views : views_of(api, q->snap);
+    q->views_held = views != api->views;
+    if (q->views_held && views_hold_or_reply(r, views))
+        return NULL;
+    q->views = views;
+    q->acc.views = views->views;
+    if (views->rules_read_request && sh__rec_request_json_or_reply(r, q))
+        return NULL;
     q->ctx.method = method;
     q->ctx.context = "default";
     q->ctx.now_ms = sh__now_ms();
-    if (auth_context(r, q) != 0) {
-        sh__api_fail(r, -ENOMEM);
-        return NULL;
-    }
+    auth_context(r, q);
     q->acc.resolver = &q->snap->resolver;
     q->acc.ctx = &q->ctx;
     q->acc.flags = q->superuser ? SH_REC_SUPERUSER : 0;
@@ -205,8 +278,8 @@ struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api)
     return q;
 }
 
-int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
-                 const struct sh_filter **out)
+int sh__rec_rule_or_reply(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
+                          const struct sh_filter **out)
 {
     *out = NULL;
     if (q->superuser)
@@ -222,7 +295,7 @@ int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
 
 #define BAD_JSON "Failed to load the submitted data due to invalid formatting."
 
-cJSON *sh__rec_body(struct sh_req *r)
+cJSON *sh__rec_body_or_reply(struct sh_req *r)
 {
     /* No body at all is no data, as PocketBase's BindBody (Content-Length 0);
      * anything else must be one strict JSON object (stagehand/json.h). */
@@ -250,6 +323,17 @@ cJSON *sh__rec_body(struct sh_req *r)
         return NULL;
     }
     return o;
+}
+
+cJSON *sh__api_body_or_reply(struct sh_req *r)
+{
+    cJSON *b = sh__rec_body_or_reply(r);
+    if (b && sh_arena_defer(r->arena, drop_json, b) != 0) {
+        cJSON_Delete(b);
+        sh__api_fail(r, -ENOMEM);
+        return NULL;
+    }
+    return b;
 }
 
 void sh__rec_send(struct sh_req *r, cJSON *obj, const char *fields, bool list)
@@ -332,6 +416,7 @@ void sh_api_records_free(struct sh_api_records *a)
         return;
     if (a->auth && a->auth->counts == a->counts)
         a->auth->counts = NULL;
+    sh__rec_views_drop(a);
     sh_filter_cache_free(a->filters);
     sh_rec_counts_free(a->counts);
     sh__budgets_free(a->budgets);

@@ -55,8 +55,9 @@ static void drop_filter(void *f)
 }
 
 /* The `filter` parameter, parsed (cached) and checked; *out NULL when absent.
- * Returns 0, or -1 after answering 400/403. */
-static int user_filter(struct sh_req *r, struct sh__rec_req *q, struct sh_filter **out)
+ * A superuser's filter may read @request.query and headers: they are built
+ * then. Returns 0, or -1 after answering 400/403/413. */
+static int user_filter_or_reply(struct sh_req *r, struct sh__rec_req *q, struct sh_filter **out)
 {
     *out = NULL;
     const char *text = sh_req_query(r, "filter");
@@ -76,15 +77,18 @@ static int user_filter(struct sh_req *r, struct sh__rec_req *q, struct sh_filter
         sh__api_error(r, 403, "Only superusers can filter by @request.", NULL);
         return -1;
     }
+    if ((sh_filter_uses(*out) & (SH_FILTER_USES_QUERY | SH_FILTER_USES_HEADERS)) &&
+        sh__rec_request_json_or_reply(r, q))
+        return -1;
     return 0;
 }
 
-/* A query that fails in SQLite (not in the filter compiler) may have met a
- * table another process (the CLI) migrated a moment ago, before this
- * process's next catalog poll: reload, and if the schema did move, the
- * caller runs the request again once. Returns 1 to retry, else answers. */
-static int read_fail(struct sh_req *r, struct sh__rec_req *q, int rc,
-                     const struct sh_filter_error *err, bool last)
+/* Answers a failed read, or returns 1 when it should run again: a query
+ * that fails in SQLite (not in the filter compiler, whose SH_EINVAL carries
+ * a message) may have met a table another process migrated a moment ago
+ * (api/retry.c decides). */
+static int read_fail_or_retry(struct sh_req *r, struct sh__rec_req *q, int rc,
+                              const struct sh_filter_error *err, unsigned *attempts)
 {
     if (rc == SH_EINVAL && err->message[0]) {
         sh__api_error(r, 400, err->message, NULL);
@@ -99,23 +103,20 @@ static int read_fail(struct sh_req *r, struct sh__rec_req *q, int rc,
         sh__api_error(r, 400, msg, NULL);
         return 0;
     }
-    if (!last && (rc == SH_EINVAL || rc == SH_EINTERNAL)) {
-        sh_catalog_refresh(q->api->catalog);
-        if (q->api->catalog->snap && q->api->catalog->snap != q->snap)
-            return 1;
-    }
+    if (rc != SH_ENOTFOUND && sh__api_retry_if_stale(q->api->catalog, q->snap, rc, attempts))
+        return 1;
     sh__api_fail(r, rc);
     return 0;
 }
 
 static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_rec_list_query *lqp,
-                     int64_t page, int64_t per, bool last);
+                     int64_t page, int64_t per, unsigned *attempts);
 
-static int list_once(struct sh_req *r, void *ud, bool last)
+static int list_once(struct sh_req *r, void *ud, unsigned *attempts)
 {
-    struct sh__rec_req *q = sh__rec_begin(r, ud);
+    struct sh__rec_req *q = sh__rec_begin_or_reply(r, ud);
     const struct sh_filter *rule;
-    if (!q || sh__rec_rule(r, q, SH_RULE_LIST, &rule))
+    if (!q || sh__rec_rule_or_reply(r, q, SH_RULE_LIST, &rule))
         return SH_HANDLED;
     int64_t page, per;
     bool skip;
@@ -134,7 +135,7 @@ static int list_once(struct sh_req *r, void *ud, bool last)
     if (page > INT64_MAX / MAX_PER_PAGE)
         page = INT64_MAX / MAX_PER_PAGE;
     struct sh_filter *filter;
-    if (user_filter(r, q, &filter))
+    if (user_filter_or_reply(r, q, &filter))
         return SH_HANDLED;
     const char *sort = sh_req_query(r, "sort");
     if (!q->superuser && sort_uses_request(sort)) {
@@ -155,14 +156,14 @@ static int list_once(struct sh_req *r, void *ud, bool last)
     struct sh__budget b;
     if (sh__budget_begin(r, q, &b))
         return SH_HANDLED;
-    int rc = list_read(r, q, &lq, page, per, last);
+    int rc = list_read(r, q, &lq, page, per, attempts);
     sh__budget_end(&b); /* r's arena may be reset: b holds what it needs */
     return rc;
 }
 
 /* The reads and the answer of a list (list_once's second half). */
 static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_rec_list_query *lqp,
-                     int64_t page, int64_t per, bool last)
+                     int64_t page, int64_t per, unsigned *attempts)
 {
     const struct sh_rec_list_query lq = *lqp;
     struct sh_filter_error err = {0};
@@ -175,7 +176,7 @@ static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_re
         if (rc == 0)
             rc = sh_rec_list_json(db, &q->acc, &lq, page, sh__rec_own_id(r, q), out, &err);
         if (rc)
-            return read_fail(r, q, rc, &err, last);
+            return read_fail_or_retry(r, q, rc, &err, attempts);
         sh__rec_send_out(r, q->api);
         return SH_HANDLED;
     }
@@ -187,7 +188,7 @@ static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_re
         rc = sh_rec_expand(db, &q->acc, q->c, items, expand);
     if (rc) {
         cJSON_Delete(items);
-        return read_fail(r, q, rc, &err, last);
+        return read_fail_or_retry(r, q, rc, &err, attempts);
     }
     cJSON *env = cJSON_CreateObject();
     cJSON_AddNumberToObject(env, "page", (double)page);
@@ -203,13 +204,13 @@ static int list_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_re
 }
 
 static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_filter *rule,
-                     const char *id, bool last);
+                     const char *id, unsigned *attempts);
 
-static int view_once(struct sh_req *r, void *ud, bool last)
+static int view_once(struct sh_req *r, void *ud, unsigned *attempts)
 {
-    struct sh__rec_req *q = sh__rec_begin(r, ud);
+    struct sh__rec_req *q = sh__rec_begin_or_reply(r, ud);
     const struct sh_filter *rule;
-    if (!q || sh__rec_rule(r, q, SH_RULE_VIEW, &rule))
+    if (!q || sh__rec_rule_or_reply(r, q, SH_RULE_VIEW, &rule))
         return SH_HANDLED;
     const struct sh_str *idp = sh_req_param(r, "id");
     char *id = idp ? sh_arena_strndup(r->arena, idp->ptr, idp->len) : NULL;
@@ -220,14 +221,14 @@ static int view_once(struct sh_req *r, void *ud, bool last)
     struct sh__budget b;
     if (sh__budget_begin(r, q, &b))
         return SH_HANDLED;
-    int rc = view_read(r, q, rule, id, last);
+    int rc = view_read(r, q, rule, id, attempts);
     sh__budget_end(&b);
     return rc;
 }
 
 /* The reads and the answer of a view (view_once's second half). */
 static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_filter *rule,
-                     const char *id, bool last)
+                     const char *id, unsigned *attempts)
 {
     struct sh_filter_error err = {0};
     struct sh_db *db = q->api->db;
@@ -238,7 +239,7 @@ static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_fi
         if (rc == 0)
             rc = sh_rec_view_json(db, &q->acc, q->c, rule, id, sh__rec_own_id(r, q), out, &err);
         if (rc)
-            return read_fail(r, q, rc, &err, last);
+            return read_fail_or_retry(r, q, rc, &err, attempts);
         sh__rec_send_out(r, q->api);
         return SH_HANDLED;
     }
@@ -249,7 +250,7 @@ static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_fi
         rc = sh_rec_expand(db, &q->acc, q->c, rec, expand);
     if (rc) {
         cJSON_Delete(rec);
-        return read_fail(r, q, rc, &err, last);
+        return read_fail_or_retry(r, q, rc, &err, attempts);
     }
     sh__auth_own_email(r, rec);
     sh__rec_send(r, rec, fields, false);
@@ -257,16 +258,22 @@ static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_fi
     return SH_HANDLED;
 }
 
+/* Each runs again (a new snapshot, parameters read again) while the read
+ * failed for a schema that moved (read_fail_or_retry returns 1 = RETRY). */
+#define RETRY 1
+
 int sh_api_records_list(struct sh_req *r, void *ud)
 {
-    if (list_once(r, ud, false) == 1)
-        list_once(r, ud, true);
+    unsigned attempts = 0;
+    while (list_once(r, ud, &attempts) == RETRY)
+        ;
     return SH_HANDLED;
 }
 
 int sh_api_records_view(struct sh_req *r, void *ud)
 {
-    if (view_once(r, ud, false) == 1)
-        view_once(r, ud, true);
+    unsigned attempts = 0;
+    while (view_once(r, ud, &attempts) == RETRY)
+        ;
     return SH_HANDLED;
 }

@@ -1,9 +1,10 @@
 /*
  * Internals of the records handlers (list_view.c: list and view; write.c:
- * create, update, delete; context.c: the shared state and what every records
- * request needs first; query_budget.c: the read budget of each client;
- * fields.c: the `fields` picker; ../errors.c: the one table from stagehand
- * codes to HTTP status and message). Not a public interface.
+ * create, update, delete; context.c: the shared state, what every records
+ * request needs first, and the schema views of each snapshot; query_budget.c:
+ * the read budget of each client; fields.c: the `fields` picker). The toolkit
+ * they share with every handler (errors, the request-bound job, the
+ * stale-schema retry) is api_int.h. Not a public interface.
  */
 #ifndef STAGEHAND_API_RECORDS_H
 #define STAGEHAND_API_RECORDS_H
@@ -17,6 +18,8 @@
 #include "stagehand/core.h"
 #include "stagehand/records.h"
 #include "stagehand/api.h"
+
+#include "api_int.h"
 
 struct cJSON;
 struct sh_filter_cache;
@@ -39,21 +42,8 @@ struct sh_api_records {
     struct sh_rec_limits limits; /* of cfg: fan-out of filters, expand size */
     struct sh__budgets *budgets; /* query_budget.c */
     struct sh_buf out;           /* sh__rec_out; capacity kept between requests */
-    /* needs_query_headers' answer for the last snapshot seen */
-    const struct sh_catalog_snap *qh_snap;
-    int64_t qh_version;
-    bool qh_needs;
+    struct sh__rec_views *views; /* the current snapshot's schema views (context.c) */
 };
-
-/* ---- errors.c ---- */
-
-/* Status and message for a stagehand code (SH_ENOTFOUND -> 404 "The requested
- * resource wasn't found.", SH_EBUSY -> 503, ...); the message is static. */
-int sh__api_status(int code, const char **message);
-/* Answers r with the error of code, adding Retry-After to 503s. */
-void sh__api_fail(struct sh_req *r, int code);
-/* Answers status with message and data (NULL for {}); Retry-After on 503. */
-void sh__api_error(struct sh_req *r, int status, const char *message, const struct cJSON *data);
 
 /* ---- records_ctx.c ---- */
 
@@ -64,21 +54,42 @@ struct sh__rec_req {
     struct sh_catalog_snap *snap;
     const struct sh_collection *c;
     struct sh_filter_ctx ctx;
-    struct sh_rec_access acc;
-    bool superuser; /* signed in as a _superusers record: rules bypassed */
+    struct sh_rec_access acc;    /* acc.views: views->views */
+    struct sh__rec_views *views; /* the snapshot's views (context.c) */
+    bool views_held;             /* the request holds a reference to views */
+    bool superuser;              /* signed in as a _superusers record: rules bypassed */
 };
 
-/* Resolves :collection and prepares the rule context (@request.auth from
- * r->auth, @request.query, headers and method). Returns the context, or NULL
- * after answering (404 for an unknown collection, 413 past the arena's
- * limit). */
-struct sh__rec_req *sh__rec_begin(struct sh_req *r, struct sh_api_records *api);
+/* Resolves :collection (reloading the catalog first when the name is
+ * unknown and the schema moved: api/retry.c) and prepares the rule context
+ * (@request.auth from r->auth, @request.query and headers when a rule of
+ * the snapshot reads them, method) on the snapshot's views. Returns the
+ * context, or NULL after answering (404 for an unknown collection, 413 past
+ * the arena's limit). */
+struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_records *api);
+
+/* The schema views of snap (built once per snapshot, shared by its
+ * requests), with a reference r keeps until it ends. NULL after answering
+ * (413 past the arena's limit). */
+struct sh_schema_views *sh__rec_views_or_reply(struct sh_req *r, struct sh_api_records *api,
+                                               struct sh_catalog_snap *snap);
+/* A request that goes on after its handler returns (a writer job keeps q
+ * and its ctx) keeps q's views until it ends, even past a reload; a read
+ * answered before its handler returns needs no reference. 0, or -1 after
+ * answering 413. */
+int sh__rec_keep_views_or_reply(struct sh_req *r, struct sh__rec_req *q);
+/* Drops the views api keeps (at deinit). */
+void sh__rec_views_drop(struct sh_api_records *api);
+
+/* Builds @request.query and @request.headers into q->ctx if they are not
+ * yet (a filter that reads them). 0, or -1 after answering 413. */
+int sh__rec_request_json_or_reply(struct sh_req *r, struct sh__rec_req *q);
 
 /* The rule of kind k for this request: *out NULL when it does not apply
  * (superuser, or "" = everyone). Returns 0, or answers 403 for a null rule and
  * returns -1. */
-int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
-                 const struct sh_filter **out);
+int sh__rec_rule_or_reply(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
+                          const struct sh_filter **out);
 
 /* Parses the request body as one strict JSON object (stagehand/json.h; an
  * empty body is {}). NULL after answering: 413 past --max-json-body (before
@@ -86,7 +97,10 @@ int sh__rec_rule(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
  * formatting." with data.body.message naming what was wrong (syntax, data
  * after the value, invalid UTF-8, \u0000, a duplicate key, a number out of
  * range, nesting, not an object). The caller owns the result. */
-struct cJSON *sh__rec_body(struct sh_req *r);
+struct cJSON *sh__rec_body_or_reply(struct sh_req *r);
+/* sh__rec_body_or_reply whose result the request owns (freed when it
+ * ends). NULL after answering. */
+struct cJSON *sh__api_body_or_reply(struct sh_req *r);
 
 /* Unix time in milliseconds, from the real-time clock. */
 int64_t sh__now_ms(void);

@@ -4,10 +4,12 @@
  * rule against the request (its @request.* values become bound parameters),
  * and submits a writer job (db/records.h) that does the rest inside the
  * write transaction. The response is sent from the job's completion, which
- * runs only after the COMMIT: an acknowledged write is durable. The job owns
- * everything it uses (heap memory and a catalog snapshot reference), and
- * finds its request through a sh_req_watch, so a client that goes away
- * meanwhile costs nothing but the write itself.
+ * runs only after the COMMIT: an acknowledged write is durable. The job is
+ * the request-bound job of api/job.c: it owns everything it uses (heap
+ * memory and a catalog snapshot reference), finds its request again only
+ * while the client is there, and is bound again to the current catalog when
+ * the writer finds the schema moved (SH_ESTALE). The rule is looked up once
+ * per write and compiled on the snapshot's views.
  *
  * Passwords (auth collections) are hashed with Argon2id on the hashing
  * pool (auth.h) before the job is submitted, never on the loop or the
@@ -31,20 +33,19 @@
 #include <sodium.h>
 
 struct wjob {
-    struct sh_db_job job;
+    struct sh__api_job job; /* first: the request-bound job (api/job.c) */
     struct sh_rec_write w;
-    struct sh_req_watch watch;
     struct sh_api_records *api;
-    struct sh__rec_req *q; /* request memory: valid while watch.req is set */
+    struct sh__rec_req *q; /* request memory: valid while sh__api_job_req() */
     char **plain;          /* passwords to hash, sodium_malloc'd; nhashes of them */
     size_t hashed;         /* how many of them are done */
-    int attempts;          /* submissions overtaken by a schema change */
 };
 
 static const enum sh_rule_kind rule_of[] = {SH_RULE_CREATE, SH_RULE_UPDATE, SH_RULE_DELETE};
 
-static void job_free(struct wjob *j)
+static void job_free(struct sh__api_job *job)
 {
+    struct wjob *j = (struct wjob *)job;
     for (size_t i = 0; j->plain && i < j->w.nhashes; i++)
         if (j->plain[i])
             sodium_free(j->plain[i]);
@@ -98,34 +99,31 @@ static const char *op_message(enum sh_rec_op op)
 }
 
 /* Points the job (and the request's reads) at collection c of snapshot snap
- * (a new reference is taken), checks the rule is not null and compiles it
- * against the request. 0, or -1 after answering. */
-static int bind_snapshot(struct sh_req *r, struct wjob *j, struct sh_catalog_snap *snap,
-                         const struct sh_collection *c)
+ * (a new reference is taken) and compiles rule (c's rule for this write, as
+ * sh__rec_rule_or_reply gave it; NULL = none applies) against the request,
+ * on the snapshot's views. 0, or -1 after answering. */
+static int bind_snapshot_or_reply(struct sh_req *r, struct wjob *j, struct sh_catalog_snap *snap,
+                                  const struct sh_collection *c, const struct sh_filter *rule)
 {
     struct sh__rec_req *q = j->q;
     struct sh_rec_write *w = &j->w;
     struct sh_catalog_snap *old = w->snap;
     w->snap = sh_catalog_snap_ref(snap);
     sh_catalog_snap_free(old);
+    j->job.snap = snap;
     w->c = q->c = c;
     q->acc.resolver = &snap->resolver;
     w->check_password_confirm = c->type == SH_COLLECTION_AUTH;
     sh_filter_sql_deinit(&w->rule);
     w->has_rule = false;
-    const struct sh_filter *rule;
-    if (sh__rec_rule(r, q, rule_of[w->op], &rule))
-        return -1;
     if (!rule)
         return 0;
     struct sh_filter_ctx ctx = q->ctx;
     ctx.body = w->body;
-    struct sh_schema_view v;
     struct sh_filter_error err;
-    sh_schema_view_init(&v, c, &snap->resolver, SH_SCHEMA_VIEW_HIDDEN);
-    int rc = sh_filter_compile(rule, &v.schema, &ctx, &w->rule, &err);
-    sh_schema_view_deinit(&v);
-    if (rc) {
+    const struct sh_filter_schema *view =
+        sh_schema_views_get(q->acc.views, c, SH_SCHEMA_VIEW_HIDDEN);
+    if (sh_filter_compile(rule, view, &ctx, &w->rule, &err)) {
         sh__api_error(r, 400, err.message, NULL);
         return -1;
     }
@@ -133,36 +131,37 @@ static int bind_snapshot(struct sh_req *r, struct wjob *j, struct sh_catalog_sna
     return 0;
 }
 
-static void submit(struct wjob *j);
-
 /* The writer found the schema newer than the job's snapshot (a CLI import a
- * moment ago): reload the catalog and submit again against the new
- * definition, so the client never sees the window. Returns 1 when
- * resubmitted (the job lives on), -1 when answered here (the collection is
- * gone, or its rule now refuses), 0 to give up (the caller answers). */
-static int retry(struct sh_req *r, struct wjob *j)
+ * moment ago) and the catalog moved (api/retry.c): bind to the current
+ * definition so the client never sees the window. 0 to resubmit, -1 after
+ * answering (the collection is gone, or its rule now refuses). */
+static int rebind(struct sh__api_job *job, struct sh_req *r)
 {
-    if (j->attempts++ >= 3)
-        return 0;
-    sh_catalog_refresh(j->api->catalog);
+    struct wjob *j = (struct wjob *)job;
     struct sh_catalog_snap *snap = sh_catalog_acquire(j->api->catalog);
-    if (!snap)
-        return 0; /* shutting down */
-    const struct sh_collection *c = sh_catalog_snap_find(snap, j->w.c->id);
-    int rc = c ? bind_snapshot(r, j, snap, c) : -1;
-    if (!c)
-        sh__api_error(r, 404, "Missing collection context.", NULL);
-    sh_catalog_snap_free(snap);
-    if (rc) {
-        sh_req_unwatch(&j->watch);
+    if (!snap) {
+        sh__api_fail(r, -ECANCELED); /* shutting down */
         return -1;
     }
-    submit(j);
-    return 1;
+    const struct sh_collection *c = sh_catalog_snap_find(snap, j->w.c->id);
+    const struct sh_filter *rule = NULL;
+    int rc = -1;
+    if (!c)
+        sh__api_error(r, 404, "Missing collection context.", NULL);
+    else if ((j->q->acc.views = sh__rec_views_or_reply(r, j->api, snap)) != NULL) {
+        j->q->c = c;
+        if (sh__rec_rule_or_reply(r, j->q, rule_of[j->w.op], &rule) == 0)
+            rc = bind_snapshot_or_reply(r, j, snap, c, rule);
+    }
+    sh_catalog_snap_free(snap);
+    return rc;
 }
 
-static void respond(struct sh_req *r, struct wjob *j, int rc)
+/* The answer after the commit: the record (its JSON straight from the
+ * job, or a tree with expand and fields), 204 for a delete, or the error. */
+static int respond(struct sh__api_job *job, struct sh_req *r, int rc)
 {
+    struct wjob *j = (struct wjob *)job;
     struct sh_rec_write *w = &j->w;
     switch (rc) {
     case 0:
@@ -171,75 +170,44 @@ static void respond(struct sh_req *r, struct wjob *j, int rc)
     case SH_ECONFLICT:  /* the records issue: a unique violation is a field error */
     case SH_EFORBIDDEN: /* the new record fails the create rule */
         sh__api_error(r, 400, op_message(w->op), w->errors);
-        return;
+        return 0;
     default:
-        sh__api_fail(r, rc);
-        return;
+        return rc;
     }
     if (w->op == SH_REC_DELETE) {
         sh_res_send(r, 204, NULL, NULL, 0);
-        return;
+        return 0;
     }
     if (w->record_json) { /* written by the job, straight from the row */
         sh_res_json(r, 200, w->record_text ? w->record_text : "{}", w->record_len);
-        return;
+        return 0;
     }
     int erc = sh_rec_expand(j->api->db, &j->q->acc, w->c, w->record, sh_req_query(r, "expand"));
-    if (erc) {
-        sh__api_fail(r, erc);
-        return;
-    }
+    if (erc)
+        return erc;
     sh__auth_own_email(r, w->record);
     sh__rec_send(r, w->record, sh_req_query(r, "fields"), false);
+    return 0;
 }
 
-static void job_done(struct sh_db_job *job, int rc)
+/* Cached tokens: before any answer, whatever rc. */
+static void committed(struct sh__api_job *job, int rc)
 {
+    (void)rc;
     struct wjob *j = (struct wjob *)job;
-    struct sh_req *r = j->watch.req;
-    sh__auth_record_written(j->api->auth, &j->w); /* cached tokens: before the answer */
-    if (r && rc == SH_EBUSY) {
-        int again = retry(r, j);
-        if (again > 0)
-            return; /* resubmitted: the job lives on */
-        if (again < 0) {
-            job_free(j); /* answered */
-            return;
-        }
-    }
-    if (r) {
-        sh_req_unwatch(&j->watch);
-        respond(r, j, rc);
-    }
-    job_free(j);
+    sh__auth_record_written(j->api->auth, &j->w);
 }
 
-static void submit(struct wjob *j)
-{
-    struct sh_req *r = j->watch.req;
-    if (!r) { /* the client went away while its password was hashed */
-        job_free(j);
-        return;
-    }
-    int rc = sh_db_submit(j->api->db, &j->job);
-    if (rc) {
-        sh_req_unwatch(&j->watch);
-        sh__api_fail(r, rc);
-        job_free(j);
-    }
-}
+static const struct sh__api_job_ops wjob_ops = {
+    .run = wjob_run, .committed = committed, .rebind = rebind, .answer = respond, .free = job_free};
 
 /* ---- passwords on the hashing pool ---- */
 
-/* Ends the request with code (if it is still there) and frees j. */
+/* Ends the request with code (if it is still there) and frees j. A full
+ * pool queue (-ENOMEM from the pool) is busy. */
 static void give_up(struct wjob *j, int code)
 {
-    struct sh_req *r = j->watch.req;
-    if (r) {
-        sh_req_unwatch(&j->watch);
-        sh__api_fail(r, code == -ENOMEM ? SH_EBUSY : code);
-    }
-    job_free(j);
+    sh__api_job_end(&j->job, code == -ENOMEM ? SH_EBUSY : code);
 }
 
 static void hash_next(struct wjob *j);
@@ -250,10 +218,8 @@ static void hashed(void *arg, int rc, const char *hash)
     size_t i = j->hashed++;
     sodium_free(j->plain[i]);
     j->plain[i] = NULL;
-    if (!j->watch.req) {
-        job_free(j);
+    if (!sh__api_job_resume(&j->job))
         return;
-    }
     if (rc) {
         give_up(j, rc);
         return;
@@ -266,7 +232,7 @@ static void hashed(void *arg, int rc, const char *hash)
 static void hash_next(struct wjob *j)
 {
     if (j->hashed == j->w.nhashes) {
-        submit(j);
+        sh__api_job_submit(&j->job);
         return;
     }
     const char *p = j->plain[j->hashed];
@@ -277,28 +243,20 @@ static void hash_next(struct wjob *j)
 
 static void field_error(struct sh_req *r, const char *field, const char *code, const char *msg)
 {
-    cJSON *d = cJSON_CreateObject();
-    cJSON *e = cJSON_AddObjectToObject(d, field);
-    cJSON_AddStringToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", msg);
-    sh__api_error(r, 400, "Failed to update record.", d);
-    cJSON_Delete(d);
+    sh__api_field_error(r, "Failed to update record.", field, code, msg);
 }
 
 static void old_checked(void *arg, int rc, const char *hash)
 {
     (void)hash;
     struct wjob *j = arg;
-    struct sh_req *r = j->watch.req;
-    if (!r) {
-        job_free(j);
+    struct sh_req *r = sh__api_job_resume(&j->job);
+    if (!r)
         return;
-    }
     if (rc == SH_EFORBIDDEN) {
-        sh_req_unwatch(&j->watch);
         field_error(r, "oldPassword", "validation_invalid_old_password",
                     "Missing or invalid old password.");
-        job_free(j);
+        sh__api_job_end(&j->job, 0);
         return;
     }
     if (rc) {
@@ -314,7 +272,7 @@ static void old_checked(void *arg, int rc, const char *hash)
  * the rule before it loads the form. 0, or -1 after answering (404 as the
  * job would: nothing tells a guest whether the record exists). The writer
  * checks the rule again in its transaction. */
-static int authorize(struct sh_req *r, struct wjob *j, const struct sh_filter *rule)
+static int authorize_or_reply(struct sh_req *r, struct wjob *j, const struct sh_filter *rule)
 {
     struct sh__rec_req *q = j->q;
     struct sh_filter_ctx ctx = q->ctx;
@@ -423,15 +381,16 @@ static char *param_id(struct sh_req *r)
 static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
 {
     struct sh_api_records *api = ud;
-    struct sh__rec_req *q = sh__rec_begin(r, ud);
-    const struct sh_filter *rule;
-    if (!q || sh__rec_rule(r, q, rule_of[op], &rule))
+    struct sh__rec_req *q = sh__rec_begin_or_reply(r, ud);
+    const struct sh_filter *rule; /* the one evaluation of the rule for this write */
+    if (!q || sh__rec_rule_or_reply(r, q, rule_of[op], &rule) ||
+        sh__rec_keep_views_or_reply(r, q)) /* the job uses q's views after this returns */
         return SH_HANDLED;
     if (op == SH_REC_CREATE && q->c->type == SH_COLLECTION_AUTH && api->auth &&
-        sh__rl_auth(r, api->auth))
+        sh__rl_auth_or_reply(r, api->auth))
         return SH_HANDLED; /* sign-ups cost a hash: the auth routes' limit */
     cJSON *body = NULL;
-    if (op != SH_REC_DELETE && !(body = sh__rec_body(r)))
+    if (op != SH_REC_DELETE && !(body = sh__rec_body_or_reply(r)))
         return SH_HANDLED;
     /* verified, tokenKey and email are guarded in the writer, against the
      * record's final values (db/records_protect.c), not here. */
@@ -439,15 +398,14 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     struct wjob *j = sh_calloc(1, sizeof(*j));
     j->api = api;
     j->q = q;
-    j->job.run = wjob_run;
-    j->job.done = job_done;
-    j->job.arg = j;
     j->w.op = op;
     j->w.body = body;
     j->w.id = op == SH_REC_CREATE ? NULL : param_id(r);
     j->w.now_ms = q->ctx.now_ms;
     j->w.flags = q->acc.flags;
     j->w.counts = api->counts;
+    /* From here every exit goes through the job (api/job.c). */
+    sh__api_job_start(&j->job, r, &wjob_ops, api->db, api->catalog, q->snap);
     const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
     if (op != SH_REC_DELETE && (!expand || !*expand) && (!fields || !*fields)) {
         /* No tree needed on the loop: the job writes the answer's JSON. */
@@ -455,34 +413,28 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
         j->w.record_json = true;
         j->w.own_id = own ? sh_strdup(own) : NULL;
     }
-    if (bind_snapshot(r, j, q->snap, q->c)) {
-        job_free(j);
+    if (bind_snapshot_or_reply(r, j, q->snap, q->c, rule)) {
+        sh__api_job_end(&j->job, 0);
         return SH_HANDLED;
     }
     if (op != SH_REC_DELETE && collect_passwords(j)) {
         if (!api->auth) {
-            sh__api_fail(r, SH_EINTERNAL);
-            job_free(j);
+            sh__api_job_end(&j->job, SH_EINTERNAL);
             return SH_HANDLED;
         }
-        if (op == SH_REC_UPDATE && authorize(r, j, rule)) {
-            job_free(j);
+        if (op == SH_REC_UPDATE && authorize_or_reply(r, j, rule)) {
+            sh__api_job_end(&j->job, 0);
             return SH_HANDLED;
         }
-        /* Pool callbacks always come later, from the loop: watching the
-         * request after submitting is in time. */
+        /* Pool callbacks always come later, from the loop. */
         int rc = check_old_password(r, j);
-        if (rc < 0) {
-            job_free(j);
-            return SH_HANDLED;
-        }
-        sh_req_watch(r, &j->watch);
-        if (rc == 0)
+        if (rc < 0)
+            sh__api_job_end(&j->job, 0);
+        else if (rc == 0)
             hash_next(j);
         return SH_HANDLED;
     }
-    sh_req_watch(r, &j->watch);
-    submit(j);
+    sh__api_job_submit(&j->job);
     return SH_HANDLED;
 }
 

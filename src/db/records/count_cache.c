@@ -8,10 +8,10 @@
  * Key: the collection id, its schema version, the compiled WHERE text (list
  * rule AND filter) and every bound parameter value, built by the caller
  * (records_read.c). Value: the count, stamped with the version of the table
- * it counted. A WHERE that reads other tables (relation paths, subqueries)
- * is stamped with the sum of every table's version instead, so any write
- * invalidates it. Schema changes change the key (the schema version is part
- * of it).
+ * it counted. A WHERE that reads other tables (relation paths, subqueries:
+ * SH_FILTER_READS_OTHER_TABLE, reported by the compiler) is stamped with the sum of every table's
+ * version instead, so any write invalidates it. Schema changes change the key (the schema version
+ * is part of it).
  *
  * Why a total is never older than an acknowledged write. A records write
  * job marks each table it writes as pending (sh_rec_counts_write_begin, on
@@ -37,8 +37,10 @@
  * What the caller must not cache (records_read.c decides): counts on tables
  * written outside records write jobs (struct sh_rec_write, which the auth
  * routes' password reset uses too): system collections (`_superusers` is
- * written by the CLI, from another process) and WHERE texts reading an auth
- * collection's tokenKey (rotated by the auth routes' own jobs). Any other
+ * written by the CLI, from another process) and WHEREs reading a hidden
+ * field, at the root or through a relation, as their compiler reports it
+ * (SH_FILTER_READS_HIDDEN: an auth collection's tokenKey is rotated by the
+ * auth routes' own jobs). Any other
  * new writer of collection rows must mark and bump here. Another process
  * writing the same database (a future --workers) would need a shared
  * version instead.

@@ -45,17 +45,29 @@ const struct sh_rec_limits *sh_rec_access_limits(const struct sh_rec_access *acc
     return acc && acc->limits ? acc->limits : &defaults;
 }
 
-/* The view a client's own filter and sort compile against: everything for
- * a superuser; otherwise confined (SH_SCHEMA_VIEW_CLIENT: hidden fields and
- * emails, collections it may not list, rows their listRule excludes) with
- * the fan-out cap. Rules use SH_SCHEMA_VIEW_HIDDEN instead. */
-static void client_view(struct sh_schema_view *v, const struct sh_rec_access *acc,
-                        const struct sh_collection *c)
+/* The view of c with flags that rules (SH_SCHEMA_VIEW_HIDDEN) and a client's
+ * own filter and sort compile against: from the caller's set of views of
+ * the snapshot when it keeps one (built once per snapshot), else built into
+ * *tmp, which the caller deinits (zeroed when unused). */
+static const struct sh_filter_schema *view_of(const struct sh_rec_access *acc,
+                                              const struct sh_collection *c, unsigned flags,
+                                              struct sh_schema_view *tmp)
 {
-    bool su = acc->flags & SH_REC_SUPERUSER;
-    sh_schema_view_init(v, c, acc->resolver, su ? SH_SCHEMA_VIEW_HIDDEN : SH_SCHEMA_VIEW_CLIENT);
-    if (!su)
-        v->schema.max_multi_hops = sh_rec_access_limits(acc)->max_multi_hops;
+    memset(tmp, 0, sizeof(*tmp));
+    if (acc->views)
+        return sh_schema_views_get(acc->views, c, flags);
+    sh_schema_view_init(tmp, c, acc->resolver, flags);
+    if (flags & SH_SCHEMA_VIEW_CLIENT)
+        tmp->schema.max_multi_hops = sh_rec_access_limits(acc)->max_multi_hops;
+    return &tmp->schema;
+}
+
+/* A client's own filter and sort: everything for a superuser; otherwise
+ * confined (SH_SCHEMA_VIEW_CLIENT: hidden fields and emails, collections it
+ * may not list, rows their listRule excludes) with the fan-out cap. */
+static unsigned client_flags(const struct sh_rec_access *acc)
+{
+    return acc->flags & SH_REC_SUPERUSER ? SH_SCHEMA_VIEW_HIDDEN : SH_SCHEMA_VIEW_CLIENT;
 }
 
 static int where_compile(const struct sh_rec_access *acc, const struct sh_collection *c,
@@ -65,18 +77,17 @@ static int where_compile(const struct sh_rec_access *acc, const struct sh_collec
     memset(w, 0, sizeof(*w));
     int rc = 0;
     bool su = acc->flags & SH_REC_SUPERUSER;
+    struct sh_schema_view tmp;
     if (rule && !su && !sh_filter_is_empty(rule)) {
-        struct sh_schema_view v;
-        sh_schema_view_init(&v, c, acc->resolver, SH_SCHEMA_VIEW_HIDDEN);
-        rc = sh_filter_compile(rule, &v.schema, acc->ctx, &w->rule, err);
-        sh_schema_view_deinit(&v);
+        const struct sh_filter_schema *s = view_of(acc, c, SH_SCHEMA_VIEW_HIDDEN, &tmp);
+        rc = sh_filter_compile(rule, s, acc->ctx, &w->rule, err);
+        sh_schema_view_deinit(&tmp);
         w->has_rule = rc == 0;
     }
     if (rc == 0 && filter && !sh_filter_is_empty(filter)) {
-        struct sh_schema_view v;
-        client_view(&v, acc, c);
-        rc = sh_filter_compile(filter, &v.schema, acc->ctx, &w->filter, err);
-        sh_schema_view_deinit(&v);
+        const struct sh_filter_schema *s = view_of(acc, c, client_flags(acc), &tmp);
+        rc = sh_filter_compile(filter, s, acc->ctx, &w->filter, err);
+        sh_schema_view_deinit(&tmp);
         w->has_filter = rc == 0;
     }
     if (rc)
@@ -152,49 +163,6 @@ static void key_sql(struct sh_buf *k, const struct sh_filter_sql *q)
         key_param(k, &q->params[i]);
 }
 
-/* The quoted name ending just before p (p points after its closing quote),
- * or NULL. */
-static const char *quoted_before(const char *sql, const char *p, size_t *n)
-{
-    if (p <= sql || p[-1] != '"')
-        return NULL;
-    const char *q = p - 1;
-    while (q > sql && q[-1] != '"')
-        q--;
-    if (q == sql)
-        return NULL;
-    *n = (size_t)(p - 1 - q);
-    return q;
-}
-
-static bool same_table(const char *name, size_t n, const char *table)
-{
-    return n == strlen(table) && strncasecmp(name, table, n) == 0;
-}
-
-/* Whether sql reads a table other than `table`. The filter compiler names
- * tables only as `FROM "x"`, `JOIN "x"` and `"x" AS "alias"` (relation
- * paths become subqueries; json_each sources are not quoted names); any of
- * them naming another table, or one that cannot be read, counts. */
-static bool reads_other(const char *sql, const char *table)
-{
-    static const char *const kw[] = {"FROM \"", "JOIN \""};
-    for (size_t i = 0; i < SH_ARRAY_LEN(kw); i++)
-        for (const char *p = sql; (p = strstr(p, kw[i])) != NULL;) {
-            p += strlen(kw[i]);
-            const char *q = strchr(p, '"');
-            if (!q || !same_table(p, (size_t)(q - p), table))
-                return true;
-        }
-    for (const char *p = sql; (p = strstr(p, " AS \"")) != NULL; p += 5) {
-        size_t n;
-        const char *name = quoted_before(sql, p, &n);
-        if (name && !same_table(name, n, table))
-            return true;
-    }
-    return false;
-}
-
 /* Longest count key kept: bounds the cache's memory to about
  * --count-cache x 1 KiB whatever the filters. */
 #define COUNT_KEY_MAX 1024
@@ -211,11 +179,14 @@ static bool count_key(const struct sh_rec_list_query *q, const struct where *w, 
                                             w->has_filter ? &w->filter : NULL};
     bool other = false;
     for (size_t i = 0; i < 2; i++) {
-        if (!parts[i] || !parts[i]->sql)
+        if (!parts[i])
             continue;
-        if (c->type == SH_COLLECTION_AUTH && strstr(parts[i]->sql, "\"tokenKey\""))
+        /* A hidden field (an auth collection's tokenKey) may be written by
+         * jobs that are not records writes (logout-all rotates it): such a
+         * count is never cached. What the WHERE reads, its compiler says. */
+        if (parts[i]->reads & SH_FILTER_READS_HIDDEN)
             return false;
-        other = other || reads_other(parts[i]->sql, c->name);
+        other = other || (parts[i]->reads & SH_FILTER_READS_OTHER_TABLE);
     }
     sh_buf_appends(k, c->id);
     sh_buf_append(k, "", 1);
@@ -302,10 +273,10 @@ static int page_compile(const struct sh_rec_access *acc, const struct sh_rec_lis
     if (rc)
         return rc;
     if (q->sort && *q->sort) {
-        struct sh_schema_view v;
-        client_view(&v, acc, q->c);
-        rc = sh_sort_compile_ctx(q->sort, strlen(q->sort), &v.schema, acc->ctx, &p->sort, err);
-        sh_schema_view_deinit(&v);
+        struct sh_schema_view tmp;
+        const struct sh_filter_schema *s = view_of(acc, q->c, client_flags(acc), &tmp);
+        rc = sh_sort_compile_ctx(q->sort, strlen(q->sort), s, acc->ctx, &p->sort, err);
+        sh_schema_view_deinit(&tmp);
         if (rc) {
             where_deinit(&p->w);
             return rc;

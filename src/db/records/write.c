@@ -2,7 +2,7 @@
  * Create, update and delete as writer jobs. Everything that decides whether
  * a write may happen runs here, inside the write transaction, so it sees
  * exactly the state the write applies to: the schema version (a job prepared
- * against an older catalog is refused with SH_EBUSY rather than applied to a
+ * against an older catalog is refused with SH_ESTALE rather than applied to a
  * migrated table), the stored record an update starts from (so `count+`
  * modifiers never lose an increment), relation targets, the update/delete
  * rule on the stored record and the create rule on the inserted one, and
@@ -42,7 +42,7 @@ static int check_version(sqlite3 *wdb, int64_t want)
         return rc;
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sh_db_writer_release(wdb, st);
-    return v == want ? 0 : SH_EBUSY;
+    return v == want ? 0 : SH_ESTALE;
 }
 
 struct rel_ctx {

@@ -202,7 +202,7 @@ static int save_run(sqlite3 *wdb, void *arg)
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sh_db_writer_release(wdb, st);
     if (v != j->snap->version)
-        return SH_ECONFLICT;
+        return SH_ESTALE;
     return sh_catalog_apply(wdb, j->old, j->next, &j->err);
 }
 

@@ -7,9 +7,15 @@
  * and kept until the view is released, which is what the compiler's borrowed
  * pointers need. Collections themselves are never modified, so they can be
  * shared read-only between threads while each thread has its own views.
+ *
+ * A set of views (sh_schema_views) keeps one view per (collection, flags)
+ * of a snapshot for the snapshot's life: a chained hash on the collection
+ * pointer, sized for the snapshot, never rehashed (a snapshot's collection
+ * count is fixed; three flag variants at most per collection).
  */
 #include "stagehand/schema.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +68,8 @@ static struct sh_filter_field *build_fields(const struct sh_collection *c, unsig
         unsigned ff = 0;
         if (sh_field_is_multi(f))
             ff |= SH_FILTER_FIELD_MULTI;
+        if (f->hidden)
+            ff |= SH_FILTER_FIELD_HIDDEN;
         if (f->encrypted || (f->hidden && !(flags & SH_SCHEMA_VIEW_HIDDEN)))
             ff |= SH_FILTER_FIELD_NOFILTER;
         if (flags & SH_SCHEMA_VIEW_CLIENT) {
@@ -158,4 +166,73 @@ void sh_schema_view_deinit(struct sh_schema_view *v)
         free(v->rules);
     }
     memset(v, 0, sizeof(*v));
+}
+
+/* ---- a set of views per snapshot ---- */
+
+struct views_entry {
+    struct views_entry *next;
+    const struct sh_collection *coll;
+    unsigned flags;
+    struct sh_schema_view view;
+};
+
+struct sh_schema_views {
+    const struct sh_collection_resolver *resolver;
+    unsigned max_multi_hops;
+    size_t nbuckets, built;
+    struct views_entry *buckets[];
+};
+
+#define VIEWS_BUCKETS 64
+
+struct sh_schema_views *sh_schema_views_new(const struct sh_collection_resolver *resolver,
+                                            unsigned max_multi_hops)
+{
+    struct sh_schema_views *vs =
+        sh_calloc(1, sizeof(*vs) + VIEWS_BUCKETS * sizeof(struct views_entry *));
+    vs->resolver = resolver;
+    vs->max_multi_hops = max_multi_hops;
+    vs->nbuckets = VIEWS_BUCKETS;
+    return vs;
+}
+
+void sh_schema_views_free(struct sh_schema_views *vs)
+{
+    if (!vs)
+        return;
+    for (size_t i = 0; i < vs->nbuckets; i++) {
+        struct views_entry *e = vs->buckets[i];
+        while (e) {
+            struct views_entry *next = e->next;
+            sh_schema_view_deinit(&e->view);
+            free(e);
+            e = next;
+        }
+    }
+    free(vs);
+}
+
+const struct sh_filter_schema *sh_schema_views_get(struct sh_schema_views *vs,
+                                                   const struct sh_collection *c, unsigned flags)
+{
+    size_t b = (((uintptr_t)c >> 4) ^ flags) % vs->nbuckets;
+    for (struct views_entry *e = vs->buckets[b]; e; e = e->next)
+        if (e->coll == c && e->flags == flags)
+            return &e->view.schema;
+    struct views_entry *e = sh_calloc(1, sizeof(*e));
+    e->coll = c;
+    e->flags = flags;
+    sh_schema_view_init(&e->view, c, vs->resolver, flags);
+    if (flags & SH_SCHEMA_VIEW_CLIENT)
+        e->view.schema.max_multi_hops = vs->max_multi_hops;
+    e->next = vs->buckets[b];
+    vs->buckets[b] = e;
+    vs->built++;
+    return &e->view.schema;
+}
+
+size_t sh_schema_views_built(const struct sh_schema_views *vs)
+{
+    return vs ? vs->built : 0;
 }

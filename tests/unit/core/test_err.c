@@ -15,8 +15,8 @@
 static void test_strerror_names_our_codes(void **state)
 {
     (void)state;
-    int ours[] = {SH_ENOTFOUND,  SH_ECONFLICT, SH_EINVAL,   SH_ETOOBIG,
-                  SH_EFORBIDDEN, SH_EBUSY,     SH_EINTERNAL};
+    int ours[] = {SH_ENOTFOUND,  SH_ECONFLICT, SH_EINVAL,    SH_ETOOBIG,
+                  SH_EFORBIDDEN, SH_EBUSY,     SH_EINTERNAL, SH_ESTALE};
     for (size_t i = 0; i < SH_ARRAY_LEN(ours); i++) {
         const char *s = sh_strerror(ours[i]);
         assert_non_null(strstr(s, "SH_E"));
@@ -24,6 +24,9 @@ static void test_strerror_names_our_codes(void **state)
             assert_string_not_equal(s, sh_strerror(ours[j]));
     }
     assert_string_equal(sh_strerror(SH_EBUSY), "SH_EBUSY: busy");
+    /* stale schema is its own condition, not "busy" */
+    assert_string_equal(sh_strerror(SH_ESTALE),
+                        "SH_ESTALE: schema changed since the catalog was read");
 }
 
 static void test_strerror_errno_and_libuv(void **state)

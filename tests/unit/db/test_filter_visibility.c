@@ -497,12 +497,147 @@ static void test_oracle_catches_old_compile(void **state)
     assert_true(t.leaks > 50);
 }
 
+/* ---- what the compiler reports it read, and views built once ---- */
+
+/* Compiles text for c in view s; returns out->reads (asserting success). */
+static unsigned reads_of(const struct sh_filter_schema *s, const char *text, bool sort,
+                         const struct sh_filter_ctx *ctx)
+{
+    struct sh_filter_sql q = {0};
+    struct sh_filter_error err;
+    if (sort) {
+        if (sh_sort_compile_ctx(text, strlen(text), s, ctx, &q, &err) != 0)
+            fail_msg("sort %s: %s", text, err.message);
+    } else {
+        struct sh_filter *f;
+        assert_int_equal(sh_filter_parse(text, strlen(text), &f, &err), 0);
+        if (sh_filter_compile(f, s, ctx, &q, &err) != 0)
+            fail_msg("filter %s: %s", text, err.message);
+        sh_filter_free(f);
+    }
+    unsigned r = q.reads;
+    sh_filter_sql_deinit(&q);
+    return r;
+}
+
+/* The count cache asks the compiler, not the SQL text, whether a WHERE
+ * reads another table or a hidden field (an auth collection's tokenKey). */
+static void test_compiler_reports_reads(void **state)
+{
+    struct world *w = *state;
+    struct sh_schema_views *vs = sh_schema_views_new(&w->resolver, 0);
+    const struct sh_filter_schema *posts =
+        sh_schema_views_get(vs, coll(w, "posts"), SH_SCHEMA_VIEW_HIDDEN);
+    const struct sh_filter_schema *users =
+        sh_schema_views_get(vs, coll(w, "users"), SH_SCHEMA_VIEW_HIDDEN);
+    const unsigned OTHER = SH_FILTER_READS_OTHER_TABLE, HIDDEN = SH_FILTER_READS_HIDDEN;
+    assert_int_equal(reads_of(posts, "title = 'a' && views > 2", false, NULL), 0);
+    /* a string that looks like SQL names nothing */
+    assert_int_equal(reads_of(posts, "title = 'FROM \"users\" \"tokenKey\"'", false, NULL), 0);
+    assert_int_equal(reads_of(posts, "internal = 'x'", false, NULL), HIDDEN);
+    assert_int_equal(reads_of(posts, "author.name = 'x'", false, NULL), OTHER);
+    assert_int_equal(reads_of(posts, "editors.name ?= 'x'", false, NULL), OTHER);
+    assert_int_equal(reads_of(posts, "parent.title = 'x'", false, NULL), 0); /* itself */
+    assert_int_equal(reads_of(posts, "parent.author.secret = 'x'", false, NULL), OTHER | HIDDEN);
+    assert_int_equal(reads_of(users, "tokenKey != ''", false, NULL), HIDDEN);
+    assert_int_equal(reads_of(posts, "author.tokenKey != ''", false, NULL), OTHER | HIDDEN);
+    assert_int_equal(reads_of(posts, "-author.name,title", true, NULL), OTHER);
+    assert_int_equal(reads_of(posts, "-views", true, NULL), 0);
+    /* @request.auth.team.name reads teams from the auth record's value */
+    cJSON *auth = cJSON_CreateObject();
+    cJSON_AddStringToObject(auth, "id", "u0");
+    cJSON_AddStringToObject(auth, "team", "t0");
+    struct sh_filter_ctx ctx = {.auth = auth, .auth_schema = users};
+    assert_int_equal(reads_of(posts, "@request.auth.team.name = 'x'", false, &ctx), OTHER);
+    assert_int_equal(reads_of(posts, "@request.auth.id = author", false, &ctx), 0);
+    cJSON_Delete(auth);
+    /* a confined hop through a listRule reads the target */
+    const struct sh_filter_schema *client =
+        sh_schema_views_get(vs, coll(w, "posts"), SH_SCHEMA_VIEW_CLIENT);
+    assert_int_equal(reads_of(client, "team.name = 'x'", false, NULL), OTHER);
+    sh_schema_views_free(vs);
+}
+
+/* Which parts of the request a parsed filter reads: from the AST. */
+static void test_filter_uses(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        unsigned uses;
+    } cases[] = {
+        {"title = 'a'", 0},
+        {"title = '@request.query.x @request.headers.y'", 0}, /* words in a string */
+        {"title = @request.query.x", SH_FILTER_USES_REQUEST | SH_FILTER_USES_QUERY},
+        {"@request.headers.x_y != ''", SH_FILTER_USES_REQUEST | SH_FILTER_USES_HEADERS},
+        {"@request.auth.id != ''", SH_FILTER_USES_REQUEST},
+        {"@now > created", 0},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        struct sh_filter *f;
+        struct sh_filter_error err;
+        assert_int_equal(sh_filter_parse(cases[i].text, strlen(cases[i].text), &f, &err), 0);
+        if (sh_filter_uses(f) != cases[i].uses)
+            fail_msg("%s: uses %u, want %u", cases[i].text, sh_filter_uses(f), cases[i].uses);
+        assert_int_equal(sh_filter_uses_request(f) != 0,
+                         (cases[i].uses & SH_FILTER_USES_REQUEST) != 0);
+        sh_filter_free(f);
+    }
+}
+
+/* A set of views builds each (collection, flags) once, whatever the number
+ * of compiles, and a view from the set compiles as a fresh one does. */
+static void test_views_built_once(void **state)
+{
+    struct world *w = *state;
+    struct sh_schema_views *vs = sh_schema_views_new(&w->resolver, 2);
+    const struct sh_collection *posts = coll(w, "posts");
+    const struct sh_filter_schema *a = sh_schema_views_get(vs, posts, SH_SCHEMA_VIEW_CLIENT);
+    assert_int_equal(sh_schema_views_built(vs), 1);
+    assert_int_equal(a->max_multi_hops, 2);
+    for (int i = 0; i < 100; i++)
+        assert_ptr_equal(sh_schema_views_get(vs, posts, SH_SCHEMA_VIEW_CLIENT), a);
+    assert_int_equal(sh_schema_views_built(vs), 1);
+    const struct sh_filter_schema *h = sh_schema_views_get(vs, posts, SH_SCHEMA_VIEW_HIDDEN);
+    assert_ptr_not_equal(h, a);
+    assert_int_equal(h->max_multi_hops, 0);
+    sh_schema_views_get(vs, coll(w, "users"), SH_SCHEMA_VIEW_HIDDEN);
+    assert_int_equal(sh_schema_views_built(vs), 3);
+
+    /* the same SQL and parameters as a view built for the one compile */
+    const char *text = "team.name = 'x' && author.fav.title != '' && editors.name ?= 'y'";
+    struct sh_filter *f;
+    struct sh_filter_error err;
+    assert_int_equal(sh_filter_parse(text, strlen(text), &f, &err), 0);
+    struct sh_schema_view v;
+    sh_schema_view_init(&v, posts, &w->resolver, SH_SCHEMA_VIEW_CLIENT);
+    v.schema.max_multi_hops = 2;
+    struct sh_filter_sql q1 = {0}, q2 = {0}, q3 = {0};
+    assert_int_equal(sh_filter_compile(f, &v.schema, NULL, &q1, &err), 0);
+    assert_int_equal(sh_filter_compile(f, a, NULL, &q2, &err), 0);
+    assert_int_equal(sh_filter_compile(f, a, NULL, &q3, &err), 0); /* hops built by q2 reused */
+    assert_string_equal(q1.sql, q2.sql);
+    assert_string_equal(q2.sql, q3.sql);
+    assert_int_equal(q1.nparams, q2.nparams);
+    assert_int_equal(q1.reads, q2.reads);
+    sh_filter_sql_deinit(&q1);
+    sh_filter_sql_deinit(&q2);
+    sh_filter_sql_deinit(&q3);
+    sh_schema_view_deinit(&v);
+    sh_filter_free(f);
+    sh_schema_views_free(vs);
+    sh_schema_views_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guest_sees_nothing_hidden),
         cmocka_unit_test(test_oracle_catches_old_compile),
         cmocka_unit_test(test_user_sees_only_own_email),
+        cmocka_unit_test(test_compiler_reports_reads),
+        cmocka_unit_test(test_filter_uses),
+        cmocka_unit_test(test_views_built_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

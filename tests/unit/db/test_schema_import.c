@@ -212,7 +212,9 @@ static void test_schema_view_flags(void **state)
         unsigned want = 0;
         if (!strcmp(f->name, "tags"))
             want = SH_FILTER_FIELD_MULTI;
-        if (!strcmp(f->name, "secret") || !strcmp(f->name, "enc"))
+        if (!strcmp(f->name, "secret"))
+            want = SH_FILTER_FIELD_NOFILTER | SH_FILTER_FIELD_HIDDEN;
+        if (!strcmp(f->name, "enc"))
             want = SH_FILTER_FIELD_NOFILTER;
         assert_int_equal(f->flags, want);
         if (!strcmp(f->name, "author"))
