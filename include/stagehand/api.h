@@ -15,7 +15,6 @@ struct sh_catalog;
 struct sh_config;
 struct sh_api_auth;
 struct sh_api_records;
-struct sh__rec_views;
 
 /* Registers every API route and middleware on rt; static files (may be NULL)
  * become the router's fallback. 0 or a negative code. */
