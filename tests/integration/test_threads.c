@@ -64,7 +64,7 @@ static void test_threads_are_named(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_threads_are_named),
+        it_test(test_threads_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
