@@ -22,8 +22,6 @@
 
 #include <cjson/cJSON.h>
 
-#define left_ms it_left_ms
-
 static int read_now(struct it_conn *c);
 
 static void conn_release(struct it_conn *c, int graceful)
@@ -190,7 +188,7 @@ int it_conn_fill(struct it_conn *c, int timeout_ms)
         if (n != 0)
             return n < 0 ? (c->err = n) : n;
         struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int left = left_ms(deadline);
+        int left = it_left_ms(deadline);
         if (left == 0)
             return c->err = IT_ETIMEOUT;
         if (poll(&p, 1, left) < 0 && errno != EINTR)
@@ -218,7 +216,7 @@ int it_conn_send(struct it_conn *c, const void *data, size_t n, int timeout_ms)
         /* Full: keep reading meanwhile so a server that answers while we
          * send cannot deadlock us both on full buffers. */
         struct pollfd pf = {.fd = c->fd, .events = POLLOUT | (c->eof ? 0 : POLLIN)};
-        int left = left_ms(deadline);
+        int left = it_left_ms(deadline);
         if (left == 0)
             return c->err = IT_ETIMEOUT;
         if (poll(&pf, 1, left) < 0 && errno != EINTR)
@@ -260,7 +258,7 @@ int it_conn_read_to_eof(struct it_conn *c, int timeout_ms)
 {
     int64_t deadline = it_now_ms() + timeout_ms;
     while (!c->eof) {
-        int rc = it_conn_fill(c, left_ms(deadline));
+        int rc = it_conn_fill(c, it_left_ms(deadline));
         if (rc == IT_ECLOSED)
             break;
         if (rc < 0)
@@ -277,7 +275,7 @@ int it_conn_closed(struct it_conn *c, int timeout_ms)
             return -1;
         if (c->eof)
             return 1;
-        int rc = it_conn_fill(c, left_ms(deadline));
+        int rc = it_conn_fill(c, it_left_ms(deadline));
         if (rc == IT_ETIMEOUT)
             return 0;
         if (rc == IT_EIO)
@@ -419,7 +417,7 @@ struct it_resp *it_conn_read(struct it_conn *c, int flags, int timeout_ms)
             c->err = IT_ECLOSED;
             return NULL;
         }
-        int rc = it_conn_fill(c, left_ms(deadline));
+        int rc = it_conn_fill(c, it_left_ms(deadline));
         if (rc == IT_ETIMEOUT || rc == IT_EIO)
             return NULL;
     }

@@ -27,8 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define left_ms it_left_ms
-
 #define IT_MS_KEEP_STOP 5000 /* a kept server's bound to exit on SIGTERM */
 
 static void server_release(void *p, int keep);
@@ -126,7 +124,7 @@ int it_server_wait(struct it_server *s, int timeout_ms)
     for (;;) {
         if (try_reap(s))
             return s->status;
-        int left = left_ms(deadline);
+        int left = it_left_ms(deadline);
         if (left == 0)
             return -1;
         if (s->pidfd >= 0) {
@@ -366,7 +364,7 @@ int it_server_run(struct it_server *s, const char *const *args)
     int got = 0;
     while (len < sizeof(line) - 1) {
         struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-        int left = left_ms(deadline);
+        int left = it_left_ms(deadline);
         if (left == 0 || poll(&p, 1, left) <= 0)
             break;
         ssize_t r = read(pfd[0], line + len, sizeof(line) - 1 - len);
