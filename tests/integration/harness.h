@@ -11,10 +11,24 @@
  * because the test's teardown ends the scope, which also kills any server
  * still running and removes its temporary directory. Objects may also be
  * released earlier (it_conn_close, it_server_cleanup).
+ *
+ * Evidence: a scope that saw a failed test (it_test_failed; the fixtures
+ * call it) keeps its servers' folders, with each server's whole stderr log,
+ * and prints their paths; SH_IT_KEEP=1 keeps every folder.
+ *
+ * Fixtures: a suite registers its tests with it_test() (a scope per test)
+ * and, when its tests share a server, it_group_begin() in its group setup
+ * and it_group_teardown() as its group teardown.
+ *
+ * The parts, one job each: harness_scope.c (scopes, memory, the failure
+ * count), harness_process.c (server processes, their folders and logs, the
+ * CLI), harness_http.c (connections, responses), harness_fixture.c (the
+ * cmocka fixtures). This header is the one tests include.
  */
 #ifndef SH_IT_HARNESS_H
 #define SH_IT_HARNESS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,14 +36,28 @@
 #define IT_MS_START 15000 /* how long a server may take to print its address */
 #define IT_MS_IO    5000  /* default bound for one network wait */
 #define IT_MS_STOP  15000 /* bound for a drain (longer than the default --drain-timeout) */
+#define IT_MS_CLI   30000 /* bound for one run of the CLI */
 
-/* ---- scopes ---- */
+/* ---- scopes (harness_scope.c) ---- */
 
 /* Opens a scope: later allocations belong to it. Scopes nest (up to 8). */
 void it_scope_begin(void);
 /* Frees everything allocated since the matching it_scope_begin, newest first:
  * connections are closed, servers killed (SIGKILL) and their folders removed. */
 void it_scope_end(void);
+/* How many scopes are open. */
+int it_scope_depth(void);
+/* Ends scopes until depth are open (a fixture unwinds what an assertion
+ * that jumped out of nested scopes left open). */
+void it_scope_end_to(int depth);
+/* Calls fn(p) when the current scope ends (before what was allocated
+ * earlier in it is freed). */
+void it_defer(void (*fn)(void *), void *p);
+/* Records a failed test: every scope open now keeps its servers' folders
+ * when it ends (and prints their paths). */
+void it_test_failed(void);
+/* Failed tests recorded so far in this process. */
+unsigned it_failures(void);
 /* Memory owned by the current scope (zeroed); aborts on exhaustion. */
 void *it_alloc(size_t n);
 char *it_strdup(const char *s);
@@ -41,7 +69,7 @@ int64_t it_now_ms(void);
 /* Prints a diagnostic line ("# ...") on stdout, next to cmocka's output. */
 void it_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- the server process ---- */
+/* ---- the server process (harness_process.c) ---- */
 
 struct it_server {
     pid_t pid;          /* 0 once reaped */
@@ -53,6 +81,7 @@ struct it_server {
     char host[64];
     int port;
     char addr[96]; /* "127.0.0.1:40123" as printed */
+    int started;   /* 1 once it_server_run has started the process */
 };
 
 /* Creates the temporary folder (so a test can put files in it) without
@@ -78,7 +107,8 @@ int it_server_wait(struct it_server *s, int timeout_ms);
 int it_server_stop(struct it_server *s, int timeout_ms);
 /* SIGKILL and reap (no-op if gone). */
 void it_server_kill(struct it_server *s);
-/* Kills if running and removes the temporary folder (also done by scope end). */
+/* Kills if running and removes the temporary folder (also done by scope end,
+ * which keeps the folder instead when a test failed). */
 void it_server_cleanup(struct it_server *s);
 /* The stderr log so far, NUL-terminated (scope memory); "" if unreadable. */
 char *it_server_log(const struct it_server *s);
@@ -95,7 +125,16 @@ int it_rmrf(const char *path);
 /* Writes a file (creating or truncating). 0 or -1. */
 int it_write_file(const char *path, const void *data, size_t len);
 
-/* ---- connections ---- */
+/* Runs $STAGEHAND_BIN [prefix] arg... (NULL-terminated) with stdin from
+ * /dev/null, killed after timeout_ms; *out and *err (may be NULL) get its
+ * stdout and stderr (scope memory). Its exit code (128 + signal), or -1 if
+ * it could not run or was killed (printed). */
+int it_run_v(char **out, char **err, int timeout_ms, const char *prefix, const char *arg,
+             va_list ap);
+/* it_run_v without a prefix, bounded by IT_MS_CLI. */
+int it_run(char **out, char **err, const char *arg, ...) __attribute__((sentinel));
+
+/* ---- connections (harness_http.c) ---- */
 
 #define IT_OK       0
 #define IT_ECLOSED  (-1) /* the peer closed (EOF or reset) */
@@ -143,7 +182,7 @@ int it_conn_closed(struct it_conn *c, int timeout_ms);
 /* Unconsumed received bytes. */
 size_t it_conn_pending(const struct it_conn *c);
 
-/* ---- responses ---- */
+/* ---- responses (harness_http.c) ---- */
 
 #define IT_MAX_HEADERS 64
 
@@ -198,5 +237,55 @@ unsigned it_resp_header_count(const struct it_resp *r, const char *name);
  * 0, or -1 after printing what differs.
  */
 int it_resp_check_error(const struct it_resp *r, int status);
+
+/* ---- cmocka fixtures (harness_fixture.c) ---- */
+
+/* A test's fixture (see it_test): the function, an optional step run first
+ * inside the test's scope, and whether the function returned. */
+struct it_case {
+    void (*fn)(void **state);
+    int (*each)(void); /* NULL, or 0 / -1 (a failed step fails the test) */
+    int depth;         /* scopes open before the test's own */
+    int done;
+};
+
+/*
+ * A cmocka test entry: f runs in a scope of its own (after each(), when not
+ * NULL, in that scope); a test that does not return (a failed assertion)
+ * is recorded with it_test_failed, so its servers and its group's keep their
+ * folders, and every scope it left open is ended. The group's setup must not
+ * set *state (cmocka would then not pass the case to the test).
+ */
+#define it_test_each(f, each_fn)                                                                   \
+    {                                                                                              \
+        .name = #f, .test_func = it_case_run, .setup_func = it_case_setup,                         \
+        .teardown_func = it_case_teardown,                                                         \
+        .initial_state = &(struct it_case){.fn = (f), .each = (each_fn)},                          \
+    }
+#define it_test(f) it_test_each(f, NULL)
+
+/* The three functions of it_test's entries (not called directly). */
+void it_case_run(void **state);
+int it_case_setup(void **state);
+int it_case_teardown(void **state);
+
+/* The start of a group setup: opens the group's scope, which holds the
+ * servers and values its tests share. */
+void it_group_begin(void);
+/*
+ * A group teardown: every server the group's scope started is stopped
+ * (SIGTERM, IT_MS_STOP) and must exit 0, then the scope ends (keeping the
+ * folders if a test of the group failed or a server did not exit 0).
+ * 0, or -1 (printed). Also ends a group whose setup failed.
+ */
+int it_group_teardown(void **state);
+/* Runs fn at the end of every test and group, before its scope ends (a
+ * client library's own cleanup). Up to 8 functions, each once. */
+void it_on_test_end(void (*fn)(void));
+
+/* it_conn_open that fails the test when no connection is made. */
+struct it_conn *it_conn_open_or_fail(const struct it_server *s);
+/* it_conn_read (IT_MS_IO) that fails the test when no response comes. */
+struct it_resp *it_conn_read_or_fail(struct it_conn *c, int flags);
 
 #endif

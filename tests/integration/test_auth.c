@@ -39,34 +39,16 @@ static struct it_conn *conn;
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = rc_server(rc_q(schema), "--sync", "normal", "--rate-limit-auth", "off", NULL);
     return srv ? 0 : -1;
 }
 
-static int group_teardown(void **state)
+/* Each test's connection to the group's server (in the test's scope). */
+static int open_conn(void)
 {
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
     conn = it_conn_open(srv);
     return conn ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
 }
 
 /* Items of GET /api/collections/users/records as token (NULL: a guest). */
@@ -417,15 +399,15 @@ static void test_token_ttl(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_signup_and_login, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refresh_and_logout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logout_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_password_change, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_superuser_cli_live, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_password_reset, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_email_visibility, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auth_methods, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_ttl, setup, teardown),
+        it_test_each(test_signup_and_login, open_conn),
+        it_test_each(test_refresh_and_logout, open_conn),
+        it_test_each(test_logout_all, open_conn),
+        it_test_each(test_password_change, open_conn),
+        it_test_each(test_superuser_cli_live, open_conn),
+        it_test_each(test_password_reset, open_conn),
+        it_test_each(test_email_visibility, open_conn),
+        it_test_each(test_auth_methods, open_conn),
+        it_test_each(test_token_ttl, open_conn),
     };
-    return cmocka_run_group_tests_name("auth", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("auth", tests, group_setup, it_group_teardown);
 }

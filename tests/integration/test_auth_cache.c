@@ -31,35 +31,17 @@ static struct it_conn *conn;
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = rc_server(rc_q(schema), "--sync", "normal", "--rate-limit-auth", "off", "--log-level",
                     "debug", NULL);
     return srv ? 0 : -1;
 }
 
-static int group_teardown(void **state)
+/* Each test's connection to the group's server (in the test's scope). */
+static int open_conn(void)
 {
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
     conn = it_conn_open(srv);
     return conn ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
 }
 
 static int hits_seen;
@@ -181,11 +163,11 @@ static void test_cache_superuser_api_and_cli(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_cache_logout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache_logout_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache_password_change, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache_record_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache_superuser_api_and_cli, setup, teardown),
+        it_test_each(test_cache_logout, open_conn),
+        it_test_each(test_cache_logout_all, open_conn),
+        it_test_each(test_cache_password_change, open_conn),
+        it_test_each(test_cache_record_delete, open_conn),
+        it_test_each(test_cache_superuser_api_and_cli, open_conn),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
 }

@@ -24,21 +24,6 @@ static const char schema[] =
     "[{'name':'users','type':'auth','fields':[],"
     "  'listRule':'','viewRule':'','createRule':'','updateRule':null,'deleteRule':null}]";
 
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
-}
-
 static struct rc_resp *login(struct it_conn *c, const char *xff, const char *identity,
                              const char *password)
 {
@@ -230,11 +215,11 @@ static void test_bad_flags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_identity_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ip_limit_and_proxies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_general_limit_exempt_superuser, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hash_queue_full_503, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_flags, setup, teardown),
+        it_test(test_identity_limit),
+        it_test(test_ip_limit_and_proxies),
+        it_test(test_general_limit_exempt_superuser),
+        it_test(test_hash_queue_full_503),
+        it_test(test_bad_flags),
     };
     return cmocka_run_group_tests_name("auth_limits", tests, NULL, NULL);
 }

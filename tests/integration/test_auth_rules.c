@@ -49,7 +49,7 @@ static const char *ta, *tb, *tsu; /* tokens */
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = rc_server(rc_q(schema), "--sync", "normal", "--rate-limit-auth", "off", NULL);
     if (!srv)
         return -1;
@@ -64,29 +64,11 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
+/* Each test's connection to the group's server (in the test's scope). */
+static int open_conn(void)
 {
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
     conn = it_conn_open(srv);
     return conn ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
 }
 
 static struct rc_resp *as(const char *token, const char *method, const char *path, const char *json)
@@ -279,9 +261,9 @@ static void test_collections_api(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rules_owner_other_guest_superuser, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rules_null_and_auth_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_collections_api, setup, teardown),
+        it_test_each(test_rules_owner_other_guest_superuser, open_conn),
+        it_test_each(test_rules_null_and_auth_fields, open_conn),
+        it_test_each(test_collections_api, open_conn),
     };
-    return cmocka_run_group_tests_name("auth_rules", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("auth_rules", tests, group_setup, it_group_teardown);
 }

@@ -44,21 +44,6 @@ static const char v2[] =
     "  'indexes':['CREATE UNIQUE INDEX idx_people_name ON people (name)']," OPEN "}"
     "]";
 
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
-}
-
 static cJSON *export_json(const struct it_server *s)
 {
     char *out = NULL, *err = NULL;
@@ -331,11 +316,11 @@ static void test_cli_migration_write_first(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_cli_usage, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cli_roundtrip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cli_import_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cli_migration_live, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cli_migration_write_first, setup, teardown),
+        it_test(test_cli_usage),
+        it_test(test_cli_roundtrip),
+        it_test(test_cli_import_refused),
+        it_test(test_cli_migration_live),
+        it_test(test_cli_migration_write_first),
     };
     return cmocka_run_group_tests_name("collections_cli", tests, NULL, NULL);
 }

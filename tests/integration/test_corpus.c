@@ -806,26 +806,12 @@ static void test_corpus_smuggler(void **state)
     assert_int_equal(failures, 0);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    it_scope_end();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_corpus_llhttp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corpus_garden, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corpus_smuggler, setup, teardown),
+        it_test(test_corpus_llhttp),
+        it_test(test_corpus_garden),
+        it_test(test_corpus_smuggler),
     };
     return cmocka_run_group_tests_name("integration/corpus", tests, NULL, NULL);
 }

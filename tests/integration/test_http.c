@@ -28,48 +28,9 @@ static struct it_server *srv; /* the group's server */
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = it_server_start("--max-body", "64k", "--idle-timeout", "10s", NULL);
     return srv ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    it_scope_end();
-    if (st != 0)
-        printf("# the group's server exited with %d, expected 0\n", st);
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    it_scope_end();
-    return 0;
-}
-
-static struct it_conn *open_conn(void)
-{
-    struct it_conn *c = it_conn_open(srv);
-    assert_non_null(c);
-    return c;
-}
-
-static struct it_resp *read_resp(struct it_conn *c)
-{
-    struct it_resp *r = it_conn_read(c, 0, IT_MS_IO);
-    if (!r)
-        fail_msg("no response (error %d)", c->err);
-    return r;
 }
 
 static void assert_health(const struct it_resp *r)
@@ -83,14 +44,14 @@ static void assert_health(const struct it_resp *r)
 static void test_http_keep_alive(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(it_conn_sendf(c,
                                        "GET /api/health HTTP/1.1\r\nHost: t\r\n"
                                        "X-Request-Id: ka-%d\r\n\r\n",
                                        i),
                          IT_OK);
-        struct it_resp *r = read_resp(c);
+        struct it_resp *r = it_conn_read_or_fail(c, 0);
         assert_health(r);
         assert_string_equal(it_resp_header(r, "X-Request-Id"), it_sprintf("ka-%d", i));
         const char *conn = it_resp_header(r, "Connection");
@@ -105,7 +66,7 @@ static void test_http_pipeline_1000(void **state)
 {
     (void)state;
     enum { N = 1000 };
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     size_t cap = N * 80, len = 0;
     char *buf = it_alloc(cap);
     for (int i = 0; i < N; i++)
@@ -141,27 +102,27 @@ static void send_bytewise(struct it_conn *c, const char *p)
 static void test_http_byte_by_byte(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     send_bytewise(c, "GET /api/health?x=1 HTTP/1.1\r\nHost: t\r\nX-Request-Id: bytewise\r\n\r\n");
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_health(r);
     assert_string_equal(it_resp_header(r, "X-Request-Id"), "bytewise");
 
     send_bytewise(c, "POST /api/nowhere HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
                      "\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n");
-    r = read_resp(c);
+    r = it_conn_read_or_fail(c, 0);
     assert_int_equal(it_resp_check_error(r, 404), 0);
 
     /* Still in step: the next request is answered normally. */
     send_bytewise(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_health(read_resp(c));
+    assert_health(it_conn_read_or_fail(c, 0));
 }
 
 /* HEAD: the headers of GET, Content-Length included, and no body. */
 static void test_http_head(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     /* HEAD then GET in one write: if HEAD leaked a body, the GET's status
      * line would not come next. */
     assert_int_equal(it_conn_sends(c, "HEAD /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -173,7 +134,7 @@ static void test_http_head(void **state)
     assert_non_null(it_resp_header(h, "Content-Length"));
     assert_int_equal(h->content_length, strlen(health_body));
     assert_string_equal(it_resp_header(h, "Content-Type"), "application/json");
-    struct it_resp *g = read_resp(c);
+    struct it_resp *g = it_conn_read_or_fail(c, 0);
     assert_health(g);
     assert_int_equal(it_conn_pending(c), 0);
 
@@ -185,16 +146,16 @@ static void test_http_head(void **state)
     assert_non_null(h);
     assert_int_equal(h->status, 404);
     assert_true(h->content_length > 0);
-    assert_health(read_resp(c));
+    assert_health(it_conn_read_or_fail(c, 0));
 }
 
 /* HTTP/1.0 without keep-alive: answered, then closed. */
 static void test_http_10_closes(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.0\r\n\r\n"), IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_health(r);
     assert_int_equal(r->minor, 1); /* we speak HTTP/1.1 in the status line */
     const char *conn = it_resp_header(r, "Connection");
@@ -207,11 +168,11 @@ static void test_http_10_closes(void **state)
 static void test_http_10_keep_alive(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(
             it_conn_sends(c, "GET /api/health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), IT_OK);
-        struct it_resp *r = read_resp(c);
+        struct it_resp *r = it_conn_read_or_fail(c, 0);
         assert_health(r);
         const char *conn = it_resp_header(r, "Connection");
         assert_non_null(conn);
@@ -225,13 +186,13 @@ static void test_http_10_keep_alive(void **state)
 static void test_http_connection_close(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
                                       "X-Request-Id: first\r\n\r\n"
                                       "GET /api/health HTTP/1.1\r\nHost: t\r\n"
                                       "X-Request-Id: after-close\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_health(r);
     assert_string_equal(it_resp_header(r, "X-Request-Id"), "first");
     assert_string_equal(it_resp_header(r, "Connection"), "close");
@@ -245,27 +206,27 @@ static void test_http_connection_close(void **state)
 static void test_http_expect_continue(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                       "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_equal(r->status, 100);
     assert_int_equal(r->body_len, 0);
     /* Nothing else until the body comes. */
     assert_int_equal(it_conn_closed(c, 100), 0);
     assert_int_equal(it_conn_sends(c, "hello"), IT_OK);
-    r = read_resp(c);
+    r = it_conn_read_or_fail(c, 0);
     assert_int_equal(it_resp_check_error(r, 404), 0);
 
     /* Expect on a route that exists: 405 after the body. */
     assert_int_equal(it_conn_sends(c, "POST /api/health HTTP/1.1\r\nHost: t\r\n"
                                       "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n"),
                      IT_OK);
-    r = read_resp(c);
+    r = it_conn_read_or_fail(c, 0);
     assert_int_equal(r->status, 100);
     assert_int_equal(it_conn_sends(c, "{}"), IT_OK);
-    r = read_resp(c);
+    r = it_conn_read_or_fail(c, 0);
     assert_int_equal(it_resp_check_error(r, 405), 0);
 }
 
@@ -274,11 +235,11 @@ static void test_http_expect_continue(void **state)
 static void test_http_expect_continue_too_large(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                       "Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_not_equal(r->status, 100);
     assert_int_equal(it_resp_check_error(r, 413), 0);
     assert_string_equal(it_resp_header(r, "Connection"), "close");
@@ -290,7 +251,7 @@ static void test_http_expect_continue_too_large(void **state)
 static void test_http_chunked_body(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c,
                                    "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                    "Transfer-Encoding: chunked\r\nX-Request-Id: chunked-1\r\n\r\n"
@@ -298,16 +259,16 @@ static void test_http_chunked_body(void **state)
                                    "0\r\nTrailer-Field: x\r\n\r\n"
                                    "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_equal(it_resp_check_error(r, 404), 0);
     assert_string_equal(it_resp_header(r, "X-Request-Id"), "chunked-1");
-    assert_health(read_resp(c));
+    assert_health(it_conn_read_or_fail(c, 0));
     /* Chunked with upper-case hex and a zero-padded size. */
     assert_int_equal(it_conn_sends(c, "POST /api/health HTTP/1.1\r\nHost: t\r\n"
                                       "Transfer-Encoding: chunked\r\n\r\n"
                                       "000A\r\n0123456789\r\n0\r\n\r\n"),
                      IT_OK);
-    assert_int_equal(it_resp_check_error(read_resp(c), 405), 0);
+    assert_int_equal(it_resp_check_error(it_conn_read_or_fail(c, 0), 405), 0);
     assert_int_equal(it_conn_closed(c, 50), 0);
 }
 
@@ -327,12 +288,12 @@ static void test_http_chunked_body(void **state)
 static void test_http_trailers_not_merged(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                       "Transfer-Encoding: chunked\r\n\r\n"
                                       "3\r\nabc\r\n0\r\nX-Request-Id: from-trailer\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_equal(it_resp_check_error(r, 404), 0);
     const char *rid = it_resp_header(r, "X-Request-Id");
     assert_non_null(rid);
@@ -345,23 +306,23 @@ static void test_http_trailers_not_merged(void **state)
 static void test_http_404_shape(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "GET /api/does-not-exist HTTP/1.1\r\nHost: t\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_equal(it_resp_check_error(r, 404), 0);
     assert_string_equal(r->body, "{\"status\":404,\"message\":\"The requested resource wasn't "
                                  "found.\",\"data\":{}}");
     /* An error does not close a keep-alive connection. */
     assert_int_equal(it_conn_sends(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
-    assert_int_equal(it_resp_check_error(read_resp(c), 404), 0);
+    assert_int_equal(it_resp_check_error(it_conn_read_or_fail(c, 0), 404), 0);
     assert_int_equal(it_conn_closed(c, 50), 0);
 }
 
 static void test_http_405_shape(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     const char *methods[] = {"POST", "PUT", "PATCH", "DELETE"};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         assert_int_equal(it_conn_sendf(c,
@@ -369,7 +330,7 @@ static void test_http_405_shape(void **state)
                                        "Content-Length: 0\r\n\r\n",
                                        methods[i]),
                          IT_OK);
-        struct it_resp *r = read_resp(c);
+        struct it_resp *r = it_conn_read_or_fail(c, 0);
         assert_int_equal(it_resp_check_error(r, 405), 0);
         const char *allow = it_resp_header(r, "Allow");
         assert_non_null(allow);
@@ -382,14 +343,14 @@ static void test_http_405_shape(void **state)
 static void test_http_options_preflight(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "OPTIONS /api/health HTTP/1.1\r\nHost: t\r\n"
                                       "Origin: https://app.example\r\n"
                                       "Access-Control-Request-Method: POST\r\n"
                                       "Access-Control-Request-Headers: content-type\r\n\r\n"
                                       "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_equal(r->status, 204);
     assert_int_equal(r->body_len, 0);
     const char *acao = it_resp_header(r, "Access-Control-Allow-Origin");
@@ -398,7 +359,7 @@ static void test_http_options_preflight(void **state)
     assert_non_null(it_resp_header(r, "Access-Control-Allow-Methods"));
     assert_non_null(strstr(it_resp_header(r, "Access-Control-Allow-Methods"), "POST"));
     assert_null(it_resp_header(r, "Content-Length"));
-    assert_health(read_resp(c)); /* no stray body after the 204 */
+    assert_health(it_conn_read_or_fail(c, 0)); /* no stray body after the 204 */
 }
 
 /* --cors-origins with a list: a listed origin is echoed with Vary: Origin,
@@ -414,7 +375,7 @@ static void test_http_cors_origin_list(void **state)
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n"
                                       "Origin: https://b.example\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_health(r);
     assert_string_equal(it_resp_header(r, "Access-Control-Allow-Origin"), "https://b.example");
     assert_non_null(it_resp_header(r, "Vary"));
@@ -422,7 +383,7 @@ static void test_http_cors_origin_list(void **state)
                                       "Origin: https://evil.example\r\n"
                                       "Access-Control-Request-Method: GET\r\n\r\n"),
                      IT_OK);
-    r = read_resp(c);
+    r = it_conn_read_or_fail(c, 0);
     assert_null(it_resp_header(r, "Access-Control-Allow-Origin"));
     it_conn_close(c);
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
@@ -441,7 +402,7 @@ static int is_hex(const char *s)
 static void test_http_request_id(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n"
                                       "X-Request-Id: abc-123_x.y:z\r\n\r\n"
                                       "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -449,17 +410,17 @@ static void test_http_request_id(void **state)
                                       "GET /api/missing HTTP/1.1\r\nHost: t\r\n"
                                       "X-Request-Id: has space\r\n\r\n"),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_string_equal(it_resp_header(r, "X-Request-Id"), "abc-123_x.y:z");
-    const char *g1 = it_resp_header(read_resp(c), "X-Request-Id");
-    const char *g2 = it_resp_header(read_resp(c), "X-Request-Id");
+    const char *g1 = it_resp_header(it_conn_read_or_fail(c, 0), "X-Request-Id");
+    const char *g2 = it_resp_header(it_conn_read_or_fail(c, 0), "X-Request-Id");
     assert_non_null(g1);
     assert_non_null(g2);
     assert_true(strlen(g1) >= 8);
     assert_true(is_hex(g1) && is_hex(g2));
     assert_string_not_equal(g1, g2);
     /* An id that could break a log line is replaced, not echoed. */
-    r = read_resp(c);
+    r = it_conn_read_or_fail(c, 0);
     assert_int_equal(r->status, 404);
     const char *g3 = it_resp_header(r, "X-Request-Id");
     assert_non_null(g3);
@@ -472,12 +433,12 @@ static void test_http_request_id(void **state)
 static void test_http_standard_headers(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
                                       "GET /api/missing HTTP/1.1\r\nHost: t\r\n\r\n"),
                      IT_OK);
     for (int i = 0; i < 2; i++) {
-        struct it_resp *r = read_resp(c);
+        struct it_resp *r = it_conn_read_or_fail(c, 0);
         const char *date = it_resp_header(r, "Date");
         assert_non_null(date);
         struct tm tm;
@@ -511,9 +472,9 @@ static void test_http_access_log(void **state)
                                       "DELETE /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
                                       "GET /api/nope%20x HTTP/1.1\r\nHost: t\r\n\r\n"),
                      IT_OK);
-    assert_int_equal(read_resp(c)->status, 200);
-    assert_int_equal(read_resp(c)->status, 405);
-    assert_int_equal(read_resp(c)->status, 404);
+    assert_int_equal(it_conn_read_or_fail(c, 0)->status, 200);
+    assert_int_equal(it_conn_read_or_fail(c, 0)->status, 405);
+    assert_int_equal(it_conn_read_or_fail(c, 0)->status, 404);
     it_conn_close(c);
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
     char *log = it_server_log(s);
@@ -532,24 +493,24 @@ static void test_http_access_log(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_http_keep_alive, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_pipeline_1000, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_byte_by_byte, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_head, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_10_closes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_10_keep_alive, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_connection_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_expect_continue, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_expect_continue_too_large, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_chunked_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_trailers_not_merged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_404_shape, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_405_shape, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_options_preflight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_cors_origin_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_request_id, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_standard_headers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_access_log, setup, teardown),
+        it_test(test_http_keep_alive),
+        it_test(test_http_pipeline_1000),
+        it_test(test_http_byte_by_byte),
+        it_test(test_http_head),
+        it_test(test_http_10_closes),
+        it_test(test_http_10_keep_alive),
+        it_test(test_http_connection_close),
+        it_test(test_http_expect_continue),
+        it_test(test_http_expect_continue_too_large),
+        it_test(test_http_chunked_body),
+        it_test(test_http_trailers_not_merged),
+        it_test(test_http_404_shape),
+        it_test(test_http_405_shape),
+        it_test(test_http_options_preflight),
+        it_test(test_http_cors_origin_list),
+        it_test(test_http_request_id),
+        it_test(test_http_standard_headers),
+        it_test(test_http_access_log),
     };
-    return cmocka_run_group_tests_name("integration/http", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("integration/http", tests, group_setup, it_group_teardown);
 }

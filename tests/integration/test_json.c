@@ -32,7 +32,7 @@ static const char *su; /* a superuser's token */
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = rc_server(rc_q(jc_schema), "--sync", "normal", "--rate-limit-auth", "off", NULL);
     if (!srv)
         return -1;
@@ -42,27 +42,11 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
+/* Each test's connection to the group's server (in the test's scope). */
+static int open_conn(void)
 {
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
     conn = it_conn_open(srv);
     return conn ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    return 0;
 }
 
 static struct rc_resp *post(const char *path, const char *token, const char *body, size_t len)
@@ -503,19 +487,17 @@ static void test_json_limit_flags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_json_duplicate_keys_cannot_set_protected_fields, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_json_refuses_data_after_the_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_refuses_numbers_outside_the_grammar, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_json_refuses_bad_strings, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_refuses_invalid_utf8_and_nul, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_empty_body_as_pocketbase, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_nesting_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_field_strings_parsed_strictly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_body_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_body_dropped_past_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_limit_flags, setup, teardown),
+        it_test_each(test_json_duplicate_keys_cannot_set_protected_fields, open_conn),
+        it_test_each(test_json_refuses_data_after_the_body, open_conn),
+        it_test_each(test_json_refuses_numbers_outside_the_grammar, open_conn),
+        it_test_each(test_json_refuses_bad_strings, open_conn),
+        it_test_each(test_json_refuses_invalid_utf8_and_nul, open_conn),
+        it_test_each(test_json_empty_body_as_pocketbase, open_conn),
+        it_test_each(test_json_nesting_limit, open_conn),
+        it_test_each(test_json_field_strings_parsed_strictly, open_conn),
+        it_test_each(test_json_body_limit, open_conn),
+        it_test_each(test_json_body_dropped_past_limit, open_conn),
+        it_test_each(test_json_limit_flags, open_conn),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
 }

@@ -110,7 +110,7 @@ static bool by_design(const char *name)
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     const char *dir = suite_dir();
     if (!dir)
         return 0; /* each test skips */
@@ -121,18 +121,10 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
+/* Each test's connection (in the test's scope), and the superuser and the
+ * first record the first time. */
+static int open_conn(void)
 {
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : 0;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
     if (!srv) {
         printf("# SKIP: JSONTestSuite not found (SH_CORPUS_DIR=%s)\n",
                getenv("SH_CORPUS_DIR") ? getenv("SH_CORPUS_DIR") : "(unset)");
@@ -147,13 +139,6 @@ static int setup(void **state)
         su_token = strdup(ac_login(conn, "_superusers", "root@example.com", "root password", NULL));
         doc_id = strdup(rc_create(conn, "docs", "{'title':'first'}"));
     }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
     return 0;
 }
 
@@ -315,11 +300,11 @@ static void test_json_corpus_server_survives(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_json_corpus_as_bodies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_corpus_as_field_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_corpus_server_survives, setup, teardown),
+        it_test_each(test_json_corpus_as_bodies, open_conn),
+        it_test_each(test_json_corpus_as_field_values, open_conn),
+        it_test_each(test_json_corpus_server_survives, open_conn),
     };
-    int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int rc = cmocka_run_group_tests(tests, group_setup, it_group_teardown);
     free(su_token);
     free(doc_id);
     return rc;

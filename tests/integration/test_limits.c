@@ -24,40 +24,11 @@
 
 #include "harness.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    it_scope_end();
-    return 0;
-}
-
-static struct it_conn *open_conn(const struct it_server *s)
-{
-    struct it_conn *c = it_conn_open(s);
-    assert_non_null(c);
-    return c;
-}
-
-static struct it_resp *read_resp(struct it_conn *c)
-{
-    struct it_resp *r = it_conn_read(c, 0, IT_MS_IO);
-    if (!r)
-        fail_msg("no response (error %d)", c->err);
-    return r;
-}
-
 /* The limit's status in the error shape, Connection: close, then EOF with
  * nothing more. */
 static void expect_reject_and_close(struct it_conn *c, int status)
 {
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_equal(it_resp_check_error(r, status), 0);
     const char *conn = it_resp_header(r, "Connection");
     assert_non_null(conn);
@@ -69,7 +40,7 @@ static void expect_reject_and_close(struct it_conn *c, int status)
 
 static void expect_ok_status(struct it_conn *c, int status)
 {
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_equal(r->status, status);
 }
 
@@ -95,7 +66,7 @@ static void test_limits_url_414(void **state)
     struct it_server *s = it_server_start("--max-url", "64", NULL);
     assert_non_null(s);
     /* Exactly 64 bytes of target: allowed. */
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     char *t64 = it_sprintf("/api/%s", repeat('a', 59));
     assert_int_equal(strlen(t64), 64);
     assert_int_equal(it_conn_sendf(c, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", t64), IT_OK);
@@ -105,7 +76,7 @@ static void test_limits_url_414(void **state)
     assert_int_equal(it_conn_sendf(c, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", t65), IT_OK);
     expect_reject_and_close(c, 414);
     /* A long target is refused as soon as it is seen, before the head ends. */
-    c = open_conn(s);
+    c = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sendf(c, "GET /%s", repeat('b', 200)), IT_OK);
     expect_reject_and_close(c, 414);
     stop_clean(s);
@@ -116,7 +87,7 @@ static void test_limits_header_bytes_431(void **state)
     (void)state;
     struct it_server *s = it_server_start("--max-header-bytes", "1k", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sendf(c, "GET /api/health HTTP/1.1\r\nHost: t\r\nX-Fill: %s\r\n\r\n",
                                    repeat('f', 800)),
                      IT_OK);
@@ -126,7 +97,7 @@ static void test_limits_header_bytes_431(void **state)
                      IT_OK);
     expect_reject_and_close(c, 431);
     /* Many small lines add up the same way. */
-    c = open_conn(s);
+    c = it_conn_open_or_fail(s);
     char *req = it_strdup("GET /api/health HTTP/1.1\r\nHost: t\r\n");
     for (int i = 0; i < 60; i++)
         req = it_sprintf("%sX-Line-%02d: 0123456789\r\n", req, i);
@@ -140,7 +111,7 @@ static void test_limits_header_count_431(void **state)
     (void)state;
     struct it_server *s = it_server_start("--max-headers", "10", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     /* Host + 9 = 10 fields: allowed. */
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n"), IT_OK);
     for (int i = 0; i < 9; i++)
@@ -163,7 +134,7 @@ static void test_limits_body_content_length_413(void **state)
     (void)state;
     struct it_server *s = it_server_start("--max-body", "1k", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sends(c, "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                       "Content-Length: 1024\r\n\r\n"),
                      IT_OK);
@@ -182,7 +153,7 @@ static void test_limits_body_chunked_413(void **state)
     (void)state;
     struct it_server *s = it_server_start("--max-body", "1k", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sendf(c,
                                    "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                    "Transfer-Encoding: chunked\r\n\r\n"
@@ -203,7 +174,7 @@ static void test_limits_chunk_ext_400(void **state)
     (void)state;
     struct it_server *s = it_server_start("--max-chunk-ext", "32", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sends(c, "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                       "Transfer-Encoding: chunked\r\n\r\n"
                                       "5;a=b\r\nhello\r\n0\r\n\r\n"),
@@ -217,7 +188,7 @@ static void test_limits_chunk_ext_400(void **state)
                      IT_OK);
     expect_reject_and_close(c, 400);
     /* The budget is per request: many small extensions add up. */
-    c = open_conn(s);
+    c = it_conn_open_or_fail(s);
     char *req = it_strdup("POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                           "Transfer-Encoding: chunked\r\n\r\n");
     for (int i = 0; i < 10; i++)
@@ -235,13 +206,13 @@ static void test_limits_max_connections(void **state)
     (void)state;
     struct it_server *s = it_server_start("--max-connections", "2", NULL);
     assert_non_null(s);
-    struct it_conn *c1 = open_conn(s), *c2 = open_conn(s);
+    struct it_conn *c1 = it_conn_open_or_fail(s), *c2 = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sends(c1, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     expect_ok_status(c1, 200);
     assert_int_equal(it_conn_sends(c2, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     expect_ok_status(c2, 200);
 
-    struct it_conn *c3 = open_conn(s); /* the kernel completes the handshake */
+    struct it_conn *c3 = it_conn_open_or_fail(s); /* the kernel completes the handshake */
     it_conn_sends(c3, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n");
     int closed = it_conn_closed(c3, 2000);
     if (closed != 1)
@@ -259,7 +230,7 @@ static void test_limits_max_connections(void **state)
     expect_ok_status(c1, 200);
     assert_int_equal(it_conn_closed(c1, 2000), 1);
 
-    struct it_conn *c4 = open_conn(s);
+    struct it_conn *c4 = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sends(c4, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     expect_ok_status(c4, 200);
     it_conn_close(c2);
@@ -277,7 +248,7 @@ static void test_limits_slowloris_408(void **state)
     (void)state;
     struct it_server *s = it_server_start("--head-timeout", "300ms", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     it_conn_nodelay(c);
     int64_t t0 = it_now_ms();
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\nX-Slow: "), IT_OK);
@@ -308,7 +279,7 @@ static void test_limits_body_timeout_408(void **state)
     (void)state;
     struct it_server *s = it_server_start("--body-timeout", "300ms", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     it_conn_nodelay(c);
     assert_int_equal(it_conn_sends(c, "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                       "Content-Length: 100\r\n\r\n"),
@@ -339,10 +310,9 @@ static void test_limits_idle_timeout(void **state)
     (void)state;
     struct it_server *s = it_server_start("--idle-timeout", "300ms", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
-    /* t0 before the request: the server arms the idle deadline after its
-     * answer, so elapsed >= 300 ms whatever the scheduler does to this
-     * process between the answer and the wait (a loaded machine). */
+    struct it_conn *c = it_conn_open_or_fail(s);
+    /* the clock starts before the request: the server's idle timer starts
+     * after it, but maybe before its answer reaches us on a loaded machine */
     int64_t t0 = it_now_ms();
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     expect_ok_status(c, 200);
@@ -353,7 +323,7 @@ static void test_limits_idle_timeout(void **state)
                  (long long)elapsed);
     /* Activity before the deadline keeps it open: requests every 100 ms for
      * 600 ms, then it closes 300 ms after the last. */
-    c = open_conn(s);
+    c = it_conn_open_or_fail(s);
     for (int i = 0; i < 6; i++) {
         assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
         expect_ok_status(c, 200);
@@ -369,14 +339,14 @@ static void test_limits_idle_timeout(void **state)
  * proves the server holds the request, waiting for its body. */
 static struct it_conn *request_in_flight(struct it_server *s, const char *rid)
 {
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sendf(c,
                                    "POST /api/nowhere HTTP/1.1\r\nHost: t\r\n"
                                    "Content-Length: 5\r\nExpect: 100-continue\r\n"
                                    "X-Request-Id: %s\r\n\r\n",
                                    rid),
                      IT_OK);
-    struct it_resp *r = read_resp(c);
+    struct it_resp *r = it_conn_read_or_fail(c, 0);
     assert_int_equal(r->status, 100);
     return c;
 }
@@ -384,7 +354,7 @@ static struct it_conn *request_in_flight(struct it_server *s, const char *rid)
 /* An idle keep-alive connection (one request answered). */
 static struct it_conn *idle_conn(struct it_server *s)
 {
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     expect_ok_status(c, 200);
     return c;
@@ -502,7 +472,7 @@ static void protocol_error(const char *bad, const char *tag)
 {
     struct it_server *s = it_server_start(NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     char *follow = it_sprintf("GET /after-%s HTTP/1.1\r\nHost: t\r\n\r\n", tag);
     char *all = it_sprintf("%s%s", bad, follow);
     assert_int_equal(it_conn_send(c, all, strlen(all), IT_MS_IO), IT_OK);
@@ -603,7 +573,7 @@ static void test_limits_chunk_framing_400(void **state)
     assert_non_null(s);
     char failed[512] = "";
     for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
-        struct it_conn *c = open_conn(s);
+        struct it_conn *c = it_conn_open_or_fail(s);
         assert_int_equal(it_conn_sendf(c,
                                        "POST /api/framing HTTP/1.1\r\nHost: t\r\n"
                                        "Transfer-Encoding: chunked\r\n\r\n%s"
@@ -639,7 +609,7 @@ static void test_limits_write_backpressure(void **state)
     enum { N = 5000 };
     struct it_server *s = it_server_start("--max-write-buffer", "16k", NULL);
     assert_non_null(s);
-    struct it_conn *c = open_conn(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
     size_t cap = (size_t)N * 64, len = 0;
     char *buf = it_alloc(cap);
     for (int i = 0; i < N; i++)
@@ -664,30 +634,30 @@ static void test_limits_write_backpressure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_limits_url_414, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_header_bytes_431, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_header_count_431, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_body_content_length_413, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_body_chunked_413, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_chunk_ext_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_max_connections, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_slowloris_408, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_body_timeout_408, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_idle_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_shutdown_inflight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_shutdown_prompt, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_shutdown_no_connections, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_second_sigterm, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_obs_fold_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_space_before_colon_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_bare_lf_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_cl_and_te_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_duplicate_cl_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_te_http10_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_missing_host_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_bad_chunk_size_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_chunk_framing_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_write_backpressure, setup, teardown),
+        it_test(test_limits_url_414),
+        it_test(test_limits_header_bytes_431),
+        it_test(test_limits_header_count_431),
+        it_test(test_limits_body_content_length_413),
+        it_test(test_limits_body_chunked_413),
+        it_test(test_limits_chunk_ext_400),
+        it_test(test_limits_max_connections),
+        it_test(test_limits_slowloris_408),
+        it_test(test_limits_body_timeout_408),
+        it_test(test_limits_idle_timeout),
+        it_test(test_limits_shutdown_inflight),
+        it_test(test_limits_shutdown_prompt),
+        it_test(test_limits_shutdown_no_connections),
+        it_test(test_limits_second_sigterm),
+        it_test(test_limits_obs_fold_400),
+        it_test(test_limits_space_before_colon_400),
+        it_test(test_limits_bare_lf_400),
+        it_test(test_limits_cl_and_te_400),
+        it_test(test_limits_duplicate_cl_400),
+        it_test(test_limits_te_http10_400),
+        it_test(test_limits_missing_host_400),
+        it_test(test_limits_bad_chunk_size_400),
+        it_test(test_limits_chunk_framing_400),
+        it_test(test_limits_write_backpressure),
     };
     return cmocka_run_group_tests_name("integration/limits", tests, NULL, NULL);
 }

@@ -56,34 +56,16 @@ static struct it_conn *conn;
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = rc_server(rc_q(schema), "--sync", "normal", NULL);
     return srv ? 0 : -1;
 }
 
-static int group_teardown(void **state)
+/* Each test's connection to the group's server (in the test's scope). */
+static int open_conn(void)
 {
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
     conn = it_conn_open(srv);
     return conn ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
 }
 
 static void assert_matches(const char *s, const char *re)
@@ -447,15 +429,15 @@ static void test_records_hidden(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_records_crud, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_records_custom_id, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_records_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_records_list_paging, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_records_list_sort, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_records_list_filter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_records_expand, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_records_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_records_hidden, setup, teardown),
+        it_test_each(test_records_crud, open_conn),
+        it_test_each(test_records_custom_id, open_conn),
+        it_test_each(test_records_errors, open_conn),
+        it_test_each(test_records_list_paging, open_conn),
+        it_test_each(test_records_list_sort, open_conn),
+        it_test_each(test_records_list_filter, open_conn),
+        it_test_each(test_records_expand, open_conn),
+        it_test_each(test_records_fields, open_conn),
+        it_test_each(test_records_hidden, open_conn),
     };
-    return cmocka_run_group_tests_name("records", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("records", tests, group_setup, it_group_teardown);
 }

@@ -224,8 +224,8 @@ static void test_catalog_poll(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_catalog_save_and_migrate),
-        cmocka_unit_test(test_catalog_poll),
+        it_test(test_catalog_save_and_migrate),
+        it_test(test_catalog_poll),
     };
     return cmocka_run_group_tests_name("records_catalog", tests, NULL, NULL);
 }

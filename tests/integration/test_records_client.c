@@ -29,6 +29,7 @@ cJSON *rc_track(cJSON *j)
 {
     if (!j)
         return NULL;
+    it_on_test_end(rc_free_all); /* every fixture's teardown frees them */
     if (ntracked == captracked) {
         captracked = captracked ? captracked * 2 : 64;
         tracked = realloc(tracked, captracked * sizeof(*tracked));
@@ -127,78 +128,11 @@ double rc_num(const cJSON *o, const char *key)
     return v->valuedouble;
 }
 
-static char *slurp(int fd)
-{
-    size_t cap = 4096, len = 0;
-    char *buf = it_alloc(cap);
-    lseek(fd, 0, SEEK_SET);
-    for (;;) {
-        if (len + 1 >= cap) {
-            char *bigger = it_alloc(cap * 2);
-            memcpy(bigger, buf, len);
-            buf = bigger;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = 0;
-    return buf;
-}
-
 int rc_vrun(char **out, char **err, const char *prefix, const char *arg, va_list ap)
 {
-    const char *bin = getenv("STAGEHAND_BIN");
-    if (!bin)
+    if (!getenv("STAGEHAND_BIN"))
         fail_msg("STAGEHAND_BIN is not set");
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)(uintptr_t)bin;
-    if (prefix)
-        argv[n++] = (char *)(uintptr_t)prefix;
-    for (const char *x = arg; x && n < 31; x = va_arg(ap, const char *))
-        argv[n++] = (char *)(uintptr_t)x;
-    argv[n] = NULL;
-    FILE *fo = tmpfile(), *fe = tmpfile();
-    assert_non_null(fo);
-    assert_non_null(fe);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null_fd = open("/dev/null", O_RDONLY);
-        if (null_fd >= 0)
-            dup2(null_fd, 0);
-        dup2(fileno(fo), 1);
-        dup2(fileno(fe), 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    assert_true(pid > 0);
-    int status = 0, code = -1;
-    int64_t deadline = it_now_ms() + 30000;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
-        if (it_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        poll(NULL, 0, 5);
-    }
-    char *o = slurp(fileno(fo)), *e = slurp(fileno(fe));
-    fclose(fo);
-    fclose(fe);
-    if (out)
-        *out = o;
-    if (err)
-        *err = e;
-    return code;
+    return it_run_v(out, err, IT_MS_CLI, prefix, arg, ap);
 }
 
 int rc_cli(char **out, char **err, const char *arg, ...)

@@ -3,7 +3,8 @@
  * harness: one request/response with the body parsed as JSON, query-string
  * encoding, the `stagehand collections` command run as a child process, and
  * a server started on a data folder prepared by an import. Parsed JSON is
- * tracked and freed by rc_free_all() (call it from each teardown), so an
+ * tracked and freed by rc_free_all() (the harness's fixtures call it at the
+ * end of every test and group; a test may call it sooner), so an
  * assertion that jumps out of a test leaks nothing.
  */
 #ifndef SH_IT_RECORDS_CLIENT_H

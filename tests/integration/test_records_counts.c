@@ -56,7 +56,7 @@ static struct it_conn *conn;
 
 static int start(const char *cache)
 {
-    it_scope_begin();
+    it_group_begin();
     srv = rc_server(rc_q(schema), "--sync", "normal", "--rate-limit-auth", "off", "--count-cache",
                     cache, NULL);
     return srv ? 0 : -1;
@@ -74,29 +74,11 @@ static int group_setup_off(void **state)
     return start("0");
 }
 
-static int group_teardown(void **state)
+/* Each test's connection to the group's server (in the test's scope). */
+static int open_conn(void)
 {
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
     conn = it_conn_open(srv);
     return conn ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
 }
 
 /* totalItems of a list of coll with filter (token may be NULL); also checks
@@ -413,21 +395,23 @@ static void test_json_same_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_counts_follow_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts_pipelined, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts_many_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts_relations, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts_password_reset, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts_superusers_cli, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts_hidden_field, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_same_bytes, setup, teardown),
+        it_test_each(test_counts_follow_writes, open_conn),
+        it_test_each(test_counts_pipelined, open_conn),
+        it_test_each(test_counts_many_writes, open_conn),
+        it_test_each(test_counts_relations, open_conn),
+        it_test_each(test_counts_password_reset, open_conn),
+        it_test_each(test_counts_superusers_cli, open_conn),
+        it_test_each(test_counts_hidden_field, open_conn),
+        it_test_each(test_json_same_bytes, open_conn),
     };
     /* the same answers with the cache off */
     const struct CMUnitTest off[] = {
-        cmocka_unit_test_setup_teardown(test_counts_follow_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts_relations, setup, teardown),
+        it_test_each(test_counts_follow_writes, open_conn),
+        it_test_each(test_counts_relations, open_conn),
     };
-    int failed = cmocka_run_group_tests_name("count cache on", tests, group_setup, group_teardown);
-    failed += cmocka_run_group_tests_name("count cache off", off, group_setup_off, group_teardown);
+    int failed =
+        cmocka_run_group_tests_name("count cache on", tests, group_setup, it_group_teardown);
+    failed +=
+        cmocka_run_group_tests_name("count cache off", off, group_setup_off, it_group_teardown);
     return failed;
 }

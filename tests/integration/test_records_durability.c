@@ -184,7 +184,7 @@ static void test_durability_kill9(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_durability_kill9),
+        it_test(test_durability_kill9),
     };
     return cmocka_run_group_tests_name("records_durability", tests, NULL, NULL);
 }

@@ -66,34 +66,16 @@ static struct it_conn *conn;
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = rc_server(rc_q(schema), "--sync", "normal", NULL);
     return srv ? 0 : -1;
 }
 
-static int group_teardown(void **state)
+/* Each test's connection to the group's server (in the test's scope). */
+static int open_conn(void)
 {
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
     conn = it_conn_open(srv);
     return conn ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
 }
 
 /* GET of a path formatted with one string (a macro keeps the format checked). */
@@ -434,16 +416,16 @@ static void test_query_budget(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rules_null_is_403, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rules_expressions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rules_request_query, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_validation_codes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_validation_unique, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_relations, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auth_signup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writer_queue_full_503, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writer_client_gone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_budget, setup, teardown),
+        it_test_each(test_rules_null_is_403, open_conn),
+        it_test_each(test_rules_expressions, open_conn),
+        it_test_each(test_rules_request_query, open_conn),
+        it_test_each(test_validation_codes, open_conn),
+        it_test_each(test_validation_unique, open_conn),
+        it_test_each(test_delete_relations, open_conn),
+        it_test_each(test_auth_signup, open_conn),
+        it_test_each(test_writer_queue_full_503, open_conn),
+        it_test_each(test_writer_client_gone, open_conn),
+        it_test_each(test_query_budget, open_conn),
     };
-    return cmocka_run_group_tests_name("records_rules", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("records_rules", tests, group_setup, it_group_teardown);
 }

@@ -59,21 +59,6 @@ static const char schema[] =
 #define PROXY    "--trusted-proxy", "127.0.0.1/32"
 #define NO_IP_RL "--rate-limit-auth", "off"
 
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
-    return 0;
-}
-
 static void stop(struct it_server *s)
 {
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
@@ -602,15 +587,15 @@ static void test_reset_throttle_and_email_binding(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_old_password_refused_before_any_hash, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_old_password_checks_are_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_lockout_by_strangers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ipv6_address_limit_by_64, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_protected_fields_on_sign_up, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_protected_fields_on_update, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cascade_ends_sessions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset_tokens_never_logged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset_throttle_and_email_binding, setup, teardown),
+        it_test(test_old_password_refused_before_any_hash),
+        it_test(test_old_password_checks_are_counted),
+        it_test(test_no_lockout_by_strangers),
+        it_test(test_ipv6_address_limit_by_64),
+        it_test(test_protected_fields_on_sign_up),
+        it_test(test_protected_fields_on_update),
+        it_test(test_cascade_ends_sessions),
+        it_test(test_reset_tokens_never_logged),
+        it_test(test_reset_throttle_and_email_binding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,7 +88,7 @@ static const char *as_su(const char *method, const char *path, const char *body)
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = rc_server(rc_q(schema), "--sync", "normal", "--rate-limit-auth", "off", NULL);
     if (!srv)
         return -1;
@@ -133,30 +133,6 @@ static int group_setup(void **state)
               it_sprintf("{'links':[%s]}", links));
     }
     rc_free_all();
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    rc_free_all();
-    it_scope_end();
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rc_free_all();
-    it_scope_end();
     return 0;
 }
 
@@ -587,16 +563,11 @@ static void test_guest_budget_and_expand_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_email_hidden_in_filter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_email_hidden_in_sort, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_email_hidden_in_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nolist_hop_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_listrule_limits_hop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hidden_fields_unusable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_filter_fanout_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expand_capped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_health_under_fanout_attack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_guest_budget_and_expand_cap, setup, teardown),
+        it_test(test_email_hidden_in_filter),     it_test(test_email_hidden_in_sort),
+        it_test(test_email_hidden_in_output),     it_test(test_nolist_hop_refused),
+        it_test(test_listrule_limits_hop),        it_test(test_hidden_fields_unusable),
+        it_test(test_filter_fanout_refused),      it_test(test_expand_capped),
+        it_test(test_health_under_fanout_attack), it_test(test_guest_budget_and_expand_cap),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
 }

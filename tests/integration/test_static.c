@@ -81,43 +81,12 @@ static int make_tree(void)
 static int group_setup(void **state)
 {
     (void)state;
-    it_scope_begin();
+    it_group_begin();
     srv = it_server_new();
     if (!srv || make_tree() != 0)
         return -1;
     const char *args[] = {"--public", pub(""), NULL};
     return it_server_run(srv, args);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    int st = srv ? it_server_stop(srv, IT_MS_STOP) : -1;
-    it_scope_end();
-    if (st != 0)
-        printf("# the group's server exited with %d, expected 0\n", st);
-    return st == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    it_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    it_scope_end();
-    return 0;
-}
-
-static struct it_conn *open_conn(void)
-{
-    struct it_conn *c = it_conn_open(srv);
-    assert_non_null(c);
-    return c;
 }
 
 /* GET target on c with extra header lines (each ending in CRLF, may be ""). */
@@ -135,7 +104,7 @@ static struct it_resp *get(struct it_conn *c, const char *method, const char *ta
 static void test_static_file(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     struct it_resp *r = get(c, "GET", "/hello.txt", "");
     assert_int_equal(r->status, 200);
     assert_string_equal(it_resp_header(r, "Content-Type"), "text/plain; charset=utf-8");
@@ -180,7 +149,7 @@ static void test_static_file(void **state)
 static void test_static_validators(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     struct it_resp *r = get(c, "GET", "/hello.txt", "");
     assert_int_equal(r->status, 200);
     const char *etag = it_resp_header(r, "ETag");
@@ -200,7 +169,7 @@ static void test_static_validators(void **state)
 static void test_static_if_none_match_304(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     const char *etag = it_resp_header(get(c, "GET", "/hello.txt", ""), "ETag");
     assert_non_null(etag);
     struct it_resp *r = get(c, "GET", "/hello.txt", it_sprintf("If-None-Match: %s\r\n", etag));
@@ -229,7 +198,7 @@ static void test_static_if_none_match_304(void **state)
 static void test_static_if_modified_since_304(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     struct it_resp *r =
         get(c, "GET", "/hello.txt", "If-Modified-Since: Wed, 01 Jan 2020 12:00:00 GMT\r\n");
     assert_int_equal(r->status, 304);
@@ -248,7 +217,7 @@ static void test_static_if_modified_since_304(void **state)
 static void test_static_head(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     /* HEAD then GET in one write: no body may follow the HEAD's head. */
     assert_int_equal(it_conn_sends(c, "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
                                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"),
@@ -269,7 +238,7 @@ static void test_static_head(void **state)
 static void test_static_index(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     struct it_resp *r = get(c, "GET", "/", "");
     assert_int_equal(r->status, 200);
     assert_string_equal(r->body, index_html);
@@ -300,7 +269,7 @@ static void test_static_traversal(void **state)
         "/sub/..%5c..%5csecret.txt",
         "http://t/../secret.txt",
     };
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         struct it_resp *r = get(c, "GET", targets[i], "");
         if (r->status != 404 || strstr(r->body, "TOP SECRET"))
@@ -312,7 +281,7 @@ static void test_static_traversal(void **state)
 static void test_static_symlink_outside(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     static const char *const targets[] = {"/link.txt", "/abslink.txt", "/outdir/secret.txt",
                                           "/outdir/"};
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
@@ -329,7 +298,7 @@ static void test_static_symlink_outside(void **state)
 static void test_static_large_file(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     assert_int_equal(it_conn_sends(c, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     struct it_resp *r = it_conn_read(c, 0, 10000);
     assert_non_null(r);
@@ -357,7 +326,7 @@ static void test_static_large_file(void **state)
 static void test_static_api_not_served(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     struct it_resp *r = get(c, "GET", "/api/secret.txt", "");
     assert_int_equal(it_resp_check_error(r, 404), 0);
     assert_null(strstr(r->body, "TOP SECRET"));
@@ -371,7 +340,7 @@ static void test_static_api_not_served(void **state)
 static void test_static_missing(void **state)
 {
     (void)state;
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     struct it_resp *r = get(c, "GET", "/missing.txt", "");
     assert_int_equal(it_resp_check_error(r, 404), 0);
     r = get(c, "GET", "/sub/missing/deeper.txt", "");
@@ -390,7 +359,7 @@ static void test_static_client_gone(void **state)
     (void)state;
     static const size_t cut[] = {0, 1, 300, 70000, 500000};
     for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
-        struct it_conn *c = open_conn();
+        struct it_conn *c = it_conn_open_or_fail(srv);
         assert_int_equal(it_conn_sends(c, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
                                           "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"),
                          IT_OK);
@@ -399,7 +368,7 @@ static void test_static_client_gone(void **state)
                 fail_msg("stream ended early at %zu bytes", it_conn_pending(c));
         it_conn_abort(c); /* unread data: the kernel sends a reset */
     }
-    struct it_conn *c = open_conn();
+    struct it_conn *c = it_conn_open_or_fail(srv);
     struct it_resp *r = get(c, "GET", "/big.bin", "");
     assert_int_equal(r->status, 200);
     assert_memory_equal(r->body, big, BIG_SIZE);
@@ -444,19 +413,19 @@ static void test_static_stalled_reader_dropped(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_static_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_validators, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_if_none_match_304, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_if_modified_since_304, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_head, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_index, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_traversal, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_symlink_outside, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_large_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_api_not_served, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_missing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_client_gone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_stalled_reader_dropped, setup, teardown),
+        it_test(test_static_file),
+        it_test(test_static_validators),
+        it_test(test_static_if_none_match_304),
+        it_test(test_static_if_modified_since_304),
+        it_test(test_static_head),
+        it_test(test_static_index),
+        it_test(test_static_traversal),
+        it_test(test_static_symlink_outside),
+        it_test(test_static_large_file),
+        it_test(test_static_api_not_served),
+        it_test(test_static_missing),
+        it_test(test_static_client_gone),
+        it_test(test_static_stalled_reader_dropped),
     };
-    return cmocka_run_group_tests_name("integration/static", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("integration/static", tests, group_setup, it_group_teardown);
 }

@@ -47,13 +47,13 @@ static void test_threads_are_named(void **state)
     it_scope_begin();
     struct it_server *s = it_server_start("--hash-threads", "3", NULL);
     assert_non_null(s);
-    /* threads name themselves as they start, which may be after the server
-     * printed its address: wait a little for the last of them */
+    /* every thread names itself as it starts, maybe after the server
+     * listens: wait a little for each name */
+    static const char *const names[] = {"sh-writer", "sh-hash-0", "sh-hash-1", "sh-hash-2"};
     int64_t until = it_now_ms() + IT_MS_IO;
-    while ((threads_named(s->pid, "sh-writer") == 0 || threads_named(s->pid, "sh-hash-0") == 0 ||
-            threads_named(s->pid, "sh-hash-1") == 0 || threads_named(s->pid, "sh-hash-2") == 0) &&
-           it_now_ms() < until)
-        usleep(10 * 1000);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        while (threads_named(s->pid, names[i]) == 0 && it_now_ms() < until)
+            usleep(10 * 1000);
     assert_int_equal(threads_named(s->pid, "sh-writer"), 1);
     assert_int_equal(threads_named(s->pid, "sh-hash-0"), 1);
     assert_int_equal(threads_named(s->pid, "sh-hash-1"), 1);
@@ -67,7 +67,7 @@ static void test_threads_are_named(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_threads_are_named),
+        it_test(test_threads_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
