@@ -18,9 +18,9 @@
 #include <sodium.h>
 #include <uv.h>
 
-#include "stagehand/cli.h"
-#include "stagehand/catalog.h"
 #include "stagehand/api.h"
+#include "stagehand/catalog.h"
+#include "stagehand/cli.h"
 #include "stagehand/config.h"
 #include "stagehand/core.h"
 #include "stagehand/db.h"

@@ -30,8 +30,8 @@
 #include <sqlite3.h>
 #include <uv.h>
 
-#include "stagehand/schema.h"
 #include "stagehand/db.h"
+#include "stagehand/schema.h"
 
 /* An immutable list of collections as of one schema version. */
 struct sh_catalog_snap {

@@ -32,11 +32,11 @@
 #include <sqlite3.h>
 
 #include "stagehand/catalog.h"
+#include "stagehand/core.h"
+#include "stagehand/db.h"
 #include "stagehand/filter.h"
 #include "stagehand/schema.h"
 #include "stagehand/validate.h"
-#include "stagehand/core.h"
-#include "stagehand/db.h"
 
 struct cJSON;
 struct sh__rec_json_key;

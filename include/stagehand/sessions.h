@@ -20,8 +20,8 @@
 
 #include <sqlite3.h>
 
-#include "stagehand/schema.h"
 #include "stagehand/db.h"
+#include "stagehand/schema.h"
 
 struct cJSON;
 

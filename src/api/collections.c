@@ -10,13 +10,13 @@
  * field at fault in `data`. The token secret of auth collections
  * (authToken.secret) is never shown; a PATCH without it keeps it.
  */
-#include "auth_int.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "auth_int.h"
 
 #define DEFAULT_PER_PAGE 30
 #define MAX_PER_PAGE     1000

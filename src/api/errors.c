@@ -12,12 +12,12 @@
  * not 503: the same request would be stopped again, so it is the request
  * (an unindexed filter or sort over many rows) that must change.
  */
-#include "records_int.h"
-
 #include <errno.h>
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
+
+#include "records_int.h"
 
 static const struct {
     int code, status;

@@ -9,9 +9,9 @@
  * again, up to SH__API_STALE_RETRIES times, so the client never sees the
  * window; every other code is answered by the handler or through errors.c.
  */
-#include "api_int.h"
-
 #include <stddef.h>
+
+#include "api_int.h"
 
 static void job_done(struct sh_db_job *dj, int rc)
 {

@@ -4,7 +4,6 @@
  * the client address, the token, the general rate limit).
  */
 #include "stagehand/api.h"
-
 #include "stagehand/static.h"
 
 int sh_api_register(struct sh_router *rt, struct sh_static *files)

@@ -17,12 +17,12 @@
  * (::ffff:a.b.c.d, what a dual-stack socket reports) is treated as the IPv4
  * address, both in lists and in the addresses checked against them.
  */
-#include "stagehand/auth.h"
-
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "stagehand/auth.h"
 
 #define MAX_HOPS 32
 

@@ -32,13 +32,11 @@
  * dummy hash that unknown identities are verified against is made by the
  * first thread when it starts, with the pool's parameters, never on the loop.
  */
-#include "stagehand/auth.h"
-
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -46,6 +44,8 @@
 #include <unistd.h>
 
 #include <sodium.h>
+
+#include "stagehand/auth.h"
 
 #define MAX_THREADS 256
 

@@ -11,14 +11,14 @@
  * path. The payload is plain JSON because the SDK reads `exp` and `type` from
  * it.
  */
-#include "stagehand/auth.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
+
+#include "stagehand/auth.h"
 
 #define B64_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
 

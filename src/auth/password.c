@@ -8,12 +8,12 @@
  * -ENOMEM, so that an overloaded server is not mistaken for a wrong password
  * in the logs (the caller refuses the login either way).
  */
-#include "stagehand/auth.h"
-
 #include <errno.h>
 #include <string.h>
 
 #include <sodium.h>
+
+#include "stagehand/auth.h"
 
 _Static_assert(SH_PASSWORD_HASH_MAX == crypto_pwhash_STRBYTES, "hash buffer size");
 

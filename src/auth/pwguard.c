@@ -19,9 +19,9 @@
  * and checks in flight. Either limiter may be NULL (off); with no pair
  * limiter a full ceiling refuses everyone (nobody is "clean").
  */
-#include "stagehand/auth.h"
-
 #include <string.h>
+
+#include "stagehand/auth.h"
 
 void sh_pwguard_take(struct sh_ratelimit *pair, struct sh_ratelimit *account,
                      const struct sh_pwguard_keys *k, uint64_t now_ms, struct sh_pwguard_ticket *t)

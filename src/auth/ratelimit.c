@@ -15,15 +15,14 @@
  * integers scaled by W, exact and free of overflow for W <= 2^30 ms and
  * counts <= limit < 2^32.
  */
-#include "stagehand/auth.h"
-
-#include "stagehand/lru.h"
-
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
+
+#include "stagehand/auth.h"
+#include "stagehand/lru.h"
 
 #define KEY_INLINE 64
 #define DIGEST_LEN 32

@@ -13,8 +13,6 @@
  * by --delete-missing; auth collections are exported without their token
  * secret (authToken.secret), which an import of the same collection keeps.
  */
-#include "stagehand/cli.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "stagehand/catalog.h"
+#include "stagehand/cli.h"
 #include "stagehand/core.h"
 #include "stagehand/db.h"
 

@@ -17,8 +17,6 @@
  * schema_version, which the server's catalog polls every second and which
  * makes it drop every cached token.
  */
-#include "stagehand/cli.h"
-
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,12 +24,13 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "stagehand/catalog.h"
-#include "stagehand/records.h"
-#include "stagehand/sessions.h"
 #include "stagehand/auth.h"
+#include "stagehand/catalog.h"
+#include "stagehand/cli.h"
 #include "stagehand/core.h"
 #include "stagehand/db.h"
+#include "stagehand/records.h"
+#include "stagehand/sessions.h"
 
 #define SUPERUSERS "_superusers"
 
@@ -161,8 +160,7 @@ void sh_cli_superuser_usage(FILE *f)
 static void print_errors(const cJSON *errors)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, errors)
-    {
+    cJSON_ArrayForEach(e, errors) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
         fprintf(stderr, "stagehand: %s: %s\n", e->string,
                 cJSON_IsString(m) ? m->valuestring : "invalid value.");

@@ -4,12 +4,13 @@
  * parser, the environment reader and the usage text cannot disagree.
  */
 #include "stagehand/config.h"
-#include "stagehand/core.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "stagehand/core.h"
 
 enum opt_kind {
     OPT_STR,

@@ -3,11 +3,11 @@
  * a server that cannot allocate a few hundred bytes has no sane way forward.
  * Request memory is capped separately by the arena, which fails softly (413).
  */
-#include "stagehand/core.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "stagehand/core.h"
 
 _Noreturn void sh_panic(const char *file, int line, const char *what)
 {

@@ -6,11 +6,11 @@
  * does not go back to malloc for every request; unused space is poisoned for
  * AddressSanitizer so a read past an allocation is caught, as lwan does.
  */
-#include "stagehand/core.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "stagehand/core.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SH_ASAN 1

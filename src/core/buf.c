@@ -3,11 +3,11 @@
  * output, log lines and response bodies; growth doubles so appends are
  * amortised O(1).
  */
-#include "stagehand/core.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "stagehand/core.h"
 
 void sh_buf_init(struct sh_buf *b)
 {

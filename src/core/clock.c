@@ -3,10 +3,10 @@
  * are formatted once a second and reused (as nginx's ngx_time_update does).
  * Formatting is by hand: strftime consults the locale and the time zone.
  */
-#include "stagehand/core.h"
-
 #include <stdio.h>
 #include <string.h>
+
+#include "stagehand/core.h"
 
 static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",

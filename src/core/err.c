@@ -4,10 +4,10 @@
  * or a libuv code (-errno on Unix). strerrordesc_np (glibc) is used rather
  * than strerror because it is thread-safe and never formats.
  */
-#include "stagehand/core.h"
-
 #include <stdio.h>
 #include <string.h>
+
+#include "stagehand/core.h"
 
 const char *sh_strerror(int code)
 {

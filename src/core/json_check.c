@@ -10,12 +10,12 @@
  * bit stack (1 = object) of at most SH_JSON_MAX_DEPTH_LIMIT levels, so its
  * memory is constant and its time one pass over the bytes.
  */
-#include "json_int.h"
-#include "stagehand/json.h"
-
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "json_int.h"
+#include "stagehand/json.h"
 
 struct scan {
     const unsigned char *p, *end, *start;

@@ -11,9 +11,6 @@
  * `-0.000…0001` with 80 zeros) is first copied with each of them rewritten
  * as the shortest text of the same double.
  */
-#include "json_int.h"
-#include "stagehand/json.h"
-
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +18,9 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "json_int.h"
+#include "stagehand/json.h"
 
 /* Written before the loop and threads start; read-only afterwards. Process
  * configuration rather than state: the validator on the writer thread and

@@ -10,12 +10,12 @@
  * shared by every server and thread of the process, so lines never
  * interleave mid-line and a crash report finds everything flushed.
  */
-#include "stagehand/core.h"
-
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "stagehand/core.h"
 
 enum sh_log_level sh_log_min_level = SH_LOG_INFO;
 

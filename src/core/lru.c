@@ -5,10 +5,10 @@
  */
 #include "stagehand/lru.h"
 
-#include "stagehand/core.h"
-
 #include <stdlib.h>
 #include <string.h>
+
+#include "stagehand/core.h"
 
 /* Eight bytes per step (FxHash's rotate-xor-multiply, as rustc's tables use),
  * then the tail, then a final mix (splitmix64's) so that the low bits the

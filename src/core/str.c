@@ -1,7 +1,7 @@
 /* String slices: comparisons of borrowed {ptr, len} views with C literals. */
-#include "stagehand/core.h"
-
 #include <string.h>
+
+#include "stagehand/core.h"
 
 int sh_str_eq(struct sh_str a, const char *lit)
 {

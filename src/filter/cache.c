@@ -8,13 +8,12 @@
  * schema (fields are resolved at compile time), so a schema change needs no
  * invalidation; sh_filter_cache_forget only frees memory.
  */
-#include "filter_int.h"
-
-#include "stagehand/core.h"
-#include "stagehand/lru.h"
-
 #include <stdlib.h>
 #include <string.h>
+
+#include "filter_int.h"
+#include "stagehand/core.h"
+#include "stagehand/lru.h"
 
 struct entry {
     struct sh_lru_node node; /* first member */

@@ -6,14 +6,13 @@
  * documented in filter.h. Groups are written as parenthesised AND/OR lists.
  * Recursion follows the AST, whose depth the parser bounds.
  */
-#include "filter_int.h"
-
-#include "stagehand/core.h"
-
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "filter_int.h"
+#include "stagehand/core.h"
 
 static void put_empty(struct sh_filter_sql *q)
 {

@@ -6,10 +6,10 @@
 #ifndef STAGEHAND_DB_FILTER_INT_H
 #define STAGEHAND_DB_FILTER_INT_H
 
-#include "stagehand/filter.h"
-
 #include <stdatomic.h>
 #include <stdbool.h>
+
+#include "stagehand/filter.h"
 
 /* ---- heap helpers: exhaustion aborts (STYLE.md) ---- */
 void *sh__filter_xmalloc(size_t n);

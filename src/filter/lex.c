@@ -6,11 +6,10 @@
  * lexed. Tokens point into the text; string escapes are decoded on demand by
  * sh__lexer_unquote, so the lexer itself never allocates.
  */
-#include "filter_int.h"
-
-#include "stagehand/core.h"
-
 #include <string.h>
+
+#include "filter_int.h"
+#include "stagehand/core.h"
 
 void sh__lexer_init(struct sh__lexer *lx, const char *text, size_t len)
 {

@@ -11,18 +11,18 @@
  * least one element, so "all elements" is never vacuously true and `= ""`
  * matches records without items.
  */
-#include "stagehand/civil.h"
-#include "filter_int.h"
-
-#include "stagehand/core.h"
-
-#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "filter_int.h"
+#include "stagehand/civil.h"
+#include "stagehand/core.h"
 
 #define MAX_SEGMENTS 32
 

@@ -9,14 +9,13 @@
  * are checked against a schema later, by the compiler. All nodes and strings
  * of one filter live in a private chunk pool freed at once.
  */
-#include "filter_int.h"
-
-#include "stagehand/core.h"
-
 #include <errno.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "filter_int.h"
+#include "stagehand/core.h"
 
 /* ---- the pool: bump allocation in malloc'd chunks ---- */
 struct sh__pool_chunk {

@@ -5,11 +5,10 @@
  * or the @random and @rowid macros; multi-valued and unfilterable fields are
  * refused, as is anything past SH_SORT_MAX_TERMS terms.
  */
-#include "filter_int.h"
-
-#include "stagehand/core.h"
-
 #include <string.h>
+
+#include "filter_int.h"
+#include "stagehand/core.h"
 
 static bool is_space(char ch)
 {

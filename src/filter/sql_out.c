@@ -5,15 +5,15 @@
  * parameters. Also binding to an SQLite statement, identifier validation, the
  * error helper and the aborting allocators shared by the filter files.
  */
-#include "filter_int.h"
-
-#include "stagehand/core.h"
-
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
+
+#include "filter_int.h"
+#include "stagehand/core.h"
 
 void *sh__filter_xmalloc(size_t n)
 {

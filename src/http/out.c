@@ -12,9 +12,9 @@
  * gathered before it.
  */
 #define SH_HTTP_OUT_C /* this file may call sh_conn_send (conn.h) */
-#include "conn.h"
-
 #include <string.h>
+
+#include "conn.h"
 
 /* Past this capacity the gathered buffer is given back after each flush,
  * so a spike of large responses does not pin memory for the server's life. */

@@ -5,11 +5,11 @@
  * callback keeps is copied into the request arena: llhttp's slices point into
  * a read buffer that the next read reuses.
  */
-#include "conn.h"
-
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
+
+#include "conn.h"
 
 static struct sh_http_conn *conn_of(llhttp_t *p)
 {

@@ -10,11 +10,11 @@
  * rules may read all of them (@request.query.*): each used to re-scan and
  * re-decode the raw query.
  */
-#include "conn.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "conn.h"
 
 /* ---- headers, parameters, peer ---- */
 

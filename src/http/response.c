@@ -5,10 +5,10 @@
  * flushes after each batch of input; asynchronous responses flush at once.
  * Every error uses the API's one error shape.
  */
-#include "conn.h"
-
 #include <stdio.h>
 #include <string.h>
+
+#include "conn.h"
 
 const char *sh_http_reason(int status)
 {

@@ -20,13 +20,14 @@
  * request accessors and ids (request.c), the access log (access_log.c), the
  * gather buffer and every socket write (out.c), responses (response.c).
  */
-#include "conn.h"
-
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sodium.h>
+
+#include "conn.h"
 
 #define ARENA_CHUNK 4096
 #define ARENA_LIMIT (8 * 1024 * 1024)

@@ -12,17 +12,17 @@
  * accepting goes on by itself once fds are free again. If even that fails,
  * accepting pauses for a short while instead of spinning on the backlog.
  */
-#include "stagehand/net.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include "stagehand/net.h"
 
 void sh__conn_start(struct sh_net *n, int fd, int is_unix);
 

@@ -6,11 +6,11 @@
  * reading while too much is queued, so a slow reader never makes us buffer
  * without bound. A connection is freed only in its close callbacks.
  */
-#include "stagehand/net.h"
-
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "stagehand/net.h"
 
 struct write_req {
     uv_write_t req;

@@ -6,9 +6,9 @@
  * header of ordinary responses is added by the response writer, so errors
  * produced below the router carry it too.
  */
-#include "stagehand/router.h"
-
 #include <string.h>
+
+#include "stagehand/router.h"
 
 int sh_mw_cors(struct sh_req *r, void *ud)
 {

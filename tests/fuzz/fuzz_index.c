@@ -22,9 +22,8 @@
 #include <sqlite3.h>
 
 #include "fuzz_check.h"
-
-#include "stagehand/schema.h"
 #include "stagehand/core.h"
+#include "stagehand/schema.h"
 
 #define FUZZ_MAX_INPUT 4096
 

@@ -23,7 +23,6 @@
 #include <sodium.h>
 
 #include "fuzz_check.h"
-
 #include "stagehand/auth.h"
 #include "stagehand/core.h"
 

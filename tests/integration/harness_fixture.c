@@ -8,18 +8,17 @@
  * the group started and requires its clean exit; a group whose setup
  * failed (cmocka then runs none of its tests) keeps its folders too.
  */
-#include "harness.h"
-#include "harness_int.h"
-
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
-#include <stdio.h>
-#include <stdlib.h>
+#include "harness.h"
+#include "harness_int.h"
 
 #define MAX_HOOKS 8
 

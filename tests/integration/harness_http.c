@@ -4,9 +4,6 @@
  * HTTP/1.x response parser with the checks tests share (headers, the API's
  * error shape). Nothing here sleeps; every wait is a poll with a deadline.
  */
-#include "harness.h"
-#include "harness_int.h"
-
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +18,9 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+
+#include "harness.h"
+#include "harness_int.h"
 
 static int read_now(struct it_conn *c);
 

@@ -9,9 +9,6 @@
  * here sleeps to wait for readiness; the only sleeps are a 2 ms back-off
  * when pidfd_open(2) is unavailable and the CLI's 5 ms exit poll.
  */
-#include "harness.h"
-#include "harness_int.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -26,6 +23,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "harness.h"
+#include "harness_int.h"
 
 #define IT_MS_KEEP_STOP 5000 /* a kept server's bound to exit on SIGTERM */
 

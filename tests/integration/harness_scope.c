@@ -6,14 +6,14 @@
  * process that exits with scopes open (a fixture that never ran its
  * teardown) still releases everything, from an atexit handler.
  */
-#include "harness.h"
-#include "harness_int.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "harness.h"
+#include "harness_int.h"
 
 struct res {
     struct res *next;

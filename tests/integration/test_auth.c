@@ -6,18 +6,17 @@
  * the CLI while the server runs, the password reset flow through the log
  * mailer, email visibility, auth-methods, and token expiry.
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cmocka.h>
 
 #include "test_auth_client.h"
 
@@ -289,8 +288,7 @@ static void test_password_reset(void **state)
 static const cJSON *find_id(const cJSON *items, const char *id)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, items)
-    {
+    cJSON_ArrayForEach(e, items) {
         if (strcmp(rc_str(e, "id"), id) == 0)
             return e;
     }

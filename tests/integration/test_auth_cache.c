@@ -9,12 +9,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "test_auth_client.h"
 
@@ -133,8 +132,7 @@ static void test_cache_superuser_api_and_cli(void **state)
     struct rc_resp *r = ac_req(conn, "GET", "/api/collections/_superusers/records", su, NULL);
     assert_int_equal(r->status, 200);
     const cJSON *e;
-    cJSON_ArrayForEach(e, rc_get(r->json, "items"))
-    {
+    cJSON_ArrayForEach(e, rc_get(r->json, "items")) {
         if (strcmp(rc_str(e, "email"), "root2@example.com") == 0)
             id2 = it_strdup(rc_str(e, "id"));
     }

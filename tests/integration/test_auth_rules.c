@@ -11,12 +11,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "test_auth_client.h"
 
@@ -175,8 +174,7 @@ static void test_rules_null_and_auth_fields(void **state)
 static const cJSON *find_name(const cJSON *items, const char *name)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, items)
-    {
+    cJSON_ArrayForEach(e, items) {
         if (strcmp(rc_str(e, "name"), name) == 0)
             return e;
     }

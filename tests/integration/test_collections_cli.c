@@ -5,17 +5,16 @@
  * server that serves the new schema within a second of the command, without
  * a restart.
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "test_records_client.h"
 
@@ -58,8 +57,7 @@ static cJSON *export_json(const struct it_server *s)
 static const cJSON *find(const cJSON *arr, const char *name)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, arr)
-    {
+    cJSON_ArrayForEach(e, arr) {
         if (strcmp(rc_str(e, "name"), name) == 0)
             return e;
     }

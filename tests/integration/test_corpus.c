@@ -20,16 +20,13 @@
  * hold exactly one line per response seen and no line for the hidden paths
  * (/s, /evil, /bad_path/...).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +35,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "harness.h"
 
@@ -493,8 +491,7 @@ static void test_corpus_llhttp(void **state)
     struct job *jobs = it_alloc(n * sizeof(*jobs));
     size_t i = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, m)
-    {
+    cJSON_ArrayForEach(e, m) {
         struct job *j = &jobs[i++];
         j->name = it_strdup(jstr(e, "name"));
         j->title = it_strdup(jstr(e, "title") ? jstr(e, "title") : "");
@@ -656,8 +653,7 @@ static void test_corpus_garden(void **state)
     struct job *jobs = it_alloc(n * sizeof(*jobs));
     size_t i = 0, nserver = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, m)
-    {
+    cJSON_ArrayForEach(e, m) {
         struct job *j = &jobs[i++];
         const char *file = jstr(e, "file");
         const char *section = jstr(e, "section");
@@ -746,8 +742,7 @@ static void test_corpus_smuggler(void **state)
     struct job *jobs = it_alloc(n * sizeof(*jobs));
     size_t i = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, m)
-    {
+    cJSON_ArrayForEach(e, m) {
         struct job *j = &jobs[i++];
         const char *file = jstr(e, "file");
         assert_non_null(file);

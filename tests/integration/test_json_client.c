@@ -1,18 +1,17 @@
 /*
  * Helpers of test_json_client.h for the strict-JSON suites.
  */
+#include "test_json_client.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_json_client.h"
+#include <cmocka.h>
 
 const char jc_schema[] =
     "["
@@ -71,8 +70,7 @@ bool jc_equal(const cJSON *a, const cJSON *b)
         if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
             return false;
         const cJSON *x;
-        cJSON_ArrayForEach(x, a)
-        {
+        cJSON_ArrayForEach(x, a) {
             if (!jc_equal(x, cJSON_GetObjectItemCaseSensitive(b, x->string)))
                 return false;
         }

@@ -14,20 +14,19 @@
  * bytes) sent as a body is no body, which PocketBase takes as no data; it is
  * refused as a field value. Counts are printed.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "stagehand/core.h"
 #include "stagehand/json.h"

@@ -8,17 +8,16 @@
  * server, its folder prepared by `stagehand collections import`, serves the
  * group.
  */
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "test_records_client.h"
 
@@ -250,10 +249,8 @@ static void test_records_list_paging(void **state)
     const cJSON *a = rc_get(list("perPage=60&page=1"), "items");
     const cJSON *b = rc_get(list("perPage=60&page=2"), "items");
     const cJSON *x, *y;
-    cJSON_ArrayForEach(x, a)
-    {
-        cJSON_ArrayForEach(y, b)
-        {
+    cJSON_ArrayForEach(x, a) {
+        cJSON_ArrayForEach(y, b) {
             assert_string_not_equal(rc_str(x, "id"), rc_str(y, "id"));
         }
     }

@@ -11,19 +11,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 #include <uv.h>
 
-#include "stagehand/catalog.h"
 #include "harness.h"
+#include "stagehand/catalog.h"
 
 struct env {
     uv_loop_t loop;

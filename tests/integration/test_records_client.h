@@ -10,8 +10,9 @@
 #ifndef SH_IT_RECORDS_CLIENT_H
 #define SH_IT_RECORDS_CLIENT_H
 
-#include <cjson/cJSON.h>
 #include <stdarg.h>
+
+#include <cjson/cJSON.h>
 
 #include "harness.h"
 

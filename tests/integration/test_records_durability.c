@@ -6,19 +6,17 @@
  * integrity_check, and the server serves on. Several rounds on the same data
  * folder, at synchronous=FULL (the default).
  */
+#include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cmocka.h>
 #include <sqlite3.h>
 
 #include "test_records_client.h"
@@ -100,8 +98,7 @@ static char **stored_ids(const struct it_server *s, size_t *n)
             NULL);
         assert_int_equal(r->status, 200);
         const cJSON *items = rc_get(r->json, "items"), *e;
-        cJSON_ArrayForEach(e, items)
-        {
+        cJSON_ArrayForEach(e, items) {
             ack(&all, rc_str(e, "id"));
         }
         if (cJSON_GetArraySize(items) < 1000)

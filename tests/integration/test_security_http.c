@@ -15,15 +15,13 @@
  *  - at the open-file limit connections are refused, logged once per
  *    interval, and served again once fds are free.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <dirent.h>
+#include <cmocka.h>
 
 #include "test_records_client.h"
 

@@ -10,15 +10,12 @@
  * acknowledged lost, writes resume once space is freed). The disk-full case
  * mounts a small tmpfs and needs root; it is skipped otherwise.
  */
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +24,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cmocka.h>
 #include <sqlite3.h>
 
 #include "test_auth_client.h"

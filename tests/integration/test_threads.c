@@ -3,8 +3,6 @@
  * show them): the writer thread "sh-writer" and the hashing pool's
  * "sh-hash-<n>", one per --hash-threads.
  */
-#include "harness.h"
-
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +12,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "harness.h"
 
 /* How many threads of pid are named name. */
 static int threads_named(pid_t pid, const char *name)

@@ -22,9 +22,9 @@
 #include <uv.h>
 
 #include "records_int.h"
+#include "stagehand/auth.h"
 #include "stagehand/lru.h"
 #include "stagehand/sessions.h"
-#include "stagehand/auth.h"
 
 struct cJSON;
 

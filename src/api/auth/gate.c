@@ -16,11 +16,11 @@
  * Retry-After and X-RateLimit-* (of the limit that refused). Superusers and
  * --rate-limit-exempt addresses are not counted.
  */
-#include "auth_int.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "auth_int.h"
 
 struct gate {
     struct sh_api_auth *a;

@@ -19,10 +19,10 @@
  * responses carry X-RateLimit-Limit, -Remaining and -Reset (seconds until a
  * hit frees up); a refusal is 429 with Retry-After.
  */
-#include "auth_int.h"
-
 #include <stdio.h>
 #include <string.h>
+
+#include "auth_int.h"
 
 int sh_api_mw_client_ip(struct sh_req *r, void *ud)
 {

@@ -13,8 +13,6 @@
  *    development only: the log then holds credentials.
  *  - "off": nothing is sent (the log notes the record).
  */
-#include "auth_int.h"
-
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "auth_int.h"
 #include "stagehand/config.h"
 
 #define MOD "mailer"

@@ -17,14 +17,14 @@
  *    passwordConfirm), marks the email verified (the mail was read) and
  *    deletes every session of the record.
  */
-#include "auth_int.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
+
+#include "auth_int.h"
 
 #define RESET_TYPE "passwordReset"
 
@@ -133,8 +133,7 @@ static void reset_free(struct sh__api_job *job)
     struct reset *x = (struct reset *)job;
     if (x->w.body) { /* no plain password left in freed memory */
         cJSON *e;
-        cJSON_ArrayForEach(e, x->w.body)
-        {
+        cJSON_ArrayForEach(e, x->w.body) {
             if (cJSON_IsString(e))
                 sodium_memzero(e->valuestring, strlen(e->valuestring));
         }

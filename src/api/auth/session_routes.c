@@ -10,12 +10,12 @@
  * Each write is one writer job; the answer is sent after its commit, so the
  * next request with a revoked token is a guest's.
  */
-#include "auth_int.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "auth_int.h"
 
 enum sop { SOP_REFRESH, SOP_LOGOUT, SOP_LOGOUT_ALL };
 

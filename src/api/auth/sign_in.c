@@ -19,8 +19,6 @@
  *    session and sent with the record as its owner sees it.
  * Every mismatch answers the same 400 "Failed to authenticate.".
  */
-#include "auth_int.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +26,8 @@
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
+
+#include "auth_int.h"
 
 #define FAILED "Failed to authenticate."
 

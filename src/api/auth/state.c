@@ -8,8 +8,6 @@
  * or sooner when the batch fills. The same timer deletes expired sessions
  * once an hour (and moves the auth epoch when it did, see auth_cache.c).
  */
-#include "auth_int.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "auth_int.h"
 #include "stagehand/config.h"
 
 #define MOD           "auth"

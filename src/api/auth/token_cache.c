@@ -33,15 +33,14 @@
  * each request that adopted it holds one until its arena is reset, so an
  * eviction never frees what a request still reads.
  */
-#include "auth_int.h"
-
-#include "stagehand/lru.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
+
+#include "auth_int.h"
+#include "stagehand/lru.h"
 
 #define DIGEST 32
 

@@ -18,8 +18,6 @@
  * the token's and session's expiry keep the cache from answering for longer
  * than the database would.
  */
-#include "auth_int.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +25,8 @@
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
+
+#include "auth_int.h"
 
 #define SUPERUSERS "_superusers"
 
@@ -247,8 +247,7 @@ static void own_email(const struct sh_auth *au, const cJSON *email, cJSON *v, in
         str_is(v, "id", au->record_id) && !cJSON_GetObjectItemCaseSensitive(v, "email"))
         cJSON_AddItemToObject(v, "email", cJSON_Duplicate(email, 0));
     cJSON *e;
-    cJSON_ArrayForEach(e, v)
-    {
+    cJSON_ArrayForEach(e, v) {
         own_email(au, email, e, depth + 1);
     }
 }

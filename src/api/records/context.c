@@ -22,8 +22,6 @@
  *    filter and count caches, the read budgets and the response buffer for
  *    rows written as JSON text).
  */
-#include "auth_int.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +30,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "auth_int.h"
 #include "stagehand/config.h"
 #include "stagehand/filter.h"
 #include "stagehand/json.h"
@@ -341,8 +340,7 @@ void sh__rec_send(struct sh_req *r, cJSON *obj, const char *fields, bool list)
     if (fields && *fields) {
         if (list) {
             cJSON *e;
-            cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(obj, "items"))
-            {
+            cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(obj, "items")) {
                 sh__fields_pick(e, fields);
             }
         } else {

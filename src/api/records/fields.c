@@ -6,12 +6,12 @@
  * level, and `:excerpt(max[,withEllipsis])` replaces a string by its first
  * max characters of plain text (tags stripped, whitespace collapsed).
  */
-#include "records_int.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "records_int.h"
 
 struct pick {
     char *name;
@@ -168,8 +168,7 @@ static void apply(cJSON *v, const struct pick *p)
 {
     if (cJSON_IsArray(v)) {
         cJSON *e;
-        cJSON_ArrayForEach(e, v)
-        {
+        cJSON_ArrayForEach(e, v) {
             apply(e, p);
         }
         return;

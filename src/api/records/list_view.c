@@ -23,8 +23,6 @@
  * the loop's response buffer (no cJSON tree); totals come from the count
  * cache (db/records_count.c), current until the collection's next write.
  */
-#include "auth_int.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +30,8 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
+
+#include "auth_int.h"
 
 #define DEFAULT_PER_PAGE 30
 #define MAX_PER_PAGE     1000

@@ -21,16 +21,15 @@
  * more than the budget of one window per window it is not evicted in. Loop
  * thread.
  */
-#include "auth_int.h"
-
-#include "stagehand/lru.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <sodium.h>
+
+#include "auth_int.h"
+#include "stagehand/lru.h"
 
 #define BUCKETS 4096
 

@@ -14,12 +14,11 @@
 
 #include <uv.h>
 
+#include "api_int.h"
+#include "stagehand/api.h"
 #include "stagehand/catalog.h"
 #include "stagehand/core.h"
 #include "stagehand/records.h"
-#include "stagehand/api.h"
-
-#include "api_int.h"
 
 struct cJSON;
 struct sh_filter_cache;

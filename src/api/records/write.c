@@ -22,15 +22,15 @@
  * record: every token of the record stops working at once. Sign-ups count against the per-address
  * limit of the auth routes.
  */
-#include "auth_int.h"
-#include "stagehand/validate.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
+
+#include "auth_int.h"
+#include "stagehand/validate.h"
 
 struct wjob {
     struct sh__api_job job; /* first: the request-bound job (api/job.c) */

@@ -22,11 +22,11 @@
  * exits; the loop joins it and closes its handles. No step waits on disk on
  * the loop thread.
  */
-#include "engine_int.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "engine_int.h"
 
 static void log_budget(struct sh_db *db, uint64_t elapsed_ns)
 {

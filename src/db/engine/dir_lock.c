@@ -13,8 +13,6 @@
  * epoch. Taking even a shared lock would make a server fail to start while
  * an import runs.
  */
-#include "engine_int.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,6 +20,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
+
+#include "engine_int.h"
 
 static long read_pid(int fd)
 {

@@ -9,8 +9,6 @@
  * at a time (the loop, the writer, or a CLI), so SQLite's per-connection mutex
  * would only cost time.
  */
-#include "engine_int.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -19,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "engine_int.h"
 
 void sh_db_options_init(struct sh_db_options *o)
 {

@@ -15,12 +15,11 @@
  * writer thread's (or the CLI's) for the write connection, reached by
  * sh_db_writer_prepare through a thread-local pointer.
  */
-#include "engine_int.h"
-
-#include "stagehand/lru.h"
-
 #include <stdlib.h>
 #include <string.h>
+
+#include "engine_int.h"
+#include "stagehand/lru.h"
 
 struct sh__stmt_entry {
     struct sh_lru_node node; /* keyed by the SQL text */

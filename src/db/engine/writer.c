@@ -36,12 +36,11 @@
  * every job of a transaction SQLite rolled back because of it; nothing of
  * that transaction was acknowledged.
  */
-#include "engine_int.h"
-
-#include <pthread.h>
-
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+
+#include "engine_int.h"
 
 /* Frames between SQLite's own passive checkpoints (wal_autocheckpoint; see
  * open.c for why not SQLite's 1 000). */

@@ -48,13 +48,12 @@
  * Bounded: at most `capacity` entries, least recently used evicted first;
  * capacity 0 disables the cache. Loop thread only.
  */
-#include "stagehand/records.h"
-
-#include "stagehand/lru.h"
-
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "stagehand/lru.h"
+#include "stagehand/records.h"
 
 #define TABLE_BUCKETS 64
 #define PENDING_SLOTS 256

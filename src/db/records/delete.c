@@ -14,13 +14,13 @@
  * Relation columns are not foreign keys (PocketBase's aren't either), so
  * this is the only place that keeps them consistent on delete.
  */
-#include "stagehand/records.h"
-#include "stagehand/sessions.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "stagehand/records.h"
+#include "stagehand/sessions.h"
 
 #define MAX_CASCADE_DEPTH 64
 
@@ -62,8 +62,7 @@ static char *without(const char *json, const char *id, bool *empty)
     cJSON *arr = cJSON_Parse(json ? json : "[]");
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
-    cJSON_ArrayForEach(e, arr)
-    {
+    cJSON_ArrayForEach(e, arr) {
         if (cJSON_IsString(e) && strcmp(e->valuestring, id) != 0)
             cJSON_AddItemToArray(out, cJSON_CreateString(e->valuestring));
     }

@@ -9,12 +9,12 @@
  * expanded on the fetched records before they are copied into each record's
  * `expand` object.
  */
-#include "stagehand/records.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "stagehand/records.h"
 
 struct node {
     char *name;
@@ -79,8 +79,7 @@ static void add_ids(cJSON *set, const cJSON *v)
         cJSON_AddItemToArray(set, cJSON_CreateString(v->valuestring));
         return;
     }
-    cJSON_ArrayForEach(e, v)
-    {
+    cJSON_ArrayForEach(e, v) {
         if (cJSON_IsString(e) && e->valuestring[0])
             cJSON_AddItemToArray(set, cJSON_CreateString(e->valuestring));
     }
@@ -99,14 +98,12 @@ static size_t expanded_count(const cJSON *rec)
 {
     size_t n = 0;
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(rec, "expand"), *v;
-    cJSON_ArrayForEach(v, x)
-    {
+    cJSON_ArrayForEach(v, x) {
         if (cJSON_IsObject(v)) {
             n += 1 + expanded_count(v);
         } else {
             const cJSON *e;
-            cJSON_ArrayForEach(e, v)
-            {
+            cJSON_ArrayForEach(e, v) {
                 n += 1 + expanded_count(e);
             }
         }
@@ -124,8 +121,7 @@ static struct by_id *index_found(const cJSON *found, size_t *n)
     struct by_id *ix = sh_calloc((size_t)cJSON_GetArraySize(found) + 1, sizeof(*ix));
     *n = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, found)
-    {
+    cJSON_ArrayForEach(e, found) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "id");
         if (cJSON_IsString(v))
             ix[(*n)++] = (struct by_id){v->valuestring, e, 1 + expanded_count(e)};
@@ -167,8 +163,7 @@ static struct level level_of(cJSON *arr)
 {
     struct level l = {sh_calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(cJSON *)), 0};
     cJSON *e;
-    cJSON_ArrayForEach(e, arr)
-    {
+    cJSON_ArrayForEach(e, arr) {
         l.v[l.n++] = e;
     }
     return l;
@@ -198,8 +193,7 @@ static int attach(const struct level *recs, const struct sh_field *f, const cJSO
         }
         cJSON *list = NULL;
         const cJSON *e;
-        cJSON_ArrayForEach(e, v)
-        {
+        cJSON_ArrayForEach(e, v) {
             const struct by_id *hit =
                 cJSON_IsString(e) ? find_by_id(ix, nix, e->valuestring) : NULL;
             if (!hit)

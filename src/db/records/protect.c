@@ -17,13 +17,12 @@
  * unless the same body says `verified` itself (a superuser's explicit
  * choice): the new address has not been confirmed.
  */
-#include "stagehand/records.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "stagehand/records.h"
 #include "stagehand/validate.h"
 
 static struct sh_record_column *column(struct sh_record_input *in, const char *name)

@@ -18,13 +18,13 @@
  * Every statement goes through the db's statement cache (the SQL text of a
  * given filter shape repeats) and is stepped under the read budget.
  */
-#include "stagehand/records.h"
-
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <cjson/cJSON.h>
+
+#include "stagehand/records.h"
 
 /* The compiled WHERE of one query: rule AND filter. */
 struct where {

@@ -14,12 +14,12 @@
  * row with no allocation). A create's answer is written from the values it
  * inserted (sh_rec_json_plan_values) rather than read back.
  */
-#include "stagehand/records.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "stagehand/records.h"
 
 void sh__rec_quote(struct sh_buf *b, const char *name)
 {

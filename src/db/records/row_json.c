@@ -16,13 +16,13 @@
  *  - JSON column text is spliced verbatim once sh__json_valid accepted it
  *    (it was printed by cJSON when stored).
  */
-#include "stagehand/records.h"
-
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "stagehand/records.h"
 
 static bool needs_escape(unsigned char c)
 {

@@ -11,9 +11,9 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "stagehand/core.h"
 #include "stagehand/records.h"
 #include "stagehand/validate.h"
-#include "stagehand/core.h"
 
 #define MOD "sessions"
 

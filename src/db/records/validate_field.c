@@ -6,8 +6,6 @@
  * options with PocketBase's codes. Autodate and password fields, and the
  * assembly of a whole record, are validate.c's.
  */
-#include "stagehand/validate.h"
-
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +17,7 @@
 
 #include "stagehand/core.h"
 #include "stagehand/json.h"
+#include "stagehand/validate.h"
 
 static int verr(struct sh__verr *e, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -363,8 +362,7 @@ static int slist_from(struct slist *l, const cJSON *v)
     }
     if (cJSON_IsArray(v)) {
         const cJSON *x;
-        cJSON_ArrayForEach(x, v)
-        {
+        cJSON_ArrayForEach(x, v) {
             char *s = sh__json_to_text(x);
             if (!s)
                 return -1;

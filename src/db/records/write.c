@@ -20,13 +20,12 @@
  * writes is marked in the count cache until sh_rec_write_deinit
  * (records_count.c).
  */
-#include "stagehand/records.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "stagehand/records.h"
 #include "stagehand/validate.h"
 
 static void fin(struct sh_buf *b)

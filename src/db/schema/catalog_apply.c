@@ -10,8 +10,6 @@
  * checks that the schema is still the version the change was computed
  * against: two concurrent changes cannot both apply to the same old state.
  */
-#include "stagehand/catalog.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "stagehand/catalog.h"
 #include "stagehand/core.h"
 
 #define MOD "catalog"

@@ -9,14 +9,13 @@
  * PocketBase's export array, where collections may refer to one another in
  * any order and the whole array is accepted or refused.
  */
-#include "stagehand/schema.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "stagehand/core.h"
+#include "stagehand/schema.h"
 
 /* What a collection being checked can see: itself, the rest of an import
  * batch, then the stored collections. */
@@ -179,8 +178,7 @@ int sh_collection_import(const cJSON *array, const struct sh_collection_resolver
     size_t got = 0;
     int rc = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, array)
-    {
+    cJSON_ArrayForEach(e, array) {
         olds[got] = find_old(e, resolver);
         if ((rc = sh__collection_parse_shape(e, olds[got], &list[got], err)))
             goto fail;

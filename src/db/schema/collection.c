@@ -4,15 +4,14 @@
  * type and rule names, look-ups and the freeing of collections and
  * statement lists (random ids: random_pool.c).
  */
-#include "stagehand/schema.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "stagehand/filter.h"
 #include "stagehand/core.h"
+#include "stagehand/filter.h"
+#include "stagehand/schema.h"
 
 static const char *const kind_names[] = {
     [SH_FIELD_TEXT] = "text",         [SH_FIELD_NUMBER] = "number",     [SH_FIELD_BOOL] = "bool",

@@ -16,12 +16,11 @@
  * changed), drop the old table (its indexes go with it), rename, and create
  * the indexes again.
  */
-#include "stagehand/schema.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include "stagehand/core.h"
+#include "stagehand/schema.h"
 
 enum col_class { COL_PK, COL_TEXT, COL_NUMERIC, COL_BOOL, COL_JSON, COL_MULTI };
 

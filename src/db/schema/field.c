@@ -7,8 +7,6 @@
  * relation's collection exists and whether a field may appear in this
  * collection at all is decided by schema_parse.c.
  */
-#include "stagehand/schema.h"
-
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,8 +15,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "stagehand/formats.h"
 #include "stagehand/core.h"
+#include "stagehand/formats.h"
+#include "stagehand/schema.h"
 
 struct fctx {
     const char *coll;
@@ -101,8 +100,7 @@ static int opt_list(const struct fctx *x, const cJSON *o, const char *key, char 
         return ffail(x, "\"%s\" has too many values.", key);
     *out = sh_calloc((size_t)count + 1, sizeof(char *));
     const cJSON *e;
-    cJSON_ArrayForEach(e, v)
-    {
+    cJSON_ArrayForEach(e, v) {
         if (!cJSON_IsString(e) || !e->valuestring[0])
             return ffail(x, "\"%s\" must be an array of non-empty strings.", key);
         (*out)[(*n)++] = sh_strdup(e->valuestring);

@@ -13,13 +13,12 @@
  * pointer, sized for the snapshot, never rehashed (a snapshot's collection
  * count is fixed; three flag variants at most per collection).
  */
-#include "stagehand/schema.h"
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "stagehand/core.h"
+#include "stagehand/schema.h"
 
 struct sh__view_node {
     struct sh__view_node *next;

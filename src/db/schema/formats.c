@@ -7,15 +7,14 @@
  * autogenerate patterns of id and tokenKey fields.
  */
 #include "stagehand/formats.h"
-#include "stagehand/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "stagehand/core.h"
-
 #include "stagehand/civil.h"
+#include "stagehand/core.h"
+#include "stagehand/schema.h"
 
 static bool leap(int64_t y)
 {

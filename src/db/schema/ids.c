@@ -10,14 +10,13 @@
  * past values cannot be read back from memory; a forked child starts with an
  * empty pool rather than repeating its parent's.
  */
-#include "stagehand/schema.h"
-
 #include <pthread.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "stagehand/core.h"
+#include "stagehand/schema.h"
 
 #define POOL_SIZE 4096
 

@@ -9,18 +9,17 @@
  * body over the old definition (PATCH) and are checked against what an
  * update may not change. Relations and rule compilation are schema_check.c's.
  */
-#include "stagehand/schema.h"
-
 #include <inttypes.h>
-#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
 #include "stagehand/core.h"
+#include "stagehand/schema.h"
 
 /* PocketBase's default system fields (their ids come from the CRC-32 rule). */
 static const char id_field_json[] =
@@ -231,8 +230,7 @@ static int parse_fields(struct sh_collection *c, const cJSON *arr, struct sh_sch
                                "too many fields (at most %d).", SH_SCHEMA_MAX_FIELDS);
     c->fields = sh_calloc((size_t)n + 1, sizeof(*c->fields));
     const cJSON *e;
-    cJSON_ArrayForEach(e, arr)
-    {
+    cJSON_ArrayForEach(e, arr) {
         int rc = sh__field_parse(e, c->name, &c->fields[c->nfields], err);
         c->nfields++; /* counted even on failure: sh_collection_free releases it */
         if (rc)
@@ -301,8 +299,7 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
         c->indexes = sh_calloc((size_t)n + 1, sizeof(*c->indexes));
         const cJSON *e;
         size_t pos = 0;
-        cJSON_ArrayForEach(e, arr)
-        {
+        cJSON_ArrayForEach(e, arr) {
             pos++;
             if (!cJSON_IsString(e))
                 return sh__schema_fail(err, c->name, "", "indexes",
@@ -470,13 +467,11 @@ static cJSON *merge_over(const struct sh_collection *old, const cJSON *json)
 {
     cJSON *m = sh_collection_to_json(old);
     const cJSON *e;
-    cJSON_ArrayForEach(e, json)
-    {
+    cJSON_ArrayForEach(e, json) {
         cJSON *into = cJSON_GetObjectItemCaseSensitive(m, e->string);
         if (strcmp(e->string, "authToken") == 0 && cJSON_IsObject(e) && cJSON_IsObject(into)) {
             const cJSON *k;
-            cJSON_ArrayForEach(k, e)
-            {
+            cJSON_ArrayForEach(k, e) {
                 cJSON *kc = cJSON_Duplicate(k, 1);
                 SH_ASSERT(kc);
                 if (cJSON_GetObjectItemCaseSensitive(into, k->string))

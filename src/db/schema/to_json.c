@@ -8,13 +8,12 @@
  * token secret and duration; callers showing a collection to clients remove
  * the secret).
  */
-#include "stagehand/schema.h"
-
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
 
 #include "stagehand/core.h"
+#include "stagehand/schema.h"
 
 static cJSON *rule_json(const char *rule)
 {

@@ -9,13 +9,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "auth_int.h"
 

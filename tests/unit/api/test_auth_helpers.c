@@ -9,12 +9,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "auth_int.h"
 #include "stagehand/config.h"

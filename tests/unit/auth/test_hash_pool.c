@@ -10,14 +10,14 @@
  * lowered priority (--hash-nice). Also the blocking helpers the command line
  * uses.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <errno.h>
-#include <dirent.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 #include <sodium.h>
 
 #include "stagehand/auth.h"

@@ -1,7 +1,5 @@
 /* sh_strerror: our codes by name, -errno and libuv codes by the C library's
  * text, anything else numbered. */
-#include "stagehand/core.h"
-
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +9,8 @@
 
 #include <cmocka.h>
 #include <uv.h>
+
+#include "stagehand/core.h"
 
 static void test_strerror_names_our_codes(void **state)
 {

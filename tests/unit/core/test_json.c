@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "stagehand/core.h"
 #include "stagehand/json.h"

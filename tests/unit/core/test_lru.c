@@ -4,8 +4,6 @@
  * and ends, walking oldest to newest while removing, and a randomised run
  * checked against a plain array model.
  */
-#include "stagehand/lru.h"
-
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "stagehand/lru.h"
 
 struct item {
     struct sh_lru_node node;

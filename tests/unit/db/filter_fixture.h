@@ -6,10 +6,11 @@
 #ifndef STAGEHAND_TESTS_FILTER_FIXTURE_H
 #define STAGEHAND_TESTS_FILTER_FIXTURE_H
 
-#include "stagehand/filter.h"
+#include <string.h>
 
 #include <sqlite3.h>
-#include <string.h>
+
+#include "stagehand/filter.h"
 
 static const struct sh_filter_field fixture_post_fields[] = {
     {"title", SH_FIELD_TEXT, 0, NULL},

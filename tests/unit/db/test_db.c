@@ -6,18 +6,18 @@
  * and a log line, the loop running on while the writer is busy, the CLI's
  * exclusive path and the schema version a running server polls.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <cmocka.h>
 
-#include "engine_int.h"
 #include "db_tmp.h"
+#include "engine_int.h"
 
 static int setup(void **state)
 {

@@ -11,12 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include <cjson/cJSON.h>
-
-#include "filter_int.h"
 #include "filter_check.h"
+#include "filter_int.h"
 
 /* ---- tokenizer ---- */
 

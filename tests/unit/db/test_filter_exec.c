@@ -14,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 #include <sqlite3.h>
 
 #include "filter_fixture.h"

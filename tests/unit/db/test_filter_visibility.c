@@ -21,15 +21,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 #include <sqlite3.h>
 
 #include "stagehand/filter.h"

@@ -8,19 +8,17 @@
  * WHERE reading other tables) making its counts stale, LRU eviction, a
  * capacity of 0 turning it off, and a write job bumping its own cache.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "stagehand/records.h"
 

@@ -15,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 #include <sqlite3.h>
 
 #include "stagehand/schema.h"

@@ -14,9 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cmocka.h>
-
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "stagehand/schema.h"
 

@@ -10,14 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include <cjson/cJSON.h>
-
+#include "db_tmp.h"
 #include "stagehand/catalog.h"
 #include "stagehand/schema.h"
 #include "stagehand/sessions.h"
-#include "db_tmp.h"
 
 static struct sh_collection *parse(const char *json, const struct sh_collection *old)
 {

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-
 #include <sqlite3.h>
 
 #include "filter_fixture.h"

@@ -5,22 +5,20 @@
  * without or with a damaged header) refused before SQLite sees it, the data
  * directory's lock, and the codes a locked or full database maps to.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
-#include "stagehand/schema.h"
 #include "db_tmp.h"
+#include "stagehand/schema.h"
 
 /* ---- names ---- */
 

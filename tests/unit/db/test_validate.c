@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "stagehand/validate.h"
 

@@ -13,9 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "stagehand/validate.h"
 
