@@ -403,10 +403,13 @@ int sh_rec_list_json(struct sh_db *db, const struct sh_rec_access *acc,
     return rc;
 }
 
-/* The view query of record id under rule, prepared and bound. */
-static int view_prepare(struct sh_db *db, const struct sh_rec_access *acc,
-                        const struct sh_collection *c, const struct sh_filter *rule, const char *id,
-                        struct where *w, sqlite3_stmt **st, struct sh_filter_error *err)
+/* SELECT of c's rows under rule whose id matches `id_sql` (the text after
+ * "<table>.\"id\" " with one ?), prepared and bound to value. On success *w
+ * holds the compiled rule (where_deinit after the statement). */
+static int by_id_prepare(struct sh_db *db, const struct sh_rec_access *acc,
+                         const struct sh_collection *c, const struct sh_filter *rule,
+                         const char *id_sql, const char *value, struct where *w, sqlite3_stmt **st,
+                         struct sh_filter_error *err)
 {
     *st = NULL;
     int rc = where_compile(acc, c, rule, NULL, w, err);
@@ -421,7 +424,8 @@ static int view_prepare(struct sh_db *db, const struct sh_rec_access *acc,
     where_sql(w, &b);
     sh_buf_appends(&b, " AND ");
     sh__rec_quote(&b, c->name);
-    sh_buf_appends(&b, ".\"id\" = ?");
+    sh_buf_appends(&b, ".\"id\" ");
+    sh_buf_appends(&b, id_sql);
     take_buf(&b);
     rc = sh_db_prepare(db, b.data, st);
     sh_buf_deinit(&b);
@@ -430,8 +434,16 @@ static int view_prepare(struct sh_db *db, const struct sh_rec_access *acc,
         return rc;
     }
     int i = where_bind(w, *st);
-    sqlite3_bind_text(*st, i, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(*st, i, value, -1, SQLITE_TRANSIENT);
     return 0;
+}
+
+/* The view query of record id under rule, prepared and bound. */
+static int view_prepare(struct sh_db *db, const struct sh_rec_access *acc,
+                        const struct sh_collection *c, const struct sh_filter *rule, const char *id,
+                        struct where *w, sqlite3_stmt **st, struct sh_filter_error *err)
+{
+    return by_id_prepare(db, acc, c, rule, "= ?", id, w, st, err);
 }
 
 int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
@@ -484,35 +496,19 @@ int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
     *out = NULL;
     struct where w;
     struct sh_filter_error err;
-    int rc = where_compile(acc, c, rule, NULL, &w, &err);
+    sqlite3_stmt *st;
+    int rc = by_id_prepare(db, acc, c, rule, "IN (SELECT value FROM json_each(?))", ids_json, &w,
+                           &st, &err);
     if (rc)
         return rc;
-    struct sh_buf b;
-    sh_buf_init(&b);
-    sh_buf_appends(&b, "SELECT ");
-    sh_rec_columns(c, false, &b);
-    sh_buf_appends(&b, " FROM ");
-    sh__rec_quote(&b, c->name);
-    where_sql(&w, &b);
-    sh_buf_appends(&b, " AND ");
-    sh__rec_quote(&b, c->name);
-    sh_buf_appends(&b, ".\"id\" IN (SELECT value FROM json_each(?))");
-    take_buf(&b);
-    sqlite3_stmt *st;
-    rc = sh_db_prepare(db, b.data, &st);
-    sh_buf_deinit(&b);
-    if (rc == 0) {
-        int i = where_bind(&w, st);
-        sqlite3_bind_text(st, i, ids_json, -1, SQLITE_TRANSIENT);
-        cJSON *arr = cJSON_CreateArray();
-        while ((rc = sh_db_step(db, st)) == 1)
-            cJSON_AddItemToArray(arr, sh_rec_from_row(c, st, 0, acc->flags));
-        sh_db_release(db, st);
-        if (rc)
-            cJSON_Delete(arr);
-        else
-            *out = arr;
-    }
+    cJSON *arr = cJSON_CreateArray();
+    while ((rc = sh_db_step(db, st)) == 1)
+        cJSON_AddItemToArray(arr, sh_rec_from_row(c, st, 0, acc->flags));
+    sh_db_release(db, st);
+    if (rc)
+        cJSON_Delete(arr);
+    else
+        *out = arr;
     where_deinit(&w);
     return rc;
 }
