@@ -149,9 +149,5 @@ size_t sh_date_format_http(time_t t, char *out);
 time_t sh_date_parse_http(const char *s, size_t len);
 /* Refreshes the cache if the second changed; returns the cache. */
 const struct sh_date_cache *sh_date_cache_update(struct sh_date_cache *c, time_t now);
-/* The calling thread's cache (one per loop thread), refreshed from time(NULL)
- * by that thread's sh_date_tick() at most once per second of its loop clock. */
-const struct sh_date_cache *sh_date_now(void);
-void sh_date_tick(void);
 
 #endif

@@ -106,20 +106,3 @@ const struct sh_date_cache *sh_date_cache_update(struct sh_date_cache *c, time_t
     c->sec = now;
     return c;
 }
-
-/* Per thread: each loop ticks and reads its own (two servers on two threads
- * must not write one cache without a lock); a thread that never ticked
- * formats the second at its first call. */
-static _Thread_local struct sh_date_cache thread_cache;
-
-const struct sh_date_cache *sh_date_now(void)
-{
-    if (!thread_cache.http[0])
-        sh_date_cache_update(&thread_cache, time(NULL));
-    return &thread_cache;
-}
-
-void sh_date_tick(void)
-{
-    sh_date_cache_update(&thread_cache, time(NULL));
-}

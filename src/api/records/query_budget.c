@@ -85,12 +85,12 @@ void sh__budgets_free(struct sh__budgets *t)
 
 /* The caller's key and budget in ms; false when it is not counted. */
 /* Bounded concatenation into a fixed buffer (what does not fit is cut). */
-struct sh_buf_fixed {
+struct keybuf {
     char *p;
     size_t len, cap;
 };
 
-static void key_add(struct sh_buf_fixed *k, const char *s)
+static void key_add(struct keybuf *k, const char *s)
 {
     size_t n = strlen(s);
     if (n > k->cap - k->len)
@@ -106,7 +106,7 @@ static bool caller(const struct sh_req *r, const struct sh__rec_req *q, char *ke
         return false;
     /* Keys are put together by hand: this runs on every read, and
      * snprintf cost more than the rest of the budget together. */
-    struct sh_buf_fixed k = {key, 0, SH__BUDGET_KEY_MAX - 1};
+    struct keybuf k = {key, 0, SH__BUDGET_KEY_MAX - 1};
     if (r->auth) {
         *budget = a->cfg->client_query_budget;
         key_add(&k, "a:");
