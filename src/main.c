@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "stagehand/api.h"
+#include "stagehand/cache.h"
 #include "stagehand/catalog.h"
 #include "stagehand/cli.h"
 #include "stagehand/config.h"
@@ -47,6 +48,7 @@ struct app {
     struct sh_catalog catalog;
     struct sh_api_records *records;
     struct sh_api_auth *auth;
+    struct sh_redis *redis; /* NULL without --redis */
     int stopping;
 };
 
@@ -95,6 +97,8 @@ static void stop_loop(struct app *a)
     uv_signal_stop(&a->sigint);
     uv_timer_stop(&a->drain_timer);
     sh_api_auth_stop(a->auth);
+    sh_redis_close(a->redis);
+    a->redis = NULL;
     sh_catalog_close(&a->catalog);
     if (a->db)
         sh_db_close(a->db, on_db_closed, a);
@@ -203,6 +207,22 @@ static int open_storage(struct app *a)
 
 static int serve_locked(struct app *a);
 
+/* Redis is optional at run time: unreachable or refusing, the client logs a
+ * warning and keeps trying while every request is served from SQLite. The
+ * address was checked when the flags were read. */
+static void open_redis(struct app *a)
+{
+    struct sh_redis_options o;
+    sh_redis_options_init(&o);
+    o.url = a->cfg.redis;
+    o.password = getenv("STAGEHAND_REDIS_PASSWORD");
+    o.timeout_ms = a->cfg.redis_timeout;
+    o.max_pending = a->cfg.redis_max_pending;
+    o.backoff_max_ms = a->cfg.redis_backoff_max;
+    if (sh_redis_open(&a->redis, a->loop, &o))
+        a->redis = NULL;
+}
+
 static int serve(int argc, char **argv, char **envp)
 {
     static struct app a; /* large; static keeps it off the stack */
@@ -225,6 +245,15 @@ static int serve(int argc, char **argv, char **envp)
                 a.cfg.max_json_depth, SH_JSON_MAX_DEPTH_LIMIT);
         sh_config_deinit(&a.cfg);
         return 2;
+    }
+    if (a.cfg.redis) {
+        struct sh_redis_addr addr;
+        const char *why = NULL;
+        if (sh_redis_parse_url(a.cfg.redis, &addr, &why)) {
+            fprintf(stderr, "stagehand: invalid value for --redis: %s\n", why);
+            sh_config_deinit(&a.cfg);
+            return 2;
+        }
     }
     sh_json_limits_set((size_t)a.cfg.max_json_body, a.cfg.max_json_depth);
     sh_log_min_level = (enum sh_log_level)a.cfg.log_level;
@@ -301,6 +330,8 @@ static int serve_locked(struct app *a)
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
     uv_signal_start(&a->sigint, on_signal, SIGINT);
     uv_timer_init(a->loop, &a->drain_timer);
+    if (a->cfg.redis)
+        open_redis(a);
 
     for (unsigned i = 0; i < a->http.net.nlisteners; i++) {
         printf("%s\n", a->http.net.listeners[i].bound);

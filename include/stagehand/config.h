@@ -79,6 +79,12 @@ struct sh_config {
     unsigned client_query_budget;   /* ms of reads per auth record per window */
     uint64_t query_budget_window;   /* ms over which those budgets are counted */
 
+    /* Redis (optional): the cache module's client */
+    const char *redis;          /* redis://... or unix:/path; NULL = no Redis */
+    uint64_t redis_timeout;     /* ms deadline of each command; late = a miss */
+    unsigned redis_max_pending; /* commands in flight before more are refused (a miss) */
+    uint64_t redis_backoff_max; /* ms, longest wait between reconnect attempts */
+
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];
     unsigned nowned;

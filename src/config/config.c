@@ -130,6 +130,15 @@ static const struct opt opts[] = {
      "milliseconds of record reads per signed-in record per window before 429 (0: off)"},
     {"query-budget-window", "STAGEHAND_QUERY_BUDGET_WINDOW", OPT_DURATION, F(query_budget_window),
      "window of --guest-query-budget and --client-query-budget"},
+    {"redis", "STAGEHAND_REDIS", OPT_STR, F(redis),
+     "Redis for shared state and cached reads: redis://[[user]:password@]host[:port][/db] or "
+     "unix:/path[?db=N]; the password may come from STAGEHAND_REDIS_PASSWORD (default: none)"},
+    {"redis-timeout", "STAGEHAND_REDIS_TIMEOUT", OPT_DURATION, F(redis_timeout),
+     "deadline of each Redis command; a late answer counts as a cache miss"},
+    {"redis-max-pending", "STAGEHAND_REDIS_MAX_PENDING", OPT_COUNT, F(redis_max_pending),
+     "Redis commands in flight; beyond it lookups skip Redis"},
+    {"redis-backoff-max", "STAGEHAND_REDIS_BACKOFF_MAX", OPT_DURATION, F(redis_backoff_max),
+     "longest wait between two attempts to reach Redis"},
 };
 
 #undef F
@@ -175,6 +184,9 @@ void sh_config_init(struct sh_config *c)
     c->guest_query_budget = 2000;
     c->client_query_budget = 4000;
     c->query_budget_window = 10000;
+    c->redis_timeout = 5;
+    c->redis_max_pending = 4096;
+    c->redis_backoff_max = 5000;
 }
 
 void sh_config_deinit(struct sh_config *c)
