@@ -196,6 +196,24 @@ int sh_db_errcode(int sqlite_rc);
  * function only. Returns 0 or a negative code. */
 int sh_db_schema_bump(sqlite3 *wdb);
 
+/* ---- table versions (versions.c) ----
+ * Every table the write connection changes has its counter in _versions
+ * bumped in the same transaction (once per commit), whichever process
+ * wrote: a cache entry stamped with the versions of the tables it read is
+ * current exactly while they are unchanged. */
+
+/* The versions of tables[0..n) as the read connection sees them now (inside
+ * the shared read transaction if one is open: the same snapshot as the reads
+ * around it). A table never written reads 0. Values only grow; equal values
+ * mean no change. Loop thread. Returns 0 or a negative code. */
+int sh_db_versions(struct sh_db *db, const char *const *tables, size_t n, int64_t *out);
+
+/* Bumps a table's version (NULL: every table's) for a change the update hook
+ * does not report: `DELETE FROM t` without WHERE (SQLite's truncate
+ * shortcut). Writer thread / exclusive function, inside the transaction.
+ * Returns 0 or a negative code. */
+int sh_db_writer_touch(sqlite3 *wdb, const char *table);
+
 /* ---- writer metrics ---- */
 #define SH_DB_BATCH_BUCKETS 16 /* bucket i: batches of 2^i .. 2^(i+1)-1 jobs */
 #define SH_DB_COMMIT_BUCKETS                                                                       \

@@ -72,6 +72,26 @@ struct sh__migration {
 int sh__db_migrate(sqlite3 *wdb, const struct sh__migration *list, size_t n);
 /* sh__db_migrate with stagehand's own list. */
 int sh__db_migrate_all(sqlite3 *wdb);
+/* The version of stagehand's last migration (for tests). */
+int sh__db_migrations_last(void);
+
+/* ---- table versions (versions.c) ---- */
+#define SH__VERSIONS_TABLES 32
+
+/* Tables touched by the write connection's open transaction. */
+struct sh__versions {
+    char names[SH__VERSIONS_TABLES][128];
+    unsigned n, last;
+    int all; /* more tables (or a longer name) than fit: bump "*" */
+};
+
+/* Starts recording the tables wdb changes into v (SQLite's update hook). */
+void sh__versions_attach(sqlite3 *wdb, struct sh__versions *v);
+/* Inside the transaction, just before COMMIT: bumps every recorded table's
+ * version and forgets them. 0 or a negative code (then roll back). */
+int sh__versions_flush(sqlite3 *wdb, struct sh__versions *v);
+/* Forgets the recorded tables (after a rollback). */
+void sh__versions_reset(struct sh__versions *v);
 
 /* ---- the handle (db.c, writer.c) ---- */
 #define SH__WRITER_NSTMTS 6
@@ -93,6 +113,7 @@ struct sh__writer {
     int close_rc;      /* writer: sqlite3_close of the write connection */
     struct sh_db_writer_stats stats;
     /* writer thread only */
+    struct sh__versions versions; /* tables the open transaction touched */
     uint32_t wal_frames;      /* frames in the WAL after the last commit */
     unsigned page_size;       /* of the database, for the WAL's size */
     uint64_t checkpoint_next; /* uv_hrtime before which no TRUNCATE is tried */

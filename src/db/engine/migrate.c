@@ -89,6 +89,11 @@ static const struct sh__migration migrations[] = {
         "\"authToken\":{\"duration\":86400}}"
         "', '$.authToken.secret', lower(hex(randomblob(25)))),"
         "  strftime('%Y-%m-%d %H:%M:%fZ', 'now'), strftime('%Y-%m-%d %H:%M:%fZ', 'now'));"},
+    /* Table versions (versions.c): bumped with every change, read by caches
+     * to know whether what they hold is current. WITHOUT ROWID keeps its own
+     * bumps out of the update hook. */
+    {3, "CREATE TABLE _versions (tbl TEXT PRIMARY KEY NOT NULL, v INTEGER NOT NULL) "
+        "WITHOUT ROWID;"},
 };
 
 static int current_version(sqlite3 *wdb, int *out)
@@ -168,6 +173,11 @@ int sh__db_migrate(sqlite3 *wdb, const struct sh__migration *list, size_t n)
 int sh__db_migrate_all(sqlite3 *wdb)
 {
     return sh__db_migrate(wdb, migrations, SH_ARRAY_LEN(migrations));
+}
+
+int sh__db_migrations_last(void)
+{
+    return migrations[SH_ARRAY_LEN(migrations) - 1].version;
 }
 
 int sh_db_schema_bump(sqlite3 *wdb)

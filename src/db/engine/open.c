@@ -260,11 +260,15 @@ int sh_db_run_exclusive(const char *dir, const struct sh_db_options *opt,
     struct sh__stmt_cache cache;
     sh__stmt_cache_init(&cache, wdb, opt->stmt_cache_size);
     sh__stmt_cache_bind_thread(&cache);
+    struct sh__versions versions; /* this process writes too: bump what it changes */
+    sh__versions_attach(wdb, &versions);
     int src = sqlite3_exec(wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         rc = sh__db_fail(wdb, src, "begin");
     } else {
         rc = fn(wdb, arg);
+        if (rc == 0)
+            rc = sh__versions_flush(wdb, &versions);
         if (rc == 0) {
             src = sqlite3_exec(wdb, "COMMIT", NULL, NULL, NULL);
             if (src != SQLITE_OK)
@@ -273,6 +277,7 @@ int sh_db_run_exclusive(const char *dir, const struct sh_db_options *opt,
         if (!sqlite3_get_autocommit(wdb))
             sqlite3_exec(wdb, "ROLLBACK", NULL, NULL, NULL);
     }
+    sqlite3_update_hook(wdb, NULL, NULL);
     sh__stmt_cache_deinit(&cache);
     src = sqlite3_close(wdb);
     if (src != SQLITE_OK) {

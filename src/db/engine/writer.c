@@ -166,13 +166,16 @@ static void run_batch(struct sh__writer *w, struct sh_db_job *head, struct batch
             return;
         }
     }
-    if (!live)
+    if (!live) {
+        sh__versions_reset(&w->versions);
         return;
+    }
     uint64_t t0 = uv_hrtime();
-    rc = exec(w, ST_COMMIT);
+    int vrc = sh__versions_flush(w->wdb, &w->versions);
+    rc = vrc ? SQLITE_ERROR : exec(w, ST_COMMIT);
     bs->commit_us = (uv_hrtime() - t0) / 1000;
     if (rc != SQLITE_OK) {
-        int err = sh__db_fail(w->wdb, rc, "writer commit");
+        int err = vrc ? vrc : sh__db_fail(w->wdb, rc, "writer commit");
         if (!sqlite3_get_autocommit(w->wdb)) {
             reset_busy(w->wdb);
             exec(w, ST_ROLLBACK);
@@ -351,6 +354,7 @@ int sh__writer_start(struct sh_db *db)
         sqlite3_finalize(ps);
     }
     sqlite3_wal_hook(w->wdb, wal_hook, w);
+    sh__versions_attach(w->wdb, &w->versions);
     for (int i = 0; i < SH__WRITER_NSTMTS; i++) {
         int rc = sqlite3_prepare_v3(w->wdb, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                     &w->stmts[i], NULL);
