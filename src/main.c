@@ -97,6 +97,7 @@ static void stop_loop(struct app *a)
     uv_signal_stop(&a->sigint);
     uv_timer_stop(&a->drain_timer);
     sh_api_auth_stop(a->auth);
+    sh_api_records_use_redis(a->records, NULL);
     sh_redis_close(a->redis);
     a->redis = NULL;
     sh_catalog_close(&a->catalog);
@@ -221,6 +222,7 @@ static void open_redis(struct app *a)
     o.backoff_max_ms = a->cfg.redis_backoff_max;
     if (sh_redis_open(&a->redis, a->loop, &o))
         a->redis = NULL;
+    sh_api_records_use_redis(a->records, a->redis);
 }
 
 static int serve(int argc, char **argv, char **envp)

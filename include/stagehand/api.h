@@ -92,6 +92,11 @@ struct sh_api_records *sh_api_records_new(uv_loop_t *loop, const struct sh_confi
                                           struct sh_api_auth *auth);
 /* After the database closed (no write job left): frees it. NULL is ignored. */
 void sh_api_records_free(struct sh_api_records *a);
+/* Shares expensive list answers through this Redis client (NULL: stop).
+ * The client must outlive a's use of it (sh_api_records_use_redis(a, NULL)
+ * before closing it). */
+struct sh_redis;
+void sh_api_records_use_redis(struct sh_api_records *a, struct sh_redis *redis);
 /* Adds the five records routes of API.md. 0 or a negative code. */
 int sh_api_records_register(struct sh_router *rt, struct sh_api_records *a);
 

@@ -84,6 +84,9 @@ struct sh_config {
     uint64_t redis_timeout;     /* ms deadline of each command; late = a miss */
     unsigned redis_max_pending; /* commands in flight before more are refused (a miss) */
     uint64_t redis_backoff_max; /* ms, longest wait between reconnect attempts */
+    uint64_t redis_ttl;         /* ms an expensive list answer stays in Redis */
+    uint64_t redis_max_entry;   /* bytes: larger answers are not stored */
+    unsigned redis_min_cost_us; /* a list costing less is never looked up in Redis */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

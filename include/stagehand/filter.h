@@ -233,6 +233,7 @@ int sh_filter_uses_request(const struct sh_filter *f);
 #define SH_FILTER_USES_REQUEST 1u /* any @request.* */
 #define SH_FILTER_USES_QUERY   2u /* @request.query.* */
 #define SH_FILTER_USES_HEADERS 4u /* @request.headers.* */
+#define SH_FILTER_USES_TIME    8u /* @now, @todayStart, ...: the answer moves with the clock */
 unsigned sh_filter_uses(const struct sh_filter *f);
 
 /* Nonzero if f has no expression (empty text). */

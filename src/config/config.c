@@ -139,6 +139,12 @@ static const struct opt opts[] = {
      "Redis commands in flight; beyond it lookups skip Redis"},
     {"redis-backoff-max", "STAGEHAND_REDIS_BACKOFF_MAX", OPT_DURATION, F(redis_backoff_max),
      "longest wait between two attempts to reach Redis"},
+    {"redis-ttl", "STAGEHAND_REDIS_TTL", OPT_DURATION, F(redis_ttl),
+     "how long an expensive list answer stays in Redis"},
+    {"redis-max-entry", "STAGEHAND_REDIS_MAX_ENTRY", OPT_SIZE, F(redis_max_entry),
+     "largest list answer stored in Redis"},
+    {"redis-min-cost", "STAGEHAND_REDIS_MIN_COST", OPT_COUNT0, F(redis_min_cost_us),
+     "microseconds of work below which a list is never looked up in Redis (0: every list)"},
 };
 
 #undef F
@@ -187,6 +193,9 @@ void sh_config_init(struct sh_config *c)
     c->redis_timeout = 5;
     c->redis_max_pending = 4096;
     c->redis_backoff_max = 5000;
+    c->redis_ttl = 5 * 60 * 1000;
+    c->redis_max_entry = 1024 * 1024;
+    c->redis_min_cost_us = 500;
 }
 
 void sh_config_deinit(struct sh_config *c)

@@ -124,6 +124,8 @@ static int parse_macro(struct parser *p, const char *s, size_t n, struct sh__opn
         if (strlen(exact_macros[i].name) == n && memcmp(exact_macros[i].name, s, n) == 0) {
             o->macro = exact_macros[i].macro;
             o->text = pool_strndup(p->f, "", 0);
+            if (o->macro != SH_MACRO_METHOD && o->macro != SH_MACRO_CONTEXT)
+                p->f->uses |= SH_FILTER_USES_TIME;
             goto found;
         }
     }

@@ -335,6 +335,16 @@ cJSON *sh__api_body_or_reply(struct sh_req *r)
     return b;
 }
 
+/* The capture of list_cache.c (loop thread only, set around one handler
+ * call): the one piece of module state, so that the two response paths
+ * need no new parameter. */
+static struct sh_buf *capture;
+
+void sh__rec_capture(struct sh_buf *b)
+{
+    capture = b;
+}
+
 void sh__rec_send(struct sh_req *r, cJSON *obj, const char *fields, bool list)
 {
     if (fields && *fields) {
@@ -349,7 +359,10 @@ void sh__rec_send(struct sh_req *r, cJSON *obj, const char *fields, bool list)
     }
     char *json = cJSON_PrintUnformatted(obj);
     SH_ASSERT(json);
-    sh_res_json(r, 200, json, strlen(json));
+    size_t len = strlen(json);
+    if (capture)
+        sh_buf_append(capture, json, len);
+    sh_res_json(r, 200, json, len);
     cJSON_free(json);
 }
 
@@ -368,6 +381,8 @@ struct sh_buf *sh__rec_out(struct sh_api_records *api)
 void sh__rec_send_out(struct sh_req *r, struct sh_api_records *api)
 {
     struct sh_buf *out = &api->out;
+    if (capture && out->len)
+        sh_buf_append(capture, out->data, out->len);
     sh_res_json(r, 200, out->data ? out->data : "", out->len);
     if (out->cap > OUT_KEEP)
         sh_buf_deinit(out);
@@ -418,6 +433,7 @@ void sh_api_records_free(struct sh_api_records *a)
     sh_filter_cache_free(a->filters);
     sh_rec_counts_free(a->counts);
     sh__budgets_free(a->budgets);
+    sh__list_cache_free(a->list_cache);
     sh_buf_deinit(&a->out);
     free(a);
 }

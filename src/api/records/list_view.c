@@ -262,12 +262,20 @@ static int view_read(struct sh_req *r, struct sh__rec_req *q, const struct sh_fi
  * failed for a schema that moved (read_fail_or_retry returns 1 = RETRY). */
 #define RETRY 1
 
-int sh_api_records_list(struct sh_req *r, void *ud)
+int sh__rec_list_uncached(struct sh_req *r, struct sh_api_records *api)
 {
     unsigned attempts = 0;
-    while (list_once(r, ud, &attempts) == RETRY)
+    while (list_once(r, api, &attempts) == RETRY)
         ;
     return SH_HANDLED;
+}
+
+int sh_api_records_list(struct sh_req *r, void *ud)
+{
+    struct sh_api_records *api = ud;
+    if (api->list_cache)
+        return sh__rec_list_cached(r, api);
+    return sh__rec_list_uncached(r, api);
 }
 
 int sh_api_records_view(struct sh_req *r, void *ud)

@@ -42,6 +42,7 @@ struct sh_api_records {
     struct sh__budgets *budgets; /* query_budget.c */
     struct sh_buf out;           /* sh__rec_out; capacity kept between requests */
     struct sh__rec_views *views; /* the current snapshot's schema views (context.c) */
+    struct sh__list_cache *list_cache; /* expensive lists in Redis; NULL without --redis */
 };
 
 /* ---- records_ctx.c ---- */
@@ -113,6 +114,29 @@ void sh__rec_send(struct sh_req *r, struct cJSON *obj, const char *fields, bool 
 struct sh_buf *sh__rec_out(struct sh_api_records *api);
 /* Sends sh__rec_out(api)'s content as JSON with status 200. */
 void sh__rec_send_out(struct sh_req *r, struct sh_api_records *api);
+/* While b is set, the bodies sh__rec_send and sh__rec_send_out answer are
+ * also appended to b (list_cache.c stores them). Loop thread; NULL stops. */
+void sh__rec_capture(struct sh_buf *b);
+
+/* ---- list_cache.c: expensive list answers shared through Redis ---- */
+
+struct sh_redis;
+struct sh__list_cache;
+struct sh__list_cache_stats {
+    uint64_t lookups;     /* requests that asked Redis */
+    uint64_t hits;        /* ... and were answered from it */
+    uint64_t misses;      /* ... and were computed (no entry, late or failed reply) */
+    uint64_t stores;      /* answers sent to Redis */
+    uint64_t uncacheable; /* lists whose answer depends on more than the key */
+};
+struct sh__list_cache *sh__list_cache_new(struct sh_redis *redis, const struct sh_config *cfg);
+void sh__list_cache_free(struct sh__list_cache *lc);
+void sh__list_cache_stats(const struct sh__list_cache *lc, struct sh__list_cache_stats *out);
+/* GET .../records through the cache (api->list_cache set): answers now or
+ * after Redis replies. Returns SH_HANDLED. */
+int sh__rec_list_cached(struct sh_req *r, struct sh_api_records *api);
+/* GET .../records without the cache (list_view.c). Returns SH_HANDLED. */
+int sh__rec_list_uncached(struct sh_req *r, struct sh_api_records *api);
 
 /* The id of the signed-in record when it belongs to q's collection and is
  * not a superuser (it sees its own email), else NULL. Borrowed from r. */

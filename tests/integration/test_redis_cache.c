@@ -1,0 +1,277 @@
+/*
+ * Expensive lists shared through a real redis-server (started here on a unix
+ * socket of its own, stopped by pid): a repeated list is answered from
+ * Redis (`Cache-Status: stagehand; hit`, the same bytes); an acknowledged
+ * write is seen by the very next list (never a stale hit); each caller has
+ * its own entries (a user's answer never reaches a guest or another user);
+ * a filter that moves with the clock is never cached; and Redis stopped,
+ * killed and restarted empty costs no request and serves nothing stale.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "test_auth_client.h"
+
+static const char schema[] =
+    "["
+    "{'name':'members','type':'auth','fields':[],"
+    "  'listRule':'','viewRule':'','createRule':'','updateRule':null,'deleteRule':null},"
+    "{'name':'notes','type':'base','fields':["
+    "  {'name':'tag','type':'select','values':['a','b'],'maxSelect':1},"
+    "  {'name':'n','type':'number'},"
+    "  {'name':'owner','type':'relation','collectionId':'members','maxSelect':1}],"
+    "  'listRule':'tag = \\'a\\' || owner = @request.auth.id','viewRule':'',"
+    "  'createRule':'','updateRule':'','deleteRule':''}"
+    "]";
+
+/* ---- a redis-server of the test's own ---- */
+
+static char redis_dir[64], redis_sock[100];
+static pid_t redis_pid;
+
+static int redis_start(void)
+{
+    if (!redis_dir[0]) {
+        snprintf(redis_dir, sizeof redis_dir, "/tmp/sh-it-redis-XXXXXX");
+        if (!mkdtemp(redis_dir))
+            return -1;
+        snprintf(redis_sock, sizeof redis_sock, "%s/redis.sock", redis_dir);
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        const char *argv[] = {"redis-server", "--port", "0",       "--unixsocket",
+                              redis_sock,     "--save", "",        "--appendonly",
+                              "no",           "--dir",  redis_dir, NULL};
+        execvp("redis-server", (char **)(uintptr_t)argv);
+        _exit(127);
+    }
+    redis_pid = pid;
+    for (int i = 0; i < 500; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", redis_sock);
+        int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+        close(fd);
+        if (rc == 0)
+            return 0;
+        usleep(10000);
+    }
+    return -1;
+}
+
+static void redis_kill(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGCONT);
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = 0;
+    }
+    unlink(redis_sock);
+}
+
+static void redis_cleanup(void *unused)
+{
+    (void)unused;
+    redis_kill();
+    if (redis_dir[0])
+        it_rmrf(redis_dir);
+    redis_dir[0] = 0;
+}
+
+/* ---- the server ---- */
+
+static struct it_server *srv;
+static struct it_conn *conn;
+static const char *alice, *bob, *alice_id;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    it_group_begin();
+    if (redis_start())
+        return -1;
+    it_defer(redis_cleanup, NULL);
+    srv = rc_server(rc_q(schema), "--sync", "normal", "--rate-limit-auth", "off", "--redis",
+                    it_sprintf("unix:%s", redis_sock), "--redis-min-cost", "0", "--redis-timeout",
+                    "200ms", "--redis-backoff-max", "200ms", NULL);
+    if (!srv || !it_server_wait_log(srv, "connected to unix:", 5000))
+        return -1;
+    conn = it_conn_open(srv);
+    alice_id = ac_signup(conn, "members", "alice@example.com", "password123", NULL);
+    ac_signup(conn, "members", "bob@example.com", "password123", NULL);
+    alice = ac_login(conn, "members", "alice@example.com", "password123", NULL);
+    bob = ac_login(conn, "members", "bob@example.com", "password123", NULL);
+    for (int i = 0; i < 30; i++)
+        rc_create(conn, "notes",
+                  it_sprintf("{'tag':'%s','n':%d%s}", i % 3 ? "a" : "b", i,
+                             i % 3 ? "" : it_sprintf(",'owner':'%s'", alice_id)));
+    return 0;
+}
+
+static int open_conn(void)
+{
+    conn = it_conn_open(srv);
+    return conn ? 0 : -1;
+}
+
+struct answer {
+    int total;
+    const char *cache; /* Cache-Status, or "" */
+    const char *body;
+};
+
+static struct answer list_as(const char *filter, const char *token)
+{
+    const char *path =
+        it_sprintf("/api/collections/notes/records?perPage=5&sort=-n&filter=%s", rc_enc(filter));
+    struct rc_resp *r = ac_req(conn, "GET", path, token, NULL);
+    const cJSON *j = rc_ok(r, 200);
+    const char *cs = it_resp_header(r->raw, "Cache-Status");
+    return (struct answer){(int)rc_num(j, "totalItems"), cs ? it_strdup(cs) : "", r->raw->body};
+}
+
+static bool hit(const struct answer *a)
+{
+    return strcmp(a->cache, "stagehand; hit") == 0;
+}
+
+static bool list_hit(const char *filter, const char *token)
+{
+    struct answer a = list_as(filter, token);
+    return hit(&a);
+}
+
+/* ---- tests ---- */
+
+static void test_cache_repeated_list_is_a_hit(void **state)
+{
+    (void)state;
+    struct answer first = list_as("n >= 3", NULL);
+    assert_false(hit(&first)); /* computed, timed, stored */
+    struct answer second = list_as("n >= 3", NULL);
+    assert_true(hit(&second));
+    assert_string_equal(second.body, first.body); /* the same bytes */
+    assert_int_equal(second.total, first.total);
+    /* another filter is another entry */
+    assert_false(list_hit("n >= 4", NULL));
+}
+
+static void test_cache_never_stale_after_a_write(void **state)
+{
+    (void)state;
+    const char *f = "n >= 100";
+    struct answer a = list_as(f, NULL);
+    a = list_as(f, NULL);
+    assert_true(hit(&a));
+    int before = a.total;
+    for (int round = 0; round < 5; round++) {
+        rc_create(conn, "notes", it_sprintf("{'tag':'a','n':%d}", 100 + round));
+        struct answer after = list_as(f, NULL); /* the next request after the ack */
+        assert_false(hit(&after));
+        assert_int_equal(after.total, before + round + 1);
+        struct answer again = list_as(f, NULL);
+        assert_true(hit(&again));
+        assert_int_equal(again.total, after.total);
+    }
+    /* a write to another collection also moves the versions (the key reads them all) */
+    ac_signup(conn, "members", "carol@example.com", "password123", NULL);
+    assert_false(list_hit(f, NULL));
+}
+
+static void test_cache_each_caller_its_own(void **state)
+{
+    (void)state;
+    const char *f = "n >= 0";
+    struct answer g1 = list_as(f, NULL), g2 = list_as(f, NULL);
+    assert_true(hit(&g2));
+    struct answer a1 = list_as(f, alice), a2 = list_as(f, alice);
+    assert_false(hit(&a1)); /* not the guest's entry */
+    assert_true(hit(&a2));
+    assert_true(a1.total > g1.total); /* alice also sees her 'b' notes */
+    assert_int_equal(a2.total, a1.total);
+    struct answer b1 = list_as(f, bob), b2 = list_as(f, bob);
+    assert_false(hit(&b1)); /* not alice's */
+    assert_int_equal(b1.total, g1.total);
+    assert_int_equal(b2.total, g1.total);
+    assert_null(strstr(b2.body, "\"tag\":\"b\""));
+}
+
+static void test_cache_clock_filters_never_cached(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        struct answer a = list_as("created <= @now", NULL);
+        assert_string_equal(a.cache, "");
+        assert_true(a.total > 0);
+    }
+}
+
+static void test_cache_redis_faults_cost_nothing(void **state)
+{
+    (void)state;
+    const char *f = "n >= 1";
+    list_as(f, NULL);
+    assert_true(list_hit(f, NULL));
+
+    /* stopped: each list waits at most the deadline, then is computed */
+    kill(redis_pid, SIGSTOP);
+    for (int i = 0; i < 8; i++) {
+        int64_t t0 = it_now_ms();
+        struct answer a = list_as(f, NULL);
+        assert_false(hit(&a));
+        assert_true(it_now_ms() - t0 < 3000);
+    }
+    kill(redis_pid, SIGCONT);
+    it_server_wait_log(srv, "again", 5000);
+
+    /* killed: no request fails; a write meanwhile; back empty: nothing stale */
+    redis_kill();
+    int before = list_as(f, NULL).total;
+    rc_create(conn, "notes", "{'tag':'a','n':500}");
+    assert_int_equal(list_as(f, NULL).total, before + 1);
+    assert_int_equal(redis_start(), 0);
+    assert_true(it_server_wait_log(srv, "connected to unix:", 5000));
+    int64_t end = it_now_ms() + 5000;
+    struct answer a;
+    do { /* the client reconnects within its backoff */
+        a = list_as(f, NULL);
+        assert_int_equal(a.total, before + 1);
+    } while (!hit(&a) && it_now_ms() < end);
+    assert_true(hit(&a));
+    assert_int_equal(a.total, before + 1);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        it_test_each(test_cache_repeated_list_is_a_hit, open_conn),
+        it_test_each(test_cache_never_stale_after_a_write, open_conn),
+        it_test_each(test_cache_each_caller_its_own, open_conn),
+        it_test_each(test_cache_clock_filters_never_cached, open_conn),
+        it_test_each(test_cache_redis_faults_cost_nothing, open_conn),
+    };
+    return cmocka_run_group_tests_name("redis cache", tests, group_setup, it_group_teardown);
+}
