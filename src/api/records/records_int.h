@@ -38,10 +38,10 @@ struct sh_api_records {
     /* List totals (--count-cache entries; 0 = off but still made): every
      * records write job of this server ends its marks here. */
     struct sh_rec_counts *counts;
-    struct sh_rec_limits limits; /* of cfg: fan-out of filters, expand size */
-    struct sh__budgets *budgets; /* query_budget.c */
-    struct sh_buf out;           /* sh__rec_out; capacity kept between requests */
-    struct sh__rec_views *views; /* the current snapshot's schema views (context.c) */
+    struct sh_rec_limits limits;       /* of cfg: fan-out of filters, expand size */
+    struct sh__budgets *budgets;       /* query_budget.c */
+    struct sh_buf out;                 /* sh__rec_out; capacity kept between requests */
+    struct sh__rec_views *views;       /* the current snapshot's schema views (context.c) */
     struct sh__list_cache *list_cache; /* expensive lists in Redis; NULL without --redis */
 };
 

@@ -114,9 +114,9 @@ struct sh__writer {
     struct sh_db_writer_stats stats;
     /* writer thread only */
     struct sh__versions versions; /* tables the open transaction touched */
-    uint32_t wal_frames;      /* frames in the WAL after the last commit */
-    unsigned page_size;       /* of the database, for the WAL's size */
-    uint64_t checkpoint_next; /* uv_hrtime before which no TRUNCATE is tried */
+    uint32_t wal_frames;          /* frames in the WAL after the last commit */
+    unsigned page_size;           /* of the database, for the WAL's size */
+    uint64_t checkpoint_next;     /* uv_hrtime before which no TRUNCATE is tried */
     unsigned checkpoint_warned;
 };
 
