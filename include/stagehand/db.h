@@ -207,6 +207,8 @@ int sh_db_schema_bump(sqlite3 *wdb);
  * around it). A table never written reads 0. Values only grow; equal values
  * mean no change. Loop thread. Returns 0 or a negative code. */
 int sh_db_versions(struct sh_db *db, const char *const *tables, size_t n, int64_t *out);
+/* The sum of every table's version: moves with any write to any table. */
+int sh_db_versions_all(struct sh_db *db, int64_t *out);
 
 /* Bumps a table's version (NULL: every table's) for a change the update hook
  * does not report: `DELETE FROM t` without WHERE (SQLite's truncate

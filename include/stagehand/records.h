@@ -135,6 +135,10 @@ struct sh_rec_count_key {
     bool any_table;
     const void *key;
     size_t len;
+    /* the shared version of what is counted, read in the count's snapshot
+     * (sh_db_versions of table, or sh_db_versions_all when any_table): a
+     * write by another process changes it */
+    int64_t shared;
 };
 
 struct sh_rec_counts_stats {

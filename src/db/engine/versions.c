@@ -121,3 +121,15 @@ int sh_db_versions(struct sh_db *db, const char *const *tables, size_t n, int64_
         out[i] += all; /* both only grow: equal sums mean neither moved */
     return rc;
 }
+
+int sh_db_versions_all(struct sh_db *db, int64_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = sh_db_prepare(db, "SELECT coalesce(sum(v), 0) FROM _versions", &st);
+    if (rc)
+        return rc;
+    rc = sh_db_step(db, st);
+    *out = rc == 1 ? sqlite3_column_int64(st, 0) : 0;
+    sh_db_release(db, st);
+    return rc == 1 ? 0 : rc < 0 ? rc : SH_EINTERNAL;
+}

@@ -42,8 +42,10 @@
  * (SH_FILTER_READS_HIDDEN: an auth collection's tokenKey is rotated by the
  * auth routes' own jobs). Any other
  * new writer of collection rows must mark and bump here. Another process
- * writing the same database (a future --workers) would need a shared
- * version instead.
+ * writing the same database (the CLI, another instance) is seen through the
+ * shared version the caller puts in the key (db/engine/versions.c, bumped
+ * in the transaction of every write): an entry counted at another shared
+ * version is stale.
  *
  * Bounded: at most `capacity` entries, least recently used evicted first;
  * capacity 0 disables the cache. Loop thread only.
@@ -61,6 +63,7 @@
 struct entry {
     struct sh_lru_node node; /* first member: keyed by (table, any_table, key) */
     uint64_t stamp;
+    int64_t shared; /* the table's shared version when counted */
     int64_t count;
     size_t klen;
     char *key; /* table name (lower case), NUL, then the caller's key */
@@ -222,7 +225,7 @@ bool sh_rec_counts_get(struct sh_rec_counts *cc, const struct sh_rec_count_key *
         cc->stats.misses++;
         return false;
     }
-    if (e->stamp != stamp_of(cc, k)) {
+    if (e->stamp != stamp_of(cc, k) || e->shared != k->shared) {
         /* written since: the count is gone for good (versions only grow) */
         drop(cc, e);
         cc->stats.stale++;
@@ -260,6 +263,7 @@ void sh_rec_counts_put(struct sh_rec_counts *cc, const struct sh_rec_count_key *
         sh_lru_insert(&cc->lru, &e->node, h);
     }
     e->stamp = stamp_of(cc, k);
+    e->shared = k->shared;
     e->count = count;
 }
 

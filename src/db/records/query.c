@@ -199,7 +199,7 @@ static bool count_key(const struct sh_rec_list_query *q, const struct where *w, 
     }
     if (k->len > COUNT_KEY_MAX)
         return false; /* a long filter: counted each time rather than cached */
-    *out = (struct sh_rec_count_key){c->name, other, k->data, k->len};
+    *out = (struct sh_rec_count_key){c->name, other, k->data, k->len, 0};
     return true;
 }
 
@@ -239,6 +239,11 @@ static int count_rows(struct sh_db *db, const struct sh_rec_list_query *q, const
     sh_buf_init(&kb);
     struct sh_rec_count_key key;
     bool cacheable = count_key(q, w, &kb, &key);
+    /* the shared version: another process's writes (the CLI, another
+     * instance on this file) move it too */
+    if (cacheable)
+        cacheable = (key.any_table ? sh_db_versions_all(db, &key.shared)
+                                   : sh_db_versions(db, &key.table, 1, &key.shared)) == 0;
     int rc = 0;
     if (!cacheable || !sh_rec_counts_get(q->counts, &key, total)) {
         rc = count_query(db, q->c, w, total);
