@@ -223,6 +223,7 @@ static void open_redis(struct app *a)
     if (sh_redis_open(&a->redis, a->loop, &o))
         a->redis = NULL;
     sh_api_records_use_redis(a->records, a->redis);
+    sh_api_auth_join_group(a->auth);
 }
 
 static int serve(int argc, char **argv, char **envp)
@@ -268,16 +269,23 @@ static int serve(int argc, char **argv, char **envp)
      * caches (counts, tokens) of a database another process changes. */
     long holder = 0;
     int lock_fd = -1;
-    int lrc = sh_db_dir_lock(a.cfg.dir, &lock_fd, &holder);
+    /* With Redis, servers on one directory form a group (they share through
+     * Redis and the table versions what one keeps in memory): the lock is
+     * held shared, and a server without Redis is refused beside them. */
+    int group = a.cfg.redis != NULL;
+    int lrc = group ? sh_db_dir_lock_group(a.cfg.dir, &lock_fd, &holder)
+                    : sh_db_dir_lock(a.cfg.dir, &lock_fd, &holder);
     if (lrc == SH_EBUSY) {
         sh_log_flush();
+        const char *why = group ? "by a server without --redis (all servers sharing a data "
+                                  "directory need Redis)"
+                                : "by another server (several servers on one directory need "
+                                  "--redis on each)";
         if (holder)
-            fprintf(stderr,
-                    "stagehand: the data directory %s is in use by another server (pid %ld)\n",
-                    a.cfg.dir, holder);
+            fprintf(stderr, "stagehand: the data directory %s is in use %s (pid %ld)\n", a.cfg.dir,
+                    why, holder);
         else
-            fprintf(stderr, "stagehand: the data directory %s is in use by another server\n",
-                    a.cfg.dir);
+            fprintf(stderr, "stagehand: the data directory %s is in use %s\n", a.cfg.dir, why);
         return 1;
     }
     if (lrc) {

@@ -41,6 +41,12 @@ struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg
  * pool (queued hash jobs fail with -ECANCELED) and closes the timer. Safe to
  * call twice. */
 void sh_api_auth_stop(struct sh_api_auth *a);
+/* This server shares its data directory with other instances (--redis): a
+ * revocation made by any of them (logout, password change, deleted
+ * account) is honoured here from the next request, through the shared
+ * table versions (db/engine/versions.c) that the verified-token cache then
+ * checks; each check costs a PRAGMA data_version. */
+void sh_api_auth_join_group(struct sh_api_auth *a);
 /* After sh_api_auth_stop and once the loop has run the close callbacks:
  * frees the rest. NULL is ignored. */
 void sh_api_auth_free(struct sh_api_auth *a);

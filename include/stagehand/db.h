@@ -207,6 +207,9 @@ int sh_db_schema_bump(sqlite3 *wdb);
  * around it). A table never written reads 0. Values only grow; equal values
  * mean no change. Loop thread. Returns 0 or a negative code. */
 int sh_db_versions(struct sh_db *db, const char *const *tables, size_t n, int64_t *out);
+/* PRAGMA data_version of the read connection: changes when any connection
+ * (another process included) committed since the last call. */
+int sh_db_data_version(struct sh_db *db, int64_t *out);
 /* The sum of every table's version: moves with any write to any table. */
 int sh_db_versions_all(struct sh_db *db, int64_t *out);
 
@@ -250,6 +253,10 @@ void sh_db_writer_stats(struct sh_db *db, struct sh_db_writer_stats *out);
  * be NULL); or -errno (logged). The lock is dropped by sh_db_dir_unlock or
  * when the process exits in any way. Blocking (file I/O): at start-up only. */
 int sh_db_dir_lock(const char *dir, int *fd, long *holder);
+/* The same lock held shared, by a member of a group of instances on one
+ * directory (--redis): members coexist; a server holding it exclusively
+ * and a member exclude each other (SH_EBUSY, *holder as above). */
+int sh_db_dir_lock_group(const char *dir, int *fd, long *holder);
 /* Releases a lock from sh_db_dir_lock; -1 is ignored. */
 void sh_db_dir_unlock(int fd);
 

@@ -6,6 +6,12 @@
  * its own entries (a user's answer never reaches a guest or another user);
  * a filter that moves with the clock is never cached; and Redis stopped,
  * killed and restarted empty costs no request and serves nothing stale.
+ *
+ * Then a group: two instances on one data directory with Redis (and a third
+ * without it refused): a write on one is read on the other at once, a list
+ * computed on one is served from Redis on the other, a logout on one is
+ * honoured by the other from the next request, and writes landing on both
+ * at once all succeed.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -263,6 +269,118 @@ static void test_cache_redis_faults_cost_nothing(void **state)
     assert_int_equal(a.total, before + 1);
 }
 
+/* ---- a group of two instances ---- */
+
+static struct it_server *peer;
+
+static int group2_setup(void **state)
+{
+    (void)state;
+    it_group_begin();
+    if (redis_start())
+        return -1;
+    it_defer(redis_cleanup, NULL);
+    const char *url = it_sprintf("unix:%s", redis_sock);
+    srv = rc_server(rc_q(schema), "--sync", "normal", "--rate-limit-auth", "off", "--redis", url,
+                    "--redis-timeout", "200ms", "--redis-min-cost", "0", NULL);
+    if (!srv)
+        return -1;
+    peer = it_server_new();
+    const char *args[] = {
+        "--dir",   srv->data_dir, "--sync",          "normal", "--rate-limit-auth", "off",
+        "--redis", url,           "--redis-timeout", "200ms",  "--redis-min-cost",  "0",
+        NULL};
+    if (!peer || it_server_run(peer, args))
+        return -1;
+    return it_server_wait_log(srv, "connected to unix:", 5000) &&
+                   it_server_wait_log(peer, "connected to unix:", 5000)
+               ? 0
+               : -1;
+}
+
+static void test_group_refuses_a_server_without_redis(void **state)
+{
+    (void)state;
+    char *out = NULL, *err = NULL;
+    int rc = ac_run(&out, &err, "serve", "--dir", srv->data_dir, "--listen", "127.0.0.1:0", NULL);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "--redis"));
+}
+
+static void test_group_shares_writes_lists_and_revocations(void **state)
+{
+    (void)state;
+    struct it_conn *a = it_conn_open(srv), *b = it_conn_open(peer);
+    /* read-your-writes across instances */
+    const char *id = rc_create(a, "notes", "{'tag':'a','n':7000}");
+    conn = b;
+    const cJSON *j =
+        rc_ok(rc_req(b, "GET", it_sprintf("/api/collections/notes/records/%s", id), NULL), 200);
+    assert_int_equal((int)rc_num(j, "n"), 7000);
+
+    /* a list computed on a is served from Redis on b */
+    conn = a;
+    struct answer on_a = list_as("n >= 7000", NULL);
+    conn = b;
+    struct answer on_b; /* a stores after it answered: its SET may land a moment later */
+    int64_t until = it_now_ms() + 3000;
+    do
+        on_b = list_as("n >= 7000", NULL);
+    while (!hit(&on_b) && it_now_ms() < until);
+    assert_true(hit(&on_b));
+    assert_string_equal(on_b.body, on_a.body);
+    /* a write on b; a's next list counts it */
+    rc_create(b, "notes", "{'tag':'a','n':7001}");
+    conn = a;
+    struct answer after = list_as("n >= 7000", NULL);
+    assert_false(hit(&after));
+    assert_int_equal(after.total, on_a.total + 1);
+
+    /* a session ended on a is ended on b from the next request */
+    const char *dave = ac_signup(a, "members", "dave@example.com", "password123", NULL);
+    const char *tok = ac_login(a, "members", "dave@example.com", "password123", NULL);
+    rc_create(a, "notes", it_sprintf("{'tag':'b','n':8000,'owner':'%s'}", dave));
+    const char *mine = "/api/collections/notes/records?filter=n%3D8000";
+    for (int i = 0; i < 3; i++) /* verified, then from b's token cache */
+        assert_int_equal((int)rc_num(rc_ok(ac_req(b, "GET", mine, tok, NULL), 200), "totalItems"),
+                         1);
+    struct rc_resp *out = ac_req(a, "POST", "/api/collections/members/auth-logout", tok, NULL);
+    assert_true(out->status == 204 || out->status == 200);
+    /* b's next request: the token names no session any more, so a guest */
+    assert_int_equal((int)rc_num(rc_ok(ac_req(b, "GET", mine, tok, NULL), 200), "totalItems"), 0);
+}
+
+static void test_group_writes_on_both_at_once(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    struct it_conn *cs[4] = {it_conn_open(srv), it_conn_open(peer), it_conn_open(srv),
+                             it_conn_open(peer)};
+    /* pipelined creates on four connections, two per instance */
+    for (int c = 0; c < 4; c++)
+        for (int i = 0; i < N; i++) {
+            const char *body = it_sprintf("{\"tag\":\"a\",\"n\":%d}", 9000 + c * N + i);
+            assert_int_equal(it_conn_sendf(cs[c],
+                                           "POST /api/collections/notes/records HTTP/1.1\r\n"
+                                           "Host: x\r\nContent-Type: application/json\r\n"
+                                           "Content-Length: %zu\r\n\r\n%s",
+                                           strlen(body), body),
+                             0);
+        }
+    for (int c = 0; c < 4; c++)
+        for (int i = 0; i < N; i++) {
+            struct it_resp *r = it_conn_read(cs[c], 0, 30000);
+            assert_non_null(r);
+            if (r->status != 200)
+                fail_msg("write %d on connection %d: %d %s", i, c, r->status, r->body);
+        }
+    conn = cs[1];
+    struct answer all = list_as("n >= 9000 && n < 10000", NULL);
+    assert_int_equal(all.total, 4 * N); /* every acknowledged write, seen from either */
+    conn = cs[0];
+    assert_int_equal(list_as("n >= 9000 && n < 10000", NULL).total, 4 * N);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -273,5 +391,13 @@ int main(void)
         it_test_each(test_cache_clock_filters_never_cached, open_conn),
         it_test_each(test_cache_redis_faults_cost_nothing, open_conn),
     };
-    return cmocka_run_group_tests_name("redis cache", tests, group_setup, it_group_teardown);
+    const struct CMUnitTest group[] = {
+        it_test(test_group_refuses_a_server_without_redis),
+        it_test(test_group_shares_writes_lists_and_revocations),
+        it_test(test_group_writes_on_both_at_once),
+    };
+    int failed = cmocka_run_group_tests_name("redis cache", tests, group_setup, it_group_teardown);
+    failed += cmocka_run_group_tests_name("two instances, one directory", group, group2_setup,
+                                          it_group_teardown);
+    return failed;
 }

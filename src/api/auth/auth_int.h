@@ -58,6 +58,13 @@ struct sh_api_auth {
     uint64_t ticks;
     struct sh__auth_cache *cache; /* verified tokens (--token-cache); NULL = off */
     uint64_t epoch;               /* moves at every revocation (token_cache.c) */
+    /* In a group of instances on one data directory (sh_api_auth_join_group):
+     * the shared part of the epoch, the sum of the table versions of
+     * _sessions and every auth collection, read again when the database
+     * changed (its PRAGMA data_version) or the schema moved. */
+    bool group;
+    int64_t shared_epoch, shared_dv, shared_schema;
+    bool shared_known;
     /* The records API's count cache (borrowed; set by sh_api_records_new,
      * NULL before): password reset's write jobs end their marks there. */
     struct sh_rec_counts *counts;
@@ -176,6 +183,10 @@ void sh__auth_cache_stats(const struct sh__auth_cache *c, struct sh__auth_cache_
  * loop after a write that can change an identity or end a session has
  * committed, BEFORE its response is sent. a may be NULL. */
 void sh__auth_epoch_bump(struct sh_api_auth *a);
+/* The epoch a cached token is checked against and stamped with: the local
+ * one, plus in a group the shared one (sh_api_auth_join_group). Read it
+ * inside the read transaction of the lookup it stamps. */
+uint64_t sh__auth_epoch_now(struct sh_api_auth *a);
 /* The records write hook: bumps the epoch when the job wrote its own auth
  * collection or reached one by a cascade (w->auth_written), whatever rc (a
  * failed write bumping costs one lookup). a may be NULL. */

@@ -179,6 +179,51 @@ void sh__auth_cache_stats(const struct sh__auth_cache *c, struct sh__auth_cache_
     out->size = c->lru.size;
 }
 
+void sh_api_auth_join_group(struct sh_api_auth *a)
+{
+    a->group = true;
+    a->shared_known = false;
+}
+
+/* The sum of the versions of _sessions and of every auth collection's table
+ * in the current snapshot: every sign-in, logout, password change or
+ * account change in any process moves it. Re-read only when the database
+ * changed since (PRAGMA data_version) or the schema did. */
+static int64_t shared_epoch(struct sh_api_auth *a)
+{
+    const struct sh_catalog_snap *snap = a->catalog->snap;
+    int64_t dv = 0;
+    if (!snap || sh_db_data_version(a->db, &dv) != 0)
+        return a->shared_epoch + 1; /* unknown: never equal to a stored one */
+    if (a->shared_known && dv == a->shared_dv && snap->version == a->shared_schema)
+        return a->shared_epoch;
+    const char *names[64];
+    int64_t vers[64];
+    size_t n = 0;
+    names[n++] = "_sessions";
+    for (size_t i = 0; i < snap->n && n < 64; i++)
+        if (snap->list[i]->type == SH_COLLECTION_AUTH)
+            names[n++] = snap->list[i]->name;
+    if (n == 64 || sh_db_versions(a->db, names, n, vers) != 0)
+        return a->shared_epoch + 1;
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += vers[i];
+    a->shared_epoch = sum;
+    a->shared_dv = dv;
+    a->shared_schema = snap->version;
+    a->shared_known = true;
+    return sum;
+}
+
+uint64_t sh__auth_epoch_now(struct sh_api_auth *a)
+{
+    if (!a->group)
+        return a->epoch;
+    /* both parts only grow: equal sums mean neither moved */
+    return a->epoch + (uint64_t)shared_epoch(a);
+}
+
 void sh__auth_epoch_bump(struct sh_api_auth *a)
 {
     if (a)

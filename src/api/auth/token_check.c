@@ -103,8 +103,11 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
     if (a->cache)
         (void)sh_catalog_refresh(a->catalog);
     int64_t schema = a->catalog->snap ? a->catalog->snap->version : -1;
+    if (a->group)
+        sh_db_read_begin(a->db); /* the shared epoch and the lookup: one snapshot */
+    uint64_t epoch = a->cache ? sh__auth_epoch_now(a) : a->epoch;
     struct sh__auth_ident *hit =
-        a->catalog->snap ? sh__auth_cache_find(a->cache, tok, len, a->epoch, schema, sh__now_ms())
+        a->catalog->snap ? sh__auth_cache_find(a->cache, tok, len, epoch, schema, sh__now_ms())
                          : NULL;
     if (hit) {
         if (adopt(r, hit) != 0) {
@@ -163,7 +166,7 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
     sh_auth_row_deinit(&row.rec);
     /* The epoch read now is older than any write not yet acknowledged: the
      * lookup above may predate its commit, never its completion. */
-    id->epoch = a->epoch;
+    id->epoch = epoch;
     id->schema = a->catalog->snap ? a->catalog->snap->version : -1;
     id->expires = min64(min64(v.exp * 1000, row.expires), now + SH__AUTH_CACHE_MAX_AGE_MS);
     id->last_used = row.last_used;

@@ -23,10 +23,11 @@
  * records pass them), or the filter reading @request.headers or a time
  * macro (@now, @todayStart, ...) — and anything but a 200.
  *
- * What is looked up: only request shapes (target and caller, no versions)
- * whose last computation cost at least --redis-min-cost, remembered in a
- * small table on the loop; cheap lists never wait for Redis. A shape's first
- * request is computed, timed, and stored when expensive.
+ * What is looked up: every request shape (target and caller, no versions)
+ * except those whose last computation cost less than --redis-min-cost,
+ * remembered in a small table on the loop: a cheap list waits for Redis once
+ * per instance, then never again (until the table forgets it); an expensive
+ * one computed by another instance is found at the first request here.
  *
  * A lookup is asynchronous: the request waits for the reply (at most
  * --redis-timeout, then it is a miss) and the loop serves others meanwhile.
@@ -57,7 +58,7 @@ struct sh__list_cache {
     struct sh_redis *redis;
     uint64_t min_cost_us, ttl_ms;
     size_t max_entry;
-    struct sh_lru shapes; /* struct shape: worth a lookup */
+    struct sh_lru shapes; /* struct shape: cheap, not worth a lookup */
     struct sh__list_cache_stats st;
 };
 
@@ -201,7 +202,7 @@ static uint64_t shape_hash(const unsigned char d[DIGEST])
     return h;
 }
 
-static bool shape_known(struct sh__list_cache *lc, const unsigned char d[DIGEST])
+static bool shape_cheap(struct sh__list_cache *lc, const unsigned char d[DIGEST])
 {
     struct sh_lru_node *n = sh_lru_find(&lc->shapes, shape_hash(d), shape_eq, d);
     if (n)
@@ -212,7 +213,7 @@ static bool shape_known(struct sh__list_cache *lc, const unsigned char d[DIGEST]
 static void shape_remember(struct sh__list_cache *lc, const unsigned char d[DIGEST], bool worth)
 {
     struct sh_lru_node *n = sh_lru_find(&lc->shapes, shape_hash(d), shape_eq, d);
-    if (!worth) {
+    if (worth) {
         if (n) {
             sh_lru_remove(&lc->shapes, n);
             free(n);
@@ -316,7 +317,7 @@ int sh__rec_list_cached(struct sh_req *r, struct sh_api_records *api)
     unsigned char shape[DIGEST];
     shape_digest(r, snap, shape);
     char key[sizeof KEY_PREFIX + 2 * DIGEST + 1];
-    if (!shape_known(lc, shape) || entry_key(api, snap, shape, key, sizeof key)) {
+    if (shape_cheap(lc, shape) || entry_key(api, snap, shape, key, sizeof key)) {
         sh_catalog_snap_free(snap);
         compute(r, api, shape);
         return SH_HANDLED;

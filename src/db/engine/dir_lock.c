@@ -6,6 +6,12 @@
  * however it exits (SIGKILL included), so a stale file never blocks a start:
  * only a live holder does.
  *
+ * A group of instances (each with --redis, sharing what a single server
+ * keeps in its own memory) holds the lock shared instead: any number of
+ * them together, and none beside a server that holds it exclusively (one
+ * without Redis), nor it beside them. The pid in the file is the last
+ * member's.
+ *
  * The command-line tools do not take this lock: they are documented to work
  * while a server runs, and they need nothing more than SQLite's own write
  * lock, which serialises their single transaction with the server's writer;
@@ -35,7 +41,7 @@ static long read_pid(int fd)
     return pid > 0 && (*end == '\n' || *end == 0) ? pid : 0;
 }
 
-int sh_db_dir_lock(const char *dir, int *fd_out, long *holder)
+static int lock_dir(const char *dir, int how, int *fd_out, long *holder)
 {
     *fd_out = -1;
     if (holder)
@@ -50,7 +56,7 @@ int sh_db_dir_lock(const char *dir, int *fd_out, long *holder)
         free(path);
         return -err;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(fd, how | LOCK_NB) != 0) {
         int err = errno;
         if (err == EWOULDBLOCK) {
             if (holder)
@@ -70,6 +76,16 @@ int sh_db_dir_lock(const char *dir, int *fd_out, long *holder)
     free(path);
     *fd_out = fd;
     return 0;
+}
+
+int sh_db_dir_lock(const char *dir, int *fd_out, long *holder)
+{
+    return lock_dir(dir, LOCK_EX, fd_out, holder);
+}
+
+int sh_db_dir_lock_group(const char *dir, int *fd_out, long *holder)
+{
+    return lock_dir(dir, LOCK_SH, fd_out, holder);
 }
 
 void sh_db_dir_unlock(int fd)

@@ -133,3 +133,15 @@ int sh_db_versions_all(struct sh_db *db, int64_t *out)
     sh_db_release(db, st);
     return rc == 1 ? 0 : rc < 0 ? rc : SH_EINTERNAL;
 }
+
+int sh_db_data_version(struct sh_db *db, int64_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = sh_db_prepare(db, "PRAGMA data_version", &st);
+    if (rc)
+        return rc;
+    rc = sh_db_step(db, st);
+    *out = rc == 1 ? sqlite3_column_int64(st, 0) : 0;
+    sh_db_release(db, st);
+    return rc == 1 ? 0 : rc < 0 ? rc : SH_EINTERNAL;
+}
