@@ -469,11 +469,16 @@ static void test_count_cache_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_str_escapes),       cmocka_unit_test(test_json_str_positions),
-        cmocka_unit_test(test_json_numbers_go),        cmocka_unit_test(test_json_numbers_int),
-        cmocka_unit_test(test_json_numbers_roundtrip), cmocka_unit_test(test_json_valid),
-        cmocka_unit_test(test_count_cache_versions),   cmocka_unit_test(test_count_cache_lru),
-        cmocka_unit_test(test_count_cache_pending),    cmocka_unit_test(test_count_cache_keys),
+        cmocka_unit_test(test_json_str_escapes),
+        cmocka_unit_test(test_json_str_positions),
+        cmocka_unit_test(test_json_numbers_go),
+        cmocka_unit_test(test_json_numbers_int),
+        cmocka_unit_test(test_json_numbers_roundtrip),
+        cmocka_unit_test(test_json_valid),
+        cmocka_unit_test(test_count_cache_versions),
+        cmocka_unit_test(test_count_cache_lru),
+        cmocka_unit_test(test_count_cache_pending),
+        cmocka_unit_test(test_count_cache_keys),
         cmocka_unit_test(test_count_cache_of_the_job),
         cmocka_unit_test(test_count_cache_shared_version),
     };
