@@ -10,8 +10,8 @@
  * Then a group: two instances on one data directory with Redis (and a third
  * without it refused): a write on one is read on the other at once, a list
  * computed on one is served from Redis on the other, a logout on one is
- * honoured by the other from the next request, and writes landing on both
- * at once all succeed.
+ * honoured by the other from the next request, so is a rule changed through
+ * one, and writes landing on both at once all succeed.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -350,6 +350,23 @@ static void test_group_shares_writes_lists_and_revocations(void **state)
     assert_int_equal((int)rc_num(rc_ok(ac_req(b, "GET", mine, tok, NULL), 200), "totalItems"), 0);
 }
 
+static void test_group_schema_change_seen_at_once(void **state)
+{
+    (void)state;
+    struct it_conn *a = it_conn_open(srv), *b = it_conn_open(peer);
+    ac_superuser(srv, "root@example.com", "password123");
+    const char *root = ac_login(a, "_superusers", "root@example.com", "password123", NULL);
+    const char *path = "/api/collections/notes/records?perPage=1";
+    rc_ok(rc_req(b, "GET", path, NULL), 200);
+    /* a superuser on a closes the list to guests; b's next request knows */
+    rc_ok(ac_req(a, "PATCH", "/api/collections/notes", root, "{\"listRule\":null}"), 200);
+    rc_assert_error(rc_req(b, "GET", path, NULL), 403, NULL, NULL);
+    rc_ok(ac_req(a, "PATCH", "/api/collections/notes", root,
+                 "{\"listRule\":\"tag = 'a' || owner = @request.auth.id\"}"),
+          200);
+    rc_ok(rc_req(b, "GET", path, NULL), 200);
+}
+
 static void test_group_writes_on_both_at_once(void **state)
 {
     (void)state;
@@ -394,6 +411,7 @@ int main(void)
     const struct CMUnitTest group[] = {
         it_test(test_group_refuses_a_server_without_redis),
         it_test(test_group_shares_writes_lists_and_revocations),
+        it_test(test_group_schema_change_seen_at_once),
         it_test(test_group_writes_on_both_at_once),
     };
     int failed = cmocka_run_group_tests_name("redis cache", tests, group_setup, it_group_teardown);

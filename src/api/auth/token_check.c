@@ -95,12 +95,17 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
     const char *tok;
     size_t len;
     struct sh_token_claims cl;
+    /* In a group, another instance may have changed the schema (a rule, a
+     * field): every request starts from the current one (PRAGMA
+     * data_version first, ~1 us, while nothing was written). */
+    if (a->group)
+        (void)sh_catalog_refresh(a->catalog);
     if (bearer(r, &tok, &len))
         return SH_PASS;
     /* Another process (`stagehand superuser`) may have revoked the token: it
      * bumps the schema version, which this sees at once (PRAGMA data_version
      * first, ~1 us; the catalog's 1 s poll would see it too, later). */
-    if (a->cache)
+    if (a->cache && !a->group)
         (void)sh_catalog_refresh(a->catalog);
     int64_t schema = a->catalog->snap ? a->catalog->snap->version : -1;
     if (a->group)
