@@ -223,7 +223,7 @@ static void open_redis(struct app *a)
     if (sh_redis_open(&a->redis, a->loop, &o))
         a->redis = NULL;
     sh_api_records_use_redis(a->records, a->redis);
-    sh_api_auth_join_group(a->auth);
+    sh_api_auth_join_group(a->auth, a->redis);
 }
 
 static int serve(int argc, char **argv, char **envp)

@@ -45,8 +45,11 @@ void sh_api_auth_stop(struct sh_api_auth *a);
  * revocation made by any of them (logout, password change, deleted
  * account) is honoured here from the next request, through the shared
  * table versions (db/engine/versions.c) that the verified-token cache then
- * checks; each check costs a PRAGMA data_version. */
-void sh_api_auth_join_group(struct sh_api_auth *a);
+ * checks (each check costs a PRAGMA data_version), and rate limits are
+ * counted for the group in redis (api/auth/shared_limits.c; the client must
+ * outlive a's use: sh_api_auth_stop first). */
+struct sh_redis;
+void sh_api_auth_join_group(struct sh_api_auth *a, struct sh_redis *redis);
 /* After sh_api_auth_stop and once the loop has run the close callbacks:
  * frees the rest. NULL is ignored. */
 void sh_api_auth_free(struct sh_api_auth *a);

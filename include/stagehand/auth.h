@@ -214,6 +214,15 @@ void sh_ratelimit_peek(const struct sh_ratelimit *rl, const char *key, size_t ke
  * taken before an outcome was known that turned out not to count. A key
  * with no hits (or evicted) is left alone. */
 void sh_ratelimit_undo(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms);
+/* The window, ms. Fixed window i spans [i*W, (i+1)*W) of the clock given to
+ * the calls (a monotonic clock since boot is the same for every process of
+ * a machine, so instances agree on window numbers). */
+uint64_t sh_ratelimit_window(const struct sh_ratelimit *rl);
+/* Raises key's counts to what other instances counted (cur hits in fixed
+ * window win, prev in the one before), never lowering them, each capped at
+ * limit + 1. A key not held is left alone. */
+void sh_ratelimit_raise(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t win,
+                        unsigned cur, unsigned prev);
 
 /* ---- limits of password checks (src/auth/pwguard.c) ---- */
 

@@ -250,3 +250,27 @@ void sh_ratelimit_undo(struct sh_ratelimit *rl, const char *key, size_t keylen, 
     else if (e->prev)
         e->prev--;
 }
+
+uint64_t sh_ratelimit_window(const struct sh_ratelimit *rl)
+{
+    return rl->window_ms;
+}
+
+void sh_ratelimit_raise(struct sh_ratelimit *rl, const char *key, size_t keylen, uint64_t win,
+                        unsigned cur, unsigned prev)
+{
+    struct norm_key k;
+    normalise(rl, key, keylen, &k);
+    struct entry *e = find(rl, &k, key_hash(rl, k.k, k.len));
+    if (!e)
+        return; /* forgotten meanwhile: the next hit starts from the shared count anyway */
+    roll(e, win);
+    if (e->win == win) {
+        if (cur > e->cur)
+            e->cur = cur > rl->limit ? rl->limit + 1 : cur;
+        if (prev > e->prev)
+            e->prev = prev > rl->limit ? rl->limit + 1 : prev;
+    } else if (e->win == win + 1 && cur > e->prev) {
+        e->prev = cur > rl->limit ? rl->limit + 1 : cur; /* the answer's window is our previous */
+    }
+}

@@ -11,7 +11,8 @@
  * without it refused): a write on one is read on the other at once, a list
  * computed on one is served from Redis on the other, a logout on one is
  * honoured by the other from the next request, so is a rule changed through
- * one, and writes landing on both at once all succeed.
+ * one, writes landing on both at once all succeed, and a rate limit is the
+ * group's (a client alternating between instances gets it once, not twice).
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -398,6 +399,54 @@ static void test_group_writes_on_both_at_once(void **state)
     assert_int_equal(list_as("n >= 9000 && n < 10000", NULL).total, 4 * N);
 }
 
+/* ---- rate limits counted for the group ---- */
+
+static int group3_setup(void **state)
+{
+    (void)state;
+    it_group_begin();
+    if (redis_start())
+        return -1;
+    it_defer(redis_cleanup, NULL);
+    const char *url = it_sprintf("unix:%s", redis_sock);
+    srv = rc_server(rc_q(schema), "--rate-limit-auth", "10/1m", "--redis", url, "--redis-timeout",
+                    "200ms", NULL);
+    if (!srv)
+        return -1;
+    peer = it_server_new();
+    const char *args[] = {"--dir",           srv->data_dir, "--rate-limit-auth",
+                          "10/1m",           "--redis",     url,
+                          "--redis-timeout", "200ms",       NULL};
+    if (!peer || it_server_run(peer, args))
+        return -1;
+    return it_server_wait_log(srv, "connected to unix:", 5000) &&
+                   it_server_wait_log(peer, "connected to unix:", 5000)
+               ? 0
+               : -1;
+}
+
+static void test_group_rate_limit_is_the_groups(void **state)
+{
+    (void)state;
+    struct it_conn *cs[2] = {it_conn_open(srv), it_conn_open(peer)};
+    int allowed = 0, refused = 0;
+    for (int i = 0; i < 30; i++) { /* alternately on each instance, from one address */
+        struct rc_resp *r =
+            rc_req(cs[i % 2], "POST", "/api/collections/members/request-password-reset",
+                   "{\"email\":\"nobody@example.com\"}");
+        if (r->status == 429)
+            refused++;
+        else
+            allowed++;
+    }
+    it_note("10/1m on two instances: %d allowed, %d refused", allowed, refused);
+    /* alone, each instance would allow 10 (20 in all); shared, the group allows 10 plus at
+     * most what one round trip to Redis lets through per instance */
+    assert_true(allowed >= 10);
+    assert_true(allowed <= 12);
+    assert_int_equal(allowed + refused, 30);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -416,6 +465,9 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("redis cache", tests, group_setup, it_group_teardown);
     failed += cmocka_run_group_tests_name("two instances, one directory", group, group2_setup,
+                                          it_group_teardown);
+    const struct CMUnitTest limits[] = {it_test(test_group_rate_limit_is_the_groups)};
+    failed += cmocka_run_group_tests_name("rate limits of the group", limits, group3_setup,
                                           it_group_teardown);
     return failed;
 }

@@ -63,6 +63,7 @@ struct sh_api_auth {
      * _sessions and every auth collection, read again when the database
      * changed (its PRAGMA data_version) or the schema moved. */
     bool group;
+    struct sh_redis *redis; /* the group's (shared_limits.c); NULL alone */
     int64_t shared_epoch, shared_dv, shared_schema;
     bool shared_known;
     /* The records API's count cache (borrowed; set by sh_api_records_new,
@@ -187,6 +188,14 @@ void sh__auth_epoch_bump(struct sh_api_auth *a);
  * one, plus in a group the shared one (sh_api_auth_join_group). Read it
  * inside the read transaction of the lookup it stamps. */
 uint64_t sh__auth_epoch_now(struct sh_api_auth *a);
+
+/* ---- shared_limits.c ---- */
+
+/* In a group, counts a hit just counted locally under key in rl (named
+ * name: "auth", "all", "reset", "pair", "account") in Redis too, and raises
+ * the local counts to the group's when Redis answers. No-op alone. */
+void sh__rl_share(const struct sh_api_auth *a, struct sh_ratelimit *rl, const char *name,
+                  const char *key, size_t keylen);
 /* The records write hook: bumps the epoch when the job wrote its own auth
  * collection or reached one by a cascade (w->auth_written), whatever rc (a
  * failed write bumping costs one lookup). a may be NULL. */

@@ -35,6 +35,12 @@ static void checked(void *arg, int rc, const char *hash)
 {
     struct gate *g = arg;
     sh_pwguard_settle(g->a->rl_pair, g->a->rl_identity, &g->k, uv_now(g->a->loop), &g->t, rc == 0);
+    if (rc != 0) { /* a failure stays counted: by the whole group */
+        if (g->t.pair_counted)
+            sh__rl_share(g->a, g->a->rl_pair, "pair", g->k.pair, g->k.pair_len);
+        if (g->t.account_counted)
+            sh__rl_share(g->a, g->a->rl_identity, "account", g->k.account, g->k.account_len);
+    }
     sh_hash_cb cb = g->cb;
     void *cb_arg = g->arg;
     free(g);

@@ -92,6 +92,8 @@ static int hit(struct sh_req *r, const struct sh_api_auth *a, struct sh_ratelimi
         return 0;
     struct sh_ratelimit_result res;
     sh_ratelimit_hit(rl, key, keylen, uv_now(a->loop), &res);
+    if (res.allowed)
+        sh__rl_share(a, rl, rl == a->rl_all ? "all" : "auth", key, keylen);
     if (quiet && res.allowed)
         return 0;
     sh__rl_answer(r, &res);

@@ -89,6 +89,8 @@ int sh_api_auth_request_reset(struct sh_req *r, void *ud)
         if (k)
             sh_ratelimit_hit(a->rl_reset, k, strlen(k), uv_now(a->loop), &res);
         throttled = !k || !res.allowed;
+        if (!throttled)
+            sh__rl_share(a, a->rl_reset, "reset", k, strlen(k));
         if (throttled)
             sh_log_info("mailer",
                         "password reset for record %s of %s not sent: one was sent "

@@ -179,9 +179,10 @@ void sh__auth_cache_stats(const struct sh__auth_cache *c, struct sh__auth_cache_
     out->size = c->lru.size;
 }
 
-void sh_api_auth_join_group(struct sh_api_auth *a)
+void sh_api_auth_join_group(struct sh_api_auth *a, struct sh_redis *redis)
 {
     a->group = true;
+    a->redis = redis;
     a->shared_known = false;
 }
 
