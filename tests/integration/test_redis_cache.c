@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "test_auth_client.h"
+#include "test_group_servers.h"
 
 static const char schema[] =
     "["
@@ -44,68 +45,6 @@ static const char schema[] =
     "  'listRule':'tag = \\'a\\' || owner = @request.auth.id','viewRule':'',"
     "  'createRule':'','updateRule':'','deleteRule':''}"
     "]";
-
-/* ---- a redis-server of the test's own ---- */
-
-static char redis_dir[64], redis_sock[100];
-static pid_t redis_pid;
-
-static int redis_start(void)
-{
-    if (!redis_dir[0]) {
-        snprintf(redis_dir, sizeof redis_dir, "/tmp/sh-it-redis-XXXXXX");
-        if (!mkdtemp(redis_dir))
-            return -1;
-        snprintf(redis_sock, sizeof redis_sock, "%s/redis.sock", redis_dir);
-    }
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-        }
-        const char *argv[] = {"redis-server", "--port", "0",       "--unixsocket",
-                              redis_sock,     "--save", "",        "--appendonly",
-                              "no",           "--dir",  redis_dir, NULL};
-        execvp("redis-server", (char **)(uintptr_t)argv);
-        _exit(127);
-    }
-    redis_pid = pid;
-    for (int i = 0; i < 500; i++) {
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", redis_sock);
-        int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-        close(fd);
-        if (rc == 0)
-            return 0;
-        usleep(10000);
-    }
-    return -1;
-}
-
-static void redis_kill(void)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGCONT);
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = 0;
-    }
-    unlink(redis_sock);
-}
-
-static void redis_cleanup(void *unused)
-{
-    (void)unused;
-    redis_kill();
-    if (redis_dir[0])
-        it_rmrf(redis_dir);
-    redis_dir[0] = 0;
-}
 
 /* ---- the server ---- */
 
