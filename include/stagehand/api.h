@@ -92,7 +92,8 @@ struct sh_api_records *sh_api_records_new(uv_loop_t *loop, const struct sh_confi
                                           struct sh_api_auth *auth);
 /* After the database closed (no write job left): frees it. NULL is ignored. */
 void sh_api_records_free(struct sh_api_records *a);
-/* Adds the five records routes of API.md. 0 or a negative code. */
+/* Adds the five records routes of API.md and POST /api/batch. 0 or a
+ * negative code. */
 int sh_api_records_register(struct sh_router *rt, struct sh_api_records *a);
 
 int sh_api_records_list(struct sh_req *r, void *ud);
@@ -100,5 +101,10 @@ int sh_api_records_view(struct sh_req *r, void *ud);
 int sh_api_records_create(struct sh_req *r, void *ud);
 int sh_api_records_update(struct sh_req *r, void *ud);
 int sh_api_records_delete(struct sh_req *r, void *ud);
+
+/* POST /api/batch (API.md "Batch"; api/batch/): records creates, updates,
+ * deletes and upserts that commit together or not at all. ud is the
+ * struct sh_api_records; registered by sh_api_records_register. */
+int sh_api_batch(struct sh_req *r, void *ud);
 
 #endif

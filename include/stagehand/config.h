@@ -79,6 +79,11 @@ struct sh_config {
     unsigned client_query_budget;   /* ms of reads per auth record per window */
     uint64_t query_budget_window;   /* ms over which those budgets are counted */
 
+    /* POST /api/batch */
+    unsigned batch_max_requests; /* requests in one batch (400 beyond) */
+    uint64_t batch_timeout;      /* ms the batch's writer job may run (400 beyond) */
+    uint64_t batch_max_body;     /* bytes of one batch body (413 beyond) */
+
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];
     unsigned nowned;

@@ -130,6 +130,12 @@ static const struct opt opts[] = {
      "milliseconds of record reads per signed-in record per window before 429 (0: off)"},
     {"query-budget-window", "STAGEHAND_QUERY_BUDGET_WINDOW", OPT_DURATION, F(query_budget_window),
      "window of --guest-query-budget and --client-query-budget"},
+    {"batch-max-requests", "STAGEHAND_BATCH_MAX_REQUESTS", OPT_COUNT, F(batch_max_requests),
+     "requests one POST /api/batch may hold (400 beyond)"},
+    {"batch-timeout", "STAGEHAND_BATCH_TIMEOUT", OPT_DURATION, F(batch_timeout),
+     "how long one batch may run on the writer before it is rolled back (400)"},
+    {"batch-max-body", "STAGEHAND_BATCH_MAX_BODY", OPT_SIZE, F(batch_max_body),
+     "largest POST /api/batch body (413)"},
 };
 
 #undef F
@@ -175,6 +181,9 @@ void sh_config_init(struct sh_config *c)
     c->guest_query_budget = 2000;
     c->client_query_budget = 4000;
     c->query_budget_window = 10000;
+    c->batch_max_requests = 50;
+    c->batch_timeout = 3000;
+    c->batch_max_body = 4u << 20;
 }
 
 void sh_config_deinit(struct sh_config *c)
