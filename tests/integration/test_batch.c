@@ -128,20 +128,20 @@ static void test_each_action(void **state)
     const char *a = rc_create(conn, "notes", "{'title':'a','tag':'each'}");
     const char *b = rc_create(conn, "notes", "{'title':'b','tag':'each'}");
     const char *up = rc_create(conn, "notes", "{'title':'u','tag':'each'}");
-    struct rc_resp *r = batch(
-        NULL, it_sprintf("{'requests':["
-                         "{'method':'POST','url':'/api/collections/notes/records',"
-                         " 'body':{'title':'new','tag':'each','n':1}},"
-                         "{'method':'PATCH','url':'/api/collections/notes/records/%s',"
-                         " 'body':{'n':7}},"
-                         "{'method':'DELETE','url':'/api/collections/notes/records/%s'},"
-                         "{'method':'PUT','url':'/api/collections/notes/records',"
-                         " 'body':{'id':'%s','title':'upserted'}},"
-                         "{'method':'PUT','url':'/api/collections/notes/records',"
-                         " 'body':{'id':'upsertnew00001x','title':'fresh','tag':'each'}},"
-                         "{'method':'PUT','url':'/api/collections/notes/records',"
-                         " 'body':{'title':'noid','tag':'each'}}]}",
-                         a, b, up));
+    struct rc_resp *r =
+        batch(NULL, it_sprintf("{'requests':["
+                               "{'method':'POST','url':'/api/collections/notes/records',"
+                               " 'body':{'title':'new','tag':'each','n':1}},"
+                               "{'method':'PATCH','url':'/api/collections/notes/records/%s',"
+                               " 'body':{'n':7}},"
+                               "{'method':'DELETE','url':'/api/collections/notes/records/%s'},"
+                               "{'method':'PUT','url':'/api/collections/notes/records',"
+                               " 'body':{'id':'%s','title':'upserted'}},"
+                               "{'method':'PUT','url':'/api/collections/notes/records',"
+                               " 'body':{'id':'upsertnew00001x','title':'fresh','tag':'each'}},"
+                               "{'method':'PUT','url':'/api/collections/notes/records',"
+                               " 'body':{'title':'noid','tag':'each'}}]}",
+                               a, b, up));
     assert_int_equal(cJSON_GetArraySize(r->json), 6);
     const cJSON *created = item(r, 0, 200);
     assert_string_equal(rc_str(created, "title"), "new");
@@ -161,8 +161,9 @@ static void test_each_action(void **state)
     assert_string_equal(rc_str(u, "title"), "upserted");
     assert_int_equal(count("notes", "tag = 'each'"), 5); /* a, up, new, fresh, noid */
     /* expand and fields of a request's url apply to its answer */
-    r = batch(NULL, "{'requests':[{'method':'POST',"
-                    "'url':'/api/collections/notes/records?fields=title,n','body':{'title':'f'}}]}");
+    r = batch(NULL,
+              "{'requests':[{'method':'POST',"
+              "'url':'/api/collections/notes/records?fields=title,n','body':{'title':'f'}}]}");
     const cJSON *f = item(r, 0, 200);
     assert_int_equal(cJSON_GetArraySize(f), 2);
     assert_string_equal(rc_str(f, "title"), "f");
@@ -247,11 +248,11 @@ static void test_all_or_nothing(void **state)
     failed(r, 1, 400);
     assert_int_equal(count("posts", "title = 'aon3'"), 0);
     /* an update or delete rule hiding the record: 404, as alone */
-    const char *mine = rc_str(rc_ok(ac_req(conn, "POST", "/api/collections/posts/records", ta,
-                                           it_sprintf("{\"title\":\"aon4\",\"author\":\"%s\"}",
-                                                      ann)),
-                                    200),
-                              "id");
+    const char *mine =
+        rc_str(rc_ok(ac_req(conn, "POST", "/api/collections/posts/records", ta,
+                            it_sprintf("{\"title\":\"aon4\",\"author\":\"%s\"}", ann)),
+                     200),
+               "id");
     r = batch(tb, it_sprintf("{'requests':[{'method':'DELETE',"
                              "'url':'/api/collections/posts/records/%s'}]}",
                              mine));
@@ -280,12 +281,11 @@ static void test_auth_per_batch(void **state)
 {
     (void)state;
     /* a guest batch carrying ann's token in a request's headers stays a guest */
-    struct rc_resp *r =
-        batch(NULL, it_sprintf("{'requests':[{'method':'POST',"
-                               "'url':'/api/collections/posts/records',"
-                               "'headers':{'Authorization':'%s'},"
-                               "'body':{'title':'apb1','author':'%s'}}]}",
-                               ta, ann));
+    struct rc_resp *r = batch(NULL, it_sprintf("{'requests':[{'method':'POST',"
+                                               "'url':'/api/collections/posts/records',"
+                                               "'headers':{'Authorization':'%s'},"
+                                               "'body':{'title':'apb1','author':'%s'}}]}",
+                                               ta, ann));
     failed(r, 0, 400);
     /* ann's batch with bob's token in a request's headers is still ann's */
     r = batch(ta, it_sprintf("{'requests':[{'method':'POST','url':'/api/collections/posts/records',"
@@ -445,9 +445,8 @@ static void test_limits(void **state)
     struct it_conn *c = it_conn_open_or_fail(s);
     const char *one = "{'method':'POST','url':'/api/collections/notes/records',"
                       "'body':{'title':'l','tag':'lim'}}";
-    struct rc_resp *r =
-        rc_req(c, "POST", "/api/batch", rc_q(it_sprintf("{'requests':[%s,%s,%s,%s]}", one, one,
-                                                         one, one)));
+    struct rc_resp *r = rc_req(c, "POST", "/api/batch",
+                               rc_q(it_sprintf("{'requests':[%s,%s,%s,%s]}", one, one, one, one)));
     rc_assert_error(r, 400, NULL, NULL);
     assert_string_equal(rc_str(r->json, "message"), "Invalid batch request data.");
     const cJSON *e = rc_get(rc_get(r->json, "data"), "requests");
@@ -492,10 +491,14 @@ static void test_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        it_test_each(test_each_action, open_conn),  it_test_each(test_depends_on_earlier, open_conn),
-        it_test_each(test_all_or_nothing, open_conn), it_test_each(test_auth_per_batch, open_conn),
-        it_test_each(test_order, open_conn),        it_test_each(test_malformed, open_conn),
-        it_test_each(test_multipart, open_conn),    it_test_each(test_limits, open_conn),
+        it_test_each(test_each_action, open_conn),
+        it_test_each(test_depends_on_earlier, open_conn),
+        it_test_each(test_all_or_nothing, open_conn),
+        it_test_each(test_auth_per_batch, open_conn),
+        it_test_each(test_order, open_conn),
+        it_test_each(test_malformed, open_conn),
+        it_test_each(test_multipart, open_conn),
+        it_test_each(test_limits, open_conn),
     };
     return cmocka_run_group_tests_name("batch", tests, group_setup, it_group_teardown);
 }

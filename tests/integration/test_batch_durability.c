@@ -112,8 +112,7 @@ static void one_round(struct it_server *s, int round, struct acked *a)
         drain(c[k], a);
         it_conn_abort(c[k]);
     }
-    it_note("round %d: %zu batches acknowledged before and around SIGKILL", round,
-            a->n - before);
+    it_note("round %d: %zu batches acknowledged before and around SIGKILL", round, a->n - before);
 }
 
 /* Checks data.db directly: integrity, every tag whole, every acked tag
@@ -142,9 +141,9 @@ static size_t check_store(const char *data_dir, const struct acked *a)
         batches++;
     }
     sqlite3_finalize(st);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM ledger WHERE tag = ?", -1, &st,
-                                        NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM ledger WHERE tag = ?", -1, &st, NULL),
+        SQLITE_OK);
     for (size_t i = 0; i < a->n; i++) {
         sqlite3_bind_text(st, 1, a->tags[i], -1, SQLITE_STATIC);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);

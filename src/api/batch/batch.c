@@ -70,10 +70,10 @@ struct bjob {
     struct sh__api_job job; /* first: the request-bound job (api/job.c) */
     struct sh_api_records *api;
     struct item *items;
-    size_t n;        /* requests in the batch */
-    size_t ready;    /* prepared: items[0..ready); items[ready] failed when < n */
-    size_t failed;   /* out: the request whose write failed; n when none */
-    bool timed_out;  /* out */
+    size_t n;       /* requests in the batch */
+    size_t ready;   /* prepared: items[0..ready); items[ready] failed when < n */
+    size_t failed;  /* out: the request whose write failed; n when none */
+    bool timed_out; /* out */
     uint64_t timeout_ms;
 };
 
@@ -242,8 +242,8 @@ static void answer_ok(struct sh_req *r, struct bjob *j)
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "status", a.status);
             cJSON_AddStringToObject(o, "message", a.message);
-            cJSON_AddItemToObject(o, "data", a.data ? cJSON_Duplicate(a.data, true)
-                                                    : cJSON_CreateObject());
+            cJSON_AddItemToObject(o, "data",
+                                  a.data ? cJSON_Duplicate(a.data, true) : cJSON_CreateObject());
             char *t = cJSON_PrintUnformatted(o);
             SH_ASSERT(t);
             sh_buf_appends(&out, t);
@@ -339,8 +339,8 @@ static cJSON *headers_of(const cJSON *base, const cJSON *own)
     const cJSON *h;
     cJSON_ArrayForEach(h, own) {
         char name[128];
-        if (!cJSON_IsString(h) || !sh__rec_header_name(name, sizeof(name), h->string,
-                                                       strlen(h->string)))
+        if (!cJSON_IsString(h) ||
+            !sh__rec_header_name(name, sizeof(name), h->string, strlen(h->string)))
             continue;
         cJSON_DeleteItemFromObjectCaseSensitive(o, name);
         cJSON_AddStringToObject(o, name, h->valuestring);
