@@ -315,6 +315,54 @@ static void test_auth_per_batch(void **state)
     assert_int_equal(count("gated", "x != ''"), 1);
 }
 
+/* Passwords: sign-ups in a batch are hashed and work; a password change
+ * needs the old password checked, which a batch does not do: refused, but
+ * for a superuser. */
+static void test_passwords(void **state)
+{
+    (void)state;
+    struct rc_resp *r = batch(
+        NULL,
+        "{'requests':["
+        "{'method':'POST','url':'/api/collections/users/records','body':{"
+        "'email':'cy@example.com','password':'cys password','passwordConfirm':'cys password'}},"
+        "{'method':'POST','url':'/api/collections/users/records','body':{"
+        "'email':'di@example.com','password':'dis password','passwordConfirm':'dis password'}}"
+        "]}");
+    const char *cy = it_strdup(rc_str(item(r, 0, 200), "id"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(item(r, 0, 200), "password"));
+    ac_login(conn, "users", "cy@example.com", "cys password", NULL);
+    ac_login(conn, "users", "di@example.com", "dis password", NULL);
+    /* a failing batch signs nobody up */
+    r = batch(NULL, "{'requests':["
+                    "{'method':'POST','url':'/api/collections/users/records','body':{"
+                    "'email':'ed@example.com','password':'eds password',"
+                    "'passwordConfirm':'eds password'}},"
+                    "{'method':'POST','url':'/api/collections/notes/records','body':{}}]}");
+    failed(r, 1, 400);
+    r = rc_req(conn, "POST", "/api/collections/users/auth-with-password",
+               "{\"identity\":\"ed@example.com\",\"password\":\"eds password\"}");
+    assert_int_equal(r->status, 400);
+    /* the owner changing a password: refused in a batch */
+    const char *tcy = ac_login(conn, "users", "cy@example.com", "cys password", NULL);
+    r = batch(tcy, it_sprintf("{'requests':[{'method':'PATCH','url':'/api/collections/users/"
+                              "records/%s','body':{'oldPassword':'cys password',"
+                              "'password':'new password','passwordConfirm':'new password'}}]}",
+                              cy));
+    assert_non_null(strstr(rc_str(failed(r, 0, 400), "message"), "not supported"));
+    ac_login(conn, "users", "cy@example.com", "cys password", NULL);
+    /* a superuser may */
+    r = batch(tsu, it_sprintf("{'requests':[{'method':'PATCH','url':'/api/collections/users/"
+                              "records/%s','body':{'password':'new password',"
+                              "'passwordConfirm':'new password'}}]}",
+                              cy));
+    item(r, 0, 200);
+    ac_login(conn, "users", "cy@example.com", "new password", NULL);
+    /* and, as alone, the new password ended the record's sessions */
+    r = ac_req(conn, "POST", "/api/collections/users/auth-refresh", tcy, NULL);
+    assert_int_equal(r->status, 401);
+}
+
 /* Answers come in request order, one per request. */
 static void test_order(void **state)
 {
@@ -495,6 +543,7 @@ int main(void)
         it_test_each(test_depends_on_earlier, open_conn),
         it_test_each(test_all_or_nothing, open_conn),
         it_test_each(test_auth_per_batch, open_conn),
+        it_test_each(test_passwords, open_conn),
         it_test_each(test_order, open_conn),
         it_test_each(test_malformed, open_conn),
         it_test_each(test_multipart, open_conn),

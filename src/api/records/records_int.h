@@ -154,6 +154,16 @@ int sh__rec_write_bind(const struct sh__rec_req *q, struct sh_rec_write *w,
  * record took its sessions with it). Returns as sh_rec_write_run. */
 int sh__rec_write_item_run(sqlite3 *wdb, struct sh_rec_write *w);
 
+/* Passwords to hash before w's job: copies (sodium_malloc) of the
+ * non-empty values w's body gives to password fields that validation
+ * would accept, into *plain (allocated here, NULL before), with their
+ * fields in w->hashes (hash NULL until made). Returns how many
+ * (w->nhashes). */
+size_t sh__rec_collect_passwords(struct sh_rec_write *w, char ***plain);
+/* Frees plain (w->nhashes entries, NULL ones skipped; plain may be NULL)
+ * and zeroes the plain passwords of w's body. Before sh_rec_write_deinit. */
+void sh__rec_passwords_free(struct sh_rec_write *w, char **plain);
+
 /* A write's answer: status 200 with json (the record), 204, or an error
  * status with message and data (NULL: {}) for the error shape. */
 struct sh__rec_answer {

@@ -43,21 +43,26 @@ struct wjob {
 
 static const enum sh_rule_kind rule_of[] = {SH_RULE_CREATE, SH_RULE_UPDATE, SH_RULE_DELETE};
 
-static void job_free(struct sh__api_job *job)
+void sh__rec_passwords_free(struct sh_rec_write *w, char **plain)
 {
-    struct wjob *j = (struct wjob *)job;
-    for (size_t i = 0; j->plain && i < j->w.nhashes; i++)
-        if (j->plain[i])
-            sodium_free(j->plain[i]);
-    free(j->plain);
-    if (j->w.body) { /* no plain password left in freed memory */
+    for (size_t i = 0; plain && i < w->nhashes; i++)
+        if (plain[i])
+            sodium_free(plain[i]);
+    free(plain);
+    if (w->body) { /* no plain password left in freed memory */
         static const char *const secret[] = {"password", "passwordConfirm", "oldPassword"};
         for (size_t i = 0; i < SH_ARRAY_LEN(secret); i++) {
-            cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, secret[i]);
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(w->body, secret[i]);
             if (cJSON_IsString(v))
                 sodium_memzero(v->valuestring, strlen(v->valuestring));
         }
     }
+}
+
+static void job_free(struct sh__api_job *job)
+{
+    struct wjob *j = (struct wjob *)job;
+    sh__rec_passwords_free(&j->w, j->plain);
     sh_rec_write_deinit(&j->w);
     free(j);
 }
@@ -424,30 +429,35 @@ static int check_old_password(struct sh_req *r, struct wjob *j)
  * that validation refuses (sh_field_password_ok, the same rule) is not
  * hashed: the writer answers 400 before a hash would be needed, so a bad
  * sign-up costs no Argon2 run. */
-static size_t collect_passwords(struct wjob *j)
+size_t sh__rec_collect_passwords(struct sh_rec_write *w, char ***plain)
 {
-    const struct sh_collection *c = j->w.c;
+    const struct sh_collection *c = w->c;
     size_t n = 0;
     for (size_t i = 0; i < c->nfields; i++) {
         const struct sh_field *f = &c->fields[i];
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, f->name);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(w->body, f->name);
         if (f->kind != SH_FIELD_PASSWORD || !cJSON_IsString(v) || !v->valuestring[0])
             continue;
         if (!sh_field_password_ok(f, v->valuestring))
             continue;
-        if (!j->plain) {
-            j->plain = sh_calloc(c->nfields, sizeof(*j->plain));
-            j->w.hashes = sh_calloc(c->nfields, sizeof(*j->w.hashes));
+        if (!*plain) {
+            *plain = sh_calloc(c->nfields, sizeof(**plain));
+            w->hashes = sh_calloc(c->nfields, sizeof(*w->hashes));
         }
         size_t len = strlen(v->valuestring);
-        j->plain[n] = sodium_malloc(len + 1);
-        if (!j->plain[n])
+        (*plain)[n] = sodium_malloc(len + 1);
+        if (!(*plain)[n])
             sh_panic(__FILE__, __LINE__, "sodium_malloc failed");
-        memcpy(j->plain[n], v->valuestring, len + 1);
-        j->w.hashes[n].field = sh_strdup(f->name);
-        j->w.nhashes = ++n;
+        memcpy((*plain)[n], v->valuestring, len + 1);
+        w->hashes[n].field = sh_strdup(f->name);
+        w->nhashes = ++n;
     }
     return n;
+}
+
+static size_t collect_passwords(struct wjob *j)
+{
+    return sh__rec_collect_passwords(&j->w, &j->plain);
 }
 
 /* ---- the three handlers ---- */
