@@ -432,8 +432,10 @@ struct sh_api_records *sh_api_records_new(uv_loop_t *loop, const struct sh_confi
      * writes in the cache it was given, so a cache made later could store a
      * total counted before a write that no mark or bump covers. */
     a->counts = sh_rec_counts_new(cfg->count_cache);
-    if (auth)
+    if (auth) {
         auth->counts = a->counts;
+        auth->records = a;
+    }
     a->limits = (struct sh_rec_limits){cfg->filter_max_multi_hops, cfg->expand_max_records};
     a->budgets = sh__budgets_new();
     sh_buf_init(&a->out);
@@ -446,6 +448,8 @@ void sh_api_records_free(struct sh_api_records *a)
         return;
     if (a->auth && a->auth->counts == a->counts)
         a->auth->counts = NULL;
+    if (a->auth && a->auth->records == a)
+        a->auth->records = NULL;
     sh__rec_views_drop(a);
     sh_filter_cache_free(a->filters);
     sh_rec_counts_free(a->counts);
