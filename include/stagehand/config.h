@@ -80,7 +80,7 @@ struct sh_config {
     uint64_t query_budget_window;   /* ms over which those budgets are counted */
 
     /* POST /api/batch */
-    unsigned batch_max_requests; /* requests in one batch (400 beyond) */
+    unsigned batch_max_requests; /* requests in one batch (400 beyond); 0 = off (403) */
     uint64_t batch_timeout;      /* ms the batch's writer job may run (400 beyond) */
     uint64_t batch_max_body;     /* bytes of one batch body (413 beyond) */
 

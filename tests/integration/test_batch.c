@@ -533,10 +533,18 @@ static void test_limits(void **state)
     assert_int_equal((int)rc_num(rc_ok(r, 200), "totalItems"), 3000);
     r = rc_req(c, "GET", "/api/collections/notes/records?perPage=1", NULL);
     assert_int_equal((int)rc_num(rc_ok(r, 200), "totalItems"), 0);
-    /* the limits are flags with variables, checked at start */
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+    /* the limits are flags with variables, checked at start; 0 requests
+     * turns batches off, as PocketBase's setting does */
     char *err = NULL;
-    assert_int_equal(it_run(NULL, &err, "serve", "--batch-max-requests", "0", NULL), 2);
-    assert_non_null(strstr(err, "batch-max-requests"));
+    assert_int_equal(it_run(NULL, &err, "serve", "--batch-timeout", "0", NULL), 2);
+    assert_non_null(strstr(err, "batch-timeout"));
+    s = rc_server(rc_q(schema), "--sync", "normal", "--batch-max-requests", "0", NULL);
+    assert_non_null(s);
+    c = it_conn_open_or_fail(s);
+    r = rc_req(c, "POST", "/api/batch", rc_q(it_sprintf("{'requests':[%s]}", one)));
+    rc_assert_error(r, 403, NULL, NULL);
+    assert_string_equal(rc_str(r->json, "message"), "Batch requests are not allowed.");
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
 }
 

@@ -563,6 +563,10 @@ int sh_api_batch(struct sh_req *r, void *ud)
     struct sh_api_records *api = ud;
     const struct sh_config *cfg = api->cfg;
     const cJSON *list;
+    if (cfg->batch_max_requests == 0) { /* as PocketBase with batches disabled */
+        sh__api_error(r, 403, "Batch requests are not allowed.", NULL);
+        return SH_HANDLED;
+    }
     cJSON *root = sh__batch_body_or_reply(r, cfg->batch_max_body, cfg->batch_max_requests, &list);
     if (!root)
         return SH_HANDLED;
