@@ -106,7 +106,8 @@ void sh_api_records_free(struct sh_api_records *a);
  * before closing it). */
 struct sh_redis;
 void sh_api_records_use_redis(struct sh_api_records *a, struct sh_redis *redis);
-/* Adds the five records routes of API.md. 0 or a negative code. */
+/* Adds the five records routes of API.md and POST /api/batch. 0 or a
+ * negative code. */
 int sh_api_records_register(struct sh_router *rt, struct sh_api_records *a);
 
 int sh_api_records_list(struct sh_req *r, void *ud);
@@ -114,5 +115,10 @@ int sh_api_records_view(struct sh_req *r, void *ud);
 int sh_api_records_create(struct sh_req *r, void *ud);
 int sh_api_records_update(struct sh_req *r, void *ud);
 int sh_api_records_delete(struct sh_req *r, void *ud);
+
+/* POST /api/batch (API.md "Batch"; api/batch/): records creates, updates,
+ * deletes and upserts that commit together or not at all. ud is the
+ * struct sh_api_records; registered by sh_api_records_register. */
+int sh_api_batch(struct sh_req *r, void *ud);
 
 #endif

@@ -87,6 +87,10 @@ struct sh_config {
     uint64_t redis_ttl;         /* ms an expensive list answer stays in Redis */
     uint64_t redis_max_entry;   /* bytes: larger answers are not stored */
     unsigned redis_min_cost_us; /* a list costing less is never looked up in Redis */
+    /* POST /api/batch */
+    unsigned batch_max_requests; /* requests in one batch (400 beyond); 0 = off (403) */
+    uint64_t batch_timeout;      /* ms the batch's writer job may run (400 beyond) */
+    uint64_t batch_max_body;     /* bytes of one batch body (413 beyond) */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

@@ -71,6 +71,9 @@ int sh_json_check(const char *s, size_t n, unsigned max_depth, struct sh_json_er
  * tree the caller frees with cJSON_Delete, or NULL with err (may be NULL)
  * filled. Safe on any thread (no state but the limits). */
 struct cJSON *sh_json_parse(const char *s, size_t n, struct sh_json_error *err);
+/* sh_json_parse with a size limit of its own instead of the process-wide
+ * one (a body with a cap of its own: a batch). */
+struct cJSON *sh_json_parse_max(const char *s, size_t n, size_t limit, struct sh_json_error *err);
 
 /* A sentence for a client naming what err found, e.g. "Invalid UTF-8 at byte
  * 12." — written into buf (size bytes, always NUL-terminated); returns buf. */

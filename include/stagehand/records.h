@@ -286,11 +286,16 @@ struct sh_rec_write {
     bool check_password_confirm;
     bool record_json; /* answer with record_text instead of record */
     char *own_id;     /* record_json: as for sh_rec_row_json (owned; may be NULL) */
+    /* Also read the record as committed into `committed` (for a delete: as
+     * it was, read before the delete): every column but passwords, as a
+     * superuser sees it. Costs a read of the row; off unless asked. */
+    bool keep_record;
 
     struct cJSON *record; /* out */
     char *record_text;    /* out, record_json: the record as JSON text (heap) */
     size_t record_len;
-    struct cJSON *errors; /* out */
+    struct cJSON *errors;    /* out */
+    struct cJSON *committed; /* out, keep_record: the record as committed (owned) */
     /* out: tables the job wrote (c's, and those a delete cleared or
      * cascaded into), owned; each marked with sh_rec_counts_write_begin
      * until sh_rec_write_deinit ends the mark (loop thread). */

@@ -26,6 +26,7 @@ int sh_api_records_register(struct sh_router *rt, struct sh_api_records *a)
     rc |= sh_router_add(rt, SH_METHOD_GET, one, sh_api_records_view, a);
     rc |= sh_router_add(rt, SH_METHOD_PATCH, one, sh_api_records_update, a);
     rc |= sh_router_add(rt, SH_METHOD_DELETE, one, sh_api_records_delete, a);
+    rc |= sh_router_add(rt, SH_METHOD_POST, "/api/batch", sh_api_batch, a);
     return rc ? SH_EINVAL : 0;
 }
 

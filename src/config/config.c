@@ -145,6 +145,12 @@ static const struct opt opts[] = {
      "largest list answer stored in Redis"},
     {"redis-min-cost", "STAGEHAND_REDIS_MIN_COST", OPT_COUNT0, F(redis_min_cost_us),
      "microseconds of work below which a list is never looked up in Redis (0: every list)"},
+    {"batch-max-requests", "STAGEHAND_BATCH_MAX_REQUESTS", OPT_COUNT0, F(batch_max_requests),
+     "requests one POST /api/batch may hold (400 beyond; 0: batches off, 403)"},
+    {"batch-timeout", "STAGEHAND_BATCH_TIMEOUT", OPT_DURATION, F(batch_timeout),
+     "how long one batch may run on the writer before it is rolled back (400)"},
+    {"batch-max-body", "STAGEHAND_BATCH_MAX_BODY", OPT_SIZE, F(batch_max_body),
+     "largest POST /api/batch body (413)"},
 };
 
 #undef F
@@ -196,6 +202,9 @@ void sh_config_init(struct sh_config *c)
     c->redis_ttl = 5 * 60 * 1000;
     c->redis_max_entry = 1024 * 1024;
     c->redis_min_cost_us = 500;
+    c->batch_max_requests = 50;
+    c->batch_timeout = 3000;
+    c->batch_max_body = 4u << 20;
 }
 
 void sh_config_deinit(struct sh_config *c)

@@ -182,13 +182,18 @@ static cJSON *refuse(struct sh_json_error *err, int code, size_t offset)
 
 cJSON *sh_json_parse(const char *s, size_t n, struct sh_json_error *err)
 {
+    return sh_json_parse_max(s, n, max_bytes, err);
+}
+
+cJSON *sh_json_parse_max(const char *s, size_t n, size_t limit, struct sh_json_error *err)
+{
     struct sh_json_error local;
     if (!err)
         err = &local;
     err->code = 0;
     err->offset = 0;
-    if (n > max_bytes)
-        return refuse(err, SH_JSON_ETOOBIG, max_bytes);
+    if (n > limit)
+        return refuse(err, SH_JSON_ETOOBIG, limit);
     size_t long_numbers = 0;
     if (sh__json_check(s, n, max_depth, err, &long_numbers) != 0)
         return NULL;

@@ -69,6 +69,10 @@ struct sh_api_auth {
     /* The records API's count cache (borrowed; set by sh_api_records_new,
      * NULL before): password reset's write jobs end their marks there. */
     struct sh_rec_counts *counts;
+    /* The records API (borrowed; set by sh_api_records_new, NULL before):
+     * password reset's committed writes pass through its
+     * sh_api_records_committed like every records write. */
+    struct sh_api_records *records;
     int started;
 };
 

@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "auth_int.h"
+#include "records_int.h"
 
 #define RESET_TYPE "passwordReset"
 
@@ -169,11 +170,17 @@ static void invalid_token(struct sh_req *r)
     field_error(r, "token", "validation_invalid_token", "Invalid or expired token.");
 }
 
-/* Tokens of the old password end now, before the answer. */
+/* Tokens of the old password end now, before the answer; the record's
+ * change passes through the records API's one completion of committed
+ * writes. */
 static void reset_committed(struct sh__api_job *job, int rc)
 {
-    if (rc == 0)
-        sh__auth_epoch_bump(((struct reset *)job)->a);
+    struct reset *x = (struct reset *)job;
+    if (rc != 0)
+        return;
+    sh__auth_epoch_bump(x->a);
+    if (x->a->records)
+        sh_api_records_committed(x->a->records, x->w.c, x->w.op, x->w.committed, &x->w);
 }
 
 static int reset_answer(struct sh__api_job *job, struct sh_req *r, int rc)
@@ -260,6 +267,7 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
     x->w.snap = sh_catalog_snap_ref(snap);
     x->w.c = c;
     x->w.counts = a->counts;
+    x->w.keep_record = a->records && a->records->keep_records;
     x->w.id = row.id;
     row.id = NULL;
     sh_auth_row_deinit(&row);

@@ -56,19 +56,26 @@ static cJSON *query_json(const struct sh_req *r)
 
 /* Headers as {lower_case_name_with_underscores: value}, as PocketBase shows
  * them to rules. */
+bool sh__rec_header_name(char *out, size_t size, const char *name, size_t n)
+{
+    if (n >= size)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        char c = name[k];
+        out[k] = c == '-' ? '_' : (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    out[n] = 0;
+    return true;
+}
+
 static cJSON *headers_json(const struct sh_req *r)
 {
     cJSON *o = cJSON_CreateObject();
     char name[128], *val;
     for (unsigned i = 0; i < r->nheaders; i++) {
         const struct sh_header *h = &r->headers[i];
-        if (h->name.len >= sizeof(name))
+        if (!sh__rec_header_name(name, sizeof(name), h->name.ptr, h->name.len))
             continue;
-        for (size_t k = 0; k < h->name.len; k++) {
-            char c = h->name.ptr[k];
-            name[k] = c == '-' ? '_' : (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-        }
-        name[h->name.len] = 0;
         if (cJSON_GetObjectItemCaseSensitive(o, name))
             continue;
         val = sh_malloc(h->value.len + 1);
@@ -201,6 +208,9 @@ int sh__rec_request_json_or_reply(struct sh_req *r, struct sh__rec_req *q)
     return 0;
 }
 
+static struct sh__rec_req *begin_or_reply(struct sh_req *r, struct sh_api_records *api,
+                                          const char *cname);
+
 /* @request.auth.*: the record, and its collection's schema for paths through
  * its relations (@request.auth.team.name), from the snapshot's views. */
 static void auth_context(struct sh_req *r, struct sh__rec_req *q)
@@ -217,10 +227,26 @@ static void auth_context(struct sh_req *r, struct sh__rec_req *q)
 struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_records *api)
 {
     const struct sh_str *name = sh_req_param(r, "collection");
-    struct sh__rec_req *q = sh_arena_alloc(r->arena, sizeof(*q));
     char *cname = name ? sh_arena_strndup(r->arena, name->ptr, name->len) : NULL;
+    if (!cname) {
+        sh__api_fail(r, -ENOMEM);
+        return NULL;
+    }
+    return begin_or_reply(r, api, cname);
+}
+
+struct sh__rec_req *sh__rec_begin_any_or_reply(struct sh_req *r, struct sh_api_records *api)
+{
+    return begin_or_reply(r, api, NULL);
+}
+
+/* sh__rec_begin_or_reply for collection cname, or none when NULL. */
+static struct sh__rec_req *begin_or_reply(struct sh_req *r, struct sh_api_records *api,
+                                          const char *cname)
+{
+    struct sh__rec_req *q = sh_arena_alloc(r->arena, sizeof(*q));
     char *method = sh_arena_strndup(r->arena, r->method_name.ptr, r->method_name.len);
-    if (!q || !cname || !method) {
+    if (!q || !method) {
         sh__api_fail(r, -ENOMEM);
         return NULL;
     }
@@ -236,9 +262,9 @@ struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_recor
         sh__api_fail(r, -ENOMEM);
         return NULL;
     }
-    q->c = sh_catalog_snap_find(q->snap, cname);
+    q->c = cname ? sh_catalog_snap_find(q->snap, cname) : NULL;
     unsigned attempts = 0;
-    if (!q->c && sh__api_retry_if_stale(api->catalog, q->snap, SH_ENOTFOUND, &attempts)) {
+    if (cname && !q->c && sh__api_retry_if_stale(api->catalog, q->snap, SH_ENOTFOUND, &attempts)) {
         /* created a moment ago by another process: don't wait for the poll */
         struct sh_catalog_snap *now = sh_catalog_acquire(api->catalog);
         if (sh_arena_defer(r->arena, drop_snap, now) != 0) {
@@ -249,7 +275,7 @@ struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_recor
         q->snap = now;
         q->c = sh_catalog_snap_find(q->snap, cname);
     }
-    if (!q->c) {
+    if (cname && !q->c) {
         sh__api_error(r, 404, "Missing collection context.", NULL);
         return NULL;
     }
@@ -277,19 +303,25 @@ struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_recor
     return q;
 }
 
-int sh__rec_rule_or_reply(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
-                          const struct sh_filter **out)
+int sh__rec_rule(const struct sh__rec_req *q, enum sh_rule_kind k, const struct sh_filter **out)
 {
     *out = NULL;
     if (q->superuser)
         return 0;
-    if (!q->c->rules[k]) {
-        sh__api_error(r, 403, "Only superusers can perform this action.", NULL);
-        return -1;
-    }
+    if (!q->c->rules[k])
+        return SH_EFORBIDDEN;
     if (q->c->rule_filters[k] && !sh_filter_is_empty(q->c->rule_filters[k]))
         *out = q->c->rule_filters[k];
     return 0;
+}
+
+int sh__rec_rule_or_reply(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
+                          const struct sh_filter **out)
+{
+    if (sh__rec_rule(q, k, out) == 0)
+        return 0;
+    sh__api_error(r, 403, "Only superusers can perform this action.", NULL);
+    return -1;
 }
 
 #define BAD_JSON "Failed to load the submitted data due to invalid formatting."
@@ -415,8 +447,10 @@ struct sh_api_records *sh_api_records_new(uv_loop_t *loop, const struct sh_confi
      * writes in the cache it was given, so a cache made later could store a
      * total counted before a write that no mark or bump covers. */
     a->counts = sh_rec_counts_new(cfg->count_cache);
-    if (auth)
+    if (auth) {
         auth->counts = a->counts;
+        auth->records = a;
+    }
     a->limits = (struct sh_rec_limits){cfg->filter_max_multi_hops, cfg->expand_max_records};
     a->budgets = sh__budgets_new();
     sh_buf_init(&a->out);
@@ -429,6 +463,8 @@ void sh_api_records_free(struct sh_api_records *a)
         return;
     if (a->auth && a->auth->counts == a->counts)
         a->auth->counts = NULL;
+    if (a->auth && a->auth->records == a)
+        a->auth->records = NULL;
     sh__rec_views_drop(a);
     sh_filter_cache_free(a->filters);
     sh_rec_counts_free(a->counts);

@@ -43,6 +43,9 @@ struct sh_api_records {
     struct sh_buf out;                 /* sh__rec_out; capacity kept between requests */
     struct sh__rec_views *views;       /* the current snapshot's schema views (context.c) */
     struct sh__list_cache *list_cache; /* expensive lists in Redis; NULL without --redis */
+    /* Writes read their record as committed (sh_rec_write.keep_record) for
+     * sh_api_records_committed; false until a listener needs it. */
+    bool keep_records;
 };
 
 /* ---- records_ctx.c ---- */
@@ -67,6 +70,14 @@ struct sh__rec_req {
  * context, or NULL after answering (404 for an unknown collection, 413 past
  * the arena's limit). */
 struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_records *api);
+/* sh__rec_begin_or_reply for a route without :collection (a batch): the
+ * snapshot, views and rule context of r; q->c is NULL. NULL after
+ * answering. */
+struct sh__rec_req *sh__rec_begin_any_or_reply(struct sh_req *r, struct sh_api_records *api);
+/* A header name n bytes long as rules see it (@request.headers.x_y for
+ * X-Y) into out (size bytes). false when it does not fit (the header is
+ * not shown to rules). */
+bool sh__rec_header_name(char *out, size_t size, const char *name, size_t n);
 
 /* The schema views of snap (built once per snapshot, shared by its
  * requests), with a reference r keeps until it ends. NULL after answering
@@ -90,6 +101,10 @@ int sh__rec_request_json_or_reply(struct sh_req *r, struct sh__rec_req *q);
  * returns -1. */
 int sh__rec_rule_or_reply(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_kind k,
                           const struct sh_filter **out);
+
+/* sh__rec_rule_or_reply without the answer: 0, or SH_EFORBIDDEN (403
+ * "Only superusers can perform this action.") for a null rule. */
+int sh__rec_rule(const struct sh__rec_req *q, enum sh_rule_kind k, const struct sh_filter **out);
 
 /* Parses the request body as one strict JSON object (stagehand/json.h; an
  * empty body is {}). NULL after answering: 413 past --max-json-body (before
@@ -141,6 +156,78 @@ int sh__rec_list_uncached(struct sh_req *r, struct sh_api_records *api);
 /* The id of the signed-in record when it belongs to q's collection and is
  * not a superuser (it sees its own email), else NULL. Borrowed from r. */
 const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q);
+
+/* ---- write.c: one records write, shared by the three write handlers and
+ * the items of a batch (api/batch/): the same preparation, the same writer
+ * work, the same answer, the same completion ---- */
+
+/* Fills w for op on q's collection (w zeroed before): takes body and id
+ * (heap, may be NULL), the clock and privileges of q, the count cache and
+ * keep_record of api. */
+void sh__rec_write_init(struct sh_rec_write *w, struct sh_api_records *api,
+                        const struct sh__rec_req *q, enum sh_rec_op op, struct cJSON *body,
+                        char *id);
+/* Compiles rule (w's rule for this write as sh__rec_rule gave it; NULL =
+ * none applies) against q's context with w's body as @request.body, on q's
+ * views, into w. 0, or SH_EINVAL with err filled (answer 400 err->message). */
+int sh__rec_write_bind(const struct sh__rec_req *q, struct sh_rec_write *w,
+                       const struct sh_filter *rule, struct sh_filter_error *err);
+/* WRITER thread: the records write (sh_rec_write_run: validation, rules and
+ * protected fields inside the transaction), then what it means for
+ * sessions: a new password ends every session of the record (a deleted auth
+ * record took its sessions with it). Returns as sh_rec_write_run. */
+int sh__rec_write_item_run(sqlite3 *wdb, struct sh_rec_write *w);
+
+/* Passwords to hash before w's job: copies (sodium_malloc) of the
+ * non-empty values w's body gives to password fields that validation
+ * would accept, into *plain (allocated here, NULL before), with their
+ * fields in w->hashes (hash NULL until made). Returns how many
+ * (w->nhashes). */
+size_t sh__rec_collect_passwords(struct sh_rec_write *w, char ***plain);
+/* Frees plain (w->nhashes entries, NULL ones skipped; plain may be NULL)
+ * and zeroes the plain passwords of w's body. Before sh_rec_write_deinit. */
+void sh__rec_passwords_free(struct sh_rec_write *w, char **plain);
+
+/* A write's answer: status 200 with json (the record), 204, or an error
+ * status with message and data (NULL: {}) for the error shape. */
+struct sh__rec_answer {
+    int status;
+    const char *message;      /* error: static, or w's */
+    const struct cJSON *data; /* error: borrowed from w */
+    const char *json;         /* 200: borrowed from w, or owned */
+    size_t len;
+    char *owned; /* cJSON_free'd by sh__rec_answer_send, or by the caller */
+};
+/* The answer to w whose job ended with rc (loop, after the commit): the
+ * record as JSON (written by the job, or read into a tree that gets expand,
+ * the caller's own email (r) and fields; reads on the loop under acc), 204
+ * for a delete, or the error (400 with w->errors for validation, a unique
+ * violation or a failed create rule; the table of errors.c otherwise). */
+void sh__rec_write_answer(struct sh_api_records *api, const struct sh_req *r,
+                          const struct sh_rec_access *acc, struct sh_rec_write *w, int rc,
+                          const char *expand, const char *fields, struct sh__rec_answer *a);
+/* Sends a to r and frees what it owns. */
+void sh__rec_answer_send(struct sh_req *r, struct sh__rec_answer *a);
+/* Loop, once w's job has completed with rc (committed when 0), before any
+ * answer and in commit order: sh_api_records_committed for a committed
+ * write; for a failed one only the cached identities are checked again. */
+void sh__rec_write_done(struct sh_api_records *api, struct sh_rec_write *w, int rc);
+
+/*
+ * The one place every committed records write passes through (single
+ * writes and each item of a batch), on the loop after its COMMIT and in
+ * commit order, before its answer: c and action (SH_REC_CREATE, _UPDATE,
+ * _DELETE) of the write, record the record as committed (for a delete: as
+ * it was, read before the delete; as a superuser sees it, passwords never
+ * included) when api->keep_records asked for it, else NULL; w the whole
+ * write (id, tables touched, auth_written). Today: cached identities are
+ * verified again after an auth record was written; list totals are bumped
+ * by the end of w's count marks (sh_rec_write_deinit). Change events hook
+ * here.
+ */
+void sh_api_records_committed(struct sh_api_records *api, const struct sh_collection *c,
+                              enum sh_rec_op action, const struct cJSON *record,
+                              const struct sh_rec_write *w);
 
 /* ---- query_budget.c ---- */
 

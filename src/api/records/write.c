@@ -43,21 +43,26 @@ struct wjob {
 
 static const enum sh_rule_kind rule_of[] = {SH_RULE_CREATE, SH_RULE_UPDATE, SH_RULE_DELETE};
 
-static void job_free(struct sh__api_job *job)
+void sh__rec_passwords_free(struct sh_rec_write *w, char **plain)
 {
-    struct wjob *j = (struct wjob *)job;
-    for (size_t i = 0; j->plain && i < j->w.nhashes; i++)
-        if (j->plain[i])
-            sodium_free(j->plain[i]);
-    free(j->plain);
-    if (j->w.body) { /* no plain password left in freed memory */
+    for (size_t i = 0; plain && i < w->nhashes; i++)
+        if (plain[i])
+            sodium_free(plain[i]);
+    free(plain);
+    if (w->body) { /* no plain password left in freed memory */
         static const char *const secret[] = {"password", "passwordConfirm", "oldPassword"};
         for (size_t i = 0; i < SH_ARRAY_LEN(secret); i++) {
-            cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, secret[i]);
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(w->body, secret[i]);
             if (cJSON_IsString(v))
                 sodium_memzero(v->valuestring, strlen(v->valuestring));
         }
     }
+}
+
+static void job_free(struct sh__api_job *job)
+{
+    struct wjob *j = (struct wjob *)job;
+    sh__rec_passwords_free(&j->w, j->plain);
     sh_rec_write_deinit(&j->w);
     free(j);
 }
@@ -70,18 +75,20 @@ static bool sets_password(const struct sh_rec_write *w)
     return false;
 }
 
-/* The records write, then what it means for sessions: a new password or a
- * deleted auth record ends every session of the record. */
-static int wjob_run(sqlite3 *wdb, void *arg)
+int sh__rec_write_item_run(sqlite3 *wdb, struct sh_rec_write *w)
 {
-    struct wjob *j = arg;
-    struct sh_rec_write *w = &j->w;
     int rc = sh_rec_write_run(wdb, w);
     if (rc || w->c->type != SH_COLLECTION_AUTH || w->op != SH_REC_UPDATE)
         return rc; /* a delete took the sessions with the record (records_delete.c) */
     if (sets_password(w))
         rc = sh_session_delete_record(wdb, w->c->id, w->id);
     return rc;
+}
+
+static int wjob_run(sqlite3 *wdb, void *arg)
+{
+    struct wjob *j = arg;
+    return sh__rec_write_item_run(wdb, &j->w);
 }
 
 static const char *op_message(enum sh_rec_op op)
@@ -96,6 +103,38 @@ static const char *op_message(enum sh_rec_op op)
     }
     return "Failed to delete record. Make sure that the record is not part of a required "
            "relation reference.";
+}
+
+int sh__rec_write_bind(const struct sh__rec_req *q, struct sh_rec_write *w,
+                       const struct sh_filter *rule, struct sh_filter_error *err)
+{
+    w->check_password_confirm = w->c->type == SH_COLLECTION_AUTH;
+    sh_filter_sql_deinit(&w->rule);
+    w->has_rule = false;
+    if (!rule)
+        return 0;
+    struct sh_filter_ctx ctx = q->ctx;
+    ctx.body = w->body;
+    const struct sh_filter_schema *view =
+        sh_schema_views_get(q->acc.views, w->c, SH_SCHEMA_VIEW_HIDDEN);
+    if (sh_filter_compile(rule, view, &ctx, &w->rule, err))
+        return SH_EINVAL;
+    w->has_rule = true;
+    return 0;
+}
+
+void sh__rec_write_init(struct sh_rec_write *w, struct sh_api_records *api,
+                        const struct sh__rec_req *q, enum sh_rec_op op, struct cJSON *body,
+                        char *id)
+{
+    w->op = op;
+    w->body = body;
+    w->id = id;
+    w->c = q->c;
+    w->now_ms = q->ctx.now_ms;
+    w->flags = q->acc.flags;
+    w->counts = api->counts;
+    w->keep_record = api->keep_records;
 }
 
 /* Points the job (and the request's reads) at collection c of snapshot snap
@@ -113,21 +152,11 @@ static int bind_snapshot_or_reply(struct sh_req *r, struct wjob *j, struct sh_ca
     j->job.snap = snap;
     w->c = q->c = c;
     q->acc.resolver = &snap->resolver;
-    w->check_password_confirm = c->type == SH_COLLECTION_AUTH;
-    sh_filter_sql_deinit(&w->rule);
-    w->has_rule = false;
-    if (!rule)
-        return 0;
-    struct sh_filter_ctx ctx = q->ctx;
-    ctx.body = w->body;
     struct sh_filter_error err;
-    const struct sh_filter_schema *view =
-        sh_schema_views_get(q->acc.views, c, SH_SCHEMA_VIEW_HIDDEN);
-    if (sh_filter_compile(rule, view, &ctx, &w->rule, &err)) {
+    if (sh__rec_write_bind(q, w, rule, &err)) {
         sh__api_error(r, 400, err.message, NULL);
         return -1;
     }
-    w->has_rule = true;
     return 0;
 }
 
@@ -157,45 +186,104 @@ static int rebind(struct sh__api_job *job, struct sh_req *r)
     return rc;
 }
 
-/* The answer after the commit: the record (its JSON straight from the
- * job, or a tree with expand and fields), 204 for a delete, or the error. */
-static int respond(struct sh__api_job *job, struct sh_req *r, int rc)
+static void answer_code(struct sh__rec_answer *a, int code)
 {
-    struct wjob *j = (struct wjob *)job;
-    struct sh_rec_write *w = &j->w;
+    a->status = sh__api_status(code, &a->message);
+}
+
+void sh__rec_write_answer(struct sh_api_records *api, const struct sh_req *r,
+                          const struct sh_rec_access *acc, struct sh_rec_write *w, int rc,
+                          const char *expand, const char *fields, struct sh__rec_answer *a)
+{
+    memset(a, 0, sizeof(*a));
     switch (rc) {
     case 0:
         break;
     case SH_EINVAL:
     case SH_ECONFLICT:  /* the records issue: a unique violation is a field error */
     case SH_EFORBIDDEN: /* the new record fails the create rule */
-        sh__api_error(r, 400, op_message(w->op), w->errors);
-        return 0;
+        a->status = 400;
+        a->message = op_message(w->op);
+        a->data = w->errors;
+        return;
     default:
-        return rc;
+        answer_code(a, rc);
+        return;
     }
     if (w->op == SH_REC_DELETE) {
-        sh_res_send(r, 204, NULL, NULL, 0);
-        return 0;
+        a->status = 204;
+        return;
     }
+    a->status = 200;
     if (w->record_json) { /* written by the job, straight from the row */
-        sh_res_json(r, 200, w->record_text ? w->record_text : "{}", w->record_len);
-        return 0;
+        a->json = w->record_text ? w->record_text : "{}";
+        a->len = w->record_text ? w->record_len : 2;
+        return;
     }
-    int erc = sh_rec_expand(j->api->db, &j->q->acc, w->c, w->record, sh_req_query(r, "expand"));
-    if (erc)
-        return erc;
+    int erc = sh_rec_expand(api->db, acc, w->c, w->record, expand);
+    if (erc) {
+        answer_code(a, erc);
+        return;
+    }
     sh__auth_own_email(r, w->record);
-    sh__rec_send(r, w->record, sh_req_query(r, "fields"), false);
+    if (fields && *fields)
+        sh__fields_pick(w->record, fields);
+    a->owned = cJSON_PrintUnformatted(w->record);
+    SH_ASSERT(a->owned);
+    a->json = a->owned;
+    a->len = strlen(a->owned);
+}
+
+void sh__rec_answer_send(struct sh_req *r, struct sh__rec_answer *a)
+{
+    if (a->status >= 400)
+        sh__api_error(r, a->status, a->message, a->data);
+    else if (a->status == 204)
+        sh_res_send(r, 204, NULL, NULL, 0);
+    else
+        sh_res_json(r, a->status, a->json, a->len);
+    cJSON_free(a->owned);
+    a->owned = NULL;
+}
+
+/* The answer after the commit: the record (its JSON straight from the
+ * job, or a tree with expand and fields), 204 for a delete, or the error. */
+static int respond(struct sh__api_job *job, struct sh_req *r, int rc)
+{
+    struct wjob *j = (struct wjob *)job;
+    struct sh__rec_answer a;
+    sh__rec_write_answer(j->api, r, &j->q->acc, &j->w, rc, sh_req_query(r, "expand"),
+                         sh_req_query(r, "fields"), &a);
+    sh__rec_answer_send(r, &a);
     return 0;
 }
 
-/* Cached tokens: before any answer, whatever rc. */
+void sh__rec_write_done(struct sh_api_records *api, struct sh_rec_write *w, int rc)
+{
+    if (rc == 0)
+        sh_api_records_committed(api, w->c, w->op, w->committed, w);
+    else /* nothing was stored; cached identities are checked again anyway */
+        sh__auth_record_written(api->auth, w);
+}
+
+void sh_api_records_committed(struct sh_api_records *api, const struct sh_collection *c,
+                              enum sh_rec_op action, const struct cJSON *record,
+                              const struct sh_rec_write *w)
+{
+    (void)c;
+    (void)action;
+    (void)record;
+    /* Cached tokens: an auth record written (or cascaded into) is verified
+     * again by the next request. List totals need nothing here: the marks
+     * of the tables w wrote end in sh_rec_write_deinit, which bumps them. */
+    sh__auth_record_written(api->auth, w);
+}
+
+/* Before any answer, whatever rc: one completed write (sh__rec_write_done). */
 static void committed(struct sh__api_job *job, int rc)
 {
-    (void)rc;
     struct wjob *j = (struct wjob *)job;
-    sh__auth_record_written(j->api->auth, &j->w);
+    sh__rec_write_done(j->api, &j->w, rc);
 }
 
 static const struct sh__api_job_ops wjob_ops = {
@@ -341,30 +429,35 @@ static int check_old_password(struct sh_req *r, struct wjob *j)
  * that validation refuses (sh_field_password_ok, the same rule) is not
  * hashed: the writer answers 400 before a hash would be needed, so a bad
  * sign-up costs no Argon2 run. */
-static size_t collect_passwords(struct wjob *j)
+size_t sh__rec_collect_passwords(struct sh_rec_write *w, char ***plain)
 {
-    const struct sh_collection *c = j->w.c;
+    const struct sh_collection *c = w->c;
     size_t n = 0;
     for (size_t i = 0; i < c->nfields; i++) {
         const struct sh_field *f = &c->fields[i];
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->w.body, f->name);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(w->body, f->name);
         if (f->kind != SH_FIELD_PASSWORD || !cJSON_IsString(v) || !v->valuestring[0])
             continue;
         if (!sh_field_password_ok(f, v->valuestring))
             continue;
-        if (!j->plain) {
-            j->plain = sh_calloc(c->nfields, sizeof(*j->plain));
-            j->w.hashes = sh_calloc(c->nfields, sizeof(*j->w.hashes));
+        if (!*plain) {
+            *plain = sh_calloc(c->nfields, sizeof(**plain));
+            w->hashes = sh_calloc(c->nfields, sizeof(*w->hashes));
         }
         size_t len = strlen(v->valuestring);
-        j->plain[n] = sodium_malloc(len + 1);
-        if (!j->plain[n])
+        (*plain)[n] = sodium_malloc(len + 1);
+        if (!(*plain)[n])
             sh_panic(__FILE__, __LINE__, "sodium_malloc failed");
-        memcpy(j->plain[n], v->valuestring, len + 1);
-        j->w.hashes[n].field = sh_strdup(f->name);
-        j->w.nhashes = ++n;
+        memcpy((*plain)[n], v->valuestring, len + 1);
+        w->hashes[n].field = sh_strdup(f->name);
+        w->nhashes = ++n;
     }
     return n;
+}
+
+static size_t collect_passwords(struct wjob *j)
+{
+    return sh__rec_collect_passwords(&j->w, &j->plain);
 }
 
 /* ---- the three handlers ---- */
@@ -398,12 +491,7 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     struct wjob *j = sh_calloc(1, sizeof(*j));
     j->api = api;
     j->q = q;
-    j->w.op = op;
-    j->w.body = body;
-    j->w.id = op == SH_REC_CREATE ? NULL : param_id(r);
-    j->w.now_ms = q->ctx.now_ms;
-    j->w.flags = q->acc.flags;
-    j->w.counts = api->counts;
+    sh__rec_write_init(&j->w, api, q, op, body, op == SH_REC_CREATE ? NULL : param_id(r));
     /* From here every exit goes through the job (api/job.c). */
     sh__api_job_start(&j->job, r, &wjob_ops, api->db, api->catalog, q->snap);
     const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");

@@ -16,7 +16,9 @@
  * The answer: a cJSON record read back (w->record), or, when the handler
  * needs no tree (w->record_json), JSON text: a create without a create rule
  * writes it from the values it inserted, an update or a ruled create from
- * the row read back (the rule checked by the same read). Every table a job
+ * the row read back (the rule checked by the same read). With keep_record
+ * the record as committed (a delete's as it was) is read once more, as a
+ * superuser sees it, for the change events. Every table a job
  * writes is marked in the count cache until sh_rec_write_deinit
  * (records_count.c).
  */
@@ -84,8 +86,8 @@ static int rel_check(void *ud, const struct sh_field *f, const char *const *ids,
 /* Reads record id of c (all columns, or only the visible ones), if it
  * satisfies the job's rule when `ruled`, into *out; or, when out is NULL,
  * as the job's answer (w->record, or w->record_text when w->record_json). */
-static int load(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool raw, bool ruled,
-                cJSON **out)
+static int load_as(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool raw, unsigned flags,
+                   bool ruled, cJSON **out)
 {
     const struct sh_collection *c = w->c;
     struct sh_buf b;
@@ -120,7 +122,7 @@ static int load(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool raw, 
         w->record_len = t.len;
         rc = 0;
     } else if (src == SQLITE_ROW) {
-        cJSON *rec = sh_rec_from_row(c, st, 0, raw ? SH_REC_RAW : w->flags);
+        cJSON *rec = sh_rec_from_row(c, st, 0, flags);
         if (out) {
             *out = rec;
         } else {
@@ -133,6 +135,21 @@ static int load(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool raw, 
     }
     sh_db_writer_release(wdb, st);
     return rc;
+}
+
+static int load(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool raw, bool ruled,
+                cJSON **out)
+{
+    return load_as(wdb, w, id, raw, raw ? SH_REC_RAW : w->flags, ruled, out);
+}
+
+/* keep_record: the row as committed, as a superuser sees it, into
+ * w->committed (ruled: only if it satisfies the job's rule). */
+static int keep(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool ruled)
+{
+    cJSON_Delete(w->committed);
+    w->committed = NULL;
+    return load_as(wdb, w, id, false, SH_REC_SUPERUSER, ruled, &w->committed);
 }
 
 /* "UNIQUE constraint failed: posts.a, posts.b" -> errors on a and b. */
@@ -332,8 +349,9 @@ static int do_create(sqlite3 *wdb, struct sh_rec_write *w)
     if (rc == 0)
         rc = insert(wdb, w, &in);
     if (rc == 0 && !w->has_rule && w->record_json && answer_from_values(w, &in) == 0) {
+        rc = w->keep_record ? keep(wdb, w, in.id, false) : 0;
         sh_record_input_deinit(&in);
-        return 0;
+        return rc;
     }
     /* One read of the row as stored gives the answer and, with a create
      * rule, checks the rule against it (no row: the rule refuses). */
@@ -341,6 +359,8 @@ static int do_create(sqlite3 *wdb, struct sh_rec_write *w)
         rc = load(wdb, w, in.id, false, true, NULL);
     if (rc == SH_ENOTFOUND && w->has_rule)
         rc = SH_EFORBIDDEN;
+    if (rc == 0 && w->keep_record)
+        rc = keep(wdb, w, in.id, false);
     sh_record_input_deinit(&in);
     return rc;
 }
@@ -359,6 +379,8 @@ static int do_update(sqlite3 *wdb, struct sh_rec_write *w)
         rc = update(wdb, w, &in);
     if (rc == 0)
         rc = load(wdb, w, w->id, false, false, NULL);
+    if (rc == 0 && w->keep_record)
+        rc = keep(wdb, w, w->id, false);
     sh_record_input_deinit(&in);
     cJSON_Delete(existing);
     return rc;
@@ -366,9 +388,14 @@ static int do_update(sqlite3 *wdb, struct sh_rec_write *w)
 
 static int do_delete(sqlite3 *wdb, struct sh_rec_write *w)
 {
-    cJSON *row = NULL;
-    int rc = load(wdb, w, w->id, false, true, &row);
-    cJSON_Delete(row);
+    int rc;
+    if (w->keep_record) { /* the record as it was: read before the delete */
+        rc = keep(wdb, w, w->id, true);
+    } else {
+        cJSON *row = NULL;
+        rc = load(wdb, w, w->id, false, true, &row);
+        cJSON_Delete(row);
+    }
     if (rc == 0)
         rc = sh__rec_delete(wdb, w->snap, w->c, w->id, w->now_ms, 0, w);
     return rc;
@@ -431,6 +458,7 @@ void sh_rec_write_deinit(struct sh_rec_write *w)
     free(w->hashes);
     cJSON_Delete(w->record);
     cJSON_Delete(w->errors);
+    cJSON_Delete(w->committed);
     sh_catalog_snap_free(w->snap);
     memset(w, 0, sizeof(*w));
 }

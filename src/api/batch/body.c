@@ -1,0 +1,274 @@
+/*
+ * The body of POST /api/batch: `{"requests":[{"method","url","headers",
+ * "body"}, ...]}` sent as JSON, or as multipart/form-data whose one field
+ * `@jsonPayload` holds that JSON (what the PocketBase JS SDK's
+ * createBatch().send() always sends). A form part with a filename is a file
+ * upload, answered with a clear 400 until uploads exist. The body is capped
+ * by --batch-max-body before a byte is parsed, and parsed by the strict
+ * JSON parser (stagehand/json.h); then the request list is checked as
+ * PocketBase checks it (a non-empty list of at most --batch-max-requests,
+ * each with a known method and a url), with its validation codes, before
+ * any item is looked at.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "batch_int.h"
+#include "stagehand/json.h"
+
+#define READ_FAILED "Failed to read the submitted batch data."
+#define INVALID     "Invalid batch request data."
+
+static void read_failed(struct sh_req *r, const char *why)
+{
+    cJSON *data = cJSON_CreateObject(), *b = cJSON_AddObjectToObject(data, "body");
+    cJSON_AddStringToObject(b, "code", "validation_invalid_batch");
+    cJSON_AddStringToObject(b, "message", why);
+    sh__api_error(r, 400, READ_FAILED, data);
+    cJSON_Delete(data);
+}
+
+/* The value of parameter name (`boundary`, `name`, `filename`) in a header
+ * value v[0..n) such as `form-data; name="x"`, unquoted into out (size
+ * bytes, truncated beyond). true when present. */
+static bool header_param(const char *v, size_t n, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] != ';')
+            continue;
+        size_t k = i + 1;
+        while (k < n && (v[k] == ' ' || v[k] == '\t'))
+            k++;
+        if (n - k <= nl || strncasecmp(v + k, name, nl) != 0 || v[k + nl] != '=')
+            continue;
+        k += nl + 1;
+        bool quoted = k < n && v[k] == '"';
+        k += quoted;
+        size_t o = 0;
+        while (k < n && (quoted ? v[k] != '"' : v[k] != ';' && v[k] != ' ')) {
+            if (quoted && v[k] == '\\' && k + 1 < n)
+                k++;
+            if (o + 1 < size) /* truncated past size: still present */
+                out[o++] = v[k];
+            k++;
+        }
+        out[o] = 0;
+        return true;
+    }
+    return false;
+}
+
+/* The `@jsonPayload` field of a multipart/form-data body, in *json and *len.
+ * 0, or -1 after answering. */
+static int form_payload(struct sh_req *r, const struct sh_str *ctype, const char **json,
+                        size_t *len)
+{
+    char boundary[80], delim[84];
+    if (!header_param(ctype->ptr, ctype->len, "boundary", boundary, sizeof(boundary)) ||
+        !boundary[0]) {
+        read_failed(r, "The multipart body has no boundary.");
+        return -1;
+    }
+    int dl = snprintf(delim, sizeof(delim), "--%s", boundary);
+    const char *p = r->body, *end = r->body + r->body_len;
+    const char *at = memmem(p, (size_t)(end - p), delim, (size_t)dl);
+    *json = NULL;
+    while (at) {
+        const char *part = at + dl;
+        if (end - part >= 2 && part[0] == '-' && part[1] == '-')
+            break; /* the closing delimiter */
+        if (end - part < 2 || part[0] != '\r' || part[1] != '\n')
+            break;
+        part += 2;
+        const char *head_end = memmem(part, (size_t)(end - part), "\r\n\r\n", 4);
+        if (!head_end)
+            break;
+        const char *content = head_end + 4;
+        const char *next = memmem(content, (size_t)(end - content), delim, (size_t)dl);
+        if (!next || next - content < 2 || next[-2] != '\r' || next[-1] != '\n')
+            break;
+        char name[128] = "", filename[8] = "";
+        bool has_file = false;
+        for (const char *h = part; h < head_end;) {
+            const char *eol = memmem(h, (size_t)(head_end - h), "\r\n", 2);
+            size_t hl = eol ? (size_t)(eol - h) : (size_t)(head_end - h);
+            if (hl > 20 && strncasecmp(h, "Content-Disposition:", 20) == 0) {
+                if (!header_param(h + 20, hl - 20, "name", name, sizeof(name)))
+                    name[0] = 0;
+                has_file = header_param(h + 20, hl - 20, "filename", filename, sizeof(filename));
+            }
+            h += hl + 2;
+        }
+        if (has_file) {
+            sh__api_error(r, 400, "File uploads are not supported in batch requests yet.", NULL);
+            return -1;
+        }
+        if (strcmp(name, "@jsonPayload") != 0 || *json) {
+            read_failed(r, "The form must hold one @jsonPayload field and nothing else.");
+            return -1;
+        }
+        *json = content;
+        *len = (size_t)(next - 2 - content);
+        at = next;
+    }
+    if (!*json || !at) {
+        read_failed(r, "The multipart body is malformed or has no @jsonPayload field.");
+        return -1;
+    }
+    return 0;
+}
+
+static void add_error(cJSON *o, const char *key, const char *code, const char *message)
+{
+    cJSON *e = cJSON_AddObjectToObject(o, key);
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", message);
+}
+
+static bool is_method(const char *m)
+{
+    static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    for (size_t i = 0; i < SH_ARRAY_LEN(known); i++)
+        if (strcmp(m, known[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The types of one item's members: NULL, or what is wrong. */
+static const char *item_types(const cJSON *it)
+{
+    if (!cJSON_IsObject(it))
+        return "Each request must be an object.";
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "method");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(it, "url");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, "headers");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(it, "body");
+    if ((m && !cJSON_IsNull(m) && !cJSON_IsString(m)) ||
+        (u && !cJSON_IsNull(u) && !cJSON_IsString(u)))
+        return "A request's method and url must be strings.";
+    if (h && !cJSON_IsNull(h)) {
+        if (!cJSON_IsObject(h))
+            return "A request's headers must be an object of strings.";
+        const cJSON *v;
+        cJSON_ArrayForEach(v, h) {
+            if (!cJSON_IsString(v))
+                return "A request's headers must be an object of strings.";
+        }
+    }
+    if (b && !cJSON_IsNull(b) && !cJSON_IsObject(b))
+        return "A request's body must be an object.";
+    return NULL;
+}
+
+/* PocketBase's validation of one item: method and url. NULL or errors. */
+static cJSON *item_errors(const cJSON *it)
+{
+    cJSON *e = NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "method");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(it, "url");
+    const char *ms = cJSON_IsString(m) ? m->valuestring : "";
+    const char *us = cJSON_IsString(u) ? u->valuestring : "";
+    if (!ms[0] || !is_method(ms)) {
+        e = cJSON_CreateObject();
+        if (!ms[0])
+            add_error(e, "method", "validation_required", "Cannot be blank.");
+        else
+            add_error(e, "method", "validation_in_invalid", "Must be a valid value.");
+    }
+    if (!us[0] || strlen(us) > SH__BATCH_URL_MAX) {
+        if (!e)
+            e = cJSON_CreateObject();
+        if (!us[0])
+            add_error(e, "url", "validation_required", "Cannot be blank.");
+        else
+            add_error(e, "url", "validation_length_too_long",
+                      "The length must be no more than 2000.");
+    }
+    return e;
+}
+
+/* 0, or -1 after answering 400 for the list's shape. */
+static int check_list(struct sh_req *r, const cJSON *list, unsigned max_requests)
+{
+    if (list && !cJSON_IsNull(list) && !cJSON_IsArray(list)) {
+        read_failed(r, "requests must be an array.");
+        return -1;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list) {
+        const char *why = item_types(it);
+        if (why) {
+            read_failed(r, why);
+            return -1;
+        }
+    }
+    int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
+    cJSON *data = cJSON_CreateObject();
+    if (n == 0) {
+        add_error(data, "requests", "validation_required", "Cannot be blank.");
+    } else if ((unsigned)n > max_requests) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "The length must be no more than %u.", max_requests);
+        add_error(data, "requests", "validation_length_too_long", msg);
+    } else {
+        cJSON *per = NULL;
+        int i = 0;
+        cJSON_ArrayForEach(it, list) {
+            cJSON *e = item_errors(it);
+            if (e) {
+                char key[16];
+                snprintf(key, sizeof(key), "%d", i);
+                if (!per)
+                    per = cJSON_AddObjectToObject(data, "requests");
+                cJSON_AddItemToObject(per, key, e);
+            }
+            i++;
+        }
+        if (!per) {
+            cJSON_Delete(data);
+            return 0;
+        }
+    }
+    sh__api_error(r, 400, INVALID, data);
+    cJSON_Delete(data);
+    return -1;
+}
+
+cJSON *sh__batch_body_or_reply(struct sh_req *r, size_t max_body, unsigned max_requests,
+                               const cJSON **requests)
+{
+    if (r->body_over || r->body_len > max_body) {
+        sh__api_error(r, 413, "Request body is too large.", NULL);
+        return NULL;
+    }
+    const char *json = r->body ? r->body : "";
+    size_t len = r->body_len;
+    const struct sh_str *ct = sh_req_header(r, "Content-Type");
+    if (ct && ct->len >= 19 && strncasecmp(ct->ptr, "multipart/form-data", 19) == 0 &&
+        form_payload(r, ct, &json, &len))
+        return NULL;
+    struct sh_json_error err;
+    cJSON *root = sh_json_parse_max(json, len, max_body, &err);
+    if (!root || !cJSON_IsObject(root)) {
+        char why[128];
+        if (root)
+            snprintf(why, sizeof(why), "The body must be a JSON object.");
+        else
+            sh_json_error_format(&err, why, sizeof(why));
+        cJSON_Delete(root);
+        read_failed(r, why);
+        return NULL;
+    }
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "requests");
+    if (check_list(r, list, max_requests)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    *requests = list;
+    return root;
+}
