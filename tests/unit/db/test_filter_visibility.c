@@ -569,7 +569,9 @@ static void test_filter_uses(void **state)
         {"title = @request.query.x", SH_FILTER_USES_REQUEST | SH_FILTER_USES_QUERY},
         {"@request.headers.x_y != ''", SH_FILTER_USES_REQUEST | SH_FILTER_USES_HEADERS},
         {"@request.auth.id != ''", SH_FILTER_USES_REQUEST},
-        {"@now > created", 0},
+        {"@now > created", SH_FILTER_USES_TIME}, /* the answer moves with the clock */
+        {"created >= @todayStart && title = 'x'", SH_FILTER_USES_TIME},
+        {"@request.method = 'GET'", SH_FILTER_USES_REQUEST},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         struct sh_filter *f;
