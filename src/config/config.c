@@ -115,6 +115,13 @@ static const struct opt opts[] = {
      "password hashes waiting for a thread before sign-ins get 503"},
     {"hash-nice", "STAGEHAND_HASH_NICE", OPT_COUNT0, F(hash_nice),
      "0..19 added to the hash threads' nice value so the loop wins a shared CPU (0: none)"},
+    {"hash-sched", "STAGEHAND_HASH_SCHED", OPT_STR, F(hash_sched),
+     "idle: hash threads run SCHED_IDLE (the loop preempts them at once); batch: SCHED_BATCH "
+     "plus --hash-nice"},
+    {"argon2-memory", "STAGEHAND_ARGON2_MEMORY", OPT_SIZE, F(argon2_memory),
+     "memory of each new Argon2id hash (OWASP: 19MiB with 2 iterations)"},
+    {"argon2-iterations", "STAGEHAND_ARGON2_ITERATIONS", OPT_COUNT, F(argon2_iterations),
+     "passes of each new Argon2id hash; older hashes are verified with their own and remade"},
     {"token-cache", "STAGEHAND_TOKEN_CACHE", OPT_COUNT0, F(token_cache),
      "verified auth tokens remembered until a revocation or 60 s (entries; 0: off)"},
     {"token-ttl", "STAGEHAND_TOKEN_TTL", OPT_DURATION, F(token_ttl),
@@ -168,6 +175,9 @@ void sh_config_init(struct sh_config *c)
     c->mailer = "file";
     c->hash_queue = 64;
     c->hash_nice = 10; /* SH_HASH_NICE_DEFAULT */
+    c->hash_sched = "idle";
+    c->argon2_memory = 19u << 20; /* OWASP's first Argon2id choice: m=19 MiB, t=2, p=1 */
+    c->argon2_iterations = 2;
     c->token_cache = 4096;
     c->token_ttl = 7ull * 24 * 3600000; /* PocketBase's default for auth collections */
     c->filter_max_multi_hops = 3;
