@@ -49,7 +49,8 @@ struct sh_config {
 
     /* storage */
     int sync_normal;          /* --sync normal: synchronous=NORMAL; full (0) by default */
-    unsigned query_budget_ms; /* wall time one read query may take */
+    unsigned query_budget_ms;  /* CPU time one read query may take */
+    unsigned query_elapsed_ms; /* elapsed time one read query may take; 0 = no limit */
     unsigned writer_queue;    /* write jobs in flight before writes get 503 */
     unsigned count_cache;     /* list totals cached until their collection's next write; 0 = off */
     int init_empty;           /* --init-empty: a 0-byte data.db becomes a new database */

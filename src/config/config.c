@@ -79,7 +79,10 @@ static const struct opt opts[] = {
     {"sync", "STAGEHAND_SYNC", OPT_SYNC, F(sync_normal),
      "full|normal: SQLite synchronous level of commits"},
     {"query-budget", "STAGEHAND_QUERY_BUDGET", OPT_COUNT, F(query_budget_ms),
-     "milliseconds one read query may run before it is aborted"},
+     "milliseconds of CPU time (its own work) one read query may use before it is aborted"},
+    {"query-elapsed-limit", "STAGEHAND_QUERY_ELAPSED_LIMIT", OPT_COUNT0, F(query_elapsed_ms),
+     "milliseconds of elapsed time after which a read query is aborted whatever its CPU "
+     "time (a safety limit far above --query-budget; 0: none)"},
     {"writer-queue", "STAGEHAND_WRITER_QUEUE", OPT_COUNT, F(writer_queue),
      "write jobs in flight before writes are refused with 503"},
     {"count-cache", "STAGEHAND_COUNT_CACHE", OPT_COUNT0, F(count_cache),
@@ -164,6 +167,7 @@ void sh_config_init(struct sh_config *c)
     c->write_timeout = 30000;
     c->drain_timeout = 10000;
     c->query_budget_ms = 200;
+    c->query_elapsed_ms = 5000;
     c->writer_queue = 10000;
     c->count_cache = 4096;
     c->wal_max = 64u << 20;
