@@ -80,13 +80,13 @@ int sh_secret_eq(const void *a, size_t alen, const void *b, size_t blen);
 struct sh_hash_pool;
 
 /* Default of sh_hash_pool_options.nice. */
-#define SH_HASH_NICE_DEFAULT 10
+#define SH_HASH_NICE_DEFAULT 19
 
 /* How the hashing threads give way to the loop (sh_hash_pool_options.sched). */
 enum sh_hash_sched {
-    SH_HASH_SCHED_IDLE = 0, /* SCHED_IDLE: runs only on a CPU nothing else wants (default) */
-    SH_HASH_SCHED_BATCH,    /* SCHED_BATCH (no wake-up preemption) plus nice */
-    SH_HASH_SCHED_NORMAL,   /* SCHED_OTHER plus nice */
+    SH_HASH_SCHED_BATCH = 0, /* SCHED_BATCH (no wake-up preemption) plus nice (default) */
+    SH_HASH_SCHED_IDLE,      /* SCHED_IDLE: runs only on a CPU nothing else wants */
+    SH_HASH_SCHED_NORMAL,    /* SCHED_OTHER plus nice */
 };
 
 /* Completion on the loop thread. For a hash job, rc 0 and hash is the
@@ -105,7 +105,7 @@ struct sh_hash_pool_options {
     int nice; /* 0..19 added to each thread's nice value (Linux, per thread) so the
                  loop wins a shared CPU; default SH_HASH_NICE_DEFAULT, 0 = as the loop;
                  not used with SH_HASH_SCHED_IDLE */
-    enum sh_hash_sched sched; /* default SH_HASH_SCHED_IDLE */
+    enum sh_hash_sched sched; /* default SH_HASH_SCHED_BATCH */
     /* Optional (default NULL): asked on the loop thread, under the pool's
      * lock, for each job still waiting whenever completions are delivered;
      * 1 drops the job as sh_hash_pool_cancel does. */

@@ -69,7 +69,7 @@ struct sh_config {
     unsigned hash_threads;                        /* Argon2id threads; 0 = one per usable CPU */
     unsigned hash_queue;                          /* hash jobs waiting before 503 */
     unsigned hash_nice;                           /* added to hash threads' nice value (0..19) */
-    const char *hash_sched; /* hash threads' policy: "idle" (SCHED_IDLE), "batch" (+nice) */
+    const char *hash_sched; /* hash threads' policy: "batch" (+nice), "idle", "normal" */
     uint64_t argon2_memory; /* bytes of memory per Argon2id hash (new hashes) */
     unsigned argon2_iterations; /* Argon2id passes (t) of new hashes */
     unsigned token_cache;                         /* verified tokens kept on the loop; 0 = off */

@@ -19,18 +19,22 @@
  * each other and with the loop. Each thread then gives way to the loop
  * (Linux: the policy is per thread, set on its own tid; --hash-sched):
  *
- *  - idle (default): SCHED_IDLE. The loop (SCHED_OTHER) preempts a hashing
- *    thread the moment it wakes, whatever the thread's time slice, so a
- *    request arriving during a login flood waits for nothing; hashing gets
- *    every cycle the loop and the machine's other SCHED_OTHER work leave.
- *    Measured with bench/scenarios/auth-flood.sh (a paced /api/health probe
- *    during 64 connections of sign-ins): the probe's p99 stays at its idle
- *    level. The cost: a machine saturated by other processes starves the
- *    sign-ins (the queue fills, 503 with Retry-After), which is the right
- *    order for a server whose every other request is cheaper.
- *  - batch: SCHED_BATCH plus --hash-nice (default +10). No wake-up
- *    preemption in favour of the thread, but CFS still owes it its share:
- *    a waking loop can wait for the running hash's slice (milliseconds).
+ *  - batch (default): SCHED_BATCH plus --hash-nice (default +19, CFS weight
+ *    15 against the loop's 1024). A batch thread never preempts on wake-up
+ *    and the waking loop preempts it, so a request arriving during a login
+ *    flood waits at most for the scheduler's minimum slice; hashing still
+ *    gets every cycle the loop leaves and a small share under contention,
+ *    so it never stops.
+ *  - idle: SCHED_IDLE. Made for this on paper, and worse when measured side
+ *    by side (bench/scenarios/auth-flood.sh, a paced /api/health probe
+ *    during 64 connections of sign-ins, server on one CPU of a loaded 2-core
+ *    VM; two interleaved rounds each): idle 9.9x and 13.3x the idle p99 at
+ *    23 and 29 sign-ins/s; batch +10 2.2x and 1.6x at 38 and 52/s; batch +19
+ *    1.8x and 1.6x at 48 and 42/s. The likely cause is priority inversion:
+ *    libsodium maps each hash's memory (mmap with MAP_POPULATE) and unmaps
+ *    it, under the process's mmap lock, and a SCHED_IDLE thread preempted
+ *    there runs again only when the CPU has nothing else to do, while the
+ *    loop's own page faults and frees wait for that lock.
  *  - normal: SCHED_OTHER plus --hash-nice, the older behaviour.
  *
  * A policy the kernel refuses (a sandbox) is logged once per thread and the
@@ -137,7 +141,7 @@ void sh_hash_pool_options_init(struct sh_hash_pool_options *o)
     o->nice = SH_HASH_NICE_DEFAULT;
     o->opslimit = SH_ARGON2_OPS_DEFAULT;
     o->memlimit = SH_ARGON2_MEM_DEFAULT;
-    o->sched = SH_HASH_SCHED_IDLE;
+    o->sched = SH_HASH_SCHED_BATCH;
 }
 
 /* Makes the dummy hash if no thread has yet; the others wait for it here. */
@@ -363,7 +367,7 @@ int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
     if (nthreads > MAX_THREADS || ops < crypto_pwhash_OPSLIMIT_MIN ||
         ops > crypto_pwhash_OPSLIMIT_MAX || mem < crypto_pwhash_MEMLIMIT_MIN ||
         mem > crypto_pwhash_MEMLIMIT_MAX || o->max_queue > UINT32_MAX - MAX_THREADS ||
-        o->nice < 0 || o->nice > 19 || o->sched < SH_HASH_SCHED_IDLE ||
+        o->nice < 0 || o->nice > 19 || o->sched < SH_HASH_SCHED_BATCH ||
         o->sched > SH_HASH_SCHED_NORMAL)
         return SH_EINVAL;
     if (sodium_init() < 0)

@@ -119,8 +119,8 @@ static const struct opt opts[] = {
     {"hash-nice", "STAGEHAND_HASH_NICE", OPT_COUNT0, F(hash_nice),
      "0..19 added to the hash threads' nice value so the loop wins a shared CPU (0: none)"},
     {"hash-sched", "STAGEHAND_HASH_SCHED", OPT_STR, F(hash_sched),
-     "idle: hash threads run SCHED_IDLE (the loop preempts them at once); batch: SCHED_BATCH "
-     "plus --hash-nice"},
+     "batch: hash threads run SCHED_BATCH plus --hash-nice (the loop preempts them); idle: "
+     "SCHED_IDLE; normal: SCHED_OTHER plus --hash-nice"},
     {"argon2-memory", "STAGEHAND_ARGON2_MEMORY", OPT_SIZE, F(argon2_memory),
      "memory of each new Argon2id hash (OWASP: 19MiB with 2 iterations)"},
     {"argon2-iterations", "STAGEHAND_ARGON2_ITERATIONS", OPT_COUNT, F(argon2_iterations),
@@ -178,8 +178,8 @@ void sh_config_init(struct sh_config *c)
     c->rate_limit_reset = (struct sh_config_rate){1, 120000};
     c->mailer = "file";
     c->hash_queue = 64;
-    c->hash_nice = 10; /* SH_HASH_NICE_DEFAULT */
-    c->hash_sched = "idle";
+    c->hash_nice = 19; /* SH_HASH_NICE_DEFAULT */
+    c->hash_sched = "batch";
     c->argon2_memory = 19u << 20; /* OWASP's first Argon2id choice: m=19 MiB, t=2, p=1 */
     c->argon2_iterations = 2;
     c->token_cache = 4096;

@@ -247,7 +247,7 @@ struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg
         return NULL;
     }
     o.nice = (int)cfg->hash_nice;
-    const char *sched = cfg->hash_sched ? cfg->hash_sched : "idle";
+    const char *sched = cfg->hash_sched ? cfg->hash_sched : "batch";
     if (strcmp(sched, "idle") == 0) {
         o.sched = SH_HASH_SCHED_IDLE;
     } else if (strcmp(sched, "batch") == 0) {

@@ -7,7 +7,7 @@
  * and on the loop thread; an idle pool does not keep the loop alive (every
  * uv_run here would hang otherwise); callbacks that submit again or stop the
  * pool; the default size (the CPUs of the affinity mask), the threads'
- * policy (SCHED_IDLE by default, SCHED_BATCH or SCHED_OTHER plus --hash-nice);
+ * policy (SCHED_BATCH plus --hash-nice by default, SCHED_IDLE, SCHED_OTHER);
  * waiting jobs dropped unhashed by sh_hash_pool_cancel and by the gone
  * predicate. Also the blocking helpers the command line uses.
  */
@@ -100,7 +100,8 @@ static void test_hash_pool_options_default(void **state)
     assert_int_equal(o.opslimit, 2); /* OWASP's Argon2id m=19 MiB, t=2, p=1 */
     assert_int_equal(o.memlimit, 19u << 20);
     assert_int_equal(o.nice, SH_HASH_NICE_DEFAULT);
-    assert_int_equal(o.sched, SH_HASH_SCHED_IDLE);
+    assert_int_equal(o.sched, SH_HASH_SCHED_BATCH);
+    assert_int_equal(SH_HASH_NICE_DEFAULT, 19);
     assert_null(o.gone);
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -209,9 +210,10 @@ static void test_hash_pool_sched_policies(void **state)
     assert_int_equal(errno, 0);
     int idle0 = threads_with_policy(SCHED_IDLE), batch0 = threads_with_policy(SCHED_BATCH);
 
-    /* the default: both threads SCHED_IDLE, the loop thread untouched */
+    /* idle: both threads SCHED_IDLE, the loop thread untouched */
     struct sh_hash_pool *p;
     struct sh_hash_pool_options o = fast(2, 4);
+    o.sched = SH_HASH_SCHED_IDLE;
     assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
     struct call a = {0};
     assert_int_equal(sh_hash_pool_hash(p, "a", 1, on_done, &a), 0);
@@ -225,11 +227,12 @@ static void test_hash_pool_sched_policies(void **state)
     stop_and_drain(loop, p);
     assert_int_equal(threads_with_policy(SCHED_IDLE), idle0); /* joined */
 
-    /* batch: SCHED_BATCH plus the nice step */
+    /* the default, batch: SCHED_BATCH plus the nice step */
     if (base > 19 - 3)
         skip();
     int nice0 = threads_at_nice(base + 3);
-    o.sched = SH_HASH_SCHED_BATCH;
+    o = fast(2, 4);
+    assert_int_equal(o.sched, SH_HASH_SCHED_BATCH);
     o.nice = 3;
     assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
     struct call b = {0};
