@@ -132,8 +132,10 @@ void sh_db_read_end(struct sh_db *db);
 
 /* Reads the schema version counter of _meta, which every change of
  * _collections bumps (also a change made by the CLI in another process).
- * Cheap to poll: while `PRAGMA data_version` is unchanged no query runs.
- * Returns 0 and *out, or a negative code. */
+ * Cheap to poll: once per loop turn (until sh_db_read_end, which the turn's
+ * end and every write completion call) the answer is remembered, and while
+ * `PRAGMA data_version` is unchanged no query runs. Returns 0 and *out, or a
+ * negative code. */
 int sh_db_schema_version(struct sh_db *db, int64_t *out);
 
 struct sh_db_stmt_stats {

@@ -98,8 +98,9 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
     if (bearer(r, &tok, &len))
         return SH_PASS;
     /* Another process (`stagehand superuser`) may have revoked the token: it
-     * bumps the schema version, which this sees at once (PRAGMA data_version
-     * first, ~1 us; the catalog's 1 s poll would see it too, later). */
+     * bumps the schema version, which this sees from the next loop turn on
+     * (PRAGMA data_version, once per turn for all its requests; the
+     * catalog's 1 s poll would see it too, later). */
     if (a->cache)
         (void)sh_catalog_refresh(a->catalog);
     int64_t schema = a->catalog->snap ? a->catalog->snap->version : -1;

@@ -322,6 +322,7 @@ int sh_db_read_begin(struct sh_db *db)
 
 void sh_db_read_end(struct sh_db *db)
 {
+    db->version_fresh = 0; /* the next turn, or a write acknowledged now, looks again */
     if (!db->rdb || sqlite3_get_autocommit(db->rdb))
         return;
     int rc = sqlite3_step(db->commit_stmt);
@@ -350,12 +351,21 @@ static int read_int64(struct sh_db *db, const char *sql, int64_t *out)
 int sh_db_schema_version(struct sh_db *db, int64_t *out)
 {
     int64_t dv = 0, v = 0;
+    /* Once per loop turn: the check handle and every write completion end
+     * the turn's read transaction (sh_db_read_end), which makes the next
+     * call look again; within a turn the answer stands, so the requests of
+     * one turn pay one PRAGMA between them. */
+    if (db->version_fresh && db->have_schema_version) {
+        *out = db->schema_version;
+        return 0;
+    }
     /* Both reads see the same snapshot: data_version is the connection's view
      * as of its current read transaction. */
     int rc = read_int64(db, "PRAGMA data_version", &dv);
     if (rc)
         return rc;
     if (db->have_schema_version && dv == db->data_version) {
+        db->version_fresh = 1;
         *out = db->schema_version;
         return 0;
     }
@@ -365,6 +375,7 @@ int sh_db_schema_version(struct sh_db *db, int64_t *out)
     db->data_version = dv;
     db->schema_version = v;
     db->have_schema_version = 1;
+    db->version_fresh = 1;
     *out = v;
     return 0;
 }

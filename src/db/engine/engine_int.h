@@ -114,6 +114,7 @@ struct sh_db {
     uint64_t budget_cpu0;   /* the loop thread's CPU time then; 0: not read yet */
     int budget_tripped;
     int64_t data_version; /* last PRAGMA data_version seen */
+    int version_fresh;    /* schema_version read this loop turn (reset by read_end) */
     int64_t schema_version;
     int have_schema_version;
     uv_check_t check;

@@ -438,12 +438,17 @@ static void test_db_exclusive_and_schema_version(void **state)
 
     /* "stagehand collections import" while the server runs. */
     assert_int_equal(sh_db_run_exclusive(e->dir, NULL, add_collection, posts), 0);
+    /* within one loop turn the answer stands: one PRAGMA per turn */
+    assert_int_equal(sh_db_schema_version(db, &v), 0);
+    assert_int_equal(v, v0);
+    sh_db_read_end(db); /* the turn ends (the check handle does this) */
     assert_int_equal(sh_db_schema_version(db, &v), 0);
     assert_int_equal(v, v0 + 1);
     /* A failing function changes nothing. */
     assert_int_equal(sh_db_run_exclusive(e->dir, NULL, add_then_fail, tags), SH_EINVAL);
     /* A name that differs only in case conflicts (COLLATE NOCASE). */
     assert_int_equal(sh_db_run_exclusive(e->dir, NULL, add_collection, posts_upper), SH_ECONFLICT);
+    sh_db_read_end(db);
     assert_int_equal(sh_db_schema_version(db, &v), 0);
     assert_int_equal(v, v0 + 1);
     assert_int_equal(read_int(db, "SELECT count(*) FROM _collections"), 2); /* + _superusers */
