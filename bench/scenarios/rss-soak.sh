@@ -24,8 +24,9 @@ soak_part() { # soak_part N LABEL: N mixed answers, then the server's VmRSS afte
 
 scenario_run() {
     local env=$OUT/rss-soak.env base first total
-    [[ $SOAK_FIRST =~ ^[1-9][0-9]*$ && $SOAK_TOTAL =~ ^[1-9][0-9]*$ ]] && ((SOAK_TOTAL > SOAK_FIRST)) ||
+    if ! [[ $SOAK_FIRST =~ ^[1-9][0-9]*$ && $SOAK_TOTAL =~ ^[1-9][0-9]*$ ]] || ((SOAK_TOTAL <= SOAK_FIRST)); then
         die "BENCH_SOAK_FIRST and BENCH_SOAK_TOTAL must be integers, TOTAL > FIRST"
+    fi
     [[ -n $REC_IDS && -s $REC_IDS ]] || die "rss-soak: the records fixture has no ids"
     base=$(vm_kb "${PID[records]}" VmRSS)
     log "rss-soak: $SOAK_FIRST mixed requests (RSS before: $base kB)"
