@@ -101,8 +101,10 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
      * bumps the schema version, which this sees from the next loop turn on
      * (PRAGMA data_version, once per turn for all its requests; the
      * catalog's 1 s poll would see it too, later). */
-    if (a->cache)
+    if (a->cache) {
+        sh_db_read_begin(a->db); /* one read transaction for this and the handler's reads */
         (void)sh_catalog_refresh(a->catalog);
+    }
     int64_t schema = a->catalog->snap ? a->catalog->snap->version : -1;
     struct sh__auth_ident *hit =
         a->catalog->snap ? sh__auth_cache_find(a->cache, tok, len, a->epoch, schema, sh__now_ms())
