@@ -37,9 +37,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
-#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,7 +410,8 @@ static int do_probe(char **a, int n)
     printf("probe: GET %s every %lld ms, one connection\n", path, (long long)(interval / 1000));
     printf("  Latency Distribution\n");
     print_latency("50%", count ? lat[count / 2] : 0);
-    print_latency("99%", count ? lat[(count * 99) / 100 < count ? (count * 99) / 100 : count - 1] : 0);
+    print_latency("99%",
+                  count ? lat[(count * 99) / 100 < count ? (count * 99) / 100 : count - 1] : 0);
     print_latency("max", count ? lat[count - 1] : 0);
     printf("  %zu requests in %.2fs, 0.00MB read\n", count, secs);
     if (bad)

@@ -102,9 +102,10 @@ struct sh_hash_pool_options {
     unsigned max_queue;          /* jobs waiting beyond the running ones; default 64 */
     unsigned long long opslimit; /* of new hashes; default SH_ARGON2_OPS_DEFAULT */
     size_t memlimit;             /* of new hashes; default SH_ARGON2_MEM_DEFAULT */
-    int nice; /* 0..19 added to each thread's nice value (Linux, per thread) so the
-                 loop wins a shared CPU; default SH_HASH_NICE_DEFAULT, 0 = as the loop;
-                 not used with SH_HASH_SCHED_IDLE */
+    /* 0..19 added to each thread's nice value (Linux, per thread) so the
+     * loop wins a shared CPU; default SH_HASH_NICE_DEFAULT, 0 = as the loop;
+     * not used with SH_HASH_SCHED_IDLE */
+    int nice;
     enum sh_hash_sched sched; /* default SH_HASH_SCHED_BATCH */
     /* Optional (default NULL): asked on the loop thread, under the pool's
      * lock, for each job still waiting whenever completions are delivered;
@@ -128,7 +129,6 @@ int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
  * after this call, and the loop must run once more (as for any uv_close)
  * before uv_loop_close. p may be NULL. */
 void sh_hash_pool_stop(struct sh_hash_pool *p);
-
 
 /*
  * Queues a job (loop thread only). The password is copied into sodium_malloc
@@ -161,11 +161,11 @@ int sh_hash_pool_needs_rehash(const struct sh_hash_pool *p, const char *hash);
 struct sh_hash_pool_stats {
     unsigned threads, running, queued, max_queue; /* running/queued: now */
     int nice;                                     /* as started with */
-    uint64_t done, rejected; /* callbacks run with a result; SH_EBUSY returned */
-    uint64_t canceled;       /* callbacks run with -ECANCELED */
-    uint64_t dropped;        /* of those, jobs dropped unhashed by sh_hash_pool_cancel */
+    uint64_t done, rejected;  /* callbacks run with a result; SH_EBUSY returned */
+    uint64_t canceled;        /* callbacks run with -ECANCELED */
+    uint64_t dropped;         /* of those, jobs dropped unhashed by sh_hash_pool_cancel */
     enum sh_hash_sched sched; /* as started with */
-    uint64_t dummy;          /* verifies run against the dummy hash */
+    uint64_t dummy;           /* verifies run against the dummy hash */
 };
 /* A consistent snapshot; loop thread. */
 void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats *out);

@@ -38,9 +38,9 @@ static const char *stored_hash(const struct it_server *s, const char *email)
         SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT password FROM users WHERE email = ?", -1, &st,
-                                        NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT password FROM users WHERE email = ?", -1, &st, NULL),
+        SQLITE_OK);
     sqlite3_bind_text(st, 1, email, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
         out = it_strdup((const char *)sqlite3_column_text(st, 0));

@@ -208,10 +208,10 @@ static void test_gone_clients_not_hashed(void **state)
 {
     (void)state;
     /* one thread and a slow hash, so the others wait while the first runs */
-    struct it_server *s = rc_server(rc_q(schema), "--hash-threads", "1", "--hash-queue", "16",
-                                    "--argon2-memory", "32MiB", "--argon2-iterations", "6",
-                                    "--rate-limit-auth", "off", "--rate-limit-identity", "off",
-                                    "--rate-limit-identity-ip", "off", NULL);
+    struct it_server *s =
+        rc_server(rc_q(schema), "--hash-threads", "1", "--hash-queue", "16", "--argon2-memory",
+                  "32MiB", "--argon2-iterations", "6", "--rate-limit-auth", "off",
+                  "--rate-limit-identity", "off", "--rate-limit-identity-ip", "off", NULL);
     assert_non_null(s);
     enum { N = 6 };
     struct it_conn *c[N];

@@ -260,8 +260,8 @@ struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg
         return NULL;
     }
     if (cfg->argon2_memory) {
-        if (cfg->argon2_memory < crypto_pwhash_MEMLIMIT_MIN ||
-            cfg->argon2_memory > (uint64_t)1 << 32) {
+        if (cfg->argon2_memory < crypto_pwhash_MEMLIMIT_MIN || cfg->argon2_memory > (uint64_t)1
+                                                                                        << 32) {
             snprintf(err, errlen, "invalid value for --argon2-memory: %llu (8KiB..4GiB)",
                      (unsigned long long)cfg->argon2_memory);
             sh_api_auth_free(a);
