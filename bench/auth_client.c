@@ -18,9 +18,16 @@
  *       (same password), alternating, after 5 of each not counted. One line
  *       per request: "wrong|unknown <microseconds> <status>", then
  *       "summary wrong_median_us=.. unknown_median_us=.. diff_us=..".
- *   auth_client hash N
- *       (only when built with -DHAVE_SODIUM -lsodium) Argon2id with
- *       libsodium's INTERACTIVE limits, as the server's pool uses them: one
+ *   auth_client HOST PORT probe PATH INTERVAL_MS SECONDS
+ *       GET PATH once every INTERVAL_MS (paced, one request at a time on one
+ *       connection) for SECONDS or until SIGINT/SIGTERM, then prints wrk's
+ *       summary lines ("N requests in", "Requests/sec:", "50%" and "99%"
+ *       latencies, "Non-2xx or 3xx responses:") so bench/report.py reads it
+ *       as a wrk run. A latency probe: it never queues behind itself, so its
+ *       percentiles are the server's response time, not a client's backlog.
+ *   auth_client hash N [ITERATIONS MEMORY_BYTES]
+ *       (only when built with -DHAVE_SODIUM -lsodium) Argon2id with the
+ *       server's default parameters (t=2, 19 MiB) or the ones given: one
  *       crypto_pwhash_str, then N crypto_pwhash_str_verify; prints
  *       "verify <microseconds>" per run and "summary median_us=.. ops=.. memlimit=..".
  *
@@ -32,6 +39,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,11 +356,76 @@ static int do_timing(char **a, int n)
     return 0;
 }
 
+static volatile sig_atomic_t g_stop;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void print_latency(const char *label, int64_t us)
+{
+    if (us >= 1000)
+        printf("     %s  %.2fms\n", label, us / 1000.0);
+    else
+        printf("     %s  %lld.00us\n", label, (long long)us);
+}
+
+static int do_probe(char **a, int n)
+{
+    if (n != 3 || strtol(a[1], NULL, 10) <= 0 || strtol(a[2], NULL, 10) <= 0) {
+        fprintf(stderr, "usage: probe PATH INTERVAL_MS SECONDS\n");
+        return 1;
+    }
+    const char *path = a[0];
+    int64_t interval = strtol(a[1], NULL, 10) * 1000, seconds = strtol(a[2], NULL, 10);
+    size_t cap = (size_t)(seconds * 1000000 / interval) + 1, count = 0, bad = 0;
+    int64_t *lat = calloc(cap, sizeof(int64_t));
+    if (!lat)
+        return 1;
+    struct sigaction sa = {.sa_handler = on_stop}; /* no SA_RESTART: the sleep ends */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int64_t start = now_us(), next = start;
+    while (!g_stop && count < cap) {
+        struct resp r;
+        int64_t t0 = now_us();
+        if (request("GET", path, NULL, NULL, &r))
+            return 1;
+        lat[count++] = now_us() - t0;
+        bad += r.status < 200 || r.status >= 400;
+        free(r.body);
+        next += interval;
+        int64_t wait = next - now_us();
+        if (wait > 0) {
+            struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
+            nanosleep(&ts, NULL);
+        } else {
+            next = now_us(); /* late (a slow answer): no burst to catch up */
+        }
+    }
+    double secs = (now_us() - start) / 1e6;
+    qsort(lat, count, sizeof *lat, cmp_i64);
+    printf("probe: GET %s every %lld ms, one connection\n", path, (long long)(interval / 1000));
+    printf("  Latency Distribution\n");
+    print_latency("50%", count ? lat[count / 2] : 0);
+    print_latency("99%",
+                  count ? lat[(count * 99) / 100 < count ? (count * 99) / 100 : count - 1] : 0);
+    print_latency("max", count ? lat[count - 1] : 0);
+    printf("  %zu requests in %.2fs, 0.00MB read\n", count, secs);
+    if (bad)
+        printf("  Non-2xx or 3xx responses: %zu\n", bad);
+    printf("Requests/sec: %.2f\n", secs > 0 ? count / secs : 0);
+    free(lat);
+    return 0;
+}
+
 static int do_hash(char **a, int n)
 {
 #ifdef HAVE_SODIUM
-    if (n != 1 || strtol(a[0], NULL, 10) <= 0) {
-        fprintf(stderr, "usage: hash N\n");
+    if ((n != 1 && n != 3) || strtol(a[0], NULL, 10) <= 0) {
+        fprintf(stderr, "usage: hash N [ITERATIONS MEMORY_BYTES]\n");
         return 1;
     }
     long count = strtol(a[0], NULL, 10);
@@ -360,8 +433,8 @@ static int do_hash(char **a, int n)
         return 1;
     static const char pw[] = "bench-password-1";
     char hash[crypto_pwhash_STRBYTES];
-    unsigned long long ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-    size_t mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    unsigned long long ops = n == 3 ? strtoull(a[1], NULL, 10) : 2;
+    size_t mem = n == 3 ? (size_t)strtoull(a[2], NULL, 10) : (size_t)19 << 20;
     if (crypto_pwhash_str(hash, pw, sizeof pw - 1, ops, mem)) {
         fprintf(stderr, "auth_client: crypto_pwhash_str failed (out of memory?)\n");
         return 1;
@@ -412,6 +485,8 @@ int main(int argc, char **argv)
         rc = do_request(a, n);
     else if (!strcmp(mode, "timing"))
         rc = do_timing(a, n);
+    else if (!strcmp(mode, "probe"))
+        rc = do_probe(a, n);
     else {
         fprintf(stderr, "auth_client: unknown mode '%s'\n", mode);
         rc = 1;

@@ -334,7 +334,8 @@ def summary(run):
            f"{m.get('cpu_model', '?')}, {m.get('kernel', '?')}"
            + (f", {m['nginx']}" if m.get("nginx") else "")
            + f"; commit {m.get('stagehand_commit', '?')}; load average at start {m.get('loadavg', '?')}.", ""]
-    for part in (health_table, idle_table, records_table, auth_table, callgrind_table, profiles):
+    for part in (health_table, idle_table, records_table, soak_table, auth_table, callgrind_table,
+                 profiles):
         text = part(run)
         if text:
             out += [text, ""]
@@ -399,6 +400,24 @@ def idle_table(run):
             + "\n\nRSS / connection = (VmRSS while held − before) / held, on fresh servers; kernel socket "
               "memory is not in RSS (nginx preallocates its connection table, so most of its cost is in "
               "the baseline).")
+
+
+def soak_table(run):
+    """rss-soak: VmRSS after the first part of the mixed requests and after all of them."""
+    env = read_kv(os.path.join(run.out, "rss-soak.env"))
+    if not env.get("total_kb"):
+        return ""
+    first, total = float(env["first_kb"]), float(env["total_kb"])
+    growth = (total - first) * 100 / first if first else None
+    met = growth is not None and growth <= 10
+    rows = [[f"{env.get('base_kb')} kB", f"{env['first_kb']} kB after {env.get('first_n')}",
+             f"{env['total_kb']} kB after {env.get('total_n')}",
+             "–" if growth is None else f"{growth:+.1f}%", "≤ +10%", "met" if met else "**missed**"]]
+    return ("### RSS under mixed requests\n\n"
+            + md_table(["VmRSS before", "after the first part", "after all", "growth", "target", "met"],
+                       rows, ["---:"] * 4 + ["---"] * 2)
+            + "\n\n`bench/mixed.lua` on the records fixture: per 10 requests 4 × /api/health, 3 × GET one "
+              "record, 2 × the filtered list, 1 × create; wrk -c64; VmRSS read with the server idle.")
 
 
 def records_table(run):

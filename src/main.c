@@ -176,6 +176,7 @@ static int open_storage(struct app *a)
     sh_db_options_init(&opt);
     opt.sync_normal = a->cfg.sync_normal;
     opt.read_budget_ms = a->cfg.query_budget_ms;
+    opt.read_wall_ms = a->cfg.query_elapsed_ms;
     opt.max_queue = a->cfg.writer_queue;
     opt.init_empty = a->cfg.init_empty;
     opt.wal_max = a->cfg.wal_max;

@@ -1,17 +1,20 @@
 # auth-flood: a sign-in flood on the auth fixture, once after the rounds. First the time of one
-# Argon2id verify (auth_client hash, libsodium INTERACTIVE, on the server CPU while idle:
-# auth-hash.txt); then /api/health at -c16 for BENCH_DURATION (idle reference,
-# auth-health-idle.txt); then BENCH_AUTH_LOGINS sign-ins at -c64 cycling the accounts
-# (bench/auth_login.lua ends wrk after the last one: auth-flood-logins.txt) with the same
-# /api/health wrk from 0.5 s in until it ends (auth-health-flood.txt). Peak RSS is VmHWM, reset
-# with clear_refs 5 just before. Figures go to auth-flood.env.
+# Argon2id verify (auth_client hash, the server's default parameters, on the server CPU while
+# idle: auth-hash.txt); then the /api/health latency probe (auth_client probe: one connection,
+# one GET every AUTH_PROBE_MS, paced, so its percentiles are the loop's response time and not
+# a client's own backlog) for BENCH_DURATION (idle reference, auth-health-idle.txt); then
+# BENCH_AUTH_LOGINS sign-ins at -c64 cycling the accounts (bench/auth_login.lua ends wrk after
+# the last one: auth-flood-logins.txt) with the same probe from 0.5 s in until it ends
+# (auth-health-flood.txt). Peak RSS is VmHWM, reset with clear_refs 5 just before. Figures go
+# to auth-flood.env.
 # shellcheck shell=bash disable=SC2034
 SC_TYPE=once
 SC_SERVERS=auth
 SC_LABEL="sign-in flood: logins/s, /api/health p99 and peak RSS during it"
 AUTH_LOGINS=${BENCH_AUTH_LOGINS:-1000}
 AUTH_FLOOD_CONNS=64
-AUTH_HEALTH_CONNS=16
+AUTH_HEALTH_CONNS=1
+AUTH_PROBE_MS=${BENCH_AUTH_PROBE_MS:-5}
 AUTH_FLOOD_BUDGET_S=600 # 1000 logins at ~7-12/s on one core take 85-140 s
 
 scenario_run() {
@@ -21,14 +24,16 @@ scenario_run() {
     kv "$env" logins "$AUTH_LOGINS"
     kv "$env" flood_conns "$AUTH_FLOOD_CONNS"
     kv "$env" health_conns "$AUTH_HEALTH_CONNS"
+    kv "$env" probe_ms "$AUTH_PROBE_MS"
     if ((AUTH_SODIUM)); then
         timeout -k 5 120 taskset -c "$SERVER_CPU" "$AUTH_CLIENT" hash 10 >"$OUT/auth-hash.txt" 2>&1 ||
             log "warning: auth_client hash failed ($OUT/auth-hash.txt)"
     fi
 
     run_child timeout -k 5 $((DURATION_S + 30)) taskset -c "$CLIENT_CPU" \
-        wrk -t1 -c"$AUTH_HEALTH_CONNS" -d"$DURATION" --latency "$url$HEALTH_PATH" >"$OUT/auth-health-idle.txt" 2>&1 ||
-        log "warning: wrk exited with status $? ($OUT/auth-health-idle.txt)"
+        "$AUTH_CLIENT" 127.0.0.1 "${PORT[auth]}" probe "$HEALTH_PATH" "$AUTH_PROBE_MS" "$DURATION_S" \
+        >"$OUT/auth-health-idle.txt" 2>&1 ||
+        log "warning: the probe exited with status $? ($OUT/auth-health-idle.txt)"
     sleep 1
 
     base=$(vm_kb "$pid" VmRSS)
@@ -50,8 +55,8 @@ scenario_run() {
     BG_PIDS+=("$lpid")
     sleep 0.5 # the pool's threads and queue are busy before the health measurement starts
     timeout -k 5 $((AUTH_FLOOD_BUDGET_S + 30)) taskset -c "$CLIENT_CPU" \
-        wrk -t1 -c"$AUTH_HEALTH_CONNS" -d"$((AUTH_FLOOD_BUDGET_S + 20))s" --latency "$url$HEALTH_PATH" \
-        >"$OUT/auth-health-flood.txt" 2>&1 &
+        "$AUTH_CLIENT" 127.0.0.1 "${PORT[auth]}" probe "$HEALTH_PATH" "$AUTH_PROBE_MS" \
+        "$((AUTH_FLOOD_BUDGET_S + 20))" >"$OUT/auth-health-flood.txt" 2>&1 &
     hpid=$!
     BG_PIDS+=("$hpid")
     peak=$base
@@ -62,12 +67,12 @@ scenario_run() {
     done
     wait "$lpid" || lrc=$?
     t_b=$EPOCHREALTIME
-    kill -INT "$hpid" 2>/dev/null || true # wrk prints its statistics on SIGINT
+    kill -INT "$hpid" 2>/dev/null || true # the probe prints its statistics on SIGINT
     wait "$hpid" || hrc=$?
     t1=$(cpu_ticks "$pid")
     kill -0 "$pid" 2>/dev/null || die "the auth server died during the login flood; see logs in $OUT"
     ((lrc == 0)) || log "warning: login wrk exited with status $lrc ($OUT/auth-flood-logins.txt)"
-    ((hrc == 0)) || log "warning: the health wrk during the flood exited with status $hrc"
+    ((hrc == 0)) || log "warning: the health probe during the flood exited with status $hrc"
     kv "$env" hwm_kb "$(vm_kb "$pid" VmHWM)"
     kv "$env" peak_sampled_kb "$peak"
     kv "$env" cpu_ticks $((t1 - t0))

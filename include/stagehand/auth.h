@@ -33,6 +33,14 @@ struct sh_auth {
 
 /* ---- passwords: Argon2id helpers (src/auth/password.c) ---- */
 
+/* The Argon2id parameters of new hashes unless configured: OWASP's Password
+ * Storage Cheat Sheet's first Argon2id configuration, m=19 MiB, t=2, p=1
+ * (libsodium always uses p=1). Its other rows (46 MiB t=1, 12 MiB t=3, ...)
+ * are rated equal; this one keeps the memory per running hash, which bounds
+ * the pool's peak RSS, at under a third of INTERACTIVE's 64 MiB. */
+#define SH_ARGON2_OPS_DEFAULT 2u
+#define SH_ARGON2_MEM_DEFAULT ((size_t)19 << 20)
+
 /* Room for an encoded hash and its NUL (crypto_pwhash_STRBYTES). */
 #define SH_PASSWORD_HASH_MAX 128
 /* Longest password accepted, in bytes; longer ones get SH_ETOOBIG. */
@@ -41,7 +49,8 @@ struct sh_auth {
 /*
  * Hashes password (len bytes, any bytes) with Argon2id into out (a
  * NUL-terminated "$argon2id$..." string). ops/mem as crypto_pwhash_str; 0
- * means INTERACTIVE. Blocks for the whole hash (60-100 ms at INTERACTIVE):
+ * means SH_ARGON2_OPS_DEFAULT / SH_ARGON2_MEM_DEFAULT. Blocks for the whole
+ * hash (~20-30 ms at the defaults, 60-100 ms at libsodium's INTERACTIVE):
  * for the command line and the pool's threads, never the loop. Any thread.
  * 0, SH_ETOOBIG (password too long), SH_EINVAL (limits out of range) or
  * -ENOMEM (Argon2's memory could not be had).
@@ -52,7 +61,7 @@ int sh_password_hash_sync(const char *password, size_t len, char out[SH_PASSWORD
  * like sh_password_hash_sync. 0 = match, SH_EFORBIDDEN = mismatch or a hash
  * that cannot be parsed, SH_ETOOBIG, -ENOMEM. Any thread. */
 int sh_password_verify_sync(const char *hash, const char *password, size_t len);
-/* 1 if hash was not made by Argon2id with exactly ops/mem (0 = INTERACTIVE),
+/* 1 if hash was not made by Argon2id with exactly ops/mem (0 = the defaults),
  * so that the caller stores a fresh hash after a successful login; else 0.
  * Parses the string only: cheap enough for the loop. */
 int sh_password_needs_rehash(const char *hash, unsigned long long ops, size_t mem);
@@ -71,15 +80,38 @@ int sh_secret_eq(const void *a, size_t alen, const void *b, size_t blen);
 struct sh_hash_pool;
 
 /* Default of sh_hash_pool_options.nice. */
-#define SH_HASH_NICE_DEFAULT 10
+#define SH_HASH_NICE_DEFAULT 19
+
+/* How the hashing threads give way to the loop (sh_hash_pool_options.sched). */
+enum sh_hash_sched {
+    SH_HASH_SCHED_BATCH = 0, /* SCHED_BATCH (no wake-up preemption) plus nice (default) */
+    SH_HASH_SCHED_IDLE,      /* SCHED_IDLE: runs only on a CPU nothing else wants */
+    SH_HASH_SCHED_NORMAL,    /* SCHED_OTHER plus nice */
+};
+
+/* Completion on the loop thread. For a hash job, rc 0 and hash is the
+ * NUL-terminated encoded hash (valid during the call only); for a verify job,
+ * rc 0 = match, SH_EFORBIDDEN = mismatch, hash is NULL. -ECANCELED when the
+ * pool stopped first or the job was dropped (sh_hash_pool_cancel, options'
+ * gone); -ENOMEM when Argon2's memory could not be had. Treat any rc but 0
+ * as "not authenticated". */
+typedef void (*sh_hash_cb)(void *arg, int rc, const char *hash);
 
 struct sh_hash_pool_options {
     unsigned threads;            /* default (and 0): the CPUs the process may run on */
     unsigned max_queue;          /* jobs waiting beyond the running ones; default 64 */
-    unsigned long long opslimit; /* default crypto_pwhash_OPSLIMIT_INTERACTIVE */
-    size_t memlimit;             /* default crypto_pwhash_MEMLIMIT_INTERACTIVE */
-    int nice; /* 0..19 added to each thread's nice value (Linux, per thread) so the
-                 loop wins a shared CPU; default SH_HASH_NICE_DEFAULT, 0 = as the loop */
+    unsigned long long opslimit; /* of new hashes; default SH_ARGON2_OPS_DEFAULT */
+    size_t memlimit;             /* of new hashes; default SH_ARGON2_MEM_DEFAULT */
+    /* 0..19 added to each thread's nice value (Linux, per thread) so the
+     * loop wins a shared CPU; default SH_HASH_NICE_DEFAULT, 0 = as the loop;
+     * not used with SH_HASH_SCHED_IDLE */
+    int nice;
+    enum sh_hash_sched sched; /* default SH_HASH_SCHED_BATCH */
+    /* Optional (default NULL): asked on the loop thread, under the pool's
+     * lock, for each job still waiting whenever completions are delivered;
+     * 1 drops the job as sh_hash_pool_cancel does. */
+    int (*gone)(sh_hash_cb cb, void *arg, void *ctx);
+    void *gone_ctx;
 };
 
 void sh_hash_pool_options_init(struct sh_hash_pool_options *o);
@@ -97,13 +129,6 @@ int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
  * after this call, and the loop must run once more (as for any uv_close)
  * before uv_loop_close. p may be NULL. */
 void sh_hash_pool_stop(struct sh_hash_pool *p);
-
-/* Completion on the loop thread. For a hash job, rc 0 and hash is the
- * NUL-terminated encoded hash (valid during the call only); for a verify job,
- * rc 0 = match, SH_EFORBIDDEN = mismatch, hash is NULL. -ECANCELED when the
- * pool stopped first; -ENOMEM when Argon2's memory could not be had. Treat any
- * rc but 0 as "not authenticated". */
-typedef void (*sh_hash_cb)(void *arg, int rc, const char *hash);
 
 /*
  * Queues a job (loop thread only). The password is copied into sodium_malloc
@@ -123,15 +148,24 @@ int sh_hash_pool_hash(struct sh_hash_pool *p, const char *password, size_t len, 
                       void *arg);
 int sh_hash_pool_verify(struct sh_hash_pool *p, const char *hash, const char *password, size_t len,
                         sh_hash_cb cb, void *arg);
+/* Loop thread: drops every job still waiting for a thread whose (cb, arg),
+ * as submitted, match(cb, arg, ctx) accepts (it runs under the pool's lock:
+ * compare, nothing more). A dropped job is never hashed; its cb runs later
+ * from the loop with -ECANCELED, as for a stopped pool. For requests whose
+ * client has gone. Returns the number dropped (a running job is not). */
+unsigned sh_hash_pool_cancel(struct sh_hash_pool *p,
+                             int (*match)(sh_hash_cb cb, void *arg, void *ctx), void *ctx);
 /* sh_password_needs_rehash with the pool's parameters. */
 int sh_hash_pool_needs_rehash(const struct sh_hash_pool *p, const char *hash);
 
 struct sh_hash_pool_stats {
     unsigned threads, running, queued, max_queue; /* running/queued: now */
     int nice;                                     /* as started with */
-    uint64_t done, rejected; /* callbacks run with a result; SH_EBUSY returned */
-    uint64_t canceled;       /* callbacks run with -ECANCELED */
-    uint64_t dummy;          /* verifies run against the dummy hash */
+    uint64_t done, rejected;  /* callbacks run with a result; SH_EBUSY returned */
+    uint64_t canceled;        /* callbacks run with -ECANCELED */
+    uint64_t dropped;         /* of those, jobs dropped unhashed by sh_hash_pool_cancel */
+    enum sh_hash_sched sched; /* as started with */
+    uint64_t dummy;           /* verifies run against the dummy hash */
 };
 /* A consistent snapshot; loop thread. */
 void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats *out);

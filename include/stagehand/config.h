@@ -48,11 +48,12 @@ struct sh_config {
     uint64_t drain_timeout;
 
     /* storage */
-    int sync_normal;          /* --sync normal: synchronous=NORMAL; full (0) by default */
-    unsigned query_budget_ms; /* wall time one read query may take */
-    unsigned writer_queue;    /* write jobs in flight before writes get 503 */
-    unsigned count_cache;     /* list totals cached until their collection's next write; 0 = off */
-    int init_empty;           /* --init-empty: a 0-byte data.db becomes a new database */
+    int sync_normal;           /* --sync normal: synchronous=NORMAL; full (0) by default */
+    unsigned query_budget_ms;  /* CPU time one read query may take */
+    unsigned query_elapsed_ms; /* elapsed time one read query may take; 0 = no limit */
+    unsigned writer_queue;     /* write jobs in flight before writes get 503 */
+    unsigned count_cache;      /* list totals cached until their collection's next write; 0 = off */
+    int init_empty;            /* --init-empty: a 0-byte data.db becomes a new database */
     uint64_t wal_max;      /* WAL bytes before the writer truncates it (and journal_size_limit) */
     uint64_t lock_timeout; /* ms a write waits for another process's lock before 503 */
 
@@ -68,8 +69,11 @@ struct sh_config {
     unsigned hash_threads;                        /* Argon2id threads; 0 = one per usable CPU */
     unsigned hash_queue;                          /* hash jobs waiting before 503 */
     unsigned hash_nice;                           /* added to hash threads' nice value (0..19) */
-    unsigned token_cache;                         /* verified tokens kept on the loop; 0 = off */
-    uint64_t token_ttl;                           /* ms an auth token (and session) lasts */
+    const char *hash_sched;     /* hash threads' policy: "batch" (+nice), "idle", "normal" */
+    uint64_t argon2_memory;     /* bytes of memory per Argon2id hash (new hashes) */
+    unsigned argon2_iterations; /* Argon2id passes (t) of new hashes */
+    unsigned token_cache;       /* verified tokens kept on the loop; 0 = off */
+    uint64_t token_ttl;         /* ms an auth token (and session) lasts */
 
     /* client filters and expansions: what one request may make the loop read */
     unsigned filter_max_multi_hops; /* multi-valued segments in one path of a

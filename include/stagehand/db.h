@@ -43,8 +43,11 @@ struct sh_db_options {
                                     another process; default 5000 */
     unsigned read_busy_ms;       /* the loop's read connection waits at most this
                                     long (WAL recovery only); default 100 */
-    unsigned read_budget_ms;     /* wall time of one read query; 0 = unlimited;
-                                    default 200 */
+    unsigned read_budget_ms;     /* CPU time (the loop thread's) of one read
+                                    query; 0 = unlimited; default 200 */
+    unsigned read_wall_ms;       /* elapsed time of one read query, a safety
+                                    limit far above read_budget_ms (I/O waits,
+                                    a starved process); 0 = none; default 5000 */
     unsigned budget_check_steps; /* VM steps between budget checks; default 1000 */
     unsigned stmt_cache_size;    /* cached statements per connection; default 64 */
     unsigned max_batch;          /* jobs per writer transaction; default 1024 */
@@ -129,8 +132,10 @@ void sh_db_read_end(struct sh_db *db);
 
 /* Reads the schema version counter of _meta, which every change of
  * _collections bumps (also a change made by the CLI in another process).
- * Cheap to poll: while `PRAGMA data_version` is unchanged no query runs.
- * Returns 0 and *out, or a negative code. */
+ * Cheap to poll: once per loop turn (until sh_db_read_end, which the turn's
+ * end and every write completion call) the answer is remembered, and while
+ * `PRAGMA data_version` is unchanged no query runs. Returns 0 and *out, or a
+ * negative code. */
 int sh_db_schema_version(struct sh_db *db, int64_t *out);
 
 struct sh_db_stmt_stats {

@@ -175,6 +175,12 @@ struct sh_req_watch {
 };
 void sh_req_watch(struct sh_req *r, struct sh_req_watch *w);
 void sh_req_unwatch(struct sh_req_watch *w);
+/* 1 if the client of r has closed or reset its side of the connection (a
+ * zero-timeout poll for POLLRDHUP/POLLHUP/POLLERR: the server stops reading
+ * while a request is handled, so the loop would not see it otherwise), or
+ * the connection is closing; else 0. Loop thread; one system call. For work
+ * queued for a request that may not be wanted any more. */
+int sh_req_peer_gone(const struct sh_req *r);
 
 /* ---- responses: each ends the request; exactly one per request ---- */
 

@@ -16,16 +16,33 @@
  * Sizing and priority. The default thread count is the number of CPUs the
  * process may run on (sched_getaffinity), not the online cores: pinned to
  * one CPU (taskset, a cgroup cpuset), two threads would only time-slice with
- * each other and with the loop. And each thread lowers its own priority
- * (Linux: nice is per thread, setpriority on its tid; default +10,
- * --hash-nice, 0 keeps the loop's), so that on a shared CPU the scheduler
- * prefers the loop: a request arriving during a login flood is served at
- * once instead of waiting out a ~100 ms Argon2 time slice, while hashing
- * still gets the CPU whenever the loop is idle (CFS weight ~1/10 per nice
- * step of 10 under contention). SCHED_IDLE was tried and refused: under
- * sustained load the threads got almost no CPU at all, so sign-ins starved
- * and the queue filled with 503s. A failed setpriority (a sandbox) is
- * logged once per thread and the thread runs at normal priority.
+ * each other and with the loop. Each thread then gives way to the loop
+ * (Linux: the policy is per thread, set on its own tid; --hash-sched):
+ *
+ *  - batch (default): SCHED_BATCH plus --hash-nice (default +19, CFS weight
+ *    15 against the loop's 1024). A batch thread never preempts on wake-up
+ *    and the waking loop preempts it, so a request arriving during a login
+ *    flood waits at most for the scheduler's minimum slice; hashing still
+ *    gets every cycle the loop leaves and a small share under contention,
+ *    so it never stops.
+ *  - idle: SCHED_IDLE. Made for this on paper, and worse when measured side
+ *    by side (bench/scenarios/auth-flood.sh, a paced /api/health probe
+ *    during 64 connections of sign-ins, server on one CPU of a loaded 2-core
+ *    VM; two interleaved rounds each): idle 9.9x and 13.3x the idle p99 at
+ *    23 and 29 sign-ins/s; batch +10 2.2x and 1.6x at 38 and 52/s; batch +19
+ *    1.8x and 1.6x at 48 and 42/s. The likely cause is priority inversion:
+ *    libsodium maps each hash's memory (mmap with MAP_POPULATE) and unmaps
+ *    it, under the process's mmap lock, and a SCHED_IDLE thread preempted
+ *    there runs again only when the CPU has nothing else to do, while the
+ *    loop's own page faults and frees wait for that lock.
+ *  - normal: SCHED_OTHER plus --hash-nice, the older behaviour.
+ *
+ * A policy the kernel refuses (a sandbox) is logged once per thread and the
+ * thread runs at normal priority.
+ *
+ * Jobs whose client has gone are dropped before a thread takes them
+ * (sh_hash_pool_cancel, loop thread): a flood of clients that time out and
+ * retry does not leave the threads hashing for nobody.
  *
  * Passwords sit in sodium_malloc memory (guard pages, not swapped) from
  * submission until the thread has used them, then are wiped and freed. The
@@ -80,12 +97,15 @@ struct sh_hash_pool {
     size_t mem;
     unsigned nthreads, max_queue;
     int nice; /* added to each thread's priority as it starts */
+    enum sh_hash_sched sched;
+    int (*gone)(sh_hash_cb cb, void *arg, void *ctx);
+    void *gone_ctx;
     pthread_t *threads;
 
     /* loop thread only */
     unsigned in_flight; /* submitted, callback not yet run */
     int stopped;
-    uint64_t done, rejected, canceled;
+    uint64_t done, rejected, canceled, dropped;
 
     /* Points at `storage`: a const pool (stats) can still take the lock. */
     struct shared *sh;
@@ -115,11 +135,13 @@ static unsigned usable_cpus(void)
 
 void sh_hash_pool_options_init(struct sh_hash_pool_options *o)
 {
+    memset(o, 0, sizeof *o);
     o->threads = usable_cpus();
     o->max_queue = 64;
     o->nice = SH_HASH_NICE_DEFAULT;
-    o->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-    o->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    o->opslimit = SH_ARGON2_OPS_DEFAULT;
+    o->memlimit = SH_ARGON2_MEM_DEFAULT;
+    o->sched = SH_HASH_SCHED_BATCH;
 }
 
 /* Makes the dummy hash if no thread has yet; the others wait for it here. */
@@ -159,9 +181,21 @@ static void run_job(struct sh_hash_pool *p, struct job *j)
     j->password = NULL;
 }
 
-/* Lowers the calling thread's priority by p->nice (Linux: per thread). */
+/* Gives the calling thread p->sched's policy, and for batch/normal lowers
+ * its priority by p->nice (Linux: both per thread). */
 static void lower_priority(const struct sh_hash_pool *p)
 {
+#if defined(__linux__) && defined(SCHED_IDLE) && defined(SCHED_BATCH)
+    if (p->sched != SH_HASH_SCHED_NORMAL) {
+        struct sched_param sp = {.sched_priority = 0};
+        int policy = p->sched == SH_HASH_SCHED_IDLE ? SCHED_IDLE : SCHED_BATCH;
+        int rc = pthread_setschedparam(pthread_self(), policy, &sp);
+        if (rc)
+            sh_log_warn("auth", "hash pool: cannot set the thread's policy: %s", sh_strerror(-rc));
+        if (policy == SCHED_IDLE)
+            return; /* nice does not apply to SCHED_IDLE */
+    }
+#endif
     if (p->nice == 0)
         return;
 #ifdef __linux__
@@ -224,10 +258,19 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Runs the callbacks of every completed job (loop thread). */
+static unsigned drop_matching(struct sh_hash_pool *p,
+                              int (*match)(sh_hash_cb cb, void *arg, void *ctx), void *ctx);
+
+/* Runs the callbacks of every completed job (loop thread), first dropping
+ * the waiting jobs p->gone says nobody wants. */
 static void deliver(struct sh_hash_pool *p)
 {
     struct shared *s = p->sh;
+    if (p->gone && !p->stopped) {
+        unsigned n = drop_matching(p, p->gone, p->gone_ctx); /* delivered below */
+        if (n)
+            sh_log_info("auth", "hash pool: dropped %u waiting jobs whose client had gone", n);
+    }
     pthread_mutex_lock(&s->lock);
     struct job *j = s->done_head;
     s->done_head = s->done_tail = NULL;
@@ -324,7 +367,8 @@ int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
     if (nthreads > MAX_THREADS || ops < crypto_pwhash_OPSLIMIT_MIN ||
         ops > crypto_pwhash_OPSLIMIT_MAX || mem < crypto_pwhash_MEMLIMIT_MIN ||
         mem > crypto_pwhash_MEMLIMIT_MAX || o->max_queue > UINT32_MAX - MAX_THREADS ||
-        o->nice < 0 || o->nice > 19)
+        o->nice < 0 || o->nice > 19 || o->sched < SH_HASH_SCHED_BATCH ||
+        o->sched > SH_HASH_SCHED_NORMAL)
         return SH_EINVAL;
     if (sodium_init() < 0)
         return SH_EINTERNAL;
@@ -335,6 +379,9 @@ int sh_hash_pool_start(struct sh_hash_pool **out, uv_loop_t *loop,
     p->nthreads = nthreads;
     p->max_queue = o->max_queue;
     p->nice = o->nice;
+    p->sched = o->sched;
+    p->gone = o->gone;
+    p->gone_ctx = o->gone_ctx;
     p->threads = sh_calloc(nthreads, sizeof *p->threads);
     p->sh = &p->storage;
     SH_ASSERT(pthread_mutex_init(&p->sh->lock, NULL) == 0);
@@ -453,6 +500,53 @@ int sh_hash_pool_verify(struct sh_hash_pool *p, const char *hash, const char *pa
     return submit(p, 1, hash, password, len, cb, arg);
 }
 
+/* Moves the waiting jobs match accepts to the completed list (-ECANCELED),
+ * wiping their passwords; loop thread. Returns how many. */
+static unsigned drop_matching(struct sh_hash_pool *p,
+                              int (*match)(sh_hash_cb cb, void *arg, void *ctx), void *ctx)
+{
+    struct shared *s = p->sh;
+    unsigned n = 0;
+    pthread_mutex_lock(&s->lock);
+    struct job **link = &s->q_head, *prev = NULL;
+    while (*link) {
+        struct job *j = *link;
+        if (!match(j->cb, j->arg, ctx)) {
+            prev = j;
+            link = &j->next;
+            continue;
+        }
+        *link = j->next;
+        if (s->q_tail == j)
+            s->q_tail = prev;
+        s->queued--;
+        j->next = NULL;
+        j->rc = -ECANCELED;
+        sodium_free(j->password);
+        j->password = NULL;
+        if (s->done_tail)
+            s->done_tail->next = j;
+        else
+            s->done_head = j;
+        s->done_tail = j;
+        n++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    p->dropped += n;
+    return n;
+}
+
+unsigned sh_hash_pool_cancel(struct sh_hash_pool *p,
+                             int (*match)(sh_hash_cb cb, void *arg, void *ctx), void *ctx)
+{
+    if (p->stopped)
+        return 0;
+    unsigned n = drop_matching(p, match, ctx);
+    if (n)
+        uv_async_send(&p->async); /* the callbacks run from the loop, not from here */
+    return n;
+}
+
 int sh_hash_pool_needs_rehash(const struct sh_hash_pool *p, const char *hash)
 {
     return sh_password_needs_rehash(hash, p->ops, p->mem);
@@ -464,6 +558,7 @@ void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats 
     out->threads = p->nthreads;
     out->max_queue = p->max_queue;
     out->nice = p->nice;
+    out->sched = p->sched;
     pthread_mutex_lock(&p->sh->lock);
     out->running = p->sh->running;
     out->queued = p->sh->queued;
@@ -472,4 +567,5 @@ void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats 
     out->done = p->done;
     out->rejected = p->rejected;
     out->canceled = p->canceled;
+    out->dropped = p->dropped;
 }

@@ -20,9 +20,9 @@ _Static_assert(SH_PASSWORD_HASH_MAX == crypto_pwhash_STRBYTES, "hash buffer size
 static int limits(unsigned long long *ops, size_t *mem)
 {
     if (*ops == 0)
-        *ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+        *ops = SH_ARGON2_OPS_DEFAULT;
     if (*mem == 0)
-        *mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+        *mem = SH_ARGON2_MEM_DEFAULT;
     if (*ops < crypto_pwhash_OPSLIMIT_MIN || *ops > crypto_pwhash_OPSLIMIT_MAX ||
         *mem < crypto_pwhash_MEMLIMIT_MIN || *mem > crypto_pwhash_MEMLIMIT_MAX)
         return SH_EINVAL;

@@ -79,7 +79,10 @@ static const struct opt opts[] = {
     {"sync", "STAGEHAND_SYNC", OPT_SYNC, F(sync_normal),
      "full|normal: SQLite synchronous level of commits"},
     {"query-budget", "STAGEHAND_QUERY_BUDGET", OPT_COUNT, F(query_budget_ms),
-     "milliseconds one read query may run before it is aborted"},
+     "milliseconds of CPU time (its own work) one read query may use before it is aborted"},
+    {"query-elapsed-limit", "STAGEHAND_QUERY_ELAPSED_LIMIT", OPT_COUNT0, F(query_elapsed_ms),
+     "milliseconds of elapsed time after which a read query is aborted whatever its CPU "
+     "time (a safety limit far above --query-budget; 0: none)"},
     {"writer-queue", "STAGEHAND_WRITER_QUEUE", OPT_COUNT, F(writer_queue),
      "write jobs in flight before writes are refused with 503"},
     {"count-cache", "STAGEHAND_COUNT_CACHE", OPT_COUNT0, F(count_cache),
@@ -115,6 +118,13 @@ static const struct opt opts[] = {
      "password hashes waiting for a thread before sign-ins get 503"},
     {"hash-nice", "STAGEHAND_HASH_NICE", OPT_COUNT0, F(hash_nice),
      "0..19 added to the hash threads' nice value so the loop wins a shared CPU (0: none)"},
+    {"hash-sched", "STAGEHAND_HASH_SCHED", OPT_STR, F(hash_sched),
+     "batch: hash threads run SCHED_BATCH plus --hash-nice (the loop preempts them); idle: "
+     "SCHED_IDLE; normal: SCHED_OTHER plus --hash-nice"},
+    {"argon2-memory", "STAGEHAND_ARGON2_MEMORY", OPT_SIZE, F(argon2_memory),
+     "memory of each new Argon2id hash (OWASP: 19MiB with 2 iterations)"},
+    {"argon2-iterations", "STAGEHAND_ARGON2_ITERATIONS", OPT_COUNT, F(argon2_iterations),
+     "passes of each new Argon2id hash; older hashes are verified with their own and remade"},
     {"token-cache", "STAGEHAND_TOKEN_CACHE", OPT_COUNT0, F(token_cache),
      "verified auth tokens remembered until a revocation or 60 s (entries; 0: off)"},
     {"token-ttl", "STAGEHAND_TOKEN_TTL", OPT_DURATION, F(token_ttl),
@@ -178,6 +188,7 @@ void sh_config_init(struct sh_config *c)
     c->write_timeout = 30000;
     c->drain_timeout = 10000;
     c->query_budget_ms = 200;
+    c->query_elapsed_ms = 5000;
     c->writer_queue = 10000;
     c->count_cache = 4096;
     c->wal_max = 64u << 20;
@@ -188,7 +199,10 @@ void sh_config_init(struct sh_config *c)
     c->rate_limit_reset = (struct sh_config_rate){1, 120000};
     c->mailer = "file";
     c->hash_queue = 64;
-    c->hash_nice = 10; /* SH_HASH_NICE_DEFAULT */
+    c->hash_nice = 19; /* SH_HASH_NICE_DEFAULT */
+    c->hash_sched = "batch";
+    c->argon2_memory = 19u << 20; /* OWASP's first Argon2id choice: m=19 MiB, t=2, p=1 */
+    c->argon2_iterations = 2;
     c->token_cache = 4096;
     c->token_ttl = 7ull * 24 * 3600000; /* PocketBase's default for auth collections */
     c->filter_max_multi_hops = 3;

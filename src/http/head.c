@@ -9,6 +9,7 @@
  */
 #include "head.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define MAX_SKIP   8                   /* empty lines tolerated before the request line */
@@ -286,6 +287,28 @@ static int field(struct sh_head_state *st, const unsigned char *name, size_t nle
     return 1;
 }
 
+/* The first byte at or after p that is not a field-value byte, or end.
+ * Eight bytes at a time while none of them is below 0x20 or DEL (a SWAR
+ * test: a byte below n borrows into its own high bit, which a byte of
+ * 0x80 or more has set already, so only those it cannot be are counted);
+ * a word with one of them, HTAB included, goes byte by byte. Header values
+ * are the longest part of most heads (tokens, user agents, cookies). */
+static const unsigned char *skip_field_value(const unsigned char *p, const unsigned char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t x, y;
+        memcpy(&x, p, sizeof(x));
+        y = x ^ (ones * 0x7F);
+        if (((x - ones * 0x20) & ~x & high) | ((y - ones) & ~y & high))
+            break;
+        p += 8;
+    }
+    while (p < end && (cls[*p] & C_FVAL))
+        p++;
+    return p;
+}
+
 static int field_line(struct sh_head_state *st, const unsigned char *b, size_t pos, size_t len,
                       size_t *next)
 {
@@ -311,8 +334,7 @@ static int field_line(struct sh_head_state *st, const unsigned char *b, size_t p
         st->sep1 = (size_t)(++p - b);
     }
 
-    while (p < end && (cls[*p] & C_FVAL)) /* OWS included */
-        p++;
+    p = skip_field_value(p, end); /* OWS included */
     if (p == end)
         return suspend(st, b, p);
     if (*p != '\r' && *p != '\n')

@@ -11,6 +11,7 @@
  * re-decode the raw query.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +228,22 @@ void sh__req_watch_clear(struct sh_http_conn *hc)
         hc->watch->req = NULL;
         hc->watch = NULL;
     }
+}
+
+int sh_req_peer_gone(const struct sh_req *r)
+{
+    struct sh_http_conn *hc = r->conn;
+    if (hc->base.closing || hc->state == SH_ST_DEAD)
+        return 1;
+    uv_os_fd_t fd;
+    if (uv_fileno(&hc->base.h.handle, &fd) != 0)
+        return 1;
+    struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+    int n;
+    do
+        n = poll(&pfd, 1, 0);
+    while (n < 0 && errno == EINTR);
+    return n > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 int sh_req_alive(const struct sh_req *r, uint32_t gen)

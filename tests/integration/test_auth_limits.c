@@ -4,8 +4,10 @@
  * on the auth routes (sign-up included) and, when configured, on every route;
  * the address taken from X-Forwarded-For only behind a trusted proxy;
  * exempt addresses and superusers never limited; a full hash queue answered
- * 503 with Retry-After (one hash thread, a queue of one); bad flag values
- * refused at start with exit status 2.
+ * 503 with Retry-After (one hash thread, a queue of one); sign-ins whose
+ * client closed the connection while they waited for the pool are dropped
+ * before they are hashed (the log counts them) and the pool goes on serving;
+ * bad flag values refused at start with exit status 2.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -191,6 +194,60 @@ static void test_hash_queue_full_503(void **state)
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
 }
 
+/* The dropped jobs the server logged ("dropped N waiting ..."), summed. */
+static int dropped_in_log(const struct it_server *s)
+{
+    int total = 0;
+    const char *needle = "hash pool: dropped ";
+    for (const char *p = it_server_log(s); (p = strstr(p, needle)); p += strlen(needle))
+        total += atoi(p + strlen(needle));
+    return total;
+}
+
+static void test_gone_clients_not_hashed(void **state)
+{
+    (void)state;
+    /* one thread and a slow hash, so the others wait while the first runs */
+    struct it_server *s =
+        rc_server(rc_q(schema), "--hash-threads", "1", "--hash-queue", "16", "--argon2-memory",
+                  "32MiB", "--argon2-iterations", "6", "--rate-limit-auth", "off",
+                  "--rate-limit-identity", "off", "--rate-limit-identity-ip", "off", NULL);
+    assert_non_null(s);
+    enum { N = 6 };
+    struct it_conn *c[N];
+    const char *body = "{\"identity\":\"nobody@example.com\",\"password\":\"12345678\"}";
+    for (int i = 0; i < N; i++) {
+        c[i] = it_conn_open(s);
+        assert_non_null(c[i]);
+        assert_int_equal(it_conn_sendf(c[i],
+                                       "POST /api/collections/users/auth-with-password HTTP/1.1\r\n"
+                                       "Host: t\r\nContent-Type: application/json\r\n"
+                                       "Content-Length: %zu\r\n\r\n%s",
+                                       strlen(body), body),
+                         IT_OK);
+    }
+    /* every client but the first gives up at once (closes without waiting) */
+    for (int i = 1; i < N; i++)
+        it_conn_abort(c[i]);
+    struct it_resp *r = it_conn_read(c[0], 0, 30000);
+    assert_non_null(r);
+    assert_int_equal(r->status, 400); /* the first is answered as always */
+    /* The one thread took the next job as the first ended, before the loop
+     * could look; every later one was dropped unhashed. */
+    assert_true(it_server_wait_log(s, "whose client had gone", 10000));
+    for (int i = 0; i < 100 && dropped_in_log(s) < N - 2; i++)
+        usleep(20000);
+    int dropped = dropped_in_log(s);
+    it_note("%d of %d waiting sign-ins dropped after their clients left", dropped, N - 1);
+    assert_true(dropped >= N - 2);
+    assert_true(dropped <= N - 1);
+    /* the pool goes on: the next sign-in is hashed and answered */
+    struct rc_resp *again = rc_req(c[0], "POST", "/api/collections/users/auth-with-password", body);
+    assert_int_equal(again->status, 400);
+    it_conn_close(c[0]);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+}
+
 static void test_bad_flags(void **state)
 {
     (void)state;
@@ -200,6 +257,8 @@ static void test_bad_flags(void **state)
         {"--trusted-proxy", "10.0.0.0/99"}, {"--rate-limit-exempt", "nonsense"},
         {"--rate-limit-auth", "5"},         {"--rate-limit-identity", "0/1m"},
         {"--rate-limit-all", "5/1y"},       {"--hash-queue", "0"},
+        {"--hash-sched", "fifo"},           {"--argon2-memory", "4k"},
+        {"--argon2-iterations", "0"},       {"--argon2-iterations", "100000"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *err = NULL;
@@ -218,6 +277,7 @@ int main(void)
         it_test(test_ip_limit_and_proxies),
         it_test(test_general_limit_exempt_superuser),
         it_test(test_hash_queue_full_503),
+        it_test(test_gone_clients_not_hashed),
         it_test(test_bad_flags),
     };
     return cmocka_run_group_tests_name("auth_limits", tests, NULL, NULL);

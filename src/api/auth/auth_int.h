@@ -94,7 +94,9 @@ char *sh__auth_sign(struct sh_req *r, const struct sh_collection *c, const char 
  * per-address limit, a change the update rule and the old password allowed,
  * a valid reset token, a rehash after a sign-in): a hash is never computed
  * for a request that cannot succeed. Passwords are checked only through
- * sh__auth_check_password (gate.c). */
+ * sh__auth_check_password (gate.c). arg points at a struct sh__api_job
+ * (first in the caller's struct) started on the request before the handler
+ * returns, so that sh__auth_job_gone can find the request. */
 int sh__auth_hash(struct sh_api_auth *a, const char *password, size_t len, sh_hash_cb cb,
                   void *arg);
 int sh__auth_needs_rehash(const struct sh_api_auth *a, const char *hash);
@@ -110,11 +112,19 @@ void sh__auth_touch(struct sh_api_auth *a, const char *sid, int64_t now);
  * record id, or for an unknown account the identity it was asked by), after
  * counting the check against the per-address, per-(account, address) and
  * per-account limits (the file's comment). The caller has authorized
- * everything else first. Returns 0 when queued (cb runs later on the loop,
+ * everything else first. As for sh__auth_hash, arg points at a struct
+ * sh__api_job (first in the caller's struct) started on r before the
+ * handler returns: sh__auth_job_gone finds the request through it. Returns
+ * 0 when queued (cb runs later on the loop,
  * as sh_hash_pool_verify's; a match gives the counts back), 1 after
  * answering 429, or a negative code with nothing answered (SH_ETOOBIG a
  * password over the limit, SH_EBUSY / -ENOMEM the queue is full,
  * -ECANCELED shutting down). */
+/* The pool's gone predicate (sh_hash_pool_options.gone; loop thread): 1 if
+ * the request a waiting hash job (of sh__auth_hash or
+ * sh__auth_check_password) is for has ended or its client has closed the
+ * connection, so the job is dropped before it is hashed. */
+int sh__auth_job_gone(sh_hash_cb cb, void *arg, void *ctx);
 int sh__auth_check_password(struct sh_req *r, struct sh_api_auth *a, const struct sh_collection *c,
                             const char *account, const char *hash, const char *password, size_t len,
                             unsigned flags, sh_hash_cb cb, void *arg);

@@ -47,6 +47,16 @@ static void checked(void *arg, int rc, const char *hash)
     cb(cb_arg, rc, hash);
 }
 
+int sh__auth_job_gone(sh_hash_cb cb, void *arg, void *ctx)
+{
+    (void)ctx;
+    if (cb == checked)
+        arg = ((struct gate *)arg)->arg;
+    const struct sh__api_job *j = arg; /* first in the caller's struct (auth_int.h) */
+    struct sh_req *r = sh__api_job_req(j);
+    return !r || sh_req_peer_gone(r);
+}
+
 /* "collectionId\0account" then, for the pair, "\0" and the address bucket. */
 static struct gate *gate_new(struct sh_req *r, const struct sh_collection *c, const char *account)
 {

@@ -247,6 +247,38 @@ struct sh_api_auth *sh_api_auth_new(uv_loop_t *loop, const struct sh_config *cfg
         return NULL;
     }
     o.nice = (int)cfg->hash_nice;
+    const char *sched = cfg->hash_sched ? cfg->hash_sched : "batch";
+    if (strcmp(sched, "idle") == 0) {
+        o.sched = SH_HASH_SCHED_IDLE;
+    } else if (strcmp(sched, "batch") == 0) {
+        o.sched = SH_HASH_SCHED_BATCH;
+    } else if (strcmp(sched, "normal") == 0) {
+        o.sched = SH_HASH_SCHED_NORMAL;
+    } else {
+        snprintf(err, errlen, "invalid value for --hash-sched: %s (idle, batch or normal)", sched);
+        sh_api_auth_free(a);
+        return NULL;
+    }
+    if (cfg->argon2_memory) {
+        if (cfg->argon2_memory < crypto_pwhash_MEMLIMIT_MIN || cfg->argon2_memory > (uint64_t)1
+                                                                                        << 32) {
+            snprintf(err, errlen, "invalid value for --argon2-memory: %llu (8KiB..4GiB)",
+                     (unsigned long long)cfg->argon2_memory);
+            sh_api_auth_free(a);
+            return NULL;
+        }
+        o.memlimit = (size_t)cfg->argon2_memory;
+    }
+    if (cfg->argon2_iterations) {
+        if (cfg->argon2_iterations > 1000) {
+            snprintf(err, errlen, "invalid value for --argon2-iterations: %u (1..1000)",
+                     cfg->argon2_iterations);
+            sh_api_auth_free(a);
+            return NULL;
+        }
+        o.opslimit = cfg->argon2_iterations;
+    }
+    o.gone = sh__auth_job_gone;
     int rc = sh_hash_pool_start(&a->pool, loop, &o);
     if (rc) {
         snprintf(err, errlen, "cannot start the password hashing threads (%d)", rc);

@@ -5,10 +5,14 @@
  * hash and a table probe instead of base64, HMAC, JSON parsing and an
  * indexed read.
  *
- * Keys are a keyed BLAKE2b-256 of the whole token (a random key per cache:
- * bucket positions cannot be aimed at, and a collision is 2^-128), compared
- * in constant time, in core's hash table with a recency order (lru.h; its
- * first 8 bytes are the hash). At most `cap` entries; the least recently
+ * Keys are a keyed SipHash-2-4 with 128-bit output (libsodium's
+ * crypto_shorthash_siphashx24) of the whole token, under a random key per
+ * cache: bucket positions cannot be aimed at, and without the key nobody
+ * can search for a collision (the chance of one among n cached tokens is
+ * ~n^2 / 2^129). Compared in constant time, in core's hash table with a
+ * recency order (lru.h; the first 8 bytes are the hash). SipHash instead of
+ * the BLAKE2b-256 it replaced: ~4x fewer instructions for a ~200-byte token,
+ * on every authenticated request. At most `cap` entries; the least recently
  * used goes.
  *
  * An entry answers only while all of these hold, so that caching never
@@ -42,12 +46,13 @@
 #include "auth_int.h"
 #include "stagehand/lru.h"
 
-#define DIGEST 32
+#define DIGEST crypto_shorthash_siphashx24_BYTES
+_Static_assert(DIGEST <= sizeof(((struct sh__auth_ident *)0)->digest), "digest room");
 
 struct sh__auth_cache {
     struct sh_lru lru; /* struct sh__auth_ident, by the digest's first 8 bytes */
     size_t cap;
-    unsigned char key[crypto_generichash_KEYBYTES];
+    unsigned char key[crypto_shorthash_siphashx24_KEYBYTES];
     struct sh__auth_cache_stats st;
 };
 
@@ -83,7 +88,7 @@ struct sh__auth_cache *sh__auth_cache_new(size_t cap)
     struct sh__auth_cache *c = sh_calloc(1, sizeof(*c));
     c->cap = cap;
     sh_lru_init(&c->lru, cap);
-    crypto_generichash_keygen(c->key);
+    randombytes_buf(c->key, sizeof(c->key));
     c->st.cap = cap;
     return c;
 }
@@ -91,7 +96,7 @@ struct sh__auth_cache *sh__auth_cache_new(size_t cap)
 static uint64_t digest_of(const struct sh__auth_cache *c, const char *tok, size_t len,
                           unsigned char out[DIGEST])
 {
-    crypto_generichash(out, DIGEST, (const unsigned char *)tok, len, c->key, sizeof(c->key));
+    crypto_shorthash_siphashx24(out, (const unsigned char *)tok, len, c->key);
     uint64_t h;
     memcpy(&h, out, sizeof(h));
     return h;

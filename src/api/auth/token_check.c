@@ -103,10 +103,15 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
     if (bearer(r, &tok, &len))
         return SH_PASS;
     /* Another process (`stagehand superuser`) may have revoked the token: it
-     * bumps the schema version, which this sees at once (PRAGMA data_version
-     * first, ~1 us; the catalog's 1 s poll would see it too, later). */
-    if (a->cache && !a->group)
+     * bumps the schema version, which this sees from the next loop turn on
+     * (PRAGMA data_version, once per turn for all its requests; the
+     * catalog's 1 s poll would see it too, later). A group member refreshed
+     * above already. */
+    if (a->cache) {
+        sh_db_read_begin(a->db); /* one read transaction for this and the handler's reads */
+        if (!a->group)
         (void)sh_catalog_refresh(a->catalog);
+    }
     int64_t schema = a->catalog->snap ? a->catalog->snap->version : -1;
     if (a->group)
         sh_db_read_begin(a->db); /* the shared epoch and the lookup: one snapshot */

@@ -1,15 +1,24 @@
 /*
  * The db handle and the loop thread's side of it: opening (write connection
  * and migrations, then the read-only connection, then the writer thread),
- * reads with cached statements under a wall-time budget, the read transaction
+ * reads with cached statements under a cost budget, the read transaction
  * shared by one loop turn, the schema version poll, and the close sequence.
  *
  * Budget: a progress handler runs every `budget_check_steps` VM steps of the
  * read connection and aborts the statement (SQLITE_INTERRUPT, reported as
- * SH_EBUDGET and logged once) when the wall time since its first step passes
- * `read_budget_ms`. sh_db_step starts the clock at a statement's first step;
- * for statements stepped by hand the clock starts at the first check after a
- * prepare, a read_begin or the start of a loop turn.
+ * SH_EBUDGET and logged once) when the query's own cost, the CPU time the
+ * loop thread spent since its first step (CLOCK_THREAD_CPUTIME_ID), passes
+ * `read_budget_ms`, or when the elapsed time passes `read_wall_ms`, a much
+ * larger safety limit for what CPU time does not see (waits for the disk).
+ * Elapsed time alone was wrong on a loaded machine: a query of well under
+ * 1 ms of work, preempted by other processes, was aborted at "200 ms" and a
+ * correct request got a 400. The CPU clock is a system call, so it is read
+ * at a query's first check (a query of fewer than budget_check_steps steps
+ * never pays it) and then only once the elapsed time has passed the budget
+ * (CPU time never exceeds elapsed time on one thread). sh_db_step starts the
+ * clock at a statement's first step; for statements stepped by hand the
+ * clock starts at the first check after a prepare, a read_begin or the start
+ * of a loop turn.
  *
  * Shared read transaction: BEGIN is deferred, so the snapshot is taken by the
  * first read after sh_db_read_begin. A uv_check handle ends it after each loop
@@ -25,15 +34,25 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine_int.h"
 
-static void log_budget(struct sh_db *db, uint64_t elapsed_ns)
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 1; /* never: Linux has had the clock since 2.6.12 */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1; /* never 0 */
+}
+
+static void log_budget(struct sh_db *db, uint64_t cpu_ns, uint64_t elapsed_ns, const char *limit)
 {
     struct sh_buf kv;
     sh_buf_init(&kv);
-    sh_buf_appendf(&kv, " budget_ms=%u elapsed_ms=%llu", db->opt.read_budget_ms,
-                   (unsigned long long)(elapsed_ns / 1000000));
+    sh_buf_appendf(&kv, " limit=%s budget_ms=%u cpu_ms=%llu elapsed_ms=%llu elapsed_limit_ms=%u",
+                   limit, db->opt.read_budget_ms, (unsigned long long)(cpu_ns / 1000000),
+                   (unsigned long long)(elapsed_ns / 1000000), db->opt.read_wall_ms);
     for (sqlite3_stmt *st = sqlite3_next_stmt(db->rdb, NULL); st;
          st = sqlite3_next_stmt(db->rdb, st)) {
         if (sqlite3_stmt_busy(st) && sqlite3_stmt_readonly(st) && sqlite3_sql(st)) {
@@ -52,23 +71,32 @@ static void log_budget(struct sh_db *db, uint64_t elapsed_ns)
 static int budget_cb(void *arg)
 {
     struct sh_db *db = arg;
+    if (db->budget_tripped)
+        return 1;
     uint64_t now = uv_hrtime();
-    if (!db->budget_start) {
+    if (!db->budget_start)
         db->budget_start = now;
+    if (!db->budget_cpu0) {
+        db->budget_cpu0 = thread_cpu_ns();
         return 0;
     }
-    if (now - db->budget_start < db->budget_ns)
+    uint64_t elapsed = now - db->budget_start;
+    int over_wall = db->wall_ns && elapsed >= db->wall_ns;
+    if (!over_wall && (!db->budget_ns || elapsed < db->budget_ns))
+        return 0; /* CPU time <= elapsed time < the budget */
+    uint64_t cpu = thread_cpu_ns() - db->budget_cpu0;
+    int over_cpu = db->budget_ns && cpu >= db->budget_ns;
+    if (!over_cpu && !over_wall)
         return 0;
-    if (!db->budget_tripped) {
-        db->budget_tripped = 1;
-        log_budget(db, now - db->budget_start);
-    }
+    db->budget_tripped = 1;
+    log_budget(db, cpu, elapsed, over_cpu ? "cpu" : "elapsed");
     return 1;
 }
 
 static void budget_rearm(struct sh_db *db)
 {
     db->budget_start = 0;
+    db->budget_cpu0 = 0;
     db->budget_tripped = 0;
 }
 
@@ -125,6 +153,7 @@ int sh_db_open(struct sh_db **out, uv_loop_t *loop, const char *dir,
         sh_db_options_init(&db->opt);
     fill_defaults(&db->opt);
     db->budget_ns = (uint64_t)db->opt.read_budget_ms * 1000000u;
+    db->wall_ns = (uint64_t)db->opt.read_wall_ms * 1000000u;
 
     int rc = sh__db_path(dir, &db->path);
     if (rc == 0)
@@ -137,7 +166,7 @@ int sh_db_open(struct sh_db **out, uv_loop_t *loop, const char *dir,
     if ((rc = prepare_own(db->rdb, "BEGIN", &db->begin_stmt)) != 0 ||
         (rc = prepare_own(db->rdb, "COMMIT", &db->commit_stmt)) != 0)
         goto fail;
-    if (db->budget_ns)
+    if (db->budget_ns || db->wall_ns)
         sqlite3_progress_handler(db->rdb, (int)db->opt.budget_check_steps, budget_cb, db);
 
     rc = sh__writer_start(db);
@@ -266,7 +295,7 @@ int sh_db_step(struct sh_db *db, sqlite3_stmt *stmt)
 {
     if (!sqlite3_stmt_busy(stmt)) {
         budget_rearm(db);
-        if (db->budget_ns)
+        if (db->budget_ns || db->wall_ns)
             db->budget_start = uv_hrtime();
     }
     int rc = sqlite3_step(stmt);
@@ -293,6 +322,7 @@ int sh_db_read_begin(struct sh_db *db)
 
 void sh_db_read_end(struct sh_db *db)
 {
+    db->version_fresh = 0; /* the next turn, or a write acknowledged now, looks again */
     if (!db->rdb || sqlite3_get_autocommit(db->rdb))
         return;
     int rc = sqlite3_step(db->commit_stmt);
@@ -321,12 +351,21 @@ static int read_int64(struct sh_db *db, const char *sql, int64_t *out)
 int sh_db_schema_version(struct sh_db *db, int64_t *out)
 {
     int64_t dv = 0, v = 0;
+    /* Once per loop turn: the check handle and every write completion end
+     * the turn's read transaction (sh_db_read_end), which makes the next
+     * call look again; within a turn the answer stands, so the requests of
+     * one turn pay one PRAGMA between them. */
+    if (db->version_fresh && db->have_schema_version) {
+        *out = db->schema_version;
+        return 0;
+    }
     /* Both reads see the same snapshot: data_version is the connection's view
      * as of its current read transaction. */
     int rc = read_int64(db, "PRAGMA data_version", &dv);
     if (rc)
         return rc;
     if (db->have_schema_version && dv == db->data_version) {
+        db->version_fresh = 1;
         *out = db->schema_version;
         return 0;
     }
@@ -336,6 +375,7 @@ int sh_db_schema_version(struct sh_db *db, int64_t *out)
     db->data_version = dv;
     db->schema_version = v;
     db->have_schema_version = 1;
+    db->version_fresh = 1;
     *out = v;
     return 0;
 }

@@ -129,10 +129,13 @@ struct sh_db {
     sqlite3 *rdb;
     struct sh__stmt_cache rcache;
     sqlite3_stmt *begin_stmt, *commit_stmt;
-    uint64_t budget_ns;    /* 0: no budget */
-    uint64_t budget_start; /* 0: not armed; set at the first check */
+    uint64_t budget_ns;    /* CPU time of one read query; 0: no budget */
+    uint64_t wall_ns;      /* elapsed time of one read query; 0: no limit */
+    uint64_t budget_start; /* uv_hrtime; 0: not armed; set at the first check */
+    uint64_t budget_cpu0;  /* the loop thread's CPU time then; 0: not read yet */
     int budget_tripped;
     int64_t data_version; /* last PRAGMA data_version seen */
+    int version_fresh;    /* schema_version read this loop turn (reset by read_end) */
     int64_t schema_version;
     int have_schema_version;
     uv_check_t check;

@@ -26,6 +26,7 @@ void sh_db_options_init(struct sh_db_options *o)
     o->busy_timeout_ms = 5000;
     o->read_busy_ms = 100;
     o->read_budget_ms = 200;
+    o->read_wall_ms = 5000;
     o->budget_check_steps = 1000;
     o->stmt_cache_size = 64;
     o->max_batch = 1024;

@@ -6,9 +6,10 @@
  * running job finish and cancels the queued ones; every callback exactly once
  * and on the loop thread; an idle pool does not keep the loop alive (every
  * uv_run here would hang otherwise); callbacks that submit again or stop the
- * pool; the default size (the CPUs of the affinity mask) and the threads'
- * lowered priority (--hash-nice). Also the blocking helpers the command line
- * uses.
+ * pool; the default size (the CPUs of the affinity mask), the threads'
+ * policy (SCHED_BATCH plus --hash-nice by default, SCHED_IDLE, SCHED_OTHER);
+ * waiting jobs dropped unhashed by sh_hash_pool_cancel and by the gone
+ * predicate. Also the blocking helpers the command line uses.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +39,7 @@ struct call {
     struct sh_hash_pool *pool; /* for callbacks that act on the pool */
     struct call *then;         /* a job to submit from the callback */
     int stop;                  /* stop the pool from the callback */
+    int gone;                  /* the gone predicate's answer for this job */
 };
 
 static void on_done(void *arg, int rc, const char *hash)
@@ -95,9 +97,12 @@ static void test_hash_pool_options_default(void **state)
     sh_hash_pool_options_init(&o);
     assert_true(o.threads >= 1);
     assert_int_equal(o.max_queue, 64);
-    assert_int_equal(o.opslimit, crypto_pwhash_OPSLIMIT_INTERACTIVE);
-    assert_int_equal(o.memlimit, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    assert_int_equal(o.opslimit, 2); /* OWASP's Argon2id m=19 MiB, t=2, p=1 */
+    assert_int_equal(o.memlimit, 19u << 20);
     assert_int_equal(o.nice, SH_HASH_NICE_DEFAULT);
+    assert_int_equal(o.sched, SH_HASH_SCHED_BATCH);
+    assert_int_equal(SH_HASH_NICE_DEFAULT, 19);
+    assert_null(o.gone);
     cpu_set_t set;
     CPU_ZERO(&set);
     assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
@@ -146,6 +151,7 @@ static void test_hash_pool_nice_lowers_threads(void **state)
     struct sh_hash_pool *p;
     struct sh_hash_pool_options o = fast(2, 4);
     o.nice = 5;
+    o.sched = SH_HASH_SCHED_NORMAL;
     assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
     struct call a = {0}, b = {0};
     assert_int_equal(sh_hash_pool_hash(p, "a", 1, on_done, &a), 0);
@@ -173,6 +179,167 @@ static void test_hash_pool_nice_lowers_threads(void **state)
     stop_and_drain(loop, p);
 }
 
+/* How many threads of this process have scheduling policy `policy`. */
+static int threads_with_policy(int policy)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n += sched_getscheduler(atoi(e->d_name)) == policy;
+    closedir(d);
+    return n;
+}
+
+/* Waits (bounded) until `want` threads have `policy`: each thread sets its
+ * own as it starts, which may be after its first job has been delivered. */
+static int wait_threads_with_policy(int policy, int want)
+{
+    for (int i = 0; i < 400 && threads_with_policy(policy) < want; i++)
+        usleep(5000);
+    return threads_with_policy(policy);
+}
+
+static void test_hash_pool_sched_policies(void **state)
+{
+    uv_loop_t *loop = *state;
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    assert_int_equal(errno, 0);
+    int idle0 = threads_with_policy(SCHED_IDLE), batch0 = threads_with_policy(SCHED_BATCH);
+
+    /* idle: both threads SCHED_IDLE, the loop thread untouched */
+    struct sh_hash_pool *p;
+    struct sh_hash_pool_options o = fast(2, 4);
+    o.sched = SH_HASH_SCHED_IDLE;
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
+    struct call a = {0};
+    assert_int_equal(sh_hash_pool_hash(p, "a", 1, on_done, &a), 0);
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(wait_threads_with_policy(SCHED_IDLE, idle0 + 2), idle0 + 2);
+    assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
+    struct sh_hash_pool_stats st;
+    sh_hash_pool_stats(p, &st);
+    assert_int_equal(st.sched, SH_HASH_SCHED_IDLE);
+    stop_and_drain(loop, p);
+    assert_int_equal(threads_with_policy(SCHED_IDLE), idle0); /* joined */
+
+    /* the default, batch: SCHED_BATCH plus the nice step */
+    if (base > 19 - 3)
+        skip();
+    int nice0 = threads_at_nice(base + 3);
+    o = fast(2, 4);
+    assert_int_equal(o.sched, SH_HASH_SCHED_BATCH);
+    o.nice = 3;
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
+    struct call b = {0};
+    assert_int_equal(sh_hash_pool_hash(p, "b", 1, on_done, &b), 0);
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(wait_threads_with_policy(SCHED_BATCH, batch0 + 2), batch0 + 2);
+    for (int i = 0; i < 200 && threads_at_nice(base + 3) < nice0 + 2; i++)
+        usleep(5000);
+    assert_int_equal(threads_at_nice(base + 3), nice0 + 2);
+    assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
+    assert_int_equal(getpriority(PRIO_PROCESS, 0), base);
+    stop_and_drain(loop, p);
+}
+
+static int match_call(sh_hash_cb cb, void *arg, void *ctx)
+{
+    (void)ctx;
+    return cb == on_done && ((struct call *)arg)->gone;
+}
+
+/* One slow thread, six jobs: the ones marked gone while they wait are never
+ * hashed and complete with -ECANCELED; the others are hashed. */
+static void test_hash_pool_cancel_drops_waiting(void **state)
+{
+    uv_loop_t *loop = *state;
+    struct sh_hash_pool *p;
+    struct sh_hash_pool_options o = fast(1, 16);
+    o.opslimit = 3;
+    o.memlimit = 16u << 20;
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
+    enum { N = 6 };
+    struct call c[N] = {{0}};
+    for (int i = 0; i < N; i++)
+        assert_int_equal(sh_hash_pool_hash(p, "pw", 2, on_done, &c[i]), 0);
+    for (int i = 3; i < N; i++)
+        c[i].gone = 1; /* the thread is busy with the dummy or c[0]: c[3..5] wait */
+    assert_int_equal(sh_hash_pool_cancel(p, match_call, NULL), 3);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(c[i].calls, 0); /* delivered from the loop, not from cancel */
+    assert_int_equal(sh_hash_pool_cancel(p, match_call, NULL), 0); /* already gone */
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(c[i].calls, 1);
+        if (i < 3) {
+            assert_int_equal(c[i].rc, 0);
+            assert_memory_equal(c[i].hash, "$argon2id$", 10);
+        } else {
+            assert_int_equal(c[i].rc, -ECANCELED);
+            assert_string_equal(c[i].hash, "");
+        }
+    }
+    struct sh_hash_pool_stats st;
+    sh_hash_pool_stats(p, &st);
+    assert_int_equal(st.dropped, 3);
+    assert_int_equal(st.canceled, 3);
+    assert_int_equal(st.done, 3);
+    assert_int_equal(st.queued + st.running, 0);
+    stop_and_drain(loop, p);
+}
+
+static int gone_flag(sh_hash_cb cb, void *arg, void *ctx)
+{
+    int *asked = ctx;
+    (*asked)++;
+    return cb == on_done && ((struct call *)arg)->gone;
+}
+
+/* The options' gone predicate is asked whenever completions are delivered:
+ * jobs whose client left while they waited are dropped before a thread
+ * takes them. */
+static void test_hash_pool_gone_predicate(void **state)
+{
+    uv_loop_t *loop = *state;
+    struct sh_hash_pool *p;
+    int asked = 0;
+    struct sh_hash_pool_options o = fast(1, 16);
+    o.opslimit = 3;
+    o.memlimit = 16u << 20;
+    o.gone = gone_flag;
+    o.gone_ctx = &asked;
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), 0);
+    enum { N = 6 };
+    struct call c[N] = {{0}};
+    for (int i = 0; i < N; i++)
+        assert_int_equal(sh_hash_pool_verify(p, NULL, "pw", 2, on_done, &c[i]), 0);
+    for (int i = 2; i < N; i++)
+        c[i].gone = 1; /* c[0] runs, c[1] is taken as c[0] ends; the rest wait */
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+    assert_true(asked > 0);
+    int dropped = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(c[i].calls, 1);
+        if (i < 2)
+            assert_int_equal(c[i].rc, SH_EFORBIDDEN); /* the dummy: always a mismatch */
+        else if (c[i].rc == -ECANCELED)
+            dropped++;
+        else
+            assert_int_equal(c[i].rc, SH_EFORBIDDEN);
+    }
+    struct sh_hash_pool_stats st;
+    sh_hash_pool_stats(p, &st);
+    assert_int_equal(st.dropped, (uint64_t)dropped);
+    assert_true(dropped >= N - 3); /* at most c[2] was taken before the first delivery */
+    assert_int_equal(st.dummy, (uint64_t)(N - dropped)); /* dropped ones never ran Argon2 */
+    stop_and_drain(loop, p);
+}
+
 static void test_hash_pool_bad_options(void **state)
 {
     uv_loop_t *loop = *state;
@@ -190,6 +357,9 @@ static void test_hash_pool_bad_options(void **state)
     o.nice = 20;
     assert_int_equal(sh_hash_pool_start(&p, loop, &o), SH_EINVAL);
     o.nice = -1;
+    assert_int_equal(sh_hash_pool_start(&p, loop, &o), SH_EINVAL);
+    o = fast(1, 1);
+    o.sched = (enum sh_hash_sched)7;
     assert_int_equal(sh_hash_pool_start(&p, loop, &o), SH_EINVAL);
 }
 
@@ -489,6 +659,9 @@ int main(void)
         cmocka_unit_test(test_hash_pool_options_default),
         cmocka_unit_test_setup_teardown(test_hash_pool_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_pool_nice_lowers_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_pool_sched_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_pool_cancel_drops_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_pool_gone_predicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_pool_idle_does_not_keep_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_pool_hash_then_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_pool_dummy_verify, setup, teardown),

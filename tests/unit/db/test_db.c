@@ -298,12 +298,35 @@ static void test_db_budget_aborts_runaway_query(void **state)
         assert_non_null(strstr(log, "level=warn mod=db"));
         assert_non_null(strstr(log, "time budget exceeded"));
         assert_non_null(strstr(log, "budget_ms=200"));
+        /* the query's own CPU time tripped it (the elapsed limit is 5 s) */
+        assert_true(strstr(log, "limit=cpu") || strstr(log, "limit=elapsed"));
         assert_non_null(strstr(log, "WITH RECURSIVE"));
         /* The connection is fine afterwards, and a short query is not aborted. */
         assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"),
                          sh__db_migrations_last());
         sh_db_read_end(db);
     }
+    assert_int_equal(tmp_close_db(e, db), 0);
+}
+
+/* The elapsed-time safety limit stops a query whatever its CPU budget. */
+static void test_db_elapsed_limit_aborts_query(void **state)
+{
+    struct tmp_env *e = *state;
+    struct sh_db_options o;
+    sh_db_options_init(&o);
+    o.read_budget_ms = 1000000; /* CPU: never */
+    o.read_wall_ms = 100;
+    struct sh_db *db;
+    assert_int_equal(sh_db_open(&db, &e->loop, e->dir, &o), 0);
+    struct budget_run r = {db, 0, 0};
+    const char *log = capture_log(run_runaway, &r);
+    assert_int_equal(r.rc, SH_EBUDGET);
+    assert_true(r.elapsed_ns >= 100 * 1000000ull);
+    assert_non_null(strstr(log, "limit=elapsed"));
+    assert_non_null(strstr(log, "elapsed_limit_ms=100"));
+    assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 2);
+    sh_db_read_end(db);
     assert_int_equal(tmp_close_db(e, db), 0);
 }
 
@@ -419,12 +442,17 @@ static void test_db_exclusive_and_schema_version(void **state)
 
     /* "stagehand collections import" while the server runs. */
     assert_int_equal(sh_db_run_exclusive(e->dir, NULL, add_collection, posts), 0);
+    /* within one loop turn the answer stands: one PRAGMA per turn */
+    assert_int_equal(sh_db_schema_version(db, &v), 0);
+    assert_int_equal(v, v0);
+    sh_db_read_end(db); /* the turn ends (the check handle does this) */
     assert_int_equal(sh_db_schema_version(db, &v), 0);
     assert_int_equal(v, v0 + 1);
     /* A failing function changes nothing. */
     assert_int_equal(sh_db_run_exclusive(e->dir, NULL, add_then_fail, tags), SH_EINVAL);
     /* A name that differs only in case conflicts (COLLATE NOCASE). */
     assert_int_equal(sh_db_run_exclusive(e->dir, NULL, add_collection, posts_upper), SH_ECONFLICT);
+    sh_db_read_end(db);
     assert_int_equal(sh_db_schema_version(db, &v), 0);
     assert_int_equal(v, v0 + 1);
     assert_int_equal(read_int(db, "SELECT count(*) FROM _collections"), 2); /* + _superusers */
@@ -440,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_pragmas_in_effect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_stmt_cache_hits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_budget_aborts_runaway_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_elapsed_limit_aborts_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_loop_not_blocked_by_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_exclusive_and_schema_version, setup, teardown),
     };

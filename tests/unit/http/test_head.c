@@ -330,6 +330,38 @@ static void test_head_byte_classes(void **state)
     }
 }
 
+/* Long values are checked eight bytes at a time: every byte value at every
+ * position of a 40-byte value (five words, and the tail of another head
+ * with 3 more bytes) is judged as the one-byte oracle says. */
+static void test_head_long_value_every_byte(void **state)
+{
+    (void)state;
+    static const char pre[] = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: ";
+    for (size_t vlen = 40; vlen <= 43; vlen += 3)
+        for (size_t k = 0; k < vlen; k++)
+            for (int c = 0; c < 256; c++) {
+                if (c == '\r' || c == '\n')
+                    continue; /* line ends: other rules */
+                char buf[160];
+                size_t n = sizeof(pre) - 1;
+                memcpy(buf, pre, n);
+                memset(buf + n, 'a', vlen);
+                buf[n + k] = (char)c;
+                memcpy(buf + n + vlen, "\r\n\r\n", 4);
+                n += vlen + 4;
+                struct sh_head_state st;
+                sh_head_init(&st);
+                enum sh_head_result r = feed_n(&st, buf, n, &lim);
+                if (oracle_fvalue(c)) {
+                    if (r != SH_HEAD_DONE)
+                        fail_msg("byte 0x%02x at %zu of %zu refused", c, k, vlen);
+                } else {
+                    if (r != SH_HEAD_ERROR || st.status != 400)
+                        fail_msg("byte 0x%02x at %zu of %zu accepted", c, k, vlen);
+                }
+            }
+}
+
 static void test_head_reasons(void **state)
 {
     (void)state;
@@ -634,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_head_transfer_encoding_not_implemented),
         cmocka_unit_test(test_head_transfer_encoding_with_content_length),
         cmocka_unit_test(test_head_transfer_encoding_http10),
+        cmocka_unit_test(test_head_long_value_every_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
