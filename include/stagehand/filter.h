@@ -110,6 +110,10 @@ enum sh_field_kind {
 /* A hidden field (usable by rules and superusers): the compiled output says
  * when it was read (SH_FILTER_READS_HIDDEN). Changes nothing else. */
 #define SH_FILTER_FIELD_HIDDEN 8u
+/* The column leads an index of its table: a back-relation through it
+ * (`<collection>_via_<field>`) is an index lookup. A confined filter may only
+ * use back-relations through single relation fields with this flag. */
+#define SH_FILTER_FIELD_INDEXED 16u
 
 struct sh_filter_field {
     const char *name; /* column name; must match [A-Za-z_][A-Za-z0-9_]* */
@@ -233,6 +237,9 @@ int sh_filter_uses_request(const struct sh_filter *f);
 #define SH_FILTER_USES_REQUEST 1u /* any @request.* */
 #define SH_FILTER_USES_QUERY   2u /* @request.query.* */
 #define SH_FILTER_USES_HEADERS 4u /* @request.headers.* */
+/* @collection.*: only superusers may send such filters or sorts (403 "Only
+ * superusers can filter by @collection."); rules may use it. */
+#define SH_FILTER_USES_COLLECTION 8u
 unsigned sh_filter_uses(const struct sh_filter *f);
 
 /* Nonzero if f has no expression (empty text). */

@@ -324,6 +324,15 @@ int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
                       const struct sh_collection *c, const struct sh_filter *rule,
                       const char *ids_json, struct cJSON **out);
 
+/* The records of c that satisfy rule (NULL = none) and whose relation field
+ * `field` (single, or multiple when multi) holds one of the ids in the JSON
+ * array ids_json: the rows of a back-relation. At most limit rows (0 = no
+ * limit), as a new array in no particular order. 0 or a read error. */
+int sh__rec_fetch_via(struct sh_db *db, const struct sh_rec_access *acc,
+                      const struct sh_collection *c, const struct sh_filter *rule,
+                      const char *field, bool multi, const char *ids_json, size_t limit,
+                      struct cJSON **out);
+
 /* Deletes record id of c on the write connection, then clears or cascades
  * the relations that pointed at it (depth counts nested cascades); every
  * collection written is added to w->touched (w may be NULL). 0, SH_EINVAL

@@ -20,8 +20,8 @@ static void put_empty(struct sh_filter_sql *q)
 }
 
 /* `=` and `!=` where NULL and "" are the same value (PocketBase's rule). */
-static void emit_equal(struct sh_filter_sql *q, bool eq, const struct sh__val *l,
-                       const struct sh__val *r)
+void sh__emit_equal(struct sh_filter_sql *q, bool eq, const struct sh__val *l,
+                    const struct sh__val *r)
 {
     const char *op = eq ? " = " : " IS NOT ";
     if (l->empty && r->empty) {
@@ -117,7 +117,7 @@ static void emit_cond(struct sh_filter_sql *q, enum sh__op op, const struct sh__
     switch (op) {
     case SH_OP_EQ:
     case SH_OP_NEQ:
-        emit_equal(q, op == SH_OP_EQ, l, r);
+        sh__emit_equal(q, op == SH_OP_EQ, l, r);
         return;
     case SH_OP_LIKE:
     case SH_OP_NLIKE:
@@ -143,13 +143,28 @@ static void emit_cond(struct sh_filter_sql *q, enum sh__op op, const struct sh__
     }
 }
 
+static bool is_collection(const struct sh__opnd *o)
+{
+    return o->kind == SH_OPND_MACRO && o->macro == SH_MACRO_COLLECTION;
+}
+
+/* An operand; a `?op` comparison's @collection operand reads the row of the
+ * alias's shared join (PocketBase's correlated form). */
+static int resolve_side(struct sh__compiler *c, const struct sh__node *n, const struct sh__opnd *o,
+                        struct sh__val *out)
+{
+    if (is_collection(o))
+        return sh__resolve_collection(c, o, n->any && c->in_join_scope, out);
+    return sh__resolve(c, o, out);
+}
+
 static int compile_cmp(struct sh__compiler *c, struct sh_filter_sql *q, const struct sh__node *n)
 {
     struct sh__val l, r;
-    int rc = sh__resolve(c, &n->l, &l);
+    int rc = resolve_side(c, n, &n->l, &l);
     if (rc)
         goto fail_l;
-    if ((rc = sh__resolve(c, &n->r, &r)))
+    if ((rc = resolve_side(c, n, &n->r, &r)))
         goto fail_r;
     if (!l.multi && !r.multi) {
         emit_cond(q, n->op, &l, &r);
@@ -198,6 +213,94 @@ static int compile_node(struct sh__compiler *c, struct sh_filter_sql *q, const s
     return 0;
 }
 
+/* Collects the @collection aliases of the `?op` comparisons under n into
+ * c->joins (at most SH_FILTER_MAX_COLLECTION_JOINS); one alias naming two
+ * collections is an error. */
+static int collect_joins(struct sh__compiler *c, const struct sh__node *n,
+                         struct sh__coll_join *joins)
+{
+    if (n->kind == SH_NODE_AND || n->kind == SH_NODE_OR) {
+        for (const struct sh__node *k = n->first; k; k = k->next) {
+            int rc = collect_joins(c, k, joins);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (n->kind != SH_NODE_CMP || !n->any)
+        return 0;
+    const struct sh__opnd *side[2] = {&n->l, &n->r};
+    for (int i = 0; i < 2; i++) {
+        const struct sh__opnd *o = side[i];
+        if (!is_collection(o))
+            continue;
+        bool seen = false;
+        for (unsigned j = 0; j < c->njoins; j++) {
+            if (strcmp(joins[j].calias, o->calias) != 0)
+                continue;
+            if (strcmp(joins[j].coll, o->coll) != 0)
+                return sh__filter_fail(
+                    c->err, o->off,
+                    "Invalid %s: the @collection alias \"%.64s\" names two collections.",
+                    c->what, o->calias);
+            seen = true;
+        }
+        if (seen)
+            continue;
+        if (c->njoins == SH_FILTER_MAX_COLLECTION_JOINS)
+            return sh__filter_fail(c->err, o->off,
+                                   "Invalid %s: too many @collection aliases (max %d).", c->what,
+                                   SH_FILTER_MAX_COLLECTION_JOINS);
+        joins[c->njoins++] = (struct sh__coll_join){.calias = o->calias, .coll = o->coll};
+    }
+    return 0;
+}
+
+/* Compiles the whole filter: when `?op` comparisons read @collection
+ * aliases, the expression is evaluated inside one EXISTS that LEFT JOINs
+ * each alias once (one NULL row for an empty collection), so conditions on
+ * the same alias see the same row, as in PocketBase. */
+static int compile_root(struct sh__compiler *c, struct sh_filter_sql *q, const struct sh__node *root)
+{
+    struct sh__coll_join joins[SH_FILTER_MAX_COLLECTION_JOINS];
+    c->joins = joins;
+    c->njoins = 0;
+    int rc = collect_joins(c, root, joins);
+    if (rc || c->njoins == 0) {
+        c->joins = NULL;
+        return rc ? rc : compile_node(c, q, root);
+    }
+    const struct sh_filter_schema *s = c->schema;
+    sh__sql_puts(q, "EXISTS (SELECT 1 FROM (SELECT 1)");
+    for (unsigned i = 0; i < c->njoins; i++) {
+        if (s->access & SH_FILTER_ACCESS_CONFINED)
+            return sh__filter_fail(c->err, SIZE_MAX, "Only superusers can filter by @collection.");
+        const struct sh_filter_schema *t = s->resolve ? s->resolve(s->resolve_ud, joins[i].coll)
+                                                      : NULL;
+        if (!t || !sh__ident_ok(t->table))
+            return sh__filter_fail(c->err, SIZE_MAX,
+                                   "Invalid %s: unknown collection \"@collection.%.64s\".",
+                                   c->what, joins[i].coll);
+        joins[i].schema = t;
+        joins[i].n = ++c->next_alias;
+        char alias[32];
+        snprintf(alias, sizeof(alias), "__c%u", joins[i].n);
+        sh__sql_puts(q, " LEFT JOIN ");
+        sh__sql_putq(q, t->table);
+        sh__sql_puts(q, " AS ");
+        sh__sql_putq(q, alias);
+        sh__sql_puts(q, " ON 1");
+    }
+    sh__sql_puts(q, " WHERE ");
+    c->in_join_scope = true;
+    rc = compile_node(c, q, root);
+    c->in_join_scope = false;
+    c->joins = NULL;
+    c->njoins = 0;
+    sh__sql_puts(q, ")");
+    return rc;
+}
+
 int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *schema,
                       const struct sh_filter_ctx *ctx, struct sh_filter_sql *out,
                       struct sh_filter_error *err)
@@ -210,7 +313,7 @@ int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *
                              .what = "filter",
                              .reads = &out->reads,
                              .root = schema->table};
-    int rc = compile_node(&c, out, f->root);
+    int rc = compile_root(&c, out, f->root);
     if (rc)
         sh_filter_sql_deinit(out);
     return rc;
@@ -228,7 +331,7 @@ int sh__compile_at(struct sh__compiler *c, const struct sh_filter *f,
                                .next_alias = c->next_alias,
                                .reads = c->reads,
                                .root = c->root};
-    int rc = compile_node(&sub, out, f->root);
+    int rc = compile_root(&sub, out, f->root);
     c->next_alias = sub.next_alias;
     return rc;
 }

@@ -31,6 +31,7 @@ enum sh__tok_type {
     SH_TOK_OR,     /* || */
     SH_TOK_LPAREN,
     SH_TOK_RPAREN,
+    SH_TOK_COMMA, /* between function arguments */
 };
 
 enum sh__op {
@@ -77,7 +78,15 @@ enum sh__opnd_kind {
     SH_OPND_TEXT,
     SH_OPND_FIELD, /* path: dotted field path */
     SH_OPND_MACRO, /* macro, path: what follows the macro's prefix */
+    SH_OPND_FUNC,  /* func(args...): func, args, nargs */
 };
+
+enum sh__func {
+    SH_FUNC_NONE,
+    SH_FUNC_GEO_DISTANCE, /* geoDistance(lonA, latA, lonB, latB): km */
+    SH_FUNC_STRFTIME,     /* strftime(format, time-value[, modifier...]) */
+};
+#define SH_FUNC_MAX_ARGS 8
 
 enum sh__macro {
     SH_MACRO_NONE,
@@ -87,6 +96,9 @@ enum sh__macro {
     SH_MACRO_HEADERS, /* @request.headers.<name> */
     SH_MACRO_METHOD,  /* @request.method */
     SH_MACRO_CONTEXT, /* @request.context */
+    /* @collection.<coll>[:alias].<path>: coll, calias (the alias, or coll
+     * when none), path. Not a @request macro. */
+    SH_MACRO_COLLECTION,
     SH_MACRO_NOW,
     SH_MACRO_YESTERDAY,
     SH_MACRO_TOMORROW,
@@ -110,6 +122,8 @@ enum sh__mod {
     SH_MOD_ISSET,
     SH_MOD_LENGTH,
     SH_MOD_LOWER,
+    SH_MOD_EACH,    /* every element of a multi-valued field or body array */
+    SH_MOD_CHANGED, /* @request.body.<field>:changed: present and != the stored value */
 };
 
 struct sh__opnd {
@@ -121,6 +135,10 @@ struct sh__opnd {
     char *text; /* TEXT: decoded value; FIELD/MACRO: path (NUL-terminated) */
     size_t len;
     size_t off; /* offset in the filter text, for errors */
+    const char *coll, *calias; /* SH_MACRO_COLLECTION */
+    enum sh__func func;        /* SH_OPND_FUNC */
+    struct sh__opnd *args;     /* SH_OPND_FUNC: nargs operands */
+    unsigned nargs;
 };
 
 enum sh__node_kind { SH_NODE_TRUE, SH_NODE_AND, SH_NODE_OR, SH_NODE_CMP };
@@ -170,6 +188,20 @@ struct sh__compiler {
     bool sort;        /* compiling a sort term: guarded emails are refused */
     unsigned *reads;  /* the top-level output's SH_FILTER_READS_* (sub-compiles share it) */
     const char *root; /* the top-level schema's table, for SH_FILTER_READS_OTHER_TABLE */
+    /* @collection joins shared by the `?op` comparisons of this compile
+     * (PocketBase joins each alias once, so conditions on one alias see the
+     * same row): the alias as written, its schema and its SQL alias number. */
+    struct sh__coll_join *joins;
+    unsigned njoins;
+    bool in_join_scope; /* compiling inside the EXISTS that declares joins */
+};
+
+#define SH_FILTER_MAX_COLLECTION_JOINS 8 /* distinct @collection aliases in one filter */
+
+struct sh__coll_join {
+    const char *calias, *coll;
+    const struct sh_filter_schema *schema;
+    unsigned n; /* SQL alias "__cN" */
 };
 
 /* Compiles f for schema s whose root columns are qualified by alias (a
@@ -194,5 +226,20 @@ void sh__val_deinit(struct sh__val *v);
 /* Resolves an operand into *out (initialised here; deinit it after success).
  * Returns 0 or SH_EINVAL with c->err filled. */
 int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out);
+
+/* Resolves o (a SH_MACRO_COLLECTION operand) against the shared join of its
+ * alias when joined (the `?op` form inside the join scope), else against a
+ * fresh, uncorrelated enumeration of the whole collection (multi-valued). */
+int sh__resolve_collection(struct sh__compiler *c, const struct sh__opnd *o, bool joined,
+                           struct sh__val *out);
+
+/* Writes `x = y` with NULL and "" equal (eq) or its negation `IS NOT` (see
+ * filter.h); used by comparisons and by :changed. */
+void sh__emit_equal(struct sh_filter_sql *q, bool eq, const struct sh__val *l,
+                    const struct sh__val *r);
+
+/* Function calls (func.c): resolves the arguments (single-valued) and writes
+ * the call's SQL value into out. 0 or SH_EINVAL. */
+int sh__resolve_func(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out);
 
 #endif

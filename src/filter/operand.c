@@ -255,6 +255,69 @@ static int path_fail(struct sh__compiler *c, const char *prefix, const char *pat
                            path);
 }
 
+/* What a back-relation segment `<collection>_via_<field>` stands for: the
+ * rows of collection whose relation field points at the current record. */
+static const struct sh_filter_field via_field = {"id", SH_FIELD_TEXT, 0, NULL};
+
+/* Resolves seg as a back-relation from schema cur: *src is the collection
+ * holding the relation, *rf its relation field (which must target cur).
+ * Returns false if seg is not of that form or names nothing. */
+static bool find_via(const struct sh_filter_schema *cur, const char *seg,
+                     const struct sh_filter_schema **src, const struct sh_filter_field **rf)
+{
+    const char *at = NULL;
+    for (const char *p = strstr(seg, "_via_"); p; p = strstr(p + 1, "_via_"))
+        at = p;
+    if (!at || at == seg || !at[5] || !cur->resolve)
+        return false;
+    char name[SH_FILTER_MAX_LEN + 1];
+    size_t n = (size_t)(at - seg);
+    if (n >= sizeof(name))
+        return false;
+    memcpy(name, seg, n);
+    name[n] = '\0';
+    const struct sh_filter_schema *s = cur->resolve(cur->resolve_ud, name);
+    if (!s || !sh__ident_ok(s->table))
+        return false;
+    const struct sh_filter_field *f = find_field(s, at + 5);
+    if (!f || f->kind != SH_FIELD_RELATION || !f->rel_collection || !s->resolve)
+        return false;
+    const struct sh_filter_schema *t = s->resolve(s->resolve_ud, f->rel_collection);
+    if (!t || strcasecmp(t->table, cur->table) != 0)
+        return false;
+    *src = s;
+    *rf = f;
+    return true;
+}
+
+/* Appends the condition joining back-relation rows "__rN" (whose relation
+ * field is rf) to the current record's id: an index lookup for a single
+ * relation, a scan of the JSON array for a multiple one. */
+static void put_via_on(struct sh_filter_sql *q, unsigned rel, const struct sh_filter_field *rf,
+                       const struct sh_filter_sql *id)
+{
+    if (!(rf->flags & SH_FILTER_FIELD_MULTI)) {
+        put_alias(q, 'r', rel);
+        sh__sql_puts(q, ".");
+        sh__sql_putq(q, rf->name);
+        sh__sql_puts(q, " = ");
+        sh__sql_append(q, id);
+        return;
+    }
+    struct sh_filter_sql col = {0};
+    put_alias(&col, 'r', rel);
+    sh__sql_puts(&col, ".");
+    sh__sql_putq(&col, rf->name);
+    sh__sql_puts(q, "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(");
+    sh__sql_append(q, &col);
+    sh__sql_puts(q, ") IS 1 THEN ");
+    sh__sql_append(q, &col);
+    sh__sql_puts(q, " ELSE '[]' END) WHERE \"value\" = ");
+    sh__sql_append(q, id);
+    sh__sql_puts(q, ")");
+    sh_filter_sql_deinit(&col);
+}
+
 /* The signed-in record's id when it belongs to the collection of schema s
  * (it sees its own email), else NULL. */
 static const char *own_id(const struct sh__compiler *c, const struct sh_filter_schema *s)
@@ -302,8 +365,45 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
     size_t nfld = nseg; /* segments that name fields; the rest is a JSON path */
     unsigned hops = 0, multi_segs = 0;
     const struct sh_filter_schema *cur = s;
+    const struct sh_filter_schema *via_src[MAX_SEGMENTS];
+    const struct sh_filter_field *via_rel[MAX_SEGMENTS];
     for (used = 0; used < nseg; used++) {
         const struct sh_filter_field *f = find_field(cur, seg[used]);
+        via_src[used] = NULL;
+        via_rel[used] = NULL;
+        if (!f && !(start && used == 0) && find_via(cur, seg[used], &via_src[used], &via_rel[used])) {
+            /* A back-relation: a multi-valued hop into the rows pointing here. */
+            const struct sh_filter_schema *src = via_src[used];
+            const struct sh_filter_field *rf = via_rel[used];
+            if ((rf->flags & SH_FILTER_FIELD_NOFILTER) || !sh__ident_ok(rf->name))
+                return path_fail(c, prefix, path, ends[used], "cannot use field", off);
+            if (rf->flags & SH_FILTER_FIELD_HIDDEN)
+                *c->reads |= SH_FILTER_READS_HIDDEN;
+            if (src->access & SH_FILTER_ACCESS_NOLIST)
+                return path_fail(c, prefix, path, ends[used],
+                                 "only superusers can filter or sort through", off);
+            /* A client's back-relation must be an index lookup (no scan of
+             * the other collection per record): a single, indexed relation. */
+            if ((src->access & SH_FILTER_ACCESS_CONFINED) &&
+                ((rf->flags & SH_FILTER_FIELD_MULTI) || !(rf->flags & SH_FILTER_FIELD_INDEXED)))
+                return path_fail(c, prefix, path, ends[used],
+                                 "back-relation needs an index on a single relation field for",
+                                 off);
+            if (++hops > SH_FILTER_MAX_RELATION_DEPTH)
+                return path_fail(c, prefix, path, ends[used], "too many relation levels in", off);
+            multi = true;
+            if (s->max_multi_hops && ++multi_segs > s->max_multi_hops)
+                return path_fail(c, prefix, path, ends[used], "too many multi-valued relations in",
+                                 off);
+            if (src->table && (!c->root || strcasecmp(src->table, c->root) != 0))
+                *c->reads |= SH_FILTER_READS_OTHER_TABLE;
+            fld[used] = &via_field;
+            sch[used] = cur;
+            cur = src;
+            if (used + 1 == nseg)
+                break;
+            continue;
+        }
         if (!f || !sh__ident_ok(f->name))
             return path_fail(c, prefix, path, ends[used], "unknown field", off);
         if ((f->flags & SH_FILTER_FIELD_NOFILTER) || f->kind == SH_FIELD_PASSWORD)
@@ -313,6 +413,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         if (f->flags & SH_FILTER_FIELD_HIDDEN)
             *c->reads |= SH_FILTER_READS_HIDDEN;
         bool last = used + 1 == nseg;
+        /* geoPoint (schema branch): `field.lon` / `field.lat` are JSON
+         * paths into its {"lon":x,"lat":y} text; the lead adds
+         * `|| f->kind == SH_FIELD_GEOPOINT` here once the kind exists. */
         if (f->kind == SH_FIELD_JSON && !last) {
             json_path = true;
             nfld = used + 1;
@@ -342,6 +445,12 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
     const struct sh_filter_field *lastf = fld[nfld - 1];
     if (mod == SH_MOD_LENGTH && (!(lastf->flags & SH_FILTER_FIELD_MULTI) || json_path))
         return path_fail(c, prefix, path, plen, ":length needs a multi-valued field, not", off);
+    if (mod == SH_MOD_EACH && !multi)
+        return path_fail(c, prefix, path, plen, ":each needs a multi-valued field, not", off);
+    if (mod == SH_MOD_LOWER && lastf->kind != SH_FIELD_TEXT && lastf->kind != SH_FIELD_EMAIL &&
+        lastf->kind != SH_FIELD_URL && lastf->kind != SH_FIELD_SELECT && !json_path &&
+        lastf->kind != SH_FIELD_RELATION)
+        return path_fail(c, prefix, path, plen, ":lower needs a text field, not", off);
     bool guard =
         (lastf->flags & SH_FILTER_FIELD_EMAIL_GUARD) && !json_path && !(start && nfld == 1);
     if (guard && c->sort)
@@ -357,6 +466,50 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
     unsigned rel = 0; /* alias of the relation whose columns come next; 0 = root */
     bool have_from = false;
     for (size_t i = 0; i < nfld; i++) {
+        if (via_src[i]) {
+            /* Back-relation: join the rows of via_src[i] whose relation
+             * field holds the current record's id. */
+            const struct sh_filter_schema *src = via_src[i];
+            struct sh_filter_sql id = {0};
+            if (rel)
+                put_alias(&id, 'r', rel);
+            else
+                sh__sql_putq(&id, qual);
+            sh__sql_puts(&id, ".\"id\"");
+            rel = ++c->next_alias;
+            sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");
+            sh__sql_putq(&from, src->table);
+            sh__sql_puts(&from, " AS ");
+            put_alias(&from, 'r', rel);
+            sh__sql_puts(&from, " ON ");
+            put_via_on(&from, rel, via_rel[i], &id);
+            sh_filter_sql_deinit(&id);
+            if (src->row_rule && !sh_filter_is_empty(src->row_rule)) {
+                struct sh_filter_sql cond = {0};
+                char alias[32];
+                snprintf(alias, sizeof(alias), "__r%u", rel);
+                int rc = sh__compile_at(
+                    c, src->row_rule, src->row_rule_schema ? src->row_rule_schema : src, alias,
+                    &cond);
+                if (rc) {
+                    sh_filter_sql_deinit(&cond);
+                    sh_filter_sql_deinit(&col);
+                    sh_filter_sql_deinit(&from);
+                    sh_filter_sql_deinit(&where);
+                    return rc;
+                }
+                sh__sql_puts(&from, " AND ");
+                sh__sql_append(&from, &cond);
+                sh_filter_sql_deinit(&cond);
+            }
+            have_from = true;
+            sh_filter_sql_deinit(&col);
+            put_alias(&col, 'r', rel);
+            sh__sql_puts(&col, ".\"id\"");
+            if (i + 1 == nfld)
+                break;
+            continue;
+        }
         sh_filter_sql_deinit(&col);
         if (i == 0 && start) {
             sh__sql_append(&col, start);
@@ -567,6 +720,129 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
     return 0;
 }
 
+/* @request.body.<name>:changed in an update rule: false when the body lacks
+ * the key, else whether the sent value differs from the stored column (NULL
+ * and "" equal; a multi-valued field compares as normalised JSON arrays). */
+static int resolve_changed(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out)
+{
+    const cJSON *item =
+        c->ctx->body ? cJSON_GetObjectItemCaseSensitive(c->ctx->body, o->text) : NULL;
+    const struct sh_filter_schema *s = c->schema;
+    const struct sh_filter_field *f = find_field(s, o->text);
+    const char *qual = s->alias ? s->alias : s->table;
+    if (!f || !sh__ident_ok(f->name) || !sh__ident_ok(qual))
+        return path_fail(c, "@request.body.", o->text, o->len, ":changed needs a field of", o->off);
+    if ((f->flags & SH_FILTER_FIELD_NOFILTER) || f->kind == SH_FIELD_PASSWORD)
+        return path_fail(c, "@request.body.", o->text, o->len, "cannot use field", o->off);
+    if (!item) {
+        set_int(out, 0);
+        return 0;
+    }
+    if (f->flags & SH_FILTER_FIELD_HIDDEN)
+        *c->reads |= SH_FILTER_READS_HIDDEN;
+    struct sh__val col = {0}, body = {0};
+    sh__sql_putq(&col.val, qual);
+    sh__sql_puts(&col.val, ".");
+    sh__sql_putq(&col.val, f->name);
+    sh__sql_puts(&out->val, "(");
+    if (f->flags & SH_FILTER_FIELD_MULTI) {
+        cJSON *arr = cJSON_IsArray(item) ? cJSON_Duplicate(item, 1) : cJSON_CreateArray();
+        if (!arr)
+            abort();
+        if (!cJSON_IsArray(item) && !cJSON_IsNull(item)) {
+            cJSON *one = cJSON_Duplicate(item, 1);
+            if (!one)
+                abort();
+            cJSON_AddItemToArray(arr, one);
+        }
+        char *json = cJSON_PrintUnformatted(arr);
+        cJSON_Delete(arr);
+        if (!json)
+            abort();
+        sh__sql_puts(&out->val, "json(CASE WHEN json_valid(");
+        sh__sql_append(&out->val, &col.val);
+        sh__sql_puts(&out->val, ") IS 1 THEN ");
+        sh__sql_append(&out->val, &col.val);
+        sh__sql_puts(&out->val, " ELSE '[]' END) IS NOT json(");
+        sh__sql_param_text(&out->val, json, strlen(json));
+        sh__sql_puts(&out->val, ")");
+        cJSON_free(json);
+    } else {
+        set_json(c, item, SH_MOD_NONE, &body);
+        if (body.multi) { /* an array sent for a single field: compare its JSON */
+            sh__val_deinit(&body);
+            memset(&body, 0, sizeof(body));
+            char *json = cJSON_PrintUnformatted(item);
+            if (!json)
+                abort();
+            set_text(&body, json, strlen(json));
+            cJSON_free(json);
+        }
+        sh__emit_equal(&out->val, false, &col, &body);
+    }
+    sh__sql_puts(&out->val, ")");
+    sh__val_deinit(&col);
+    sh__val_deinit(&body);
+    return 0;
+}
+
+int sh__resolve_collection(struct sh__compiler *c, const struct sh__opnd *o, bool joined,
+                           struct sh__val *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct sh_filter_schema *root = c->schema;
+    if (root->access & SH_FILTER_ACCESS_CONFINED)
+        return sh__filter_fail(c->err, o->off, "Only superusers can filter by @collection.");
+    const struct sh_filter_schema *t =
+        root->resolve ? root->resolve(root->resolve_ud, o->coll) : NULL;
+    if (!t || !sh__ident_ok(t->table))
+        return sh__filter_fail(c->err, o->off, "Invalid %s: unknown collection \"@collection.%.64s\".",
+                               c->what, o->coll);
+    if (t->access & SH_FILTER_ACCESS_CONFINED)
+        return sh__filter_fail(c->err, o->off, "Only superusers can filter by @collection.");
+    if (!c->root || strcasecmp(t->table, c->root) != 0)
+        *c->reads |= SH_FILTER_READS_OTHER_TABLE;
+    unsigned n = 0;
+    if (joined) {
+        for (unsigned i = 0; i < c->njoins; i++)
+            if (strcmp(c->joins[i].calias, o->calias) == 0)
+                n = c->joins[i].n;
+    }
+    bool fresh = n == 0;
+    if (fresh)
+        n = ++c->next_alias;
+    char alias[32], prefix[SH_FILTER_MAX_LEN + 16];
+    snprintf(alias, sizeof(alias), "__c%u", n);
+    snprintf(prefix, sizeof(prefix), "@collection.%s.", o->coll);
+    struct sh_filter_schema at = *t;
+    at.alias = alias;
+    at.max_multi_hops = 0;
+    struct sh__val v;
+    memset(&v, 0, sizeof(v));
+    int rc = resolve_path(c, &at, NULL, prefix, o->text, o->mod, o->off, &v);
+    if (rc)
+        return rc;
+    if (!fresh) {
+        *out = v;
+        return 0;
+    }
+    /* Every row of the collection (one NULL row when it is empty): a
+     * multi-valued operand of its own, correlated with nothing else. */
+    out->multi = true;
+    sh__sql_puts(&out->from, "(SELECT 1) LEFT JOIN ");
+    sh__sql_putq(&out->from, t->table);
+    sh__sql_puts(&out->from, " AS ");
+    sh__sql_putq(&out->from, alias);
+    sh__sql_puts(&out->from, " ON 1");
+    if (v.multi) {
+        sh__sql_puts(&out->from, " JOIN ");
+        sh__sql_append(&out->from, &v.from);
+    }
+    out->val = v.val;
+    sh_filter_sql_deinit(&v.from);
+    return 0;
+}
+
 int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out)
 {
     memset(out, 0, sizeof(*out));
@@ -588,13 +864,19 @@ int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val
         return 0;
     case SH_OPND_FIELD:
         return resolve_path(c, c->schema, NULL, "", o->text, o->mod, o->off, out);
+    case SH_OPND_FUNC:
+        return sh__resolve_func(c, o, out);
     case SH_OPND_MACRO:
         break;
     }
     switch (o->macro) {
     case SH_MACRO_AUTH:
         return resolve_auth(c, o, out);
+    case SH_MACRO_COLLECTION:
+        return sh__resolve_collection(c, o, false, out);
     case SH_MACRO_BODY:
+        if (o->mod == SH_MOD_CHANGED)
+            return resolve_changed(c, o, out);
         set_json(c, json_walk(ctx->body, o->text), o->mod, out);
         return 0;
     case SH_MACRO_QUERY:
