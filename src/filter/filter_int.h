@@ -220,6 +220,7 @@ struct sh__val {
     bool multi;
     bool known;
     bool empty;
+    bool via; /* the path went through a back-relation (`x_via_y`) */
 };
 
 void sh__val_deinit(struct sh__val *v);

@@ -653,6 +653,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         val = low;
     }
 
+    for (size_t i = 0; i < nfld; i++)
+        out->via |= via_src[i] != NULL;
     if (multi) {
         out->multi = true;
         out->from = from;

@@ -369,6 +369,48 @@ static void test_lang_functions(void **state)
     REFUSED("1 = 1, 2", "expected");
 }
 
+/* `SELECT id FROM posts ORDER BY <sort>, id`, or "ERR: <message>". */
+static const char *run_sort(sqlite3 *db, const struct sh_filter_schema *s, const char *sort)
+{
+    static char ids[256];
+    struct sh_filter_error err;
+    struct sh_filter_sql q;
+    if (sh_sort_compile(sort, strlen(sort), s, &q, &err)) {
+        snprintf(ids, sizeof(ids), "ERR: %s", err.message);
+        return ids;
+    }
+    char *sql = sqlite3_mprintf("SELECT id FROM posts ORDER BY %s, id", q.sql);
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        fail_msg("prepare %s: %s\n  %s", sort, sqlite3_errmsg(db), sql);
+    assert_int_equal(sh_filter_sql_bind(&q, stmt, 1), SQLITE_OK);
+    ids[0] = '\0';
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        if (ids[0])
+            strcat(ids, ",");
+        strcat(ids, (const char *)sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_free(sql);
+    sh_filter_sql_deinit(&q);
+    return ids;
+}
+
+static void test_lang_sort(void **state)
+{
+    sqlite3 *db = *state;
+    /* p1: "great post", "meh"; p2: "bad"; p3: none (NULL sorts first) */
+    assert_string_equal(run_sort(db, &posts, "comments_via_post.text"), "p3,p2,p1");
+    assert_string_equal(run_sort(db, &posts, "-comments_via_post.text"), "p1,p2,p3");
+    assert_string_equal(run_sort(db, &posts, "-comments_via_post.author.name,title"), "p1,p2,p3");
+    /* the client sees no flagged comment: p1 sorts by "meh" alone */
+    assert_string_equal(run_sort(db, &c_posts, "comments_via_post.text"), "p3,p2,p1");
+    assert_non_null(strstr(run_sort(db, &c_posts, "comments_via_post.flagged"),
+                           "cannot use field"));
+    assert_non_null(strstr(run_sort(db, &posts, "tags"), "cannot sort by multi-valued"));
+    assert_non_null(strstr(run_sort(db, &posts, "@collection.comments.text"), "bad term"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lang_collection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_modifiers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_functions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lang_sort, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
