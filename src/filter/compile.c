@@ -28,7 +28,7 @@ void sh__emit_equal(struct sh_filter_sql *q, bool eq, const struct sh__val *l,
         sh__sql_puts(q, eq ? "1" : "0");
         return;
     }
-    if ((l->known && !l->empty) || (r->known && !r->empty)) {
+    if ((l->known && !l->empty) || (r->known && !r->empty) || l->nonempty || r->nonempty) {
         sh__sql_append(q, &l->val);
         sh__sql_puts(q, op);
         sh__sql_append(q, &r->val);

@@ -221,6 +221,9 @@ struct sh__val {
     bool known;
     bool empty;
     bool via; /* the path went through a back-relation (`x_via_y`) */
+    /* never NULL nor "" (a row's own id): `=` against it needs no
+     * NULL-equals-"" rewrite, so SQLite can use an index on the other side */
+    bool nonempty;
 };
 
 void sh__val_deinit(struct sh__val *v);

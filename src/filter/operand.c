@@ -655,6 +655,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
 
     for (size_t i = 0; i < nfld; i++)
         out->via |= via_src[i] != NULL;
+    out->nonempty = !have_from && !start && !json_path && !multi && mod == SH_MOD_NONE &&
+                    strcmp(lastf->name, "id") == 0;
     if (multi) {
         out->multi = true;
         out->from = from;
@@ -824,6 +826,7 @@ int sh__resolve_collection(struct sh__compiler *c, const struct sh__opnd *o, boo
     int rc = resolve_path(c, &at, NULL, prefix, o->text, o->mod, o->off, &v);
     if (rc)
         return rc;
+    v.nonempty = false; /* the LEFT JOIN's NULL row of an empty collection */
     if (!fresh) {
         *out = v;
         return 0;

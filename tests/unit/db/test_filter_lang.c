@@ -411,6 +411,51 @@ static void test_lang_sort(void **state)
     assert_non_null(strstr(run_sort(db, &posts, "@collection.comments.text"), "bad term"));
 }
 
+/* The query plan of `SELECT id FROM posts WHERE <filter>`, one line per
+ * step, "|"-separated (static buffer). */
+static const char *plan_of(sqlite3 *db, const char *filter)
+{
+    static char out[2048];
+    struct sh_filter *f;
+    struct sh_filter_error err;
+    struct sh_filter_sql q;
+    assert_int_equal(sh_filter_parse(filter, strlen(filter), &f, &err), 0);
+    if (sh_filter_compile(f, &posts, NULL, &q, &err))
+        fail_msg("%s: %s", filter, err.message);
+    sh_filter_free(f);
+    char *sql = sqlite3_mprintf("EXPLAIN QUERY PLAN SELECT id FROM posts WHERE %s", q.sql);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        strncat(out, (const char *)sqlite3_column_text(st, 3), sizeof(out) - strlen(out) - 2);
+        strcat(out, "|");
+    }
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    sh_filter_sql_deinit(&q);
+    return out;
+}
+
+/* Every join on comments is a search of its post index, never a scan. */
+static void test_lang_plans_use_indexes(void **state)
+{
+    sqlite3 *db = *state;
+    static const char *const filters[] = {
+        "comments_via_post.text ?~ 'great'",
+        "comments_via_post.text ~ 'e'",
+        "@collection.comments.post ?= id",
+        "@collection.comments:c.post ?= id && @collection.comments:c.text ?~ 'a'",
+        "@collection.comments.post ?= id && @collection.comments.author ?= author",
+    };
+    for (size_t i = 0; i < N(filters); i++) {
+        const char *p = plan_of(db, filters[i]);
+        if (!strstr(p, "INDEX comments_post (post=?)") || strstr(p, "SCAN comments") ||
+            strstr(p, "SCAN __"))
+            fail_msg("%s: plan %s", filters[i], p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lang_modifiers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_sort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lang_plans_use_indexes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
