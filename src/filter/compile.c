@@ -241,8 +241,8 @@ static int collect_joins(struct sh__compiler *c, const struct sh__node *n,
             if (strcmp(joins[j].coll, o->coll) != 0)
                 return sh__filter_fail(
                     c->err, o->off,
-                    "Invalid %s: the @collection alias \"%.64s\" names two collections.",
-                    c->what, o->calias);
+                    "Invalid %s: the @collection alias \"%.64s\" names two collections.", c->what,
+                    o->calias);
             seen = true;
         }
         if (seen)
@@ -260,7 +260,8 @@ static int collect_joins(struct sh__compiler *c, const struct sh__node *n,
  * aliases, the expression is evaluated inside one EXISTS that LEFT JOINs
  * each alias once (one NULL row for an empty collection), so conditions on
  * the same alias see the same row, as in PocketBase. */
-static int compile_root(struct sh__compiler *c, struct sh_filter_sql *q, const struct sh__node *root)
+static int compile_root(struct sh__compiler *c, struct sh_filter_sql *q,
+                        const struct sh__node *root)
 {
     struct sh__coll_join joins[SH_FILTER_MAX_COLLECTION_JOINS];
     c->joins = joins;
@@ -275,12 +276,12 @@ static int compile_root(struct sh__compiler *c, struct sh_filter_sql *q, const s
     for (unsigned i = 0; i < c->njoins; i++) {
         if (s->access & SH_FILTER_ACCESS_CONFINED)
             return sh__filter_fail(c->err, SIZE_MAX, "Only superusers can filter by @collection.");
-        const struct sh_filter_schema *t = s->resolve ? s->resolve(s->resolve_ud, joins[i].coll)
-                                                      : NULL;
+        const struct sh_filter_schema *t =
+            s->resolve ? s->resolve(s->resolve_ud, joins[i].coll) : NULL;
         if (!t || !sh__ident_ok(t->table))
             return sh__filter_fail(c->err, SIZE_MAX,
-                                   "Invalid %s: unknown collection \"@collection.%.64s\".",
-                                   c->what, joins[i].coll);
+                                   "Invalid %s: unknown collection \"@collection.%.64s\".", c->what,
+                                   joins[i].coll);
         joins[i].schema = t;
         joins[i].n = ++c->next_alias;
         char alias[32];

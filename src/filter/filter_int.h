@@ -134,7 +134,7 @@ struct sh__opnd {
     double d;   /* DOUBLE */
     char *text; /* TEXT: decoded value; FIELD/MACRO: path (NUL-terminated) */
     size_t len;
-    size_t off; /* offset in the filter text, for errors */
+    size_t off;                /* offset in the filter text, for errors */
     const char *coll, *calias; /* SH_MACRO_COLLECTION */
     enum sh__func func;        /* SH_OPND_FUNC */
     struct sh__opnd *args;     /* SH_OPND_FUNC: nargs operands */

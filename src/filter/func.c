@@ -54,11 +54,11 @@ int sh__resolve_func(struct sh__compiler *c, const struct sh__opnd *o, struct sh
     int rc = 0;
     for (; n < o->nargs; n++) {
         const struct sh__opnd *a = &o->args[n];
-        rc = a->kind == SH_OPND_MACRO && a->macro == SH_MACRO_COLLECTION
-                 ? sh__filter_fail(c->err, a->off,
-                                   "Invalid %s: @collection cannot be a function argument.",
-                                   c->what)
-                 : sh__resolve(c, a, &args[n]);
+        rc =
+            a->kind == SH_OPND_MACRO && a->macro == SH_MACRO_COLLECTION
+                ? sh__filter_fail(c->err, a->off,
+                                  "Invalid %s: @collection cannot be a function argument.", c->what)
+                : sh__resolve(c, a, &args[n]);
         if (rc)
             break;
         if (args[n].multi) {

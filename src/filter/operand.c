@@ -371,7 +371,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         const struct sh_filter_field *f = find_field(cur, seg[used]);
         via_src[used] = NULL;
         via_rel[used] = NULL;
-        if (!f && !(start && used == 0) && find_via(cur, seg[used], &via_src[used], &via_rel[used])) {
+        if (!f && !(start && used == 0) &&
+            find_via(cur, seg[used], &via_src[used], &via_rel[used])) {
             /* A back-relation: a multi-valued hop into the rows pointing here. */
             const struct sh_filter_schema *src = via_src[used];
             const struct sh_filter_field *rf = via_rel[used];
@@ -488,9 +489,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                 struct sh_filter_sql cond = {0};
                 char alias[32];
                 snprintf(alias, sizeof(alias), "__r%u", rel);
-                int rc = sh__compile_at(
-                    c, src->row_rule, src->row_rule_schema ? src->row_rule_schema : src, alias,
-                    &cond);
+                int rc =
+                    sh__compile_at(c, src->row_rule,
+                                   src->row_rule_schema ? src->row_rule_schema : src, alias, &cond);
                 if (rc) {
                     sh_filter_sql_deinit(&cond);
                     sh_filter_sql_deinit(&col);
@@ -800,8 +801,9 @@ int sh__resolve_collection(struct sh__compiler *c, const struct sh__opnd *o, boo
     const struct sh_filter_schema *t =
         root->resolve ? root->resolve(root->resolve_ud, o->coll) : NULL;
     if (!t || !sh__ident_ok(t->table))
-        return sh__filter_fail(c->err, o->off, "Invalid %s: unknown collection \"@collection.%.64s\".",
-                               c->what, o->coll);
+        return sh__filter_fail(c->err, o->off,
+                               "Invalid %s: unknown collection \"@collection.%.64s\".", c->what,
+                               o->coll);
     if (t->access & SH_FILTER_ACCESS_CONFINED)
         return sh__filter_fail(c->err, o->off, "Only superusers can filter by @collection.");
     if (!c->root || strcasecmp(t->table, c->root) != 0)

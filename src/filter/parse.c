@@ -192,7 +192,8 @@ static int parse_ident(struct parser *p, struct sh__opnd *o)
     const char *s = p->lx.text + p->tok.off;
     size_t n = p->tok.len;
     static const char coll_prefix[] = "@collection.";
-    bool is_coll = n > sizeof(coll_prefix) - 1 && memcmp(s, coll_prefix, sizeof(coll_prefix) - 1) == 0;
+    bool is_coll =
+        n > sizeof(coll_prefix) - 1 && memcmp(s, coll_prefix, sizeof(coll_prefix) - 1) == 0;
     /* The modifier is after the last ':' (an @collection alias has one too). */
     const char *colon = NULL;
     for (size_t i = n; i-- > 0;)
@@ -242,9 +243,8 @@ static int parse_ident(struct parser *p, struct sh__opnd *o)
         if (rc)
             return rc;
         /* :changed names a stored field: only a top-level body key. */
-        bool ok = o->mod == SH_MOD_NONE ||
-                  (o->macro == SH_MACRO_BODY && o->mod != SH_MOD_LOWER &&
-                   (o->mod != SH_MOD_CHANGED || name_ok(o->text, o->len)));
+        bool ok = o->mod == SH_MOD_NONE || (o->macro == SH_MACRO_BODY && o->mod != SH_MOD_LOWER &&
+                                            (o->mod != SH_MOD_CHANGED || name_ok(o->text, o->len)));
         return ok ? 0 : fail_at(p, o->off, "modifier not allowed here");
     }
     if (!path_ok(s, n) || memchr(s, ':', n))

@@ -11,8 +11,8 @@
  * through an unindexed relation.
  */
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,7 +92,8 @@ static int group_setup(void **state)
     tb = ac_login(conn, "users", "bob@example.com", "bobs password", NULL);
     tc = ac_login(conn, "users", "cy@example.com", "cys password", NULL);
     tsu = ac_login(conn, "_superusers", "root@example.com", "root password", NULL);
-    p1 = su_create("posts", it_sprintf("{'title':'P1','author':'%s','labels':['news','tech']}", ann));
+    p1 = su_create("posts",
+                   it_sprintf("{'title':'P1','author':'%s','labels':['news','tech']}", ann));
     p2 = su_create("posts", it_sprintf("{'title':'P2','author':'%s','draft':true}", ann));
     p3 = su_create("posts", it_sprintf("{'title':'P3','author':'%s','labels':['tech']}", bob));
     p4 = su_create("posts", it_sprintf("{'title':'P4','author':'%s','draft':true}", bob));
@@ -120,11 +121,10 @@ static int open_conn(void)
 static const char *titles(const char *token, const char *query)
 {
     bool sorted = strstr(query, "sort=") != NULL;
-    struct rc_resp *r =
-        as(token, "GET",
-           it_sprintf("/api/collections/posts/records?perPage=100%s%s", sorted ? "" : "&sort=title",
-                      query),
-           NULL);
+    struct rc_resp *r = as(token, "GET",
+                           it_sprintf("/api/collections/posts/records?perPage=100%s%s",
+                                      sorted ? "" : "&sort=title", query),
+                           NULL);
     if (r->status != 200)
         fail_msg("%s: status %d: %s", query, r->status, r->raw->body);
     char *out = it_strdup("");
@@ -151,15 +151,15 @@ static void test_collection_rule_by_viewer(void **state)
 {
     (void)state;
     SEES(NULL, "", "P1,P3");
-    SEES(ta, "", "P1,P2,P3");          /* her draft */
-    SEES(tb, "", "P1,P2,P3,P4");       /* his draft, and P2 he edits */
-    SEES(tc, "", "P1,P3,P4");          /* P4 she edits; not P2 (bob's editor row) */
+    SEES(ta, "", "P1,P2,P3");    /* her draft */
+    SEES(tb, "", "P1,P2,P3,P4"); /* his draft, and P2 he edits */
+    SEES(tc, "", "P1,P3,P4");    /* P4 she edits; not P2 (bob's editor row) */
     SEES(tsu, "", "P1,P2,P3,P4");
     /* view follows the same rule */
     rc_assert_error(as(tc, "GET", it_sprintf("/api/collections/posts/records/%s", p2), NULL), 404,
                     NULL, NULL);
-    assert_int_equal(as(tc, "GET", it_sprintf("/api/collections/posts/records/%s", p4), NULL)->status,
-                     200);
+    assert_int_equal(
+        as(tc, "GET", it_sprintf("/api/collections/posts/records/%s", p4), NULL)->status, 200);
 }
 
 static void test_collection_filter_superusers_only(void **state)
@@ -297,11 +297,11 @@ static void test_modifiers(void **state)
     SEES(NULL, filt("labels:each ?= 'news'"), "P1");
     SEES(NULL, filt("labels:length = 2"), "P1");
     SEES(NULL, filt("title:lower = 'p3'"), "P3");
-    rc_assert_error(as(NULL, "GET",
-                       it_sprintf("/api/collections/posts/records?filter=%s",
-                                  rc_enc("title:each = 'x'")),
-                       NULL),
-                    400, NULL, NULL);
+    rc_assert_error(
+        as(NULL, "GET",
+           it_sprintf("/api/collections/posts/records?filter=%s", rc_enc("title:each = 'x'")),
+           NULL),
+        400, NULL, NULL);
     /* :changed in the update rule: the author may edit, not hand the post over */
     const char *one = it_sprintf("/api/collections/posts/records/%s", p1);
     assert_int_equal(as(ta, "PATCH", one, "{'title':'P1'}")->status, 200);

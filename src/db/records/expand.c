@@ -219,8 +219,7 @@ static int attach(const struct level *recs, const struct sh_field *f, const cJSO
 /* The collection and relation field a back-relation name stands for, when
  * the field is a relation to c; false otherwise (the name is ignored). */
 static bool find_via(const struct sh_rec_access *acc, const struct sh_collection *c,
-                     const char *name, const struct sh_collection **src,
-                     const struct sh_field **rf)
+                     const char *name, const struct sh_collection **src, const struct sh_field **rf)
 {
     const char *at = NULL;
     for (const char *p = strstr(name, "_via_"); p; p = strstr(p + 1, "_via_"))
@@ -304,8 +303,8 @@ static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
  * client may only expand through a single, indexed relation field (an
  * index lookup); otherwise SH_EINVAL (the caller answers 400). */
 static int expand_via(struct sh_db *db, const struct sh_rec_access *acc,
-                      const struct sh_collection *c, const struct level *recs,
-                      const struct node *n, size_t *left)
+                      const struct sh_collection *c, const struct level *recs, const struct node *n,
+                      size_t *left)
 {
     const struct sh_collection *src;
     const struct sh_field *rf;

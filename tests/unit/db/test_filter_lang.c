@@ -60,7 +60,10 @@ static const struct sh_filter_field comment_client_fields[] = {
 static const struct sh_filter_schema *resolve(void *ud, const char *collection);
 static const struct sh_filter_schema *resolve_client(void *ud, const char *collection);
 
-#define SCHEMA(t, f) {.table = t, .fields = f, .nfields = N(f), .resolve = resolve}
+#define SCHEMA(t, f)                                                                               \
+    {                                                                                              \
+        .table = t, .fields = f, .nfields = N(f), .resolve = resolve                               \
+    }
 static const struct sh_filter_schema users = SCHEMA("users", user_fields);
 static const struct sh_filter_schema posts = SCHEMA("posts", post_fields);
 static const struct sh_filter_schema comments = SCHEMA("comments", comment_fields);
@@ -271,13 +274,12 @@ static void test_lang_collection(void **state)
     sqlite3 *db = *state;
     EXPECT("@collection.comments.post ?= id", "p1,p2");
     EXPECT("@collection.comments.post != ''", "p1,p2,p3"); /* every comment has a post */
-    EXPECT("@collection.comments.text ~ 'a'", "");        /* not every comment has an a */
+    EXPECT("@collection.comments.text ~ 'a'", "");         /* not every comment has an a */
     EXPECT("@collection.comments.text ?~ 'a'", "p1,p2,p3");
     /* one alias, one row: a comment on this post by its author */
     EXPECT("@collection.comments:c.post ?= id && @collection.comments:c.author ?= author", "p1");
     /* two aliases: independent rows (p2 has a comment, and u2 wrote one) */
-    EXPECT("@collection.comments:a.post ?= id && @collection.comments:b.author ?= author",
-           "p1,p2");
+    EXPECT("@collection.comments:a.post ?= id && @collection.comments:b.author ?= author", "p1,p2");
     /* no alias is one alias: the collection's name */
     EXPECT("@collection.comments.post ?= id && @collection.comments.author ?= author", "p1");
     EXPECT("@collection.comments.post ?= id || title = 'empty'", "p1,p2,p3");
@@ -405,8 +407,8 @@ static void test_lang_sort(void **state)
     assert_string_equal(run_sort(db, &posts, "-comments_via_post.author.name,title"), "p1,p2,p3");
     /* the client sees no flagged comment: p1 sorts by "meh" alone */
     assert_string_equal(run_sort(db, &c_posts, "comments_via_post.text"), "p3,p2,p1");
-    assert_non_null(strstr(run_sort(db, &c_posts, "comments_via_post.flagged"),
-                           "cannot use field"));
+    assert_non_null(
+        strstr(run_sort(db, &c_posts, "comments_via_post.flagged"), "cannot use field"));
     assert_non_null(strstr(run_sort(db, &posts, "tags"), "cannot sort by multi-valued"));
     assert_non_null(strstr(run_sort(db, &posts, "@collection.comments.text"), "bad term"));
 }

@@ -70,10 +70,10 @@ static const char fixture[] =
     " \"indexes\":[\"CREATE INDEX idx_p_author ON posts (author)\"]}"
     "]";
 
-#define NUSERS 8
-#define NTEAMS 4
-#define NVAULT 4
-#define NPOSTS 16
+#define NUSERS    8
+#define NTEAMS    4
+#define NVAULT    4
+#define NPOSTS    16
 #define NCOMMENTS 24
 
 struct world {
