@@ -143,6 +143,53 @@ static void emit_cond(struct sh_filter_sql *q, enum sh__op op, const struct sh__
     }
 }
 
+/* `?op` of a back-relation operand m (its first segment, through a single
+ * relation) against a known value: true when a row of m satisfies it, or
+ * when m has no rows and its NULL row does (as the EXISTS form reads it).
+ * The IN subquery reads no column of the record, so SQLite computes it once
+ * per statement instead of probing the relation once per record:
+ *   (root IN (SELECT key FROM first rest WHERE [rule AND] cond)
+ *    OR (EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN first ON 0 rest WHERE cond)
+ *        AND NOT EXISTS (SELECT 1 FROM first WHERE key = root [AND rule])))
+ * The NULL row's EXISTS is also computed once and usually false, so the
+ * per-record probe of the last line is rarely run. */
+static void emit_semi(struct sh_filter_sql *q, enum sh__op op, const struct sh__val *m,
+                      const struct sh__val *l, const struct sh__val *r)
+{
+    bool rule = m->semi_rule.len > 0;
+    sh__sql_puts(q, "(");
+    sh__sql_append(q, &m->semi_root);
+    sh__sql_puts(q, " IN (SELECT ");
+    sh__sql_append(q, &m->semi_key);
+    sh__sql_puts(q, " FROM ");
+    sh__sql_append(q, &m->semi_first);
+    sh__sql_append(q, &m->semi_rest);
+    sh__sql_puts(q, " WHERE ");
+    if (rule) {
+        sh__sql_append(q, &m->semi_rule);
+        sh__sql_puts(q, " AND ");
+    }
+    sh__sql_puts(q, "(");
+    emit_cond(q, op, l, r);
+    sh__sql_puts(q, ")) OR (EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN ");
+    sh__sql_append(q, &m->semi_first);
+    sh__sql_puts(q, " ON 0");
+    sh__sql_append(q, &m->semi_rest);
+    sh__sql_puts(q, " WHERE ");
+    emit_cond(q, op, l, r);
+    sh__sql_puts(q, ") AND NOT EXISTS (SELECT 1 FROM ");
+    sh__sql_append(q, &m->semi_first);
+    sh__sql_puts(q, " WHERE ");
+    sh__sql_append(q, &m->semi_key);
+    sh__sql_puts(q, " = ");
+    sh__sql_append(q, &m->semi_root);
+    if (rule) {
+        sh__sql_puts(q, " AND ");
+        sh__sql_append(q, &m->semi_rule);
+    }
+    sh__sql_puts(q, ")))");
+}
+
 static bool is_collection(const struct sh__opnd *o)
 {
     return o->kind == SH_OPND_MACRO && o->macro == SH_MACRO_COLLECTION;
@@ -168,6 +215,8 @@ static int compile_cmp(struct sh__compiler *c, struct sh_filter_sql *q, const st
         goto fail_r;
     if (!l.multi && !r.multi) {
         emit_cond(q, n->op, &l, &r);
+    } else if (n->any && ((l.semi && r.known) || (r.semi && l.known))) {
+        emit_semi(q, n->op, l.semi ? &l : &r, &l, &r);
     } else {
         /* any: some element (pair) satisfies; all: none fails. A NULL result
          * counts as failing. */

@@ -224,6 +224,17 @@ struct sh__val {
     /* never NULL nor "" (a row's own id): `=` against it needs no
      * NULL-equals-"" rewrite, so SQLite can use an index on the other side */
     bool nonempty;
+    /* A multi operand whose first segment is a back-relation through a
+     * single relation field (`comments_via_post.text`): its pieces, so that a
+     * `?op` against a known value can be a semi-join computed once
+     * (`root IN (SELECT key FROM first rest WHERE ...)`) instead of a
+     * correlated probe per record. semi is false when they are empty. */
+    bool semi;
+    struct sh_filter_sql semi_first; /* "comments" AS "__rN" */
+    struct sh_filter_sql semi_key;   /* "__rN"."post" */
+    struct sh_filter_sql semi_root;  /* the record's id: "posts"."id" */
+    struct sh_filter_sql semi_rule;  /* the rows' listRule at "__rN", or empty */
+    struct sh_filter_sql semi_rest;  /* the FROM items after the first */
 };
 
 void sh__val_deinit(struct sh__val *v);

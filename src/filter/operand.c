@@ -30,6 +30,11 @@ void sh__val_deinit(struct sh__val *v)
 {
     sh_filter_sql_deinit(&v->val);
     sh_filter_sql_deinit(&v->from);
+    sh_filter_sql_deinit(&v->semi_first);
+    sh_filter_sql_deinit(&v->semi_key);
+    sh_filter_sql_deinit(&v->semi_root);
+    sh_filter_sql_deinit(&v->semi_rule);
+    sh_filter_sql_deinit(&v->semi_rest);
 }
 
 /* ---- known values ---- */
@@ -458,7 +463,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         return path_fail(c, prefix, path, plen, "cannot sort by the hidden email", off);
 
     /* Pass 2: emit. col is the current segment's column expression. */
-    struct sh_filter_sql col = {0}, from = {0}, where = {0}, val = {0};
+    struct sh_filter_sql col = {0}, from = {0}, where = {0}, val = {0}, semi_head = {0};
     const char *qual = s->alias ? s->alias : s->table;
     if (!start && !sh__ident_ok(qual)) {
         sh__filter_fail(c->err, off, "Invalid %s: unknown collection.", c->what);
@@ -478,6 +483,16 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                 sh__sql_putq(&id, qual);
             sh__sql_puts(&id, ".\"id\"");
             rel = ++c->next_alias;
+            bool semi = i == 0 && !(via_rel[i]->flags & SH_FILTER_FIELD_MULTI);
+            if (semi) {
+                sh__sql_putq(&out->semi_first, src->table);
+                sh__sql_puts(&out->semi_first, " AS ");
+                put_alias(&out->semi_first, 'r', rel);
+                put_alias(&out->semi_key, 'r', rel);
+                sh__sql_puts(&out->semi_key, ".");
+                sh__sql_putq(&out->semi_key, via_rel[i]->name);
+                sh__sql_append(&out->semi_root, &id);
+            }
             sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");
             sh__sql_putq(&from, src->table);
             sh__sql_puts(&from, " AS ");
@@ -497,11 +512,22 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                     sh_filter_sql_deinit(&col);
                     sh_filter_sql_deinit(&from);
                     sh_filter_sql_deinit(&where);
+                    sh_filter_sql_deinit(&semi_head);
+                    sh__val_deinit(out);
+                    memset(out, 0, sizeof(*out));
                     return rc;
                 }
                 sh__sql_puts(&from, " AND ");
                 sh__sql_append(&from, &cond);
+                if (semi)
+                    sh__sql_append(&out->semi_rule, &cond);
                 sh_filter_sql_deinit(&cond);
+            }
+            if (semi) {
+                /* the FROM's first item aside: what follows it is semi_rest */
+                out->semi = true;
+                semi_head = from;
+                from = (struct sh_filter_sql){0};
             }
             have_from = true;
             sh_filter_sql_deinit(&col);
@@ -556,6 +582,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                 sh_filter_sql_deinit(&col);
                 sh_filter_sql_deinit(&from);
                 sh_filter_sql_deinit(&where);
+                sh_filter_sql_deinit(&semi_head);
+                sh__val_deinit(out);
+                memset(out, 0, sizeof(*out));
                 return rc;
             }
         }
@@ -654,6 +683,13 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         val = low;
     }
 
+    if (out->semi) {
+        /* the whole FROM is the first item and the rest */
+        sh__sql_append(&out->semi_rest, &from);
+        sh__sql_append(&semi_head, &from);
+        sh_filter_sql_deinit(&from);
+        from = semi_head;
+    }
     for (size_t i = 0; i < nfld; i++)
         out->via |= via_src[i] != NULL;
     out->nonempty = !have_from && !start && !json_path && !multi && mod == SH_MOD_NONE &&
@@ -846,7 +882,8 @@ int sh__resolve_collection(struct sh__compiler *c, const struct sh__opnd *o, boo
         sh__sql_append(&out->from, &v.from);
     }
     out->val = v.val;
-    sh_filter_sql_deinit(&v.from);
+    v.val = (struct sh_filter_sql){0};
+    sh__val_deinit(&v);
     return 0;
 }
 
