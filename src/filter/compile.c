@@ -157,6 +157,13 @@ static void emit_semi(struct sh_filter_sql *q, enum sh__op op, const struct sh__
                       const struct sh__val *l, const struct sh__val *r)
 {
     bool rule = m->semi_rule.len > 0;
+    /* When the comparison is false on a NULL value (NULL = 'x', NULL LIKE
+     * ..., NULL > 5 are NULL), the NULL row never matches: the IN alone is
+     * the answer, and SQLite then reads the records by id from its list. */
+    const struct sh__val *other = m == l ? r : l;
+    bool null_false = m->semi_null_false &&
+                      (op == SH_OP_LIKE || op == SH_OP_NLIKE || op == SH_OP_GT || op == SH_OP_GTE ||
+                       op == SH_OP_LT || op == SH_OP_LTE || (op == SH_OP_EQ && !other->empty));
     sh__sql_puts(q, "(");
     sh__sql_append(q, &m->semi_root);
     sh__sql_puts(q, " IN (SELECT ");
@@ -171,6 +178,10 @@ static void emit_semi(struct sh_filter_sql *q, enum sh__op op, const struct sh__
     }
     sh__sql_puts(q, "(");
     emit_cond(q, op, l, r);
+    if (null_false) {
+        sh__sql_puts(q, ")))");
+        return;
+    }
     sh__sql_puts(q, ")) OR (EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN ");
     sh__sql_append(q, &m->semi_first);
     sh__sql_puts(q, " ON 0");

@@ -235,6 +235,7 @@ struct sh__val {
     struct sh_filter_sql semi_root;  /* the record's id: "posts"."id" */
     struct sh_filter_sql semi_rule;  /* the rows' listRule at "__rN", or empty */
     struct sh_filter_sql semi_rest;  /* the FROM items after the first */
+    bool semi_null_false; /* the value is NULL on the NULL row (no :length) */
 };
 
 void sh__val_deinit(struct sh__val *v);

@@ -689,6 +689,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         sh__sql_append(&semi_head, &from);
         sh_filter_sql_deinit(&from);
         from = semi_head;
+        out->semi_null_false = mod != SH_MOD_LENGTH;
     }
     for (size_t i = 0; i < nfld; i++)
         out->via |= via_src[i] != NULL;
