@@ -316,10 +316,116 @@ static int collect_joins(struct sh__compiler *c, const struct sh__node *n,
     return 0;
 }
 
+/* True if o reads nothing of the record being filtered: a literal, a
+ * request or date macro, alias calias of @collection, or a call over such. */
+static bool opnd_free_of_root(const struct sh__opnd *o, const char *calias)
+{
+    switch (o->kind) {
+    case SH_OPND_FIELD:
+        return false;
+    case SH_OPND_FUNC:
+        for (unsigned i = 0; i < o->nargs; i++)
+            if (!opnd_free_of_root(&o->args[i], calias))
+                return false;
+        return true;
+    case SH_OPND_MACRO:
+        if (o->macro == SH_MACRO_COLLECTION)
+            return strcmp(o->calias, calias) == 0;
+        return o->mod != SH_MOD_CHANGED; /* :changed reads the stored field */
+    default:
+        return true;
+    }
+}
+
+static bool node_free_of_root(const struct sh__node *n, const char *calias)
+{
+    if (n->kind == SH_NODE_CMP)
+        return opnd_free_of_root(&n->l, calias) && opnd_free_of_root(&n->r, calias);
+    for (const struct sh__node *k = n->first; k; k = k->next)
+        if (!node_free_of_root(k, calias))
+            return false;
+    return true;
+}
+
+/* `@collection.x.f ?= id` (either order): the key comparison of a rule that
+ * asks for a row of x pointing at this record. */
+static bool is_key_cmp(const struct sh__node *n, const char *calias)
+{
+    if (n->kind != SH_NODE_CMP || !n->any || n->op != SH_OP_EQ)
+        return false;
+    const struct sh__opnd *a = &n->l, *b = &n->r;
+    if (!is_collection(a))
+        a = &n->r, b = &n->l;
+    return is_collection(a) && strcmp(a->calias, calias) == 0 && !strchr(a->text, '.') &&
+           a->mod == SH_MOD_NONE && b->kind == SH_OPND_FIELD && strcmp(b->text, "id") == 0 &&
+           b->mod == SH_MOD_NONE;
+}
+
+/* The common rule shape with one @collection alias, `@collection.x.f ?= id
+ * && <conditions on x and request values only>`, as a semi-join computed
+ * once: `root.id IN (SELECT x.f FROM x WHERE <conditions>)` — exact, since
+ * the NULL row of an empty x never equals an id. Returns 1 when written, 0
+ * when root has another shape (nothing written), or SH_EINVAL. */
+static int try_semi_root(struct sh__compiler *c, struct sh_filter_sql *q,
+                         const struct sh__node *root, const struct sh__coll_join *j)
+{
+    const struct sh__node *key = NULL;
+    if (root->kind == SH_NODE_CMP) {
+        key = is_key_cmp(root, j->calias) ? root : NULL;
+    } else if (root->kind == SH_NODE_AND) {
+        for (const struct sh__node *k = root->first; k; k = k->next) {
+            if (!key && is_key_cmp(k, j->calias))
+                key = k;
+            else if (!node_free_of_root(k, j->calias))
+                return 0;
+        }
+    }
+    if (!key)
+        return 0;
+    const struct sh__opnd *a = is_collection(&key->l) ? &key->l : &key->r;
+    const struct sh__opnd *b = a == &key->l ? &key->r : &key->l;
+    struct sh__val kv, idv;
+    int rc = sh__resolve_collection(c, a, true, &kv);
+    if (rc)
+        return rc;
+    if ((rc = sh__resolve(c, b, &idv))) {
+        sh__val_deinit(&kv);
+        return rc;
+    }
+    int done = 0;
+    if (!kv.multi && idv.nonempty) {
+        char alias[32];
+        snprintf(alias, sizeof(alias), "__c%u", j->n);
+        sh__sql_puts(q, "(");
+        sh__sql_append(q, &idv.val);
+        sh__sql_puts(q, " IN (SELECT ");
+        sh__sql_append(q, &kv.val);
+        sh__sql_puts(q, " FROM ");
+        sh__sql_putq(q, j->schema->table);
+        sh__sql_puts(q, " AS ");
+        sh__sql_putq(q, alias);
+        sh__sql_puts(q, " WHERE 1");
+        if (root->kind == SH_NODE_AND) {
+            for (const struct sh__node *k = root->first; k && rc == 0; k = k->next) {
+                if (k == key)
+                    continue;
+                sh__sql_puts(q, " AND ");
+                rc = compile_node(c, q, k);
+            }
+        }
+        sh__sql_puts(q, "))");
+        done = 1;
+    }
+    sh__val_deinit(&kv);
+    sh__val_deinit(&idv);
+    return rc ? rc : done;
+}
+
 /* Compiles the whole filter: when `?op` comparisons read @collection
  * aliases, the expression is evaluated inside one EXISTS that LEFT JOINs
  * each alias once (one NULL row for an empty collection), so conditions on
- * the same alias see the same row, as in PocketBase. */
+ * the same alias see the same row, as in PocketBase; the common rule shape
+ * of try_semi_root is a semi-join instead. */
 static int compile_root(struct sh__compiler *c, struct sh_filter_sql *q,
                         const struct sh__node *root)
 {
@@ -332,34 +438,43 @@ static int compile_root(struct sh__compiler *c, struct sh_filter_sql *q,
         return rc ? rc : compile_node(c, q, root);
     }
     const struct sh_filter_schema *s = c->schema;
-    sh__sql_puts(q, "EXISTS (SELECT 1 FROM (SELECT 1)");
-    for (unsigned i = 0; i < c->njoins; i++) {
-        if (s->access & SH_FILTER_ACCESS_CONFINED)
-            return sh__filter_fail(c->err, SIZE_MAX, "Only superusers can filter by @collection.");
+    struct sh_filter_sql from = {0};
+    for (unsigned i = 0; i < c->njoins && rc == 0; i++) {
         const struct sh_filter_schema *t =
             s->resolve ? s->resolve(s->resolve_ud, joins[i].coll) : NULL;
-        if (!t || !sh__ident_ok(t->table))
-            return sh__filter_fail(c->err, SIZE_MAX,
-                                   "Invalid %s: unknown collection \"@collection.%.64s\".", c->what,
-                                   joins[i].coll);
-        joins[i].schema = t;
-        joins[i].n = ++c->next_alias;
-        char alias[32];
-        snprintf(alias, sizeof(alias), "__c%u", joins[i].n);
-        sh__sql_puts(q, " LEFT JOIN ");
-        sh__sql_putq(q, t->table);
-        sh__sql_puts(q, " AS ");
-        sh__sql_putq(q, alias);
-        sh__sql_puts(q, " ON 1");
+        if (s->access & SH_FILTER_ACCESS_CONFINED) {
+            rc = sh__filter_fail(c->err, SIZE_MAX, "Only superusers can filter by @collection.");
+        } else if (!t || !sh__ident_ok(t->table)) {
+            rc = sh__filter_fail(c->err, SIZE_MAX,
+                                 "Invalid %s: unknown collection \"@collection.%.64s\".", c->what,
+                                 joins[i].coll);
+        } else {
+            joins[i].schema = t;
+            joins[i].n = ++c->next_alias;
+            char alias[32];
+            snprintf(alias, sizeof(alias), "__c%u", joins[i].n);
+            sh__sql_puts(&from, " LEFT JOIN ");
+            sh__sql_putq(&from, t->table);
+            sh__sql_puts(&from, " AS ");
+            sh__sql_putq(&from, alias);
+            sh__sql_puts(&from, " ON 1");
+        }
     }
-    sh__sql_puts(q, " WHERE ");
     c->in_join_scope = true;
-    rc = compile_node(c, q, root);
+    if (rc == 0 && c->njoins == 1)
+        rc = try_semi_root(c, q, root, &joins[0]);
+    if (rc == 0) {
+        sh__sql_puts(q, "EXISTS (SELECT 1 FROM (SELECT 1)");
+        sh__sql_append(q, &from);
+        sh__sql_puts(q, " WHERE ");
+        rc = compile_node(c, q, root);
+        sh__sql_puts(q, ")");
+    }
     c->in_join_scope = false;
     c->joins = NULL;
     c->njoins = 0;
-    sh__sql_puts(q, ")");
-    return rc;
+    sh_filter_sql_deinit(&from);
+    return rc == 1 ? 0 : rc;
 }
 
 int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *schema,

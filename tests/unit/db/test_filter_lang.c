@@ -291,6 +291,18 @@ static void test_lang_collection(void **state)
     /* no alias is one alias: the collection's name */
     EXPECT("@collection.comments.post ?= id && @collection.comments.author ?= author", "p1");
     EXPECT("@collection.comments.post ?= id || title = 'empty'", "p1,p2,p3");
+    /* the semi-join shape, and shapes that are not (a record field, :changed, OR) */
+    EXPECT("@collection.comments.post ?= id && @collection.comments.text ?~ 'ea'", "p1");
+    EXPECT("id ?= @collection.comments.post && @collection.comments.text ?~ 'ea'", "p1");
+    EXPECT("@collection.comments.post ?= id && (@collection.comments.text = 'bad' || 1 = 2)", "");
+    EXPECT("@collection.comments.post ?= id && (@collection.comments.text ?= 'bad' || 1 = 2)",
+           "p2");
+    EXPECT("@collection.comments.post ?= id && @collection.comments.author ?= 'u1' && views > 5",
+           "p1");
+    EXPECT("@collection.comments.post ?= id && geoDistance(0, 0, 0, 0) = 0", "p1,p2");
+    EXPECT("@collection.comments.post ?= id && @collection.comments.author.name ?= 'bob'", "p1");
+    EXPECT("@collection.likes.posts ?= id && @collection.likes.id ?= 'l1'", "p1,p2");
+    EXPECT("@collection.comments.reviewer ?= id", "p3");
     EXPECT("@collection.comments:c.author.name ?= 'bob' && @collection.comments:c.post ?= id",
            "p1");
     EXPECT("@collection.users.secret ?= 's2' && @collection.users.id ?= author", "p2");
@@ -478,9 +490,13 @@ static void test_lang_plans_use_indexes(void **state)
         {"comments_via_post.text ?!= 'meh'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ~ 'e'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ?= title", "INDEX comments_post (post=?)"},
-        {"@collection.comments.post ?= id", "INDEX comments_post (post=?)"},
+        /* a rule asking for a row pointing here: the semi-join too */
+        {"@collection.comments.post ?= id", "LIST SUBQUERY"},
         {"@collection.comments:c.post ?= id && @collection.comments:c.text ?~ 'a'",
-         "INDEX comments_post (post=?)"},
+         "LIST SUBQUERY"},
+        {"id ?= @collection.comments:c.post && @collection.comments:c.text ?~ 'a'",
+         "SEARCH posts USING COVERING INDEX"},
+        /* a condition on the record too: the joined row, by the index */
         {"@collection.comments.post ?= id && @collection.comments.author ?= author",
          "INDEX comments_post (post=?)"},
     };
