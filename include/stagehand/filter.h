@@ -112,7 +112,9 @@ enum sh_field_kind {
 #define SH_FILTER_FIELD_HIDDEN 8u
 /* The column leads an index of its table: a back-relation through it
  * (`<collection>_via_<field>`) is an index lookup. A confined filter may only
- * use back-relations through single relation fields with this flag. */
+ * use back-relations through single relation fields with this flag; the
+ * compiler also uses it to choose a semi-join (an equality on an indexed
+ * column of the joined rows) over a correlated probe. */
 #define SH_FILTER_FIELD_INDEXED 16u
 
 struct sh_filter_field {

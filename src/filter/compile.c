@@ -226,7 +226,9 @@ static int compile_cmp(struct sh__compiler *c, struct sh_filter_sql *q, const st
         goto fail_r;
     if (!l.multi && !r.multi) {
         emit_cond(q, n->op, &l, &r);
-    } else if (n->any && ((l.semi && r.known) || (r.semi && l.known))) {
+    } else if (n->any && n->op == SH_OP_EQ &&
+               ((l.semi && l.semi_indexed && r.known && !r.empty) ||
+                (r.semi && r.semi_indexed && l.known && !l.empty))) {
         emit_semi(q, n->op, l.semi ? &l : &r, &l, &r);
     } else {
         /* any: some element (pair) satisfies; all: none fails. A NULL result
@@ -362,9 +364,10 @@ static bool is_key_cmp(const struct sh__node *n, const char *calias)
 }
 
 /* The common rule shape with one @collection alias, `@collection.x.f ?= id
- * && <conditions on x and request values only>`, as a semi-join computed
- * once: `root.id IN (SELECT x.f FROM x WHERE <conditions>)` — exact, since
- * the NULL row of an empty x never equals an id. Returns 1 when written, 0
+ * && <conditions on x and request values only>` where one condition is an
+ * equality on an indexed column of x, as a semi-join computed once:
+ * `root.id IN (SELECT x.f FROM x WHERE <conditions>)` — exact, since the
+ * NULL row of an empty x never equals an id. Returns 1 when written, 0
  * when root has another shape (nothing written), or SH_EINVAL. */
 static int try_semi_root(struct sh__compiler *c, struct sh_filter_sql *q,
                          const struct sh__node *root, const struct sh__coll_join *j)
@@ -380,7 +383,24 @@ static int try_semi_root(struct sh__compiler *c, struct sh_filter_sql *q,
                 return 0;
         }
     }
-    if (!key)
+    if (!key || root->kind != SH_NODE_AND)
+        return 0;
+    /* Only when the rows are found by an index (`x.user ?= @request.auth.id`
+     * with x.user indexed): otherwise the correlated probe by the key, which
+     * a page can stop early, is the cheaper plan. */
+    bool indexed = false;
+    for (const struct sh__node *k = root->first; k && !indexed; k = k->next) {
+        if (k == key || k->kind != SH_NODE_CMP || k->op != SH_OP_EQ || !k->any)
+            continue;
+        const struct sh__opnd *x = is_collection(&k->l) ? &k->l : &k->r;
+        const struct sh__opnd *v = x == &k->l ? &k->r : &k->l;
+        if (!is_collection(x) || strchr(x->text, '.') || x->mod != SH_MOD_NONE ||
+            v->kind == SH_OPND_FIELD || v->kind == SH_OPND_FUNC || is_collection(v))
+            continue;
+        const struct sh_filter_field *f = sh__find_field(j->schema, x->text);
+        indexed = f && (f->flags & SH_FILTER_FIELD_INDEXED) && !(f->flags & SH_FILTER_FIELD_MULTI);
+    }
+    if (!indexed)
         return 0;
     const struct sh__opnd *a = is_collection(&key->l) ? &key->l : &key->r;
     const struct sh__opnd *b = a == &key->l ? &key->r : &key->l;

@@ -235,10 +235,13 @@ struct sh__val {
     struct sh_filter_sql semi_root;  /* the record's id: "posts"."id" */
     struct sh_filter_sql semi_rule;  /* the rows' listRule at "__rN", or empty */
     struct sh_filter_sql semi_rest;  /* the FROM items after the first */
-    bool semi_null_false; /* the value is NULL on the NULL row (no :length) */
+    bool semi_null_false;            /* the value is NULL on the NULL row (no :length) */
+    bool semi_indexed;               /* the value is an indexed column of the rows */
 };
 
 void sh__val_deinit(struct sh__val *v);
+/* The field name of schema s (or the implicit id/created/updated), or NULL. */
+const struct sh_filter_field *sh__find_field(const struct sh_filter_schema *s, const char *name);
 /* Resolves an operand into *out (initialised here; deinit it after success).
  * Returns 0 or SH_EINVAL with c->err filled. */
 int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out);

@@ -241,7 +241,7 @@ static const struct sh_filter_field implicit_fields[] = {
     {"updated", SH_FIELD_AUTODATE, 0, NULL},
 };
 
-static const struct sh_filter_field *find_field(const struct sh_filter_schema *s, const char *name)
+const struct sh_filter_field *sh__find_field(const struct sh_filter_schema *s, const char *name)
 {
     for (size_t i = 0; i < s->nfields; i++)
         if (s->fields[i].name && strcmp(s->fields[i].name, name) == 0)
@@ -284,7 +284,7 @@ static bool find_via(const struct sh_filter_schema *cur, const char *seg,
     const struct sh_filter_schema *s = cur->resolve(cur->resolve_ud, name);
     if (!s || !sh__ident_ok(s->table))
         return false;
-    const struct sh_filter_field *f = find_field(s, at + 5);
+    const struct sh_filter_field *f = sh__find_field(s, at + 5);
     if (!f || f->kind != SH_FIELD_RELATION || !f->rel_collection || !s->resolve)
         return false;
     const struct sh_filter_schema *t = s->resolve(s->resolve_ud, f->rel_collection);
@@ -373,7 +373,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
     const struct sh_filter_schema *via_src[MAX_SEGMENTS];
     const struct sh_filter_field *via_rel[MAX_SEGMENTS];
     for (used = 0; used < nseg; used++) {
-        const struct sh_filter_field *f = find_field(cur, seg[used]);
+        const struct sh_filter_field *f = sh__find_field(cur, seg[used]);
         via_src[used] = NULL;
         via_rel[used] = NULL;
         if (!f && !(start && used == 0) &&
@@ -690,6 +690,11 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         sh_filter_sql_deinit(&from);
         from = semi_head;
         out->semi_null_false = mod != SH_MOD_LENGTH;
+        /* the rows' condition is an index search when it reads an indexed
+         * column of them directly */
+        out->semi_indexed = nfld == 2 && !json_path && mod == SH_MOD_NONE &&
+                            (fld[1]->flags & SH_FILTER_FIELD_INDEXED) &&
+                            !(fld[1]->flags & SH_FILTER_FIELD_MULTI);
     }
     for (size_t i = 0; i < nfld; i++)
         out->via |= via_src[i] != NULL;
@@ -736,7 +741,7 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
     memcpy(first, o->text, n);
     first[n] = '\0';
     const struct sh_filter_schema *as = ctx->auth_schema;
-    const struct sh_filter_field *f = as ? find_field(as, first) : NULL;
+    const struct sh_filter_field *f = as ? sh__find_field(as, first) : NULL;
     if (f && f->kind == SH_FIELD_RELATION) {
         /* Traverse from the auth record's relation value, bound as a parameter. */
         struct sh__val start = {0};
@@ -770,7 +775,7 @@ static int resolve_changed(struct sh__compiler *c, const struct sh__opnd *o, str
     const cJSON *item =
         c->ctx->body ? cJSON_GetObjectItemCaseSensitive(c->ctx->body, o->text) : NULL;
     const struct sh_filter_schema *s = c->schema;
-    const struct sh_filter_field *f = find_field(s, o->text);
+    const struct sh_filter_field *f = sh__find_field(s, o->text);
     const char *qual = s->alias ? s->alias : s->table;
     if (!f || !sh__ident_ok(f->name) || !sh__ident_ok(qual))
         return path_fail(c, "@request.body.", o->text, o->len, ":changed needs a field of", o->off);

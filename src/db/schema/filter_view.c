@@ -82,7 +82,7 @@ static struct sh_filter_field *build_fields(const struct sh_collection *c, unsig
             ff |= SH_FILTER_FIELD_MULTI;
         if (f->hidden)
             ff |= SH_FILTER_FIELD_HIDDEN;
-        if (f->kind == SH_FIELD_RELATION && sh_field_indexed(c, f->name))
+        if (sh_field_indexed(c, f->name))
             ff |= SH_FILTER_FIELD_INDEXED;
         if (f->encrypted || (f->hidden && !(flags & SH_SCHEMA_VIEW_HIDDEN)))
             ff |= SH_FILTER_FIELD_NOFILTER;

@@ -104,6 +104,7 @@ static const char blog_sql[] =
     "CREATE TABLE comments (id TEXT PRIMARY KEY, text TEXT, post TEXT, author TEXT, flagged "
     "BOOLEAN, reviewer TEXT, created TEXT, updated TEXT);"
     "CREATE INDEX comments_post ON comments (post);"
+    "CREATE INDEX comments_author ON comments (author);"
     "CREATE TABLE likes (id TEXT PRIMARY KEY, posts TEXT, single TEXT, created TEXT, updated "
     "TEXT);"
     "CREATE TABLE secrets (id TEXT PRIMARY KEY, posts TEXT, single TEXT);"
@@ -227,6 +228,9 @@ static void test_lang_back_relations(void **state)
     EXPECT("comments_via_post.author.name ?= 'ann'", "p1,p2");
     EXPECT("comments_via_post.id = ''", "p3"); /* no comments: one NULL row */
     EXPECT("comments_via_post ?= 'c3'", "p2");
+    EXPECT("comments_via_post.author ?= 'u1'", "p1,p2"); /* the indexed semi-join */
+    EXPECT("'u2' ?= comments_via_post.author", "p1");
+    EXPECT("comments_via_post.author ?= ''", "p3");
     /* the semi-join form keeps the NULL row of a post without comments */
     EXPECT("comments_via_post.text ?= ''", "p3");
     EXPECT("comments_via_post.text ?!= 'meh'", "p1,p2,p3");
@@ -292,6 +296,13 @@ static void test_lang_collection(void **state)
     EXPECT("@collection.comments.post ?= id && @collection.comments.author ?= author", "p1");
     EXPECT("@collection.comments.post ?= id || title = 'empty'", "p1,p2,p3");
     /* the semi-join shape, and shapes that are not (a record field, :changed, OR) */
+    EXPECT("@collection.comments.post ?= id && @collection.comments.author ?= 'u1'", "p1,p2");
+    EXPECT("@collection.comments.post ?= id && @collection.comments.author ?= 'u2' && "
+           "@collection.comments.text ?~ 'great'",
+           "p1");
+    EXPECT("@collection.comments.author ?= 'u2' && id ?= @collection.comments.post && "
+           "@collection.comments.text = 'x'",
+           "");
     EXPECT("@collection.comments.post ?= id && @collection.comments.text ?~ 'ea'", "p1");
     EXPECT("id ?= @collection.comments.post && @collection.comments.text ?~ 'ea'", "p1");
     EXPECT("@collection.comments.post ?= id && (@collection.comments.text = 'bad' || 1 = 2)", "");
@@ -481,20 +492,26 @@ static void test_lang_plans_use_indexes(void **state)
     static const struct {
         const char *filter, *step; /* a step the plan must have */
     } cases[] = {
-        /* ?op against a value: the semi-join, its list computed once, then
-         * the posts read by id */
-        {"comments_via_post.text ?~ 'great'", "LIST SUBQUERY"},
-        {"comments_via_post.text ?~ 'great'", "SEARCH posts USING COVERING INDEX"},
-        {"comments_via_post.text ?= 'meh'", "LIST SUBQUERY"},
-        /* the NULL row may match: the per-post probe is the index's */
+        /* ?= of an indexed column of the rows against a value: the
+         * semi-join, its list computed once by the index, then the posts
+         * read by id */
+        {"comments_via_post.author ?= 'u1'", "LIST SUBQUERY"},
+        {"comments_via_post.author ?= 'u1'", "INDEX comments_author (author=?)"},
+        {"comments_via_post.author ?= 'u1'", "SEARCH posts USING COVERING INDEX"},
+        /* not indexed, or the NULL row may match: the per-post probe by the
+         * relation's index (a page can stop early) */
+        {"comments_via_post.text ?~ 'great'", "INDEX comments_post (post=?)"},
+        {"comments_via_post.text ?= 'meh'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ?!= 'meh'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ~ 'e'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ?= title", "INDEX comments_post (post=?)"},
-        /* a rule asking for a row pointing here: the semi-join too */
-        {"@collection.comments.post ?= id", "LIST SUBQUERY"},
+        {"@collection.comments.post ?= id", "INDEX comments_post (post=?)"},
         {"@collection.comments:c.post ?= id && @collection.comments:c.text ?~ 'a'",
-         "LIST SUBQUERY"},
-        {"id ?= @collection.comments:c.post && @collection.comments:c.text ?~ 'a'",
+         "INDEX comments_post (post=?)"},
+        /* a row pointing here found by an indexed equality: the semi-join */
+        {"@collection.comments:c.post ?= id && @collection.comments:c.author ?= 'u1'",
+         "INDEX comments_author (author=?)"},
+        {"id ?= @collection.comments:c.post && @collection.comments:c.author ?= 'u1'",
          "SEARCH posts USING COVERING INDEX"},
         /* a condition on the record too: the joined row, by the index */
         {"@collection.comments.post ?= id && @collection.comments.author ?= author",
