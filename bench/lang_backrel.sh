@@ -114,7 +114,13 @@ done
 # The plans of the list queries, as SQLite runs them on this data (the SQL the compiler writes
 # for these filters; see tests/unit/db/test_filter_lang.c, test_lang_plans_use_indexes).
 echo
-echo "plan: back-relation filter (list page)"
-sqlite3 "$dir/data/data.db" "EXPLAIN QUERY PLAN SELECT id FROM posts WHERE EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN comments AS __r1 ON __r1.post = posts.id WHERE __r1.text = 'word7') LIMIT 20"
-echo "plan: @collection rule (list page)"
-sqlite3 "$dir/data/data.db" "EXPLAIN QUERY PLAN SELECT id FROM posts_rule WHERE EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN comments AS __c1 ON 1 WHERE (__c1.post = posts_rule.id AND __c1.n > 15)) LIMIT 20"
+plan() { # plan TITLE SQL
+    echo "plan: $1"
+    sqlite3 "$dir/data/data.db" "EXPLAIN QUERY PLAN $2"
+}
+plan "back-relation filter on an indexed column (?=: the semi-join)" \
+    "SELECT id FROM posts WHERE (posts.id IN (SELECT __r1.post FROM comments AS __r1 WHERE (__r1.tag = 'tag7'))) ORDER BY posts.rowid LIMIT 20"
+plan "back-relation filter on an unindexed column (the probe by comments.post)" \
+    "SELECT id FROM posts WHERE EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN comments AS __r1 ON __r1.post = posts.id WHERE __r1.text = 'word7') ORDER BY posts.rowid LIMIT 20"
+plan "@collection rule (one alias: the joined row, by comments.post)" \
+    "SELECT id FROM posts_rule WHERE EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN comments AS __c1 ON 1 WHERE (__c1.post = posts_rule.id AND __c1.n > 15)) ORDER BY posts_rule.rowid LIMIT 20"
