@@ -266,6 +266,10 @@ static void test_lang_back_relations_confined(void **state)
     CLIENT("comments_via_post.id = ''", "p3");
     CLIENT("comments_via_post.text ?!= 'meh'", "p2,p3"); /* p1's other comment is hidden */
     CLIENT("comments_via_post.text ?= ''", "p3");
+    /* the semi-join (indexed author) applies the listRule too: c1 is hidden */
+    CLIENT("comments_via_post.author ?= 'u2'", "");
+    CLIENT("comments_via_post.author ?= 'u1'", "p1,p2");
+    EXPECT_AS(&c_posts, "comments_via_post.author ?= 'u2'", NULL, "");
     /* hidden field of the source, through the back-relation or its link */
     REFUSED_AS(&c_posts, "comments_via_post.flagged ?= true", "cannot use field");
     REFUSED_AS(&c_posts, "comments_via_reviewer.text ?= 'x'", "cannot use field");

@@ -283,6 +283,8 @@ static const char *const post_paths[] = {
      * on hidden fields, @collection (a client may not) */
     "comments_via_post.text",
     "comments_via_post.id",
+    "comments_via_post.author", /* indexed: ?= a value is the semi-join */
+    "comments_via_spy.post",
     "comments_via_post.approved",
     "comments_via_post.created",
     "comments_via_post.author.email",
@@ -344,6 +346,7 @@ static const char *const literals[] = {
     "'c'",        "''",         "null",       "0",          "5",           "true",
     "false",      "'k1b'",      "'k%'",       "'teama0'",   "'teamb1'",    "'team%'",
     "'sa0'",      "'titleb1'",  "'u3'",       "'p2'",       "'t0'",        "'2000-01-01'",
+    "'u1'",       "'u5'",
 };
 
 static void append(char *buf, size_t cap, const char *s)
@@ -544,6 +547,32 @@ static void test_user_sees_only_own_email(void **state)
     cJSON_Delete(auth);
 }
 
+/* The semi-join forms (`?=` of an indexed column of a back-relation or of
+ * an @collection row against a value) over every user id and post id: the
+ * rows the listRule hides must not count there either. */
+static void test_semi_joins_see_nothing_hidden(void **state)
+{
+    struct world *w = *state;
+    struct tally t = {0};
+    char f[160];
+    for (int i = 0; i < NUSERS; i++) {
+        snprintf(f, sizeof(f), "comments_via_post.author ?= 'u%d'", i);
+        check_one(w, coll(w, "posts"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+        snprintf(f, sizeof(f), "comments_via_post.author ?= 'u%d' || title ~ 'b'", i);
+        check_one(w, coll(w, "posts"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+        snprintf(f, sizeof(f), "comments_via_author.post ?= 'p%d'", i);
+        check_one(w, coll(w, "users"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+        snprintf(f, sizeof(f), "posts_via_author.comments_via_post.author ?= 'u%d'", i);
+        check_one(w, coll(w, "users"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+    }
+    print_message("semi-joins: %d compiled (%d with rows), %d refused, %d leaks\n", t.compiled,
+                  t.nonempty, t.refused, t.leaks);
+    if (t.leaks)
+        fail_msg("a semi-join depends on hidden data: %s", t.first_leak);
+    assert_int_equal(t.refused, 0);
+    assert_true(t.nonempty > NUSERS);
+}
+
 /* The oracle has teeth: compiled as guests' filters were before (every
  * field but hidden ones, every collection, no row rules), the same cases
  * are caught reading what they may not. */
@@ -693,6 +722,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guest_sees_nothing_hidden),
+        cmocka_unit_test(test_semi_joins_see_nothing_hidden),
         cmocka_unit_test(test_oracle_catches_old_compile),
         cmocka_unit_test(test_user_sees_only_own_email),
         cmocka_unit_test(test_compiler_reports_reads),
