@@ -236,8 +236,11 @@ int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
  * ones to an array in the stored order. Unknown fields are ignored, as
  * PocketBase does. Every record copied into an `expand` (nested ones
  * included) counts against acc's expand_max_records: past it,
- * SH_ETOOBIG (records is then partly expanded: discard it). Returns 0,
- * SH_ETOOBIG or a read error (SH_EBUDGET, ...). */
+ * SH_ETOOBIG (records is then partly expanded: discard it). Back-relations
+ * (`comments_via_post`) expand to arrays of the rows whose relation points
+ * at each record, under their viewRule; a non-superuser's back-relation
+ * through a multiple or unindexed relation field is SH_EFORBIDDEN. Returns
+ * 0, SH_ETOOBIG, SH_EFORBIDDEN or a read error (SH_EBUDGET, ...). */
 int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
                   struct cJSON *records, const char *expand);
 

@@ -240,6 +240,28 @@ struct sh__val {
 };
 
 void sh__val_deinit(struct sh__val *v);
+/* Known values: one bound parameter (empty: "" or NULL). */
+void sh__val_set_text(struct sh__val *out, const char *s, size_t n);
+void sh__val_set_int(struct sh__val *out, int64_t v);
+void sh__val_set_null(struct sh__val *out);
+/* Appends the quoted alias `"__<kind><n>"` ("__r3", "__j4", "__c1"). */
+void sh__put_alias(struct sh_filter_sql *q, char kind, unsigned n);
+/* A date macro's value at Unix time now (ms) into out (dates.c). */
+void sh__set_time_macro(enum sh__macro mac, int64_t now, struct sh__val *out);
+
+/* ---- back-relations (via.c) ---- */
+/* The pseudo-field a back-relation segment resolves to: its rows' id. */
+extern const struct sh_filter_field sh__via_field;
+/* Resolves seg as `<collection>_via_<field>` from schema cur: *src is the
+ * collection holding the relation, *rf its relation field (which targets
+ * cur). False if seg is not of that form or names nothing. */
+bool sh__find_via(const struct sh_filter_schema *cur, const char *seg,
+                  const struct sh_filter_schema **src, const struct sh_filter_field **rf);
+/* Appends the condition joining back-relation rows "__r<rel>" (relation
+ * field rf) to the current record's id expression. */
+void sh__put_via_on(struct sh_filter_sql *q, unsigned rel, const struct sh_filter_field *rf,
+                    const struct sh_filter_sql *id);
+
 /* The field name of schema s (or the implicit id/created/updated), or NULL. */
 const struct sh_filter_field *sh__find_field(const struct sh_filter_schema *s, const char *name);
 /* Resolves an operand into *out (initialised here; deinit it after success).

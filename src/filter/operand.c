@@ -21,7 +21,6 @@
 #include <cjson/cJSON.h>
 
 #include "filter_int.h"
-#include "stagehand/civil.h"
 #include "stagehand/core.h"
 
 #define MAX_SEGMENTS 32
@@ -39,26 +38,26 @@ void sh__val_deinit(struct sh__val *v)
 
 /* ---- known values ---- */
 
-static void set_text(struct sh__val *out, const char *s, size_t n)
+void sh__val_set_text(struct sh__val *out, const char *s, size_t n)
 {
     sh__sql_param_text(&out->val, s, n);
     out->known = true;
     out->empty = n == 0;
 }
 
-static void set_int(struct sh__val *out, int64_t v)
+void sh__val_set_int(struct sh__val *out, int64_t v)
 {
     sh__sql_param_int(&out->val, v);
     out->known = true;
 }
 
-static void set_null(struct sh__val *out)
+void sh__val_set_null(struct sh__val *out)
 {
     sh__sql_param_null(&out->val);
     out->known = out->empty = true;
 }
 
-static void put_alias(struct sh_filter_sql *q, char kind, unsigned n)
+void sh__put_alias(struct sh_filter_sql *q, char kind, unsigned n)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "\"__%c%u\"", kind, n);
@@ -75,7 +74,7 @@ static void put_each(struct sh_filter_sql *q, const struct sh_filter_sql *x, uns
     sh__sql_puts(q, ") = 0 THEN '[null]' ELSE ");
     sh__sql_append(q, x);
     sh__sql_puts(q, " END) AS ");
-    put_alias(q, 'j', alias);
+    sh__put_alias(q, 'j', alias);
 }
 
 /* A JSON value from the request: arrays are multi-valued operands. */
@@ -83,25 +82,26 @@ static void set_json(struct sh__compiler *c, const cJSON *item, enum sh__mod mod
                      struct sh__val *out)
 {
     if (mod == SH_MOD_ISSET) {
-        set_int(out, item != NULL);
+        sh__val_set_int(out, item != NULL);
         return;
     }
     if (mod == SH_MOD_LENGTH) {
-        set_int(out, cJSON_IsArray(item) ? cJSON_GetArraySize(item) : item && !cJSON_IsNull(item));
+        sh__val_set_int(out, cJSON_IsArray(item) ? cJSON_GetArraySize(item)
+                                                 : item && !cJSON_IsNull(item));
         return;
     }
     if (!item || cJSON_IsNull(item)) {
-        set_null(out);
+        sh__val_set_null(out);
     } else if (cJSON_IsString(item)) {
-        set_text(out, item->valuestring, strlen(item->valuestring));
+        sh__val_set_text(out, item->valuestring, strlen(item->valuestring));
     } else if (cJSON_IsBool(item)) {
-        set_int(out, cJSON_IsTrue(item));
+        sh__val_set_int(out, cJSON_IsTrue(item));
     } else if (cJSON_IsNumber(item)) {
         double d = item->valuedouble;
         /* Integral values within 2^53 bind as integers (the range check comes
          * first: converting an out-of-range double to int64_t is undefined). */
         if (isfinite(d) && d > -9.0e15 && d < 9.0e15 && d == (double)(int64_t)d) {
-            set_int(out, (int64_t)d);
+            sh__val_set_int(out, (int64_t)d);
         } else {
             sh__sql_param_double(&out->val, d);
             out->known = true;
@@ -117,11 +117,11 @@ static void set_json(struct sh__compiler *c, const cJSON *item, enum sh__mod mod
             sh__sql_param_text(&x, json, strlen(json));
             put_each(&out->from, &x, j);
             sh_filter_sql_deinit(&x);
-            put_alias(&out->val, 'j', j);
+            sh__put_alias(&out->val, 'j', j);
             sh__sql_puts(&out->val, ".\"value\"");
             out->multi = true;
         } else {
-            set_text(out, json, strlen(json));
+            sh__val_set_text(out, json, strlen(json));
         }
         cJSON_free(json);
     }
@@ -146,91 +146,6 @@ static const cJSON *json_walk(const cJSON *item, const char *path)
             return NULL;
     }
     return item;
-}
-
-/* ---- dates ---- */
-
-#define DAY_MS INT64_C(86400000)
-
-static void set_date(struct sh__val *out, int64_t ms)
-{
-    int64_t days = ms >= 0 ? ms / DAY_MS : (ms - DAY_MS + 1) / DAY_MS;
-    int64_t rem = ms - days * DAY_MS, y;
-    unsigned m, d;
-    sh_civil_from_days(days, &y, &m, &d);
-    char buf[64];
-    int n = snprintf(buf, sizeof(buf), "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03dZ", y, m, d,
-                     (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
-                     (int)(rem % 1000));
-    set_text(out, buf, (size_t)n);
-}
-
-static void set_time_macro(enum sh__macro mac, int64_t now, struct sh__val *out)
-{
-    /* Clamp to years 0001..9999 so that the arithmetic below cannot overflow. */
-    if (now < INT64_C(-62135596800000))
-        now = INT64_C(-62135596800000);
-    if (now > INT64_C(253402300799999))
-        now = INT64_C(253402300799999);
-    int64_t days = now >= 0 ? now / DAY_MS : (now - DAY_MS + 1) / DAY_MS;
-    int64_t rem = now - days * DAY_MS, y;
-    unsigned m, d;
-    sh_civil_from_days(days, &y, &m, &d);
-    int64_t ms; /* for the date macros */
-    switch (mac) {
-    case SH_MACRO_NOW:
-        ms = now;
-        break;
-    case SH_MACRO_YESTERDAY:
-        ms = now - DAY_MS;
-        break;
-    case SH_MACRO_TOMORROW:
-        ms = now + DAY_MS;
-        break;
-    case SH_MACRO_TODAY_START:
-        ms = days * DAY_MS;
-        break;
-    case SH_MACRO_TODAY_END:
-        ms = days * DAY_MS + DAY_MS - 1;
-        break;
-    case SH_MACRO_MONTH_START:
-        ms = sh_days_from_civil(y, m, 1) * DAY_MS;
-        break;
-    case SH_MACRO_MONTH_END:
-        ms = sh_days_from_civil(y + (m == 12), m % 12 + 1, 1) * DAY_MS - 1;
-        break;
-    case SH_MACRO_YEAR_START:
-        ms = sh_days_from_civil(y, 1, 1) * DAY_MS;
-        break;
-    case SH_MACRO_YEAR_END:
-        ms = sh_days_from_civil(y + 1, 1, 1) * DAY_MS - 1;
-        break;
-    case SH_MACRO_SECOND:
-        set_int(out, rem / 1000 % 60);
-        return;
-    case SH_MACRO_MINUTE:
-        set_int(out, rem / 60000 % 60);
-        return;
-    case SH_MACRO_HOUR:
-        set_int(out, rem / 3600000);
-        return;
-    case SH_MACRO_WEEKDAY: /* 1970-01-01 was a Thursday; Sunday is 0 */
-        set_int(out, ((days % 7) + 11) % 7);
-        return;
-    case SH_MACRO_DAY:
-        set_int(out, d);
-        return;
-    case SH_MACRO_MONTH:
-        set_int(out, m);
-        return;
-    case SH_MACRO_YEAR:
-        set_int(out, y);
-        return;
-    default:
-        set_null(out);
-        return;
-    }
-    set_date(out, ms);
 }
 
 /* ---- field paths ---- */
@@ -258,69 +173,6 @@ static int path_fail(struct sh__compiler *c, const char *prefix, const char *pat
     int n = (int)(upto > 64 ? 64 : upto);
     return sh__filter_fail(c->err, off, "Invalid %s: %s \"%s%.*s\".", c->what, why, prefix, n,
                            path);
-}
-
-/* What a back-relation segment `<collection>_via_<field>` stands for: the
- * rows of collection whose relation field points at the current record. */
-static const struct sh_filter_field via_field = {"id", SH_FIELD_TEXT, 0, NULL};
-
-/* Resolves seg as a back-relation from schema cur: *src is the collection
- * holding the relation, *rf its relation field (which must target cur).
- * Returns false if seg is not of that form or names nothing. */
-static bool find_via(const struct sh_filter_schema *cur, const char *seg,
-                     const struct sh_filter_schema **src, const struct sh_filter_field **rf)
-{
-    const char *at = NULL;
-    for (const char *p = strstr(seg, "_via_"); p; p = strstr(p + 1, "_via_"))
-        at = p;
-    if (!at || at == seg || !at[5] || !cur->resolve)
-        return false;
-    char name[SH_FILTER_MAX_LEN + 1];
-    size_t n = (size_t)(at - seg);
-    if (n >= sizeof(name))
-        return false;
-    memcpy(name, seg, n);
-    name[n] = '\0';
-    const struct sh_filter_schema *s = cur->resolve(cur->resolve_ud, name);
-    if (!s || !sh__ident_ok(s->table))
-        return false;
-    const struct sh_filter_field *f = sh__find_field(s, at + 5);
-    if (!f || f->kind != SH_FIELD_RELATION || !f->rel_collection || !s->resolve)
-        return false;
-    const struct sh_filter_schema *t = s->resolve(s->resolve_ud, f->rel_collection);
-    if (!t || strcasecmp(t->table, cur->table) != 0)
-        return false;
-    *src = s;
-    *rf = f;
-    return true;
-}
-
-/* Appends the condition joining back-relation rows "__rN" (whose relation
- * field is rf) to the current record's id: an index lookup for a single
- * relation, a scan of the JSON array for a multiple one. */
-static void put_via_on(struct sh_filter_sql *q, unsigned rel, const struct sh_filter_field *rf,
-                       const struct sh_filter_sql *id)
-{
-    if (!(rf->flags & SH_FILTER_FIELD_MULTI)) {
-        put_alias(q, 'r', rel);
-        sh__sql_puts(q, ".");
-        sh__sql_putq(q, rf->name);
-        sh__sql_puts(q, " = ");
-        sh__sql_append(q, id);
-        return;
-    }
-    struct sh_filter_sql col = {0};
-    put_alias(&col, 'r', rel);
-    sh__sql_puts(&col, ".");
-    sh__sql_putq(&col, rf->name);
-    sh__sql_puts(q, "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(");
-    sh__sql_append(q, &col);
-    sh__sql_puts(q, ") IS 1 THEN ");
-    sh__sql_append(q, &col);
-    sh__sql_puts(q, " ELSE '[]' END) WHERE \"value\" = ");
-    sh__sql_append(q, id);
-    sh__sql_puts(q, ")");
-    sh_filter_sql_deinit(&col);
 }
 
 /* The signed-in record's id when it belongs to the collection of schema s
@@ -377,7 +229,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         via_src[used] = NULL;
         via_rel[used] = NULL;
         if (!f && !(start && used == 0) &&
-            find_via(cur, seg[used], &via_src[used], &via_rel[used])) {
+            sh__find_via(cur, seg[used], &via_src[used], &via_rel[used])) {
             /* A back-relation: a multi-valued hop into the rows pointing here. */
             const struct sh_filter_schema *src = via_src[used];
             const struct sh_filter_field *rf = via_rel[used];
@@ -403,7 +255,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                                  off);
             if (src->table && (!c->root || strcasecmp(src->table, c->root) != 0))
                 *c->reads |= SH_FILTER_READS_OTHER_TABLE;
-            fld[used] = &via_field;
+            fld[used] = &sh__via_field;
             sch[used] = cur;
             cur = src;
             if (used + 1 == nseg)
@@ -478,7 +330,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             const struct sh_filter_schema *src = via_src[i];
             struct sh_filter_sql id = {0};
             if (rel)
-                put_alias(&id, 'r', rel);
+                sh__put_alias(&id, 'r', rel);
             else
                 sh__sql_putq(&id, qual);
             sh__sql_puts(&id, ".\"id\"");
@@ -487,8 +339,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             if (semi) {
                 sh__sql_putq(&out->semi_first, src->table);
                 sh__sql_puts(&out->semi_first, " AS ");
-                put_alias(&out->semi_first, 'r', rel);
-                put_alias(&out->semi_key, 'r', rel);
+                sh__put_alias(&out->semi_first, 'r', rel);
+                sh__put_alias(&out->semi_key, 'r', rel);
                 sh__sql_puts(&out->semi_key, ".");
                 sh__sql_putq(&out->semi_key, via_rel[i]->name);
                 sh__sql_append(&out->semi_root, &id);
@@ -496,9 +348,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");
             sh__sql_putq(&from, src->table);
             sh__sql_puts(&from, " AS ");
-            put_alias(&from, 'r', rel);
+            sh__put_alias(&from, 'r', rel);
             sh__sql_puts(&from, " ON ");
-            put_via_on(&from, rel, via_rel[i], &id);
+            sh__put_via_on(&from, rel, via_rel[i], &id);
             sh_filter_sql_deinit(&id);
             if (src->row_rule && !sh_filter_is_empty(src->row_rule)) {
                 struct sh_filter_sql cond = {0};
@@ -531,7 +383,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             }
             have_from = true;
             sh_filter_sql_deinit(&col);
-            put_alias(&col, 'r', rel);
+            sh__put_alias(&col, 'r', rel);
             sh__sql_puts(&col, ".\"id\"");
             if (i + 1 == nfld)
                 break;
@@ -542,7 +394,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             sh__sql_append(&col, start);
         } else {
             if (rel)
-                put_alias(&col, 'r', rel);
+                sh__put_alias(&col, 'r', rel);
             else
                 sh__sql_putq(&col, qual);
             sh__sql_puts(&col, ".");
@@ -559,7 +411,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             unsigned j = ++c->next_alias;
             sh__sql_puts(&from, have_from ? " JOIN " : "");
             put_each(&from, &col, j);
-            put_alias(&key, 'j', j);
+            sh__put_alias(&key, 'j', j);
             sh__sql_puts(&key, ".\"value\"");
             have_from = true;
         } else {
@@ -593,8 +445,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             /* Scalar form: the first table is correlated in the WHERE clause. */
             sh__sql_putq(&from, target->table);
             sh__sql_puts(&from, " AS ");
-            put_alias(&from, 'r', rel);
-            put_alias(&where, 'r', rel);
+            sh__put_alias(&from, 'r', rel);
+            sh__put_alias(&where, 'r', rel);
             sh__sql_puts(&where, ".\"id\" = ");
             sh__sql_append(&where, &key);
             on = &where;
@@ -602,9 +454,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");
             sh__sql_putq(&from, target->table);
             sh__sql_puts(&from, " AS ");
-            put_alias(&from, 'r', rel);
+            sh__put_alias(&from, 'r', rel);
             sh__sql_puts(&from, " ON ");
-            put_alias(&from, 'r', rel);
+            sh__put_alias(&from, 'r', rel);
             sh__sql_puts(&from, ".\"id\" = ");
             sh__sql_append(&from, &key);
         }
@@ -621,7 +473,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         struct sh_filter_sql g = {0};
         sh__sql_puts(&g, "(CASE WHEN ");
         if (rel)
-            put_alias(&g, 'r', rel);
+            sh__put_alias(&g, 'r', rel);
         else
             sh__sql_putq(&g, qual);
         sh__sql_puts(&g, ".\"emailVisibility\" IS 1");
@@ -629,7 +481,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         if (own) {
             sh__sql_puts(&g, " OR ");
             if (rel)
-                put_alias(&g, 'r', rel);
+                sh__put_alias(&g, 'r', rel);
             else
                 sh__sql_putq(&g, qual);
             sh__sql_puts(&g, ".\"id\" = ");
@@ -669,7 +521,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         sh__sql_puts(&from, have_from ? " JOIN " : "");
         put_each(&from, &col, j);
         have_from = true;
-        put_alias(&val, 'j', j);
+        sh__put_alias(&val, 'j', j);
         sh__sql_puts(&val, ".\"value\"");
     } else {
         sh__sql_append(&val, &col);
@@ -726,7 +578,7 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
 {
     const struct sh_filter_ctx *ctx = c->ctx;
     if (!ctx->auth) {
-        set_null(out); /* a guest: every @request.auth.* is NULL */
+        sh__val_set_null(out); /* a guest: every @request.auth.* is NULL */
         return 0;
     }
     size_t n = strcspn(o->text, ".");
@@ -750,7 +602,7 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
             char *json = cJSON_PrintUnformatted(ids);
             if (!json)
                 abort();
-            set_text(&start, json, strlen(json));
+            sh__val_set_text(&start, json, strlen(json));
             cJSON_free(json);
         } else {
             set_json(c, ids, SH_MOD_NONE, &start);
@@ -782,7 +634,7 @@ static int resolve_changed(struct sh__compiler *c, const struct sh__opnd *o, str
     if ((f->flags & SH_FILTER_FIELD_NOFILTER) || f->kind == SH_FIELD_PASSWORD)
         return path_fail(c, "@request.body.", o->text, o->len, "cannot use field", o->off);
     if (!item) {
-        set_int(out, 0);
+        sh__val_set_int(out, 0);
         return 0;
     }
     if (f->flags & SH_FILTER_FIELD_HIDDEN)
@@ -822,7 +674,7 @@ static int resolve_changed(struct sh__compiler *c, const struct sh__opnd *o, str
             char *json = cJSON_PrintUnformatted(item);
             if (!json)
                 abort();
-            set_text(&body, json, strlen(json));
+            sh__val_set_text(&body, json, strlen(json));
             cJSON_free(json);
         }
         sh__emit_equal(&out->val, false, &col, &body);
@@ -899,18 +751,18 @@ int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val
     const struct sh_filter_ctx *ctx = c->ctx;
     switch (o->kind) {
     case SH_OPND_NULL:
-        set_null(out);
+        sh__val_set_null(out);
         return 0;
     case SH_OPND_BOOL:
     case SH_OPND_INT:
-        set_int(out, o->i);
+        sh__val_set_int(out, o->i);
         return 0;
     case SH_OPND_DOUBLE:
         sh__sql_param_double(&out->val, o->d);
         out->known = true;
         return 0;
     case SH_OPND_TEXT:
-        set_text(out, o->text, o->len);
+        sh__val_set_text(out, o->text, o->len);
         return 0;
     case SH_OPND_FIELD:
         return resolve_path(c, c->schema, NULL, "", o->text, o->mod, o->off, out);
@@ -938,13 +790,15 @@ int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val
                  SH_MOD_NONE, out);
         return 0;
     case SH_MACRO_METHOD:
-        set_text(out, ctx->method ? ctx->method : "", ctx->method ? strlen(ctx->method) : 0);
+        sh__val_set_text(out, ctx->method ? ctx->method : "",
+                         ctx->method ? strlen(ctx->method) : 0);
         return 0;
     case SH_MACRO_CONTEXT:
-        set_text(out, ctx->context ? ctx->context : "", ctx->context ? strlen(ctx->context) : 0);
+        sh__val_set_text(out, ctx->context ? ctx->context : "",
+                         ctx->context ? strlen(ctx->context) : 0);
         return 0;
     default:
-        set_time_macro(o->macro, ctx->now_ms, out);
+        sh__set_time_macro(o->macro, ctx->now_ms, out);
         return 0;
     }
 }

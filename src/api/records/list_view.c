@@ -98,7 +98,7 @@ static int read_fail_or_retry(struct sh_req *r, struct sh__rec_req *q, int rc,
         sh__api_error(r, 400, err->message, NULL);
         return 0;
     }
-    if (rc == SH_EINVAL) { /* only a refused back-relation expand answers it without a message */
+    if (rc == SH_EFORBIDDEN) { /* only the refusal of an unindexed back-relation expand */
         sh__api_error(r, 400,
                       "Invalid expand: a back-relation needs an index on a single relation "
                       "field (ask a superuser to add one).",

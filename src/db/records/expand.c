@@ -301,7 +301,7 @@ static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
 /* Expands back-relation n of the level's records (of collection c): rows of
  * src whose relation field rf points at them, read under src's viewRule. A
  * client may only expand through a single, indexed relation field (an
- * index lookup); otherwise SH_EINVAL (the caller answers 400). */
+ * index lookup); otherwise SH_EFORBIDDEN (the records API answers 400). */
 static int expand_via(struct sh_db *db, const struct sh_rec_access *acc,
                       const struct sh_collection *c, const struct level *recs, const struct node *n,
                       size_t *left)
@@ -316,7 +316,7 @@ static int expand_via(struct sh_db *db, const struct sh_rec_access *acc,
         if (rf->hidden || !src->rules[SH_RULE_VIEW])
             return 0; /* the viewer may not see these rows or this link */
         if (sh_field_is_multi(rf) || !sh_field_indexed(src, rf->name))
-            return SH_EINVAL;
+            return SH_EFORBIDDEN;
         rule = src->rule_filters[SH_RULE_VIEW];
     }
     cJSON *ids = cJSON_CreateArray();
