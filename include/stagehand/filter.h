@@ -43,7 +43,10 @@
  *    json_extract(col, ?) with the JSON path bound (`data.items.0`).
  *  - Modifiers: `@request.body.x:isset` (true when the key is present),
  *    `x:length` (element count of a multi field or of a body array),
- *    `x:lower` (LOWER() of a field).
+ *    `x:lower` (LOWER() of a text field), `x:each` (every element of a
+ *    multi-valued field or body array: the elementwise semantics above,
+ *    refused on single values), `@request.body.x:changed` (x sent and
+ *    different from the stored column; false when not sent).
  *  - `@request.auth.rel.field` traverses ctx->auth_schema's relation `rel`
  *    from the auth record's bound value; other dotted @request.auth/body paths
  *    read nested JSON. Missing values are NULL.
@@ -51,8 +54,26 @@
  *    DOUBLE, true/false as 1/0, null as NULL.
  *  - Dates are compared as strings in the stored "2006-01-02 15:04:05.000Z"
  *    format; @now and friends are bound in that format.
- *  - Unsupported for now: `@collection.*`, `:changed`, `:each`, `@request.body`
- *    relation traversal.
+ *  - Back-relations: a segment `<collection>_via_<field>` is the multi-valued
+ *    set of <collection>'s rows whose relation <field> holds the current
+ *    record's id (`comments_via_post.text ?~ "x"`), nested and followed by
+ *    further hops; it counts as a relation hop and a multi-valued segment.
+ *    A confined filter may only go through a single relation flagged
+ *    SH_FILTER_FIELD_INDEXED (else 400), never through a hidden one, and
+ *    reaches only the rows the source's listRule lets it list. `sort` by
+ *    such a path uses the smallest value ascending, the largest descending.
+ *  - `@collection.<name>[:alias].<path>`: the rows of another collection.
+ *    `?op` comparisons on one alias (no alias = the name) read the same
+ *    row (one LEFT JOIN per alias, PocketBase's correlation); a plain op is
+ *    "every row of the collection" on its own. Refused in a confined filter
+ *    ("Only superusers can filter by @collection."); at most
+ *    SH_FILTER_MAX_COLLECTION_JOINS aliases; an alias naming two
+ *    collections is an error.
+ *  - Functions: geoDistance(lonA, latA, lonB, latB) in km (haversine, R =
+ *    6371) and strftime(format, time-value[, modifier...]) (SQLite's), over
+ *    single-valued operands, not nested.
+ *  - Unsupported: `@request.body` relation traversal, `@request.auth.x_via_y`
+ *    (reads NULL), `:length` of a back-relation.
  *
  * Confinement (a client's own filter and sort; the schema's `access`): the
  * compiler asks the schema of every collection a path reaches, root and
@@ -110,6 +131,12 @@ enum sh_field_kind {
 /* A hidden field (usable by rules and superusers): the compiled output says
  * when it was read (SH_FILTER_READS_HIDDEN). Changes nothing else. */
 #define SH_FILTER_FIELD_HIDDEN 8u
+/* The column leads an index of its table: a back-relation through it
+ * (`<collection>_via_<field>`) is an index lookup. A confined filter may only
+ * use back-relations through single relation fields with this flag; the
+ * compiler also uses it to choose a semi-join (an equality on an indexed
+ * column of the joined rows) over a correlated probe. */
+#define SH_FILTER_FIELD_INDEXED 16u
 
 struct sh_filter_field {
     const char *name; /* column name; must match [A-Za-z_][A-Za-z0-9_]* */
@@ -233,7 +260,10 @@ int sh_filter_uses_request(const struct sh_filter *f);
 #define SH_FILTER_USES_REQUEST 1u /* any @request.* */
 #define SH_FILTER_USES_QUERY   2u /* @request.query.* */
 #define SH_FILTER_USES_HEADERS 4u /* @request.headers.* */
-#define SH_FILTER_USES_TIME    8u /* @now, @todayStart, ...: the answer moves with the clock */
+#define SH_FILTER_USES_TIME    16u /* @now, @todayStart, ...: the answer moves with the clock */
+/* @collection.*: only superusers may send such filters or sorts (403 "Only
+ * superusers can filter by @collection."); rules may use it. */
+#define SH_FILTER_USES_COLLECTION 8u
 unsigned sh_filter_uses(const struct sh_filter *f);
 
 /* Nonzero if f has no expression (empty text). */

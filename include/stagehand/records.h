@@ -240,8 +240,11 @@ int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
  * ones to an array in the stored order. Unknown fields are ignored, as
  * PocketBase does. Every record copied into an `expand` (nested ones
  * included) counts against acc's expand_max_records: past it,
- * SH_ETOOBIG (records is then partly expanded: discard it). Returns 0,
- * SH_ETOOBIG or a read error (SH_EBUDGET, ...). */
+ * SH_ETOOBIG (records is then partly expanded: discard it). Back-relations
+ * (`comments_via_post`) expand to arrays of the rows whose relation points
+ * at each record, under their viewRule; a non-superuser's back-relation
+ * through a multiple or unindexed relation field is SH_EFORBIDDEN. Returns
+ * 0, SH_ETOOBIG, SH_EFORBIDDEN or a read error (SH_EBUDGET, ...). */
 int sh_rec_expand(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
                   struct cJSON *records, const char *expand);
 
@@ -332,6 +335,15 @@ int sh__rec_bind_value(sqlite3_stmt *st, int i, const struct sh_value *v);
 int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
                       const struct sh_collection *c, const struct sh_filter *rule,
                       const char *ids_json, struct cJSON **out);
+
+/* The records of c that satisfy rule (NULL = none) and whose relation field
+ * `field` (single, or multiple when multi) holds one of the ids in the JSON
+ * array ids_json: the rows of a back-relation. At most limit rows (0 = no
+ * limit), as a new array in no particular order. 0 or a read error. */
+int sh__rec_fetch_via(struct sh_db *db, const struct sh_rec_access *acc,
+                      const struct sh_collection *c, const struct sh_filter *rule,
+                      const char *field, bool multi, const char *ids_json, size_t limit,
+                      struct cJSON **out);
 
 /* Deletes record id of c on the write connection, then clears or cascades
  * the relations that pointed at it (depth counts nested cascades); every

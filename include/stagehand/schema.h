@@ -408,6 +408,10 @@ bool sh__schema_name_ok(const char *s, size_t len);
  * by records too. */
 bool sh_schema_name_eq(const char *a, const char *b);
 
+/* True if name is c's id or leads one of c's indexes (case-sensitive
+ * collation, no partial WHERE): an equality lookup on it is an index search. */
+bool sh_field_indexed(const struct sh_collection *c, const char *name);
+
 /* CRC-32 (IEEE, as zlib and Go's hash/crc32) of len bytes. */
 uint32_t sh__crc32(const char *s, size_t len);
 

@@ -31,6 +31,7 @@ enum sh__tok_type {
     SH_TOK_OR,     /* || */
     SH_TOK_LPAREN,
     SH_TOK_RPAREN,
+    SH_TOK_COMMA, /* between function arguments */
 };
 
 enum sh__op {
@@ -77,7 +78,15 @@ enum sh__opnd_kind {
     SH_OPND_TEXT,
     SH_OPND_FIELD, /* path: dotted field path */
     SH_OPND_MACRO, /* macro, path: what follows the macro's prefix */
+    SH_OPND_FUNC,  /* func(args...): func, args, nargs */
 };
+
+enum sh__func {
+    SH_FUNC_NONE,
+    SH_FUNC_GEO_DISTANCE, /* geoDistance(lonA, latA, lonB, latB): km */
+    SH_FUNC_STRFTIME,     /* strftime(format, time-value[, modifier...]) */
+};
+#define SH_FUNC_MAX_ARGS 8
 
 enum sh__macro {
     SH_MACRO_NONE,
@@ -87,6 +96,9 @@ enum sh__macro {
     SH_MACRO_HEADERS, /* @request.headers.<name> */
     SH_MACRO_METHOD,  /* @request.method */
     SH_MACRO_CONTEXT, /* @request.context */
+    /* @collection.<coll>[:alias].<path>: coll, calias (the alias, or coll
+     * when none), path. Not a @request macro. */
+    SH_MACRO_COLLECTION,
     SH_MACRO_NOW,
     SH_MACRO_YESTERDAY,
     SH_MACRO_TOMORROW,
@@ -110,6 +122,8 @@ enum sh__mod {
     SH_MOD_ISSET,
     SH_MOD_LENGTH,
     SH_MOD_LOWER,
+    SH_MOD_EACH,    /* every element of a multi-valued field or body array */
+    SH_MOD_CHANGED, /* @request.body.<field>:changed: present and != the stored value */
 };
 
 struct sh__opnd {
@@ -120,7 +134,11 @@ struct sh__opnd {
     double d;   /* DOUBLE */
     char *text; /* TEXT: decoded value; FIELD/MACRO: path (NUL-terminated) */
     size_t len;
-    size_t off; /* offset in the filter text, for errors */
+    size_t off;                /* offset in the filter text, for errors */
+    const char *coll, *calias; /* SH_MACRO_COLLECTION */
+    enum sh__func func;        /* SH_OPND_FUNC */
+    struct sh__opnd *args;     /* SH_OPND_FUNC: nargs operands */
+    unsigned nargs;
 };
 
 enum sh__node_kind { SH_NODE_TRUE, SH_NODE_AND, SH_NODE_OR, SH_NODE_CMP };
@@ -170,6 +188,20 @@ struct sh__compiler {
     bool sort;        /* compiling a sort term: guarded emails are refused */
     unsigned *reads;  /* the top-level output's SH_FILTER_READS_* (sub-compiles share it) */
     const char *root; /* the top-level schema's table, for SH_FILTER_READS_OTHER_TABLE */
+    /* @collection joins shared by the `?op` comparisons of this compile
+     * (PocketBase joins each alias once, so conditions on one alias see the
+     * same row): the alias as written, its schema and its SQL alias number. */
+    struct sh__coll_join *joins;
+    unsigned njoins;
+    bool in_join_scope; /* compiling inside the EXISTS that declares joins */
+};
+
+#define SH_FILTER_MAX_COLLECTION_JOINS 8 /* distinct @collection aliases in one filter */
+
+struct sh__coll_join {
+    const char *calias, *coll;
+    const struct sh_filter_schema *schema;
+    unsigned n; /* SQL alias "__cN" */
 };
 
 /* Compiles f for schema s whose root columns are qualified by alias (a
@@ -188,11 +220,67 @@ struct sh__val {
     bool multi;
     bool known;
     bool empty;
+    bool via; /* the path went through a back-relation (`x_via_y`) */
+    /* never NULL nor "" (a row's own id): `=` against it needs no
+     * NULL-equals-"" rewrite, so SQLite can use an index on the other side */
+    bool nonempty;
+    /* A multi operand whose first segment is a back-relation through a
+     * single relation field (`comments_via_post.text`): its pieces, so that a
+     * `?op` against a known value can be a semi-join computed once
+     * (`root IN (SELECT key FROM first rest WHERE ...)`) instead of a
+     * correlated probe per record. semi is false when they are empty. */
+    bool semi;
+    struct sh_filter_sql semi_first; /* "comments" AS "__rN" */
+    struct sh_filter_sql semi_key;   /* "__rN"."post" */
+    struct sh_filter_sql semi_root;  /* the record's id: "posts"."id" */
+    struct sh_filter_sql semi_rule;  /* the rows' listRule at "__rN", or empty */
+    struct sh_filter_sql semi_rest;  /* the FROM items after the first */
+    bool semi_null_false;            /* the value is NULL on the NULL row (no :length) */
+    bool semi_indexed;               /* the value is an indexed column of the rows */
 };
 
 void sh__val_deinit(struct sh__val *v);
+/* Known values: one bound parameter (empty: "" or NULL). */
+void sh__val_set_text(struct sh__val *out, const char *s, size_t n);
+void sh__val_set_int(struct sh__val *out, int64_t v);
+void sh__val_set_null(struct sh__val *out);
+/* Appends the quoted alias `"__<kind><n>"` ("__r3", "__j4", "__c1"). */
+void sh__put_alias(struct sh_filter_sql *q, char kind, unsigned n);
+/* A date macro's value at Unix time now (ms) into out (dates.c). */
+void sh__set_time_macro(enum sh__macro mac, int64_t now, struct sh__val *out);
+
+/* ---- back-relations (via.c) ---- */
+/* The pseudo-field a back-relation segment resolves to: its rows' id. */
+extern const struct sh_filter_field sh__via_field;
+/* Resolves seg as `<collection>_via_<field>` from schema cur: *src is the
+ * collection holding the relation, *rf its relation field (which targets
+ * cur). False if seg is not of that form or names nothing. */
+bool sh__find_via(const struct sh_filter_schema *cur, const char *seg,
+                  const struct sh_filter_schema **src, const struct sh_filter_field **rf);
+/* Appends the condition joining back-relation rows "__r<rel>" (relation
+ * field rf) to the current record's id expression. */
+void sh__put_via_on(struct sh_filter_sql *q, unsigned rel, const struct sh_filter_field *rf,
+                    const struct sh_filter_sql *id);
+
+/* The field name of schema s (or the implicit id/created/updated), or NULL. */
+const struct sh_filter_field *sh__find_field(const struct sh_filter_schema *s, const char *name);
 /* Resolves an operand into *out (initialised here; deinit it after success).
  * Returns 0 or SH_EINVAL with c->err filled. */
 int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out);
+
+/* Resolves o (a SH_MACRO_COLLECTION operand) against the shared join of its
+ * alias when joined (the `?op` form inside the join scope), else against a
+ * fresh, uncorrelated enumeration of the whole collection (multi-valued). */
+int sh__resolve_collection(struct sh__compiler *c, const struct sh__opnd *o, bool joined,
+                           struct sh__val *out);
+
+/* Writes `x = y` with NULL and "" equal (eq) or its negation `IS NOT` (see
+ * filter.h); used by comparisons and by :changed. */
+void sh__emit_equal(struct sh_filter_sql *q, bool eq, const struct sh__val *l,
+                    const struct sh__val *r);
+
+/* Function calls (func.c): resolves the arguments (single-valued) and writes
+ * the call's SQL value into out. 0 or SH_EINVAL. */
+int sh__resolve_func(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out);
 
 #endif

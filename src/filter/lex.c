@@ -155,6 +155,12 @@ int sh__lexer_next(struct sh__lexer *lx, struct sh__tok *tok, struct sh_filter_e
         lx->pos += i;
         return 0;
     }
+    if (c == ',') {
+        tok->type = SH_TOK_COMMA;
+        tok->len = 1;
+        lx->pos++;
+        return 0;
+    }
     if (c == '(' || c == ')') {
         tok->type = c == '(' ? SH_TOK_LPAREN : SH_TOK_RPAREN;
         tok->len = 1;

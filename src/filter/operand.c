@@ -21,7 +21,6 @@
 #include <cjson/cJSON.h>
 
 #include "filter_int.h"
-#include "stagehand/civil.h"
 #include "stagehand/core.h"
 
 #define MAX_SEGMENTS 32
@@ -30,30 +29,35 @@ void sh__val_deinit(struct sh__val *v)
 {
     sh_filter_sql_deinit(&v->val);
     sh_filter_sql_deinit(&v->from);
+    sh_filter_sql_deinit(&v->semi_first);
+    sh_filter_sql_deinit(&v->semi_key);
+    sh_filter_sql_deinit(&v->semi_root);
+    sh_filter_sql_deinit(&v->semi_rule);
+    sh_filter_sql_deinit(&v->semi_rest);
 }
 
 /* ---- known values ---- */
 
-static void set_text(struct sh__val *out, const char *s, size_t n)
+void sh__val_set_text(struct sh__val *out, const char *s, size_t n)
 {
     sh__sql_param_text(&out->val, s, n);
     out->known = true;
     out->empty = n == 0;
 }
 
-static void set_int(struct sh__val *out, int64_t v)
+void sh__val_set_int(struct sh__val *out, int64_t v)
 {
     sh__sql_param_int(&out->val, v);
     out->known = true;
 }
 
-static void set_null(struct sh__val *out)
+void sh__val_set_null(struct sh__val *out)
 {
     sh__sql_param_null(&out->val);
     out->known = out->empty = true;
 }
 
-static void put_alias(struct sh_filter_sql *q, char kind, unsigned n)
+void sh__put_alias(struct sh_filter_sql *q, char kind, unsigned n)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "\"__%c%u\"", kind, n);
@@ -70,7 +74,7 @@ static void put_each(struct sh_filter_sql *q, const struct sh_filter_sql *x, uns
     sh__sql_puts(q, ") = 0 THEN '[null]' ELSE ");
     sh__sql_append(q, x);
     sh__sql_puts(q, " END) AS ");
-    put_alias(q, 'j', alias);
+    sh__put_alias(q, 'j', alias);
 }
 
 /* A JSON value from the request: arrays are multi-valued operands. */
@@ -78,25 +82,26 @@ static void set_json(struct sh__compiler *c, const cJSON *item, enum sh__mod mod
                      struct sh__val *out)
 {
     if (mod == SH_MOD_ISSET) {
-        set_int(out, item != NULL);
+        sh__val_set_int(out, item != NULL);
         return;
     }
     if (mod == SH_MOD_LENGTH) {
-        set_int(out, cJSON_IsArray(item) ? cJSON_GetArraySize(item) : item && !cJSON_IsNull(item));
+        sh__val_set_int(out, cJSON_IsArray(item) ? cJSON_GetArraySize(item)
+                                                 : item && !cJSON_IsNull(item));
         return;
     }
     if (!item || cJSON_IsNull(item)) {
-        set_null(out);
+        sh__val_set_null(out);
     } else if (cJSON_IsString(item)) {
-        set_text(out, item->valuestring, strlen(item->valuestring));
+        sh__val_set_text(out, item->valuestring, strlen(item->valuestring));
     } else if (cJSON_IsBool(item)) {
-        set_int(out, cJSON_IsTrue(item));
+        sh__val_set_int(out, cJSON_IsTrue(item));
     } else if (cJSON_IsNumber(item)) {
         double d = item->valuedouble;
         /* Integral values within 2^53 bind as integers (the range check comes
          * first: converting an out-of-range double to int64_t is undefined). */
         if (isfinite(d) && d > -9.0e15 && d < 9.0e15 && d == (double)(int64_t)d) {
-            set_int(out, (int64_t)d);
+            sh__val_set_int(out, (int64_t)d);
         } else {
             sh__sql_param_double(&out->val, d);
             out->known = true;
@@ -112,11 +117,11 @@ static void set_json(struct sh__compiler *c, const cJSON *item, enum sh__mod mod
             sh__sql_param_text(&x, json, strlen(json));
             put_each(&out->from, &x, j);
             sh_filter_sql_deinit(&x);
-            put_alias(&out->val, 'j', j);
+            sh__put_alias(&out->val, 'j', j);
             sh__sql_puts(&out->val, ".\"value\"");
             out->multi = true;
         } else {
-            set_text(out, json, strlen(json));
+            sh__val_set_text(out, json, strlen(json));
         }
         cJSON_free(json);
     }
@@ -143,91 +148,6 @@ static const cJSON *json_walk(const cJSON *item, const char *path)
     return item;
 }
 
-/* ---- dates ---- */
-
-#define DAY_MS INT64_C(86400000)
-
-static void set_date(struct sh__val *out, int64_t ms)
-{
-    int64_t days = ms >= 0 ? ms / DAY_MS : (ms - DAY_MS + 1) / DAY_MS;
-    int64_t rem = ms - days * DAY_MS, y;
-    unsigned m, d;
-    sh_civil_from_days(days, &y, &m, &d);
-    char buf[64];
-    int n = snprintf(buf, sizeof(buf), "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%03dZ", y, m, d,
-                     (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
-                     (int)(rem % 1000));
-    set_text(out, buf, (size_t)n);
-}
-
-static void set_time_macro(enum sh__macro mac, int64_t now, struct sh__val *out)
-{
-    /* Clamp to years 0001..9999 so that the arithmetic below cannot overflow. */
-    if (now < INT64_C(-62135596800000))
-        now = INT64_C(-62135596800000);
-    if (now > INT64_C(253402300799999))
-        now = INT64_C(253402300799999);
-    int64_t days = now >= 0 ? now / DAY_MS : (now - DAY_MS + 1) / DAY_MS;
-    int64_t rem = now - days * DAY_MS, y;
-    unsigned m, d;
-    sh_civil_from_days(days, &y, &m, &d);
-    int64_t ms; /* for the date macros */
-    switch (mac) {
-    case SH_MACRO_NOW:
-        ms = now;
-        break;
-    case SH_MACRO_YESTERDAY:
-        ms = now - DAY_MS;
-        break;
-    case SH_MACRO_TOMORROW:
-        ms = now + DAY_MS;
-        break;
-    case SH_MACRO_TODAY_START:
-        ms = days * DAY_MS;
-        break;
-    case SH_MACRO_TODAY_END:
-        ms = days * DAY_MS + DAY_MS - 1;
-        break;
-    case SH_MACRO_MONTH_START:
-        ms = sh_days_from_civil(y, m, 1) * DAY_MS;
-        break;
-    case SH_MACRO_MONTH_END:
-        ms = sh_days_from_civil(y + (m == 12), m % 12 + 1, 1) * DAY_MS - 1;
-        break;
-    case SH_MACRO_YEAR_START:
-        ms = sh_days_from_civil(y, 1, 1) * DAY_MS;
-        break;
-    case SH_MACRO_YEAR_END:
-        ms = sh_days_from_civil(y + 1, 1, 1) * DAY_MS - 1;
-        break;
-    case SH_MACRO_SECOND:
-        set_int(out, rem / 1000 % 60);
-        return;
-    case SH_MACRO_MINUTE:
-        set_int(out, rem / 60000 % 60);
-        return;
-    case SH_MACRO_HOUR:
-        set_int(out, rem / 3600000);
-        return;
-    case SH_MACRO_WEEKDAY: /* 1970-01-01 was a Thursday; Sunday is 0 */
-        set_int(out, ((days % 7) + 11) % 7);
-        return;
-    case SH_MACRO_DAY:
-        set_int(out, d);
-        return;
-    case SH_MACRO_MONTH:
-        set_int(out, m);
-        return;
-    case SH_MACRO_YEAR:
-        set_int(out, y);
-        return;
-    default:
-        set_null(out);
-        return;
-    }
-    set_date(out, ms);
-}
-
 /* ---- field paths ---- */
 
 static const struct sh_filter_field implicit_fields[] = {
@@ -236,7 +156,7 @@ static const struct sh_filter_field implicit_fields[] = {
     {"updated", SH_FIELD_AUTODATE, 0, NULL},
 };
 
-static const struct sh_filter_field *find_field(const struct sh_filter_schema *s, const char *name)
+const struct sh_filter_field *sh__find_field(const struct sh_filter_schema *s, const char *name)
 {
     for (size_t i = 0; i < s->nfields; i++)
         if (s->fields[i].name && strcmp(s->fields[i].name, name) == 0)
@@ -302,8 +222,46 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
     size_t nfld = nseg; /* segments that name fields; the rest is a JSON path */
     unsigned hops = 0, multi_segs = 0;
     const struct sh_filter_schema *cur = s;
+    const struct sh_filter_schema *via_src[MAX_SEGMENTS];
+    const struct sh_filter_field *via_rel[MAX_SEGMENTS];
     for (used = 0; used < nseg; used++) {
-        const struct sh_filter_field *f = find_field(cur, seg[used]);
+        const struct sh_filter_field *f = sh__find_field(cur, seg[used]);
+        via_src[used] = NULL;
+        via_rel[used] = NULL;
+        if (!f && !(start && used == 0) &&
+            sh__find_via(cur, seg[used], &via_src[used], &via_rel[used])) {
+            /* A back-relation: a multi-valued hop into the rows pointing here. */
+            const struct sh_filter_schema *src = via_src[used];
+            const struct sh_filter_field *rf = via_rel[used];
+            if ((rf->flags & SH_FILTER_FIELD_NOFILTER) || !sh__ident_ok(rf->name))
+                return path_fail(c, prefix, path, ends[used], "cannot use field", off);
+            if (rf->flags & SH_FILTER_FIELD_HIDDEN)
+                *c->reads |= SH_FILTER_READS_HIDDEN;
+            if (src->access & SH_FILTER_ACCESS_NOLIST)
+                return path_fail(c, prefix, path, ends[used],
+                                 "only superusers can filter or sort through", off);
+            /* A client's back-relation must be an index lookup (no scan of
+             * the other collection per record): a single, indexed relation. */
+            if ((src->access & SH_FILTER_ACCESS_CONFINED) &&
+                ((rf->flags & SH_FILTER_FIELD_MULTI) || !(rf->flags & SH_FILTER_FIELD_INDEXED)))
+                return path_fail(c, prefix, path, ends[used],
+                                 "back-relation needs an index on a single relation field for",
+                                 off);
+            if (++hops > SH_FILTER_MAX_RELATION_DEPTH)
+                return path_fail(c, prefix, path, ends[used], "too many relation levels in", off);
+            multi = true;
+            if (s->max_multi_hops && ++multi_segs > s->max_multi_hops)
+                return path_fail(c, prefix, path, ends[used], "too many multi-valued relations in",
+                                 off);
+            if (src->table && (!c->root || strcasecmp(src->table, c->root) != 0))
+                *c->reads |= SH_FILTER_READS_OTHER_TABLE;
+            fld[used] = &sh__via_field;
+            sch[used] = cur;
+            cur = src;
+            if (used + 1 == nseg)
+                break;
+            continue;
+        }
         if (!f || !sh__ident_ok(f->name))
             return path_fail(c, prefix, path, ends[used], "unknown field", off);
         if ((f->flags & SH_FILTER_FIELD_NOFILTER) || f->kind == SH_FIELD_PASSWORD)
@@ -313,6 +271,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         if (f->flags & SH_FILTER_FIELD_HIDDEN)
             *c->reads |= SH_FILTER_READS_HIDDEN;
         bool last = used + 1 == nseg;
+        /* geoPoint (schema branch): `field.lon` / `field.lat` are JSON
+         * paths into its {"lon":x,"lat":y} text; the lead adds
+         * `|| f->kind == SH_FIELD_GEOPOINT` here once the kind exists. */
         if (f->kind == SH_FIELD_JSON && !last) {
             json_path = true;
             nfld = used + 1;
@@ -342,13 +303,19 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
     const struct sh_filter_field *lastf = fld[nfld - 1];
     if (mod == SH_MOD_LENGTH && (!(lastf->flags & SH_FILTER_FIELD_MULTI) || json_path))
         return path_fail(c, prefix, path, plen, ":length needs a multi-valued field, not", off);
+    if (mod == SH_MOD_EACH && !multi)
+        return path_fail(c, prefix, path, plen, ":each needs a multi-valued field, not", off);
+    if (mod == SH_MOD_LOWER && lastf->kind != SH_FIELD_TEXT && lastf->kind != SH_FIELD_EMAIL &&
+        lastf->kind != SH_FIELD_URL && lastf->kind != SH_FIELD_SELECT && !json_path &&
+        lastf->kind != SH_FIELD_RELATION)
+        return path_fail(c, prefix, path, plen, ":lower needs a text field, not", off);
     bool guard =
         (lastf->flags & SH_FILTER_FIELD_EMAIL_GUARD) && !json_path && !(start && nfld == 1);
     if (guard && c->sort)
         return path_fail(c, prefix, path, plen, "cannot sort by the hidden email", off);
 
     /* Pass 2: emit. col is the current segment's column expression. */
-    struct sh_filter_sql col = {0}, from = {0}, where = {0}, val = {0};
+    struct sh_filter_sql col = {0}, from = {0}, where = {0}, val = {0}, semi_head = {0};
     const char *qual = s->alias ? s->alias : s->table;
     if (!start && !sh__ident_ok(qual)) {
         sh__filter_fail(c->err, off, "Invalid %s: unknown collection.", c->what);
@@ -357,12 +324,77 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
     unsigned rel = 0; /* alias of the relation whose columns come next; 0 = root */
     bool have_from = false;
     for (size_t i = 0; i < nfld; i++) {
+        if (via_src[i]) {
+            /* Back-relation: join the rows of via_src[i] whose relation
+             * field holds the current record's id. */
+            const struct sh_filter_schema *src = via_src[i];
+            struct sh_filter_sql id = {0};
+            if (rel)
+                sh__put_alias(&id, 'r', rel);
+            else
+                sh__sql_putq(&id, qual);
+            sh__sql_puts(&id, ".\"id\"");
+            rel = ++c->next_alias;
+            bool semi = i == 0 && !(via_rel[i]->flags & SH_FILTER_FIELD_MULTI);
+            if (semi) {
+                sh__sql_putq(&out->semi_first, src->table);
+                sh__sql_puts(&out->semi_first, " AS ");
+                sh__put_alias(&out->semi_first, 'r', rel);
+                sh__put_alias(&out->semi_key, 'r', rel);
+                sh__sql_puts(&out->semi_key, ".");
+                sh__sql_putq(&out->semi_key, via_rel[i]->name);
+                sh__sql_append(&out->semi_root, &id);
+            }
+            sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");
+            sh__sql_putq(&from, src->table);
+            sh__sql_puts(&from, " AS ");
+            sh__put_alias(&from, 'r', rel);
+            sh__sql_puts(&from, " ON ");
+            sh__put_via_on(&from, rel, via_rel[i], &id);
+            sh_filter_sql_deinit(&id);
+            if (src->row_rule && !sh_filter_is_empty(src->row_rule)) {
+                struct sh_filter_sql cond = {0};
+                char alias[32];
+                snprintf(alias, sizeof(alias), "__r%u", rel);
+                int rc =
+                    sh__compile_at(c, src->row_rule,
+                                   src->row_rule_schema ? src->row_rule_schema : src, alias, &cond);
+                if (rc) {
+                    sh_filter_sql_deinit(&cond);
+                    sh_filter_sql_deinit(&col);
+                    sh_filter_sql_deinit(&from);
+                    sh_filter_sql_deinit(&where);
+                    sh_filter_sql_deinit(&semi_head);
+                    sh__val_deinit(out);
+                    memset(out, 0, sizeof(*out));
+                    return rc;
+                }
+                sh__sql_puts(&from, " AND ");
+                sh__sql_append(&from, &cond);
+                if (semi)
+                    sh__sql_append(&out->semi_rule, &cond);
+                sh_filter_sql_deinit(&cond);
+            }
+            if (semi) {
+                /* the FROM's first item aside: what follows it is semi_rest */
+                out->semi = true;
+                semi_head = from;
+                from = (struct sh_filter_sql){0};
+            }
+            have_from = true;
+            sh_filter_sql_deinit(&col);
+            sh__put_alias(&col, 'r', rel);
+            sh__sql_puts(&col, ".\"id\"");
+            if (i + 1 == nfld)
+                break;
+            continue;
+        }
         sh_filter_sql_deinit(&col);
         if (i == 0 && start) {
             sh__sql_append(&col, start);
         } else {
             if (rel)
-                put_alias(&col, 'r', rel);
+                sh__put_alias(&col, 'r', rel);
             else
                 sh__sql_putq(&col, qual);
             sh__sql_puts(&col, ".");
@@ -379,7 +411,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             unsigned j = ++c->next_alias;
             sh__sql_puts(&from, have_from ? " JOIN " : "");
             put_each(&from, &col, j);
-            put_alias(&key, 'j', j);
+            sh__put_alias(&key, 'j', j);
             sh__sql_puts(&key, ".\"value\"");
             have_from = true;
         } else {
@@ -402,6 +434,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                 sh_filter_sql_deinit(&col);
                 sh_filter_sql_deinit(&from);
                 sh_filter_sql_deinit(&where);
+                sh_filter_sql_deinit(&semi_head);
+                sh__val_deinit(out);
+                memset(out, 0, sizeof(*out));
                 return rc;
             }
         }
@@ -410,8 +445,8 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             /* Scalar form: the first table is correlated in the WHERE clause. */
             sh__sql_putq(&from, target->table);
             sh__sql_puts(&from, " AS ");
-            put_alias(&from, 'r', rel);
-            put_alias(&where, 'r', rel);
+            sh__put_alias(&from, 'r', rel);
+            sh__put_alias(&where, 'r', rel);
             sh__sql_puts(&where, ".\"id\" = ");
             sh__sql_append(&where, &key);
             on = &where;
@@ -419,9 +454,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
             sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");
             sh__sql_putq(&from, target->table);
             sh__sql_puts(&from, " AS ");
-            put_alias(&from, 'r', rel);
+            sh__put_alias(&from, 'r', rel);
             sh__sql_puts(&from, " ON ");
-            put_alias(&from, 'r', rel);
+            sh__put_alias(&from, 'r', rel);
             sh__sql_puts(&from, ".\"id\" = ");
             sh__sql_append(&from, &key);
         }
@@ -438,7 +473,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         struct sh_filter_sql g = {0};
         sh__sql_puts(&g, "(CASE WHEN ");
         if (rel)
-            put_alias(&g, 'r', rel);
+            sh__put_alias(&g, 'r', rel);
         else
             sh__sql_putq(&g, qual);
         sh__sql_puts(&g, ".\"emailVisibility\" IS 1");
@@ -446,7 +481,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         if (own) {
             sh__sql_puts(&g, " OR ");
             if (rel)
-                put_alias(&g, 'r', rel);
+                sh__put_alias(&g, 'r', rel);
             else
                 sh__sql_putq(&g, qual);
             sh__sql_puts(&g, ".\"id\" = ");
@@ -486,7 +521,7 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         sh__sql_puts(&from, have_from ? " JOIN " : "");
         put_each(&from, &col, j);
         have_from = true;
-        put_alias(&val, 'j', j);
+        sh__put_alias(&val, 'j', j);
         sh__sql_puts(&val, ".\"value\"");
     } else {
         sh__sql_append(&val, &col);
@@ -500,6 +535,23 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         val = low;
     }
 
+    if (out->semi) {
+        /* the whole FROM is the first item and the rest */
+        sh__sql_append(&out->semi_rest, &from);
+        sh__sql_append(&semi_head, &from);
+        sh_filter_sql_deinit(&from);
+        from = semi_head;
+        out->semi_null_false = mod != SH_MOD_LENGTH;
+        /* the rows' condition is an index search when it reads an indexed
+         * column of them directly */
+        out->semi_indexed = nfld == 2 && !json_path && mod == SH_MOD_NONE &&
+                            (fld[1]->flags & SH_FILTER_FIELD_INDEXED) &&
+                            !(fld[1]->flags & SH_FILTER_FIELD_MULTI);
+    }
+    for (size_t i = 0; i < nfld; i++)
+        out->via |= via_src[i] != NULL;
+    out->nonempty = !have_from && !start && !json_path && !multi && mod == SH_MOD_NONE &&
+                    strcmp(lastf->name, "id") == 0;
     if (multi) {
         out->multi = true;
         out->from = from;
@@ -526,7 +578,7 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
 {
     const struct sh_filter_ctx *ctx = c->ctx;
     if (!ctx->auth) {
-        set_null(out); /* a guest: every @request.auth.* is NULL */
+        sh__val_set_null(out); /* a guest: every @request.auth.* is NULL */
         return 0;
     }
     size_t n = strcspn(o->text, ".");
@@ -541,7 +593,7 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
     memcpy(first, o->text, n);
     first[n] = '\0';
     const struct sh_filter_schema *as = ctx->auth_schema;
-    const struct sh_filter_field *f = as ? find_field(as, first) : NULL;
+    const struct sh_filter_field *f = as ? sh__find_field(as, first) : NULL;
     if (f && f->kind == SH_FIELD_RELATION) {
         /* Traverse from the auth record's relation value, bound as a parameter. */
         struct sh__val start = {0};
@@ -550,7 +602,7 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
             char *json = cJSON_PrintUnformatted(ids);
             if (!json)
                 abort();
-            set_text(&start, json, strlen(json));
+            sh__val_set_text(&start, json, strlen(json));
             cJSON_free(json);
         } else {
             set_json(c, ids, SH_MOD_NONE, &start);
@@ -567,34 +619,166 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
     return 0;
 }
 
+/* @request.body.<name>:changed in an update rule: false when the body lacks
+ * the key, else whether the sent value differs from the stored column (NULL
+ * and "" equal; a multi-valued field compares as normalised JSON arrays). */
+static int resolve_changed(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out)
+{
+    const cJSON *item =
+        c->ctx->body ? cJSON_GetObjectItemCaseSensitive(c->ctx->body, o->text) : NULL;
+    const struct sh_filter_schema *s = c->schema;
+    const struct sh_filter_field *f = sh__find_field(s, o->text);
+    const char *qual = s->alias ? s->alias : s->table;
+    if (!f || !sh__ident_ok(f->name) || !sh__ident_ok(qual))
+        return path_fail(c, "@request.body.", o->text, o->len, ":changed needs a field of", o->off);
+    if ((f->flags & SH_FILTER_FIELD_NOFILTER) || f->kind == SH_FIELD_PASSWORD)
+        return path_fail(c, "@request.body.", o->text, o->len, "cannot use field", o->off);
+    if (!item) {
+        sh__val_set_int(out, 0);
+        return 0;
+    }
+    if (f->flags & SH_FILTER_FIELD_HIDDEN)
+        *c->reads |= SH_FILTER_READS_HIDDEN;
+    struct sh__val col = {0}, body = {0};
+    sh__sql_putq(&col.val, qual);
+    sh__sql_puts(&col.val, ".");
+    sh__sql_putq(&col.val, f->name);
+    sh__sql_puts(&out->val, "(");
+    if (f->flags & SH_FILTER_FIELD_MULTI) {
+        cJSON *arr = cJSON_IsArray(item) ? cJSON_Duplicate(item, 1) : cJSON_CreateArray();
+        if (!arr)
+            abort();
+        if (!cJSON_IsArray(item) && !cJSON_IsNull(item)) {
+            cJSON *one = cJSON_Duplicate(item, 1);
+            if (!one)
+                abort();
+            cJSON_AddItemToArray(arr, one);
+        }
+        char *json = cJSON_PrintUnformatted(arr);
+        cJSON_Delete(arr);
+        if (!json)
+            abort();
+        sh__sql_puts(&out->val, "json(CASE WHEN json_valid(");
+        sh__sql_append(&out->val, &col.val);
+        sh__sql_puts(&out->val, ") IS 1 THEN ");
+        sh__sql_append(&out->val, &col.val);
+        sh__sql_puts(&out->val, " ELSE '[]' END) IS NOT json(");
+        sh__sql_param_text(&out->val, json, strlen(json));
+        sh__sql_puts(&out->val, ")");
+        cJSON_free(json);
+    } else {
+        set_json(c, item, SH_MOD_NONE, &body);
+        if (body.multi) { /* an array sent for a single field: compare its JSON */
+            sh__val_deinit(&body);
+            memset(&body, 0, sizeof(body));
+            char *json = cJSON_PrintUnformatted(item);
+            if (!json)
+                abort();
+            sh__val_set_text(&body, json, strlen(json));
+            cJSON_free(json);
+        }
+        sh__emit_equal(&out->val, false, &col, &body);
+    }
+    sh__sql_puts(&out->val, ")");
+    sh__val_deinit(&col);
+    sh__val_deinit(&body);
+    return 0;
+}
+
+int sh__resolve_collection(struct sh__compiler *c, const struct sh__opnd *o, bool joined,
+                           struct sh__val *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct sh_filter_schema *root = c->schema;
+    if (root->access & SH_FILTER_ACCESS_CONFINED)
+        return sh__filter_fail(c->err, o->off, "Only superusers can filter by @collection.");
+    const struct sh_filter_schema *t =
+        root->resolve ? root->resolve(root->resolve_ud, o->coll) : NULL;
+    if (!t || !sh__ident_ok(t->table))
+        return sh__filter_fail(c->err, o->off,
+                               "Invalid %s: unknown collection \"@collection.%.64s\".", c->what,
+                               o->coll);
+    if (t->access & SH_FILTER_ACCESS_CONFINED)
+        return sh__filter_fail(c->err, o->off, "Only superusers can filter by @collection.");
+    if (!c->root || strcasecmp(t->table, c->root) != 0)
+        *c->reads |= SH_FILTER_READS_OTHER_TABLE;
+    unsigned n = 0;
+    if (joined) {
+        for (unsigned i = 0; i < c->njoins; i++)
+            if (strcmp(c->joins[i].calias, o->calias) == 0)
+                n = c->joins[i].n;
+    }
+    bool fresh = n == 0;
+    if (fresh)
+        n = ++c->next_alias;
+    char alias[32], prefix[SH_FILTER_MAX_LEN + 16];
+    snprintf(alias, sizeof(alias), "__c%u", n);
+    snprintf(prefix, sizeof(prefix), "@collection.%s.", o->coll);
+    struct sh_filter_schema at = *t;
+    at.alias = alias;
+    at.max_multi_hops = 0;
+    struct sh__val v;
+    memset(&v, 0, sizeof(v));
+    int rc = resolve_path(c, &at, NULL, prefix, o->text, o->mod, o->off, &v);
+    if (rc)
+        return rc;
+    v.nonempty = false; /* the LEFT JOIN's NULL row of an empty collection */
+    if (!fresh) {
+        *out = v;
+        return 0;
+    }
+    /* Every row of the collection (one NULL row when it is empty): a
+     * multi-valued operand of its own, correlated with nothing else. */
+    out->multi = true;
+    sh__sql_puts(&out->from, "(SELECT 1) LEFT JOIN ");
+    sh__sql_putq(&out->from, t->table);
+    sh__sql_puts(&out->from, " AS ");
+    sh__sql_putq(&out->from, alias);
+    sh__sql_puts(&out->from, " ON 1");
+    if (v.multi) {
+        sh__sql_puts(&out->from, " JOIN ");
+        sh__sql_append(&out->from, &v.from);
+    }
+    out->val = v.val;
+    v.val = (struct sh_filter_sql){0};
+    sh__val_deinit(&v);
+    return 0;
+}
+
 int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out)
 {
     memset(out, 0, sizeof(*out));
     const struct sh_filter_ctx *ctx = c->ctx;
     switch (o->kind) {
     case SH_OPND_NULL:
-        set_null(out);
+        sh__val_set_null(out);
         return 0;
     case SH_OPND_BOOL:
     case SH_OPND_INT:
-        set_int(out, o->i);
+        sh__val_set_int(out, o->i);
         return 0;
     case SH_OPND_DOUBLE:
         sh__sql_param_double(&out->val, o->d);
         out->known = true;
         return 0;
     case SH_OPND_TEXT:
-        set_text(out, o->text, o->len);
+        sh__val_set_text(out, o->text, o->len);
         return 0;
     case SH_OPND_FIELD:
         return resolve_path(c, c->schema, NULL, "", o->text, o->mod, o->off, out);
+    case SH_OPND_FUNC:
+        return sh__resolve_func(c, o, out);
     case SH_OPND_MACRO:
         break;
     }
     switch (o->macro) {
     case SH_MACRO_AUTH:
         return resolve_auth(c, o, out);
+    case SH_MACRO_COLLECTION:
+        return sh__resolve_collection(c, o, false, out);
     case SH_MACRO_BODY:
+        if (o->mod == SH_MOD_CHANGED)
+            return resolve_changed(c, o, out);
         set_json(c, json_walk(ctx->body, o->text), o->mod, out);
         return 0;
     case SH_MACRO_QUERY:
@@ -606,13 +790,15 @@ int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val
                  SH_MOD_NONE, out);
         return 0;
     case SH_MACRO_METHOD:
-        set_text(out, ctx->method ? ctx->method : "", ctx->method ? strlen(ctx->method) : 0);
+        sh__val_set_text(out, ctx->method ? ctx->method : "",
+                         ctx->method ? strlen(ctx->method) : 0);
         return 0;
     case SH_MACRO_CONTEXT:
-        set_text(out, ctx->context ? ctx->context : "", ctx->context ? strlen(ctx->context) : 0);
+        sh__val_set_text(out, ctx->context ? ctx->context : "",
+                         ctx->context ? strlen(ctx->context) : 0);
         return 0;
     default:
-        set_time_macro(o->macro, ctx->now_ms, out);
+        sh__set_time_macro(o->macro, ctx->now_ms, out);
         return 0;
     }
 }

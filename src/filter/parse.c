@@ -152,12 +152,62 @@ found:
     return 0;
 }
 
+/* True if s[0..n) is [A-Za-z_][A-Za-z0-9_]*. */
+static bool name_ok(const char *s, size_t n)
+{
+    if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    return path_ok(s, n) && !memchr(s, '.', n);
+}
+
+/* @collection.<name>[:alias].<path>[:modifier]; s/n is the whole identifier
+ * and the modifier, if any, has been cut off already. */
+static int parse_collection(struct parser *p, const char *s, size_t n, struct sh__opnd *o)
+{
+    static const char prefix[] = "@collection.";
+    size_t pn = sizeof(prefix) - 1;
+    const char *name = s + pn, *end = s + n;
+    const char *dot = memchr(name, '.', (size_t)(end - name));
+    if (!dot)
+        return fail_at(p, o->off, "@collection needs a field after the collection name");
+    const char *colon = memchr(name, ':', (size_t)(dot - name));
+    const char *name_end = colon ? colon : dot;
+    if (!name_ok(name, (size_t)(name_end - name)) ||
+        (colon && !name_ok(colon + 1, (size_t)(dot - colon - 1))))
+        return fail_at(p, o->off, "invalid @collection name or alias");
+    if (!path_ok(dot + 1, (size_t)(end - dot - 1)) || memchr(dot + 1, ':', (size_t)(end - dot - 1)))
+        return fail_at(p, o->off, "invalid field name");
+    o->kind = SH_OPND_MACRO;
+    o->macro = SH_MACRO_COLLECTION;
+    o->coll = pool_strndup(p->f, name, (size_t)(name_end - name));
+    o->calias = colon ? pool_strndup(p->f, colon + 1, (size_t)(dot - colon - 1)) : o->coll;
+    o->text = pool_strndup(p->f, dot + 1, (size_t)(end - dot - 1));
+    o->len = (size_t)(end - dot - 1);
+    p->f->uses |= SH_FILTER_USES_COLLECTION;
+    if (o->mod == SH_MOD_ISSET || o->mod == SH_MOD_CHANGED)
+        return fail_at(p, o->off, "modifier not allowed here");
+    return 0;
+}
+
 static int parse_ident(struct parser *p, struct sh__opnd *o)
 {
     const char *s = p->lx.text + p->tok.off;
     size_t n = p->tok.len;
-    const char *colon = memchr(s, ':', n);
-    if (colon) {
+    static const char coll_prefix[] = "@collection.";
+    bool is_coll =
+        n > sizeof(coll_prefix) - 1 && memcmp(s, coll_prefix, sizeof(coll_prefix) - 1) == 0;
+    /* The modifier is after the last ':' (an @collection alias has one too). */
+    const char *colon = NULL;
+    for (size_t i = n; i-- > 0;)
+        if (s[i] == ':') {
+            colon = s + i;
+            break;
+        }
+    if (is_coll && colon && !memchr(colon, '.', (size_t)(s + n - colon)) &&
+        memchr(s + sizeof(coll_prefix) - 1, '.', (size_t)(colon - s) - (sizeof(coll_prefix) - 1)) ==
+            NULL)
+        colon = NULL; /* `@collection.posts:p` with no field: the alias, not a modifier */
+    if (colon && !memchr(colon, '.', (size_t)(s + n - colon))) {
         const char *mod = colon + 1;
         size_t mn = n - (size_t)(mod - s);
         if (mn == 5 && memcmp(mod, "isset", 5) == 0)
@@ -166,6 +216,10 @@ static int parse_ident(struct parser *p, struct sh__opnd *o)
             o->mod = SH_MOD_LENGTH;
         else if (mn == 5 && memcmp(mod, "lower", 5) == 0)
             o->mod = SH_MOD_LOWER;
+        else if (mn == 4 && memcmp(mod, "each", 4) == 0)
+            o->mod = SH_MOD_EACH;
+        else if (mn == 7 && memcmp(mod, "changed", 7) == 0)
+            o->mod = SH_MOD_CHANGED;
         else
             return fail_at(p, o->off + (size_t)(colon - s), "unknown modifier");
         n = (size_t)(colon - s);
@@ -183,17 +237,21 @@ static int parse_ident(struct parser *p, struct sh__opnd *o)
         o->kind = SH_OPND_NULL;
         return 0;
     }
+    if (is_coll)
+        return parse_collection(p, s, n, o);
     if (s[0] == '@') {
         o->kind = SH_OPND_MACRO;
         int rc = parse_macro(p, s, n, o);
         if (rc)
             return rc;
-        bool ok = o->mod == SH_MOD_NONE || (o->macro == SH_MACRO_BODY && o->mod != SH_MOD_LOWER);
+        /* :changed names a stored field: only a top-level body key. */
+        bool ok = o->mod == SH_MOD_NONE || (o->macro == SH_MACRO_BODY && o->mod != SH_MOD_LOWER &&
+                                            (o->mod != SH_MOD_CHANGED || name_ok(o->text, o->len)));
         return ok ? 0 : fail_at(p, o->off, "modifier not allowed here");
     }
-    if (!path_ok(s, n))
+    if (!path_ok(s, n) || memchr(s, ':', n))
         return fail_at(p, o->off, "invalid field name");
-    if (o->mod == SH_MOD_ISSET)
+    if (o->mod == SH_MOD_ISSET || o->mod == SH_MOD_CHANGED)
         return fail_at(p, o->off, "modifier not allowed here");
     o->kind = SH_OPND_FIELD;
     o->text = pool_strndup(p->f, s, n);
@@ -218,10 +276,61 @@ static int parse_number(struct parser *p, struct sh__opnd *o)
     return 0;
 }
 
+static int parse_operand(struct parser *p, struct sh__opnd *o);
+
+/* name(arg, ...): the lookahead is the name, followed by '('. Arguments are
+ * plain operands (no nested calls), at most SH_FUNC_MAX_ARGS. */
+static int parse_call(struct parser *p, struct sh__opnd *o)
+{
+    const char *s = p->lx.text + p->tok.off;
+    size_t n = p->tok.len;
+    unsigned min, max;
+    if (n == 11 && memcmp(s, "geoDistance", 11) == 0) {
+        o->func = SH_FUNC_GEO_DISTANCE;
+        min = max = 4;
+    } else if (n == 8 && memcmp(s, "strftime", 8) == 0) {
+        o->func = SH_FUNC_STRFTIME;
+        min = 2;
+        max = SH_FUNC_MAX_ARGS;
+    } else {
+        return sh__filter_fail(p->err, o->off,
+                               "Invalid filter: unknown function \"%.*s\" at offset %zu.",
+                               n > 64 ? 64 : (int)n, s, o->off);
+    }
+    o->kind = SH_OPND_FUNC;
+    o->args = pool_alloc(p->f, max * sizeof(*o->args));
+    int rc;
+    if ((rc = advance(p)) || (rc = advance(p))) /* the name, '(' */
+        return rc;
+    while (p->tok.type != SH_TOK_RPAREN) {
+        if (o->nargs == max)
+            return fail_at(p, p->tok.off, "too many function arguments");
+        if (p->tok.type == SH_TOK_IDENT && p->lx.pos < p->lx.len && p->lx.text[p->lx.pos] == '(')
+            return fail_at(p, p->tok.off, "nested function calls are not supported");
+        if ((rc = parse_operand(p, &o->args[o->nargs++])))
+            return rc;
+        if (p->tok.type == SH_TOK_COMMA) {
+            if ((rc = advance(p)))
+                return rc;
+            if (p->tok.type == SH_TOK_RPAREN)
+                return fail_at(p, p->tok.off, "expected a value");
+        } else if (p->tok.type != SH_TOK_RPAREN) {
+            return fail_at(p, p->tok.off, "expected ',' or ')'");
+        }
+    }
+    if (o->nargs < min)
+        return fail_at(p, p->tok.off, "too few function arguments");
+    return 0;
+}
+
 static int parse_operand(struct parser *p, struct sh__opnd *o)
 {
     o->off = p->tok.off;
     int rc;
+    if (p->tok.type == SH_TOK_IDENT && p->lx.pos < p->lx.len && p->lx.text[p->lx.pos] == '(') {
+        rc = parse_call(p, o);
+        return rc ? rc : advance(p);
+    }
     switch (p->tok.type) {
     case SH_TOK_STRING:
         o->kind = SH_OPND_TEXT;

@@ -3,7 +3,9 @@
  * (`"posts"."created" DESC, "posts"."title" ASC, RANDOM()`). Terms are field
  * paths resolved like filter operands (so `author.name` sorts by a subquery)
  * or the @random and @rowid macros; multi-valued and unfilterable fields are
- * refused, as is anything past SH_SORT_MAX_TERMS terms.
+ * refused, as is anything past SH_SORT_MAX_TERMS terms. A path through a
+ * back-relation (`comments_via_post.created`) sorts by the smallest value of
+ * its rows ascending and by the largest descending; no rows read as NULL.
  */
 #include <string.h>
 
@@ -54,7 +56,16 @@ static int compile_term(struct sh__compiler *c, const char *s, size_t n, size_t 
     }
     struct sh__val v;
     rc = sh__resolve(c, &f->root->l, &v);
-    if (rc == 0 && v.multi) {
+    if (rc == 0 && v.multi && v.via) {
+        /* A back-relation: ascending by its smallest value, descending by
+         * its largest (`-comments_via_post.created`: latest comment first). */
+        sh__sql_puts(out, dir[1] == 'D' ? "(SELECT MAX(" : "(SELECT MIN(");
+        sh__sql_append(out, &v.val);
+        sh__sql_puts(out, ") FROM ");
+        sh__sql_append(out, &v.from);
+        sh__sql_puts(out, ")");
+        sh__sql_puts(out, dir);
+    } else if (rc == 0 && v.multi) {
         rc = sh__filter_fail(c->err, off, "Invalid sort: cannot sort by multi-valued \"%.*s\".",
                              n > 64 ? 64 : (int)n, s);
     } else if (rc == 0) {

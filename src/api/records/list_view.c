@@ -42,7 +42,7 @@ static bool sort_uses_request(const char *s)
     for (const char *p = s; p && *p;) {
         while (*p == ' ' || *p == ',' || *p == '-' || *p == '+')
             p++;
-        if (strncmp(p, "@request.", 9) == 0)
+        if (strncmp(p, "@request.", 9) == 0 || strncmp(p, "@collection.", 12) == 0)
             return true;
         p = strchr(p, ',');
     }
@@ -77,6 +77,10 @@ static int user_filter_or_reply(struct sh_req *r, struct sh__rec_req *q, struct 
         sh__api_error(r, 403, "Only superusers can filter by @request.", NULL);
         return -1;
     }
+    if (!q->superuser && (sh_filter_uses(*out) & SH_FILTER_USES_COLLECTION)) {
+        sh__api_error(r, 403, "Only superusers can filter by @collection.", NULL);
+        return -1;
+    }
     if ((sh_filter_uses(*out) & (SH_FILTER_USES_QUERY | SH_FILTER_USES_HEADERS)) &&
         sh__rec_request_json_or_reply(r, q))
         return -1;
@@ -92,6 +96,13 @@ static int read_fail_or_retry(struct sh_req *r, struct sh__rec_req *q, int rc,
 {
     if (rc == SH_EINVAL && err->message[0]) {
         sh__api_error(r, 400, err->message, NULL);
+        return 0;
+    }
+    if (rc == SH_EFORBIDDEN) { /* only the refusal of an unindexed back-relation expand */
+        sh__api_error(r, 400,
+                      "Invalid expand: a back-relation needs an index on a single relation "
+                      "field (ask a superuser to add one).",
+                      NULL);
         return 0;
     }
     if (rc == SH_ETOOBIG) { /* only the expand cap answers it here */

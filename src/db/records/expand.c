@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "stagehand/records.h"
+#include "stagehand/schema.h"
 
 struct node {
     char *name;
@@ -213,13 +214,153 @@ static int attach(const struct level *recs, const struct sh_field *f, const cJSO
     return rc;
 }
 
+/* ---- back-relations: `<collection>_via_<field>` ---- */
+
+/* The collection and relation field a back-relation name stands for, when
+ * the field is a relation to c; false otherwise (the name is ignored). */
+static bool find_via(const struct sh_rec_access *acc, const struct sh_collection *c,
+                     const char *name, const struct sh_collection **src, const struct sh_field **rf)
+{
+    const char *at = NULL;
+    for (const char *p = strstr(name, "_via_"); p; p = strstr(p + 1, "_via_"))
+        at = p;
+    if (!at || at == name || !at[5] || !acc->resolver || !acc->resolver->find)
+        return false;
+    char coll[SH_SCHEMA_NAME_MAX + 1];
+    size_t n = (size_t)(at - name);
+    if (n >= sizeof(coll))
+        return false;
+    memcpy(coll, name, n);
+    coll[n] = '\0';
+    const struct sh_collection *s = acc->resolver->find(acc->resolver->ud, coll);
+    const struct sh_field *f = s ? sh_collection_field(s, at + 5) : NULL;
+    if (!f || f->kind != SH_FIELD_RELATION || !f->collection_id)
+        return false;
+    const struct sh_collection *t = acc->resolver->find(acc->resolver->ud, f->collection_id);
+    if (t != c)
+        return false;
+    *src = s;
+    *rf = f;
+    return true;
+}
+
+/* Attaches back-relation rows to the records they point at: each record's
+ * `expand.<name>` is the array of found rows whose relation holds its id
+ * (in the order found), spending the allowance as attach does. */
+static int attach_via(const struct level *recs, const char *name, const struct sh_field *rf,
+                      const cJSON *found, size_t *left)
+{
+    struct by_id *parents = sh_calloc(recs->n + 1, sizeof(*parents));
+    cJSON **lists = sh_calloc(recs->n + 1, sizeof(*lists));
+    size_t np = 0;
+    for (size_t i = 0; i < recs->n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(recs->v[i], "id");
+        if (cJSON_IsString(v))
+            parents[np++] = (struct by_id){v->valuestring, recs->v[i], i};
+    }
+    qsort(parents, np, sizeof(*parents), by_id_cmp);
+    int rc = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, found) {
+        if (rc)
+            break;
+        cJSON *ids = cJSON_CreateArray();
+        add_ids(ids, cJSON_GetObjectItemCaseSensitive(e, rf->name));
+        size_t weight = 1 + expanded_count(e);
+        const cJSON *id;
+        cJSON_ArrayForEach(id, ids) {
+            const struct by_id *p = find_by_id(parents, np, id->valuestring);
+            if (!p)
+                continue;
+            if (!spend(left, weight)) {
+                rc = SH_ETOOBIG;
+                break;
+            }
+            size_t k = p->weight; /* the record's index in recs */
+            if (!lists[k])
+                lists[k] = cJSON_CreateArray();
+            cJSON_AddItemToArray(lists[k], cJSON_Duplicate(e, 1));
+        }
+        cJSON_Delete(ids);
+    }
+    for (size_t i = 0; i < recs->n; i++) {
+        if (lists[i] && rc == 0)
+            cJSON_AddItemToObject(expand_obj(recs->v[i]), name, lists[i]);
+        else
+            cJSON_Delete(lists[i]);
+    }
+    free(lists);
+    free(parents);
+    return rc;
+}
+
+static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
+                        const struct sh_collection *c, const struct level *recs,
+                        const struct node *parent, size_t *left);
+
+/* Expands back-relation n of the level's records (of collection c): rows of
+ * src whose relation field rf points at them, read under src's viewRule. A
+ * client may only expand through a single, indexed relation field (an
+ * index lookup); otherwise SH_EFORBIDDEN (the records API answers 400). */
+static int expand_via(struct sh_db *db, const struct sh_rec_access *acc,
+                      const struct sh_collection *c, const struct level *recs, const struct node *n,
+                      size_t *left)
+{
+    const struct sh_collection *src;
+    const struct sh_field *rf;
+    if (!find_via(acc, c, n->name, &src, &rf))
+        return 0; /* PocketBase ignores what it cannot expand */
+    bool su = acc->flags & SH_REC_SUPERUSER;
+    const struct sh_filter *rule = NULL;
+    if (!su) {
+        if (rf->hidden || !src->rules[SH_RULE_VIEW])
+            return 0; /* the viewer may not see these rows or this link */
+        if (sh_field_is_multi(rf) || !sh_field_indexed(src, rf->name))
+            return SH_EFORBIDDEN;
+        rule = src->rule_filters[SH_RULE_VIEW];
+    }
+    cJSON *ids = cJSON_CreateArray();
+    for (size_t i = 0; i < recs->n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(recs->v[i], "id");
+        if (cJSON_IsString(v))
+            cJSON_AddItemToArray(ids, cJSON_CreateString(v->valuestring));
+    }
+    int rc = 0;
+    cJSON *found = NULL;
+    if (cJSON_GetArraySize(ids) > 0) {
+        char *text = cJSON_PrintUnformatted(ids);
+        SH_ASSERT(text);
+        /* One row more than the allowance: reading it means SH_ETOOBIG. */
+        size_t limit = *left == SIZE_MAX ? 0 : *left + 1;
+        rc = sh__rec_fetch_via(db, acc, src, rule, rf->name, sh_field_is_multi(rf), text, limit,
+                               &found);
+        cJSON_free(text);
+    }
+    cJSON_Delete(ids);
+    if (rc == 0 && found && n->kids) {
+        struct level next = level_of(found);
+        rc = expand_level(db, acc, src, &next, n, left);
+        free(next.v);
+    }
+    if (rc == 0 && found)
+        rc = attach_via(recs, n->name, rf, found, left);
+    cJSON_Delete(found);
+    return rc;
+}
+
 static int expand_level(struct sh_db *db, const struct sh_rec_access *acc,
                         const struct sh_collection *c, const struct level *recs,
                         const struct node *parent, size_t *left)
 {
     for (const struct node *n = parent->kids; n; n = n->next) {
         const struct sh_field *f = sh_collection_field(c, n->name);
-        if (!f || f->kind != SH_FIELD_RELATION)
+        if (!f) {
+            int rc = expand_via(db, acc, c, recs, n, left);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (f->kind != SH_FIELD_RELATION)
             continue; /* PocketBase ignores what it cannot expand */
         if (f->hidden && !(acc->flags & SH_REC_SUPERUSER))
             continue;

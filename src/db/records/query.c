@@ -494,16 +494,15 @@ int sh_rec_view(struct sh_db *db, const struct sh_rec_access *acc, const struct 
     return rc;
 }
 
-int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
-                      const struct sh_collection *c, const struct sh_filter *rule,
-                      const char *ids_json, cJSON **out)
+static int fetch_where(struct sh_db *db, const struct sh_rec_access *acc,
+                       const struct sh_collection *c, const struct sh_filter *rule,
+                       const char *id_sql, const char *value, cJSON **out)
 {
     *out = NULL;
     struct where w;
     struct sh_filter_error err;
     sqlite3_stmt *st;
-    int rc = by_id_prepare(db, acc, c, rule, "IN (SELECT value FROM json_each(?))", ids_json, &w,
-                           &st, &err);
+    int rc = by_id_prepare(db, acc, c, rule, id_sql, value, &w, &st, &err);
     if (rc)
         return rc;
     cJSON *arr = cJSON_CreateArray();
@@ -515,5 +514,50 @@ int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
     else
         *out = arr;
     where_deinit(&w);
+    return rc;
+}
+
+int sh__rec_fetch_ids(struct sh_db *db, const struct sh_rec_access *acc,
+                      const struct sh_collection *c, const struct sh_filter *rule,
+                      const char *ids_json, cJSON **out)
+{
+    return fetch_where(db, acc, c, rule, "IN (SELECT value FROM json_each(?))", ids_json, out);
+}
+
+int sh__rec_fetch_via(struct sh_db *db, const struct sh_rec_access *acc,
+                      const struct sh_collection *c, const struct sh_filter *rule,
+                      const char *field, bool multi, const char *ids_json, size_t limit,
+                      cJSON **out)
+{
+    /* by_id_prepare ends the statement with `AND "c"."id" <id_sql>`: the
+     * rows whose relation holds a wanted id, then the cap. */
+    struct sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_appends(&b, "IS NOT NULL AND ");
+    if (multi) {
+        sh_buf_appends(&b, "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(");
+        sh__rec_quote(&b, c->name);
+        sh_buf_appends(&b, ".");
+        sh__rec_quote(&b, field);
+        sh_buf_appends(&b, ") IS 1 THEN ");
+        sh__rec_quote(&b, c->name);
+        sh_buf_appends(&b, ".");
+        sh__rec_quote(&b, field);
+        sh_buf_appends(&b, " ELSE '[]' END) AS \"__v\" WHERE \"__v\".\"value\" IN "
+                           "(SELECT value FROM json_each(?)))");
+    } else {
+        sh__rec_quote(&b, c->name);
+        sh_buf_appends(&b, ".");
+        sh__rec_quote(&b, field);
+        sh_buf_appends(&b, " IN (SELECT value FROM json_each(?))");
+    }
+    if (limit) {
+        char lim[40];
+        snprintf(lim, sizeof(lim), " LIMIT %zu", limit);
+        sh_buf_appends(&b, lim);
+    }
+    take_buf(&b);
+    int rc = fetch_where(db, acc, c, rule, b.data, ids_json, out);
+    sh_buf_deinit(&b);
     return rc;
 }

@@ -59,6 +59,19 @@ bool sh_collection_reach(const struct sh_collection *c, bool superuser,
     return true;
 }
 
+bool sh_field_indexed(const struct sh_collection *c, const char *name)
+{
+    if (strcmp(name, "id") == 0)
+        return true;
+    for (size_t i = 0; i < c->nindexes; i++) {
+        const struct sh_index *ix = &c->indexes[i];
+        if (ix->ncols > 0 && !ix->cols[0].nocase && !ix->where_not_empty &&
+            sh_schema_name_eq(ix->cols[0].name, name))
+            return true;
+    }
+    return false;
+}
+
 static struct sh_filter_field *build_fields(const struct sh_collection *c, unsigned flags)
 {
     struct sh_filter_field *out = sh_calloc(c->nfields + 1, sizeof(*out));
@@ -69,6 +82,8 @@ static struct sh_filter_field *build_fields(const struct sh_collection *c, unsig
             ff |= SH_FILTER_FIELD_MULTI;
         if (f->hidden)
             ff |= SH_FILTER_FIELD_HIDDEN;
+        if (sh_field_indexed(c, f->name))
+            ff |= SH_FILTER_FIELD_INDEXED;
         if (f->encrypted || (f->hidden && !(flags & SH_SCHEMA_VIEW_HIDDEN)))
             ff |= SH_FILTER_FIELD_NOFILTER;
         if (flags & SH_SCHEMA_VIEW_CLIENT) {

@@ -270,8 +270,8 @@ static void test_filter_parse_errors(void **state)
     expect_error("title:isset = 1", "Invalid filter: modifier not allowed here at offset 0.");
     expect_error("@request.auth.id:isset = 1",
                  "Invalid filter: modifier not allowed here at offset 0.");
-    expect_error("@collection.users.id = 1",
-                 "Invalid filter: unknown macro \"@collection.users.id\" at offset 0.");
+    expect_error("@collection.nowhere.id = 1",
+                 "Invalid filter: unknown collection \"@collection.nowhere\".");
     expect_error("@request.auth = 1",
                  "Invalid filter: unknown macro \"@request.auth\" at offset 0.");
     expect_error("@request.body. = 1",

@@ -42,11 +42,23 @@ static const char fixture[] =
     " {\"name\":\"secret\",\"type\":\"text\",\"hidden\":true},"
     " {\"name\":\"fav\",\"type\":\"relation\",\"collectionId\":\"posts\",\"maxSelect\":1},"
     " {\"name\":\"team\",\"type\":\"relation\",\"collectionId\":\"teams\",\"maxSelect\":1}],"
-    " \"listRule\":\"\",\"viewRule\":\"\"},"
+    " \"listRule\":\"\",\"viewRule\":\"\","
+    " \"indexes\":[\"CREATE INDEX idx_u_fav ON users (fav)\"]},"
     "{\"name\":\"teams\",\"type\":\"base\",\"fields\":[{\"name\":\"name\",\"type\":\"text\"},"
     " {\"name\":\"public\",\"type\":\"bool\"}],\"listRule\":\"public = true\"},"
-    "{\"name\":\"vault\",\"type\":\"base\",\"fields\":[{\"name\":\"code\",\"type\":\"text\"}],"
-    " \"listRule\":null},"
+    "{\"name\":\"vault\",\"type\":\"base\",\"fields\":[{\"name\":\"code\",\"type\":\"text\"},"
+    " {\"name\":\"post\",\"type\":\"relation\",\"collectionId\":\"posts\",\"maxSelect\":1}],"
+    " \"listRule\":null, \"indexes\":[\"CREATE INDEX idx_v_post ON vault (post)\"]},"
+    "{\"name\":\"comments\",\"type\":\"base\",\"fields\":[{\"name\":\"text\",\"type\":\"text\"},"
+    " {\"name\":\"post\",\"type\":\"relation\",\"collectionId\":\"posts\",\"maxSelect\":1},"
+    " {\"name\":\"author\",\"type\":\"relation\",\"collectionId\":\"users\",\"maxSelect\":1},"
+    " {\"name\":\"spy\",\"type\":\"relation\",\"collectionId\":\"posts\",\"maxSelect\":1,"
+    "  \"hidden\":true},"
+    " {\"name\":\"note\",\"type\":\"text\",\"hidden\":true},"
+    " {\"name\":\"approved\",\"type\":\"bool\"}],\"listRule\":\"approved = true\","
+    " \"indexes\":[\"CREATE INDEX idx_c_post ON comments (post)\","
+    "  \"CREATE INDEX idx_c_author ON comments (author)\","
+    "  \"CREATE INDEX idx_c_spy ON comments (spy)\"]},"
     "{\"name\":\"posts\",\"type\":\"base\",\"fields\":[{\"name\":\"title\",\"type\":\"text\"},"
     " {\"name\":\"views\",\"type\":\"number\"},"
     " {\"name\":\"author\",\"type\":\"relation\",\"collectionId\":\"users\",\"maxSelect\":1},"
@@ -54,13 +66,15 @@ static const char fixture[] =
     " {\"name\":\"parent\",\"type\":\"relation\",\"collectionId\":\"posts\",\"maxSelect\":1},"
     " {\"name\":\"vault\",\"type\":\"relation\",\"collectionId\":\"vault\",\"maxSelect\":1},"
     " {\"name\":\"team\",\"type\":\"relation\",\"collectionId\":\"teams\",\"maxSelect\":1},"
-    " {\"name\":\"internal\",\"type\":\"text\",\"hidden\":true}],\"listRule\":\"\"}"
+    " {\"name\":\"internal\",\"type\":\"text\",\"hidden\":true}],\"listRule\":\"\","
+    " \"indexes\":[\"CREATE INDEX idx_p_author ON posts (author)\"]}"
     "]";
 
-#define NUSERS 8
-#define NTEAMS 4
-#define NVAULT 4
-#define NPOSTS 16
+#define NUSERS    8
+#define NTEAMS    4
+#define NVAULT    4
+#define NPOSTS    16
+#define NCOMMENTS 24
 
 struct world {
     struct sh_collection **list;
@@ -180,6 +194,13 @@ static int setup(void **state)
               i, "ab"[i % 2], i % 5, (int)(rnd(&x) % 20), (int)(rnd(&x) % NUSERS), editors, parent,
               (int)(rnd(&x) % NVAULT), (int)(rnd(&x) % NTEAMS), "ab"[i % 2], i);
     }
+    for (int i = 0; i < NCOMMENTS; i++)
+        execf(db,
+              "INSERT INTO comments (id, text, post, author, spy, note, approved) VALUES"
+              " ('c%d', 'c%c%d', 'p%d', 'u%d', 'p%d', 'n%c%d', %d)",
+              i, "ab"[i % 2], i % 4, (int)(rnd(&x) % NPOSTS), (int)(rnd(&x) % NUSERS),
+              (int)(rnd(&x) % NPOSTS), "ab"[i % 2], i, (int)(rnd(&x) % 3 != 0));
+    exec(db, "UPDATE vault SET post = 'p' || (CAST(substr(id, 2) AS INTEGER) * 3)");
     exec(db, "COMMIT");
 
     /* the copy, with everything a guest may not see scrambled */
@@ -194,7 +215,13 @@ static int setup(void **state)
     exec(cp, "UPDATE users SET email = 'zz' || hex(randomblob(4)) || '@q.io'"
              " WHERE emailVisibility = 0");
     exec(cp, "UPDATE posts SET internal = hex(randomblob(4))");
-    exec(cp, "UPDATE vault SET code = hex(randomblob(4)), created = '1999-01-01 00:00:00.000Z'");
+    exec(cp, "UPDATE vault SET code = hex(randomblob(4)), created = '1999-01-01 00:00:00.000Z',"
+             " post = 'p' || (abs(random()) % 16)");
+    /* comments: hidden fields, and every column of the rows the listRule hides */
+    exec(cp, "UPDATE comments SET note = hex(randomblob(4)), spy = 'p' || (abs(random()) % 16)");
+    exec(cp, "UPDATE comments SET text = hex(randomblob(4)), post = 'p' || (abs(random()) % 16),"
+             " author = 'u' || (abs(random()) % 8), created = '1999-01-01 00:00:00.000Z'"
+             " WHERE approved = 0");
     exec(cp, "UPDATE teams SET name = hex(randomblob(4)), created = '1999-01-01 00:00:00.000Z',"
              " updated = '1999-01-01 00:00:00.000Z' WHERE public = 0");
     exec(cp, "COMMIT");
@@ -251,6 +278,33 @@ static const char *const post_paths[] = {
     "vault",
     "team",
     "editors.fav.editors.fav.editors.email",
+    /* issue 9: back-relations (into an auth collection, through a hidden
+     * relation, to hidden fields, into a null-listRule collection), modifiers
+     * on hidden fields, @collection (a client may not) */
+    "comments_via_post.text",
+    "comments_via_post.id",
+    "comments_via_post.author", /* indexed: ?= a value is the semi-join */
+    "comments_via_spy.post",
+    "comments_via_post.approved",
+    "comments_via_post.created",
+    "comments_via_post.author.email",
+    "comments_via_post.author.secret",
+    "comments_via_post.text:each",
+    "comments_via_post.text:lower",
+    "comments_via_spy.text",
+    "users_via_fav.email",
+    "users_via_fav.email:lower",
+    "users_via_fav.name",
+    "users_via_fav.secret",
+    "users_via_fav.id",
+    "vault_via_post.code",
+    "author.posts_via_author.internal",
+    "author.posts_via_author.title",
+    "author.comments_via_author.text",
+    "parent.comments_via_post.text",
+    "internal:lower",
+    "editors.email:each",
+    "@collection.users.email",
 };
 
 static const char *const user_paths[] = {
@@ -269,6 +323,16 @@ static const char *const user_paths[] = {
     "fav.parent.author.email",
     "tokenKey",
     "fav.editors.fav.author.email",
+    "posts_via_author.title",
+    "posts_via_author.comments_via_post.text",
+    "posts_via_editors.title",
+    "comments_via_author.text",
+    "comments_via_author.note",
+    "comments_via_author.post.title",
+    "users_via_team.email",
+    "fav.users_via_fav.email",
+    "email:lower",
+    "@collection.comments:c.note",
 };
 
 static const char *const ops[] = {"=",  "!=", "~",   "!~", ">",  ">=", "<",
@@ -282,6 +346,7 @@ static const char *const literals[] = {
     "'c'",        "''",         "null",       "0",          "5",           "true",
     "false",      "'k1b'",      "'k%'",       "'teama0'",   "'teamb1'",    "'team%'",
     "'sa0'",      "'titleb1'",  "'u3'",       "'p2'",       "'t0'",        "'2000-01-01'",
+    "'u1'",       "'u5'",
 };
 
 static void append(char *buf, size_t cap, const char *s)
@@ -482,6 +547,32 @@ static void test_user_sees_only_own_email(void **state)
     cJSON_Delete(auth);
 }
 
+/* The semi-join forms (`?=` of an indexed column of a back-relation or of
+ * an @collection row against a value) over every user id and post id: the
+ * rows the listRule hides must not count there either. */
+static void test_semi_joins_see_nothing_hidden(void **state)
+{
+    struct world *w = *state;
+    struct tally t = {0};
+    char f[160];
+    for (int i = 0; i < NUSERS; i++) {
+        snprintf(f, sizeof(f), "comments_via_post.author ?= 'u%d'", i);
+        check_one(w, coll(w, "posts"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+        snprintf(f, sizeof(f), "comments_via_post.author ?= 'u%d' || title ~ 'b'", i);
+        check_one(w, coll(w, "posts"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+        snprintf(f, sizeof(f), "comments_via_author.post ?= 'p%d'", i);
+        check_one(w, coll(w, "users"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+        snprintf(f, sizeof(f), "posts_via_author.comments_via_post.author ?= 'u%d'", i);
+        check_one(w, coll(w, "users"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+    }
+    print_message("semi-joins: %d compiled (%d with rows), %d refused, %d leaks\n", t.compiled,
+                  t.nonempty, t.refused, t.leaks);
+    if (t.leaks)
+        fail_msg("a semi-join depends on hidden data: %s", t.first_leak);
+    assert_int_equal(t.refused, 0);
+    assert_true(t.nonempty > NUSERS);
+}
+
 /* The oracle has teeth: compiled as guests' filters were before (every
  * field but hidden ones, every collection, no row rules), the same cases
  * are caught reading what they may not. */
@@ -633,6 +724,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guest_sees_nothing_hidden),
+        cmocka_unit_test(test_semi_joins_see_nothing_hidden),
         cmocka_unit_test(test_oracle_catches_old_compile),
         cmocka_unit_test(test_user_sees_only_own_email),
         cmocka_unit_test(test_compiler_reports_reads),

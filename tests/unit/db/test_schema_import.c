@@ -215,6 +215,8 @@ static void test_schema_view_flags(void **state)
             want = SH_FILTER_FIELD_NOFILTER | SH_FILTER_FIELD_HIDDEN;
         if (!strcmp(f->name, "enc"))
             want = SH_FILTER_FIELD_NOFILTER;
+        if (!strcmp(f->name, "id")) /* the primary key: always indexed */
+            want = SH_FILTER_FIELD_INDEXED;
         assert_int_equal(f->flags, want);
         if (!strcmp(f->name, "author"))
             assert_string_equal(f->rel_collection, "pbc_users");
