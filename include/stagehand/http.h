@@ -40,6 +40,18 @@ struct sh_query_param {
     struct sh_str value;
 };
 
+/* One part of a multipart/form-data body, read as the body arrived. Strings
+ * are NUL-terminated request memory. A field's value is kept (all values
+ * together at most --max-json-body); a file's bytes are counted, not kept. */
+struct sh_form_part {
+    struct sh_str name;     /* the form field; never empty (nameless parts are skipped) */
+    struct sh_str value;    /* a field's value as sent; empty for a file */
+    struct sh_str filename; /* decoded file name as sent (not sanitised) */
+    struct sh_str ctype;    /* the part's Content-Type as sent, "" when none */
+    uint64_t size;          /* bytes of the part's content */
+    unsigned is_file : 1;   /* the part had a filename parameter */
+};
+
 struct sh_http_conn;
 struct sh_http_server;
 struct sh_auth;
@@ -66,6 +78,14 @@ struct sh_req {
      * multipart/form-data) and was read and dropped, never buffered: body is
      * empty, and the handler answers 413 (the connection stays usable). */
     unsigned body_over : 1;
+    /* multipart/form-data: the body was read by the multipart reader as it
+     * came and never kept; its parts are in form[0..nform). form_error is a
+     * SH_MP_E* code (stagehand/multipart.h) when the body was malformed or
+     * over a part limit (the handler answers 400), 0 otherwise. */
+    unsigned is_form : 1;
+    int form_error;
+    const struct sh_form_part *form;
+    unsigned nform;
     int http_minor;
     unsigned keep_alive : 1;
 

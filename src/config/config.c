@@ -130,6 +130,14 @@ static const struct opt opts[] = {
      "milliseconds of record reads per signed-in record per window before 429 (0: off)"},
     {"query-budget-window", "STAGEHAND_QUERY_BUDGET_WINDOW", OPT_DURATION, F(query_budget_window),
      "window of --guest-query-budget and --client-query-budget"},
+    {"max-upload", "STAGEHAND_MAX_UPLOAD", OPT_SIZE, F(max_upload),
+     "largest multipart/form-data body (413); other bodies: --max-body"},
+    {"max-form-parts", "STAGEHAND_MAX_FORM_PARTS", OPT_COUNT, F(max_form_parts),
+     "parts of one multipart/form-data body (400)"},
+    {"max-part-header", "STAGEHAND_MAX_PART_HEADER", OPT_SIZE, F(max_part_header),
+     "header bytes of one multipart part (400)"},
+    {"max-filename", "STAGEHAND_MAX_FILENAME", OPT_SIZE, F(max_filename),
+     "bytes of an uploaded file's name as sent (400)"},
 };
 
 #undef F
@@ -175,6 +183,10 @@ void sh_config_init(struct sh_config *c)
     c->guest_query_budget = 2000;
     c->client_query_budget = 4000;
     c->query_budget_window = 10000;
+    c->max_upload = 128u << 20;
+    c->max_form_parts = 1000; /* Go's multipart default, as PocketBase runs it */
+    c->max_part_header = 8 * 1024;
+    c->max_filename = 1024;
 }
 
 void sh_config_deinit(struct sh_config *c)

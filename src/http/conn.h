@@ -49,6 +49,7 @@ struct sh_http_conn {
     struct sh_http_conn *yield_next;
     unsigned headers_cap;
     struct sh_req_watch *watch; /* an asynchronous step of the current request */
+    struct sh__form_reader *form; /* the multipart reader of this request (arena); NULL = none */
     /* streaming producer waiting for the queue to drain */
     void (*drain_cb)(void *);
     void *drain_arg;
@@ -65,6 +66,16 @@ void sh__req_begin(struct sh_http_conn *hc);
 /* Resolves target into path and query (decoded into r->qparams); 0 or an
  * HTTP status to answer. */
 int sh__req_finish_head(struct sh_http_conn *hc);
+
+/* form.c: multipart/form-data bodies read as they arrive */
+/* The head is complete and says multipart/form-data with Content-Type ct:
+ * sets up the reader in the request arena. A bad boundary is kept as the
+ * request's form_error (answered by the handler). */
+void sh__form_begin(struct sh_http_conn *hc, const struct sh_str *ct);
+/* Body bytes of a form request. 0, or an HTTP status to fail the connection. */
+int sh__form_body(struct sh_http_conn *hc, const char *at, size_t len);
+/* The body is complete: checks the close delimiter and fills req.form. */
+void sh__form_finish(struct sh_http_conn *hc);
 
 /* request.c */
 /* Decodes query into *out (arena memory, *n entries; empty pieces between
