@@ -101,6 +101,10 @@ int sh_multipart_feed(struct sh_multipart *m, const char *data, size_t len);
 /* The body is complete: 0 when the close delimiter was read, else
  * SH_MP_ETRUNCATED (or the earlier error). */
 int sh_multipart_finish(struct sh_multipart *m);
+/* Is s[0..n) UTF-8 without NUL, overlong forms, surrogates or code points
+ * past U+10FFFF? (What a form's names and values must be to become JSON.) */
+bool sh_multipart_utf8_valid(const char *s, size_t n);
+
 /* A sentence for a client naming what code means. */
 const char *sh_multipart_strerror(int code);
 

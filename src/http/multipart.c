@@ -123,6 +123,11 @@ static bool utf8_ok(const unsigned char *s, size_t n)
     return true;
 }
 
+bool sh_multipart_utf8_valid(const char *s, size_t n)
+{
+    return utf8_ok((const unsigned char *)s, n);
+}
+
 /* RFC 5987 ext-value `charset'lang'pct-encoded`, decoded in place; its
  * length, or -1 when the charset is not UTF-8/US-ASCII or an escape is bad. */
 static long decode_ext(char *v, size_t n)
