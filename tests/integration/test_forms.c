@@ -7,7 +7,7 @@
  * connection still usable; --max-upload (413 before the body) and values
  * past --max-json-body (413 after reading); a large multipart body read with
  * the server's memory bounded (VmHWM from /proc), in one stream and in tiny
- * chunked pieces.
+ * chunked pieces; a stalled upload cut at --body-timeout.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -314,6 +314,30 @@ static void test_large_body_memory_bounded(void **state)
     assert_int_equal(cJSON_GetArraySize(rc_get(rec, "tags")), 2);
 }
 
+/* A client that stops sending in the middle of a file part is cut at
+ * --body-timeout (408, closed), measured from before the body started. */
+static void test_stalled_upload_is_cut(void **state)
+{
+    (void)state;
+    struct it_server *s = it_server_start("--body-timeout", "1s", NULL);
+    assert_non_null(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
+    int64_t t0 = it_now_ms();
+    assert_int_equal(it_conn_sends(c, "POST /api/collections/things/records HTTP/1.1\r\nHost: t\r\n"
+                                      "Content-Type: multipart/form-data; boundary=" B "\r\n"
+                                      "Content-Length: 100000\r\n\r\n"
+                                      "--" B
+                                      "\r\nContent-Disposition: form-data; name=doc; filename=a\r\n"
+                                      "\r\npartial data"),
+                     IT_OK);
+    struct it_resp *raw = it_conn_read(c, 0, 10000);
+    assert_non_null(raw);
+    assert_int_equal(it_resp_check_error(raw, 408), 0);
+    int64_t took = it_now_ms() - t0;
+    assert_true(took >= 900 && took < 8000);
+    assert_int_equal(it_conn_closed(c, 5000), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +346,7 @@ int main(void)
         it_test_each(test_malformed_and_limits_are_400, open_conn),
         it_test_each(test_size_limits_are_413, open_conn),
         it_test_each(test_large_body_memory_bounded, open_conn),
+        it_test(test_stalled_upload_is_cut),
     };
     return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
 }
