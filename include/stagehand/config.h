@@ -80,10 +80,10 @@ struct sh_config {
     uint64_t query_budget_window;   /* ms over which those budgets are counted */
 
     /* uploads: multipart/form-data bodies, read as they arrive */
-    uint64_t max_upload;      /* whole multipart body (413); --max-body is for the rest */
-    unsigned max_form_parts;  /* parts of one multipart body (400) */
-    size_t max_part_header;   /* header bytes of one part (400) */
-    size_t max_filename;      /* bytes of one part's file name (400) */
+    uint64_t max_upload;     /* whole multipart body (413); --max-body is for the rest */
+    unsigned max_form_parts; /* parts of one multipart body (400) */
+    size_t max_part_header;  /* header bytes of one part (400) */
+    size_t max_filename;     /* bytes of one part's file name (400) */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

@@ -48,7 +48,7 @@ struct sh_http_conn {
     unsigned batch;           /* requests dispatched in the current batch */
     struct sh_http_conn *yield_next;
     unsigned headers_cap;
-    struct sh_req_watch *watch; /* an asynchronous step of the current request */
+    struct sh_req_watch *watch;   /* an asynchronous step of the current request */
     struct sh__form_reader *form; /* the multipart reader of this request (arena); NULL = none */
     /* streaming producer waiting for the queue to drain */
     void (*drain_cb)(void *);
