@@ -97,8 +97,8 @@ static int read_body(const char *boundary, const uint8_t *body, size_t n, size_t
     sh_multipart_init(&m, boundary, &lim, &cbs, t, hdr);
     size_t off = 0;
     int rc = 0;
-    while (off < n && rc == 0) {
-        size_t len = off == 0 ? cut : step;
+    for (bool first = true; (first || off < n) && rc == 0; first = false) {
+        size_t len = first ? cut : step; /* the first piece may be empty */
         if (len > n - off)
             len = n - off;
         /* a heap copy of exactly the piece, so ASan sees a read past it */
