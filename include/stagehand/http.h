@@ -74,9 +74,10 @@ struct sh_req {
     unsigned nheaders;
     const char *body; /* NUL-terminated copy, body_len bytes */
     size_t body_len;
-    /* The body passed what is kept for its type (--max-json-body unless it is
-     * multipart/form-data) and was read and dropped, never buffered: body is
-     * empty, and the handler answers 413 (the connection stays usable). */
+    /* What is kept of the body passed --max-json-body (the whole body, or a
+     * multipart body's field values) and was read and dropped, never
+     * buffered: body is empty, and the handler answers 413 (the connection
+     * stays usable). */
     unsigned body_over : 1;
     /* multipart/form-data: the body was read by the multipart reader as it
      * came and never kept; its parts are in form[0..nform). form_error is a
