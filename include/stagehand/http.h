@@ -42,14 +42,19 @@ struct sh_query_param {
 
 /* One part of a multipart/form-data body, read as the body arrived. Strings
  * are NUL-terminated request memory. A field's value is kept (all values
- * together at most --max-json-body); a file's bytes are counted, not kept. */
+ * together at most --max-json-body); a file's bytes go to a temporary file
+ * under <dir>/storage/.tmp/. */
 struct sh_form_part {
     struct sh_str name;     /* the form field; never empty (nameless parts are skipped) */
     struct sh_str value;    /* a field's value as sent; empty for a file */
     struct sh_str filename; /* decoded file name as sent (not sanitised) */
     struct sh_str ctype;    /* the part's Content-Type as sent, "" when none */
     uint64_t size;          /* bytes of the part's content */
-    unsigned is_file : 1;   /* the part had a filename parameter */
+    /* a file's content, written and closed before the handler runs, in a
+     * temporary file that is removed when the request ends unless the
+     * handler moved it away (rename) */
+    struct sh_str tmp_path;
+    unsigned is_file : 1; /* the part had a filename parameter */
 };
 
 struct sh_http_conn;
@@ -87,6 +92,7 @@ struct sh_req {
     int form_error;
     const struct sh_form_part *form;
     unsigned nform;
+    int upload_error; /* negative errno writing a file part (the handler answers 500) */
     int http_minor;
     unsigned keep_alive : 1;
 

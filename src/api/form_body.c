@@ -102,12 +102,17 @@ static cJSON *multipart_or_reply(struct sh_req *r)
         bad_form(r, "validation_invalid_multipart", sh_multipart_strerror(r->form_error));
         return NULL;
     }
+    if (r->upload_error) {
+        sh__api_error(r, 500, "Failed to store the uploaded file.", NULL);
+        return NULL;
+    }
     cJSON *out = cJSON_CreateObject(), *fields = cJSON_CreateObject();
     char why[128];
     for (unsigned i = 0; i < r->nform; i++) {
         const struct sh_form_part *p = &r->form[i];
         if (p->is_file) {
-            /* Until file fields exist an upload could only be lost. */
+            /* Until file fields exist no route keeps an upload: say so
+             * rather than drop it (its temporary file goes with the request). */
             cJSON *data = cJSON_CreateObject(), *f = cJSON_AddObjectToObject(data, p->name.ptr);
             cJSON_AddStringToObject(f, "code", "validation_file_unsupported");
             cJSON_AddStringToObject(f, "message", "File uploads are not supported yet.");

@@ -4,7 +4,7 @@
  * the body is never buffered whole. A field's value is appended to the
  * connection's body buffer (all values together at most --max-json-body,
  * past it the request is marked body_over and answered 413); a file's bytes
- * are counted and dropped (no route stores files yet). The parts' names,
+ * go to a temporary file (upload.c). The parts' names,
  * file names and types are copied into the request arena. When the message
  * completes the reader must have seen the close delimiter, and req.form is
  * filled. Errors of the body's own format are the handler's to answer
@@ -66,6 +66,12 @@ static int part_begin(void *ud, const struct sh_mp_part *mp)
         return -1;
     r->p.is_file = mp->is_file;
     r->value_off = f->hc->body.len;
+    if (mp->is_file) {
+        const char *path;
+        if (sh__upload_file_begin(f->hc, &path))
+            return -1;
+        r->p.tmp_path = (struct sh_str){path, strlen(path)};
+    }
     f->n++;
     return 0;
 }
@@ -77,7 +83,11 @@ static int part_data(void *ud, const char *at, size_t len)
         return 0;
     struct part_rec *r = &f->parts[f->n - 1];
     r->p.size += len;
-    if (r->p.is_file || f->dropping)
+    if (r->p.is_file) {
+        sh__upload_file_data(f->hc, at, len);
+        return 0;
+    }
+    if (f->dropping)
         return 0;
     struct sh_http_conn *hc = f->hc;
     if (hc->body.len + len + 1 > hc->body_keep) {
@@ -92,7 +102,13 @@ static int part_data(void *ud, const char *at, size_t len)
 static int part_end(void *ud)
 {
     struct sh__form_reader *f = ud;
-    if (f->skip || f->dropping || f->parts[f->n - 1].p.is_file)
+    if (f->skip)
+        return 0;
+    if (f->parts[f->n - 1].p.is_file) {
+        sh__upload_file_end(f->hc);
+        return 0;
+    }
+    if (f->dropping)
         return 0;
     sh_buf_append(&f->hc->body, "", 1); /* each value NUL-terminated */
     return 0;

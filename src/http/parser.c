@@ -228,6 +228,8 @@ void sh__req_begin(struct sh_http_conn *hc)
     hc->err_status = 0;
     hc->err_reason = NULL;
     hc->form = NULL; /* it lived in the arena */
+    hc->upload_wait = 0;
+    hc->dispatch_pending = 0;
     /* A large body's buffer is not kept for the next request on the
      * connection: a spike is given back at once. */
     if (hc->body.cap > 64 * 1024)
