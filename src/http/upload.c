@@ -54,6 +54,7 @@ struct tmp_file {
 
 struct sh__uploads {
     struct sh_http_conn *hc; /* NULL once the request ended */
+    uv_loop_t *loop;
     uv_fs_t req;
     bool busy; /* req is in flight */
     int error; /* the first IO error (negative errno) */
@@ -126,7 +127,7 @@ static void on_unlink(uv_fs_t *req)
  * handler that keeps one has renamed it away: its removal finds nothing). */
 static void remove_files(struct sh__uploads *u)
 {
-    uv_loop_t *loop = u->req.loop;
+    uv_loop_t *loop = u->loop;
     for (unsigned i = 0; i < u->nfiles; i++) {
         uv_fs_t *req = sh_malloc(sizeof(*req));
         req->data = u;
@@ -201,7 +202,7 @@ static void on_done(uv_fs_t *req)
  * request ended (its files are only closed and removed then). */
 static void run(struct sh__uploads *u)
 {
-    uv_loop_t *loop = u->req.loop;
+    uv_loop_t *loop = u->loop;
     while (u->head && !u->busy) {
         struct op *o = u->head;
         struct tmp_file *f = o->kind == OP_MKDIR ? NULL : &u->files[o->file];
@@ -269,7 +270,7 @@ int sh__upload_file_begin(struct sh_http_conn *hc, const char **path)
     if (!u) {
         u = sh_calloc(1, sizeof(*u));
         u->hc = hc;
-        u->req.loop = hc->srv->loop;
+        u->loop = hc->srv->loop;
         if (sh_arena_defer(&hc->arena, on_request_end, u) != 0) {
             free(u);
             return -1;
