@@ -50,9 +50,9 @@ struct sh_form_part {
     struct sh_str filename; /* decoded file name as sent (not sanitised) */
     struct sh_str ctype;    /* the part's Content-Type as sent, "" when none */
     uint64_t size;          /* bytes of the part's content */
-    /* a file's content, written and closed before the handler runs, in a
-     * temporary file that is removed when the request ends unless the
-     * handler moved it away (rename) */
+    /* a file's content (NULL when the server has no data directory), written
+     * and closed before the handler runs, in a temporary file that is
+     * removed when the request ends unless the handler moved it (rename) */
     struct sh_str tmp_path;
     unsigned is_file : 1; /* the part had a filename parameter */
 };

@@ -66,7 +66,7 @@ static int part_begin(void *ud, const struct sh_mp_part *mp)
         return -1;
     r->p.is_file = mp->is_file;
     r->value_off = f->hc->body.len;
-    if (mp->is_file) {
+    if (mp->is_file && f->hc->srv->cfg->dir) { /* no data directory: counted only */
         const char *path;
         if (sh__upload_file_begin(f->hc, &path))
             return -1;
@@ -84,7 +84,8 @@ static int part_data(void *ud, const char *at, size_t len)
     struct part_rec *r = &f->parts[f->n - 1];
     r->p.size += len;
     if (r->p.is_file) {
-        sh__upload_file_data(f->hc, at, len);
+        if (r->p.tmp_path.ptr)
+            sh__upload_file_data(f->hc, at, len);
         return 0;
     }
     if (f->dropping)
@@ -105,7 +106,8 @@ static int part_end(void *ud)
     if (f->skip)
         return 0;
     if (f->parts[f->n - 1].p.is_file) {
-        sh__upload_file_end(f->hc);
+        if (f->parts[f->n - 1].p.tmp_path.ptr)
+            sh__upload_file_end(f->hc);
         return 0;
     }
     if (f->dropping)
