@@ -413,8 +413,8 @@ static void test_boundary_parameter(void **state)
         "multipart/form-data; boundary=a; boundary=b",
         "multipart/mixed; boundary=abc",
         "application/json; boundary=abc",
-        "multipart/form-data; boundary=\"01234567890123456789012345678901234567890123456789012345"
-        "6789012345678901\"",
+        ("multipart/form-data; boundary=\"01234567890123456789012345678901234567890123456789012345"
+         "6789012345678901\""),
     };
     for (size_t i = 0; i < SH_ARRAY_LEN(bad); i++)
         assert_int_equal(sh_multipart_boundary(bad[i], strlen(bad[i]), b), SH_MP_EBOUNDARY);
