@@ -9,7 +9,8 @@
  * the server's memory bounded (VmHWM from /proc), in one stream and in tiny
  * chunked pieces, its file part streamed to a temporary file that is gone
  * after the request; an aborted upload leaves no temporary file; kill -9
- * during uploads, then a restart removes what they left; a stalled
+ * during uploads, then a restart removes what they left; a chunked body
+ * past --max-upload cut with 413 and its file removed; a stalled
  * upload is cut at --body-timeout.
  */
 #include <dirent.h>
@@ -426,6 +427,46 @@ static void test_kill_during_uploads_then_restart(void **state)
     assert_true(it_server_wait_log(s, "removed 4 unfinished uploads", 5000));
 }
 
+/* A chunked body (no Content-Length to refuse up front) past --max-upload
+ * is cut as it passes the limit: 413, closed, and its temporary file gone. */
+static void test_chunked_over_max_upload_is_cut(void **state)
+{
+    (void)state;
+    struct it_server *s = rc_server(rc_q(schema), "--max-upload", "1M", NULL);
+    assert_non_null(s);
+    struct it_conn *c = it_conn_open_or_fail(s);
+    assert_int_equal(it_conn_sends(c, "POST /api/collections/things/records HTTP/1.1\r\n"
+                                      "Host: t\r\nContent-Type: multipart/form-data; boundary=" B
+                                      "\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                     IT_OK);
+    const char *pre = "--" B "\r\nContent-Disposition: form-data; name=doc; filename=a\r\n\r\n";
+    assert_int_equal(it_conn_sends(c, it_sprintf("%zx\r\n%s\r\n", strlen(pre), pre)), IT_OK);
+    size_t n = 64 << 10;
+    char *piece = it_alloc(n);
+    memset(piece, 'c', n);
+    int rc = IT_OK;
+    struct it_server *keep = srv;
+    srv = s;                                      /* tmp_files looks in srv's folder */
+    for (int i = 0; i < 24 && rc == IT_OK; i++) { /* 1.5 MiB */
+        rc = it_conn_sends(c, it_sprintf("%zx\r\n", n));
+        if (rc == IT_OK)
+            rc = it_conn_send(c, piece, n, 5000);
+        if (rc == IT_OK)
+            rc = it_conn_sends(c, "\r\n");
+        if (i == 7 && !wait_tmp(1, 8 * n, 10000)) { /* the first 512 KiB are on disk */
+            srv = keep;
+            fail_msg("no temporary file of 512 KiB");
+        }
+    }
+    struct it_resp *raw = it_conn_read(c, 0, 10000);
+    int gone = wait_tmp(0, 0, 5000);
+    srv = keep;
+    assert_non_null(raw);
+    assert_int_equal(it_resp_check_error(raw, 413), 0);
+    assert_true(gone);
+    assert_int_equal(it_conn_closed(c, 5000), 1);
+}
+
 /* A client that stops sending in the middle of a file part is cut at
  * --body-timeout (408, closed), measured from before the body started. */
 static void test_stalled_upload_is_cut(void **state)
@@ -460,6 +501,7 @@ int main(void)
         it_test_each(test_large_body_memory_bounded, open_conn),
         it_test_each(test_aborted_upload_leaves_no_temp_file, open_conn),
         it_test(test_kill_during_uploads_then_restart),
+        it_test(test_chunked_over_max_upload_is_cut),
         it_test(test_stalled_upload_is_cut),
     };
     return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
