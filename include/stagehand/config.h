@@ -95,6 +95,11 @@ struct sh_config {
     unsigned batch_max_requests; /* requests in one batch (400 beyond); 0 = off (403) */
     uint64_t batch_timeout;      /* ms the batch's writer job may run (400 beyond) */
     uint64_t batch_max_body;     /* bytes of one batch body (413 beyond) */
+    /* uploads: multipart/form-data bodies, read as they arrive */
+    uint64_t max_upload;     /* whole multipart body (413); --max-body is for the rest */
+    unsigned max_form_parts; /* parts of one multipart body (400) */
+    size_t max_part_header;  /* header bytes of one part (400) */
+    size_t max_filename;     /* bytes of one part's file name (400) */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

@@ -40,6 +40,23 @@ struct sh_query_param {
     struct sh_str value;
 };
 
+/* One part of a multipart/form-data body, read as the body arrived. Strings
+ * are NUL-terminated request memory. A field's value is kept (all values
+ * together at most --max-json-body); a file's bytes go to a temporary file
+ * under <dir>/storage/.tmp/. */
+struct sh_form_part {
+    struct sh_str name;     /* the form field; never empty (nameless parts are skipped) */
+    struct sh_str value;    /* a field's value as sent; empty for a file */
+    struct sh_str filename; /* decoded file name as sent (not sanitised) */
+    struct sh_str ctype;    /* the part's Content-Type as sent, "" when none */
+    uint64_t size;          /* bytes of the part's content */
+    /* a file's content (NULL when the server has no data directory), written
+     * and closed before the handler runs, in a temporary file that is
+     * removed when the request ends unless the handler moved it (rename) */
+    struct sh_str tmp_path;
+    unsigned is_file : 1; /* the part had a filename parameter */
+};
+
 struct sh_http_conn;
 struct sh_http_server;
 struct sh_auth;
@@ -62,10 +79,20 @@ struct sh_req {
     unsigned nheaders;
     const char *body; /* NUL-terminated copy, body_len bytes */
     size_t body_len;
-    /* The body passed what is kept for its type (--max-json-body unless it is
-     * multipart/form-data) and was read and dropped, never buffered: body is
-     * empty, and the handler answers 413 (the connection stays usable). */
+    /* What is kept of the body passed --max-json-body (the whole body, or a
+     * multipart body's field values) and was read and dropped, never
+     * buffered: body is empty, and the handler answers 413 (the connection
+     * stays usable). */
     unsigned body_over : 1;
+    /* multipart/form-data: the body was read by the multipart reader as it
+     * came and never kept; its parts are in form[0..nform). form_error is a
+     * SH_MP_E* code (stagehand/multipart.h) when the body was malformed or
+     * over a part limit (the handler answers 400), 0 otherwise. */
+    unsigned is_form : 1;
+    int form_error;
+    const struct sh_form_part *form;
+    unsigned nform;
+    int upload_error; /* negative errno writing a file part (the handler answers 500) */
     int http_minor;
     unsigned keep_alive : 1;
 

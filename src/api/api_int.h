@@ -120,4 +120,17 @@ void sh__api_job_end(struct sh__api_job *j, int code);
  * committed, then a retry on SH_ESTALE, then the answer, then free. */
 void sh__api_job_complete(struct sh__api_job *j, int rc);
 
+/* ---- form_body.c ---- */
+
+/* Is r's body a form (multipart/form-data or
+ * application/x-www-form-urlencoded) rather than JSON? */
+bool sh__api_is_form(const struct sh_req *r);
+/* r's form body as the JSON object a JSON body would have been, as
+ * PocketBase binds it: each field's value as a string, a repeated field as
+ * an array of its values in order, the SDK's `@jsonPayload` parts (JSON
+ * objects) merged under them. The caller frees it. NULL after answering:
+ * 400 for a malformed body or value (not UTF-8, NUL, bad @jsonPayload) or a
+ * file part (no route stores files yet), 413 past --max-json-body. */
+struct cJSON *sh__api_form_body_or_reply(struct sh_req *r);
+
 #endif

@@ -161,6 +161,14 @@ static const struct opt opts[] = {
      "how long one batch may run on the writer before it is rolled back (400)"},
     {"batch-max-body", "STAGEHAND_BATCH_MAX_BODY", OPT_SIZE, F(batch_max_body),
      "largest POST /api/batch body (413)"},
+    {"max-upload", "STAGEHAND_MAX_UPLOAD", OPT_SIZE, F(max_upload),
+     "largest multipart/form-data body (413); other bodies: --max-body"},
+    {"max-form-parts", "STAGEHAND_MAX_FORM_PARTS", OPT_COUNT, F(max_form_parts),
+     "parts of one multipart/form-data body (400)"},
+    {"max-part-header", "STAGEHAND_MAX_PART_HEADER", OPT_SIZE, F(max_part_header),
+     "header bytes of one multipart part (400)"},
+    {"max-filename", "STAGEHAND_MAX_FILENAME", OPT_SIZE, F(max_filename),
+     "bytes of an uploaded file's name as sent (400)"},
 };
 
 #undef F
@@ -219,6 +227,10 @@ void sh_config_init(struct sh_config *c)
     c->batch_max_requests = 50;
     c->batch_timeout = 3000;
     c->batch_max_body = 4u << 20;
+    c->max_upload = 128u << 20;
+    c->max_form_parts = 1000; /* Go's multipart default, as PocketBase runs it */
+    c->max_part_header = 8 * 1024;
+    c->max_filename = 1024;
 }
 
 void sh_config_deinit(struct sh_config *c)

@@ -48,7 +48,11 @@ struct sh_http_conn {
     unsigned batch;           /* requests dispatched in the current batch */
     struct sh_http_conn *yield_next;
     unsigned headers_cap;
-    struct sh_req_watch *watch; /* an asynchronous step of the current request */
+    struct sh_req_watch *watch;    /* an asynchronous step of the current request */
+    struct sh__form_reader *form;  /* the multipart reader of this request (arena); NULL = none */
+    struct sh__uploads *uploads;   /* its file parts' temporary files (upload.c); NULL = none */
+    unsigned upload_wait : 1;      /* too many file bytes queued: reading waits for the disk */
+    unsigned dispatch_pending : 1; /* the message is complete, its files not yet written */
     /* streaming producer waiting for the queue to drain */
     void (*drain_cb)(void *);
     void *drain_arg;
@@ -65,6 +69,33 @@ void sh__req_begin(struct sh_http_conn *hc);
 /* Resolves target into path and query (decoded into r->qparams); 0 or an
  * HTTP status to answer. */
 int sh__req_finish_head(struct sh_http_conn *hc);
+
+/* form.c: multipart/form-data bodies read as they arrive */
+/* The head is complete and says multipart/form-data with Content-Type ct:
+ * sets up the reader in the request arena. A bad boundary is kept as the
+ * request's form_error (answered by the handler). */
+void sh__form_begin(struct sh_http_conn *hc, const struct sh_str *ct);
+/* Body bytes of a form request. 0, or an HTTP status to fail the connection. */
+int sh__form_body(struct sh_http_conn *hc, const char *at, size_t len);
+/* The body is complete: checks the close delimiter and fills req.form. */
+void sh__form_finish(struct sh_http_conn *hc);
+
+/* upload.c: file parts to temporary files, off the loop */
+/* A file part begins: queues its temporary file (under <dir>/storage/.tmp/)
+ * and sets *path to its name (valid while the request lives). 0 or -1. */
+int sh__upload_file_begin(struct sh_http_conn *hc, const char **path);
+/* Queues a copy of the part's bytes; sets upload_wait past the high mark. */
+void sh__upload_file_data(struct sh_http_conn *hc, const char *at, size_t len);
+/* The part ended: queues the close of its file. */
+void sh__upload_file_end(struct sh_http_conn *hc);
+/* Is a file operation of hc's request queued or in flight? */
+bool sh__upload_busy(const struct sh_http_conn *hc);
+/* The first error (negative errno) writing hc's files, 0 if none. */
+int sh__upload_error(const struct sh_http_conn *hc);
+/* Start-up, before the loop serves: removes the temporary files a previous
+ * run left in <dir>/storage/.tmp/ (a crash mid-upload; none is referenced).
+ * Blocking; returns how many. */
+unsigned sh__upload_sweep(const char *dir);
 
 /* request.c */
 /* Decodes query into *out (arena memory, *n entries; empty pieces between
@@ -109,6 +140,9 @@ void sh__conn_fail(struct sh_http_conn *hc, int status, const char *reason);
 void sh__deadline_write(struct sh_http_conn *hc);
 /* The request of hc got its response: log it, reset, go on with the input. */
 void sh__req_done(struct sh_http_conn *hc);
+/* The upload chain of hc moved (upload.c): dispatch the waiting message
+ * once its files are written, or read on below the low mark. */
+void sh__conn_upload_resume(struct sh_http_conn *hc);
 
 /* Only out.c writes to the socket: a direct write anywhere else could
  * overtake responses gathered before it. */

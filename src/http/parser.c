@@ -123,14 +123,18 @@ static int on_headers_complete(llhttp_t *p)
     struct sh_http_conn *hc = conn_of(p);
     const struct sh_config *cfg = hc->srv->cfg;
     hc->in_trailers = 1; /* any field from here on is a trailer */
-    if (hc->head.has_content_length && hc->head.content_length > cfg->max_body)
-        return reject(hc, 413, "Request body is too large.");
-    /* Only uploads (multipart) may be as large as --max-body: every other body
-     * is parsed whole, as JSON, so past --max-json-body it is not even kept. */
+    /* Uploads (multipart) are read by the multipart reader as they arrive
+     * (form.c), up to --max-upload, keeping only their fields' values; every
+     * other body is parsed whole, as JSON, so past --max-json-body it is not
+     * even kept. Either way what is kept is at most --max-json-body. */
     const struct sh_str *ct = sh_req_header(&hc->req, "Content-Type");
     bool multipart = ct && ct->len >= 10 && strncasecmp(ct->ptr, "multipart/", 10) == 0;
-    hc->body_keep =
-        multipart || cfg->max_json_body > cfg->max_body ? cfg->max_body : cfg->max_json_body;
+    uint64_t limit = multipart ? cfg->max_upload : cfg->max_body;
+    if (hc->head.has_content_length && hc->head.content_length > limit)
+        return reject(hc, 413, "Request body is too large.");
+    hc->body_keep = cfg->max_json_body > cfg->max_body ? cfg->max_body : cfg->max_json_body;
+    if (multipart)
+        sh__form_begin(hc, ct);
     int status = sh__req_finish_head(hc);
     if (status)
         return reject(hc, status, "Invalid request target.");
@@ -152,8 +156,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct sh_http_conn *hc = conn_of(p);
     hc->body_seen += len;
-    if (hc->body_seen > hc->srv->cfg->max_body)
+    const struct sh_config *cfg = hc->srv->cfg;
+    if (hc->body_seen > (hc->req.is_form ? cfg->max_upload : cfg->max_body))
         return reject(hc, 413, "Request body is too large.");
+    if (hc->req.is_form) {
+        int status = sh__form_body(hc, at, len);
+        return status ? reject(hc, status, "Request header fields too large.") : 0;
+    }
     if (hc->req.body_over)
         return 0; /* dropped as it comes (Content-Length still frames it) */
     if (hc->body.len + len > hc->body_keep) {
@@ -177,7 +186,9 @@ static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
 
 static int on_message_complete(llhttp_t *p)
 {
-    (void)p;
+    struct sh_http_conn *hc = conn_of(p);
+    if (hc->req.is_form)
+        sh__form_finish(hc);
     /* Stop here: the next request's head goes through the validator first. */
     return HPE_PAUSED;
 }
@@ -216,6 +227,9 @@ void sh__req_begin(struct sh_http_conn *hc)
     hc->trailer_bytes = 0;
     hc->err_status = 0;
     hc->err_reason = NULL;
+    hc->form = NULL; /* it lived in the arena */
+    hc->upload_wait = 0;
+    hc->dispatch_pending = 0;
     /* A large body's buffer is not kept for the next request on the
      * connection: a spike is given back at once. */
     if (hc->body.cap > 64 * 1024)

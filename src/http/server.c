@@ -119,6 +119,7 @@ static void dispatch(struct sh_http_conn *hc)
     hc->body.len--;
     r->body = hc->body.data;
     r->body_len = hc->body.len;
+    r->upload_error = sh__upload_error(hc);
     sh__req_assign_id(hc->srv, r);
     hc->state = SH_ST_HANDLER;
     deadline_set(hc, 0);
@@ -144,7 +145,10 @@ static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
     if (err == HPE_PAUSED) {
         size_t used = (size_t)(llhttp_get_error_pos(&hc->parser) - p);
         llhttp_resume(&hc->parser);
-        dispatch(hc);
+        if (sh__upload_busy(hc))
+            hc->dispatch_pending = 1; /* once its files are on disk (upload.c) */
+        else
+            dispatch(hc);
         return (long)used;
     }
     if (hc->err_status)
@@ -191,7 +195,8 @@ static size_t process(struct sh_http_conn *hc, const char *p, size_t n)
     const struct sh_config *cfg = hc->srv->cfg;
     size_t done = 0;
     while (done < n && !hc->base.closing) {
-        if (hc->state == SH_ST_HANDLER || hc->state == SH_ST_DEAD || hc->paused)
+        if (hc->state == SH_ST_HANDLER || hc->state == SH_ST_DEAD || hc->paused ||
+            hc->upload_wait || hc->dispatch_pending)
             break;
         /* While the whole process holds more than --max-output unwritten,
          * no connection may keep anything queued: each waits for its own
@@ -251,7 +256,8 @@ static void after_batch(struct sh_http_conn *hc)
     sh__out_flush(hc);
     if (hc->base.closing || hc->state == SH_ST_DEAD)
         return;
-    if (hc->state == SH_ST_HANDLER || hc->paused || hc->yielded) {
+    if (hc->state == SH_ST_HANDLER || hc->paused || hc->yielded || hc->upload_wait ||
+        hc->dispatch_pending) {
         sh_conn_read_stop(&hc->base);
     } else {
         if (hc->state == SH_ST_IDLE)
@@ -267,6 +273,24 @@ static void after_batch(struct sh_http_conn *hc)
         if (hc->body.cap)
             sh_buf_deinit(&hc->body);
     }
+}
+
+static void process_input(struct sh_http_conn *hc);
+
+void sh__conn_upload_resume(struct sh_http_conn *hc)
+{
+    hc->upload_wait = 0;
+    if (hc->base.closing || hc->state == SH_ST_DEAD)
+        return;
+    if (hc->dispatch_pending) {
+        if (sh__upload_busy(hc))
+            return; /* the last file is still being written */
+        hc->dispatch_pending = 0;
+        hc->in_process = 1; /* a synchronous answer is flushed by process_input */
+        dispatch(hc);
+        hc->in_process = 0;
+    }
+    process_input(hc);
 }
 
 static void process_input(struct sh_http_conn *hc)
@@ -470,6 +494,10 @@ int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct 
 
 int sh_http_server_listen(struct sh_http_server *s, char *err, size_t errlen)
 {
+    /* Uploads a crash cut short: nothing refers to them (before the loop serves). */
+    unsigned swept = s->cfg->dir ? sh__upload_sweep(s->cfg->dir) : 0;
+    if (swept)
+        sh_log_info("http", "removed %u unfinished uploads", swept);
     return sh_net_listen(&s->net, err, errlen);
 }
 

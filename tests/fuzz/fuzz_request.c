@@ -151,7 +151,10 @@ static int fuzz_dispatch(struct sh_req *r, void *ud)
     CHECK(r->body_len <= F.cfg.max_body, "body of %zu bytes is over max_body", r->body_len);
     CHECK(r->http_minor == hc->head.http_minor, "llhttp says HTTP/1.%d, the validator HTTP/1.%d",
           r->http_minor, hc->head.http_minor);
-    if (hc->head.has_content_length)
+    if (r->is_form) /* multipart: the body holds the fields' values only */
+        CHECK(r->form_error || r->body_over || r->nform <= F.cfg.max_form_parts,
+              "%u form parts dispatched, over max_form_parts", r->nform);
+    else if (hc->head.has_content_length)
         CHECK(r->body_len == hc->head.content_length,
               "body of %zu bytes but the validator accepted Content-Length %llu", r->body_len,
               (unsigned long long)hc->head.content_length);
@@ -305,6 +308,7 @@ static void setup(void)
     F.cfg.max_chunk_ext = 64;
     F.cfg.max_write_buffer = 4096;
     F.cfg.cors_origins = "https://a.example, https://b.example";
+    F.cfg.dir = NULL; /* no data directory: multipart file parts are counted, not written */
     /* Short deadlines, so nothing waits long; the write deadline stays long
      * enough that a slow (sanitized) run never loses a response the client
      * is reading anyway. */

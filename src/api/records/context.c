@@ -329,7 +329,10 @@ int sh__rec_rule_or_reply(struct sh_req *r, struct sh__rec_req *q, enum sh_rule_
 cJSON *sh__rec_body_or_reply(struct sh_req *r)
 {
     /* No body at all is no data, as PocketBase's BindBody (Content-Length 0);
-     * anything else must be one strict JSON object (stagehand/json.h). */
+     * a form is bound as PocketBase binds it (api/form_body.c); anything else
+     * must be one strict JSON object (stagehand/json.h). */
+    if (sh__api_is_form(r))
+        return sh__api_form_body_or_reply(r);
     if (r->body_len == 0 && !r->body_over)
         return cJSON_CreateObject();
     if (r->body_over || r->body_len > sh_json_max_bytes()) {
