@@ -42,7 +42,18 @@ struct sh_api_records {
     struct sh__budgets *budgets; /* query_budget.c */
     struct sh_buf out;           /* sh__rec_out; capacity kept between requests */
     struct sh__rec_views *views; /* the current snapshot's schema views (context.c) */
+    struct sh__rt *realtime;     /* subscribers of change events (api/realtime/) */
 };
+
+/* ---- change events (api/realtime/) ---- */
+
+/* Loop, after the commit and in commit order, for every committed records
+ * write (single or in a batch): the change event of w, whose row (the
+ * record as committed; for a delete, as it was) is taken when w->capture
+ * asked for it. Never called for a write that did not commit. */
+void sh_api_records_committed(struct sh_api_records *api, struct sh_rec_write *w);
+/* Whether a write to c should capture its row (someone subscribed to c). */
+bool sh_api_records_listened(struct sh_api_records *api, const struct sh_collection *c);
 
 /* ---- records_ctx.c ---- */
 
@@ -77,6 +88,11 @@ struct sh_schema_views *sh__rec_views_or_reply(struct sh_req *r, struct sh_api_r
  * answered before its handler returns needs no reference. 0, or -1 after
  * answering 413. */
 int sh__rec_keep_views_or_reply(struct sh_req *r, struct sh__rec_req *q);
+/* The views of snap with a reference for a caller outside any request
+ * (change events); give it back with sh__rec_views_put. */
+struct sh_schema_views *sh__rec_views_get_ref(struct sh_api_records *api,
+                                              struct sh_catalog_snap *snap, void **ref);
+void sh__rec_views_put(void *ref);
 /* Drops the views api keeps (at deinit). */
 void sh__rec_views_drop(struct sh_api_records *api);
 

@@ -193,9 +193,10 @@ static int respond(struct sh__api_job *job, struct sh_req *r, int rc)
 /* Cached tokens: before any answer, whatever rc. */
 static void committed(struct sh__api_job *job, int rc)
 {
-    (void)rc;
     struct wjob *j = (struct wjob *)job;
     sh__auth_record_written(j->api->auth, &j->w);
+    if (rc == 0) /* committed: its change event, in commit order */
+        sh_api_records_committed(j->api, &j->w);
 }
 
 static const struct sh__api_job_ops wjob_ops = {
@@ -404,6 +405,7 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     j->w.now_ms = q->ctx.now_ms;
     j->w.flags = q->acc.flags;
     j->w.counts = api->counts;
+    j->w.capture = sh_api_records_listened(api, q->c); /* its row for the change event */
     /* From here every exit goes through the job (api/job.c). */
     sh__api_job_start(&j->job, r, &wjob_ops, api->db, api->catalog, q->snap);
     const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");

@@ -331,6 +331,8 @@ static int do_create(sqlite3 *wdb, struct sh_rec_write *w)
         rc = sh__rec_protect(w, NULL, &in);
     if (rc == 0)
         rc = insert(wdb, w, &in);
+    if (rc == 0 && w->capture)
+        rc = sh_rec_row_capture(wdb, w->c, in.id, &w->row);
     if (rc == 0 && !w->has_rule && w->record_json && answer_from_values(w, &in) == 0) {
         sh_record_input_deinit(&in);
         return 0;
@@ -359,6 +361,8 @@ static int do_update(sqlite3 *wdb, struct sh_rec_write *w)
         rc = update(wdb, w, &in);
     if (rc == 0)
         rc = load(wdb, w, w->id, false, false, NULL);
+    if (rc == 0 && w->capture)
+        rc = sh_rec_row_capture(wdb, w->c, w->id, &w->row);
     sh_record_input_deinit(&in);
     cJSON_Delete(existing);
     return rc;
@@ -369,6 +373,8 @@ static int do_delete(sqlite3 *wdb, struct sh_rec_write *w)
     cJSON *row = NULL;
     int rc = load(wdb, w, w->id, false, true, &row);
     cJSON_Delete(row);
+    if (rc == 0 && w->capture) /* the record as it was, for its delete event */
+        rc = sh_rec_row_capture(wdb, w->c, w->id, &w->row);
     if (rc == 0)
         rc = sh__rec_delete(wdb, w->snap, w->c, w->id, w->now_ms, 0, w);
     return rc;
@@ -395,6 +401,8 @@ void sh__rec_touch(struct sh_rec_write *w, const struct sh_collection *c)
 int sh_rec_write_run(sqlite3 *wdb, void *arg)
 {
     struct sh_rec_write *w = arg;
+    sh_rec_row_free(w->row); /* of an earlier run that did not commit */
+    w->row = NULL;
     int rc = check_version(wdb, w->snap->version);
     if (rc)
         return rc;
@@ -414,6 +422,8 @@ int sh_rec_write_run(sqlite3 *wdb, void *arg)
 
 void sh_rec_write_deinit(struct sh_rec_write *w)
 {
+    sh_rec_row_free(w->row);
+    w->row = NULL;
     for (size_t i = 0; i < w->ntouched; i++) {
         sh_rec_counts_write_end(w->counts, w->touched[i]);
         free(w->touched[i]);
