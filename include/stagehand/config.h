@@ -80,12 +80,12 @@ struct sh_config {
     uint64_t query_budget_window;   /* ms over which those budgets are counted */
 
     /* realtime (SSE): api/realtime/ */
-    uint64_t realtime_idle;               /* ms without a message before a stream closes */
-    uint64_t realtime_heartbeat;          /* ms between comment lines on a quiet stream */
-    uint64_t realtime_queue;              /* unwritten bytes per stream before it is dropped */
-    unsigned realtime_max_subscriptions;  /* topics one client may hold (400 beyond) */
-    unsigned realtime_max_topic;          /* characters of one topic (400 beyond) */
-    unsigned realtime_max_clients;        /* open streams; beyond it GET answers 503 */
+    uint64_t realtime_idle;              /* ms without a message before a stream closes */
+    uint64_t realtime_heartbeat;         /* ms between comment lines on a quiet stream */
+    uint64_t realtime_queue;             /* unwritten bytes per stream before it is dropped */
+    unsigned realtime_max_subscriptions; /* topics one client may hold (400 beyond) */
+    unsigned realtime_max_topic;         /* characters of one topic (400 beyond) */
+    unsigned realtime_max_clients;       /* open streams; beyond it GET answers 503 */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

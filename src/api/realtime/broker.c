@@ -190,7 +190,8 @@ static struct sh__rt_group *group_get(struct sh__rt *rt, struct sh__rt_ident *wh
         ce = sh_calloc(1, sizeof(*ce));
         ce->name = sh_strdup(g->coll);
         sh_list_init(&ce->groups);
-        sh_lru_insert(&rt->colls, &ce->node, sh_hash_bytes(ce->name, strlen(ce->name), SH_HASH_SEED));
+        sh_lru_insert(&rt->colls, &ce->node,
+                      sh_hash_bytes(ce->name, strlen(ce->name), SH_HASH_SEED));
     }
     g->coll_entry = ce;
     sh_list_insert_tail(&ce->groups, &g->by_coll);
@@ -306,8 +307,10 @@ int sh__rt_client_send(struct sh__rt_client *cl, const uv_buf_t *bufs, unsigned 
     if (sh_sse_send(cl->req, bufs, n, (size_t)rt->cfg->realtime_queue)) {
         cl->closing = true;
         rt->dropped++;
-        sh_log_warn("realtime", "client %s fell behind (over --realtime-queue %llu bytes): "
-                    "disconnected", cl->id, (unsigned long long)rt->cfg->realtime_queue);
+        sh_log_warn("realtime",
+                    "client %s fell behind (over --realtime-queue %llu bytes): "
+                    "disconnected",
+                    cl->id, (unsigned long long)rt->cfg->realtime_queue);
         return -1;
     }
     uint64_t now = uv_now(rt->loop);
@@ -355,8 +358,7 @@ int sh_api_realtime_connect(struct sh_req *r, void *ud)
 
 static void field_400(struct sh_req *r, const char *field, const char *code, const char *msg)
 {
-    sh__api_field_error(r, "Something went wrong while processing your request.", field, code,
-                        msg);
+    sh__api_field_error(r, "Something went wrong while processing your request.", field, code, msg);
 }
 
 int sh_api_realtime_subscribe(struct sh_req *r, void *ud)
@@ -395,8 +397,7 @@ int sh_api_realtime_subscribe(struct sh_req *r, void *ud)
     const cJSON **topics = n ? sh_calloc(n, sizeof(*topics)) : NULL;
     unsigned i = 0;
     const cJSON *it;
-    cJSON_ArrayForEach(it, subs)
-    {
+    cJSON_ArrayForEach(it, subs) {
         char msg[120];
         if (!cJSON_IsString(it) || !it->valuestring[0]) {
             snprintf(msg, sizeof(msg), "Subscription %u must be a non-empty string.", i);
@@ -461,7 +462,8 @@ void sh__rt_downgrade(struct sh__rt *rt, const char *collection_id, const char *
             cl->subs = sh_calloc(n, sizeof(*cl->subs));
         for (unsigned i = 0; i < n; i++) {
             char err[8];
-            struct sh__rt_group *g = group_get(rt, NULL, keep[i], strlen(keep[i]), err, sizeof(err));
+            struct sh__rt_group *g =
+                group_get(rt, NULL, keep[i], strlen(keep[i]), err, sizeof(err));
             if (g)
                 member_add(cl, g);
             free(keep[i]);

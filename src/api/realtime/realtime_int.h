@@ -30,7 +30,7 @@
 struct sh__rt_ident {
     struct sh_lru_node node; /* in rt->idents by (collection id, record id) */
     unsigned refs;
-    struct sh_auth auth;     /* superuser, ids; record: a copy (as rules see it) */
+    struct sh_auth auth; /* superuser, ids; record: a copy (as rules see it) */
     char *collection_id, *record_id, *collection_name; /* owned; auth points here */
     struct cJSON *record;                              /* owned; auth.record */
 };
@@ -42,16 +42,16 @@ struct sh__rt_group {
     struct sh_lru_node node; /* in rt->groups by (ident, topic) */
     struct sh_list by_coll;  /* in the collection index entry's list */
     struct sh__rt_coll *coll_entry;
-    unsigned refs; /* the index's one, plus each queued event's */
-    bool linked;   /* still in the index */
+    unsigned refs;            /* the index's one, plus each queued event's */
+    bool linked;              /* still in the index */
     struct sh__rt_ident *who; /* NULL = guest; a reference */
     char *topic;              /* as submitted, options included */
     size_t topic_len;
-    char *coll;   /* collection id or name, as in the topic */
-    char *rec_id; /* NULL for "*" */
-    struct sh_filter *filter;        /* options.query.filter; NULL = none */
-    char *expand, *fields;           /* options.query; NULL = none */
-    struct cJSON *query, *headers;   /* @request.query / headers; may be NULL */
+    char *coll;                    /* collection id or name, as in the topic */
+    char *rec_id;                  /* NULL for "*" */
+    struct sh_filter *filter;      /* options.query.filter; NULL = none */
+    char *expand, *fields;         /* options.query; NULL = none */
+    struct cJSON *query, *headers; /* @request.query / headers; may be NULL */
     struct sh__rt_member **members;
     unsigned n, cap;
     unsigned cursor; /* members [0, cursor) got the event in progress */

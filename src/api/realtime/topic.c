@@ -45,8 +45,7 @@ static cJSON *headers_of(const cJSON *h)
 {
     cJSON *o = cJSON_CreateObject();
     const cJSON *it;
-    cJSON_ArrayForEach(it, h)
-    {
+    cJSON_ArrayForEach(it, h) {
         if (!cJSON_IsString(it) || !it->string || strlen(it->string) >= 128)
             continue;
         char name[128];
@@ -65,8 +64,7 @@ static cJSON *query_of(const cJSON *q)
 {
     cJSON *o = cJSON_CreateObject();
     const cJSON *it;
-    cJSON_ArrayForEach(it, q)
-    {
+    cJSON_ArrayForEach(it, q) {
         if (!it->string || cJSON_GetObjectItemCaseSensitive(o, it->string))
             continue;
         if (cJSON_IsString(it)) {
