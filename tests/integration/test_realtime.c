@@ -403,6 +403,7 @@ static void test_slow_consumer_dropped(void **state)
     while (sse_event(slow, 1000))
         slow_got++;
     assert_true(slow_got < sent);
+    assert_true(slow->c->eof); /* and its stream ended */
 }
 
 static void test_stop_with_streams_open(void **state)
