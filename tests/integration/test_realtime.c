@@ -8,8 +8,12 @@
  * filter and fields, delete events with the record as it was; the
  * heartbeat and the idle close with short flags; a consumer that stops
  * reading is disconnected (logged) while another keeps receiving; SIGTERM with
- * streams open exits at once.
+ * streams open exits at once; a tokenKey change (logout-all, a new
+ * password) turns the record's streams into guests before their next event.
  */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -112,11 +117,38 @@ static char *sse_event(struct sse *s, int ms)
     }
 }
 
-/* Opens a stream on sv, checks its head and PB_CONNECT byte for byte. */
-static struct sse *sse_open_on(struct it_server *sv)
+static void close_fd(void *p)
+{
+    struct it_conn *c = p;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->buf);
+}
+
+/* A connection to sv whose receive buffer is made small before it connects
+ * (made small later, the kernel's window probes back off for seconds). */
+static struct it_conn *small_conn(struct it_server *sv)
+{
+    struct it_conn *c = it_alloc(sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    it_defer(close_fd, c);
+    int small = 4096;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sv->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    return c;
+}
+
+/* Opens a stream on sv (on c, or a new connection when NULL), checks its
+ * head and PB_CONNECT byte for byte. */
+static struct sse *sse_open_conn(struct it_server *sv, struct it_conn *c)
 {
     struct sse *s = it_alloc(sizeof(*s));
-    s->c = it_conn_open_or_fail(sv);
+    s->c = c ? c : it_conn_open_or_fail(sv);
     assert_int_equal(it_conn_sends(s->c, "GET /api/realtime HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     int64_t end = it_now_ms() + IT_MS_IO;
     char *head_end = NULL;
@@ -143,6 +175,11 @@ static struct sse *sse_open_on(struct it_server *sv)
     assert_string_equal(
         m, it_sprintf("id:%s\nevent:PB_CONNECT\ndata:{\"clientId\":\"%s\"}\n\n", s->id, s->id));
     return s;
+}
+
+static struct sse *sse_open_on(struct it_server *sv)
+{
+    return sse_open_conn(sv, NULL);
 }
 
 static struct sse *sse_open(void)
@@ -322,6 +359,38 @@ static void test_rules_hidden_filter_delete(void **state)
     assert_null(sse_event(sb, 200));
 }
 
+static void test_token_key_change_downgrades(void **state)
+{
+    (void)state;
+    const char *cat = ac_signup(conn, "users", "cat@example.com", "cats password", NULL);
+    const char *tc = ac_login(conn, "users", "cat@example.com", "cats password", NULL);
+    struct sse *s = sse_open();
+    subscribe(s, tc, "[\"notes/*\"]");
+    create("notes", NULL, it_sprintf("{'title':'c1','owner':'%s'}", cat));
+    const char *name;
+    const cJSON *d = ev_parse(sse_event(s, IT_MS_IO), s, &name);
+    assert_string_equal(rc_str(rc_get(d, "record"), "title"), "c1");
+    /* logout-all gives cat a new tokenKey: the stream is a guest's now */
+    assert_int_equal(
+        ac_req(conn, "POST", "/api/collections/users/auth-logout-all", tc, NULL)->status, 204);
+    create("notes", NULL, it_sprintf("{'title':'c2','owner':'%s'}", cat));
+    assert_null(sse_event(s, 500));
+    /* and a guest stream may sign in again */
+    const char *tc2 = ac_login(conn, "users", "cat@example.com", "cats password", NULL);
+    subscribe(s, tc2, "[\"notes/*\"]");
+    create("notes", NULL, it_sprintf("{'title':'c3','owner':'%s'}", cat));
+    d = ev_parse(sse_event(s, IT_MS_IO), s, &name);
+    assert_string_equal(rc_str(rc_get(d, "record"), "title"), "c3");
+    /* a new password through the records API does the same */
+    struct rc_resp *r =
+        ac_req(conn, "PATCH", it_sprintf("/api/collections/users/records/%s", cat), tc2,
+               "{\"oldPassword\":\"cats password\",\"password\":\"cats new password\","
+               "\"passwordConfirm\":\"cats new password\"}");
+    assert_int_equal(r->status, 200);
+    create("notes", NULL, it_sprintf("{'title':'c4','owner':'%s'}", cat));
+    assert_null(sse_event(s, 500));
+}
+
 static void test_pipelined_order(void **state)
 {
     (void)state;
@@ -371,11 +440,9 @@ static void test_slow_consumer_dropped(void **state)
     (void)state;
     struct it_server *s2 = rc_server(rc_q(schema), "--realtime-queue", "16k", NULL);
     assert_non_null(s2);
-    struct sse *slow = sse_open_on(s2), *fast = sse_open_on(s2);
+    /* the slow one stops reading, with a small receive buffer */
+    struct sse *slow = sse_open_conn(s2, small_conn(s2)), *fast = sse_open_on(s2);
     struct it_conn *c = it_conn_open_or_fail(s2);
-    /* the slow one stops reading with a tiny receive buffer */
-    int small = 4096;
-    setsockopt(slow->c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     assert_int_equal(subscribe_on(c, slow, NULL, "[\"pub/*\"]")->status, 204);
     assert_int_equal(subscribe_on(c, fast, NULL, "[\"pub/*\"]")->status, 204);
     char *title = it_alloc(5000);
@@ -400,7 +467,7 @@ static void test_slow_consumer_dropped(void **state)
     assert_null(strstr(log, it_sprintf("client %s fell behind", fast->id)));
     /* the slow one misses what came after its drop */
     int slow_got = 0;
-    while (sse_event(slow, 1000))
+    while (sse_event(slow, 3000))
         slow_got++;
     assert_true(slow_got < sent);
     assert_true(slow->c->eof); /* and its stream ended */
@@ -425,6 +492,7 @@ int main(void)
         it_test_each(test_wire_subscribe_replace_clear, open_conn),
         it_test_each(test_errors_and_limits, open_conn),
         it_test_each(test_rules_hidden_filter_delete, open_conn),
+        it_test_each(test_token_key_change_downgrades, open_conn),
         it_test_each(test_pipelined_order, open_conn),
         it_test(test_heartbeat_and_idle),
         it_test(test_slow_consumer_dropped),

@@ -61,6 +61,10 @@ struct sh_api_auth {
     /* The records API's count cache (borrowed; set by sh_api_records_new,
      * NULL before): password reset's write jobs end their marks there. */
     struct sh_rec_counts *counts;
+    /* The records state whose realtime subscribers hear of what the
+     * accounts routes commit (a password reset's write, a logout-all's new
+     * tokenKey); borrowed, set by sh_api_realtime_register; NULL = none. */
+    struct sh_api_records *records;
     int started;
 };
 

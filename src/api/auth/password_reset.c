@@ -170,8 +170,11 @@ static void invalid_token(struct sh_req *r)
 /* Tokens of the old password end now, before the answer. */
 static void reset_committed(struct sh__api_job *job, int rc)
 {
+    struct reset *x = (struct reset *)job;
     if (rc == 0)
-        sh__auth_epoch_bump(((struct reset *)job)->a);
+        sh__auth_epoch_bump(x->a);
+    if (rc == 0 && x->a->records) /* its change event; streams of the record turn guests */
+        sh_api_records_committed(x->a->records, &x->w);
 }
 
 static int reset_answer(struct sh__api_job *job, struct sh_req *r, int rc)
@@ -258,6 +261,7 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
     x->w.snap = sh_catalog_snap_ref(snap);
     x->w.c = c;
     x->w.counts = a->counts;
+    x->w.capture = a->records && sh_api_records_listened(a->records, c); /* change event */
     x->w.id = row.id;
     row.id = NULL;
     sh_auth_row_deinit(&row);

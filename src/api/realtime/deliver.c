@@ -86,6 +86,13 @@ static bool sets_password(const struct sh_rec_write *w)
     return false;
 }
 
+void sh_api_records_token_key_changed(struct sh_api_records *api, const char *collection_id,
+                                      const char *record_id)
+{
+    if (api->realtime)
+        sh__rt_downgrade(api->realtime, collection_id, record_id);
+}
+
 bool sh_api_records_listened(struct sh_api_records *api, const struct sh_collection *c)
 {
     return sh__rt_wants(api->realtime, c);

@@ -429,6 +429,8 @@ void sh_api_records_free(struct sh_api_records *a)
         return;
     if (a->auth && a->auth->counts == a->counts)
         a->auth->counts = NULL;
+    if (a->auth && a->auth->records == a)
+        a->auth->records = NULL;
     sh__rt_free(a->realtime);
     sh__rec_views_drop(a);
     sh_filter_cache_free(a->filters);

@@ -52,6 +52,10 @@ struct sh_api_records {
  * record as committed; for a delete, as it was) is taken when w->capture
  * asked for it. Never called for a write that did not commit. */
 void sh_api_records_committed(struct sh_api_records *api, struct sh_rec_write *w);
+/* Loop: record_id of collection_id has a new tokenKey (committed): its
+ * realtime clients are guests from now on. */
+void sh_api_records_token_key_changed(struct sh_api_records *api, const char *collection_id,
+                                      const char *record_id);
 /* Whether a write to c should capture its row (someone subscribed to c). */
 bool sh_api_records_listened(struct sh_api_records *api, const struct sh_collection *c);
 
