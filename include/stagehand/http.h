@@ -228,6 +228,8 @@ void sh_sse_start(struct sh_req *r, void (*on_closed)(void *), void *arg);
 int sh_sse_send(struct sh_req *r, const uv_buf_t *bufs, unsigned n, size_t max_queued);
 /* Unwritten bytes of the stream (queued on the socket). */
 size_t sh_sse_queued(const struct sh_req *r);
+/* Closes the stream at once, dropping what is queued; on_closed follows. */
+void sh_sse_close_now(struct sh_req *r);
 /* Ends the stream once what is queued is written; on_closed follows. */
 void sh_sse_close(struct sh_req *r);
 

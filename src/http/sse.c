@@ -76,3 +76,8 @@ void sh_sse_close(struct sh_req *r)
     sh_conn_read_stop(&hc->base);
     sh_conn_close_after_write(&hc->base);
 }
+
+void sh_sse_close_now(struct sh_req *r)
+{
+    sh_conn_close(&r->conn->base);
+}

@@ -287,10 +287,24 @@ static struct sh__rt_client *client_find(struct sh__rt *rt, const char *id)
     return (struct sh__rt_client *)sh_lru_find(&rt->clients, h, client_eq, id);
 }
 
+static void undirty(struct sh__rt_client *cl)
+{
+    if (!cl->dirty)
+        return;
+    for (struct sh__rt_client **pp = &cl->rt->dirty; *pp; pp = &(*pp)->dirty_next)
+        if (*pp == cl) {
+            *pp = cl->dirty_next;
+            break;
+        }
+    cl->dirty = false;
+    sh_buf_deinit(&cl->pend);
+}
+
 static void on_stream_closed(void *arg)
 {
     struct sh__rt_client *cl = arg;
     struct sh__rt *rt = cl->rt;
+    undirty(cl);
     client_clear(cl);
     sh_lru_remove(&rt->clients, &cl->node);
     sh_list_remove(&cl->all);
@@ -299,18 +313,23 @@ static void on_stream_closed(void *arg)
     free(cl);
 }
 
+static void drop_behind(struct sh__rt_client *cl)
+{
+    struct sh__rt *rt = cl->rt;
+    cl->closing = true;
+    rt->dropped++;
+    sh_log_warn("realtime",
+                "client %s fell behind (over --realtime-queue %llu bytes): disconnected", cl->id,
+                (unsigned long long)rt->cfg->realtime_queue);
+}
+
 int sh__rt_client_send(struct sh__rt_client *cl, const uv_buf_t *bufs, unsigned n, bool message)
 {
     if (cl->closing)
         return -1;
     struct sh__rt *rt = cl->rt;
     if (sh_sse_send(cl->req, bufs, n, (size_t)rt->cfg->realtime_queue)) {
-        cl->closing = true;
-        rt->dropped++;
-        sh_log_warn("realtime",
-                    "client %s fell behind (over --realtime-queue %llu bytes): "
-                    "disconnected",
-                    cl->id, (unsigned long long)rt->cfg->realtime_queue);
+        drop_behind(cl);
         return -1;
     }
     uint64_t now = uv_now(rt->loop);
@@ -318,6 +337,41 @@ int sh__rt_client_send(struct sh__rt_client *cl, const uv_buf_t *bufs, unsigned 
     if (message)
         cl->last_msg = now;
     return 0;
+}
+
+
+void sh__rt_client_gather(struct sh__rt_client *cl, const char *payload, size_t len)
+{
+    struct sh__rt *rt = cl->rt;
+    if (cl->closing)
+        return;
+    size_t add = 3 + SH__RT_ID_LEN + len;
+    if (sh_sse_queued(cl->req) + cl->pend.len + add > rt->cfg->realtime_queue) {
+        undirty(cl);
+        drop_behind(cl);
+        sh_sse_close_now(cl->req);
+        return;
+    }
+    sh_buf_append(&cl->pend, "id:", 3);
+    sh_buf_append(&cl->pend, cl->id, SH__RT_ID_LEN);
+    sh_buf_append(&cl->pend, payload, len);
+    if (!cl->dirty) {
+        cl->dirty = true;
+        cl->dirty_next = rt->dirty;
+        rt->dirty = cl;
+    }
+}
+
+void sh__rt_flush(struct sh__rt *rt)
+{
+    while (rt->dirty) {
+        struct sh__rt_client *cl = rt->dirty;
+        rt->dirty = cl->dirty_next;
+        cl->dirty = false;
+        uv_buf_t b = uv_buf_init(cl->pend.data, (unsigned)cl->pend.len);
+        sh__rt_client_send(cl, &b, 1, true);
+        sh_buf_deinit(&cl->pend); /* an idle stream holds no buffer */
+    }
 }
 
 static void new_id(char out[SH__RT_ID_LEN + 1])

@@ -36,6 +36,11 @@ struct sh__rt_event {
     bool send;    /* ... and it passed its check */
 };
 
+static void on_pump(uv_idle_t *h)
+{
+    sh__rt_pump(h->data);
+}
+
 static const char *action_name(enum sh_rec_op op)
 {
     return op == SH_REC_CREATE ? "create" : op == SH_REC_UPDATE ? "update" : "delete";
@@ -133,7 +138,10 @@ void sh__rt_event_push(struct sh__rt *rt, struct sh_rec_write *w)
     ev->op = w->op;
     sh_list_insert_tail(&rt->events, &ev->link);
     rt->nevents++;
-    sh__rt_pump(rt);
+    /* Delivered from the idle handle, after the rest of this completion
+     * wave: the events of one group commit reach each client in one write. */
+    if (!uv_is_active((uv_handle_t *)&rt->pump) && !uv_is_closing((uv_handle_t *)&rt->pump))
+        uv_idle_start(&rt->pump, on_pump);
 }
 
 /* Checks ev against group g and writes the message into rt->payload.
@@ -217,22 +225,13 @@ static bool write_members(struct sh__rt *rt, struct sh__rt_group *g, uint64_t st
     while (g->cursor < g->n) {
         struct sh__rt_client *cl = g->members[g->cursor]->client;
         g->cursor++;
-        char head[3 + SH__RT_ID_LEN];
-        memcpy(head, "id:", 3);
-        memcpy(head + 3, cl->id, SH__RT_ID_LEN);
-        uv_buf_t bufs[2] = {uv_buf_init(head, sizeof(head)),
-                            uv_buf_init(rt->payload.data, (unsigned)rt->payload.len)};
-        sh__rt_client_send(cl, bufs, 2, true);
+        sh__rt_client_gather(cl, rt->payload.data, rt->payload.len);
         if (++count % CHECK_EVERY == 0 && uv_hrtime() - start > TURN_BUDGET_NS)
             return g->cursor >= g->n;
     }
     return true;
 }
 
-static void on_pump(uv_idle_t *h)
-{
-    sh__rt_pump(h->data);
-}
 
 void sh__rt_pump(struct sh__rt *rt)
 {
@@ -258,10 +257,12 @@ void sh__rt_pump(struct sh__rt *rt)
         rt->nevents--;
         event_free(rt, ev);
     }
+    sh__rt_flush(rt);
     if (uv_is_active((uv_handle_t *)&rt->pump))
         uv_idle_stop(&rt->pump);
     return;
 later:
+    sh__rt_flush(rt);
     if (!uv_is_active((uv_handle_t *)&rt->pump) && !uv_is_closing((uv_handle_t *)&rt->pump))
         uv_idle_start(&rt->pump, on_pump);
 }

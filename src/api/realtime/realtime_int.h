@@ -83,6 +83,12 @@ struct sh__rt_client {
     unsigned nsubs;
     uint64_t last_msg;   /* loop ms of the last message (idle close) */
     uint64_t last_write; /* loop ms of the last bytes sent (heartbeat) */
+    /* Events of this delivery turn not yet written: one write per client
+     * per turn however many events it got (empty, unallocated, between
+     * turns). */
+    struct sh_buf pend;
+    struct sh__rt_client *dirty_next; /* in rt->dirty while pend holds bytes */
+    bool dirty;
     bool closing;
     char id[SH__RT_ID_LEN + 1];
 };
@@ -103,6 +109,7 @@ struct sh__rt {
     struct sh_list events; /* queued, in commit order (deliver.c) */
     unsigned nevents;
     struct sh_buf payload; /* the event being written to a group */
+    struct sh__rt_client *dirty; /* clients with events gathered this turn */
     uint64_t dropped;      /* clients disconnected for a full queue */
 };
 
@@ -114,6 +121,12 @@ bool sh__rt_wants(struct sh__rt *rt, const struct sh_collection *c);
 /* Sends one message (bufs) to client cl: updates its clocks; a client
  * whose queue is full is dropped (logged). 0 or -1. */
 int sh__rt_client_send(struct sh__rt_client *cl, const uv_buf_t *bufs, unsigned n, bool message);
+/* Gathers one event message (the id line, then payload) for cl, written
+ * with the turn's others by sh__rt_flush; a client whose unwritten bytes
+ * would pass --realtime-queue is dropped instead (logged). */
+void sh__rt_client_gather(struct sh__rt_client *cl, const char *payload, size_t len);
+/* Writes what every client gathered, one write each. */
+void sh__rt_flush(struct sh__rt *rt);
 /* The group entry of collection string name, or NULL. */
 struct sh__rt_coll *sh__rt_coll_find(struct sh__rt *rt, const char *name);
 void sh__rt_group_unref(struct sh__rt *rt, struct sh__rt_group *g);
