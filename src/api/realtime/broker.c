@@ -339,7 +339,6 @@ int sh__rt_client_send(struct sh__rt_client *cl, const uv_buf_t *bufs, unsigned 
     return 0;
 }
 
-
 void sh__rt_client_gather(struct sh__rt_client *cl, const char *payload, size_t len)
 {
     struct sh__rt *rt = cl->rt;

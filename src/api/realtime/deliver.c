@@ -8,10 +8,13 @@
  * filter against that row, with the group's identity, through the records
  * read path (db/records' sh_rec_match, so hidden fields and email
  * visibility are those of a GET by that subscriber), then expand, the
- * owner's own email, fields, and one serialisation; then one write per
- * member. Work is bounded per loop turn (TURN_BUDGET_NS): a large fan-out
- * goes on in the next turns (an idle handle) instead of stalling the loop,
- * and events behind it wait, so order is kept.
+ * owner's own email, fields, and one serialisation; then the message is
+ * gathered per member, and each member's gathered events of the turn leave
+ * in one write (a commit's wave of events costs one write per client, not
+ * one per event; the last event of the queue is written directly to a
+ * member with nothing gathered, without a copy). Work is bounded per loop turn (TURN_BUDGET_NS): a
+ * large fan-out goes on in the next turns (an idle handle) instead of stalling the loop, and events
+ * behind it wait, so order is kept.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -219,19 +222,29 @@ static bool build(struct sh__rt *rt, struct sh__rt_event *ev, struct sh__rt_grou
 
 /* Writes the payload to g's members from its cursor on; false when the
  * turn's budget ran out first. */
-static bool write_members(struct sh__rt *rt, struct sh__rt_group *g, uint64_t start)
+static bool write_members(struct sh__rt *rt, struct sh__rt_group *g, uint64_t start, bool last)
 {
     unsigned count = 0;
     while (g->cursor < g->n) {
         struct sh__rt_client *cl = g->members[g->cursor]->client;
         g->cursor++;
-        sh__rt_client_gather(cl, rt->payload.data, rt->payload.len);
+        if (last && !cl->dirty) {
+            /* nothing gathered for it and no event behind this one: write
+             * now, without a copy (one large fan-out) */
+            char head[3 + SH__RT_ID_LEN];
+            memcpy(head, "id:", 3);
+            memcpy(head + 3, cl->id, SH__RT_ID_LEN);
+            uv_buf_t bufs[2] = {uv_buf_init(head, sizeof(head)),
+                                uv_buf_init(rt->payload.data, (unsigned)rt->payload.len)};
+            sh__rt_client_send(cl, bufs, 2, true);
+        } else {
+            sh__rt_client_gather(cl, rt->payload.data, rt->payload.len);
+        }
         if (++count % CHECK_EVERY == 0 && uv_hrtime() - start > TURN_BUDGET_NS)
             return g->cursor >= g->n;
     }
     return true;
 }
-
 
 void sh__rt_pump(struct sh__rt *rt)
 {
@@ -247,7 +260,8 @@ void sh__rt_pump(struct sh__rt *rt)
                 g->cursor = 0;
                 ev->send = g->linked && g->n && build(rt, ev, g);
             }
-            if (ev->send && !write_members(rt, g, start))
+            bool last = ev->link.next == &rt->events;
+            if (ev->send && !write_members(rt, g, start, last))
                 goto later;
             g->cursor = 0;
             ev->started = false;

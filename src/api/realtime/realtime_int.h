@@ -108,9 +108,9 @@ struct sh__rt {
     bool handles_open;
     struct sh_list events; /* queued, in commit order (deliver.c) */
     unsigned nevents;
-    struct sh_buf payload; /* the event being written to a group */
+    struct sh_buf payload;       /* the event being written to a group */
     struct sh__rt_client *dirty; /* clients with events gathered this turn */
-    uint64_t dropped;      /* clients disconnected for a full queue */
+    uint64_t dropped;            /* clients disconnected for a full queue */
 };
 
 /* ---- broker.c ---- */
