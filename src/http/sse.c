@@ -46,6 +46,8 @@ void sh_sse_start(struct sh_req *r, void (*on_closed)(void *), void *arg)
     sh_arena_deinit(&hc->arena);
     if (hc->body.cap)
         sh_buf_deinit(&hc->body);
+    if (hc->srv->draining) /* stopping: what the caller sends now, then the end */
+        sh_conn_close_after_write(&hc->base);
 }
 
 int sh_sse_send(struct sh_req *r, const uv_buf_t *bufs, unsigned n, size_t max_queued)

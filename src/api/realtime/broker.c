@@ -386,6 +386,11 @@ static void new_id(char out[SH__RT_ID_LEN + 1])
 int sh_api_realtime_connect(struct sh_req *r, void *ud)
 {
     struct sh__rt *rt = ((struct sh_api_records *)ud)->realtime;
+    if (r->method == SH_METHOD_HEAD) { /* the head of a stream, without one */
+        sh_res_header(r, "Cache-Control", "no-store");
+        sh_res_send(r, 200, "text/event-stream", NULL, 0);
+        return SH_HANDLED;
+    }
     if (rt->nclients >= rt->cfg->realtime_max_clients) {
         sh_res_header(r, "Retry-After", "5");
         sh__api_error(r, 503, "Too many realtime clients; try again later.", NULL);
