@@ -319,6 +319,7 @@ static int serve_locked(struct app *a)
     if (sh_api_register(&a->router, a->has_files ? &a->files : NULL) ||
         sh_api_auth_register(&a->router, a->auth) ||
         sh_api_records_register(&a->router, a->records) ||
+        sh_api_realtime_register(&a->router, a->records) ||
         sh_api_collections_register(&a->router, a->records)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
         close_db_now(a);

@@ -120,5 +120,14 @@ int sh_api_records_delete(struct sh_req *r, void *ud);
  * deletes and upserts that commit together or not at all. ud is the
  * struct sh_api_records; registered by sh_api_records_register. */
 int sh_api_batch(struct sh_req *r, void *ud);
+/* ---- realtime (API.md "Realtime"; api/realtime/) ---- */
+
+/* Starts the realtime broker of a (its sweep timer and delivery handle,
+ * closed with the loop's other handles; freed by sh_api_records_free) and
+ * adds GET and POST /api/realtime. ud of both handlers is a. 0 or a
+ * negative code. */
+int sh_api_realtime_register(struct sh_router *rt, struct sh_api_records *a);
+int sh_api_realtime_connect(struct sh_req *r, void *ud);
+int sh_api_realtime_subscribe(struct sh_req *r, void *ud);
 
 #endif

@@ -100,6 +100,13 @@ struct sh_config {
     unsigned max_form_parts; /* parts of one multipart body (400) */
     size_t max_part_header;  /* header bytes of one part (400) */
     size_t max_filename;     /* bytes of one part's file name (400) */
+    /* realtime (SSE): api/realtime/ */
+    uint64_t realtime_idle;              /* ms without a message before a stream closes */
+    uint64_t realtime_heartbeat;         /* ms between comment lines on a quiet stream */
+    uint64_t realtime_queue;             /* unwritten bytes per stream before it is dropped */
+    unsigned realtime_max_subscriptions; /* topics one client may hold (400 beyond) */
+    unsigned realtime_max_topic;         /* characters of one topic (400 beyond) */
+    unsigned realtime_max_clients;       /* open streams; beyond it GET answers 503 */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

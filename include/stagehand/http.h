@@ -237,6 +237,35 @@ void sh_res_stream_end(struct sh_req *r);
  * the connection, since the promised length will not arrive. */
 void sh_res_stream_abort(struct sh_req *r);
 
+/* ---- server-sent events: a response that stays open (sse.c) ---- */
+
+/*
+ * Starts an event stream on r: 200 with Content-Type text/event-stream,
+ * Cache-Control: no-store, X-Accel-Buffering: no (nginx passes each event
+ * on at once) and the headers added by sh_res_header, no Content-Length
+ * (the body ends with the connection). The request stays with its handler
+ * for the connection's life: nothing after it on the connection is read as
+ * a request (bytes the client sends are dropped), and the request's memory
+ * is given back at once (r's headers, query and params are gone when this
+ * returns; the access line is written now). on_closed(arg) runs exactly
+ * once when the connection goes (the client left, sh_sse_close, a dropped
+ * stream, the server's stop, which closes streams first); r is invalid from
+ * then on.
+ */
+void sh_sse_start(struct sh_req *r, void (*on_closed)(void *), void *arg);
+/* Sends bufs[0..n) on the stream, behind what is queued. When the bytes
+ * not yet taken by the kernel would then pass max_queued, nothing is sent,
+ * the stream is closed at once (on_closed follows from the close) and -1
+ * is returned: a client that falls behind is dropped, never buffered
+ * without bound. 0 when sent. */
+int sh_sse_send(struct sh_req *r, const uv_buf_t *bufs, unsigned n, size_t max_queued);
+/* Unwritten bytes of the stream (queued on the socket). */
+size_t sh_sse_queued(const struct sh_req *r);
+/* Closes the stream at once, dropping what is queued; on_closed follows. */
+void sh_sse_close_now(struct sh_req *r);
+/* Ends the stream once what is queued is written; on_closed follows. */
+void sh_sse_close(struct sh_req *r);
+
 /* How sh_http_percent_decode reads its input. */
 enum sh_pct_mode {
     /* A path (RFC 3986): '+' is itself; a malformed escape ('%' without two

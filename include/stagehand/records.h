@@ -40,6 +40,7 @@
 
 struct cJSON;
 struct sh__rec_json_key;
+struct sh_rec_row;
 
 #define SH_REC_SUPERUSER 1u /* rules bypassed, hidden fields shown */
 #define SH_REC_RAW                                                                                 \
@@ -232,6 +233,35 @@ int sh_rec_view_json(struct sh_db *db, const struct sh_rec_access *acc,
                      const struct sh_collection *c, const struct sh_filter *rule, const char *id,
                      const char *own_id, struct sh_buf *out, struct sh_filter_error *err);
 
+/* ---- a record as committed, for change events (query.c) ---- */
+
+/* Every column of one row as it was stored, copied out of the connection
+ * that read it (sqlite3_value_dup), so that another thread may later test
+ * rules against the row as it was at that moment, whatever came after it
+ * (a later update, the delete itself). */
+struct sh_rec_row {
+    int n;
+    char **names;
+    struct sqlite3_value **vals;
+};
+/* Reads row id of c on db (the writer's connection, inside its
+ * transaction) into a new *out. 0, SH_ENOTFOUND, or a SQLite error code. */
+int sh_rec_row_capture(sqlite3 *db, const struct sh_collection *c, const char *id,
+                       struct sh_rec_row **out);
+/* NULL is ignored. */
+void sh_rec_row_free(struct sh_rec_row *row);
+
+/* sh_rec_view of the row as captured rather than as stored now: rule (NULL
+ * = none) AND filter (a client's, confined as a list's filter; NULL = none)
+ * are tested against row (the table's name is shadowed by a one-row CTE of
+ * its values), and a match is read the way a view reads it (acc's flags:
+ * hidden fields, emails). Related tables are read as they are now. 0 and a
+ * new object in *out, SH_ENOTFOUND when the row does not pass, SH_EINVAL
+ * with err, or a read error (SH_EBUDGET, ...). Loop thread. */
+int sh_rec_match(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
+                 const struct sh_filter *rule, const struct sh_filter *filter,
+                 const struct sh_rec_row *row, struct cJSON **out, struct sh_filter_error *err);
+
 /* Expands relations of records (an array of record objects of c, or one
  * object) in place as `expand`, following each comma-separated dotted path
  * of `expand` (at most SH_REC_MAX_EXPAND_DEPTH relations deep). Related
@@ -289,16 +319,11 @@ struct sh_rec_write {
     bool check_password_confirm;
     bool record_json; /* answer with record_text instead of record */
     char *own_id;     /* record_json: as for sh_rec_row_json (owned; may be NULL) */
-    /* Also read the record as committed into `committed` (for a delete: as
-     * it was, read before the delete): every column but passwords, as a
-     * superuser sees it. Costs a read of the row; off unless asked. */
-    bool keep_record;
 
     struct cJSON *record; /* out */
     char *record_text;    /* out, record_json: the record as JSON text (heap) */
     size_t record_len;
     struct cJSON *errors;    /* out */
-    struct cJSON *committed; /* out, keep_record: the record as committed (owned) */
     /* out: tables the job wrote (c's, and those a delete cleared or
      * cascaded into), owned; each marked with sh_rec_counts_write_begin
      * until sh_rec_write_deinit ends the mark (loop thread). */
@@ -311,6 +336,12 @@ struct sh_rec_write {
      * the CLI): sh_rec_write_deinit bumps what the job wrote there. Set by
      * the creator on the loop; the cache must outlive the job. */
     struct sh_rec_counts *counts;
+    /* Set by the creator when someone listens for changes of c (realtime):
+     * the job copies the row as committed (create, update) or as it was
+     * just before the delete into row (out, owned; freed by deinit unless
+     * taken). */
+    bool capture;
+    struct sh_rec_row *row;
 };
 
 /* A sh_db_job_run_fn: arg is a struct sh_rec_write. */

@@ -3,6 +3,8 @@
  * that runs before them (CORS preflight; then, from sh_api_auth_register,
  * the client address, the token, the general rate limit).
  */
+#include "auth_int.h"
+#include "realtime_int.h"
 #include "stagehand/api.h"
 #include "stagehand/static.h"
 
@@ -53,5 +55,17 @@ int sh_api_auth_register(struct sh_router *rt, struct sh_api_auth *a)
     rc |= sh_router_use(rt, sh_api_mw_ratelimit, a);
     for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++)
         rc |= sh_router_add(rt, routes[i].method, routes[i].pattern, routes[i].fn, a);
+    return rc ? SH_EINVAL : 0;
+}
+
+int sh_api_realtime_register(struct sh_router *rt, struct sh_api_records *a)
+{
+    if (!a->realtime)
+        a->realtime = sh__rt_new(a);
+    if (a->auth)
+        a->auth->records = a;
+    int rc = 0;
+    rc |= sh_router_add(rt, SH_METHOD_GET, "/api/realtime", sh_api_realtime_connect, a);
+    rc |= sh_router_add(rt, SH_METHOD_POST, "/api/realtime", sh_api_realtime_subscribe, a);
     return rc ? SH_EINVAL : 0;
 }

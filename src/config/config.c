@@ -138,6 +138,18 @@ static const struct opt opts[] = {
      "milliseconds of record reads per guest address per window before 429 (0: off)"},
     {"client-query-budget", "STAGEHAND_CLIENT_QUERY_BUDGET", OPT_COUNT0, F(client_query_budget),
      "milliseconds of record reads per signed-in record per window before 429 (0: off)"},
+    {"realtime-idle", "STAGEHAND_REALTIME_IDLE", OPT_DURATION, F(realtime_idle),
+     "a realtime stream without a message for this long closes (the SDK reconnects)"},
+    {"realtime-heartbeat", "STAGEHAND_REALTIME_HEARTBEAT", OPT_DURATION, F(realtime_heartbeat),
+     "a comment line on a quiet realtime stream this often, for proxies"},
+    {"realtime-queue", "STAGEHAND_REALTIME_QUEUE", OPT_SIZE, F(realtime_queue),
+     "unwritten bytes per realtime stream; a client further behind is disconnected"},
+    {"realtime-max-subscriptions", "STAGEHAND_REALTIME_MAX_SUBSCRIPTIONS", OPT_COUNT,
+     F(realtime_max_subscriptions), "subscriptions one realtime client may hold (400 beyond)"},
+    {"realtime-max-topic", "STAGEHAND_REALTIME_MAX_TOPIC", OPT_COUNT, F(realtime_max_topic),
+     "characters of one subscription (400 beyond)"},
+    {"realtime-max-clients", "STAGEHAND_REALTIME_MAX_CLIENTS", OPT_COUNT, F(realtime_max_clients),
+     "open realtime streams; beyond it GET /api/realtime answers 503"},
     {"query-budget-window", "STAGEHAND_QUERY_BUDGET_WINDOW", OPT_DURATION, F(query_budget_window),
      "window of --guest-query-budget and --client-query-budget"},
     {"redis", "STAGEHAND_REDIS", OPT_STR, F(redis),
@@ -231,6 +243,12 @@ void sh_config_init(struct sh_config *c)
     c->max_form_parts = 1000; /* Go's multipart default, as PocketBase runs it */
     c->max_part_header = 8 * 1024;
     c->max_filename = 1024;
+    c->realtime_idle = 5 * 60000;
+    c->realtime_heartbeat = 30000;
+    c->realtime_queue = 256 * 1024;
+    c->realtime_max_subscriptions = 1000;
+    c->realtime_max_topic = 2500;
+    c->realtime_max_clients = 50000;
 }
 
 void sh_config_deinit(struct sh_config *c)

@@ -56,6 +56,11 @@ struct sh_http_conn {
     /* streaming producer waiting for the queue to drain */
     void (*drain_cb)(void *);
     void *drain_arg;
+    /* an event stream (sse.c): the request stays with its handler, input is
+     * dropped, and sse_closed(sse_arg) runs once when the connection goes */
+    unsigned sse : 1;
+    void (*sse_closed)(void *);
+    void *sse_arg;
 };
 
 /* Who calls whom: server.c (the state machine) drives parser.c, request.c,
@@ -126,10 +131,15 @@ size_t sh__out_pending(const struct sh_http_conn *hc);
 void sh__out_send(struct sh_http_conn *hc, const void *data, size_t len);
 /* hc is being freed: what is gathered for it is dropped. */
 void sh__out_forget(struct sh_http_conn *hc);
+/* sh__out_send with several buffers, in one write when the kernel takes them. */
+void sh__out_sendv(struct sh_http_conn *hc, const uv_buf_t *bufs, unsigned n);
 void sh__out_deinit(struct sh_http_server *s);
 
 /* response.c */
-/* Formats a complete response into the output gathered for hc. */
+/* Formats a complete response into the output gathered for hc;
+ * content_length SH__NO_LENGTH leaves Content-Length out (a body that ends
+ * with the connection: event streams). */
+#define SH__NO_LENGTH UINT64_MAX
 void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const void *body,
                   size_t len, uint64_t content_length, int with_body);
 /* Answers a protocol-level error and closes after writing. */

@@ -55,6 +55,12 @@ void sh__out_send(struct sh_http_conn *hc, const void *data, size_t len)
     sh_conn_send(&hc->base, &b, 1);
 }
 
+void sh__out_sendv(struct sh_http_conn *hc, const uv_buf_t *bufs, unsigned n)
+{
+    sh__out_flush(hc);
+    sh_conn_send(&hc->base, bufs, n);
+}
+
 void sh__out_forget(struct sh_http_conn *hc)
 {
     struct sh_http_server *s = hc->srv;

@@ -148,7 +148,8 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
     out->len += 31;
     if (ctype)
         HDR(out, "Content-Type", ctype, strlen(ctype));
-    if (status != 204 && status != 304 && !(status >= 100 && status < 200)) {
+    if (status != 204 && status != 304 && !(status >= 100 && status < 200) &&
+        content_length != SH__NO_LENGTH) {
         char num[24];
         size_t i = sizeof(num);
         uint64_t v = content_length;
@@ -180,7 +181,7 @@ void sh__res_emit(struct sh_http_conn *hc, int status, const char *ctype, const 
     if (with_body && len && r->method != SH_METHOD_HEAD)
         sh_buf_append(out, body, len);
     r->status = status;
-    r->bytes_out = content_length;
+    r->bytes_out = content_length == SH__NO_LENGTH ? 0 : content_length;
 }
 
 void sh_res_header(struct sh_req *r, const char *name, const char *value)

@@ -85,7 +85,8 @@ void sh__req_done(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
     hc->srv->requests++;
-    sh__access_log(hc);
+    if (!hc->sse) /* an event stream was logged when it started (sse.c) */
+        sh__access_log(hc);
     int keep = r->keep_alive && !hc->close_after && !hc->srv->draining && hc->state != SH_ST_DEAD;
     int was_async = !hc->in_handler && hc->state == SH_ST_HANDLER;
     sh__req_watch_clear(hc);
@@ -256,8 +257,10 @@ static void after_batch(struct sh_http_conn *hc)
     sh__out_flush(hc);
     if (hc->base.closing || hc->state == SH_ST_DEAD)
         return;
-    if (hc->state == SH_ST_HANDLER || hc->paused || hc->yielded || hc->upload_wait ||
-        hc->dispatch_pending) {
+    if (hc->sse) {
+        sh_conn_read_start(&hc->base); /* only to see the client leave (on_eof) */
+    } else if (hc->state == SH_ST_HANDLER || hc->paused || hc->yielded || hc->upload_wait ||
+               hc->dispatch_pending) {
         sh_conn_read_stop(&hc->base);
     } else {
         if (hc->state == SH_ST_IDLE)
@@ -338,8 +341,8 @@ static void on_data(struct sh_conn *c, const char *data, size_t len)
 {
     struct sh_http_conn *hc = hconn(c);
     sh_date_cache_update(&hc->srv->date, time(NULL));
-    if (hc->state == SH_ST_DEAD)
-        return;
+    if (hc->state == SH_ST_DEAD || hc->sse)
+        return; /* an event stream reads only to notice the end */
     if (hc->in.len) {
         sh_buf_append(&hc->in, data, len);
         process_input(hc);
@@ -360,8 +363,11 @@ static void on_eof(struct sh_conn *c)
 {
     struct sh_http_conn *hc = hconn(c);
     /* A half-closed client may still wait for responses to what it sent
-     * complete; a request cut short can never complete. */
-    if (hc->state == SH_ST_HANDLER) {
+     * complete; a request cut short can never complete. An event stream
+     * whose client left is over. */
+    if (hc->sse) {
+        sh_conn_close(c);
+    } else if (hc->state == SH_ST_HANDLER) {
         hc->close_after = 1;
     } else if (c->queued) {
         hc->state = SH_ST_DEAD;
@@ -427,6 +433,11 @@ static void on_free(struct sh_conn *c)
         void (*cb)(void *) = hc->drain_cb;
         hc->drain_cb = NULL;
         cb(hc->drain_arg);
+    }
+    if (hc->sse_closed) {
+        void (*cb)(void *) = hc->sse_closed;
+        hc->sse_closed = NULL;
+        cb(hc->sse_arg);
     }
     sh__out_forget(hc);
     sh_arena_deinit(&hc->arena);
@@ -512,8 +523,8 @@ void sh_http_server_drain(struct sh_http_server *s)
         if (c->closing || !c->started)
             continue;
         hc->close_after = 1;
-        if (hc->state == SH_ST_IDLE && hc->in.len == 0)
-            sh_conn_close_after_write(c);
+        if ((hc->state == SH_ST_IDLE && hc->in.len == 0) || hc->sse)
+            sh_conn_close_after_write(c); /* event streams first: they never finish */
     }
     if (s->net.nconns == 0 && s->on_drained)
         s->on_drained(s);

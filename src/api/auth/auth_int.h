@@ -71,7 +71,9 @@ struct sh_api_auth {
     struct sh_rec_counts *counts;
     /* The records API (borrowed; set by sh_api_records_new, NULL before):
      * password reset's committed writes pass through its
-     * sh_api_records_committed like every records write. */
+     * sh_api_records_committed like every records write, so its realtime
+     * subscribers hear of what the accounts routes commit (a password
+     * reset's write, a logout-all's new tokenKey). */
     struct sh_api_records *records;
     int started;
 };

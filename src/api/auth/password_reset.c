@@ -176,11 +176,10 @@ static void invalid_token(struct sh_req *r)
 static void reset_committed(struct sh__api_job *job, int rc)
 {
     struct reset *x = (struct reset *)job;
-    if (rc != 0)
-        return;
-    sh__auth_epoch_bump(x->a);
-    if (x->a->records)
-        sh_api_records_committed(x->a->records, x->w.c, x->w.op, x->w.committed, &x->w);
+    if (rc == 0)
+        sh__auth_epoch_bump(x->a);
+    if (rc == 0 && x->a->records) /* its change event; streams of the record turn guests */
+        sh_api_records_committed(x->a->records, &x->w);
 }
 
 static int reset_answer(struct sh__api_job *job, struct sh_req *r, int rc)
@@ -267,7 +266,7 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud)
     x->w.snap = sh_catalog_snap_ref(snap);
     x->w.c = c;
     x->w.counts = a->counts;
-    x->w.keep_record = a->records && a->records->keep_records;
+    x->w.capture = a->records && sh_api_records_listened(a->records, c); /* change event */
     x->w.id = row.id;
     row.id = NULL;
     sh_auth_row_deinit(&row);

@@ -64,6 +64,8 @@ static void sjob_committed(struct sh__api_job *job, int rc)
     struct sjob *j = (struct sjob *)job;
     if (j->op != SOP_REFRESH)
         sh__auth_epoch_bump(j->a);
+    if (rc == 0 && j->op == SOP_LOGOUT_ALL && j->a->records) /* a new tokenKey */
+        sh_api_records_token_key_changed(j->a->records, j->c->id, j->record_id);
 }
 
 static int sjob_answer(struct sh__api_job *job, struct sh_req *r, int rc)

@@ -31,6 +31,7 @@
 #include <cjson/cJSON.h>
 
 #include "auth_int.h"
+#include "realtime_int.h"
 #include "stagehand/config.h"
 #include "stagehand/filter.h"
 #include "stagehand/json.h"
@@ -151,6 +152,20 @@ static struct sh__rec_views *views_of(struct sh_api_records *api, struct sh_cata
         api->views = v;
     }
     return v;
+}
+
+struct sh_schema_views *sh__rec_views_get_ref(struct sh_api_records *api,
+                                              struct sh_catalog_snap *snap, void **ref)
+{
+    struct sh__rec_views *v = views_of(api, snap);
+    v->refs++;
+    *ref = v;
+    return v->views;
+}
+
+void sh__rec_views_put(void *ref)
+{
+    views_unref(ref);
 }
 
 /* r holds a reference to v until it ends. 0, or -1 after answering. */
@@ -468,6 +483,7 @@ void sh_api_records_free(struct sh_api_records *a)
         a->auth->counts = NULL;
     if (a->auth && a->auth->records == a)
         a->auth->records = NULL;
+    sh__rt_free(a->realtime);
     sh__rec_views_drop(a);
     sh_filter_cache_free(a->filters);
     sh_rec_counts_free(a->counts);

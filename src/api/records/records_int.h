@@ -43,10 +43,22 @@ struct sh_api_records {
     struct sh_buf out;                 /* sh__rec_out; capacity kept between requests */
     struct sh__rec_views *views;       /* the current snapshot's schema views (context.c) */
     struct sh__list_cache *list_cache; /* expensive lists in Redis; NULL without --redis */
-    /* Writes read their record as committed (sh_rec_write.keep_record) for
-     * sh_api_records_committed; false until a listener needs it. */
-    bool keep_records;
+    struct sh__rt *realtime;           /* subscribers of change events (api/realtime/) */
 };
+
+/* ---- change events (api/realtime/) ---- */
+
+/* Loop, after the commit and in commit order, for every committed records
+ * write (single or in a batch): the change event of w, whose row (the
+ * record as committed; for a delete, as it was) is taken when w->capture
+ * asked for it. Never called for a write that did not commit. */
+void sh_api_records_committed(struct sh_api_records *api, struct sh_rec_write *w);
+/* Loop: record_id of collection_id has a new tokenKey (committed): its
+ * realtime clients are guests from now on. */
+void sh_api_records_token_key_changed(struct sh_api_records *api, const char *collection_id,
+                                      const char *record_id);
+/* Whether a write to c should capture its row (someone subscribed to c). */
+bool sh_api_records_listened(struct sh_api_records *api, const struct sh_collection *c);
 
 /* ---- records_ctx.c ---- */
 
@@ -89,6 +101,11 @@ struct sh_schema_views *sh__rec_views_or_reply(struct sh_req *r, struct sh_api_r
  * answered before its handler returns needs no reference. 0, or -1 after
  * answering 413. */
 int sh__rec_keep_views_or_reply(struct sh_req *r, struct sh__rec_req *q);
+/* The views of snap with a reference for a caller outside any request
+ * (change events); give it back with sh__rec_views_put. */
+struct sh_schema_views *sh__rec_views_get_ref(struct sh_api_records *api,
+                                              struct sh_catalog_snap *snap, void **ref);
+void sh__rec_views_put(void *ref);
 /* Drops the views api keeps (at deinit). */
 void sh__rec_views_drop(struct sh_api_records *api);
 
@@ -163,7 +180,7 @@ const char *sh__rec_own_id(const struct sh_req *r, const struct sh__rec_req *q);
 
 /* Fills w for op on q's collection (w zeroed before): takes body and id
  * (heap, may be NULL), the clock and privileges of q, the count cache and
- * keep_record of api. */
+ * whether someone listens to its changes (w->capture). */
 void sh__rec_write_init(struct sh_rec_write *w, struct sh_api_records *api,
                         const struct sh__rec_req *q, enum sh_rec_op op, struct cJSON *body,
                         char *id);
@@ -209,25 +226,12 @@ void sh__rec_write_answer(struct sh_api_records *api, const struct sh_req *r,
 /* Sends a to r and frees what it owns. */
 void sh__rec_answer_send(struct sh_req *r, struct sh__rec_answer *a);
 /* Loop, once w's job has completed with rc (committed when 0), before any
- * answer and in commit order: sh_api_records_committed for a committed
- * write; for a failed one only the cached identities are checked again. */
+ * answer and in commit order: the one place every records write passes
+ * through (single writes, each item of a batch): cached identities are
+ * checked again, and a committed write's change event is queued
+ * (sh_api_records_committed, api/realtime/). */
 void sh__rec_write_done(struct sh_api_records *api, struct sh_rec_write *w, int rc);
 
-/*
- * The one place every committed records write passes through (single
- * writes and each item of a batch), on the loop after its COMMIT and in
- * commit order, before its answer: c and action (SH_REC_CREATE, _UPDATE,
- * _DELETE) of the write, record the record as committed (for a delete: as
- * it was, read before the delete; as a superuser sees it, passwords never
- * included) when api->keep_records asked for it, else NULL; w the whole
- * write (id, tables touched, auth_written). Today: cached identities are
- * verified again after an auth record was written; list totals are bumped
- * by the end of w's count marks (sh_rec_write_deinit). Change events hook
- * here.
- */
-void sh_api_records_committed(struct sh_api_records *api, const struct sh_collection *c,
-                              enum sh_rec_op action, const struct cJSON *record,
-                              const struct sh_rec_write *w);
 
 /* ---- query_budget.c ---- */
 

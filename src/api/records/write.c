@@ -134,7 +134,7 @@ void sh__rec_write_init(struct sh_rec_write *w, struct sh_api_records *api,
     w->now_ms = q->ctx.now_ms;
     w->flags = q->acc.flags;
     w->counts = api->counts;
-    w->keep_record = api->keep_records;
+    w->capture = sh_api_records_listened(api, q->c); /* its row for the change event */
 }
 
 /* Points the job (and the request's reads) at collection c of snapshot snap
@@ -260,23 +260,14 @@ static int respond(struct sh__api_job *job, struct sh_req *r, int rc)
 
 void sh__rec_write_done(struct sh_api_records *api, struct sh_rec_write *w, int rc)
 {
-    if (rc == 0)
-        sh_api_records_committed(api, w->c, w->op, w->committed, w);
-    else /* nothing was stored; cached identities are checked again anyway */
-        sh__auth_record_written(api->auth, w);
-}
-
-void sh_api_records_committed(struct sh_api_records *api, const struct sh_collection *c,
-                              enum sh_rec_op action, const struct cJSON *record,
-                              const struct sh_rec_write *w)
-{
-    (void)c;
-    (void)action;
-    (void)record;
     /* Cached tokens: an auth record written (or cascaded into) is verified
-     * again by the next request. List totals need nothing here: the marks
-     * of the tables w wrote end in sh_rec_write_deinit, which bumps them. */
+     * again by the next request; after a failed write too (nothing was
+     * stored, but it costs nothing to look again). List totals need nothing
+     * here: the marks of the tables w wrote end in sh_rec_write_deinit,
+     * which bumps them. */
     sh__auth_record_written(api->auth, w);
+    if (rc == 0) /* committed: its change event, in commit order */
+        sh_api_records_committed(api, w);
 }
 
 /* Before any answer, whatever rc: one completed write (sh__rec_write_done). */

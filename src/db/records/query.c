@@ -561,3 +561,111 @@ int sh__rec_fetch_via(struct sh_db *db, const struct sh_rec_access *acc,
     sh_buf_deinit(&b);
     return rc;
 }
+
+/* ---- a record as committed (change events) ---- */
+
+int sh_rec_row_capture(sqlite3 *db, const struct sh_collection *c, const char *id,
+                       struct sh_rec_row **out)
+{
+    *out = NULL;
+    struct sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_appends(&b, "SELECT * FROM ");
+    sh__rec_quote(&b, c->name);
+    sh_buf_appends(&b, " WHERE \"id\" = ?");
+    take_buf(&b);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, b.data, -1, &st, NULL);
+    sh_buf_deinit(&b);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        struct sh_rec_row *row = sh_calloc(1, sizeof(*row));
+        row->n = sqlite3_column_count(st);
+        row->names = sh_calloc((size_t)row->n, sizeof(*row->names));
+        row->vals = sh_calloc((size_t)row->n, sizeof(*row->vals));
+        for (int i = 0; i < row->n; i++) {
+            row->names[i] = sh_strdup(sqlite3_column_name(st, i));
+            row->vals[i] = sqlite3_value_dup(sqlite3_column_value(st, i));
+            if (!row->vals[i])
+                sh_panic(__FILE__, __LINE__, "sqlite3_value_dup failed");
+        }
+        *out = row;
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? SH_ENOTFOUND : rc;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void sh_rec_row_free(struct sh_rec_row *row)
+{
+    if (!row)
+        return;
+    for (int i = 0; i < row->n; i++) {
+        free(row->names[i]);
+        sqlite3_value_free(row->vals[i]);
+    }
+    free(row->names);
+    free(row->vals);
+    free(row);
+}
+
+int sh_rec_match(struct sh_db *db, const struct sh_rec_access *acc, const struct sh_collection *c,
+                 const struct sh_filter *rule, const struct sh_filter *filter,
+                 const struct sh_rec_row *row, cJSON **out, struct sh_filter_error *err)
+{
+    *out = NULL;
+    struct where w;
+    int rc = where_compile(acc, c, rule, filter, &w, err);
+    if (rc)
+        return rc;
+    struct sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_appends(&b, "WITH ");
+    sh__rec_quote(&b, c->name);
+    sh_buf_appends(&b, "(");
+    for (int i = 0; i < row->n; i++) {
+        if (i)
+            sh_buf_appends(&b, ",");
+        sh__rec_quote(&b, row->names[i]);
+    }
+    sh_buf_appends(&b, ") AS (VALUES(");
+    for (int i = 0; i < row->n; i++)
+        sh_buf_appends(&b, i ? ",?" : "?");
+    sh_buf_appends(&b, ")) SELECT ");
+    sh_rec_columns(c, false, &b);
+    sh_buf_appends(&b, " FROM ");
+    sh__rec_quote(&b, c->name);
+    where_sql(&w, &b);
+    take_buf(&b);
+    sqlite3_stmt *st;
+    rc = sh_db_prepare(db, b.data, &st);
+    sh_buf_deinit(&b);
+    if (rc) {
+        where_deinit(&w);
+        return rc;
+    }
+    for (int i = 0; i < row->n; i++)
+        sqlite3_bind_value(st, i + 1, row->vals[i]);
+    int next = row->n + 1;
+    if (w.has_rule) {
+        sh_filter_sql_bind(&w.rule, st, next);
+        next += (int)w.rule.nparams;
+    }
+    if (w.has_filter)
+        sh_filter_sql_bind(&w.filter, st, next);
+    rc = sh_db_step(db, st);
+    if (rc == 1) {
+        *out = sh_rec_from_row(c, st, 0, acc->flags);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = SH_ENOTFOUND;
+    }
+    sh_db_release(db, st);
+    where_deinit(&w);
+    return rc;
+}

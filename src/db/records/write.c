@@ -16,9 +16,9 @@
  * The answer: a cJSON record read back (w->record), or, when the handler
  * needs no tree (w->record_json), JSON text: a create without a create rule
  * writes it from the values it inserted, an update or a ruled create from
- * the row read back (the rule checked by the same read). With keep_record
- * the record as committed (a delete's as it was) is read once more, as a
- * superuser sees it, for the change events. Every table a job
+ * the row read back (the rule checked by the same read). With capture the
+ * row as committed (a delete's as it was) is copied out (sh_rec_row_capture)
+ * for the change events. Every table a job
  * writes is marked in the count cache until sh_rec_write_deinit
  * (records_count.c).
  */
@@ -141,15 +141,6 @@ static int load(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool raw, 
                 cJSON **out)
 {
     return load_as(wdb, w, id, raw, raw ? SH_REC_RAW : w->flags, ruled, out);
-}
-
-/* keep_record: the row as committed, as a superuser sees it, into
- * w->committed (ruled: only if it satisfies the job's rule). */
-static int keep(sqlite3 *wdb, struct sh_rec_write *w, const char *id, bool ruled)
-{
-    cJSON_Delete(w->committed);
-    w->committed = NULL;
-    return load_as(wdb, w, id, false, SH_REC_SUPERUSER, ruled, &w->committed);
 }
 
 /* "UNIQUE constraint failed: posts.a, posts.b" -> errors on a and b. */
@@ -348,8 +339,9 @@ static int do_create(sqlite3 *wdb, struct sh_rec_write *w)
         rc = sh__rec_protect(w, NULL, &in);
     if (rc == 0)
         rc = insert(wdb, w, &in);
+    if (rc == 0 && w->capture)
+        rc = sh_rec_row_capture(wdb, w->c, in.id, &w->row);
     if (rc == 0 && !w->has_rule && w->record_json && answer_from_values(w, &in) == 0) {
-        rc = w->keep_record ? keep(wdb, w, in.id, false) : 0;
         sh_record_input_deinit(&in);
         return rc;
     }
@@ -359,8 +351,6 @@ static int do_create(sqlite3 *wdb, struct sh_rec_write *w)
         rc = load(wdb, w, in.id, false, true, NULL);
     if (rc == SH_ENOTFOUND && w->has_rule)
         rc = SH_EFORBIDDEN;
-    if (rc == 0 && w->keep_record)
-        rc = keep(wdb, w, in.id, false);
     sh_record_input_deinit(&in);
     return rc;
 }
@@ -379,8 +369,8 @@ static int do_update(sqlite3 *wdb, struct sh_rec_write *w)
         rc = update(wdb, w, &in);
     if (rc == 0)
         rc = load(wdb, w, w->id, false, false, NULL);
-    if (rc == 0 && w->keep_record)
-        rc = keep(wdb, w, w->id, false);
+    if (rc == 0 && w->capture)
+        rc = sh_rec_row_capture(wdb, w->c, w->id, &w->row);
     sh_record_input_deinit(&in);
     cJSON_Delete(existing);
     return rc;
@@ -388,14 +378,11 @@ static int do_update(sqlite3 *wdb, struct sh_rec_write *w)
 
 static int do_delete(sqlite3 *wdb, struct sh_rec_write *w)
 {
-    int rc;
-    if (w->keep_record) { /* the record as it was: read before the delete */
-        rc = keep(wdb, w, w->id, true);
-    } else {
-        cJSON *row = NULL;
-        rc = load(wdb, w, w->id, false, true, &row);
-        cJSON_Delete(row);
-    }
+    cJSON *row = NULL;
+    int rc = load(wdb, w, w->id, false, true, &row);
+    cJSON_Delete(row);
+    if (rc == 0 && w->capture) /* the record as it was, for its delete event */
+        rc = sh_rec_row_capture(wdb, w->c, w->id, &w->row);
     if (rc == 0)
         rc = sh__rec_delete(wdb, w->snap, w->c, w->id, w->now_ms, 0, w);
     return rc;
@@ -422,6 +409,8 @@ void sh__rec_touch(struct sh_rec_write *w, const struct sh_collection *c)
 int sh_rec_write_run(sqlite3 *wdb, void *arg)
 {
     struct sh_rec_write *w = arg;
+    sh_rec_row_free(w->row); /* of an earlier run that did not commit */
+    w->row = NULL;
     int rc = check_version(wdb, w->snap->version);
     if (rc)
         return rc;
@@ -441,6 +430,8 @@ int sh_rec_write_run(sqlite3 *wdb, void *arg)
 
 void sh_rec_write_deinit(struct sh_rec_write *w)
 {
+    sh_rec_row_free(w->row);
+    w->row = NULL;
     for (size_t i = 0; i < w->ntouched; i++) {
         sh_rec_counts_write_end(w->counts, w->touched[i]);
         free(w->touched[i]);
@@ -458,7 +449,6 @@ void sh_rec_write_deinit(struct sh_rec_write *w)
     free(w->hashes);
     cJSON_Delete(w->record);
     cJSON_Delete(w->errors);
-    cJSON_Delete(w->committed);
     sh_catalog_snap_free(w->snap);
     memset(w, 0, sizeof(*w));
 }

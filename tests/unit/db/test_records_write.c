@@ -1,10 +1,10 @@
 /*
- * sh_rec_write_run's keep_record (records.h): with it, every write leaves
- * the record as committed in w.committed (a create answered from its values
- * or from the row read back, an update, a delete as the record was before
- * it), as a superuser sees it and without password hashes; without it,
- * nothing. Runs real writes in one transaction of the CLI's path
- * (sh_db_run_exclusive) on a fresh data directory.
+ * sh_rec_write_run's capture (records.h): with it, every write leaves the
+ * row as committed in w.row (a create answered from its values or from the
+ * row read back, an update, a delete as the record was before it), every
+ * column, for the change events; without it, nothing. Runs real writes in
+ * one transaction of the CLI's path (sh_db_run_exclusive) on a fresh data
+ * directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "db_tmp.h"
 #include "stagehand/catalog.h"
@@ -46,7 +47,7 @@ static int import_fn(sqlite3 *wdb, void *arg)
     return rc;
 }
 
-/* One write of op on notes (body JSON text, id) with keep and record_json;
+/* One write of op on notes (body JSON text, id) with capture and record_json;
  * returns the run's code, w left for the caller to check and deinit. */
 static int run(sqlite3 *wdb, struct sh_catalog_snap *snap, struct sh_rec_write *w,
                enum sh_rec_op op, const char *body, const char *id, bool keep, bool json)
@@ -57,15 +58,18 @@ static int run(sqlite3 *wdb, struct sh_catalog_snap *snap, struct sh_rec_write *
     w->c = sh_catalog_snap_find(snap, "notes");
     w->body = body ? cJSON_Parse(body) : NULL;
     w->id = id ? strdup(id) : NULL;
-    w->keep_record = keep;
+    w->capture = keep;
     w->record_json = json;
     return sh_rec_write_run(wdb, w);
 }
 
-static const char *str(const cJSON *o, const char *k)
+/* The captured value of column k as text (NULL when absent). */
+static const char *str(const struct sh_rec_row *row, const char *k)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    for (int i = 0; row && i < row->n; i++)
+        if (strcmp(row->names[i], k) == 0)
+            return (const char *)sqlite3_value_text(row->vals[i]);
+    return NULL;
 }
 
 static int writes_fn(sqlite3 *wdb, void *arg)
@@ -83,16 +87,16 @@ static int writes_fn(sqlite3 *wdb, void *arg)
     assert_int_equal(sh_catalog_load(wdb, version, &snap, &err), 0);
     struct sh_rec_write w;
 
-    /* a create answered from its values: committed all the same */
+    /* a create answered from its values: captured all the same */
     assert_int_equal(run(wdb, snap, &w, SH_REC_CREATE,
                          "{\"id\":\"keptrecord00001\",\"title\":\"a\",\"secret\":\"s\"}", NULL,
                          true, true),
                      0);
     assert_non_null(w.record_text);
-    assert_non_null(w.committed);
-    assert_string_equal(str(w.committed, "id"), "keptrecord00001");
-    assert_string_equal(str(w.committed, "title"), "a");
-    assert_string_equal(str(w.committed, "secret"), "s"); /* hidden: a superuser's view */
+    assert_non_null(w.row);
+    assert_string_equal(str(w.row, "id"), "keptrecord00001");
+    assert_string_equal(str(w.row, "title"), "a");
+    assert_string_equal(str(w.row, "secret"), "s"); /* every column, hidden ones too */
     char *text = calloc(1, w.record_len + 1);             /* record_text has no NUL of its own */
     assert_non_null(text);
     memcpy(text, w.record_text, w.record_len);
@@ -101,31 +105,31 @@ static int writes_fn(sqlite3 *wdb, void *arg)
     free(text);
     sh_rec_write_deinit(&w);
 
-    /* without keep_record: nothing kept */
+    /* without capture: nothing kept */
     assert_int_equal(run(wdb, snap, &w, SH_REC_CREATE, "{\"title\":\"b\"}", NULL, false, true), 0);
-    assert_null(w.committed);
+    assert_null(w.row);
     sh_rec_write_deinit(&w);
 
     /* an update: the values as committed */
     assert_int_equal(
         run(wdb, snap, &w, SH_REC_UPDATE, "{\"title\":\"a2\"}", "keptrecord00001", true, false), 0);
     assert_non_null(w.record);
-    assert_string_equal(str(w.committed, "title"), "a2");
+    assert_string_equal(str(w.row, "title"), "a2");
     sh_rec_write_deinit(&w);
 
     /* a delete: the record as it was, read before the delete */
     assert_int_equal(run(wdb, snap, &w, SH_REC_DELETE, NULL, "keptrecord00001", true, false), 0);
-    assert_string_equal(str(w.committed, "title"), "a2");
+    assert_string_equal(str(w.row, "title"), "a2");
     sh_rec_write_deinit(&w);
     assert_int_equal(run(wdb, snap, &w, SH_REC_DELETE, NULL, "keptrecord00001", true, false),
                      SH_ENOTFOUND);
-    assert_null(w.committed);
+    assert_null(w.row);
     sh_rec_write_deinit(&w);
     sh_catalog_snap_free(snap);
     return 0;
 }
 
-static void test_keep_record(void **state)
+static void test_capture_row(void **state)
 {
     (void)state;
     struct tmp_env *e = tmp_env_new();
@@ -138,7 +142,7 @@ static void test_keep_record(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keep_record),
+        cmocka_unit_test(test_capture_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,98 @@
+# realtime: SSE fan-out. bench/sse_client.c (libuv; compiled into bench/out/) is the load client.
+# (1) BENCH_RT_CLIENTS (default 10000) streams subscribed to rt0/*: VmRSS per stream (delta over
+#     the streams held / streams), then BENCH_RT_CREATES (100) creates one after another, each
+#     timed from its acknowledgement (and from its send) to its event reaching the last stream
+#     (p50/p99/max).
+# (2) creates/s of 64 wrk connections spread over rt0..rt9 (bench/realtime_create.lua) without
+#     subscribers, then with BENCH_RT_CLIENTS2 (1000) streams spread over the ten collections.
+# Fresh server, synchronous=FULL. Results: realtime-*.txt and realtime.tsv.
+# shellcheck shell=bash disable=SC2034
+SC_TYPE=once
+SC_SERVERS=stagehand
+SC_FIXTURES= # it starts its own, fresh
+SC_LABEL="realtime: 10 000 SSE streams (RSS, fan-out delay), creates/s with 1 000 subscribers"
+RT_CLIENTS=${BENCH_RT_CLIENTS:-10000}
+RT_CREATES=${BENCH_RT_CREATES:-100}
+RT_CLIENTS2=${BENCH_RT_CLIENTS2:-1000}
+
+rt_schema() { # ten open collections rt0..rt9
+    local i sep=
+    printf '['
+    for ((i = 0; i < 10; i++)); do
+        printf '%s{"name":"rt%d","type":"base","fields":[{"name":"title","type":"text"},' "$sep" "$i"
+        printf '{"name":"n","type":"number"},{"name":"tag","type":"text"}],'
+        printf '"listRule":"","viewRule":"","createRule":"","updateRule":"","deleteRule":""}'
+        sep=,
+    done
+    printf ']\n'
+}
+
+scenario_run() {
+    local bin=$BENCH_DIR/out/sse_client src=$BENCH_DIR/sse_client.c dir=$TMP/realtime out line i
+    local before after ok pid wrk_out cps0 cps1 dur
+    [[ $RT_CLIENTS =~ ^[0-9]+$ && $RT_CLIENTS2 =~ ^[0-9]+$ && $RT_CREATES =~ ^[0-9]+$ ]] ||
+        die "BENCH_RT_CLIENTS, BENCH_RT_CLIENTS2 and BENCH_RT_CREATES must be integers"
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    if [[ $(ulimit -n) != unlimited ]] && ((RT_CLIENTS + 512 > $(ulimit -n))); then
+        log "warning: open-file limit is $(ulimit -n); realtime test reduced to $(($(ulimit -n) - 512)) streams"
+        RT_CLIENTS=$(($(ulimit -n) - 512))
+    fi
+    if [[ ! -x $bin || $src -nt $bin ]]; then
+        cc -O2 -Wall -Wextra -D_GNU_SOURCE -o "$bin" "$src" -luv || die "could not compile $src"
+    fi
+    rm -rf "$dir" && mkdir -p "$dir/data"
+    rt_schema >"$dir/schema.json"
+    "$STAGEHAND" collections import "$dir/schema.json" --dir "$dir/data" >/dev/null ||
+        die "realtime: schema import failed"
+    spawn_stagehand realtime "$dir" --realtime-max-clients $((RT_CLIENTS + 1000))
+    pid=${PID[realtime]}
+    sleep 1
+    # (1) RSS per stream and fan-out delay
+    before=$(rss_kb "$pid")
+    out=$OUT/realtime-fanout.txt
+    taskset -c "$CLIENT_CPU" "$bin" -n "$RT_CLIENTS" -C 1 -e "$RT_CREATES" -w 3 \
+        127.0.0.1 "${PORT[realtime]}" >"$out" 2>&1 &
+    BG_PIDS+=($!)
+    line=
+    for ((i = 0; i < 1200; i++)); do # bounded: 120 s to set up
+        line=$(grep -m1 '^ready ' "$out" || true)
+        [[ -n $line ]] && break
+        kill -0 "${BG_PIDS[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 1 # inside the client's 3 s wait: every stream open and idle
+    after=$(rss_kb "$pid")
+    ok=$(sed -n 's/^ready clients=\([0-9]*\).*/\1/p' <<<"$line")
+    wait_gone "${BG_PIDS[-1]}" 120 || kill -KILL "${BG_PIDS[-1]}" 2>/dev/null || true
+    wait "${BG_PIDS[-1]}" 2>/dev/null || true
+    line=$(grep -m1 '^delay_ack_ms' "$out" || echo "delay: none ($(tail -n1 "$out"))")
+    log "realtime: ${ok:-0} streams, VmRSS ${before} kB -> ${after} kB" \
+        "($(((${after:-0} - ${before:-0}) * 1024 / (${ok:-1} > 0 ? ${ok:-1} : 1))) B/stream); $line"
+    printf 'fanout\t%s\t%s\t%s\t%s\n' "${ok:-0}" "$before" "$after" "$line" >>"$OUT/realtime.tsv"
+    sleep 2
+    # (2) creates/s without and with subscribers
+    dur=$(duration_seconds "$DURATION")
+    wrk_out=$OUT/realtime-wrk0.txt
+    taskset -c "$CLIENT_CPU" wrk -t2 -c64 -d"${dur}s" -s "$BENCH_DIR/realtime_create.lua" \
+        "http://127.0.0.1:${PORT[realtime]}" >"$wrk_out" 2>&1 || true
+    cps0=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$wrk_out")
+    out=$OUT/realtime-hold.txt
+    taskset -c "$CLIENT_CPU" "$bin" -n "$RT_CLIENTS2" -C 10 -w 0 -t $((dur + 3)) \
+        127.0.0.1 "${PORT[realtime]}" >"$out" 2>&1 &
+    BG_PIDS+=($!)
+    for ((i = 0; i < 600; i++)); do
+        grep -q '^ready ' "$out" && break
+        kill -0 "${BG_PIDS[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    wrk_out=$OUT/realtime-wrk1.txt
+    taskset -c "$CLIENT_CPU" wrk -t2 -c64 -d"${dur}s" -s "$BENCH_DIR/realtime_create.lua" \
+        "http://127.0.0.1:${PORT[realtime]}" >"$wrk_out" 2>&1 || true
+    cps1=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$wrk_out")
+    wait_gone "${BG_PIDS[-1]}" 30 || kill -KILL "${BG_PIDS[-1]}" 2>/dev/null || true
+    wait "${BG_PIDS[-1]}" 2>/dev/null || true
+    log "realtime: creates/s ${cps0:-?} without subscribers, ${cps1:-?} with $RT_CLIENTS2 ($(tail -n1 "$out"))"
+    printf 'creates\t%s\t%s\t%s\t%s\n' "$RT_CLIENTS2" "${cps0:-}" "${cps1:-}" "$(tail -n1 "$out")" \
+        >>"$OUT/realtime.tsv"
+    stop_server realtime
+}
