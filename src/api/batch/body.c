@@ -32,92 +32,31 @@ static void read_failed(struct sh_req *r, const char *why)
     cJSON_Delete(data);
 }
 
-/* The value of parameter name (`boundary`, `name`, `filename`) in a header
- * value v[0..n) such as `form-data; name="x"`, unquoted into out (size
- * bytes, truncated beyond). true when present. */
-static bool header_param(const char *v, size_t n, const char *name, char *out, size_t size)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] != ';')
-            continue;
-        size_t k = i + 1;
-        while (k < n && (v[k] == ' ' || v[k] == '\t'))
-            k++;
-        if (n - k <= nl || strncasecmp(v + k, name, nl) != 0 || v[k + nl] != '=')
-            continue;
-        k += nl + 1;
-        bool quoted = k < n && v[k] == '"';
-        k += quoted;
-        size_t o = 0;
-        while (k < n && (quoted ? v[k] != '"' : v[k] != ';' && v[k] != ' ')) {
-            if (quoted && v[k] == '\\' && k + 1 < n)
-                k++;
-            if (o + 1 < size) /* truncated past size: still present */
-                out[o++] = v[k];
-            k++;
-        }
-        out[o] = 0;
-        return true;
-    }
-    return false;
-}
-
-/* The `@jsonPayload` field of a multipart/form-data body, in *json and *len.
+/* The `@jsonPayload` field of a multipart/form-data body (read by the http
+ * module's multipart reader as it arrived: r->form), in *json and *len.
  * 0, or -1 after answering. */
-static int form_payload(struct sh_req *r, const struct sh_str *ctype, const char **json,
-                        size_t *len)
+static int form_payload(struct sh_req *r, const char **json, size_t *len)
 {
-    char boundary[80], delim[84];
-    if (!header_param(ctype->ptr, ctype->len, "boundary", boundary, sizeof(boundary)) ||
-        !boundary[0]) {
-        read_failed(r, "The multipart body has no boundary.");
+    if (r->form_error) {
+        read_failed(r, "The multipart body is malformed.");
         return -1;
     }
-    int dl = snprintf(delim, sizeof(delim), "--%s", boundary);
-    const char *p = r->body, *end = r->body + r->body_len;
-    const char *at = memmem(p, (size_t)(end - p), delim, (size_t)dl);
     *json = NULL;
-    while (at) {
-        const char *part = at + dl;
-        if (end - part >= 2 && part[0] == '-' && part[1] == '-')
-            break; /* the closing delimiter */
-        if (end - part < 2 || part[0] != '\r' || part[1] != '\n')
-            break;
-        part += 2;
-        const char *head_end = memmem(part, (size_t)(end - part), "\r\n\r\n", 4);
-        if (!head_end)
-            break;
-        const char *content = head_end + 4;
-        const char *next = memmem(content, (size_t)(end - content), delim, (size_t)dl);
-        if (!next || next - content < 2 || next[-2] != '\r' || next[-1] != '\n')
-            break;
-        char name[128] = "", filename[8] = "";
-        bool has_file = false;
-        for (const char *h = part; h < head_end;) {
-            const char *eol = memmem(h, (size_t)(head_end - h), "\r\n", 2);
-            size_t hl = eol ? (size_t)(eol - h) : (size_t)(head_end - h);
-            if (hl > 20 && strncasecmp(h, "Content-Disposition:", 20) == 0) {
-                if (!header_param(h + 20, hl - 20, "name", name, sizeof(name)))
-                    name[0] = 0;
-                has_file = header_param(h + 20, hl - 20, "filename", filename, sizeof(filename));
-            }
-            h += hl + 2;
-        }
-        if (has_file) {
+    for (unsigned i = 0; i < r->nform; i++) {
+        const struct sh_form_part *p = &r->form[i];
+        if (p->is_file) {
             sh__api_error(r, 400, "File uploads are not supported in batch requests yet.", NULL);
             return -1;
         }
-        if (strcmp(name, "@jsonPayload") != 0 || *json) {
+        if (p->name.len != 12 || memcmp(p->name.ptr, "@jsonPayload", 12) != 0 || *json) {
             read_failed(r, "The form must hold one @jsonPayload field and nothing else.");
             return -1;
         }
-        *json = content;
-        *len = (size_t)(next - 2 - content);
-        at = next;
+        *json = p->value.ptr;
+        *len = p->value.len;
     }
-    if (!*json || !at) {
-        read_failed(r, "The multipart body is malformed or has no @jsonPayload field.");
+    if (!*json) {
+        read_failed(r, "The multipart body has no @jsonPayload field.");
         return -1;
     }
     return 0;
@@ -248,10 +187,12 @@ cJSON *sh__batch_body_or_reply(struct sh_req *r, size_t max_body, unsigned max_r
     }
     const char *json = r->body ? r->body : "";
     size_t len = r->body_len;
-    const struct sh_str *ct = sh_req_header(r, "Content-Type");
-    if (ct && ct->len >= 19 && strncasecmp(ct->ptr, "multipart/form-data", 19) == 0 &&
-        form_payload(r, ct, &json, &len))
+    if (r->is_form && form_payload(r, &json, &len))
         return NULL;
+    if (len > max_body) {
+        sh__api_error(r, 413, "Request body is too large.", NULL);
+        return NULL;
+    }
     struct sh_json_error err;
     cJSON *root = sh_json_parse_max(json, len, max_body, &err);
     if (!root || !cJSON_IsObject(root)) {
