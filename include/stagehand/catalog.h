@@ -112,4 +112,11 @@ typedef void (*sh_catalog_save_cb)(void *arg, int rc, const struct sh_schema_err
 int sh_catalog_save(struct sh_catalog *cat, const struct sh_collection *old,
                     struct sh_collection *next, sh_catalog_save_cb cb, void *arg);
 
+/* The same for n changes olds[i] -> nexts[i] (create, migrate or drop, as
+ * sh_catalog_apply), applied in order in one writer job and one
+ * transaction: all or nothing. The arrays are copied; the nexts are taken
+ * over (on failure to submit too). */
+int sh_catalog_save_many(struct sh_catalog *cat, size_t n, const struct sh_collection *const *olds,
+                         struct sh_collection **nexts, sh_catalog_save_cb cb, void *arg);
+
 #endif

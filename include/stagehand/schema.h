@@ -32,10 +32,13 @@
  *  - Text patterns are POSIX extended regular expressions (regcomp with
  *    REG_EXTENDED|REG_NOSUB), not Go's RE2: `\d` is not supported.
  *  - autogeneratePattern supports only `[class]{n}` (e.g. "[a-z0-9]{15}").
- *  - Unknown keys of a collection or field are ignored, as are PocketBase's
- *    auth options (passwordAuth, oauth2, mfa, otp, ...) but `authToken`
- *    ({"secret": 30-255 printable characters, "duration": seconds}): a new
- *    auth collection without a secret gets 50 random [A-Za-z0-9].
+ *  - A key of a collection or field that PocketBase's JSON does not carry
+ *    for its type, or that stagehand does not support, is refused with a
+ *    400 naming it (never dropped). Auth options: `authToken` ({"secret":
+ *    30-255 printable characters, "duration": seconds}; a new auth
+ *    collection without a secret gets 50 random [A-Za-z0-9]) and the others
+ *    of struct sh_collection (auth_options.c); enabling otp, mfa or oauth2
+ *    is refused until they are implemented.
  *  - The unique index on an auth collection's email is COLLATE NOCASE.
  *  - Updates (a non-NULL `old`) refuse: a type or system-flag change, renaming
  *    a system collection, changing its rules, removing or renaming a system
@@ -120,6 +123,7 @@ struct sh_field {
     bool cascade_delete;
 
     int64_t max_size; /* json: bytes of the serialised value; 0 = SH_JSON_DEFAULT_MAX */
+    char *help;       /* PocketBase's `help` text, carried; NULL when none */
 };
 
 /* Nonzero if the field's column holds a JSON array (select/relation with
@@ -206,6 +210,17 @@ struct sh_collection {
      * tokens in seconds (0 = the server's --token-ttl). NULL/0 for base. */
     char *token_secret;
     int64_t token_duration;
+    /* auth collections, the rest of PocketBase's options (auth_options.c):
+     * passwordAuth.enabled and its identityFields (field names, each with a
+     * unique single-column index; "email" by default), and `extra`, an
+     * object holding authAlert, oauth2, mfa, otp, passwordResetToken,
+     * emailChangeToken, verificationToken, fileToken and the three email
+     * templates, validated, completed with PocketBase's defaults and shown
+     * as stored (secrets removed by the API). NULL/0 for base. */
+    bool password_auth;
+    char **identity_fields;
+    size_t nidentity_fields;
+    struct cJSON *auth_extra;
 };
 
 /* JSON key of a rule ("listRule", ...). */
@@ -441,6 +456,28 @@ int sh__collection_parse_shape(const struct cJSON *json, const struct sh_collect
 /* The restrictions on turning old into next (see the top of this file). */
 int sh__collection_check_update(const struct sh_collection *old, const struct sh_collection *next,
                                 struct sh_schema_error *err);
+
+/* Auth collections: parses PocketBase's auth options of json (passwordAuth,
+ * authAlert, oauth2, mfa, otp, the four other tokens, the templates) into c
+ * (its fields and indexes already parsed), refusing otp/mfa/oauth2 enabled
+ * and identity fields without a unique index. Nothing for base. */
+int sh__auth_options_parse(struct sh_collection *c, const struct cJSON *json,
+                           struct sh_schema_error *err);
+
+/* Adds c's auth options (not authToken) to the collection object o. */
+void sh__auth_options_to_json(const struct sh_collection *c, struct cJSON *o);
+
+/* Frees what the auth options of c own. */
+void sh__auth_options_free(struct sh_collection *c);
+
+/* Whether key is an auth option object merged key by key on PATCH. */
+bool sh__auth_option_is_object(const char *key);
+
+/* Refuses (400 naming it) a key of the collection object json that
+ * PocketBase's JSON for c's type does not carry or stagehand does not
+ * support. */
+int sh__collection_check_keys(const struct sh_collection *c, const struct cJSON *json,
+                              struct sh_schema_error *err);
 
 /* Appends stmt (taking ownership of the malloc'd string) to s. */
 void sh__sql_push(struct sh_schema_sql *s, char *stmt);

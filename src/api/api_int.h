@@ -120,4 +120,24 @@ void sh__api_job_end(struct sh__api_job *j, int code);
  * committed, then a retry on SH_ESTALE, then the answer, then free. */
 void sh__api_job_complete(struct sh__api_job *j, int rc);
 
+/* ---- the collections API's shared steps (collections.c) ---- */
+struct sh_api_records;
+struct sh_catalog_snap;
+struct sh_collection;
+struct sh_schema_error;
+/* The collection as clients see it (no token secrets, the effective
+ * authToken duration); a new object. */
+struct cJSON *sh__coll_shown(const struct sh_api_records *api, const struct sh_collection *c);
+/* Answers status with o as JSON and deletes o. */
+void sh__coll_send_json(struct sh_req *r, int status, struct cJSON *o);
+/* The superuser check and the snapshot the request reads (released with
+ * the request); NULL after answering 401/403. */
+struct sh_catalog_snap *sh__coll_begin_or_reply(struct sh_req *r, struct sh_api_records *api);
+/* :collection in s; NULL after answering 404. */
+const struct sh_collection *sh__coll_target_or_reply(struct sh_req *r,
+                                                     const struct sh_catalog_snap *s);
+/* A 400 with message and data naming the key or field of err. */
+void sh__coll_schema_error(struct sh_req *r, const char *message,
+                           const struct sh_schema_error *err);
+
 #endif

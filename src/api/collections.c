@@ -1,7 +1,8 @@
 /*
  * The collections API (API.md "Collections"), superusers only:
  * GET /api/collections (the list envelope; page, perPage, skipTotal),
- * POST /api/collections, GET/PATCH/DELETE /api/collections/{idOrName}.
+ * POST /api/collections, GET/PATCH/DELETE /api/collections/{idOrName}
+ * (import, truncate and the meta routes: collections_meta.c).
  * Definitions go through the same code as `stagehand collections import`:
  * sh_collection_parse validates (PATCH semantics against the stored
  * definition), and sh_catalog_save migrates the table and writes the
@@ -21,15 +22,24 @@
 #define DEFAULT_PER_PAGE 30
 #define MAX_PER_PAGE     1000
 
-static cJSON *shown(const struct sh_collection *c)
+/* The collection as clients see it: no token secrets, and an authToken
+ * duration of 0 (none stored) shown as the --token-ttl that applies. */
+cJSON *sh__coll_shown(const struct sh_api_records *api, const struct sh_collection *c)
 {
+    static const char *const toks[] = {"authToken", "passwordResetToken", "emailChangeToken",
+                                       "verificationToken", "fileToken"};
     cJSON *o = sh_collection_to_json(c);
-    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "authToken"),
-                                            "secret");
+    for (size_t i = 0; i < SH_ARRAY_LEN(toks); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, toks[i]),
+                                                "secret");
+    cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "authToken"),
+                                                "duration");
+    if (cJSON_IsNumber(d) && d->valuedouble == 0)
+        cJSON_SetNumberValue(d, (double)(api->cfg->token_ttl / 1000));
     return o;
 }
 
-static void send_json(struct sh_req *r, int status, cJSON *o)
+void sh__coll_send_json(struct sh_req *r, int status, cJSON *o)
 {
     char *json = cJSON_PrintUnformatted(o);
     SH_ASSERT(json);
@@ -45,7 +55,7 @@ static void drop_snap(void *p)
 
 /* The superuser check and the snapshot the request reads. NULL after
  * answering. */
-static struct sh_catalog_snap *begin_or_reply(struct sh_req *r, struct sh_api_records *api)
+struct sh_catalog_snap *sh__coll_begin_or_reply(struct sh_req *r, struct sh_api_records *api)
 {
     if (!r->auth) {
         sh__api_error(r, 401, "The request requires superuser authorization token to be set.",
@@ -71,7 +81,7 @@ static struct sh_catalog_snap *begin_or_reply(struct sh_req *r, struct sh_api_re
 }
 
 /* :collection in s; NULL after answering 404. */
-static const struct sh_collection *target_or_reply(struct sh_req *r,
+const struct sh_collection *sh__coll_target_or_reply(struct sh_req *r,
                                                    const struct sh_catalog_snap *s)
 {
     const struct sh_str *p = sh_req_param(r, "collection");
@@ -84,7 +94,7 @@ static const struct sh_collection *target_or_reply(struct sh_req *r,
 
 int sh_api_collections_list(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin_or_reply(r, ud);
+    struct sh_catalog_snap *s = sh__coll_begin_or_reply(r, ud);
     if (!s)
         return SH_HANDLED;
     /* Lenient: a malformed page or perPage reads as the default. */
@@ -108,18 +118,18 @@ int sh_api_collections_list(struct sh_req *r, void *ud)
     cJSON *items = cJSON_AddArrayToObject(env, "items");
     if (page <= INT64_MAX / per) {
         for (int64_t i = (page - 1) * per; i < total && i < page * per; i++)
-            cJSON_AddItemToArray(items, shown(s->list[i]));
+            cJSON_AddItemToArray(items, sh__coll_shown(ud, s->list[i]));
     }
-    send_json(r, 200, env);
+    sh__coll_send_json(r, 200, env);
     return SH_HANDLED;
 }
 
 int sh_api_collections_view(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin_or_reply(r, ud);
-    const struct sh_collection *c = s ? target_or_reply(r, s) : NULL;
+    struct sh_catalog_snap *s = sh__coll_begin_or_reply(r, ud);
+    const struct sh_collection *c = s ? sh__coll_target_or_reply(r, s) : NULL;
     if (c)
-        send_json(r, 200, shown(c));
+        sh__coll_send_json(r, 200, sh__coll_shown(ud, c));
     return SH_HANDLED;
 }
 
@@ -134,7 +144,7 @@ struct change {
     struct sh_schema_error err; /* the catalog's refusal, copied from its callback */
 };
 
-static void schema_error(struct sh_req *r, const char *message, const struct sh_schema_error *err)
+void sh__coll_schema_error(struct sh_req *r, const char *message, const struct sh_schema_error *err)
 {
     cJSON *d = cJSON_CreateObject();
     const char *key = err->key && *err->key ? err->key : err->field[0] ? "fields" : "name";
@@ -169,9 +179,9 @@ static int change_answer(struct sh__api_job *job, struct sh_req *r, int rc)
         const struct sh_collection *c = sh_catalog_find(x->api->catalog, x->id);
         if (!c)
             return SH_EINTERNAL;
-        send_json(r, 200, shown(c));
+        sh__coll_send_json(r, 200, sh__coll_shown(x->api, c));
     } else if (rc == SH_EINVAL && x->err.message[0]) {
-        schema_error(r, fail_message(x), &x->err);
+        sh__coll_schema_error(r, fail_message(x), &x->err);
     } else if (rc == SH_ECONFLICT) { /* the name is another collection's */
         cJSON *d = cJSON_Parse("{\"name\":{\"code\":\"validation_not_unique\","
                                "\"message\":\"The name is already in use.\"}}");
@@ -215,8 +225,8 @@ static void save(struct sh_req *r, struct sh_api_records *api, struct sh_catalog
 
 static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
 {
-    struct sh_catalog_snap *s = begin_or_reply(r, api);
-    const struct sh_collection *old = s && !create ? target_or_reply(r, s) : NULL;
+    struct sh_catalog_snap *s = sh__coll_begin_or_reply(r, api);
+    const struct sh_collection *old = s && !create ? sh__coll_target_or_reply(r, s) : NULL;
     if (!s || (!create && !old))
         return SH_HANDLED;
     cJSON *body = sh__api_body_or_reply(r);
@@ -226,7 +236,7 @@ static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
     struct sh_schema_error err;
     memset(&err, 0, sizeof(err));
     if (sh_collection_parse(body, old, &s->resolver, &next, &err) != 0) {
-        schema_error(r, create ? "Failed to create collection." : "Failed to update collection.",
+        sh__coll_schema_error(r, create ? "Failed to create collection." : "Failed to update collection.",
                      &err);
         return SH_HANDLED;
     }
@@ -246,8 +256,8 @@ int sh_api_collections_update(struct sh_req *r, void *ud)
 
 int sh_api_collections_delete(struct sh_req *r, void *ud)
 {
-    struct sh_catalog_snap *s = begin_or_reply(r, ud);
-    const struct sh_collection *c = s ? target_or_reply(r, s) : NULL;
+    struct sh_catalog_snap *s = sh__coll_begin_or_reply(r, ud);
+    const struct sh_collection *c = s ? sh__coll_target_or_reply(r, s) : NULL;
     if (!c)
         return SH_HANDLED;
     struct sh_schema_error err;
@@ -257,7 +267,7 @@ int sh_api_collections_delete(struct sh_req *r, void *ud)
         return SH_HANDLED;
     }
     if (sh_catalog_check_delete(s, c, &err) != 0) {
-        schema_error(r, "Failed to delete collection.", &err);
+        sh__coll_schema_error(r, "Failed to delete collection.", &err);
         return SH_HANDLED;
     }
     save(r, ud, s, c, NULL);
@@ -274,5 +284,14 @@ int sh_api_collections_register(struct sh_router *rt, struct sh_api_records *a)
     rc |= sh_router_add(rt, SH_METHOD_GET, one, sh_api_collections_view, a);
     rc |= sh_router_add(rt, SH_METHOD_PATCH, one, sh_api_collections_update, a);
     rc |= sh_router_add(rt, SH_METHOD_DELETE, one, sh_api_collections_delete, a);
+    /* Static segments win over :collection (router.c), whatever the order. */
+    rc |= sh_router_add(rt, SH_METHOD_PUT, "/api/collections/import", sh_api_collections_import,
+                        a);
+    rc |= sh_router_add(rt, SH_METHOD_GET, "/api/collections/meta/scaffolds",
+                        sh_api_collections_scaffolds, a);
+    rc |= sh_router_add(rt, SH_METHOD_GET, "/api/collections/meta/oauth2-providers",
+                        sh_api_collections_oauth2_providers, a);
+    rc |= sh_router_add(rt, SH_METHOD_DELETE, "/api/collections/:collection/truncate",
+                        sh_api_collections_truncate, a);
     return rc ? SH_EINVAL : 0;
 }

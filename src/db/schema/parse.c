@@ -461,15 +461,16 @@ static int parse_token_options(struct sh_collection *c, const cJSON *json,
     return 0;
 }
 
-/* PATCH: old's JSON with every key of json replacing its counterpart
- * (`authToken` key by key, so that changing the duration keeps the secret). */
+/* PATCH: old's JSON with every key of json replacing its counterpart (the
+ * auth option objects key by key, so that changing a duration keeps the
+ * secret). */
 static cJSON *merge_over(const struct sh_collection *old, const cJSON *json)
 {
     cJSON *m = sh_collection_to_json(old);
     const cJSON *e;
     cJSON_ArrayForEach(e, json) {
         cJSON *into = cJSON_GetObjectItemCaseSensitive(m, e->string);
-        if (strcmp(e->string, "authToken") == 0 && cJSON_IsObject(e) && cJSON_IsObject(into)) {
+        if (sh__auth_option_is_object(e->string) && cJSON_IsObject(e) && cJSON_IsObject(into)) {
             const cJSON *k;
             cJSON_ArrayForEach(k, e) {
                 cJSON *kc = cJSON_Duplicate(k, 1);
@@ -504,6 +505,8 @@ int sh__collection_parse_shape(const cJSON *json, const struct sh_collection *ol
     const cJSON *src = merged ? merged : json;
     struct sh_collection *c = sh_calloc(1, sizeof(*c));
     int rc = parse_head(c, src, err);
+    if (!rc)
+        rc = sh__collection_check_keys(c, json, err);
     if (!rc && old && strcmp(c->id, old->id) != 0)
         rc = sh__schema_fail(err, c->name, "", "id", "validation_invalid_value",
                              "the collection id cannot be changed.");
@@ -520,6 +523,8 @@ int sh__collection_parse_shape(const cJSON *json, const struct sh_collection *ol
         rc = parse_rules(c, src, err);
     if (!rc)
         rc = parse_token_options(c, src, err);
+    if (!rc)
+        rc = sh__auth_options_parse(c, src, err);
     cJSON_Delete(merged);
     if (rc) {
         sh_collection_free(c);

@@ -3,10 +3,9 @@
  * /api/collections and exports. Index strings are regenerated from their
  * parsed form with backquoted identifiers on the collection's current name,
  * as PocketBase shows them, so a renamed collection's indexes follow it.
- * Auth collections also show authRule, manageRule and the passwordAuth
- * options the SDK reads (password sign-in by email) and `authToken` (the
- * token secret and duration; callers showing a collection to clients remove
- * the secret).
+ * Auth collections also show authRule, manageRule, `authToken` (the token
+ * secret and duration; callers showing a collection to clients remove the
+ * secrets) and the other auth options (auth_options.c).
  */
 #include <stdlib.h>
 
@@ -45,14 +44,11 @@ cJSON *sh_collection_to_json(const struct sh_collection *c)
         cJSON_AddItemToObject(o, sh_rule_kind_name((enum sh_rule_kind)k), rule_json(c->rules[k]));
 
     if (c->type == SH_COLLECTION_AUTH) {
-        cJSON *pa = cJSON_AddObjectToObject(o, "passwordAuth");
-        cJSON_AddBoolToObject(pa, "enabled", 1);
-        cJSON *ids = cJSON_AddArrayToObject(pa, "identityFields");
-        cJSON_AddItemToArray(ids, cJSON_CreateString("email"));
         cJSON *tok = cJSON_AddObjectToObject(o, "authToken");
         if (c->token_secret)
             cJSON_AddStringToObject(tok, "secret", c->token_secret);
         cJSON_AddNumberToObject(tok, "duration", (double)c->token_duration);
+        sh__auth_options_to_json(c, o);
     }
     return o;
 }
