@@ -79,6 +79,10 @@ struct sh_config {
     unsigned client_query_budget;   /* ms of reads per auth record per window */
     uint64_t query_budget_window;   /* ms over which those budgets are counted */
 
+    /* --init-schema none: a new data directory starts without the default
+     * `users` collection (default: with it, as PocketBase's) */
+    int init_schema_none;
+
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];
     unsigned nowned;

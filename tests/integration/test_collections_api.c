@@ -7,7 +7,8 @@
  * token durations by default; sign-in by any identity field; passwordAuth
  * disabled; meta/scaffolds and meta/oauth2-providers; truncate (relations
  * cleared or the truncate refused, an auth collection's sessions gone);
- * static route segments winning over :collection.
+ * static route segments winning over :collection; the default `users` of a
+ * new data directory (--init-schema).
  */
 #include <setjmp.h>
 #include <stdbool.h>
@@ -485,6 +486,75 @@ static void test_truncate(void **state)
                     NULL);
 }
 
+/* `--init-schema default` (the server's default): a new data directory
+ * starts with PocketBase's `users`, once; `none` and a later delete stick. */
+static void test_init_schema(void **state)
+{
+    (void)state;
+    const char *dflt[] = {"--init-schema", "default", "--rate-limit-auth", "off", NULL};
+    struct it_server *s = it_server_new();
+    assert_non_null(s);
+    assert_int_equal(it_server_run(s, dflt), 0);
+    ac_superuser(s, "root@example.com", "root password");
+    struct it_conn *c = it_conn_open(s);
+    const char *su = ac_login(c, "_superusers", "root@example.com", "root password", NULL);
+    struct rc_resp *r = ac_req(c, "GET", "/api/collections/users", su, NULL);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(rc_str(r->json, "id"), "_pb_users_auth_");
+    assert_string_equal(rc_str(r->json, "type"), "auth");
+    assert_string_equal(rc_str(r->json, "listRule"), "id = @request.auth.id");
+    assert_string_equal(rc_str(r->json, "createRule"), "");
+    assert_non_null(strstr(r->raw->body, "\"name\":\"name\""));
+    /* a new app signs users up at once, and each sees only itself */
+    const char *ann = ac_signup(c, "users", "ann@example.com", "anns password", NULL);
+    ac_signup(c, "users", "bob@example.com", "bobs password", NULL);
+    const char *ta = ac_login(c, "users", "ann@example.com", "anns password", NULL);
+    r = ac_req(c, "GET", "/api/collections/users/records", ta, NULL);
+    assert_int_equal(cJSON_GetArraySize(rc_get(r->json, "items")), 1);
+    assert_string_equal(rc_str(cJSON_GetArrayItem(rc_get(r->json, "items"), 0), "id"), ann);
+    r = ac_req(c, "GET", "/api/collections/users/records", NULL, NULL);
+    assert_int_equal(cJSON_GetArraySize(rc_get(r->json, "items")), 0);
+    /* a restart keeps it (and its records); a delete sticks across restarts */
+    it_conn_close(c);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+    assert_int_equal(it_server_run(s, dflt), 0);
+    c = it_conn_open(s);
+    su = ac_login(c, "_superusers", "root@example.com", "root password", NULL);
+    r = ac_req(c, "GET", "/api/collections/users/records", su, NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 2);
+    assert_int_equal(ac_req(c, "DELETE", "/api/collections/users", su, NULL)->status, 204);
+    it_conn_close(c);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+    assert_int_equal(it_server_run(s, dflt), 0);
+    c = it_conn_open(s);
+    su = ac_login(c, "_superusers", "root@example.com", "root password", NULL);
+    rc_assert_error(ac_req(c, "GET", "/api/collections/users", su, NULL), 404, NULL, NULL);
+    it_conn_close(c);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+    it_server_cleanup(s);
+
+    /* none: no users, and a later start with default does not add one */
+    s = it_server_new();
+    assert_non_null(s);
+    const char *none[] = {"--init-schema", "none", NULL};
+    assert_int_equal(it_server_run(s, none), 0);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+    assert_int_equal(it_server_run(s, dflt), 0);
+    ac_superuser(s, "root@example.com", "root password");
+    c = it_conn_open(s);
+    su = ac_login(c, "_superusers", "root@example.com", "root password", NULL);
+    rc_assert_error(ac_req(c, "GET", "/api/collections/users", su, NULL), 404, NULL, NULL);
+    it_conn_close(c);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+    it_server_cleanup(s);
+    /* a bad value is refused at start */
+    s = it_server_new();
+    assert_non_null(s);
+    const char *bad[] = {"--init-schema", "users", NULL};
+    assert_int_not_equal(it_server_run(s, bad), 0);
+    it_server_cleanup(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +563,7 @@ int main(void)
         it_test_each(test_auth_option_defaults, open_conn),
         it_test_each(test_scaffolds_and_providers, open_conn),
         it_test_each(test_truncate, open_conn),
+        it_test_each(test_init_schema, open_conn),
     };
     return cmocka_run_group_tests_name("collections_api", tests, group_setup, it_group_teardown);
 }
