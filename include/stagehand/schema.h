@@ -218,6 +218,11 @@ struct sh_collection {
      * templates, validated, completed with PocketBase's defaults and shown
      * as stored (secrets removed by the API). NULL/0 for base. */
     bool password_auth;
+    /* when the collection was created and last changed ("YYYY-MM-DD
+     * HH:MM:SS.mmmZ"), as `_collections` has them: set by sh_catalog_load,
+     * NULL on a definition not loaded from the database; never part of the
+     * stored JSON (sh_collection_to_json leaves them out) */
+    char *created, *updated;
     char **identity_fields;
     size_t nidentity_fields;
     struct cJSON *auth_extra;

@@ -10,6 +10,7 @@
  * static route segments winning over :collection; the default `users` of a
  * new data directory (--init-schema).
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -486,6 +487,71 @@ static void test_truncate(void **state)
                     NULL);
 }
 
+static const char *names_of(struct rc_resp *r)
+{
+    if (r->status != 200)
+        fail_msg("list: %d %s", r->status, r->raw->body);
+    char *out = it_strdup("");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, rc_get(r->json, "items")) {
+        out = it_sprintf("%s%s%s", out, *out ? "," : "", rc_str(e, "name"));
+    }
+    return out;
+}
+
+static void test_list_filter_sort_and_dates(void **state)
+{
+    (void)state;
+    struct rc_resp *r = as(tsu, "POST", "/api/collections", "{'name':'fs_b','type':'base'}");
+    assert_int_equal(r->status, 200);
+    const char *created = it_strdup(rc_str(r->json, "created"));
+    assert_int_equal(strlen(created), 24); /* 2026-01-02 03:04:05.678Z */
+    assert_int_equal(created[10], ' ');
+    assert_string_equal(rc_str(r->json, "updated"), created);
+    assert_int_equal(as(tsu, "POST", "/api/collections", "{'name':'fs_a','type':'auth'}")->status,
+                     200);
+    assert_int_equal(as(tsu, "POST", "/api/collections", "{'name':'fs_c','type':'base'}")->status,
+                     200);
+    const char *base = "/api/collections?perPage=100&filter=";
+    assert_string_equal(names_of(as(tsu, "GET", it_sprintf("%s%s&sort=-name", base,
+                                                           rc_enc("name ~ 'fs_'")),
+                                    NULL)),
+                        "fs_c,fs_b,fs_a");
+    assert_string_equal(names_of(as(tsu, "GET", it_sprintf("%s%s&sort=name", base,
+                                                           rc_enc("name ~ 'fs_'")),
+                                    NULL)),
+                        "fs_a,fs_b,fs_c");
+    assert_string_equal(
+        names_of(as(tsu, "GET",
+                    it_sprintf("%s%s", base, rc_enc("name ~ 'fs_' && type = 'auth'")), NULL)),
+        "fs_a");
+    assert_string_equal(
+        names_of(as(tsu, "GET", it_sprintf("%s%s", base, rc_enc("system = true")), NULL)),
+        "_superusers");
+    /* paging and totals follow the filter */
+    r = as(tsu, "GET",
+           it_sprintf("/api/collections?perPage=2&page=2&sort=name&filter=%s",
+                      rc_enc("name ~ 'fs_'")),
+           NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 3);
+    assert_int_equal((int)rc_num(r->json, "totalPages"), 2);
+    assert_string_equal(names_of(r), "fs_c");
+    /* sort alone, by the dates */
+    r = as(tsu, "GET", "/api/collections?perPage=100&sort=-created", NULL);
+    assert_int_equal(r->status, 200);
+    rc_assert_error(as(tsu, "GET", it_sprintf("%s%s", base, rc_enc("nope = 1")), NULL), 400, NULL,
+                    NULL);
+    rc_assert_error(as(tsu, "GET", "/api/collections?sort=fields", NULL), 400, NULL, NULL);
+    rc_assert_error(as(NULL, "GET", it_sprintf("%s%s", base, rc_enc("name != ''")), NULL), 401,
+                    NULL, NULL);
+    /* an update moves `updated`, not `created` */
+    poll(NULL, 0, 5);
+    r = as(tsu, "PATCH", "/api/collections/fs_b", "{'listRule':''}");
+    assert_int_equal(r->status, 200);
+    assert_string_equal(rc_str(r->json, "created"), created);
+    assert_true(strcmp(rc_str(r->json, "updated"), created) > 0);
+}
+
 /* `--init-schema default` (the server's default): a new data directory
  * starts with PocketBase's `users`, once; `none` and a later delete stick. */
 static void test_init_schema(void **state)
@@ -564,6 +630,7 @@ int main(void)
         it_test_each(test_scaffolds_and_providers, open_conn),
         it_test_each(test_truncate, open_conn),
         it_test_each(test_init_schema, open_conn),
+        it_test_each(test_list_filter_sort_and_dates, open_conn),
     };
     return cmocka_run_group_tests_name("collections_api", tests, group_setup, it_group_teardown);
 }

@@ -210,6 +210,8 @@ void sh_collection_free(struct sh_collection *c)
     }
     free(c->token_secret);
     sh__auth_options_free(c);
+    free(c->created);
+    free(c->updated);
     free(c);
 }
 
