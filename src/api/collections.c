@@ -86,7 +86,7 @@ struct sh_catalog_snap *sh__coll_begin_or_reply(struct sh_req *r, struct sh_api_
 
 /* :collection in s; NULL after answering 404. */
 const struct sh_collection *sh__coll_target_or_reply(struct sh_req *r,
-                                                   const struct sh_catalog_snap *s)
+                                                     const struct sh_catalog_snap *s)
 {
     const struct sh_str *p = sh_req_param(r, "collection");
     char *name = p ? sh_arena_strndup(r->arena, p->ptr, p->len) : NULL;
@@ -119,8 +119,8 @@ static int select_or_reply(struct sh_req *r, struct sh_api_records *api,
         return 0;
     }
     static const struct sh_filter_field cols[] = {
-        {"id", SH_FIELD_TEXT, 0, NULL},         {"name", SH_FIELD_TEXT, 0, NULL},
-        {"type", SH_FIELD_TEXT, 0, NULL},       {"system", SH_FIELD_BOOL, 0, NULL},
+        {"id", SH_FIELD_TEXT, 0, NULL},          {"name", SH_FIELD_TEXT, 0, NULL},
+        {"type", SH_FIELD_TEXT, 0, NULL},        {"system", SH_FIELD_BOOL, 0, NULL},
         {"created", SH_FIELD_AUTODATE, 0, NULL}, {"updated", SH_FIELD_AUTODATE, 0, NULL},
     };
     const struct sh_filter_schema schema = {
@@ -144,8 +144,7 @@ static int select_or_reply(struct sh_req *r, struct sh_api_records *api,
     }
     if (!rc && where.nparams && sh_filter_sql_bind(&where, st, 1) != SQLITE_OK)
         rc = SH_EINTERNAL;
-    if (!rc && order.nparams &&
-        sh_filter_sql_bind(&order, st, (int)where.nparams + 1) != SQLITE_OK)
+    if (!rc && order.nparams && sh_filter_sql_bind(&order, st, (int)where.nparams + 1) != SQLITE_OK)
         rc = SH_EINTERNAL;
     while (!rc) {
         rc = sh_db_step(api->db, st);
@@ -319,8 +318,8 @@ static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
     struct sh_schema_error err;
     memset(&err, 0, sizeof(err));
     if (sh_collection_parse(body, old, &s->resolver, &next, &err) != 0) {
-        sh__coll_schema_error(r, create ? "Failed to create collection." : "Failed to update collection.",
-                     &err);
+        sh__coll_schema_error(
+            r, create ? "Failed to create collection." : "Failed to update collection.", &err);
         return SH_HANDLED;
     }
     save(r, api, s, old, next);
@@ -368,8 +367,7 @@ int sh_api_collections_register(struct sh_router *rt, struct sh_api_records *a)
     rc |= sh_router_add(rt, SH_METHOD_PATCH, one, sh_api_collections_update, a);
     rc |= sh_router_add(rt, SH_METHOD_DELETE, one, sh_api_collections_delete, a);
     /* Static segments win over :collection (router.c), whatever the order. */
-    rc |= sh_router_add(rt, SH_METHOD_PUT, "/api/collections/import", sh_api_collections_import,
-                        a);
+    rc |= sh_router_add(rt, SH_METHOD_PUT, "/api/collections/import", sh_api_collections_import, a);
     rc |= sh_router_add(rt, SH_METHOD_GET, "/api/collections/meta/scaffolds",
                         sh_api_collections_scaffolds, a);
     rc |= sh_router_add(rt, SH_METHOD_GET, "/api/collections/meta/oauth2-providers",

@@ -96,8 +96,7 @@ static int check_deletable(const struct sh_collection *d, struct sh_collection *
         for (size_t k = 0; k < list[i]->nfields; k++) {
             const struct sh_field *f = &list[i]->fields[k];
             if (f->kind == SH_FIELD_RELATION && f->collection_id &&
-                strcmp(f->collection_id, d->id) == 0)
-            {
+                strcmp(f->collection_id, d->id) == 0) {
                 err->code = SH_EINVAL;
                 err->vcode = "validation_collection_in_use";
                 snprintf(err->message, sizeof(err->message),

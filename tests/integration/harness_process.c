@@ -314,8 +314,7 @@ int it_server_run(struct it_server *s, const char *const *args)
         return -1;
     }
     static char serve[] = "serve", listen[] = "--listen", any[] = "127.0.0.1:0", dir[] = "--dir",
-                level[] = "--log-level", info[] = "info", init[] = "--init-schema",
-                none[] = "none";
+                level[] = "--log-level", info[] = "info", init[] = "--init-schema", none[] = "none";
     char *argv[64];
     unsigned n = 0;
     argv[n++] = (char *)(uintptr_t)bin;

@@ -12,8 +12,8 @@
  */
 #include <poll.h>
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,8 +26,7 @@
 
 /* As PocketBase 0.28's "Export collections" writes them (secrets left out),
  * in pieces (C's string literal limit); exported() joins them. */
-static const char exported_0[] =
-    "[";
+static const char exported_0[] = "[";
 
 static const char exported_1[] =
     "{'id':'pbc_1736455494','name':'members','type':'auth','system':false,"
@@ -76,7 +75,8 @@ static const char exported_2[] =
     "  {'hidden':false,'id':'autodate3332085495','name':'updated','onCreate':true,"
     "   'onUpdate':true,'presentable':false,'system':false,'type':'autodate'}],"
     " 'indexes':['CREATE UNIQUE INDEX `idx_tokenKey_pbc_1736455494` ON `members` (`tokenKey`)',"
-    "   'CREATE UNIQUE INDEX `idx_email_pbc_1736455494` ON `members` (`email`) WHERE `email` != \\'\\'',"
+    "   'CREATE UNIQUE INDEX `idx_email_pbc_1736455494` ON `members` (`email`) WHERE `email` != "
+    "\\'\\'',"
     "   'CREATE UNIQUE INDEX `idx_username_pbc_1736455494` ON `members` (`username`)']},";
 
 static const char exported_3[] =
@@ -146,10 +146,9 @@ static const char exported_6[] =
 
 static const char *exported(void)
 {
-    return it_sprintf("%s%s%s%s%s%s%s", exported_0, exported_1, exported_2, exported_3,
-                      exported_4, exported_5, exported_6);
+    return it_sprintf("%s%s%s%s%s%s%s", exported_0, exported_1, exported_2, exported_3, exported_4,
+                      exported_5, exported_6);
 }
-
 
 static struct it_server *srv;
 static struct it_conn *conn;
@@ -362,14 +361,18 @@ static void test_unsupported_options_named(void **state)
 static void test_auth_option_defaults(void **state)
 {
     (void)state;
-    struct rc_resp *r = as(tsu, "POST", "/api/collections", "{'name':'plain','type':'auth','createRule':''}");
+    struct rc_resp *r =
+        as(tsu, "POST", "/api/collections", "{'name':'plain','type':'auth','createRule':''}");
     assert_int_equal(r->status, 200);
     static const struct {
         const char *key;
         int duration;
-    } want[] = {{"authToken", 604800},        {"passwordResetToken", 1800},
-                {"emailChangeToken", 1800},   {"verificationToken", 259200},
-                {"fileToken", 180},           {"mfa", 1800},
+    } want[] = {{"authToken", 604800},
+                {"passwordResetToken", 1800},
+                {"emailChangeToken", 1800},
+                {"verificationToken", 259200},
+                {"fileToken", 180},
+                {"mfa", 1800},
                 {"otp", 180}};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         assert_int_equal((int)rc_num(rc_get(r->json, want[i].key), "duration"), want[i].duration);
@@ -442,14 +445,15 @@ static void test_scaffolds_and_providers(void **state)
 static void test_truncate(void **state)
 {
     (void)state;
-    struct rc_resp *r = import(rc_q(
-        "[{'name':'people','type':'auth','listRule':'','viewRule':'','createRule':''},"
-        "{'name':'notes','type':'base','listRule':'','viewRule':'','createRule':'',"
-        " 'fields':[{'name':'text','type':'text'},"
-        "  {'name':'owner','type':'relation','collectionId':'people','maxSelect':1}]},"
-        "{'name':'pins','type':'base','listRule':'','createRule':'','fields':[{'name':'note','type':'relation',"
-        "  'collectionId':'notes','maxSelect':1,'required':true}]}]"),
-        false);
+    struct rc_resp *r =
+        import(rc_q("[{'name':'people','type':'auth','listRule':'','viewRule':'','createRule':''},"
+                    "{'name':'notes','type':'base','listRule':'','viewRule':'','createRule':'',"
+                    " 'fields':[{'name':'text','type':'text'},"
+                    "  {'name':'owner','type':'relation','collectionId':'people','maxSelect':1}]},"
+                    "{'name':'pins','type':'base','listRule':'','createRule':'','fields':[{'name':'"
+                    "note','type':'relation',"
+                    "  'collectionId':'notes','maxSelect':1,'required':true}]}]"),
+               false);
     if (r->status != 204)
         fail_msg("import: %d %s", r->status, r->raw->body);
     const char *p = ac_signup(conn, "people", "pat@example.com", "pats password", NULL);
@@ -476,8 +480,7 @@ static void test_truncate(void **state)
     /* people: its records and their sessions go; a relation to it is cleared */
     assert_int_equal(as(tok, "POST", "/api/collections/people/auth-refresh", NULL)->status, 200);
     assert_int_equal(as(tsu, "DELETE", "/api/collections/people/truncate", NULL)->status, 204);
-    rc_assert_error(as(tok, "POST", "/api/collections/people/auth-refresh", NULL), 401, NULL,
-                    NULL);
+    rc_assert_error(as(tok, "POST", "/api/collections/people/auth-refresh", NULL), 401, NULL, NULL);
     r = as(NULL, "GET", "/api/collections/people/records", NULL);
     assert_int_equal((int)rc_num(r->json, "totalItems"), 0);
     r = as(NULL, "GET", "/api/collections/notes/records", NULL);
@@ -513,26 +516,24 @@ static void test_list_filter_sort_and_dates(void **state)
     assert_int_equal(as(tsu, "POST", "/api/collections", "{'name':'fs_c','type':'base'}")->status,
                      200);
     const char *base = "/api/collections?perPage=100&filter=";
-    assert_string_equal(names_of(as(tsu, "GET", it_sprintf("%s%s&sort=-name", base,
-                                                           rc_enc("name ~ 'fs_'")),
-                                    NULL)),
-                        "fs_c,fs_b,fs_a");
-    assert_string_equal(names_of(as(tsu, "GET", it_sprintf("%s%s&sort=name", base,
-                                                           rc_enc("name ~ 'fs_'")),
-                                    NULL)),
-                        "fs_a,fs_b,fs_c");
     assert_string_equal(
-        names_of(as(tsu, "GET",
-                    it_sprintf("%s%s", base, rc_enc("name ~ 'fs_' && type = 'auth'")), NULL)),
+        names_of(as(tsu, "GET", it_sprintf("%s%s&sort=-name", base, rc_enc("name ~ 'fs_'")), NULL)),
+        "fs_c,fs_b,fs_a");
+    assert_string_equal(
+        names_of(as(tsu, "GET", it_sprintf("%s%s&sort=name", base, rc_enc("name ~ 'fs_'")), NULL)),
+        "fs_a,fs_b,fs_c");
+    assert_string_equal(
+        names_of(as(tsu, "GET", it_sprintf("%s%s", base, rc_enc("name ~ 'fs_' && type = 'auth'")),
+                    NULL)),
         "fs_a");
     assert_string_equal(
         names_of(as(tsu, "GET", it_sprintf("%s%s", base, rc_enc("system = true")), NULL)),
         "_superusers");
     /* paging and totals follow the filter */
-    r = as(tsu, "GET",
-           it_sprintf("/api/collections?perPage=2&page=2&sort=name&filter=%s",
-                      rc_enc("name ~ 'fs_'")),
-           NULL);
+    r = as(
+        tsu, "GET",
+        it_sprintf("/api/collections?perPage=2&page=2&sort=name&filter=%s", rc_enc("name ~ 'fs_'")),
+        NULL);
     assert_int_equal((int)rc_num(r->json, "totalItems"), 3);
     assert_int_equal((int)rc_num(r->json, "totalPages"), 2);
     assert_string_equal(names_of(r), "fs_c");

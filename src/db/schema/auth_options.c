@@ -66,16 +66,25 @@ static const char defaults_json[] =
 
 /* The objects an update merges key by key (parse.c's merge_over). */
 static const char *const object_keys[] = {
-    "authToken",        "passwordAuth",       "authAlert",         "oauth2",
-    "mfa",              "otp",                "passwordResetToken", "emailChangeToken",
-    "verificationToken", "fileToken",         "verificationTemplate", "resetPasswordTemplate",
+    "authToken",
+    "passwordAuth",
+    "authAlert",
+    "oauth2",
+    "mfa",
+    "otp",
+    "passwordResetToken",
+    "emailChangeToken",
+    "verificationToken",
+    "fileToken",
+    "verificationTemplate",
+    "resetPasswordTemplate",
     "confirmEmailChangeTemplate",
 };
 
 /* The keys every collection's JSON may carry; then those of auth ones. */
 static const char *const base_keys[] = {
-    "id",         "name",       "type",       "system",     "fields",  "indexes", "listRule",
-    "viewRule",   "createRule", "updateRule", "deleteRule", "created", "updated",
+    "id",       "name",       "type",       "system",     "fields",  "indexes", "listRule",
+    "viewRule", "createRule", "updateRule", "deleteRule", "created", "updated",
 };
 static const char *const auth_keys[] = {"authRule", "manageRule"};
 
@@ -159,8 +168,8 @@ static int opt_object(const struct sh_collection *c, const cJSON *json, const ch
 }
 
 /* A bool subkey, if present, must be a bool. */
-static int sub_bool(const struct sh_collection *c, const char *key, const cJSON *o,
-                    const char *sub, struct sh_schema_error *err)
+static int sub_bool(const struct sh_collection *c, const char *key, const cJSON *o, const char *sub,
+                    struct sh_schema_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, sub);
     if (v && !cJSON_IsBool(v))
@@ -183,7 +192,8 @@ static void put(cJSON *o, const char *key, cJSON *v)
 static void overlay(cJSON *dst, const cJSON *src)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, src) put(dst, e->string, cJSON_Duplicate(e, 1));
+    cJSON_ArrayForEach(e, src)
+        put(dst, e->string, cJSON_Duplicate(e, 1));
 }
 
 static bool has_unique_index(const struct sh_collection *c, const char *name)
@@ -227,10 +237,9 @@ static int parse_password_auth(struct sh_collection *c, const cJSON *json,
                                    "identity field \"%.60s\": no such visible field.",
                                    e->valuestring);
         if (!has_unique_index(c, f->name))
-            return sh__schema_fail(err, c->name, "", "passwordAuth",
-                                   "validation_missing_unique_constraint",
-                                   "identity field \"%.60s\" needs a unique index on it alone.",
-                                   f->name);
+            return sh__schema_fail(
+                err, c->name, "", "passwordAuth", "validation_missing_unique_constraint",
+                "identity field \"%.60s\" needs a unique index on it alone.", f->name);
         bool dup = false;
         for (size_t k = 0; k < c->nidentity_fields; k++)
             dup |= strcmp(c->identity_fields[k], f->name) == 0;
@@ -252,8 +261,8 @@ static int parse_token(struct sh_collection *c, const cJSON *json, const char *k
         return rc;
     const cJSON *dur = cJSON_GetObjectItemCaseSensitive(t, "duration");
     if (dur && !cJSON_IsNull(dur)) {
-        if (!cJSON_IsNumber(dur) || dur->valuedouble < TOKEN_MIN ||
-            dur->valuedouble > TOKEN_MAX || dur->valuedouble != (double)(int64_t)dur->valuedouble)
+        if (!cJSON_IsNumber(dur) || dur->valuedouble < TOKEN_MIN || dur->valuedouble > TOKEN_MAX ||
+            dur->valuedouble != (double)(int64_t)dur->valuedouble)
             return sh__schema_fail(err, c->name, "", key, "validation_invalid_value",
                                    "\"%s.duration\" must be whole seconds from %d to %d.", key,
                                    TOKEN_MIN, TOKEN_MAX);
@@ -300,9 +309,13 @@ static int check_template(const struct sh_collection *c, const char *key, const 
 /* authAlert, oauth2, mfa, otp and the templates over their defaults. */
 static int parse_others(struct sh_collection *c, const cJSON *json, struct sh_schema_error *err)
 {
-    static const char *const names[] = {
-        "authAlert", "oauth2", "mfa", "otp", "verificationTemplate", "resetPasswordTemplate",
-        "confirmEmailChangeTemplate"};
+    static const char *const names[] = {"authAlert",
+                                        "oauth2",
+                                        "mfa",
+                                        "otp",
+                                        "verificationTemplate",
+                                        "resetPasswordTemplate",
+                                        "confirmEmailChangeTemplate"};
     for (size_t i = 0; i < SH_ARRAY_LEN(names); i++) {
         const cJSON *o;
         int rc = opt_object(c, json, names[i], &o, err);
@@ -314,9 +327,9 @@ static int parse_others(struct sh_collection *c, const cJSON *json, struct sh_sc
         if (o)
             overlay(into, o);
     }
-    static const char *const unsupported[][2] = {
-        {"oauth2", "OAuth2 sign-in"}, {"mfa", "Multi-factor authentication"},
-        {"otp", "One-time password sign-in"}};
+    static const char *const unsupported[][2] = {{"oauth2", "OAuth2 sign-in"},
+                                                 {"mfa", "Multi-factor authentication"},
+                                                 {"otp", "One-time password sign-in"}};
     for (size_t i = 0; i < SH_ARRAY_LEN(unsupported); i++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(c->auth_extra, unsupported[i][0]);
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "enabled")))
@@ -339,8 +352,8 @@ static int parse_others(struct sh_collection *c, const cJSON *json, struct sh_sc
         return sh__schema_fail(err, c->name, "", "oauth2", "validation_invalid_value",
                                "oauth2.providers must be an array and oauth2.mappedFields an "
                                "object.");
-    static const char *const templated[][2] = {
-        {"authAlert", "emailTemplate"}, {"otp", "emailTemplate"}};
+    static const char *const templated[][2] = {{"authAlert", "emailTemplate"},
+                                               {"otp", "emailTemplate"}};
     for (size_t i = 0; i < SH_ARRAY_LEN(templated); i++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(c->auth_extra, templated[i][0]);
         int rc = check_template(c, templated[i][0],
@@ -357,8 +370,7 @@ static int parse_others(struct sh_collection *c, const cJSON *json, struct sh_sc
     return 0;
 }
 
-int sh__auth_options_parse(struct sh_collection *c, const cJSON *json,
-                           struct sh_schema_error *err)
+int sh__auth_options_parse(struct sh_collection *c, const cJSON *json, struct sh_schema_error *err)
 {
     if (c->type != SH_COLLECTION_AUTH)
         return 0;
@@ -382,7 +394,8 @@ void sh__auth_options_to_json(const struct sh_collection *c, cJSON *o)
     for (size_t i = 0; i < c->nidentity_fields; i++)
         cJSON_AddItemToArray(ids, cJSON_CreateString(c->identity_fields[i]));
     const cJSON *e;
-    cJSON_ArrayForEach(e, c->auth_extra) put(o, e->string, cJSON_Duplicate(e, 1));
+    cJSON_ArrayForEach(e, c->auth_extra)
+        put(o, e->string, cJSON_Duplicate(e, 1));
 }
 
 void sh__auth_options_free(struct sh_collection *c)

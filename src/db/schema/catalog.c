@@ -66,8 +66,8 @@ int sh_catalog_load(sqlite3 *conn, int64_t version, struct sh_catalog_snap **out
 {
     *out = NULL;
     sqlite3_stmt *st;
-    int rc =
-        sqlite3_prepare_v2(conn, "SELECT schema, created, updated FROM _collections ORDER BY rowid", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        conn, "SELECT schema, created, updated FROM _collections ORDER BY rowid", -1, &st, NULL);
     if (rc != SQLITE_OK) {
         sh_log_error(MOD, "cannot read _collections: %s", sqlite3_errmsg(conn));
         return sh_db_errcode(rc);

@@ -53,7 +53,8 @@ static int init_fn(sqlite3 *wdb, void *arg)
     if (rc || seen > 0)
         return rc;
     sqlite3_stmt *st;
-    rc = sh_db_writer_prepare(wdb, "INSERT INTO _meta (key, value) VALUES ('init_schema', ?1)", &st);
+    rc =
+        sh_db_writer_prepare(wdb, "INSERT INTO _meta (key, value) VALUES ('init_schema', ?1)", &st);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, x->with_default ? "default" : "none", -1, SQLITE_STATIC);

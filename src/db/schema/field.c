@@ -264,7 +264,7 @@ static int parse_options(const struct fctx *x, const cJSON *o, struct sh_field *
  * common ones); NULL-terminated. */
 static const char *const *kind_keys(enum sh_field_kind k)
 {
-    static const char *const text[] = {"min", "max", "pattern", "autogeneratePattern",
+    static const char *const text[] = {"min",        "max", "pattern", "autogeneratePattern",
                                        "primaryKey", NULL};
     static const char *const password[] = {"min", "max", "pattern", "cost", NULL};
     static const char *const number[] = {"min", "max", "onlyInt", NULL};
@@ -277,17 +277,27 @@ static const char *const *kind_keys(enum sh_field_kind k)
     static const char *const json[] = {"maxSize", NULL};
     static const char *const none[] = {NULL};
     switch (k) {
-    case SH_FIELD_TEXT: return text;
-    case SH_FIELD_PASSWORD: return password;
-    case SH_FIELD_NUMBER: return number;
+    case SH_FIELD_TEXT:
+        return text;
+    case SH_FIELD_PASSWORD:
+        return password;
+    case SH_FIELD_NUMBER:
+        return number;
     case SH_FIELD_EMAIL:
-    case SH_FIELD_URL: return domains;
-    case SH_FIELD_DATE: return date;
-    case SH_FIELD_AUTODATE: return autodate;
-    case SH_FIELD_SELECT: return select;
-    case SH_FIELD_RELATION: return relation;
-    case SH_FIELD_JSON: return json;
-    case SH_FIELD_BOOL: return none;
+    case SH_FIELD_URL:
+        return domains;
+    case SH_FIELD_DATE:
+        return date;
+    case SH_FIELD_AUTODATE:
+        return autodate;
+    case SH_FIELD_SELECT:
+        return select;
+    case SH_FIELD_RELATION:
+        return relation;
+    case SH_FIELD_JSON:
+        return json;
+    case SH_FIELD_BOOL:
+        return none;
     }
     return none;
 }
@@ -296,9 +306,8 @@ static const char *const *kind_keys(enum sh_field_kind k)
  * field's type or that stagehand does not support: never dropped. */
 static int check_keys(const struct fctx *x, const cJSON *obj, enum sh_field_kind k)
 {
-    static const char *const common[] = {"id",       "name",      "type",       "system",
-                                         "hidden",   "presentable", "required", "encrypted",
-                                         "help"};
+    static const char *const common[] = {"id",          "name",     "type",      "system", "hidden",
+                                         "presentable", "required", "encrypted", "help"};
     const cJSON *e;
     cJSON_ArrayForEach(e, obj) {
         bool ok = false;

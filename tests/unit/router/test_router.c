@@ -130,9 +130,9 @@ static void test_router_static_segments_win(void **state)
     (void)state;
     struct sh_router r2;
     sh_router_init(&r2, NULL);
-    assert_int_equal(sh_router_add(&r2, SH_METHOD_GET | SH_METHOD_PATCH, "/api/collections/:c",
-                                   h_view, NULL),
-                     0);
+    assert_int_equal(
+        sh_router_add(&r2, SH_METHOD_GET | SH_METHOD_PATCH, "/api/collections/:c", h_view, NULL),
+        0);
     assert_int_equal(sh_router_add(&r2, SH_METHOD_PUT, "/api/collections/import", h_list, NULL), 0);
     assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/api/:x/:y/meta", h_files, NULL), 0);
     assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/api/collections/:c/meta", h_list, NULL),
