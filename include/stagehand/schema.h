@@ -40,11 +40,15 @@
  *    of struct sh_collection (auth_options.c); enabling otp, mfa or oauth2
  *    is refused until they are implemented.
  *  - The unique index on an auth collection's email is COLLATE NOCASE.
+ *  - geoPoint values are {"lon": -180..180, "lat": -90..90}, stored as the
+ *    JSON text {"lon":x,"lat":y} (default {0,0}, which `required` refuses,
+ *    as PocketBase); editor values are HTML text of at most maxSize bytes.
  *  - Updates (a non-NULL `old`) refuse: a type or system-flag change, renaming
  *    a system collection, changing its rules, removing or renaming a system
  *    field (a system field stays system), toggling `encrypted` on an existing
  *    field or changing an encrypted field's type (the stored values would
- *    need re-encryption), and pointing a relation at another collection.
+ *    need re-encryption), pointing a relation at another collection, and
+ *    changing a field's type to or from geoPoint.
  *    Other field type changes are allowed and convert the data (see
  *    sh_schema_migrate_sql). Removing a field that a rule or an index still
  *    uses is refused by the rule or index check.
@@ -70,6 +74,7 @@ struct cJSON;
 #define SH_TEXT_DEFAULT_MAX   5000    /* text max when max is 0 (PocketBase) */
 #define SH_PASSWORD_MAX       256     /* password max when max is 0 (never truncated) */
 #define SH_JSON_DEFAULT_MAX   5242880 /* json maxSize when 0: 5 MiB (PocketBase) */
+#define SH_EDITOR_DEFAULT_MAX 5242880 /* editor maxSize when 0: 5 MiB (PocketBase) */
 
 /* ---- errors: which collection, which field or key, and one sentence ---- */
 struct sh_schema_error {
@@ -122,7 +127,9 @@ struct sh_field {
     char *collection_id; /* the related collection's id (names are resolved to ids) */
     bool cascade_delete;
 
-    int64_t max_size; /* json: bytes of the serialised value; 0 = SH_JSON_DEFAULT_MAX */
+    int64_t max_size; /* json: bytes of the serialised value; 0 = SH_JSON_DEFAULT_MAX;
+                         editor: bytes of the text; 0 = SH_EDITOR_DEFAULT_MAX */
+    bool convert_urls; /* editor: carried (PocketBase's admin UI option) */
     char *help;       /* PocketBase's `help` text, carried; NULL when none */
 };
 

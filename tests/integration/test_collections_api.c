@@ -112,6 +112,10 @@ static const char exported_4[] =
     "   'required':false,'system':false,'type':'select','values':['a','b','c']},"
     "  {'hidden':true,'id':'json1','maxSize':2000000,'name':'meta','presentable':false,"
     "   'required':false,'system':false,'type':'json'},"
+    "  {'convertURLs':true,'hidden':false,'id':'editor3685223346','maxSize':100,"
+    "   'name':'body','presentable':false,'required':false,'system':false,'type':'editor'},"
+    "  {'hidden':false,'id':'geoPoint1587448267','name':'location','presentable':false,"
+    "   'required':false,'system':false,'type':'geoPoint'},"
     "  {'cascadeDelete':false,'collectionId':'pbc_1736455494','hidden':false,"
     "   'id':'relation3182418120','maxSelect':1,'minSelect':0,'name':'author',"
     "   'presentable':false,'required':false,'system':false,'type':'relation'},"
@@ -502,6 +506,64 @@ static const char *names_of(struct rc_resp *r)
     return out;
 }
 
+static void test_editor_and_geopoint(void **state)
+{
+    (void)state;
+    struct rc_resp *r =
+        as(tsu, "POST", "/api/collections",
+           "{'name':'places','listRule':'','viewRule':'','createRule':'','updateRule':'',"
+           "'fields':[{'name':'where','type':'geoPoint'},{'name':'pin','type':'geoPoint',"
+           "'required':true},{'name':'notes','type':'editor','maxSize':20}]}");
+    if (r->status != 200)
+        fail_msg("create: %d %s", r->status, r->raw->body);
+    const char *recs = "/api/collections/places/records";
+    r = as(NULL, "POST", recs, "{'pin':{'lon':12.5,'lat':-45.25},'notes':'<p>hi</p>'}");
+    if (r->status != 200)
+        fail_msg("record: %d %s", r->status, r->raw->body);
+    const char *id = it_strdup(rc_str(r->json, "id"));
+    /* stored as {lon, lat}; a missing one is PocketBase's {0, 0} */
+    assert_int_equal(strstr(r->raw->body, "\"pin\":{\"lon\":12.5,\"lat\":-45.25}") != NULL, 1);
+    assert_int_equal(strstr(r->raw->body, "\"where\":{\"lon\":0,\"lat\":0}") != NULL, 1);
+    assert_string_equal(rc_str(r->json, "notes"), "<p>hi</p>");
+    r = as(NULL, "GET", it_sprintf("%s/%s", recs, id), NULL);
+    assert_true(strstr(r->raw->body, "\"pin\":{\"lon\":12.5,\"lat\":-45.25}") != NULL);
+    /* ranges, types, required (the zero point is "missing", as in PocketBase) */
+    rc_assert_error(as(NULL, "POST", recs, "{'pin':{'lon':181,'lat':0}}"), 400, "pin",
+                    "validation_invalid_geo_point");
+    rc_assert_error(as(NULL, "POST", recs, "{'pin':{'lon':1,'lat':-90.5}}"), 400, "pin",
+                    "validation_invalid_geo_point");
+    rc_assert_error(as(NULL, "POST", recs, "{'pin':{'lon':'1','lat':2}}"), 400, "pin",
+                    "validation_invalid_geo_point");
+    rc_assert_error(as(NULL, "POST", recs, "{'pin':[1,2]}"), 400, "pin",
+                    "validation_invalid_geo_point");
+    rc_assert_error(as(NULL, "POST", recs, "{'pin':{'lon':0,'lat':0}}"), 400, "pin",
+                    "validation_required");
+    rc_assert_error(
+        as(NULL, "POST", recs, "{'pin':{'lon':1,'lat':1},'notes':'0123456789012345678901'}"), 400,
+        "notes", NULL);
+    /* an update keeps what it does not set; filters read lon and lat */
+    r = as(NULL, "PATCH", it_sprintf("%s/%s", recs, id), "{'where':{'lon':-3,'lat':7.5}}");
+    assert_int_equal(r->status, 200);
+    assert_true(strstr(r->raw->body, "\"pin\":{\"lon\":12.5,\"lat\":-45.25}") != NULL);
+    as(NULL, "POST", recs, "{'pin':{'lon':1,'lat':1}}");
+    r = as(NULL, "GET", it_sprintf("%s?filter=%s", recs, rc_enc("pin.lat < 0 && where.lon = -3")),
+           NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+    assert_string_equal(rc_str(cJSON_GetArrayItem(rc_get(r->json, "items"), 0), "id"), id);
+    r = as(NULL, "GET", it_sprintf("%s?filter=%s", recs, rc_enc("notes ~ 'hi'")), NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+    /* a geoPoint keeps its type */
+    rc_assert_error(as(tsu, "PATCH", "/api/collections/places",
+                       "{'fields':[{'name':'where','type':'text'},{'name':'pin','type':'geoPoint',"
+                       "'required':true},{'name':'notes','type':'editor','maxSize':20}]}"),
+                    400, "fields", "validation_field_type_change");
+    /* editor options as PocketBase's; geoPoint has none of its own */
+    r = as(tsu, "GET", "/api/collections/places", NULL);
+    assert_non_null(strstr(r->raw->body, "\"convertURLs\":false"));
+    refused("{'name':'refused','fields':[{'name':'g','type':'geoPoint','max':1}]}", "fields",
+            "max");
+}
+
 static void test_list_filter_sort_and_dates(void **state)
 {
     (void)state;
@@ -632,6 +694,7 @@ int main(void)
         it_test_each(test_truncate, open_conn),
         it_test_each(test_init_schema, open_conn),
         it_test_each(test_list_filter_sort_and_dates, open_conn),
+        it_test_each(test_editor_and_geopoint, open_conn),
     };
     return cmocka_run_group_tests_name("collections_api", tests, group_setup, it_group_teardown);
 }

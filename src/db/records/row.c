@@ -105,6 +105,7 @@ static cJSON *value_of(const struct sh_field *f, sqlite3_stmt *st, int col)
     case SH_FIELD_BOOL:
         return cJSON_CreateBool(sqlite3_column_int64(st, col) != 0);
     case SH_FIELD_JSON:
+    case SH_FIELD_GEOPOINT:
         return json_of(st, col, false);
     default:
         return text_of(st, col);
@@ -324,7 +325,7 @@ void sh_rec_json_plan_init(struct sh_rec_json_plan *p, const struct sh_collectio
         pf->kind = sh_field_is_multi(f)         ? V_MULTI
                    : f->kind == SH_FIELD_NUMBER ? V_NUMBER
                    : f->kind == SH_FIELD_BOOL   ? V_BOOL
-                   : f->kind == SH_FIELD_JSON   ? V_JSON
+                   : f->kind == SH_FIELD_JSON || f->kind == SH_FIELD_GEOPOINT ? V_JSON
                                                 : V_TEXT;
         pf->frag_off = (uint32_t)b.len;
         /* Field names are validated identifiers: nothing to escape. */

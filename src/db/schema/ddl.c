@@ -22,7 +22,7 @@
 #include "stagehand/core.h"
 #include "stagehand/schema.h"
 
-enum col_class { COL_PK, COL_TEXT, COL_NUMERIC, COL_BOOL, COL_JSON, COL_MULTI };
+enum col_class { COL_PK, COL_TEXT, COL_NUMERIC, COL_BOOL, COL_JSON, COL_MULTI, COL_GEO };
 
 static enum col_class col_class(const struct sh_field *f)
 {
@@ -37,6 +37,8 @@ static enum col_class col_class(const struct sh_field *f)
         return COL_BOOL;
     case SH_FIELD_JSON:
         return COL_JSON;
+    case SH_FIELD_GEOPOINT:
+        return COL_GEO;
     default:
         return COL_TEXT;
     }
@@ -56,6 +58,8 @@ static const char *col_def(enum col_class k)
         return "TEXT DEFAULT NULL";
     case COL_MULTI:
         return "TEXT DEFAULT '[]' NOT NULL";
+    case COL_GEO:
+        return "TEXT DEFAULT '{\"lon\":0,\"lat\":0}' NOT NULL";
     case COL_TEXT:
         break;
     }
@@ -70,6 +74,8 @@ static const char *col_zero(enum col_class k)
         return "0";
     case COL_MULTI:
         return "'[]'";
+    case COL_GEO:
+        return "'{\"lon\":0,\"lat\":0}'";
     case COL_JSON:
     case COL_PK:
         return NULL;
@@ -207,6 +213,7 @@ static void conv(struct sh_buf *b, enum col_class from, enum col_class to, const
                       "json_array(%X) END";
             break;
         case COL_PK:
+        case COL_GEO: /* no type changes to or from geoPoint (sh__collection_check_update) */
             break;
         }
     }

@@ -254,7 +254,12 @@ static int parse_options(const struct fctx *x, const cJSON *o, struct sh_field *
         return 0;
     case SH_FIELD_JSON:
         return opt_int(x, o, "maxSize", 0, (INT64_C(1) << 53) - 1, &f->max_size);
+    case SH_FIELD_EDITOR:
+        if ((rc = opt_int(x, o, "maxSize", 0, (INT64_C(1) << 53) - 1, &f->max_size)))
+            return rc;
+        return opt_bool(x, o, "convertURLs", &f->convert_urls);
     case SH_FIELD_BOOL:
+    case SH_FIELD_GEOPOINT:
         return 0;
     }
     return 0;
@@ -275,6 +280,7 @@ static const char *const *kind_keys(enum sh_field_kind k)
     static const char *const relation[] = {"collectionId", "cascadeDelete", "maxSelect",
                                            "minSelect", NULL};
     static const char *const json[] = {"maxSize", NULL};
+    static const char *const editor[] = {"maxSize", "convertURLs", NULL};
     static const char *const none[] = {NULL};
     switch (k) {
     case SH_FIELD_TEXT:
@@ -296,7 +302,10 @@ static const char *const *kind_keys(enum sh_field_kind k)
         return relation;
     case SH_FIELD_JSON:
         return json;
+    case SH_FIELD_EDITOR:
+        return editor;
     case SH_FIELD_BOOL:
+    case SH_FIELD_GEOPOINT:
         return none;
     }
     return none;
@@ -514,7 +523,12 @@ cJSON *sh__field_to_json(const struct sh_field *f)
     case SH_FIELD_JSON:
         PUT("maxSize", cJSON_CreateNumber((double)f->max_size));
         break;
+    case SH_FIELD_EDITOR:
+        PUT("maxSize", cJSON_CreateNumber((double)f->max_size));
+        PUT("convertURLs", cJSON_CreateBool(f->convert_urls));
+        break;
     case SH_FIELD_BOOL:
+    case SH_FIELD_GEOPOINT:
         break;
     }
 #undef PUT

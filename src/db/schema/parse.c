@@ -570,6 +570,10 @@ int sh__collection_check_update(const struct sh_collection *old, const struct sh
         if (nf && of->encrypted && nf->kind != of->kind)
             return sh__schema_fail(err, c->name, nf->name, "fields", "validation_field_type_change",
                                    "the type of an encrypted field cannot be changed.");
+        if (nf && nf->kind != of->kind &&
+            (nf->kind == SH_FIELD_GEOPOINT || of->kind == SH_FIELD_GEOPOINT))
+            return sh__schema_fail(err, c->name, nf->name, "fields", "validation_field_type_change",
+                                   "a field cannot change its type to or from geoPoint.");
         if (nf && nf->encrypted != of->encrypted)
             return sh__schema_fail(err, c->name, nf->name, "fields", "validation_invalid_field",
                                    "\"encrypted\" cannot be changed on an existing field.");
