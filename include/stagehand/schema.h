@@ -127,10 +127,10 @@ struct sh_field {
     char *collection_id; /* the related collection's id (names are resolved to ids) */
     bool cascade_delete;
 
-    int64_t max_size; /* json: bytes of the serialised value; 0 = SH_JSON_DEFAULT_MAX;
-                         editor: bytes of the text; 0 = SH_EDITOR_DEFAULT_MAX */
+    int64_t max_size;  /* json: bytes of the serialised value; 0 = SH_JSON_DEFAULT_MAX;
+                          editor: bytes of the text; 0 = SH_EDITOR_DEFAULT_MAX */
     bool convert_urls; /* editor: carried (PocketBase's admin UI option) */
-    char *help;       /* PocketBase's `help` text, carried; NULL when none */
+    char *help;        /* PocketBase's `help` text, carried; NULL when none */
 };
 
 /* Nonzero if the field's column holds a JSON array (select/relation with

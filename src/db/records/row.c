@@ -322,11 +322,11 @@ void sh_rec_json_plan_init(struct sh_rec_json_plan *p, const struct sh_collectio
         pf->f = f;
         pf->col = at;
         pf->email = a == SH_FIELD_ACCESS_OWNER_OR_VISIBLE;
-        pf->kind = sh_field_is_multi(f)         ? V_MULTI
-                   : f->kind == SH_FIELD_NUMBER ? V_NUMBER
-                   : f->kind == SH_FIELD_BOOL   ? V_BOOL
+        pf->kind = sh_field_is_multi(f)                                       ? V_MULTI
+                   : f->kind == SH_FIELD_NUMBER                               ? V_NUMBER
+                   : f->kind == SH_FIELD_BOOL                                 ? V_BOOL
                    : f->kind == SH_FIELD_JSON || f->kind == SH_FIELD_GEOPOINT ? V_JSON
-                                                : V_TEXT;
+                                                                              : V_TEXT;
         pf->frag_off = (uint32_t)b.len;
         /* Field names are validated identifiers: nothing to escape. */
         sh_buf_appends(&b, ",\"");

@@ -4,8 +4,8 @@
  * coerces (cast.ToString, cast.ToFloat64, cast.ToBool, ToUniqueStringSlice,
  * the JSON field's string normalisation), then checked against the field's
  * options with PocketBase's codes (editor: text within maxSize bytes;
- * geoPoint: {lon, lat} within range, stored as {"lon":x,"lat":y}). Autodate and password fields, and the
- * assembly of a whole record, are validate.c's.
+ * geoPoint: {lon, lat} within range, stored as {"lon":x,"lat":y}). Autodate and password fields,
+ * and the assembly of a whole record, are validate.c's.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -568,13 +568,12 @@ static int geo_value(const struct sh_field *f, const cJSON *base, const cJSON *b
         for (size_t k = 0; !rc && k < 2; k++) {
             const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, keys[k]);
             if (n && !cJSON_IsNumber(n))
-                rc = verr(e, "validation_invalid_geo_point", "\"%s\" must be a number.",
-                          keys[k]);
+                rc = verr(e, "validation_invalid_geo_point", "\"%s\" must be a number.", keys[k]);
             else if (n)
                 lonlat[k] = n->valuedouble;
         }
-        if (!rc && (!(lonlat[0] >= -180 && lonlat[0] <= 180) ||
-                    !(lonlat[1] >= -90 && lonlat[1] <= 90)))
+        if (!rc &&
+            (!(lonlat[0] >= -180 && lonlat[0] <= 180) || !(lonlat[1] >= -90 && lonlat[1] <= 90)))
             rc = verr(e, "validation_invalid_geo_point",
                       "The longitude must be between -180 and 180 and the latitude between -90 "
                       "and 90.");
