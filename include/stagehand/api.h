@@ -84,6 +84,9 @@ int sh_api_collections_scaffolds(struct sh_req *r, void *ud);
 int sh_api_collections_oauth2_providers(struct sh_req *r, void *ud);
 /* DELETE /api/collections/{c}/truncate: every record deleted; 204. */
 int sh_api_collections_truncate(struct sh_req *r, void *ud);
+/* POST /api/collections/meta/dry-run-view {"viewQuery"}: the view
+ * collection the query would make (its inferred fields), nothing stored. */
+int sh_api_collections_dry_run_view(struct sh_req *r, void *ud);
 
 /* ---- records (API.md "Records") ---- */
 

@@ -75,6 +75,7 @@ struct cJSON;
 #define SH_PASSWORD_MAX       256     /* password max when max is 0 (never truncated) */
 #define SH_JSON_DEFAULT_MAX   5242880 /* json maxSize when 0: 5 MiB (PocketBase) */
 #define SH_EDITOR_DEFAULT_MAX 5242880 /* editor maxSize when 0: 5 MiB (PocketBase) */
+#define SH_VIEW_QUERY_MAX     10000   /* bytes of a view collection's viewQuery */
 
 /* ---- errors: which collection, which field or key, and one sentence ---- */
 struct sh_schema_error {
@@ -186,7 +187,10 @@ char *sh_index_format(const struct sh_index *ix, const char *table, char quote,
                       bool keep_if_not_exists);
 
 /* ---- collections ---- */
-enum sh_collection_type { SH_COLLECTION_BASE, SH_COLLECTION_AUTH };
+/* A view collection is a superuser's read-only SELECT (view_query) served
+ * through the records API as list and view; its fields are inferred from the
+ * query (sh_view_infer) and it has no indexes nor write rules. */
+enum sh_collection_type { SH_COLLECTION_BASE, SH_COLLECTION_AUTH, SH_COLLECTION_VIEW };
 
 /* API rules; auth collections also carry authRule and manageRule. */
 enum sh_rule_kind {
@@ -217,6 +221,8 @@ struct sh_collection {
      * tokens in seconds (0 = the server's --token-ttl). NULL/0 for base. */
     char *token_secret;
     int64_t token_duration;
+    /* view collections: the SELECT, as given (checked by sh_view_infer) */
+    char *view_query;
     /* auth collections, the rest of PocketBase's options (auth_options.c):
      * passwordAuth.enabled and its identityFields (field names, each with a
      * unique single-column index; "email" by default), and `extra`, an
@@ -371,6 +377,28 @@ const struct sh_filter_schema *sh_schema_views_get(struct sh_schema_views *vs,
 /* How many views the set has built (tests: a second ask builds none). */
 size_t sh_schema_views_built(const struct sh_schema_views *vs);
 
+/* ---- view collections (view.c) ---- */
+struct sqlite3;
+
+/* Checks a view collection's query on conn (the loop's read connection, or
+ * a write connection) by preparing it under an authorizer that allows only
+ * reading collections (one read-only SELECT; no ATTACH, PRAGMA, temp or
+ * internal tables) and infers its fields, one per result column, as
+ * PocketBase does (a column of a collection field copies that field, other
+ * columns are json; an `id` column is required). coll names the collection
+ * in errors; r finds source collections by table name. 0 with *fields a new
+ * array of field objects (the caller deletes it), or SH_EINVAL with err. */
+int sh_view_infer(struct sqlite3 *conn, const char *coll, const char *query,
+                  const struct sh_collection_resolver *r, struct cJSON **fields,
+                  struct sh_schema_error *err);
+
+/* If json (a collection object to create, or to update old with) is a view
+ * collection, replaces its "fields" with those sh_view_infer gives for its
+ * viewQuery (old's when json has none), keeping the ids json gave to fields
+ * of the same names. 0 when done or not a view, or SH_EINVAL with err. */
+int sh_view_infer_into(struct sqlite3 *conn, struct cJSON *json, const struct sh_collection *old,
+                       const struct sh_collection_resolver *r, struct sh_schema_error *err);
+
 /* ---- DDL and migrations ---- */
 
 /* A list of SQL statements (without trailing `;`) to run in order in one
@@ -490,6 +518,11 @@ bool sh__auth_option_is_object(const char *key);
  * support. */
 int sh__collection_check_keys(const struct sh_collection *c, const struct cJSON *json,
                               struct sh_schema_error *err);
+
+/* View collections (view.c): takes viewQuery (required, at most
+ * SH_VIEW_QUERY_MAX bytes) and checks what the parser can alone: an `id`
+ * field among the (inferred) fields, and create/update/delete rules null. */
+int sh__view_parse(struct sh_collection *c, const struct cJSON *json, struct sh_schema_error *err);
 
 /* Appends stmt (taking ownership of the malloc'd string) to s. */
 void sh__sql_push(struct sh_schema_sql *s, char *stmt);

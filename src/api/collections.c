@@ -317,7 +317,10 @@ static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
     struct sh_collection *next = NULL;
     struct sh_schema_error err;
     memset(&err, 0, sizeof(err));
-    if (sh_collection_parse(body, old, &s->resolver, &next, &err) != 0) {
+    /* a view's fields come from its query, prepared (not run) on the loop's
+     * read connection: bounded by SH_VIEW_QUERY_MAX */
+    if (sh_view_infer_into(sh_db_reader(api->db), body, old, &s->resolver, &err) != 0 ||
+        sh_collection_parse(body, old, &s->resolver, &next, &err) != 0) {
         sh__coll_schema_error(
             r, create ? "Failed to create collection." : "Failed to update collection.", &err);
         return SH_HANDLED;
@@ -374,5 +377,7 @@ int sh_api_collections_register(struct sh_router *rt, struct sh_api_records *a)
                         sh_api_collections_oauth2_providers, a);
     rc |= sh_router_add(rt, SH_METHOD_DELETE, "/api/collections/:collection/truncate",
                         sh_api_collections_truncate, a);
+    rc |= sh_router_add(rt, SH_METHOD_POST, "/api/collections/meta/dry-run-view",
+                        sh_api_collections_dry_run_view, a);
     return rc ? SH_EINVAL : 0;
 }

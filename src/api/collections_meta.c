@@ -10,8 +10,10 @@
  *    fault, and nothing changes.
  *  - GET /api/collections/meta/scaffolds: {"base": {...}, "auth": {...}},
  *    a new collection of each type with its default fields and options,
- *    id and name empty (view collections are not supported yet).
+ *    id and name empty.
  *  - GET /api/collections/meta/oauth2-providers: [] (no OAuth2 yet).
+ *  - POST /api/collections/meta/dry-run-view {"viewQuery"}: the view
+ *    collection that query would make (sh_view_infer's fields), unsaved.
  *  - DELETE /api/collections/{c}/truncate: every record deleted in one
  *    writer job (sh_rec_truncate_run: relations pointing at them cleared or
  *    cascaded, an auth collection's sessions with them); 204.
@@ -117,7 +119,7 @@ int sh_api_collections_import(struct sh_req *r, void *ud)
     cJSON *body = sh__api_body_or_reply(r);
     if (!body)
         return SH_HANDLED;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "collections");
+    cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "collections");
     const cJSON *dm = cJSON_GetObjectItemCaseSensitive(body, "deleteMissing");
     struct sh_schema_error err;
     memset(&err, 0, sizeof(err));
@@ -127,6 +129,18 @@ int sh_api_collections_import(struct sh_req *r, void *ud)
                  "\"collections\" must be a non-empty array and \"deleteMissing\" a boolean.");
         import_error(r, &err);
         return SH_HANDLED;
+    }
+    cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
+        const struct sh_collection *old = cJSON_IsString(id) ? by_id(s, id->valuestring) : NULL;
+        if (!old && cJSON_IsString(nm))
+            old = sh_catalog_snap_find(s, nm->valuestring);
+        if (sh_view_infer_into(sh_db_reader(api->db), e, old, &s->resolver, &err) != 0) {
+            import_error(r, &err);
+            return SH_HANDLED;
+        }
     }
     struct sh_collection **list = NULL;
     size_t n = 0;
@@ -204,6 +218,20 @@ int sh_api_collections_scaffolds(struct sh_req *r, void *ud)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "auth", scaffold(ud, "auth"));
     cJSON_AddItemToObject(o, "base", scaffold(ud, "base"));
+    /* a view's fields come from its query: the scaffold has none */
+    cJSON *v = cJSON_CreateObject();
+    cJSON_AddStringToObject(v, "id", "");
+    cJSON_AddStringToObject(v, "name", "");
+    cJSON_AddStringToObject(v, "type", "view");
+    cJSON_AddBoolToObject(v, "system", 0);
+    cJSON_AddArrayToObject(v, "fields");
+    cJSON_AddArrayToObject(v, "indexes");
+    static const char *const rules[] = {"listRule", "viewRule", "createRule", "updateRule",
+                                        "deleteRule"};
+    for (size_t i = 0; i < SH_ARRAY_LEN(rules); i++)
+        cJSON_AddNullToObject(v, rules[i]);
+    cJSON_AddStringToObject(v, "viewQuery", "");
+    cJSON_AddItemToObject(o, "view", v);
     sh__coll_send_json(r, 200, o);
     return SH_HANDLED;
 }
@@ -213,6 +241,38 @@ int sh_api_collections_oauth2_providers(struct sh_req *r, void *ud)
     if (!sh__coll_begin_or_reply(r, ud))
         return SH_HANDLED;
     sh__coll_send_json(r, 200, cJSON_CreateArray());
+    return SH_HANDLED;
+}
+
+int sh_api_collections_dry_run_view(struct sh_req *r, void *ud)
+{
+    struct sh_api_records *api = ud;
+    struct sh_catalog_snap *s = sh__coll_begin_or_reply(r, api);
+    if (!s)
+        return SH_HANDLED;
+    cJSON *body = sh__api_body_or_reply(r);
+    if (!body)
+        return SH_HANDLED;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "viewQuery");
+    cJSON *def = cJSON_CreateObject();
+    cJSON_AddStringToObject(def, "name", "dry_run");
+    cJSON_AddStringToObject(def, "type", "view");
+    cJSON_AddStringToObject(def, "viewQuery", cJSON_IsString(q) ? q->valuestring : "");
+    struct sh_schema_error err;
+    memset(&err, 0, sizeof(err));
+    struct sh_collection *c = NULL;
+    if (sh_view_infer_into(sh_db_reader(api->db), def, NULL, &s->resolver, &err) != 0 ||
+        sh_collection_parse(def, NULL, &s->resolver, &c, &err) != 0) {
+        cJSON_Delete(def);
+        sh__coll_schema_error(r, "Invalid view query.", &err);
+        return SH_HANDLED;
+    }
+    cJSON_Delete(def);
+    cJSON *o = sh__coll_shown(api, c);
+    sh_collection_free(c);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(""));
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "name", cJSON_CreateString(""));
+    sh__coll_send_json(r, 200, o);
     return SH_HANDLED;
 }
 
@@ -296,8 +356,11 @@ int sh_api_collections_truncate(struct sh_req *r, void *ud)
     const struct sh_collection *c = s ? sh__coll_target_or_reply(r, s) : NULL;
     if (!c)
         return SH_HANDLED;
-    if (c->system) {
-        sh__api_error(r, 400, "System collections cannot be truncated.", NULL);
+    if (c->system || c->type == SH_COLLECTION_VIEW) {
+        sh__api_error(r, 400,
+                      c->system ? "System collections cannot be truncated."
+                                : "View collections cannot be truncated.",
+                      NULL);
         return SH_HANDLED;
     }
     struct truncate_job *t = sh_calloc(1, sizeof(*t));

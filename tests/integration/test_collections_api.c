@@ -564,6 +564,146 @@ static void test_editor_and_geopoint(void **state)
             "max");
 }
 
+static const cJSON *field_named(const cJSON *c, const char *name)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, rc_get(c, "fields")) {
+        if (strcmp(rc_str(f, "name"), name) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* A view POSTed as c with viewQuery q is refused, naming viewQuery, with
+ * the message containing named. */
+static void view_refused(const char *q, const char *named)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", "refused");
+    cJSON_AddStringToObject(o, "type", "view");
+    cJSON_AddStringToObject(o, "viewQuery", q);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct rc_resp *r = ac_req(conn, "POST", "/api/collections", tsu, it_strdup(text));
+    free(text);
+    rc_assert_error(r, 400, "viewQuery", NULL);
+    if (!strstr(r->raw->body, named))
+        fail_msg("%s: the message does not name %s: %s", q, named, r->raw->body);
+}
+
+static void test_view_collections(void **state)
+{
+    (void)state;
+    struct rc_resp *r = import(
+        rc_q("[{'name':'vauthors','type':'base','listRule':'','viewRule':'','createRule':'',"
+             " 'fields':[{'name':'name','type':'text'}]},"
+             "{'name':'vmembers','type':'auth'},"
+             "{'name':'vposts','type':'base','listRule':'','viewRule':'','createRule':'',"
+             " 'fields':[{'name':'title','type':'text'},{'name':'score','type':'number'},"
+             "  {'name':'draft','type':'bool'},"
+             "  {'name':'author','type':'relation','collectionId':'vauthors','maxSelect':1}]}]"),
+        false);
+    if (r->status != 204)
+        fail_msg("import: %d %s", r->status, r->raw->body);
+    const char *ann = rc_create(conn, "vauthors", "{'name':'ann'}");
+    const char *bob = rc_create(conn, "vauthors", "{'name':'bob'}");
+    const char *p1 =
+        rc_create(conn, "vposts", it_sprintf("{'title':'alpha','score':5,'author':'%s'}", ann));
+    rc_create(conn, "vposts", it_sprintf("{'title':'beta','score':1,'author':'%s'}", ann));
+    rc_create(conn, "vposts",
+              it_sprintf("{'title':'gamma','score':9,'author':'%s','draft':true}", bob));
+    rc_create(conn, "vposts", it_sprintf("{'title':'delta','score':3,'author':'%s'}", bob));
+    r = as(tsu, "POST", "/api/collections",
+           "{'name':'post_stats','type':'view','listRule':'score > 1','viewRule':'',"
+           "'viewQuery':'SELECT p.id, p.title AS title, p.author, p.score, (SELECT count(*) FROM "
+           "vposts q WHERE q.author = p.author) AS by_author, upper(p.title) AS loud FROM vposts p "
+           "WHERE p.draft = FALSE'}");
+    if (r->status != 200)
+        fail_msg("view: %d %s", r->status, r->raw->body);
+    /* fields inferred as PocketBase does: copies of the source fields, json otherwise */
+    assert_string_equal(rc_str(r->json, "type"), "view");
+    assert_string_equal(rc_str(field_named(r->json, "id"), "type"), "text");
+    assert_string_equal(rc_str(field_named(r->json, "title"), "type"), "text");
+    assert_string_equal(rc_str(field_named(r->json, "score"), "type"), "number");
+    assert_string_equal(rc_str(field_named(r->json, "author"), "type"), "relation");
+    assert_string_equal(rc_str(field_named(r->json, "by_author"), "type"), "json");
+    assert_null(field_named(r->json, "created"));
+    assert_int_equal(cJSON_GetArraySize(rc_get(r->json, "fields")), 6);
+    assert_true(cJSON_IsNull(rc_get(r->json, "createRule")));
+
+    /* list and view through the records API, with the rules, filters, sorts */
+    const char *recs = "/api/collections/post_stats/records";
+    r = as(NULL, "GET", it_sprintf("%s?sort=-score", recs), NULL);
+    assert_int_equal(r->status, 200);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 2); /* alpha 5, delta 3 */
+    const cJSON *first = cJSON_GetArrayItem(rc_get(r->json, "items"), 0);
+    assert_string_equal(rc_str(first, "title"), "alpha");
+    assert_int_equal((int)rc_num(first, "by_author"), 2);
+    assert_string_equal(rc_str(first, "loud"), "ALPHA");
+    assert_string_equal(rc_str(first, "collectionName"), "post_stats");
+    r = as(NULL, "GET", it_sprintf("%s?filter=%s", recs, rc_enc("title ~ 'elt'")), NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+    r = as(NULL, "GET", it_sprintf("%s?expand=author&filter=%s", recs, rc_enc("score = 5")), NULL);
+    first = cJSON_GetArrayItem(rc_get(r->json, "items"), 0);
+    assert_string_equal(rc_str(rc_get(rc_get(first, "expand"), "author"), "name"), "ann");
+    assert_int_equal(as(NULL, "GET", it_sprintf("%s/%s", recs, p1), NULL)->status, 200);
+    /* the draft is not in the view; beta fails the listRule but not the viewRule */
+    r = as(tsu, "GET", it_sprintf("%s?perPage=10", recs), NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 3);
+    /* a write to the source shows at once, totals included */
+    rc_create(conn, "vposts", it_sprintf("{'title':'eps','score':7,'author':'%s'}", bob));
+    r = as(NULL, "GET", recs, NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 3);
+    /* read-only */
+    rc_assert_error(as(NULL, "POST", recs, "{'title':'x'}"), 400, NULL, NULL);
+    rc_assert_error(as(tsu, "PATCH", it_sprintf("%s/%s", recs, p1), "{'title':'x'}"), 400, NULL,
+                    NULL);
+    rc_assert_error(as(tsu, "DELETE", it_sprintf("%s/%s", recs, p1), NULL), 400, NULL, NULL);
+    rc_assert_error(as(tsu, "DELETE", "/api/collections/post_stats/truncate", NULL), 400, NULL,
+                    NULL);
+    rc_assert_error(as(tsu, "PATCH", "/api/collections/post_stats", "{'createRule':''}"), 400,
+                    "createRule", NULL);
+    /* a new query, new fields (the listRule must still compile against them) */
+    r = as(tsu, "PATCH", "/api/collections/post_stats",
+           "{'viewQuery':'SELECT id, title FROM vposts'}");
+    rc_assert_error(r, 400, "listRule", NULL);
+    r = as(tsu, "PATCH", "/api/collections/post_stats",
+           "{'viewQuery':'SELECT id, title FROM vposts','listRule':''}");
+    assert_int_equal(r->status, 200);
+    assert_int_equal(cJSON_GetArraySize(rc_get(r->json, "fields")), 2);
+    r = as(NULL, "GET", recs, NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 5);
+
+    /* what a view may not do, each named */
+    view_refused("DELETE FROM vposts", "SELECT");
+    view_refused("SELECT id FROM vposts; SELECT id FROM vauthors", "one statement");
+    view_refused("SELECT id, recordId FROM _sessions", "_sessions");
+    view_refused("SELECT id, email FROM _superusers", "_superusers");
+    view_refused("SELECT name AS id FROM sqlite_master", "sqlite_master");
+    view_refused("SELECT * FROM pragma_table_info('vposts')", "allowed");
+    view_refused("SELECT title FROM vposts", "id");
+    view_refused("SELECT id, title || 'x' FROM vposts", "alias");
+    view_refused("SELECT id, password FROM vmembers", "password");
+    view_refused("SELECT id FROM nowhere", "nowhere");
+    view_refused("SELECT id, load_extension('x') AS e FROM vposts", "load_extension");
+    rc_assert_error(as(tsu, "GET", "/api/collections/refused", NULL), 404, NULL, NULL);
+
+    /* dry run: the fields, nothing stored */
+    r = as(tsu, "POST", "/api/collections/meta/dry-run-view",
+           "{'viewQuery':'SELECT a.id, a.name, count(p.id) AS posts FROM vauthors a LEFT JOIN "
+           "vposts p ON p.author = a.id GROUP BY a.id'}");
+    assert_int_equal(r->status, 200);
+    assert_string_equal(rc_str(field_named(r->json, "name"), "type"), "text");
+    assert_string_equal(rc_str(field_named(r->json, "posts"), "type"), "json");
+    rc_assert_error(as(tsu, "POST", "/api/collections/meta/dry-run-view", "{'viewQuery':'DROP'}"),
+                    400, "viewQuery", NULL);
+    rc_assert_error(as(NULL, "POST", "/api/collections/meta/dry-run-view", "{}"), 401, NULL, NULL);
+    /* a view goes like any collection */
+    assert_int_equal(as(tsu, "DELETE", "/api/collections/post_stats", NULL)->status, 204);
+    rc_assert_error(as(NULL, "GET", recs, NULL), 404, NULL, NULL);
+    (void)bob;
+}
+
 static void test_list_filter_sort_and_dates(void **state)
 {
     (void)state;
@@ -695,6 +835,7 @@ int main(void)
         it_test_each(test_init_schema, open_conn),
         it_test_each(test_list_filter_sort_and_dates, open_conn),
         it_test_each(test_editor_and_geopoint, open_conn),
+        it_test_each(test_view_collections, open_conn),
     };
     return cmocka_run_group_tests_name("collections_api", tests, group_setup, it_group_teardown);
 }

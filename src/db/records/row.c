@@ -92,6 +92,9 @@ static cJSON *json_of(sqlite3_stmt *st, int col, bool array)
         cJSON_Delete(v);
         return cJSON_CreateArray();
     }
+    /* stored json is always JSON; a view's computed column may be plain text */
+    if (!v && s && sqlite3_column_type(st, col) == SQLITE_TEXT)
+        return cJSON_CreateString(s);
     return v ? v : cJSON_CreateNull();
 }
 
@@ -265,6 +268,8 @@ static void stored_json(struct sh_buf *out, const struct row *r, int col, bool a
     }
     if (array)
         sh__buf_put(out, "[]", 2);
+    else if (s && row_type(r, col) == SQLITE_TEXT) /* a view's computed text */
+        sh__json_str(out, s, n);
     else
         sh__buf_put(out, "null", 4);
 }

@@ -87,6 +87,7 @@ static const char *const base_keys[] = {
     "viewRule", "createRule", "updateRule", "deleteRule", "created", "updated",
 };
 static const char *const auth_keys[] = {"authRule", "manageRule"};
+static const char *const view_keys[] = {"viewQuery"};
 
 /* The subkeys each option object may carry (NULL ends a list). */
 static const struct {
@@ -130,6 +131,8 @@ int sh__collection_check_keys(const struct sh_collection *c, const cJSON *json,
         const char *k = e->string;
         if (in_list(base_keys, SH_ARRAY_LEN(base_keys), k))
             continue;
+        if (c->type == SH_COLLECTION_VIEW && in_list(view_keys, SH_ARRAY_LEN(view_keys), k))
+            continue;
         if (auth && (in_list(auth_keys, SH_ARRAY_LEN(auth_keys), k) ||
                      in_list(object_keys, SH_ARRAY_LEN(object_keys), k))) {
             for (size_t i = 0; i < SH_ARRAY_LEN(subkeys); i++) {
@@ -150,7 +153,7 @@ int sh__collection_check_keys(const struct sh_collection *c, const cJSON *json,
         }
         return sh__schema_fail(err, c->name, "", k, "validation_unknown_option",
                                "unknown or unsupported option \"%.60s\" for a %s collection.", k,
-                               auth ? "auth" : "base");
+                               auth ? "auth" : c->type == SH_COLLECTION_VIEW ? "view" : "base");
     }
     return 0;
 }

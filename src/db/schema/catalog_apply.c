@@ -62,8 +62,11 @@ static int write_row(sqlite3 *wdb, const struct sh_collection *old,
         cJSON_Delete(o);
         SH_ASSERT(json);
         sqlite3_bind_text(st, 2, next->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, next->type == SH_COLLECTION_AUTH ? "auth" : "base", -1,
-                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 3,
+                          next->type == SH_COLLECTION_AUTH   ? "auth"
+                          : next->type == SH_COLLECTION_VIEW ? "view"
+                                                             : "base",
+                          -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 4, next->system);
         sqlite3_bind_text(st, 5, json, -1, SQLITE_TRANSIENT);
     }

@@ -212,6 +212,7 @@ void sh_collection_free(struct sh_collection *c)
         sh_filter_free(c->rule_filters[i]);
     }
     free(c->token_secret);
+    free(c->view_query);
     sh__auth_options_free(c);
     free(c->created);
     free(c->updated);

@@ -401,12 +401,14 @@ static int parse_head(struct sh_collection *c, const cJSON *json, struct sh_sche
         c->type = SH_COLLECTION_BASE;
     else if (cJSON_IsString(type) && strcmp(type->valuestring, "auth") == 0)
         c->type = SH_COLLECTION_AUTH;
+    else if (cJSON_IsString(type) && strcmp(type->valuestring, "view") == 0)
+        c->type = SH_COLLECTION_VIEW;
     else if (cJSON_IsString(type))
         return sh__schema_fail(err, c->name, "", "type", "validation_in_invalid",
                                "unknown or unsupported type \"%.40s\".", type->valuestring);
     else
         return sh__schema_fail(err, c->name, "", "type", "validation_in_invalid",
-                               "must be \"base\" or \"auth\".");
+                               "must be \"base\", \"auth\" or \"view\".");
 
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(json, "id");
     if (id && !cJSON_IsNull(id) && !(cJSON_IsString(id) && !id->valuestring[0])) {
@@ -512,10 +514,16 @@ int sh__collection_parse_shape(const cJSON *json, const struct sh_collection *ol
                              "the collection id cannot be changed.");
     if (!rc)
         rc = parse_fields(c, cJSON_GetObjectItemCaseSensitive(src, "fields"), err);
-    if (!rc)
+    if (!rc && c->type == SH_COLLECTION_VIEW)
+        rc = sh__view_parse(c, src, err);
+    else if (!rc)
         rc = ensure_system_fields(c, err);
     if (!rc)
         rc = assign_field_ids(c, old, err);
+    if (!rc && c->type == SH_COLLECTION_VIEW &&
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(src, "indexes")) > 0)
+        rc = sh__schema_fail(err, c->name, "", "indexes", "validation_invalid_value",
+                             "a view collection has no indexes.");
     if (!rc)
         rc = parse_indexes(c, cJSON_GetObjectItemCaseSensitive(src, "indexes"),
                            old ? old->name : NULL, err);

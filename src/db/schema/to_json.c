@@ -25,7 +25,10 @@ cJSON *sh_collection_to_json(const struct sh_collection *c)
     SH_ASSERT(o);
     cJSON_AddStringToObject(o, "id", c->id);
     cJSON_AddStringToObject(o, "name", c->name);
-    cJSON_AddStringToObject(o, "type", c->type == SH_COLLECTION_AUTH ? "auth" : "base");
+    cJSON_AddStringToObject(o, "type",
+                            c->type == SH_COLLECTION_AUTH   ? "auth"
+                            : c->type == SH_COLLECTION_VIEW ? "view"
+                                                            : "base");
     cJSON_AddBoolToObject(o, "system", c->system);
 
     cJSON *fields = cJSON_AddArrayToObject(o, "fields");
@@ -43,6 +46,8 @@ cJSON *sh_collection_to_json(const struct sh_collection *c)
     for (size_t k = 0; k < nrules; k++)
         cJSON_AddItemToObject(o, sh_rule_kind_name((enum sh_rule_kind)k), rule_json(c->rules[k]));
 
+    if (c->type == SH_COLLECTION_VIEW)
+        cJSON_AddStringToObject(o, "viewQuery", c->view_query ? c->view_query : "");
     if (c->type == SH_COLLECTION_AUTH) {
         cJSON *tok = cJSON_AddObjectToObject(o, "authToken");
         if (c->token_secret)
