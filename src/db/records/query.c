@@ -200,8 +200,8 @@ static bool count_key(const struct sh_rec_list_query *q, const struct where *w, 
     if (k->len > COUNT_KEY_MAX)
         return false; /* a long filter: counted each time rather than cached */
     /* A view reads other tables: any write may change its count. */
-    *out = (struct sh_rec_count_key){c->name, other || c->type == SH_COLLECTION_VIEW, k->data,
-                                     k->len};
+    *out =
+        (struct sh_rec_count_key){c->name, other || c->type == SH_COLLECTION_VIEW, k->data, k->len};
     return true;
 }
 

@@ -153,7 +153,9 @@ int sh__collection_check_keys(const struct sh_collection *c, const cJSON *json,
         }
         return sh__schema_fail(err, c->name, "", k, "validation_unknown_option",
                                "unknown or unsupported option \"%.60s\" for a %s collection.", k,
-                               auth ? "auth" : c->type == SH_COLLECTION_VIEW ? "view" : "base");
+                               auth                            ? "auth"
+                               : c->type == SH_COLLECTION_VIEW ? "view"
+                                                               : "base");
     }
     return 0;
 }

@@ -376,8 +376,8 @@ int sh_schema_migrate_sql(const struct sh_collection *old, const struct sh_colle
         return rc;
     if (next->type == SH_COLLECTION_VIEW) { /* a view keeps no data: made again */
         if (strcmp(old->name, next->name) != 0 ||
-            strcmp(old->view_query ? old->view_query : "", next->view_query ? next->view_query : ""))
-        {
+            strcmp(old->view_query ? old->view_query : "",
+                   next->view_query ? next->view_query : "")) {
             sh_schema_drop_sql(old, out);
             create_view(next, out);
         }

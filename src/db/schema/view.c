@@ -207,8 +207,7 @@ int sh_view_infer(sqlite3 *conn, const char *coll, const char *query,
         const char *name = sqlite3_column_name(st, i);
         for (int k = 0; k < i && name; k++)
             if (sh_schema_name_eq(name, sqlite3_column_name(st, k)))
-                rc = sh__schema_fail(err, coll, name, "viewQuery",
-                                     "validation_invalid_view_column",
+                rc = sh__schema_fail(err, coll, name, "viewQuery", "validation_invalid_view_column",
                                      "two result columns are called \"%.40s\".", name);
         cJSON *o = rc ? NULL : infer_column(st, i, coll, r, err);
         if (!o) {
