@@ -133,6 +133,50 @@ describe('the collections API through the SDK', () => {
     await rejects(guest.collections.getScaffolds(), 401);
   });
 
+  test('a view collection: create, list with filter and sort, read-only', async () => {
+    const view = await pb.collections.create({
+      name: 'post_titles',
+      type: 'view',
+      listRule: '',
+      viewRule: '',
+      viewQuery: 'SELECT p.id, p.title, p.author, length(p.title) AS size FROM posts p',
+    });
+    assert.equal(view.type, 'view');
+    assert.deepEqual(
+      view.fields.map((f) => [f.name, f.type]),
+      [
+        ['id', 'text'],
+        ['title', 'text'],
+        ['author', 'relation'],
+        ['size', 'json'],
+      ],
+    );
+    const guest = new PocketBase(server.url);
+    guest.autoCancellation(false);
+    const ann = await pb.collection('authors').getFirstListItem('username = "ann"');
+    await pb.collection('posts').create({ title: 'short', author: ann.id });
+    await pb.collection('posts').create({ title: 'a longer title', author: ann.id });
+    const list = await guest.collection('post_titles').getList(1, 10, {
+      filter: 'size > 5',
+      sort: '-size',
+      expand: 'author',
+    });
+    assert.equal(list.totalItems, 1);
+    assert.equal(list.items[0].title, 'a longer title');
+    assert.equal(list.items[0].size, 14);
+    assert.equal(list.items[0].expand.author.username, 'ann');
+    const all = await guest.collection('post_titles').getFullList({ sort: 'title' });
+    assert.deepEqual(
+      all.map((r) => r.title),
+      ['a longer title', 'short'],
+    );
+    await rejects(pb.collection('post_titles').create({ title: 'x' }), 400);
+    await rejects(
+      pb.collections.create({ name: 'bad_view', type: 'view', viewQuery: 'DELETE FROM posts' }),
+      400,
+    );
+  });
+
   test('truncate', async () => {
     for (let i = 0; i < 3; i++) {
       await pb.collection('scratch').create({ x: `row ${i}` });
