@@ -524,6 +524,15 @@ int sh__collection_check_keys(const struct sh_collection *c, const struct cJSON 
  * field among the (inferred) fields, and create/update/delete rules null. */
 int sh__view_parse(struct sh_collection *c, const struct cJSON *json, struct sh_schema_error *err);
 
+/* Field renames (rename.c): the new name of the field old called name, if
+ * an update renamed it (matched by id), else NULL. */
+const char *sh__renamed(const struct sh_collection *old, const struct sh_collection *c,
+                        const char *name);
+/* Rewrites in src (the merged definition) the rules body does not set that
+ * name a field renamed from old to c, to the new name. */
+void sh__rename_rules(const struct sh_collection *old, const struct sh_collection *c,
+                      const struct cJSON *body, struct cJSON *src);
+
 /* Appends stmt (taking ownership of the malloc'd string) to s. */
 void sh__sql_push(struct sh_schema_sql *s, char *stmt);
 

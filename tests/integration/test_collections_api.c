@@ -704,6 +704,62 @@ static void test_view_collections(void **state)
     (void)bob;
 }
 
+static void test_rename_keeps_data_rules_indexes(void **state)
+{
+    (void)state;
+    assert_int_equal(as(tsu, "POST", "/api/collections",
+                        "{'name':'drafters','fields':[{'name':'title','type':'text'}]}")
+                         ->status,
+                     200);
+    struct rc_resp *r =
+        as(tsu, "POST", "/api/collections",
+           "{'name':'drafts','listRule':'title != \\\"\\\" && owner.title = \\\"title\\\"',"
+           "'viewRule':'','createRule':'','updateRule':null,'deleteRule':null,"
+           "'fields':[{'name':'title','type':'text'},{'name':'owner','type':'relation',"
+           "'collectionId':'drafters','maxSelect':1}],"
+           "'indexes':['CREATE INDEX idx_drafts_title ON drafts (title)']}");
+    if (r->status != 200)
+        fail_msg("create: %d %s", r->status, r->raw->body);
+    const char *id = rc_create(conn, "drafts", "{'title':'kept'}");
+    const cJSON *f = field_named(r->json, "title");
+    const char *fid = it_strdup(rc_str(f, "id"));
+    /* the field renamed (same id), the collection renamed */
+    r = as(
+        tsu, "PATCH", "/api/collections/drafts",
+        it_sprintf("{'name':'notes2','fields':[{'id':'%s','name':'headline','type':'text'},"
+                   "{'name':'owner','type':'relation','collectionId':'drafters','maxSelect':1}]}",
+                   fid));
+    if (r->status != 200)
+        fail_msg("rename: %d %s", r->status, r->raw->body);
+    /* only the root identifier changes: a string and another record's field stay */
+    assert_string_equal(rc_str(r->json, "listRule"), "headline != \"\" && owner.title = \"title\"");
+    char *ix = cJSON_PrintUnformatted(rc_get(r->json, "indexes"));
+    bool follows = strstr(ix, "ON `notes2` (`headline`)") != NULL;
+    free(ix);
+    assert_true(follows);
+    /* the data stayed, under the new names */
+    r = as(NULL, "GET", it_sprintf("/api/collections/notes2/records/%s", id), NULL);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(rc_str(r->json, "headline"), "kept");
+    r = as(tsu, "GET",
+           it_sprintf("/api/collections/notes2/records?filter=%s", rc_enc("headline = 'kept'")),
+           NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+    rc_assert_error(as(NULL, "GET", "/api/collections/drafts/records", NULL), 404, NULL, NULL);
+    /* a rule the update sets is taken as written */
+    r = as(tsu, "PATCH", "/api/collections/notes2",
+           it_sprintf("{'fields':[{'id':'%s','name':'title','type':'text'},"
+                      "{'name':'owner','type':'relation','collectionId':'drafters','maxSelect':1}],"
+                      "'listRule':'title = \\\"kept\\\"'}",
+                      fid));
+    if (r->status != 200)
+        fail_msg("rename back: %d %s", r->status, r->raw->body);
+    assert_string_equal(rc_str(r->json, "listRule"), "title = \"kept\"");
+    assert_int_equal(
+        (int)rc_num(as(NULL, "GET", "/api/collections/notes2/records", NULL)->json, "totalItems"),
+        1);
+}
+
 static void test_list_filter_sort_and_dates(void **state)
 {
     (void)state;
@@ -836,6 +892,7 @@ int main(void)
         it_test_each(test_list_filter_sort_and_dates, open_conn),
         it_test_each(test_editor_and_geopoint, open_conn),
         it_test_each(test_view_collections, open_conn),
+        it_test_each(test_rename_keeps_data_rules_indexes, open_conn),
     };
     return cmocka_run_group_tests_name("collections_api", tests, group_setup, it_group_teardown);
 }

@@ -285,9 +285,10 @@ static void add_auth_index(struct sh_collection *c, const char *col, bool not_em
         ix->where_not_empty = sh_strdup(col);
 }
 
-static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *old_name,
+static int parse_indexes(struct sh_collection *c, const cJSON *arr, const struct sh_collection *old,
                          struct sh_schema_error *err)
 {
+    const char *old_name = old ? old->name : NULL;
     if (arr && !cJSON_IsNull(arr)) {
         if (!cJSON_IsArray(arr))
             return sh__schema_fail(err, c->name, "", "indexes", "validation_invalid_value",
@@ -321,6 +322,20 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
                     "index %zu: the table must be \"%s\", not \"%s\".", pos, c->name, ix->table);
+            for (size_t k = 0; k < ix->ncols; k++) {
+                const char *to =
+                    is_column(c, ix->cols[k].name) ? NULL : sh__renamed(old, c, ix->cols[k].name);
+                if (to) { /* a renamed field: the index follows it */
+                    free(ix->cols[k].name);
+                    ix->cols[k].name = sh_strdup(to);
+                }
+            }
+            if (ix->where_not_empty && !is_column(c, ix->where_not_empty) &&
+                sh__renamed(old, c, ix->where_not_empty)) {
+                char *to = sh_strdup(sh__renamed(old, c, ix->where_not_empty));
+                free(ix->where_not_empty);
+                ix->where_not_empty = to;
+            }
             for (size_t k = 0; k < ix->ncols; k++)
                 if (!is_column(c, ix->cols[k].name))
                     return sh__schema_fail(err, c->name, ix->cols[k].name, "indexes",
@@ -525,8 +540,9 @@ int sh__collection_parse_shape(const cJSON *json, const struct sh_collection *ol
         rc = sh__schema_fail(err, c->name, "", "indexes", "validation_invalid_value",
                              "a view collection has no indexes.");
     if (!rc)
-        rc = parse_indexes(c, cJSON_GetObjectItemCaseSensitive(src, "indexes"),
-                           old ? old->name : NULL, err);
+        rc = parse_indexes(c, cJSON_GetObjectItemCaseSensitive(src, "indexes"), old, err);
+    if (!rc)
+        sh__rename_rules(old, c, json, merged);
     if (!rc)
         rc = parse_rules(c, src, err);
     if (!rc)
