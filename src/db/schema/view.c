@@ -21,8 +21,8 @@
  *    (PocketBase's inference; a relation keeps its target, so expand works);
  *    any other column is a json field (PocketBase's default for
  *    expressions; its value is read as JSON, or as a string when it is not
- *    JSON). A password field is refused. An `id` column is required: it is
- *    the view's primary key.
+ *    JSON). A password or encrypted field is refused. An `id` column is
+ *    required: it is the view's primary key.
  * sh__view_parse takes the query and the fields so inferred (the API and
  * the CLI infer before parsing) and checks that the write rules are null.
  */
@@ -126,16 +126,16 @@ static cJSON *infer_column(sqlite3_stmt *st, int i, const char *coll,
     bool is_id = strcmp(name, "id") == 0;
     cJSON *o;
     if (f) {
-        if (f->kind == SH_FIELD_PASSWORD) {
+        if (f->kind == SH_FIELD_PASSWORD || f->encrypted) {
             sh__schema_fail(err, coll, name, "viewQuery", "validation_invalid_view_column",
-                            "a view cannot select a password field.");
+                            "a view cannot select a %s field.",
+                            f->encrypted ? "encrypted" : "password");
             return NULL;
         }
         o = sh__field_to_json(f);
         cJSON_DeleteItemFromObjectCaseSensitive(o, "id");
         cJSON_ReplaceItemInObjectCaseSensitive(o, "name", cJSON_CreateString(name));
         cJSON_ReplaceItemInObjectCaseSensitive(o, "system", cJSON_CreateBool(is_id));
-        cJSON_DeleteItemFromObjectCaseSensitive(o, "encrypted");
         if (f->kind == SH_FIELD_TEXT) {
             cJSON_ReplaceItemInObjectCaseSensitive(o, "primaryKey", cJSON_CreateBool(is_id));
             cJSON_ReplaceItemInObjectCaseSensitive(o, "autogeneratePattern",
