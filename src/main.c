@@ -182,7 +182,9 @@ static int open_storage(struct app *a)
     opt.wal_max = a->cfg.wal_max;
     opt.busy_timeout_ms =
         a->cfg.lock_timeout > UINT32_MAX ? UINT32_MAX : (unsigned)a->cfg.lock_timeout;
-    int rc = sh_db_open(&a->db, a->loop, a->cfg.dir, &opt);
+    int rc = sh_catalog_init_schema(a->cfg.dir, &opt, !a->cfg.init_schema_none);
+    if (rc == 0)
+        rc = sh_db_open(&a->db, a->loop, a->cfg.dir, &opt);
     if (rc) {
         sh_log_flush();
         fprintf(stderr, "stagehand: cannot open the database in %s (see the log above)\n",

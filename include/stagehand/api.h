@@ -74,14 +74,28 @@ int sh_api_auth_confirm_reset(struct sh_req *r, void *ud);
 
 /* ---- collections (API.md "Collections"; superusers only) ---- */
 
-/* Adds GET/POST /api/collections and GET/PATCH/DELETE
- * /api/collections/:collection. ud is the struct sh_api_records. */
+/* Adds GET/POST /api/collections, GET/PATCH/DELETE
+ * /api/collections/:collection and the routes below. ud is the struct
+ * sh_api_records. */
 int sh_api_collections_register(struct sh_router *rt, struct sh_api_records *a);
 int sh_api_collections_list(struct sh_req *r, void *ud);
 int sh_api_collections_view(struct sh_req *r, void *ud);
 int sh_api_collections_create(struct sh_req *r, void *ud);
 int sh_api_collections_update(struct sh_req *r, void *ud);
 int sh_api_collections_delete(struct sh_req *r, void *ud);
+/* PUT /api/collections/import {collections, deleteMissing} (PocketBase's):
+ * every collection created or updated, and with deleteMissing the others
+ * (not system ones) deleted, in one transaction; 204. collections_meta.c. */
+int sh_api_collections_import(struct sh_req *r, void *ud);
+/* GET /api/collections/meta/scaffolds: a template collection per type. */
+int sh_api_collections_scaffolds(struct sh_req *r, void *ud);
+/* GET /api/collections/meta/oauth2-providers: [] until OAuth2 exists. */
+int sh_api_collections_oauth2_providers(struct sh_req *r, void *ud);
+/* DELETE /api/collections/{c}/truncate: every record deleted; 204. */
+int sh_api_collections_truncate(struct sh_req *r, void *ud);
+/* POST /api/collections/meta/dry-run-view {"viewQuery"}: the view
+ * collection the query would make (its inferred fields), nothing stored. */
+int sh_api_collections_dry_run_view(struct sh_req *r, void *ud);
 
 /* ---- records (API.md "Records") ---- */
 

@@ -112,4 +112,20 @@ typedef void (*sh_catalog_save_cb)(void *arg, int rc, const struct sh_schema_err
 int sh_catalog_save(struct sh_catalog *cat, const struct sh_collection *old,
                     struct sh_collection *next, sh_catalog_save_cb cb, void *arg);
 
+/* The same for n changes olds[i] -> nexts[i] (create, migrate or drop, as
+ * sh_catalog_apply), applied in order in one writer job and one
+ * transaction: all or nothing. The arrays are copied; the nexts are taken
+ * over (on failure to submit too). */
+int sh_catalog_save_many(struct sh_catalog *cat, size_t n, const struct sh_collection *const *olds,
+                         struct sh_collection **nexts, sh_catalog_save_cb cb, void *arg);
+
+/* ---- a new data directory (catalog_init.c) ---- */
+
+/* Before the server opens <dir>: the first time a data directory is served
+ * (remembered in _meta), creates PocketBase's default `users` collection if
+ * with_default and no collection but the system ones exists. Blocking (a
+ * transaction through sh_db_run_exclusive): call before the loop serves.
+ * 0, or the code of the failure (logged). */
+int sh_catalog_init_schema(const char *dir, const struct sh_db_options *opt, bool with_default);
+
 #endif

@@ -107,6 +107,9 @@ struct sh_config {
     unsigned realtime_max_subscriptions; /* topics one client may hold (400 beyond) */
     unsigned realtime_max_topic;         /* characters of one topic (400 beyond) */
     unsigned realtime_max_clients;       /* open streams; beyond it GET answers 503 */
+    /* --init-schema none: a new data directory starts without the default
+     * `users` collection (default: with it, as PocketBase's) */
+    int init_schema_none;
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

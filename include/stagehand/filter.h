@@ -119,6 +119,8 @@ enum sh_field_kind {
     SH_FIELD_JSON,
     SH_FIELD_RELATION,
     SH_FIELD_PASSWORD, /* never filterable or sortable */
+    SH_FIELD_EDITOR,   /* HTML text; the schema view shows it to the compiler as text */
+    SH_FIELD_GEOPOINT, /* {"lon","lat"} JSON text; shown to the compiler as json */
 };
 
 #define SH_FILTER_FIELD_MULTI    1u /* column holds a JSON array (maxSelect > 1) */

@@ -347,6 +347,13 @@ struct sh_rec_write {
 /* A sh_db_job_run_fn: arg is a struct sh_rec_write. */
 int sh_rec_write_run(sqlite3 *wdb, void *arg);
 
+/* A sh_db_job_run_fn that deletes every record of w->c (truncate.c): as
+ * many deletes (relations pointing at them cleared or cascaded, SH_EINVAL
+ * when a required one would dangle), or one DELETE when nothing targets
+ * w->c; an auth collection's sessions go too. Uses w's snap, c, now_ms and
+ * the touched/auth_written outputs; SH_ESTALE if the schema moved. */
+int sh_rec_truncate_run(sqlite3 *wdb, void *arg);
+
 /* Frees what w owns and drops its snapshot reference; first ends the
  * count cache marks of what the job wrote (sh_rec_counts_write_end with
  * w->counts), so call it on the loop thread once the job's completion has

@@ -32,16 +32,23 @@
  *  - Text patterns are POSIX extended regular expressions (regcomp with
  *    REG_EXTENDED|REG_NOSUB), not Go's RE2: `\d` is not supported.
  *  - autogeneratePattern supports only `[class]{n}` (e.g. "[a-z0-9]{15}").
- *  - Unknown keys of a collection or field are ignored, as are PocketBase's
- *    auth options (passwordAuth, oauth2, mfa, otp, ...) but `authToken`
- *    ({"secret": 30-255 printable characters, "duration": seconds}): a new
- *    auth collection without a secret gets 50 random [A-Za-z0-9].
+ *  - A key of a collection or field that PocketBase's JSON does not carry
+ *    for its type, or that stagehand does not support, is refused with a
+ *    400 naming it (never dropped). Auth options: `authToken` ({"secret":
+ *    30-255 printable characters, "duration": seconds}; a new auth
+ *    collection without a secret gets 50 random [A-Za-z0-9]) and the others
+ *    of struct sh_collection (auth_options.c); enabling otp, mfa or oauth2
+ *    is refused until they are implemented.
  *  - The unique index on an auth collection's email is COLLATE NOCASE.
+ *  - geoPoint values are {"lon": -180..180, "lat": -90..90}, stored as the
+ *    JSON text {"lon":x,"lat":y} (default {0,0}, which `required` refuses,
+ *    as PocketBase); editor values are HTML text of at most maxSize bytes.
  *  - Updates (a non-NULL `old`) refuse: a type or system-flag change, renaming
  *    a system collection, changing its rules, removing or renaming a system
  *    field (a system field stays system), toggling `encrypted` on an existing
  *    field or changing an encrypted field's type (the stored values would
- *    need re-encryption), and pointing a relation at another collection.
+ *    need re-encryption), pointing a relation at another collection, and
+ *    changing a field's type to or from geoPoint.
  *    Other field type changes are allowed and convert the data (see
  *    sh_schema_migrate_sql). Removing a field that a rule or an index still
  *    uses is refused by the rule or index check.
@@ -67,6 +74,8 @@ struct cJSON;
 #define SH_TEXT_DEFAULT_MAX   5000    /* text max when max is 0 (PocketBase) */
 #define SH_PASSWORD_MAX       256     /* password max when max is 0 (never truncated) */
 #define SH_JSON_DEFAULT_MAX   5242880 /* json maxSize when 0: 5 MiB (PocketBase) */
+#define SH_EDITOR_DEFAULT_MAX 5242880 /* editor maxSize when 0: 5 MiB (PocketBase) */
+#define SH_VIEW_QUERY_MAX     10000   /* bytes of a view collection's viewQuery */
 
 /* ---- errors: which collection, which field or key, and one sentence ---- */
 struct sh_schema_error {
@@ -119,7 +128,10 @@ struct sh_field {
     char *collection_id; /* the related collection's id (names are resolved to ids) */
     bool cascade_delete;
 
-    int64_t max_size; /* json: bytes of the serialised value; 0 = SH_JSON_DEFAULT_MAX */
+    int64_t max_size;  /* json: bytes of the serialised value; 0 = SH_JSON_DEFAULT_MAX;
+                          editor: bytes of the text; 0 = SH_EDITOR_DEFAULT_MAX */
+    bool convert_urls; /* editor: carried (PocketBase's admin UI option) */
+    char *help;        /* PocketBase's `help` text, carried; NULL when none */
 };
 
 /* Nonzero if the field's column holds a JSON array (select/relation with
@@ -175,7 +187,10 @@ char *sh_index_format(const struct sh_index *ix, const char *table, char quote,
                       bool keep_if_not_exists);
 
 /* ---- collections ---- */
-enum sh_collection_type { SH_COLLECTION_BASE, SH_COLLECTION_AUTH };
+/* A view collection is a superuser's read-only SELECT (view_query) served
+ * through the records API as list and view; its fields are inferred from the
+ * query (sh_view_infer) and it has no indexes nor write rules. */
+enum sh_collection_type { SH_COLLECTION_BASE, SH_COLLECTION_AUTH, SH_COLLECTION_VIEW };
 
 /* API rules; auth collections also carry authRule and manageRule. */
 enum sh_rule_kind {
@@ -206,6 +221,24 @@ struct sh_collection {
      * tokens in seconds (0 = the server's --token-ttl). NULL/0 for base. */
     char *token_secret;
     int64_t token_duration;
+    /* view collections: the SELECT, as given (checked by sh_view_infer) */
+    char *view_query;
+    /* auth collections, the rest of PocketBase's options (auth_options.c):
+     * passwordAuth.enabled and its identityFields (field names, each with a
+     * unique single-column index; "email" by default), and `extra`, an
+     * object holding authAlert, oauth2, mfa, otp, passwordResetToken,
+     * emailChangeToken, verificationToken, fileToken and the three email
+     * templates, validated, completed with PocketBase's defaults and shown
+     * as stored (secrets removed by the API). NULL/0 for base. */
+    bool password_auth;
+    /* when the collection was created and last changed ("YYYY-MM-DD
+     * HH:MM:SS.mmmZ"), as `_collections` has them: set by sh_catalog_load,
+     * NULL on a definition not loaded from the database; never part of the
+     * stored JSON (sh_collection_to_json leaves them out) */
+    char *created, *updated;
+    char **identity_fields;
+    size_t nidentity_fields;
+    struct cJSON *auth_extra;
 };
 
 /* JSON key of a rule ("listRule", ...). */
@@ -344,6 +377,28 @@ const struct sh_filter_schema *sh_schema_views_get(struct sh_schema_views *vs,
 /* How many views the set has built (tests: a second ask builds none). */
 size_t sh_schema_views_built(const struct sh_schema_views *vs);
 
+/* ---- view collections (view.c) ---- */
+struct sqlite3;
+
+/* Checks a view collection's query on conn (the loop's read connection, or
+ * a write connection) by preparing it under an authorizer that allows only
+ * reading collections (one read-only SELECT; no ATTACH, PRAGMA, temp or
+ * internal tables) and infers its fields, one per result column, as
+ * PocketBase does (a column of a collection field copies that field, other
+ * columns are json; an `id` column is required). coll names the collection
+ * in errors; r finds source collections by table name. 0 with *fields a new
+ * array of field objects (the caller deletes it), or SH_EINVAL with err. */
+int sh_view_infer(struct sqlite3 *conn, const char *coll, const char *query,
+                  const struct sh_collection_resolver *r, struct cJSON **fields,
+                  struct sh_schema_error *err);
+
+/* If json (a collection object to create, or to update old with) is a view
+ * collection, replaces its "fields" with those sh_view_infer gives for its
+ * viewQuery (old's when json has none), keeping the ids json gave to fields
+ * of the same names. 0 when done or not a view, or SH_EINVAL with err. */
+int sh_view_infer_into(struct sqlite3 *conn, struct cJSON *json, const struct sh_collection *old,
+                       const struct sh_collection_resolver *r, struct sh_schema_error *err);
+
 /* ---- DDL and migrations ---- */
 
 /* A list of SQL statements (without trailing `;`) to run in order in one
@@ -445,6 +500,42 @@ int sh__collection_parse_shape(const struct cJSON *json, const struct sh_collect
 /* The restrictions on turning old into next (see the top of this file). */
 int sh__collection_check_update(const struct sh_collection *old, const struct sh_collection *next,
                                 struct sh_schema_error *err);
+
+/* Auth collections: parses PocketBase's auth options of json (passwordAuth,
+ * authAlert, oauth2, mfa, otp, the four other tokens, the templates) into c
+ * (its fields and indexes already parsed), refusing otp/mfa/oauth2 enabled
+ * and identity fields without a unique index. Nothing for base. */
+int sh__auth_options_parse(struct sh_collection *c, const struct cJSON *json,
+                           struct sh_schema_error *err);
+
+/* Adds c's auth options (not authToken) to the collection object o. */
+void sh__auth_options_to_json(const struct sh_collection *c, struct cJSON *o);
+
+/* Frees what the auth options of c own. */
+void sh__auth_options_free(struct sh_collection *c);
+
+/* Whether key is an auth option object merged key by key on PATCH. */
+bool sh__auth_option_is_object(const char *key);
+
+/* Refuses (400 naming it) a key of the collection object json that
+ * PocketBase's JSON for c's type does not carry or stagehand does not
+ * support. */
+int sh__collection_check_keys(const struct sh_collection *c, const struct cJSON *json,
+                              struct sh_schema_error *err);
+
+/* View collections (view.c): takes viewQuery (required, at most
+ * SH_VIEW_QUERY_MAX bytes) and checks what the parser can alone: an `id`
+ * field among the (inferred) fields, and create/update/delete rules null. */
+int sh__view_parse(struct sh_collection *c, const struct cJSON *json, struct sh_schema_error *err);
+
+/* Field renames (rename.c): the new name of the field old called name, if
+ * an update renamed it (matched by id), else NULL. */
+const char *sh__renamed(const struct sh_collection *old, const struct sh_collection *c,
+                        const char *name);
+/* Rewrites in src (the merged definition) the rules body does not set that
+ * name a field renamed from old to c, to the new name. */
+void sh__rename_rules(const struct sh_collection *old, const struct sh_collection *c,
+                      const struct cJSON *body, struct cJSON *src);
 
 /* Appends stmt (taking ownership of the malloc'd string) to s. */
 void sh__sql_push(struct sh_schema_sql *s, char *stmt);

@@ -86,6 +86,13 @@ void sh_auth_row_deinit(struct sh_auth_row *r);
  * db NULL and wdb. 0, SH_ENOTFOUND, SH_EBUDGET or a storage error. */
 int sh_auth_find_email(struct sh_db *db, sqlite3 *wdb, const struct sh_collection *c,
                        const char *email, struct sh_auth_row *out);
+/* Finds a record of auth collection c by a password sign-in identity: the
+ * value of each of c's passwordAuth.identityFields in turn (each has a
+ * unique index; email compared as sh_auth_find_email does, others exactly
+ * or, where their unique index is COLLATE NOCASE, without ASCII case), the
+ * first match winning. Same connections and results as sh_auth_find_email. */
+int sh_auth_find_identity(struct sh_db *db, sqlite3 *wdb, const struct sh_collection *c,
+                          const char *identity, struct sh_auth_row *out);
 /* Same, by record id. */
 int sh_auth_find_id(struct sh_db *db, sqlite3 *wdb, const struct sh_collection *c, const char *id,
                     struct sh_auth_row *out);

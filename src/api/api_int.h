@@ -132,5 +132,24 @@ bool sh__api_is_form(const struct sh_req *r);
  * 400 for a malformed body or value (not UTF-8, NUL, bad @jsonPayload) or a
  * file part (no route stores files yet), 413 past --max-json-body. */
 struct cJSON *sh__api_form_body_or_reply(struct sh_req *r);
+/* ---- the collections API's shared steps (collections.c) ---- */
+struct sh_api_records;
+struct sh_catalog_snap;
+struct sh_collection;
+struct sh_schema_error;
+/* The collection as clients see it (no token secrets, the effective
+ * authToken duration); a new object. */
+struct cJSON *sh__coll_shown(const struct sh_api_records *api, const struct sh_collection *c);
+/* Answers status with o as JSON and deletes o. */
+void sh__coll_send_json(struct sh_req *r, int status, struct cJSON *o);
+/* The superuser check and the snapshot the request reads (released with
+ * the request); NULL after answering 401/403. */
+struct sh_catalog_snap *sh__coll_begin_or_reply(struct sh_req *r, struct sh_api_records *api);
+/* :collection in s; NULL after answering 404. */
+const struct sh_collection *sh__coll_target_or_reply(struct sh_req *r,
+                                                     const struct sh_catalog_snap *s);
+/* A 400 with message and data naming the key or field of err. */
+void sh__coll_schema_error(struct sh_req *r, const char *message,
+                           const struct sh_schema_error *err);
 
 #endif

@@ -25,7 +25,7 @@
 #include "stagehand/db.h"
 
 struct import_ctx {
-    const cJSON *json;
+    cJSON *json; /* the file's array (view fields are inferred into it) */
     int delete_missing;
     struct sh_schema_error err;
     size_t created, updated, deleted;
@@ -39,9 +39,22 @@ static int import_fn(sqlite3 *wdb, void *arg)
     int rc = sh_catalog_load(wdb, 0, &snap, &x->err);
     if (rc)
         return rc;
+    /* view collections: fields inferred from their query on this connection */
+    cJSON *e;
+    cJSON_ArrayForEach(e, x->json) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
+        const struct sh_collection *old =
+            cJSON_IsString(id) ? sh_catalog_snap_find(snap, id->valuestring) : NULL;
+        if (!old && cJSON_IsString(nm))
+            old = sh_catalog_snap_find(snap, nm->valuestring);
+        if (!rc)
+            rc = sh_view_infer_into(wdb, e, old, &snap->resolver, &x->err);
+    }
     struct sh_collection **list = NULL;
     size_t n = 0;
-    rc = sh_collection_import(x->json, &snap->resolver, &list, &n, &x->err);
+    if (!rc)
+        rc = sh_collection_import(x->json, &snap->resolver, &list, &n, &x->err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct sh_collection *old = NULL;
         for (size_t k = 0; k < snap->n && !old; k++)

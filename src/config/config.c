@@ -23,6 +23,7 @@ enum opt_kind {
     OPT_SYNC,
     OPT_RATE,
     OPT_BOOL, /* a flag without a value (--x, or --x=true|false); 1|0|true|false in the variable */
+    OPT_INIT_SCHEMA, /* default|none */
 };
 
 struct opt {
@@ -181,6 +182,8 @@ static const struct opt opts[] = {
      "header bytes of one multipart part (400)"},
     {"max-filename", "STAGEHAND_MAX_FILENAME", OPT_SIZE, F(max_filename),
      "bytes of an uploaded file's name as sent (400)"},
+    {"init-schema", "STAGEHAND_INIT_SCHEMA", OPT_INIT_SCHEMA, F(init_schema_none),
+     "default|none: whether a new data directory starts with PocketBase's `users` collection"},
 };
 
 #undef F
@@ -391,6 +394,11 @@ static int apply(struct sh_config *c, const struct opt *o, const char *val)
         return 0;
     case OPT_RATE:
         return sh_config_parse_rate(val, (struct sh_config_rate *)field);
+    case OPT_INIT_SCHEMA:
+        if (strcmp(val, "default") != 0 && strcmp(val, "none") != 0)
+            return -1;
+        *(int *)field = strcmp(val, "none") == 0;
+        return 0;
     case OPT_BOOL:
         if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0)
             *(int *)field = 1;

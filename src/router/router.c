@@ -2,7 +2,10 @@
  * Route matching. Patterns are split into segments once, when added; a path
  * is matched segment by segment against each route with no allocation, and
  * parameters are slices of the (already percent-decoded) path. Routes are few
- * (tens), so a linear scan beats a trie in both code and time here.
+ * (tens), so a linear scan beats a trie in both code and time here. Of the
+ * routes matching a request, the most specific wins (static segments over
+ * parameters, see specificity()); Allow lists every method of any route
+ * matching the path.
  */
 #include "stagehand/router.h"
 
@@ -110,6 +113,20 @@ static int match_route(const struct sh_route *r, const struct sh_str *segs, unsi
     return 1;
 }
 
+/* How specific r is: bit (MAX - i) set for a static segment i, so that of
+ * two routes matching one path the one with a static segment where the
+ * other has a parameter, at the first place they differ, wins
+ * ("/api/collections/import" over "/api/collections/:collection"). */
+static unsigned specificity(const struct sh_route *r)
+{
+    unsigned s = 0;
+    for (unsigned i = 0; i < r->nsegs; i++)
+        if (!(r->segs[i].len > 1 && r->segs[i].ptr[0] == ':') &&
+            !(r->segs[i].len == 1 && r->segs[i].ptr[0] == '*'))
+            s |= 1u << (SH_ROUTER_MAX_SEGMENTS - i);
+    return s;
+}
+
 int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str path,
                     struct sh_route_match *out)
 {
@@ -119,20 +136,26 @@ int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str 
     if (n < 0)
         return 0; /* deeper than any route */
     unsigned want = m == SH_METHOD_HEAD ? (SH_METHOD_HEAD | SH_METHOD_GET) : (unsigned)m;
+    const struct sh_route *best = NULL;
+    unsigned best_spec = 0;
     for (unsigned i = 0; i < rt->nroutes; i++) {
         const struct sh_route *r = &rt->routes[i];
-        if (!(r->methods & want)) {
-            if (match_route(r, segs, (unsigned)n, NULL))
-                out->allow |= r->methods;
+        if (!match_route(r, segs, (unsigned)n, NULL))
             continue;
-        }
-        if (match_route(r, segs, (unsigned)n, out)) {
-            out->route = r;
-            out->allow |= r->methods;
-            return 1;
+        out->allow |= r->methods;
+        if (!(r->methods & want))
+            continue;
+        unsigned spec = specificity(r);
+        if (!best || spec > best_spec) { /* the first added wins a tie */
+            best = r;
+            best_spec = spec;
         }
     }
-    return 0;
+    if (!best)
+        return 0;
+    match_route(best, segs, (unsigned)n, out);
+    out->route = best;
+    return 1;
 }
 
 void sh_router_format_allow(unsigned methods, char *buf, size_t len)

@@ -89,7 +89,9 @@ struct it_server {
 struct it_server *it_server_new(void);
 /*
  * Starts the binary: serve --listen 127.0.0.1:0 --dir <dir>/data --log-level
- * info, then args (NULL-terminated, may be NULL). Waits up to IT_MS_START for
+ * info --init-schema none (no default `users` collection; pass
+ * "--init-schema", "default" for one), then args (NULL-terminated, may be
+ * NULL). Waits up to IT_MS_START for
  * the address line on stdout. 0, or -1 after printing why (and the log).
  */
 int it_server_run(struct it_server *s, const char *const *args);

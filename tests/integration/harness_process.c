@@ -314,7 +314,7 @@ int it_server_run(struct it_server *s, const char *const *args)
         return -1;
     }
     static char serve[] = "serve", listen[] = "--listen", any[] = "127.0.0.1:0", dir[] = "--dir",
-                level[] = "--log-level", info[] = "info";
+                level[] = "--log-level", info[] = "info", init[] = "--init-schema", none[] = "none";
     char *argv[64];
     unsigned n = 0;
     argv[n++] = (char *)(uintptr_t)bin;
@@ -325,6 +325,10 @@ int it_server_run(struct it_server *s, const char *const *args)
     argv[n++] = s->data_dir;
     argv[n++] = level;
     argv[n++] = info;
+    /* No default `users` collection unless a test asks with
+     * "--init-schema", "default" (a later flag wins). */
+    argv[n++] = init;
+    argv[n++] = none;
     for (unsigned i = 0; args && args[i] && n < 63; i++)
         argv[n++] = (char *)(uintptr_t)args[i];
     argv[n] = NULL;

@@ -32,7 +32,9 @@ export async function startServer(schema, extraArgs = []) {
   const logPath = join(folder, 'stderr.log');
   const child = spawn(
     bin,
-    ['serve', '--listen', '127.0.0.1:0', '--dir', dataDir, '--log-level', 'warn', ...extraArgs],
+    // no default `users` collection unless extraArgs ask ('--init-schema', 'default')
+    ['serve', '--listen', '127.0.0.1:0', '--dir', dataDir, '--log-level', 'warn',
+      '--init-schema', 'none', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';

@@ -3,13 +3,13 @@
  * {"token","record"} (API.md "Auth").
  *
  * 1. The client address is counted (--rate-limit-auth) as the route starts.
- * 2. The record is found by email on the loop's read connection (an indexed
- *    point read), and the password checked through the gate (auth_gate.c:
- *    the per-account and per-(account, address) limits, keyed by the record
- *    id, or by the lower-cased identity when no account has it, so an
- *    unknown identity is counted the same way) on the hashing pool: against
- *    the stored hash, or the pool's dummy hash for an unknown identity, so
- *    both cost one Argon2id run. A full pool queue is 503 with Retry-After.
+ * 2. The record is found by its identity (passwordAuth.identityFields in
+ *    turn, email by default; passwordAuth disabled is 403) on the loop's read
+ *    connection (an indexed point read per field), and the password checked through the gate
+ * (auth_gate.c: the per-account and per-(account, address) limits, keyed by the record id, or by
+ * the lower-cased identity when no account has it, so an unknown identity is counted the same way)
+ * on the hashing pool: against the stored hash, or the pool's dummy hash for an unknown identity,
+ * so both cost one Argon2id run. A full pool queue is 503 with Retry-After.
  * 3. On a match, the collection's authRule (null = no sign-in at all) must
  *    hold for the record; a hash made with other parameters is remade.
  * 4. A writer job reads the record again inside the write transaction
@@ -247,11 +247,16 @@ int sh_api_auth_with_password(struct sh_req *r, void *ud)
         sh__api_error(r, 403, "The collection does not allow signing in.", NULL);
         return SH_HANDLED;
     }
+    if (!c->password_auth) {
+        sh__api_error(r, 403, "The collection is not configured to allow password authentication.",
+                      NULL);
+        return SH_HANDLED;
+    }
     struct login *l = sh_calloc(1, sizeof(*l));
     l->a = a;
     l->snap = sh_catalog_snap_ref(snap);
     l->c = c;
-    int rc = sh_auth_find_email(a->db, NULL, c, id->valuestring, &l->found);
+    int rc = sh_auth_find_identity(a->db, NULL, c, id->valuestring, &l->found);
     if (rc && rc != SH_ENOTFOUND) {
         login_free(&l->job);
         sh__api_fail(r, rc);

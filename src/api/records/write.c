@@ -467,6 +467,10 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     struct sh_api_records *api = ud;
     struct sh__rec_req *q = sh__rec_begin_or_reply(r, ud);
     const struct sh_filter *rule; /* the one evaluation of the rule for this write */
+    if (q && q->c->type == SH_COLLECTION_VIEW) {
+        sh__api_error(r, 400, "View collections are read-only: records cannot be written.", NULL);
+        return SH_HANDLED;
+    }
     if (!q || sh__rec_rule_or_reply(r, q, rule_of[op], &rule) ||
         sh__rec_keep_views_or_reply(r, q)) /* the job uses q's views after this returns */
         return SH_HANDLED;

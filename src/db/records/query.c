@@ -199,7 +199,9 @@ static bool count_key(const struct sh_rec_list_query *q, const struct where *w, 
     }
     if (k->len > COUNT_KEY_MAX)
         return false; /* a long filter: counted each time rather than cached */
-    *out = (struct sh_rec_count_key){c->name, other, k->data, k->len, 0};
+    /* A view reads other tables: any write may change its count. */
+    *out = (struct sh_rec_count_key){c->name, other || c->type == SH_COLLECTION_VIEW, k->data,
+                                     k->len, 0};
     return true;
 }
 
@@ -315,8 +317,10 @@ static int page_prepare(struct sh_db *db, const struct sh_rec_list_query *q, str
         sh_buf_appends(&b, ", ");
     }
     sh__rec_quote(&b, c->name);
-    sh_buf_appends(&b, ends_desc(&p->sort) ? ".rowid DESC LIMIT ? OFFSET ?"
-                                           : ".rowid LIMIT ? OFFSET ?");
+    /* a view has no rowid: its id breaks the ties */
+    const char *tie = c->type == SH_COLLECTION_VIEW ? ".\"id\"" : ".rowid";
+    sh_buf_appends(&b, tie);
+    sh_buf_appends(&b, ends_desc(&p->sort) ? " DESC LIMIT ? OFFSET ?" : " LIMIT ? OFFSET ?");
     take_buf(&b);
     int rc = sh_db_prepare(db, b.data, &p->st);
     sh_buf_deinit(&b);

@@ -92,6 +92,9 @@ static cJSON *json_of(sqlite3_stmt *st, int col, bool array)
         cJSON_Delete(v);
         return cJSON_CreateArray();
     }
+    /* stored json is always JSON; a view's computed column may be plain text */
+    if (!v && s && sqlite3_column_type(st, col) == SQLITE_TEXT)
+        return cJSON_CreateString(s);
     return v ? v : cJSON_CreateNull();
 }
 
@@ -105,6 +108,7 @@ static cJSON *value_of(const struct sh_field *f, sqlite3_stmt *st, int col)
     case SH_FIELD_BOOL:
         return cJSON_CreateBool(sqlite3_column_int64(st, col) != 0);
     case SH_FIELD_JSON:
+    case SH_FIELD_GEOPOINT:
         return json_of(st, col, false);
     default:
         return text_of(st, col);
@@ -264,6 +268,8 @@ static void stored_json(struct sh_buf *out, const struct row *r, int col, bool a
     }
     if (array)
         sh__buf_put(out, "[]", 2);
+    else if (s && row_type(r, col) == SQLITE_TEXT) /* a view's computed text */
+        sh__json_str(out, s, n);
     else
         sh__buf_put(out, "null", 4);
 }
@@ -321,11 +327,11 @@ void sh_rec_json_plan_init(struct sh_rec_json_plan *p, const struct sh_collectio
         pf->f = f;
         pf->col = at;
         pf->email = a == SH_FIELD_ACCESS_OWNER_OR_VISIBLE;
-        pf->kind = sh_field_is_multi(f)         ? V_MULTI
-                   : f->kind == SH_FIELD_NUMBER ? V_NUMBER
-                   : f->kind == SH_FIELD_BOOL   ? V_BOOL
-                   : f->kind == SH_FIELD_JSON   ? V_JSON
-                                                : V_TEXT;
+        pf->kind = sh_field_is_multi(f)                                       ? V_MULTI
+                   : f->kind == SH_FIELD_NUMBER                               ? V_NUMBER
+                   : f->kind == SH_FIELD_BOOL                                 ? V_BOOL
+                   : f->kind == SH_FIELD_JSON || f->kind == SH_FIELD_GEOPOINT ? V_JSON
+                                                                              : V_TEXT;
         pf->frag_off = (uint32_t)b.len;
         /* Field names are validated identifiers: nothing to escape. */
         sh_buf_appends(&b, ",\"");

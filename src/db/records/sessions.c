@@ -271,6 +271,41 @@ int sh_auth_find_email(struct sh_db *db, sqlite3 *wdb, const struct sh_collectio
     return rc;
 }
 
+/* Whether c's unique single-column index on col compares without case. */
+static bool unique_nocase(const struct sh_collection *c, const char *col)
+{
+    for (size_t i = 0; i < c->nindexes; i++)
+        if (c->indexes[i].unique && c->indexes[i].ncols == 1 &&
+            sh_schema_name_eq(c->indexes[i].cols[0].name, col))
+            return c->indexes[i].cols[0].nocase;
+    return false;
+}
+
+int sh_auth_find_identity(struct sh_db *db, sqlite3 *wdb, const struct sh_collection *c,
+                          const char *identity, struct sh_auth_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = SH_ENOTFOUND;
+    for (size_t i = 0; rc == SH_ENOTFOUND && i < c->nidentity_fields; i++) {
+        const char *f = c->identity_fields[i];
+        if (sh_schema_name_eq(f, "email")) {
+            rc = sh_auth_find_email(db, wdb, c, identity, out);
+            continue;
+        }
+        if (!*identity)
+            continue;
+        struct sh_buf w;
+        sh_buf_init(&w);
+        sh_buf_appends(&w, ".");
+        sh__rec_quote(&w, f);
+        sh_buf_appends(&w, unique_nocase(c, f) ? " = ?1 COLLATE NOCASE" : " = ?1");
+        sh_buf_append(&w, "", 1);
+        rc = find_by(db, wdb, c, w.data, identity, out);
+        sh_buf_deinit(&w);
+    }
+    return rc;
+}
+
 int sh_auth_find_id(struct sh_db *db, sqlite3 *wdb, const struct sh_collection *c, const char *id,
                     struct sh_auth_row *out)
 {

@@ -3,8 +3,9 @@
  * request body's key and modifiers combined, coerced the way PocketBase
  * coerces (cast.ToString, cast.ToFloat64, cast.ToBool, ToUniqueStringSlice,
  * the JSON field's string normalisation), then checked against the field's
- * options with PocketBase's codes. Autodate and password fields, and the
- * assembly of a whole record, are validate.c's.
+ * options with PocketBase's codes (editor: text within maxSize bytes;
+ * geoPoint: {lon, lat} within range, stored as {"lon":x,"lat":y}). Autodate and password fields,
+ * and the assembly of a whole record, are validate.c's.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -524,6 +525,74 @@ static int json_value(const struct sh_field *f, const cJSON *base, const cJSON *
     return 0;
 }
 
+/* ---- editor: HTML text of at most maxSize bytes ---- */
+static int editor_value(const struct sh_field *f, const cJSON *base, const cJSON *body,
+                        struct sh_value *out, bool *touched, struct sh__verr *e)
+{
+    const cJSON *set = cJSON_GetObjectItemCaseSensitive(body, f->name);
+    char *s = sh__json_to_text(set ? set : base);
+    if (!s)
+        return verr(e, "validation_invalid_value", "Must be a string.");
+    *touched = set != NULL;
+    int64_t max = f->max_size ? f->max_size : SH_EDITOR_DEFAULT_MAX;
+    if ((int64_t)strlen(s) > max) {
+        free(s);
+        return verr(e, "validation_max_text_constraint", "Must be less than %lld bytes.",
+                    (long long)max);
+    }
+    if (f->required && !*s) {
+        free(s);
+        return verr(e, "validation_required", "Missing required value.");
+    }
+    set_text(out, s);
+    return 0;
+}
+
+/* ---- geoPoint: {"lon": -180..180, "lat": -90..90}, stored as JSON text ---- */
+static int geo_value(const struct sh_field *f, const cJSON *base, const cJSON *body,
+                     struct sh_value *out, bool *touched, struct sh__verr *e)
+{
+    const cJSON *set = cJSON_GetObjectItemCaseSensitive(body, f->name);
+    const cJSON *v = set ? set : base;
+    *touched = set != NULL;
+    cJSON *parsed = NULL;
+    if (cJSON_IsString(v) && v->valuestring[0]) /* multipart forms send JSON text */
+        v = parsed = cJSON_Parse(v->valuestring);
+    double lonlat[2] = {0, 0};
+    int rc = 0;
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsString(v) && !v->valuestring[0])) {
+        static const char *const keys[2] = {"lon", "lat"};
+        if (!cJSON_IsObject(v))
+            rc = verr(e, "validation_invalid_geo_point",
+                      "Must be an object {\"lon\": number, \"lat\": number}.");
+        for (size_t k = 0; !rc && k < 2; k++) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, keys[k]);
+            if (n && !cJSON_IsNumber(n))
+                rc = verr(e, "validation_invalid_geo_point", "\"%s\" must be a number.", keys[k]);
+            else if (n)
+                lonlat[k] = n->valuedouble;
+        }
+        if (!rc &&
+            (!(lonlat[0] >= -180 && lonlat[0] <= 180) || !(lonlat[1] >= -90 && lonlat[1] <= 90)))
+            rc = verr(e, "validation_invalid_geo_point",
+                      "The longitude must be between -180 and 180 and the latitude between -90 "
+                      "and 90.");
+    }
+    cJSON_Delete(parsed);
+    if (rc)
+        return rc;
+    if (f->required && lonlat[0] == 0 && lonlat[1] == 0)
+        return verr(e, "validation_required", "Missing required value.");
+    char *lon = format_number(lonlat[0]), *lat = format_number(lonlat[1]);
+    size_t len = strlen(lon) + strlen(lat) + 20;
+    char *text = sh_malloc(len);
+    snprintf(text, len, "{\"lon\":%s,\"lat\":%s}", lon, lat);
+    free(lon);
+    free(lat);
+    set_text(out, text);
+    return 0;
+}
+
 int sh__field_value(const struct sh_field *f, const cJSON *base, const cJSON *body, bool create,
                     const struct sh_validate_opts *o, struct sh_value *out, bool *touched,
                     struct sh__verr *e)
@@ -546,6 +615,10 @@ int sh__field_value(const struct sh_field *f, const cJSON *base, const cJSON *bo
         return list_value(f, base, body, o, out, touched, e);
     case SH_FIELD_JSON:
         return json_value(f, base, body, out, touched, e);
+    case SH_FIELD_EDITOR:
+        return editor_value(f, base, body, out, touched, e);
+    case SH_FIELD_GEOPOINT:
+        return geo_value(f, base, body, out, touched, e);
     case SH_FIELD_AUTODATE:
     case SH_FIELD_PASSWORD:
         break;

@@ -66,14 +66,21 @@ int sh_catalog_load(sqlite3 *conn, int64_t version, struct sh_catalog_snap **out
 {
     *out = NULL;
     sqlite3_stmt *st;
-    int rc =
-        sqlite3_prepare_v2(conn, "SELECT schema FROM _collections ORDER BY rowid", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        conn, "SELECT schema, created, updated FROM _collections ORDER BY rowid", -1, &st, NULL);
     if (rc != SQLITE_OK) {
         sh_log_error(MOD, "cannot read _collections: %s", sqlite3_errmsg(conn));
         return sh_db_errcode(rc);
     }
     cJSON *arr = cJSON_CreateArray();
+    cJSON *stamps = cJSON_CreateArray(); /* [created, updated] of each row */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *cr = (const char *)sqlite3_column_text(st, 1);
+        const char *up = (const char *)sqlite3_column_text(st, 2);
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateString(cr ? cr : ""));
+        cJSON_AddItemToArray(pair, cJSON_CreateString(up ? up : ""));
+        cJSON_AddItemToArray(stamps, pair);
         const char *text = (const char *)sqlite3_column_text(st, 0);
         cJSON *o = text ? cJSON_Parse(text) : NULL;
         if (!o) {
@@ -87,6 +94,7 @@ int sh_catalog_load(sqlite3 *conn, int64_t version, struct sh_catalog_snap **out
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         cJSON_Delete(arr);
+        cJSON_Delete(stamps);
         if (rc != SQLITE_CORRUPT)
             sh_log_error(MOD, "cannot read _collections: %s", sqlite3_errmsg(conn));
         return rc == SQLITE_CORRUPT ? SH_EINVAL : sh_db_errcode(rc);
@@ -94,6 +102,12 @@ int sh_catalog_load(sqlite3 *conn, int64_t version, struct sh_catalog_snap **out
     struct sh_catalog_snap *s = snap_new(version);
     rc = sh_collection_import(arr, NULL, &s->list, &s->n, err);
     cJSON_Delete(arr);
+    for (size_t i = 0; rc == 0 && i < s->n; i++) {
+        const cJSON *pair = cJSON_GetArrayItem(stamps, (int)i);
+        s->list[i]->created = sh_strdup(cJSON_GetArrayItem(pair, 0)->valuestring);
+        s->list[i]->updated = sh_strdup(cJSON_GetArrayItem(pair, 1)->valuestring);
+    }
+    cJSON_Delete(stamps);
     if (rc) {
         sh_log_error(MOD, "stored collections do not load: %s", err ? err->message : "?");
         sh_catalog_snap_free(s);

@@ -62,8 +62,11 @@ static int write_row(sqlite3 *wdb, const struct sh_collection *old,
         cJSON_Delete(o);
         SH_ASSERT(json);
         sqlite3_bind_text(st, 2, next->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, next->type == SH_COLLECTION_AUTH ? "auth" : "base", -1,
-                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 3,
+                          next->type == SH_COLLECTION_AUTH   ? "auth"
+                          : next->type == SH_COLLECTION_VIEW ? "view"
+                                                             : "base",
+                          -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 4, next->system);
         sqlite3_bind_text(st, 5, json, -1, SQLITE_TRANSIENT);
     }
@@ -183,9 +186,10 @@ int sh_catalog_check_delete(const struct sh_catalog_snap *s, const struct sh_col
 struct save_job {
     struct sh_db_job job;
     struct sh_catalog *cat;
-    struct sh_catalog_snap *snap; /* keeps old alive; its version is the expected one */
-    const struct sh_collection *old;
-    struct sh_collection *next;
+    struct sh_catalog_snap *snap; /* keeps olds alive; its version is the expected one */
+    size_t n;
+    const struct sh_collection **olds;
+    struct sh_collection **nexts;
     struct sh_schema_error err;
     sh_catalog_save_cb cb;
     void *arg;
@@ -202,7 +206,19 @@ static int save_run(sqlite3 *wdb, void *arg)
     sh_db_writer_release(wdb, st);
     if (v != j->snap->version)
         return SH_ESTALE;
-    return sh_catalog_apply(wdb, j->old, j->next, &j->err);
+    for (size_t i = 0; i < j->n && rc == 0; i++)
+        rc = sh_catalog_apply(wdb, j->olds[i], j->nexts[i], &j->err);
+    return rc;
+}
+
+static void save_free(struct save_job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        sh_collection_free(j->nexts[i]);
+    free(j->nexts);
+    free(j->olds);
+    sh_catalog_snap_free(j->snap);
+    free(j);
 }
 
 static void save_done(struct sh_db_job *job, int rc)
@@ -212,33 +228,39 @@ static void save_done(struct sh_db_job *job, int rc)
         sh_catalog_refresh(j->cat);
     if (j->cb)
         j->cb(j->arg, rc, &j->err);
-    sh_collection_free(j->next);
-    sh_catalog_snap_free(j->snap);
-    free(j);
+    save_free(j);
 }
 
-int sh_catalog_save(struct sh_catalog *cat, const struct sh_collection *old,
-                    struct sh_collection *next, sh_catalog_save_cb cb, void *arg)
+int sh_catalog_save_many(struct sh_catalog *cat, size_t n, const struct sh_collection *const *olds,
+                         struct sh_collection **nexts, sh_catalog_save_cb cb, void *arg)
 {
+    struct save_job *j = sh_calloc(1, sizeof(*j));
+    j->n = n;
+    j->olds = sh_calloc(n + 1, sizeof(*j->olds));
+    j->nexts = sh_calloc(n + 1, sizeof(*j->nexts));
+    for (size_t i = 0; i < n; i++) {
+        j->olds[i] = olds[i];
+        j->nexts[i] = nexts[i];
+    }
     if (!cat->snap) {
-        sh_collection_free(next);
+        save_free(j);
         return -ECANCELED;
     }
-    struct save_job *j = sh_calloc(1, sizeof(*j));
     j->job.run = save_run;
     j->job.done = save_done;
     j->job.arg = j;
     j->cat = cat;
     j->snap = sh_catalog_acquire(cat);
-    j->old = old;
-    j->next = next;
     j->cb = cb;
     j->arg = arg;
     int rc = sh_db_submit(cat->db, &j->job);
-    if (rc) {
-        sh_collection_free(next);
-        sh_catalog_snap_free(j->snap);
-        free(j);
-    }
+    if (rc)
+        save_free(j);
     return rc;
+}
+
+int sh_catalog_save(struct sh_catalog *cat, const struct sh_collection *old,
+                    struct sh_collection *next, sh_catalog_save_cb cb, void *arg)
+{
+    return sh_catalog_save_many(cat, 1, &old, &next, cb, arg);
 }

@@ -14,10 +14,13 @@
 #include "stagehand/schema.h"
 
 static const char *const kind_names[] = {
-    [SH_FIELD_TEXT] = "text",         [SH_FIELD_NUMBER] = "number",     [SH_FIELD_BOOL] = "bool",
-    [SH_FIELD_EMAIL] = "email",       [SH_FIELD_URL] = "url",           [SH_FIELD_DATE] = "date",
-    [SH_FIELD_AUTODATE] = "autodate", [SH_FIELD_SELECT] = "select",     [SH_FIELD_JSON] = "json",
-    [SH_FIELD_RELATION] = "relation", [SH_FIELD_PASSWORD] = "password",
+    [SH_FIELD_TEXT] = "text",         [SH_FIELD_NUMBER] = "number",
+    [SH_FIELD_BOOL] = "bool",         [SH_FIELD_EMAIL] = "email",
+    [SH_FIELD_URL] = "url",           [SH_FIELD_DATE] = "date",
+    [SH_FIELD_AUTODATE] = "autodate", [SH_FIELD_SELECT] = "select",
+    [SH_FIELD_JSON] = "json",         [SH_FIELD_RELATION] = "relation",
+    [SH_FIELD_PASSWORD] = "password", [SH_FIELD_EDITOR] = "editor",
+    [SH_FIELD_GEOPOINT] = "geoPoint",
 };
 
 static const char *const rule_names[SH_RULE_COUNT] = {
@@ -209,6 +212,10 @@ void sh_collection_free(struct sh_collection *c)
         sh_filter_free(c->rule_filters[i]);
     }
     free(c->token_secret);
+    free(c->view_query);
+    sh__auth_options_free(c);
+    free(c->created);
+    free(c->updated);
     free(c);
 }
 

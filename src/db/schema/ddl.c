@@ -22,7 +22,7 @@
 #include "stagehand/core.h"
 #include "stagehand/schema.h"
 
-enum col_class { COL_PK, COL_TEXT, COL_NUMERIC, COL_BOOL, COL_JSON, COL_MULTI };
+enum col_class { COL_PK, COL_TEXT, COL_NUMERIC, COL_BOOL, COL_JSON, COL_MULTI, COL_GEO };
 
 static enum col_class col_class(const struct sh_field *f)
 {
@@ -37,6 +37,8 @@ static enum col_class col_class(const struct sh_field *f)
         return COL_BOOL;
     case SH_FIELD_JSON:
         return COL_JSON;
+    case SH_FIELD_GEOPOINT:
+        return COL_GEO;
     default:
         return COL_TEXT;
     }
@@ -56,6 +58,8 @@ static const char *col_def(enum col_class k)
         return "TEXT DEFAULT NULL";
     case COL_MULTI:
         return "TEXT DEFAULT '[]' NOT NULL";
+    case COL_GEO:
+        return "TEXT DEFAULT '{\"lon\":0,\"lat\":0}' NOT NULL";
     case COL_TEXT:
         break;
     }
@@ -70,6 +74,8 @@ static const char *col_zero(enum col_class k)
         return "0";
     case COL_MULTI:
         return "'[]'";
+    case COL_GEO:
+        return "'{\"lon\":0,\"lat\":0}'";
     case COL_JSON:
     case COL_PK:
         return NULL;
@@ -135,15 +141,31 @@ static void create_indexes(const struct sh_collection *c, struct sh_schema_sql *
         sh__sql_push(out, sh_index_format(&c->indexes[i], c->name, '"', false));
 }
 
+/* A view collection is an SQL view of its query (checked by sh_view_infer). */
+static void create_view(const struct sh_collection *c, struct sh_schema_sql *out)
+{
+    struct sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_appends(&b, "CREATE VIEW ");
+    q(&b, "", c->name);
+    sh_buf_appends(&b, " AS ");
+    sh_buf_appends(&b, c->view_query ? c->view_query : "SELECT NULL AS id");
+    sh__sql_push(out, take(&b));
+}
+
 void sh_schema_create_sql(const struct sh_collection *c, struct sh_schema_sql *out)
 {
+    if (c->type == SH_COLLECTION_VIEW) {
+        create_view(c, out);
+        return;
+    }
     create_table(c, "", out);
     create_indexes(c, out);
 }
 
 void sh_schema_drop_sql(const struct sh_collection *c, struct sh_schema_sql *out)
 {
-    push_f(out, "DROP TABLE %s", c->name, NULL);
+    push_f(out, c->type == SH_COLLECTION_VIEW ? "DROP VIEW %s" : "DROP TABLE %s", c->name, NULL);
 }
 
 /* Appends an expression reading old column X (class from) as class to.
@@ -207,6 +229,7 @@ static void conv(struct sh_buf *b, enum col_class from, enum col_class to, const
                       "json_array(%X) END";
             break;
         case COL_PK:
+        case COL_GEO: /* no type changes to or from geoPoint (sh__collection_check_update) */
             break;
         }
     }
@@ -351,6 +374,15 @@ int sh_schema_migrate_sql(const struct sh_collection *old, const struct sh_colle
     int rc = sh__collection_check_update(old, next, err);
     if (rc)
         return rc;
+    if (next->type == SH_COLLECTION_VIEW) { /* a view keeps no data: made again */
+        if (strcmp(old->name, next->name) != 0 ||
+            strcmp(old->view_query ? old->view_query : "",
+                   next->view_query ? next->view_query : "")) {
+            sh_schema_drop_sql(old, out);
+            create_view(next, out);
+        }
+        return 0;
+    }
     if (needs_rebuild(old, next))
         rebuild(old, next, out);
     else

@@ -254,8 +254,79 @@ static int parse_options(const struct fctx *x, const cJSON *o, struct sh_field *
         return 0;
     case SH_FIELD_JSON:
         return opt_int(x, o, "maxSize", 0, (INT64_C(1) << 53) - 1, &f->max_size);
+    case SH_FIELD_EDITOR:
+        if ((rc = opt_int(x, o, "maxSize", 0, (INT64_C(1) << 53) - 1, &f->max_size)))
+            return rc;
+        return opt_bool(x, o, "convertURLs", &f->convert_urls);
     case SH_FIELD_BOOL:
+    case SH_FIELD_GEOPOINT:
         return 0;
+    }
+    return 0;
+}
+
+/* The keys PocketBase's JSON carries for a field of kind k (besides the
+ * common ones); NULL-terminated. */
+static const char *const *kind_keys(enum sh_field_kind k)
+{
+    static const char *const text[] = {"min",        "max", "pattern", "autogeneratePattern",
+                                       "primaryKey", NULL};
+    static const char *const password[] = {"min", "max", "pattern", "cost", NULL};
+    static const char *const number[] = {"min", "max", "onlyInt", NULL};
+    static const char *const domains[] = {"onlyDomains", "exceptDomains", NULL};
+    static const char *const date[] = {"min", "max", NULL};
+    static const char *const autodate[] = {"onCreate", "onUpdate", NULL};
+    static const char *const select[] = {"values", "maxSelect", NULL};
+    static const char *const relation[] = {"collectionId", "cascadeDelete", "maxSelect",
+                                           "minSelect", NULL};
+    static const char *const json[] = {"maxSize", NULL};
+    static const char *const editor[] = {"maxSize", "convertURLs", NULL};
+    static const char *const none[] = {NULL};
+    switch (k) {
+    case SH_FIELD_TEXT:
+        return text;
+    case SH_FIELD_PASSWORD:
+        return password;
+    case SH_FIELD_NUMBER:
+        return number;
+    case SH_FIELD_EMAIL:
+    case SH_FIELD_URL:
+        return domains;
+    case SH_FIELD_DATE:
+        return date;
+    case SH_FIELD_AUTODATE:
+        return autodate;
+    case SH_FIELD_SELECT:
+        return select;
+    case SH_FIELD_RELATION:
+        return relation;
+    case SH_FIELD_JSON:
+        return json;
+    case SH_FIELD_EDITOR:
+        return editor;
+    case SH_FIELD_BOOL:
+    case SH_FIELD_GEOPOINT:
+        return none;
+    }
+    return none;
+}
+
+/* Refuses, naming it, a key that PocketBase's JSON does not carry for the
+ * field's type or that stagehand does not support: never dropped. */
+static int check_keys(const struct fctx *x, const cJSON *obj, enum sh_field_kind k)
+{
+    static const char *const common[] = {"id",          "name",     "type",      "system", "hidden",
+                                         "presentable", "required", "encrypted", "help"};
+    const cJSON *e;
+    cJSON_ArrayForEach(e, obj) {
+        bool ok = false;
+        for (size_t i = 0; !ok && i < SH_ARRAY_LEN(common); i++)
+            ok = strcmp(e->string, common[i]) == 0;
+        for (const char *const *p = kind_keys(k); !ok && *p; p++)
+            ok = strcmp(e->string, *p) == 0;
+        if (!ok)
+            return ffail(x, "unknown or unsupported option \"%.60s\" for a %s field.", e->string,
+                         sh_field_kind_name(k));
     }
     return 0;
 }
@@ -309,6 +380,8 @@ int sh__field_parse(const cJSON *obj, const char *coll, struct sh_field *f,
             f->id = sh_strdup(id->valuestring);
     }
     int rc;
+    if ((rc = check_keys(&x, obj, f->kind)) || (rc = opt_str(&x, obj, "help", &f->help)))
+        return rc;
     if ((rc = opt_bool(&x, obj, "system", &f->system)) ||
         (rc = opt_bool(&x, obj, "hidden", &f->hidden)) ||
         (rc = opt_bool(&x, obj, "presentable", &f->presentable)) ||
@@ -342,6 +415,7 @@ void sh__field_deinit(struct sh_field *f)
     free_list(f->only_domains, f->nonly_domains);
     free_list(f->except_domains, f->nexcept_domains);
     free(f->collection_id);
+    free(f->help);
     memset(f, 0, sizeof(*f));
 }
 
@@ -364,6 +438,7 @@ void sh__field_copy(struct sh_field *dst, const struct sh_field *src)
     dst->only_domains = copy_list(src->only_domains, src->nonly_domains);
     dst->except_domains = copy_list(src->except_domains, src->nexcept_domains);
     dst->collection_id = dup_or_null(src->collection_id);
+    dst->help = dup_or_null(src->help);
 }
 
 /* ---- JSON output: keys collected, then added in alphabetical order ---- */
@@ -402,6 +477,8 @@ cJSON *sh__field_to_json(const struct sh_field *f)
         PUT("required", cJSON_CreateBool(f->required));
     if (f->encrypted)
         PUT("encrypted", cJSON_CreateTrue());
+    if (f->help)
+        PUT("help", cJSON_CreateString(f->help));
     switch (f->kind) {
     case SH_FIELD_TEXT:
     case SH_FIELD_PASSWORD:
@@ -446,7 +523,12 @@ cJSON *sh__field_to_json(const struct sh_field *f)
     case SH_FIELD_JSON:
         PUT("maxSize", cJSON_CreateNumber((double)f->max_size));
         break;
+    case SH_FIELD_EDITOR:
+        PUT("maxSize", cJSON_CreateNumber((double)f->max_size));
+        PUT("convertURLs", cJSON_CreateBool(f->convert_urls));
+        break;
     case SH_FIELD_BOOL:
+    case SH_FIELD_GEOPOINT:
         break;
     }
 #undef PUT

@@ -94,7 +94,11 @@ static struct sh_filter_field *build_fields(const struct sh_collection *c, unsig
                 ff |= SH_FILTER_FIELD_EMAIL_GUARD;
         }
         out[i].name = f->name;
-        out[i].kind = f->kind;
+        /* The compiler knows editor text as text and a geoPoint as json
+         * (`geo.lon`, `geo.lat` read json_extract). */
+        out[i].kind = f->kind == SH_FIELD_EDITOR     ? SH_FIELD_TEXT
+                      : f->kind == SH_FIELD_GEOPOINT ? SH_FIELD_JSON
+                                                     : f->kind;
         out[i].flags = ff;
         out[i].rel_collection = f->kind == SH_FIELD_RELATION ? f->collection_id : NULL;
     }

@@ -285,9 +285,10 @@ static void add_auth_index(struct sh_collection *c, const char *col, bool not_em
         ix->where_not_empty = sh_strdup(col);
 }
 
-static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *old_name,
+static int parse_indexes(struct sh_collection *c, const cJSON *arr, const struct sh_collection *old,
                          struct sh_schema_error *err)
 {
+    const char *old_name = old ? old->name : NULL;
     if (arr && !cJSON_IsNull(arr)) {
         if (!cJSON_IsArray(arr))
             return sh__schema_fail(err, c->name, "", "indexes", "validation_invalid_value",
@@ -321,6 +322,20 @@ static int parse_indexes(struct sh_collection *c, const cJSON *arr, const char *
                 return sh__schema_fail(
                     err, c->name, "", "indexes", "validation_invalid_index_expression",
                     "index %zu: the table must be \"%s\", not \"%s\".", pos, c->name, ix->table);
+            for (size_t k = 0; k < ix->ncols; k++) {
+                const char *to =
+                    is_column(c, ix->cols[k].name) ? NULL : sh__renamed(old, c, ix->cols[k].name);
+                if (to) { /* a renamed field: the index follows it */
+                    free(ix->cols[k].name);
+                    ix->cols[k].name = sh_strdup(to);
+                }
+            }
+            if (ix->where_not_empty && !is_column(c, ix->where_not_empty) &&
+                sh__renamed(old, c, ix->where_not_empty)) {
+                char *to = sh_strdup(sh__renamed(old, c, ix->where_not_empty));
+                free(ix->where_not_empty);
+                ix->where_not_empty = to;
+            }
             for (size_t k = 0; k < ix->ncols; k++)
                 if (!is_column(c, ix->cols[k].name))
                     return sh__schema_fail(err, c->name, ix->cols[k].name, "indexes",
@@ -401,12 +416,14 @@ static int parse_head(struct sh_collection *c, const cJSON *json, struct sh_sche
         c->type = SH_COLLECTION_BASE;
     else if (cJSON_IsString(type) && strcmp(type->valuestring, "auth") == 0)
         c->type = SH_COLLECTION_AUTH;
+    else if (cJSON_IsString(type) && strcmp(type->valuestring, "view") == 0)
+        c->type = SH_COLLECTION_VIEW;
     else if (cJSON_IsString(type))
         return sh__schema_fail(err, c->name, "", "type", "validation_in_invalid",
                                "unknown or unsupported type \"%.40s\".", type->valuestring);
     else
         return sh__schema_fail(err, c->name, "", "type", "validation_in_invalid",
-                               "must be \"base\" or \"auth\".");
+                               "must be \"base\", \"auth\" or \"view\".");
 
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(json, "id");
     if (id && !cJSON_IsNull(id) && !(cJSON_IsString(id) && !id->valuestring[0])) {
@@ -461,15 +478,16 @@ static int parse_token_options(struct sh_collection *c, const cJSON *json,
     return 0;
 }
 
-/* PATCH: old's JSON with every key of json replacing its counterpart
- * (`authToken` key by key, so that changing the duration keeps the secret). */
+/* PATCH: old's JSON with every key of json replacing its counterpart (the
+ * auth option objects key by key, so that changing a duration keeps the
+ * secret). */
 static cJSON *merge_over(const struct sh_collection *old, const cJSON *json)
 {
     cJSON *m = sh_collection_to_json(old);
     const cJSON *e;
     cJSON_ArrayForEach(e, json) {
         cJSON *into = cJSON_GetObjectItemCaseSensitive(m, e->string);
-        if (strcmp(e->string, "authToken") == 0 && cJSON_IsObject(e) && cJSON_IsObject(into)) {
+        if (sh__auth_option_is_object(e->string) && cJSON_IsObject(e) && cJSON_IsObject(into)) {
             const cJSON *k;
             cJSON_ArrayForEach(k, e) {
                 cJSON *kc = cJSON_Duplicate(k, 1);
@@ -504,22 +522,33 @@ int sh__collection_parse_shape(const cJSON *json, const struct sh_collection *ol
     const cJSON *src = merged ? merged : json;
     struct sh_collection *c = sh_calloc(1, sizeof(*c));
     int rc = parse_head(c, src, err);
+    if (!rc)
+        rc = sh__collection_check_keys(c, json, err);
     if (!rc && old && strcmp(c->id, old->id) != 0)
         rc = sh__schema_fail(err, c->name, "", "id", "validation_invalid_value",
                              "the collection id cannot be changed.");
     if (!rc)
         rc = parse_fields(c, cJSON_GetObjectItemCaseSensitive(src, "fields"), err);
-    if (!rc)
+    if (!rc && c->type == SH_COLLECTION_VIEW)
+        rc = sh__view_parse(c, src, err);
+    else if (!rc)
         rc = ensure_system_fields(c, err);
     if (!rc)
         rc = assign_field_ids(c, old, err);
+    if (!rc && c->type == SH_COLLECTION_VIEW &&
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(src, "indexes")) > 0)
+        rc = sh__schema_fail(err, c->name, "", "indexes", "validation_invalid_value",
+                             "a view collection has no indexes.");
     if (!rc)
-        rc = parse_indexes(c, cJSON_GetObjectItemCaseSensitive(src, "indexes"),
-                           old ? old->name : NULL, err);
+        rc = parse_indexes(c, cJSON_GetObjectItemCaseSensitive(src, "indexes"), old, err);
+    if (!rc)
+        sh__rename_rules(old, c, json, merged);
     if (!rc)
         rc = parse_rules(c, src, err);
     if (!rc)
         rc = parse_token_options(c, src, err);
+    if (!rc)
+        rc = sh__auth_options_parse(c, src, err);
     cJSON_Delete(merged);
     if (rc) {
         sh_collection_free(c);
@@ -565,6 +594,10 @@ int sh__collection_check_update(const struct sh_collection *old, const struct sh
         if (nf && of->encrypted && nf->kind != of->kind)
             return sh__schema_fail(err, c->name, nf->name, "fields", "validation_field_type_change",
                                    "the type of an encrypted field cannot be changed.");
+        if (nf && nf->kind != of->kind &&
+            (nf->kind == SH_FIELD_GEOPOINT || of->kind == SH_FIELD_GEOPOINT))
+            return sh__schema_fail(err, c->name, nf->name, "fields", "validation_field_type_change",
+                                   "a field cannot change its type to or from geoPoint.");
         if (nf && nf->encrypted != of->encrypted)
             return sh__schema_fail(err, c->name, nf->name, "fields", "validation_invalid_field",
                                    "\"encrypted\" cannot be changed on an existing field.");

@@ -3,10 +3,9 @@
  * /api/collections and exports. Index strings are regenerated from their
  * parsed form with backquoted identifiers on the collection's current name,
  * as PocketBase shows them, so a renamed collection's indexes follow it.
- * Auth collections also show authRule, manageRule and the passwordAuth
- * options the SDK reads (password sign-in by email) and `authToken` (the
- * token secret and duration; callers showing a collection to clients remove
- * the secret).
+ * Auth collections also show authRule, manageRule, `authToken` (the token
+ * secret and duration; callers showing a collection to clients remove the
+ * secrets) and the other auth options (auth_options.c).
  */
 #include <stdlib.h>
 
@@ -26,7 +25,10 @@ cJSON *sh_collection_to_json(const struct sh_collection *c)
     SH_ASSERT(o);
     cJSON_AddStringToObject(o, "id", c->id);
     cJSON_AddStringToObject(o, "name", c->name);
-    cJSON_AddStringToObject(o, "type", c->type == SH_COLLECTION_AUTH ? "auth" : "base");
+    cJSON_AddStringToObject(o, "type",
+                            c->type == SH_COLLECTION_AUTH   ? "auth"
+                            : c->type == SH_COLLECTION_VIEW ? "view"
+                                                            : "base");
     cJSON_AddBoolToObject(o, "system", c->system);
 
     cJSON *fields = cJSON_AddArrayToObject(o, "fields");
@@ -44,15 +46,14 @@ cJSON *sh_collection_to_json(const struct sh_collection *c)
     for (size_t k = 0; k < nrules; k++)
         cJSON_AddItemToObject(o, sh_rule_kind_name((enum sh_rule_kind)k), rule_json(c->rules[k]));
 
+    if (c->type == SH_COLLECTION_VIEW)
+        cJSON_AddStringToObject(o, "viewQuery", c->view_query ? c->view_query : "");
     if (c->type == SH_COLLECTION_AUTH) {
-        cJSON *pa = cJSON_AddObjectToObject(o, "passwordAuth");
-        cJSON_AddBoolToObject(pa, "enabled", 1);
-        cJSON *ids = cJSON_AddArrayToObject(pa, "identityFields");
-        cJSON_AddItemToArray(ids, cJSON_CreateString("email"));
         cJSON *tok = cJSON_AddObjectToObject(o, "authToken");
         if (c->token_secret)
             cJSON_AddStringToObject(tok, "secret", c->token_secret);
         cJSON_AddNumberToObject(tok, "duration", (double)c->token_duration);
+        sh__auth_options_to_json(c, o);
     }
     return o;
 }

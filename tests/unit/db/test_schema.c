@@ -202,10 +202,21 @@ static void test_schema_refusals_collection(void **state)
     snprintf(longname, sizeof(longname), "{\"name\":\"%0101d\"}", 0);
     longname[10] = 'a';
     expect_err_has(longname, "invalid name");
+    expect_err("{\"name\":\"v\",\"type\":\"graph\"}",
+               "collection \"v\": type: unknown or unsupported type \"graph\".");
     expect_err("{\"name\":\"v\",\"type\":\"view\"}",
-               "collection \"v\": type: unknown or unsupported type \"view\".");
+               "collection \"v\": viewQuery: a view collection needs a viewQuery.");
+    expect_err("{\"name\":\"v\",\"type\":\"view\",\"viewQuery\":\"SELECT 1 AS x\","
+               "\"fields\":[{\"name\":\"x\",\"type\":\"json\"}]}",
+               "collection \"v\": viewQuery: the view query must select an \"id\" column.");
+    expect_err("{\"name\":\"v\",\"fields\":[{\"name\":\"a\",\"type\":\"text\",\"size\":1}]}",
+               "collection \"v\": field \"a\": unknown or unsupported option \"size\" for a text "
+               "field.");
+    expect_err("{\"name\":\"v\",\"type\":\"auth\",\"otp\":{\"enabled\":true}}",
+               "collection \"v\": otp: One-time password sign-in is not supported yet: "
+               "\"otp.enabled\" must be false.");
     expect_err("{\"name\":\"v\",\"type\":3}",
-               "collection \"v\": type: must be \"base\" or \"auth\".");
+               "collection \"v\": type: must be \"base\", \"auth\" or \"view\".");
     expect_err("{\"name\":\"v\",\"system\":\"yes\"}",
                "collection \"v\": system: must be a boolean.");
     expect_err("{\"name\":\"v\",\"id\":\"a-b\"}", "collection \"v\": id: invalid collection id.");

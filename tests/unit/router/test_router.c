@@ -123,6 +123,39 @@ static void test_router_wildcard_tail(void **state)
     assert_int_equal(sh_router_match(&rt, SH_METHOD_GET, S("/api/filesx"), &m), 0);
 }
 
+/* A static segment wins over a parameter in its place, whichever route was
+ * added first; methods of a route that does not win still make 405s. */
+static void test_router_static_segments_win(void **state)
+{
+    (void)state;
+    struct sh_router r2;
+    sh_router_init(&r2, NULL);
+    assert_int_equal(
+        sh_router_add(&r2, SH_METHOD_GET | SH_METHOD_PATCH, "/api/collections/:c", h_view, NULL),
+        0);
+    assert_int_equal(sh_router_add(&r2, SH_METHOD_PUT, "/api/collections/import", h_list, NULL), 0);
+    assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/api/:x/:y/meta", h_files, NULL), 0);
+    assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/api/collections/:c/meta", h_list, NULL),
+                     0);
+    struct sh_route_match m;
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_PUT, S("/api/collections/import"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_list);
+    assert_int_equal(m.nparams, 0);
+    /* GET has no static route there: the parameter route serves "import" */
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/api/collections/import"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_view);
+    assert_int_equal(m.nparams, 1);
+    assert_int_equal(m.params[0].len, 6);
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_DELETE, S("/api/collections/import"), &m), 0);
+    assert_int_equal(m.allow, SH_METHOD_GET | SH_METHOD_PATCH | SH_METHOD_PUT);
+    /* the first place the routes differ decides */
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/api/collections/x/meta"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_list);
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/api/other/x/meta"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_files);
+    sh_router_deinit(&r2);
+}
+
 static void test_router_rejects_bad_patterns(void **state)
 {
     (void)state;
@@ -147,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_router_head_matches_get),
         cmocka_unit_test(test_router_wildcard_tail),
         cmocka_unit_test(test_router_rejects_bad_patterns),
+        cmocka_unit_test(test_router_static_segments_win),
     };
     return cmocka_run_group_tests_name("router", tests, setup, teardown);
 }
