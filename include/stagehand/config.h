@@ -79,6 +79,14 @@ struct sh_config {
     unsigned client_query_budget;   /* ms of reads per auth record per window */
     uint64_t query_budget_window;   /* ms over which those budgets are counted */
 
+    /* operations: metrics and stored logs (api/ops) */
+    const char *metrics_token;    /* bearer token that may scrape /api/metrics; NULL = none */
+    const char *metrics_listen;   /* a listener of its own for /api/metrics; NULL = none */
+    unsigned logs_max_days;       /* stored logs kept this many days; 0 = none stored */
+    uint64_t logs_max_size;       /* bytes of auxiliary.db past which the oldest go */
+    unsigned logs_queue;          /* entries waiting for the log thread before drops */
+    uint64_t logs_prune_interval; /* ms between prunes */
+
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];
     unsigned nowned;

@@ -130,6 +130,18 @@ static const struct opt opts[] = {
      "milliseconds of record reads per signed-in record per window before 429 (0: off)"},
     {"query-budget-window", "STAGEHAND_QUERY_BUDGET_WINDOW", OPT_DURATION, F(query_budget_window),
      "window of --guest-query-budget and --client-query-budget"},
+    {"metrics-token", "STAGEHAND_METRICS_TOKEN", OPT_STR, F(metrics_token),
+     "bearer token that may read GET /api/metrics besides superusers"},
+    {"metrics-listen", "STAGEHAND_METRICS_LISTEN", OPT_STR, F(metrics_listen),
+     "host:port of a listener of its own serving only GET /api/metrics"},
+    {"logs-max-days", "STAGEHAND_LOGS_MAX_DAYS", OPT_COUNT0, F(logs_max_days),
+     "days stored logs (<dir>/auxiliary.db) are kept (0: no logs are stored)"},
+    {"logs-max-size", "STAGEHAND_LOGS_MAX_SIZE", OPT_SIZE, F(logs_max_size),
+     "size of the stored logs past which the oldest are deleted"},
+    {"logs-queue", "STAGEHAND_LOGS_QUEUE", OPT_COUNT, F(logs_queue),
+     "log entries waiting for the log thread; beyond it entries are dropped (counted)"},
+    {"logs-prune-interval", "STAGEHAND_LOGS_PRUNE_INTERVAL", OPT_DURATION,
+     F(logs_prune_interval), "how often old stored logs are pruned"},
 };
 
 #undef F
@@ -175,6 +187,10 @@ void sh_config_init(struct sh_config *c)
     c->guest_query_budget = 2000;
     c->client_query_budget = 4000;
     c->query_budget_window = 10000;
+    c->logs_max_days = 5; /* PocketBase's logs.maxDays */
+    c->logs_max_size = 256ull << 20;
+    c->logs_queue = 10000;
+    c->logs_prune_interval = 600000;
 }
 
 void sh_config_deinit(struct sh_config *c)

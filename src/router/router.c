@@ -174,6 +174,7 @@ int sh_router_dispatch(struct sh_req *r, void *ud)
     struct sh_route_match m;
     if (sh_router_match(rt, r->method, r->path, &m)) {
         r->route = m.route->pattern;
+        r->route_id = (unsigned)(m.route - rt->routes) + 1;
         r->nparams = m.nparams;
         memcpy(r->param_names, m.param_names, sizeof(m.param_names[0]) * m.nparams);
         memcpy(r->params, m.params, sizeof(m.params[0]) * m.nparams);
