@@ -142,12 +142,17 @@ int sh__logs_list(struct sh_req *r, void *ud)
                       NULL);
         return SH_HANDLED;
     }
+    /* Entries of one millisecond tie on created: they follow the order they
+     * were written in, in the direction of the first sort term (newest
+     * first without a sort, as PocketBase's -rowid). */
+    const char *first = sort ? sort + strspn(sort, " ") : "";
+    const char *tie = !s.len || *first == '-' ? "DESC" : "ASC";
     struct sh_buf sql;
     sh_buf_init(&sql);
     sh_buf_appendf(&sql,
                    "SELECT id, level, message, data, created FROM _logs WHERE %s ORDER BY %s%s"
-                   "rowid DESC LIMIT ? OFFSET ?",
-                   w.sql ? w.sql : "1", s.len ? s.sql : "", s.len ? ", " : "");
+                   "rowid %s LIMIT ? OFFSET ?",
+                   w.sql ? w.sql : "1", s.len ? s.sql : "", s.len ? ", " : "", tie);
     sqlite3 *db = sh__logs_reader(l);
     struct budget b;
     budget_start(db, l, &b);

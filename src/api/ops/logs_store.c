@@ -250,6 +250,10 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
     struct sh_logs *l = ud;
     if (!atomic_load_explicit(&l->max_days, memory_order_relaxed))
         return;
+    /* --mailer log writes reset links (credentials) as warn lines of the
+     * mailer, on purpose, to stderr only: they never reach the stored logs. */
+    if (lvl == SH_LOG_WARN && strcmp(mod, "mailer") == 0)
+        return;
     struct piece pc[NF];
     memset(pc, 0, sizeof(pc));
     pc[F_MOD] = (struct piece){mod, strlen(mod), 0};
