@@ -310,8 +310,7 @@ static int serve_locked(struct app *a)
     }
     sh_http_server_init(&a->http, a->loop, &a->cfg, sh_router_dispatch, &a->router);
     a->http.on_drained = on_drained;
-    a->metrics =
-        sh_metrics_new(a->loop, &a->cfg, &a->router, &a->http, a->db, a->auth, a->logs);
+    a->metrics = sh_metrics_new(a->loop, &a->cfg, &a->router, &a->http, a->db, a->auth, a->logs);
     sh_metrics_register(&a->router, a->metrics);
     a->http.on_done = sh_metrics_on_done;
     a->http.on_done_ud = a->metrics;

@@ -140,8 +140,8 @@ static const struct opt opts[] = {
      "size of the stored logs past which the oldest are deleted"},
     {"logs-queue", "STAGEHAND_LOGS_QUEUE", OPT_COUNT, F(logs_queue),
      "log entries waiting for the log thread; beyond it entries are dropped (counted)"},
-    {"logs-prune-interval", "STAGEHAND_LOGS_PRUNE_INTERVAL", OPT_DURATION,
-     F(logs_prune_interval), "how often old stored logs are pruned"},
+    {"logs-prune-interval", "STAGEHAND_LOGS_PRUNE_INTERVAL", OPT_DURATION, F(logs_prune_interval),
+     "how often old stored logs are pruned"},
 };
 
 #undef F

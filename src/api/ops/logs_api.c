@@ -27,7 +27,7 @@
 #define MAX_PER_PAGE     1000
 
 static const struct sh_filter_field log_fields[] = {
-    {"id", SH_FIELD_TEXT, 0, NULL},     {"created", SH_FIELD_AUTODATE, 0, NULL},
+    {"id", SH_FIELD_TEXT, 0, NULL},      {"created", SH_FIELD_AUTODATE, 0, NULL},
     {"level", SH_FIELD_NUMBER, 0, NULL}, {"message", SH_FIELD_TEXT, 0, NULL},
     {"data", SH_FIELD_JSON, 0, NULL},
 };
@@ -258,8 +258,8 @@ int sh__logs_view(struct sh_req *r, void *ud)
     sqlite3_stmt *st = NULL;
     struct budget b;
     budget_start(db, l, &b);
-    int rc = sqlite3_prepare_v2(db, "SELECT id, level, message, data, created FROM _logs WHERE id = ?",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        db, "SELECT id, level, message, data, created FROM _logs WHERE id = ?", -1, &st, NULL);
     cJSON *row = NULL;
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, id->ptr, (int)id->len, SQLITE_STATIC);

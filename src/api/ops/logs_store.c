@@ -29,17 +29,29 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "stagehand/auth.h"
 #include "ops_int.h"
-#define BATCH_MAX  1000 /* entries per transaction */
-#define KICK_AT    256  /* queued entries that wake the thread at once */
-#define WAIT_MS    200  /* otherwise it looks every WAIT_MS */
-#define UA_MAX     512  /* bytes of User-Agent kept */
+#include "stagehand/auth.h"
+#define BATCH_MAX   1000 /* entries per transaction */
+#define KICK_AT     256  /* queued entries that wake the thread at once */
+#define WAIT_MS     200  /* otherwise it looks every WAIT_MS */
+#define UA_MAX      512  /* bytes of User-Agent kept */
 #define REFERER_MAX 1024
-#define MAX_CLEARS 16
+#define MAX_CLEARS  16
 
-enum { F_METHOD, F_URL, F_REMOTE_IP, F_USER_IP, F_UA, F_REFERER, F_AUTH, F_AUTH_ID, F_RID, F_MOD,
-       F_MSG, NF };
+enum {
+    F_METHOD,
+    F_URL,
+    F_REMOTE_IP,
+    F_USER_IP,
+    F_UA,
+    F_REFERER,
+    F_AUTH,
+    F_AUTH_ID,
+    F_RID,
+    F_MOD,
+    F_MSG,
+    NF
+};
 
 /* One log entry: fixed fields, then its strings in the same allocation. */
 struct entry {
@@ -537,22 +549,20 @@ unsigned sh__logs_budget_ms(const struct sh_logs *l)
     return l->cfg->query_budget_ms;
 }
 
-static const char schema_sql[] =
-    "PRAGMA auto_vacuum=INCREMENTAL;"
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    "PRAGMA journal_size_limit=67108864;"
-    "CREATE TABLE IF NOT EXISTS _logs ("
-    " id TEXT PRIMARY KEY NOT NULL,"
-    " level INTEGER NOT NULL DEFAULT 0,"
-    " message TEXT NOT NULL DEFAULT '',"
-    " data TEXT NOT NULL DEFAULT '{}',"
-    " created TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS idx_logs_created ON _logs (created);"
-    "CREATE INDEX IF NOT EXISTS idx_logs_level ON _logs (level);";
+static const char schema_sql[] = "PRAGMA auto_vacuum=INCREMENTAL;"
+                                 "PRAGMA journal_mode=WAL;"
+                                 "PRAGMA synchronous=NORMAL;"
+                                 "PRAGMA journal_size_limit=67108864;"
+                                 "CREATE TABLE IF NOT EXISTS _logs ("
+                                 " id TEXT PRIMARY KEY NOT NULL,"
+                                 " level INTEGER NOT NULL DEFAULT 0,"
+                                 " message TEXT NOT NULL DEFAULT '',"
+                                 " data TEXT NOT NULL DEFAULT '{}',"
+                                 " created TEXT NOT NULL);"
+                                 "CREATE INDEX IF NOT EXISTS idx_logs_created ON _logs (created);"
+                                 "CREATE INDEX IF NOT EXISTS idx_logs_level ON _logs (level);";
 
-struct sh_logs *sh_logs_open(uv_loop_t *loop, const struct sh_config *cfg, char *err,
-                             size_t errlen)
+struct sh_logs *sh_logs_open(uv_loop_t *loop, const struct sh_config *cfg, char *err, size_t errlen)
 {
     struct sh_logs *l = sh_calloc(1, sizeof(*l));
     l->loop = loop;

@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "stagehand/auth.h"
 #include "ops_int.h"
+#include "stagehand/auth.h"
 
 static const char *const method_names[SH__M_METHODS] = {"GET",   "HEAD",   "POST",    "PUT",
-                                                         "PATCH", "DELETE", "OPTIONS", "OTHER"};
+                                                        "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
 static void head(struct sh_buf *b, const char *name, const char *type, const char *help)
 {
@@ -62,8 +62,9 @@ static const char *route_name(const struct sh_metrics *m, unsigned slot)
 
 /* A histogram of non-cumulative buckets b[0..n] (b[n]: above the last
  * bound), with bounds in bound_unit (le = bound * scale). */
-static void histogram(struct sh_buf *b, const char *name, const char *labels, const uint64_t *buckets,
-                      const uint64_t *bounds, unsigned n, double scale, double sum, uint64_t count)
+static void histogram(struct sh_buf *b, const char *name, const char *labels,
+                      const uint64_t *buckets, const uint64_t *bounds, unsigned n, double scale,
+                      double sum, uint64_t count)
 {
     uint64_t cum = 0;
     const char *sep = labels && *labels ? "," : "";
@@ -156,8 +157,8 @@ static void pow2_histogram(struct sh_buf *b, const char *name, const uint64_t *b
     uint64_t cum = 0;
     for (unsigned i = 0; i + 1 < n; i++) {
         cum += buckets[i];
-        sh_buf_appendf(b, "%s_bucket{le=\"%.9g\"} %llu\n", name,
-                       (double)((2ull << i) - 1) * scale, (unsigned long long)cum);
+        sh_buf_appendf(b, "%s_bucket{le=\"%.9g\"} %llu\n", name, (double)((2ull << i) - 1) * scale,
+                       (unsigned long long)cum);
     }
     cum += buckets[n - 1];
     sh_buf_appendf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.17g\n%s_count %llu\n", name,
@@ -263,7 +264,8 @@ static void process(struct sh_metrics *m, struct sh_buf *b)
         fclose(f);
     }
     head(b, "process_resident_memory_bytes", "gauge", "Resident set size.");
-    sample_u64(b, "process_resident_memory_bytes", (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE));
+    sample_u64(b, "process_resident_memory_bytes",
+               (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE));
     head(b, "process_open_fds", "gauge", "Open file descriptors.");
     sample_u64(b, "process_open_fds", count_fds());
     struct rlimit rl;

@@ -22,12 +22,12 @@ struct sh_logs;
 
 /* ---- metrics.c: what the loop counts ---- */
 
-#define SH__M_METHODS    8  /* GET HEAD POST PUT PATCH DELETE OPTIONS other */
-#define SH__M_CLASSES    5  /* 1xx .. 5xx (anything else counts as 5xx) */
-#define SH__M_DUR_BUCKETS 16 /* request duration bounds (µs), then +Inf */
-#define SH__M_LAG_BUCKETS 12 /* event-loop lag bounds (µs), then +Inf */
+#define SH__M_METHODS      8  /* GET HEAD POST PUT PATCH DELETE OPTIONS other */
+#define SH__M_CLASSES      5  /* 1xx .. 5xx (anything else counts as 5xx) */
+#define SH__M_DUR_BUCKETS  16 /* request duration bounds (µs), then +Inf */
+#define SH__M_LAG_BUCKETS  12 /* event-loop lag bounds (µs), then +Inf */
 #define SH__M_MAX_FAMILIES 32
-#define SH__M_ROUTE_SLOTS 128 /* routes counted apart; later ones count as "other" */
+#define SH__M_ROUTE_SLOTS  128 /* routes counted apart; later ones count as "other" */
 
 extern const uint64_t sh__m_dur_bounds_us[SH__M_DUR_BUCKETS];
 extern const uint64_t sh__m_lag_bounds_us[SH__M_LAG_BUCKETS];
