@@ -65,6 +65,12 @@ def test_logs_request_fields():
         assert d["auth"] == "_superusers" and len(d["authId"]) == 15
         e2 = wait_for(lambda: logs(s, su, 'data.requestId = "req-fields-2"')["items"])[0]
         assert e2["level"] == 4 and e2["data"]["status"] == 404 and "auth" not in e2["data"]
+        # header bytes that are not UTF-8 are stored as U+FFFD; valid UTF-8 and
+        # quotes survive, and the entry stays valid JSON
+        s.request("GET", "/api/health", headers={"X-Request-Id": "req-fields-3",
+                                                 "User-Agent": "a\xffb \xc3\xa9 \"q\" \\"})
+        e3 = wait_for(lambda: logs(s, su, 'data.requestId = "req-fields-3"')["items"])[0]
+        assert e3["data"]["userAgent"] == 'a\ufffdb \u00e9 "q" \\', e3["data"]["userAgent"]
         # view by id; unknown id 404
         v = s.json("GET", "/api/logs/" + e["id"], token=su)
         assert v == e

@@ -26,7 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "ops_int.h"
@@ -281,47 +280,111 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
 
 /* ---- the thread ---- */
 
-static void new_id(char out[16])
+/* Log ids: 15 characters of [a-z0-9] from a generator of the thread's own,
+ * seeded once from libsodium (ids must be unique, not secret; no syscall
+ * per entry). */
+struct id_gen {
+    uint64_t s;
+};
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void new_id(struct id_gen *g, char out[16])
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char rnd[15];
-    randombytes_buf(rnd, sizeof(rnd));
-    for (int i = 0; i < 15; i++)
-        out[i] = alphabet[rnd[i] % 36]; /* 256 % 36 bias: ids, not secrets */
+    uint64_t a = splitmix64(&g->s), b = splitmix64(&g->s);
+    for (int i = 0; i < 15; i++) {
+        uint64_t *w = i < 8 ? &a : &b;
+        out[i] = alphabet[*w % 36];
+        *w /= 36;
+    }
     out[15] = 0;
 }
 
-static char *entry_json(const struct entry *e, char **message)
+/* Length of the valid UTF-8 sequence at p (of n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
 {
-    cJSON *d = cJSON_CreateObject();
-    struct sh_buf msg;
-    sh_buf_init(&msg);
-    if (e->request) {
-        cJSON_AddStringToObject(d, "type", "request");
-        cJSON_AddStringToObject(d, "url", e->f[F_URL]);
-        cJSON_AddStringToObject(d, "method", e->f[F_METHOD]);
-        cJSON_AddNumberToObject(d, "status", e->status);
-        cJSON_AddNumberToObject(d, "execTime", e->exec_ms);
-        cJSON_AddStringToObject(d, "remoteIP", e->f[F_REMOTE_IP]);
-        cJSON_AddStringToObject(d, "userIP", e->f[F_USER_IP]);
-        cJSON_AddStringToObject(d, "userAgent", e->f[F_UA] ? e->f[F_UA] : "");
-        cJSON_AddStringToObject(d, "referer", e->f[F_REFERER] ? e->f[F_REFERER] : "");
-        if (e->f[F_AUTH]) {
-            cJSON_AddStringToObject(d, "auth", e->f[F_AUTH]);
-            cJSON_AddStringToObject(d, "authId", e->f[F_AUTH_ID]);
+    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (!len || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+        return 0; /* overlong, surrogate, past U+10FFFF */
+    return len;
+}
+
+/* Appends "key":"value" with value escaped as JSON; bytes that are not
+ * UTF-8 (a header may carry any) become U+FFFD, so the text stays valid. */
+static void json_str(struct sh_buf *b, const char *key, const char *v)
+{
+    sh_buf_appendf(b, "%s\"%s\":\"", b->len > 1 ? "," : "", key);
+    const unsigned char *p = (const unsigned char *)(v ? v : "");
+    size_t n = strlen((const char *)p);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sh_buf_append(b, e, 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            sh_buf_appendf(b, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            size_t j = i + 1;
+            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+                j++;
+            sh_buf_append(b, p + i, j - i);
+            i = j;
+        } else {
+            size_t len = utf8_len(p + i, n - i);
+            if (len)
+                sh_buf_append(b, p + i, len);
+            else
+                sh_buf_appends(b, "\\ufffd");
+            i += len ? len : 1;
         }
-        cJSON_AddStringToObject(d, "requestId", e->f[F_RID]);
-        sh_buf_appendf(&msg, "%s %s", e->f[F_METHOD], e->f[F_URL]);
-    } else {
-        cJSON_AddStringToObject(d, "type", "app");
-        cJSON_AddStringToObject(d, "module", e->f[F_MOD]);
-        sh_buf_appends(&msg, e->f[F_MSG]);
     }
-    sh_buf_append(&msg, "", 1);
-    *message = msg.data;
-    char *json = cJSON_PrintUnformatted(d);
-    cJSON_Delete(d);
-    return json;
+    sh_buf_append(b, "\"", 1);
+}
+
+/* The entry's data JSON into js and its message into msg (both
+ * NUL-terminated; the thread's buffers, reused). */
+static void entry_json(const struct entry *e, struct sh_buf *js, struct sh_buf *msg)
+{
+    js->len = 0;
+    msg->len = 0;
+    sh_buf_append(js, "{", 1);
+    if (e->request) {
+        json_str(js, "type", "request");
+        json_str(js, "url", e->f[F_URL]);
+        json_str(js, "method", e->f[F_METHOD]);
+        sh_buf_appendf(js, ",\"status\":%d,\"execTime\":%.3f", e->status, e->exec_ms);
+        json_str(js, "remoteIP", e->f[F_REMOTE_IP]);
+        json_str(js, "userIP", e->f[F_USER_IP]);
+        json_str(js, "userAgent", e->f[F_UA]);
+        json_str(js, "referer", e->f[F_REFERER]);
+        if (e->f[F_AUTH]) {
+            json_str(js, "auth", e->f[F_AUTH]);
+            json_str(js, "authId", e->f[F_AUTH_ID]);
+        }
+        json_str(js, "requestId", e->f[F_RID]);
+        sh_buf_appendf(msg, "%s %s", e->f[F_METHOD], e->f[F_URL]);
+    } else {
+        json_str(js, "type", "app");
+        json_str(js, "module", e->f[F_MOD]);
+        sh_buf_appends(msg, e->f[F_MSG]);
+    }
+    sh_buf_append(js, "}", 2); /* with the NUL */
+    sh_buf_append(msg, "", 1);
 }
 
 static int exec_sql(sqlite3 *db, const char *sql)
@@ -335,7 +398,8 @@ static int exec_sql(sqlite3 *db, const char *sql)
     return rc;
 }
 
-static void write_batch(struct sh_logs *l, struct entry **batch, unsigned n)
+static void write_batch(struct sh_logs *l, struct entry **batch, unsigned n, struct id_gen *ids,
+                        struct sh_buf *js, struct sh_buf *msg)
 {
     sqlite3_stmt *st = NULL;
     if (exec_sql(l->wdb, "BEGIN IMMEDIATE") != SQLITE_OK)
@@ -345,20 +409,17 @@ static void write_batch(struct sh_logs *l, struct entry **batch, unsigned n)
                            -1, &st, NULL) != SQLITE_OK)
         goto rollback;
     for (unsigned i = 0; i < n; i++) {
-        char id[16], created[32], *message;
-        new_id(id);
+        char id[16], created[32];
+        new_id(ids, id);
         format_date(batch[i]->ms, created);
-        char *json = entry_json(batch[i], &message);
+        entry_json(batch[i], js, msg);
         sqlite3_bind_text(st, 1, id, 15, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, batch[i]->level);
-        sqlite3_bind_text(st, 3, message, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, msg->data, (int)msg->len - 1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, js->data, (int)js->len - 1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, created, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        cJSON_free(json);
-        free(message);
         if (rc != SQLITE_DONE)
             goto rollback;
     }
@@ -442,6 +503,11 @@ static void *thread_main(void *arg)
     struct sh_logs *l = arg;
     (void)pthread_setname_np(pthread_self(), "sh-logs");
     struct entry **batch = sh_malloc(BATCH_MAX * sizeof(*batch));
+    struct id_gen ids;
+    randombytes_buf(&ids.s, sizeof(ids.s));
+    struct sh_buf js, msg;
+    sh_buf_init(&js);
+    sh_buf_init(&msg);
     int64_t next_prune = now_ms() + 1000;
     pthread_mutex_lock(&l->lock);
     for (;;) {
@@ -465,7 +531,7 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&l->lock);
 
         if (n)
-            write_batch(l, batch, n);
+            write_batch(l, batch, n, &ids, &js, &msg);
         for (unsigned i = 0; i < n; i++)
             free(batch[i]);
         if (clearing) {
@@ -485,6 +551,8 @@ static void *thread_main(void *arg)
             break;
     }
     pthread_mutex_unlock(&l->lock);
+    sh_buf_deinit(&js);
+    sh_buf_deinit(&msg);
     free(batch);
     return NULL;
 }
