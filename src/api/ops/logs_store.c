@@ -36,6 +36,12 @@
 #define UA_MAX      512  /* bytes of User-Agent kept */
 #define REFERER_MAX 1024
 #define MAX_CLEARS  16
+/* Request entries that fit in POOL_BYTES are recycled rather than freed: the
+ * thread gives them back in bulk, the loop takes them without a lock from a
+ * list of its own refilled while it holds the queue's lock anyway, so a
+ * request log costs no malloc and no free. At most POOL_MAX are kept. */
+#define POOL_BYTES 640
+#define POOL_MAX   1024
 
 enum {
     F_METHOD,
@@ -54,6 +60,8 @@ enum {
 
 /* One log entry: fixed fields, then its strings in the same allocation. */
 struct entry {
+    struct entry *next; /* on a free list */
+    unsigned pooled;    /* POOL_BYTES long, goes back to the pool */
     int64_t ms;
     int level;
     int request; /* a request log (else an app line: F_MOD, F_MSG) */
@@ -88,6 +96,8 @@ struct sh_logs {
     int stopping;
     uint64_t clear_asked, clear_done; /* tickets */
     uint64_t dropped;
+    struct entry *pool; /* entries the thread gave back */
+    unsigned npool;
 
     /* written by the thread, read by anyone */
     _Atomic uint64_t written, batches, pruned, write_failed, file_bytes;
@@ -95,6 +105,7 @@ struct sh_logs {
     _Atomic uint64_t max_size;
 
     /* loop only */
+    struct entry *local; /* pooled entries for the loop's next request logs */
     struct clear_waiter waiters[MAX_CLEARS];
     unsigned nwaiters;
 };
@@ -120,13 +131,25 @@ static void format_date(int64_t ms, char out[32])
 
 /* ---- what the loop and the other threads push ---- */
 
-static void push(struct sh_logs *l, struct entry *e)
+/* Queues e (any thread; from_loop: the loop, which then also takes back
+ * the pooled entries while it holds the lock). */
+static void push(struct sh_logs *l, struct entry *e, int from_loop)
 {
     pthread_mutex_lock(&l->lock);
+    if (from_loop && !l->local && l->pool) {
+        l->local = l->pool;
+        l->pool = NULL;
+        l->npool = 0;
+    }
     if (l->count == l->cap || l->stopping) {
         l->dropped += !l->stopping;
         pthread_mutex_unlock(&l->lock);
-        free(e);
+        if (e->pooled && from_loop) {
+            e->next = l->local;
+            l->local = e;
+        } else {
+            free(e);
+        }
         return;
     }
     l->ring[(l->head + l->count) % l->cap] = e;
@@ -187,12 +210,25 @@ struct piece {
     int strip;
 };
 
-static struct entry *entry_new(const struct piece *pc)
+/* A new entry holding copies of the pieces; l: the loop's pool to take it
+ * from (NULL on other threads). */
+static struct entry *entry_new(struct sh_logs *l, const struct piece *pc)
 {
     size_t total = 0;
     for (unsigned i = 0; i < NF; i++)
         total += pc[i].p ? pc[i].n + 1 : 0;
-    struct entry *e = sh_malloc(sizeof(*e) + total);
+    struct entry *e;
+    if (l && sizeof(*e) + total <= POOL_BYTES) {
+        e = l->local;
+        if (e)
+            l->local = e->next;
+        else
+            e = sh_malloc(POOL_BYTES);
+        e->pooled = 1;
+    } else {
+        e = sh_malloc(sizeof(*e) + total);
+        e->pooled = 0;
+    }
     char *w = e->s;
     for (unsigned i = 0; i < NF; i++) {
         if (!pc[i].p) {
@@ -211,11 +247,20 @@ static struct entry *entry_new(const struct piece *pc)
     return e;
 }
 
-static void header_piece(const struct sh_req *r, const char *name, size_t max, struct piece *out)
+/* User-Agent and Referer (the first of each, cut to UA_MAX and
+ * REFERER_MAX bytes) in one pass over the headers. */
+static void headers(const struct sh_req *r, struct piece *pc)
 {
-    const struct sh_str *h = sh_req_header(r, name);
-    if (h)
-        *out = (struct piece){h->ptr, h->len < max ? h->len : max, 0};
+    for (unsigned i = 0; i < r->nheaders; i++) {
+        const struct sh_header *h = &r->headers[i];
+        if (h->name.len == 10 && !pc[F_UA].p && strncasecmp(h->name.ptr, "user-agent", 10) == 0)
+            pc[F_UA] =
+                (struct piece){h->value.ptr, h->value.len < UA_MAX ? h->value.len : UA_MAX, 0};
+        else if (h->name.len == 7 && !pc[F_REFERER].p &&
+                 strncasecmp(h->name.ptr, "referer", 7) == 0)
+            pc[F_REFERER] = (struct piece){
+                h->value.ptr, h->value.len < REFERER_MAX ? h->value.len : REFERER_MAX, 1};
+    }
 }
 
 void sh_logs_request(struct sh_logs *l, const struct sh_req *r, uint64_t exec_us)
@@ -233,9 +278,7 @@ void sh_logs_request(struct sh_logs *l, const struct sh_req *r, uint64_t exec_us
     pc[F_REMOTE_IP] = (struct piece){peer, strlen(peer), 0};
     const char *ip = r->client_ip[0] ? r->client_ip : peer;
     pc[F_USER_IP] = (struct piece){ip, strlen(ip), 0};
-    header_piece(r, "user-agent", UA_MAX, &pc[F_UA]);
-    header_piece(r, "referer", REFERER_MAX, &pc[F_REFERER]);
-    pc[F_REFERER].strip = 1;
+    headers(r, pc);
     if (r->auth) {
         const char *c = r->auth->collection_name ? r->auth->collection_name : "";
         const char *id = r->auth->record_id ? r->auth->record_id : "";
@@ -243,7 +286,7 @@ void sh_logs_request(struct sh_logs *l, const struct sh_req *r, uint64_t exec_us
         pc[F_AUTH_ID] = (struct piece){id, strlen(id), 0};
     }
     pc[F_RID] = (struct piece){r->rid, strlen(r->rid), 0};
-    struct entry *e = entry_new(pc);
+    struct entry *e = entry_new(l, pc);
     e->ms = now_ms();
     e->request = 1;
     e->status = r->status;
@@ -251,7 +294,7 @@ void sh_logs_request(struct sh_logs *l, const struct sh_req *r, uint64_t exec_us
     e->level = r->status >= 500   ? SH__LOG_LEVEL_ERROR
                : r->status >= 400 ? SH__LOG_LEVEL_WARN
                                   : SH__LOG_LEVEL_INFO;
-    push(l, e);
+    push(l, e, 1);
 }
 
 /* The log's sink: a warn or error line from any thread. */
@@ -269,13 +312,13 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
     memset(pc, 0, sizeof(pc));
     pc[F_MOD] = (struct piece){mod, strlen(mod), 0};
     pc[F_MSG] = (struct piece){msg, len, 0};
-    struct entry *e = entry_new(pc);
+    struct entry *e = entry_new(NULL, pc);
     e->ms = now_ms();
     e->request = 0;
     e->status = 0;
     e->exec_ms = 0;
     e->level = lvl >= SH_LOG_ERROR ? SH__LOG_LEVEL_ERROR : SH__LOG_LEVEL_WARN;
-    push(l, e);
+    push(l, e, 0);
 }
 
 /* ---- the thread ---- */
@@ -532,8 +575,17 @@ static void *thread_main(void *arg)
 
         if (n)
             write_batch(l, batch, n, &ids, &js, &msg);
-        for (unsigned i = 0; i < n; i++)
-            free(batch[i]);
+        struct entry *back = NULL;
+        unsigned nback = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (batch[i]->pooled && nback < POOL_MAX) {
+                batch[i]->next = back;
+                back = batch[i];
+                nback++;
+            } else {
+                free(batch[i]);
+            }
+        }
         if (clearing) {
             exec_sql(l->wdb, "DELETE FROM _logs");
             exec_sql(l->wdb, "PRAGMA incremental_vacuum");
@@ -543,6 +595,17 @@ static void *thread_main(void *arg)
             next_prune = now_ms() + (int64_t)l->cfg->logs_prune_interval;
         }
         pthread_mutex_lock(&l->lock);
+        while (back) { /* back to the pool, up to POOL_MAX */
+            struct entry *e = back;
+            back = e->next;
+            if (l->npool < POOL_MAX) {
+                e->next = l->pool;
+                l->pool = e;
+                l->npool++;
+            } else {
+                free(e);
+            }
+        }
         if (clearing) {
             l->clear_done = clear;
             uv_async_send(&l->async); /* under the lock: close joins us first */
@@ -711,6 +774,13 @@ void sh_logs_free(struct sh_logs *l)
         return;
     for (unsigned i = 0; i < l->count; i++)
         free(l->ring[(l->head + i) % l->cap]);
+    for (struct entry *lists[2] = {l->pool, l->local}, **p = lists; p < lists + 2; p++) {
+        while (*p) {
+            struct entry *e = *p;
+            *p = e->next;
+            free(e);
+        }
+    }
     free(l->ring);
     pthread_mutex_destroy(&l->lock);
     pthread_cond_destroy(&l->cond);
