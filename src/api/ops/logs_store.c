@@ -9,7 +9,7 @@
  * bounded ring under a mutex: pushing never blocks on I/O, and when the ring
  * is full the entry is dropped and counted (stagehand_logs_dropped_total)
  * rather than slowing a request. The thread takes whatever is queued every
- * 200 ms (at once past 256 entries), builds each entry's JSON and inserts the
+ * 200 ms (at once past 512 entries), builds each entry's JSON and inserts the
  * lot in one transaction; every --logs-prune-interval it deletes entries
  * older than --logs-max-days, then the oldest ones while the live pages pass
  * --logs-max-size, and gives the freed pages back to the file system. A
@@ -31,7 +31,7 @@
 #include "ops_int.h"
 #include "stagehand/auth.h"
 #define BATCH_MAX   1000 /* entries per transaction */
-#define KICK_AT     256  /* queued entries that wake the thread at once */
+#define KICK_AT     512  /* queued entries that wake the thread at once */
 #define WAIT_MS     200  /* otherwise it looks every WAIT_MS */
 #define UA_MAX      512  /* bytes of User-Agent kept */
 #define REFERER_MAX 1024
@@ -340,9 +340,11 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
 
 /* ---- the thread ---- */
 
-/* Log ids: 15 characters of [a-z0-9] from a generator of the thread's own,
- * seeded once from libsodium (ids must be unique, not secret; no syscall
- * per entry). */
+/* Log ids: 15 characters of [0-9a-z]: the entry's time in ms as 8 base-36
+ * digits, then 7 from a generator of the thread's own, seeded once from
+ * libsodium (unique, not secret; no syscall per entry). Time first, so that
+ * the id index grows at its right edge: random ids would dirty a different
+ * index page per entry, and each dirty page is a WAL write at commit. */
 struct id_gen {
     uint64_t s;
 };
@@ -355,15 +357,14 @@ static uint64_t splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static void new_id(struct id_gen *g, char out[16])
+static void new_id(struct id_gen *g, int64_t ms, char out[16])
 {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    uint64_t a = splitmix64(&g->s), b = splitmix64(&g->s);
-    for (int i = 0; i < 15; i++) {
-        uint64_t *w = i < 8 ? &a : &b;
-        out[i] = alphabet[*w % 36];
-        *w /= 36;
-    }
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    uint64_t t = ms > 0 ? (uint64_t)ms : 0, r = splitmix64(&g->s);
+    for (int i = 7; i >= 0; i--, t /= 36)
+        out[i] = digits[t % 36];
+    for (int i = 8; i < 15; i++, r /= 36)
+        out[i] = digits[r % 36];
     out[15] = 0;
 }
 
@@ -485,7 +486,7 @@ static void write_batch(struct sh_logs *l, struct entry **batch, unsigned n, str
         goto rollback;
     for (unsigned i = 0; i < n; i++) {
         char id[16], created[32];
-        new_id(ids, id);
+        new_id(ids, batch[i]->ms, id);
         format_date(batch[i]->ms, created);
         entry_json(batch[i], js, msg);
         sqlite3_bind_text(st, 1, id, 15, SQLITE_STATIC);
