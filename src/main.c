@@ -305,6 +305,7 @@ static int serve_locked(struct app *a)
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
+        uv_run(a->loop, UV_RUN_NOWAIT); /* the logs' handle closes */
         sh_logs_free(a->logs);
         return 1;
     }

@@ -110,6 +110,12 @@ struct sh_logs {
     unsigned nwaiters;
 };
 
+/* Set on the log thread: what it logs itself is not queued for itself (a
+ * full disk would otherwise feed it an error per failed batch, forever). */
+static _Thread_local int on_log_thread;
+/* Its last error line, so that a lasting failure logs once per 10 s. */
+static _Thread_local int64_t last_error_ms;
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -319,7 +325,7 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
                         void *ud)
 {
     struct sh_logs *l = ud;
-    if (!atomic_load_explicit(&l->max_days, memory_order_relaxed))
+    if (on_log_thread || !atomic_load_explicit(&l->max_days, memory_order_relaxed))
         return;
     /* --mailer log writes reset links (credentials) as warn lines of the
      * mailer, on purpose, to stderr only: they never reach the stored logs. */
@@ -468,7 +474,11 @@ static int exec_sql(sqlite3 *db, const char *sql)
     char *err = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
     if (rc != SQLITE_OK) {
-        sh_log_error("logs", "auxiliary.db: %s", err ? err : sqlite3_errstr(rc));
+        int64_t now = now_ms();
+        if (!on_log_thread || now - last_error_ms >= 10000) {
+            last_error_ms = now;
+            sh_log_error("logs", "auxiliary.db: %s", err ? err : sqlite3_errstr(rc));
+        }
         sqlite3_free(err);
     }
     return rc;
@@ -500,6 +510,7 @@ static void write_batch(struct sh_logs *l, struct entry **batch, unsigned n, str
             goto rollback;
     }
     sqlite3_finalize(st);
+    st = NULL;
     if (exec_sql(l->wdb, "COMMIT") != SQLITE_OK)
         goto rollback;
     atomic_fetch_add(&l->written, n);
@@ -578,6 +589,7 @@ static void *thread_main(void *arg)
 {
     struct sh_logs *l = arg;
     (void)pthread_setname_np(pthread_self(), "sh-logs");
+    on_log_thread = 1;
     struct entry **batch = sh_malloc(BATCH_MAX * sizeof(*batch));
     struct id_gen ids;
     randombytes_buf(&ids.s, sizeof(ids.s));
@@ -758,7 +770,7 @@ struct sh_logs *sh_logs_open(uv_loop_t *loop, const struct sh_config *cfg, char 
         snprintf(err, errlen, "cannot open %s: %s", l->path, sqlite3_errmsg(l->rdb));
         goto fail;
     }
-    sqlite3_busy_timeout(l->rdb, 50);
+    sqlite3_busy_timeout(l->rdb, 10); /* the loop: at most 10 ms */
     uv_async_init(loop, &l->async, on_async);
     l->async.data = l;
     uv_unref((uv_handle_t *)&l->async);
