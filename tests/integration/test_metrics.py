@@ -48,6 +48,9 @@ EXPECTED = {
     "stagehand_database_wal_bytes": "gauge",
     "stagehand_logs_dropped": "counter",
     "stagehand_logs_queue_depth": "gauge",
+    # registered with sh_metrics_add (one line each)
+    "stagehand_writer_wal_truncations": "counter",
+    "stagehand_logs_write_failures": "counter",
     "process_cpu_seconds": "counter",
     "process_resident_memory_bytes": "gauge",
     "process_open_fds": "gauge",

@@ -29,6 +29,22 @@ const uint64_t sh__m_lag_bounds_us[SH__M_LAG_BUCKETS] = {
 
 static void lag_arm(struct sh_metrics *m);
 
+/* Families of one sample, registered with sh_metrics_add as later ones
+ * (cache, realtime) will be. */
+static double read_log_failures(void *ud)
+{
+    struct sh__logs_stats st;
+    sh__logs_stats(ud, &st);
+    return (double)st.write_failed;
+}
+
+static double read_wal_truncations(void *ud)
+{
+    struct sh_db_writer_stats w;
+    sh_db_writer_stats(ud, &w);
+    return (double)w.wal_truncations;
+}
+
 static void on_lag_timer(uv_timer_t *t)
 {
     struct sh_metrics *m = t->data;
@@ -75,6 +91,13 @@ struct sh_metrics *sh_metrics_new(uv_loop_t *loop, const struct sh_config *cfg,
     m->lag_timer.data = m;
     uv_unref((uv_handle_t *)&m->lag_timer); /* never keeps the loop alive */
     lag_arm(m);
+    sh_metrics_add(m, "stagehand_writer_wal_truncations_total",
+                   "Checkpoints that truncated the WAL past --wal-max.", "counter",
+                   read_wal_truncations, db);
+    if (logs)
+        sh_metrics_add(m, "stagehand_logs_write_failures_total",
+                       "Log entries lost because auxiliary.db could not be written.", "counter",
+                       read_log_failures, logs);
     return m;
 }
 
