@@ -43,34 +43,6 @@
 #define POOL_BYTES 640
 #define POOL_MAX   1024
 
-enum {
-    F_METHOD,
-    F_URL,
-    F_REMOTE_IP,
-    F_USER_IP,
-    F_UA,
-    F_REFERER,
-    F_AUTH,
-    F_AUTH_ID,
-    F_RID,
-    F_MOD,
-    F_MSG,
-    NF
-};
-
-/* One log entry: fixed fields, then its strings in the same allocation. */
-struct entry {
-    struct entry *next; /* on a free list */
-    unsigned pooled;    /* POOL_BYTES long, goes back to the pool */
-    int64_t ms;
-    int level;
-    int request; /* a request log (else an app line: F_MOD, F_MSG) */
-    int status;
-    uint64_t exec_us;
-    const char *f[NF]; /* NULL = absent */
-    char s[];
-};
-
 struct clear_waiter {
     void (*done)(void *arg);
     void *arg;
@@ -91,12 +63,12 @@ struct sh_logs {
     /* under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct entry **ring;
+    struct sh__log_entry **ring;
     unsigned cap, head, count;
     int stopping;
     uint64_t clear_asked, clear_done; /* tickets */
     uint64_t dropped;
-    struct entry *pool; /* entries the thread gave back */
+    struct sh__log_entry *pool; /* entries the thread gave back */
     unsigned npool;
 
     /* written by the thread, read by anyone */
@@ -105,7 +77,7 @@ struct sh_logs {
     _Atomic uint64_t max_size;
 
     /* loop only */
-    struct entry *local; /* pooled entries for the loop's next request logs */
+    struct sh__log_entry *local; /* pooled entries for the loop's next request logs */
     struct clear_waiter waiters[MAX_CLEARS];
     unsigned nwaiters;
 };
@@ -123,40 +95,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* "2006-01-02 15:04:05.000Z", as every date of the API. */
-static void format_date(int64_t ms, char out[32])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    /* by hand: the log thread formats one per entry, and snprintf costs
-     * more than the rest of the entry's JSON */
-    unsigned v[7] = {(unsigned)(tm.tm_year + 1900) % 10000u,
-                     (unsigned)tm.tm_mon + 1,
-                     (unsigned)tm.tm_mday,
-                     (unsigned)tm.tm_hour,
-                     (unsigned)tm.tm_min,
-                     (unsigned)tm.tm_sec,
-                     (unsigned)(ms % 1000)};
-    static const char seps[] = "-- ::.";
-    static const unsigned width[7] = {4, 2, 2, 2, 2, 2, 3};
-    char *w = out;
-    for (int i = 0; i < 7; i++) {
-        for (unsigned k = width[i], x = v[i]; k > 0; k--, x /= 10)
-            w[k - 1] = (char)('0' + x % 10);
-        w += width[i];
-        if (i < 6)
-            *w++ = seps[i];
-    }
-    *w++ = 'Z';
-    *w = 0;
-}
-
 /* ---- what the loop and the other threads push ---- */
 
 /* Queues e (any thread; from_loop: the loop, which then also takes back
  * the pooled entries while it holds the lock). */
-static void push(struct sh_logs *l, struct entry *e, int from_loop)
+static void push(struct sh_logs *l, struct sh__log_entry *e, int from_loop)
 {
     pthread_mutex_lock(&l->lock);
     if (from_loop && !l->local && l->pool) {
@@ -182,51 +125,6 @@ static void push(struct sh_logs *l, struct entry *e, int from_loop)
     pthread_mutex_unlock(&l->lock);
 }
 
-/* Is a query parameter named n (raw, n bytes) one whose value is a secret?
- * Its name is compared decoded and case-insensitively. */
-static int secret_param(const char *n, size_t len)
-{
-    char name[64];
-    if (len >= sizeof(name))
-        return 0;
-    long dn = sh_http_percent_decode(name, n, len, SH_PCT_FORM);
-    if (dn < 0)
-        return 0;
-    for (long i = 0; i < dn; i++)
-        name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-    return strstr(name, "token") || strstr(name, "password") || strstr(name, "secret");
-}
-
-/* Copies the url src[0..n) into dst (room for n + 1) without the values of
- * secret query parameters (token=, ...password=, ...secret=): their names
- * stay, so the log still shows that one was sent. Returns the length. */
-static size_t strip_secrets(char *dst, const char *src, size_t n)
-{
-    const char *q = memchr(src, '?', n);
-    size_t out = q ? (size_t)(q - src) + 1 : n;
-    memcpy(dst, src, out);
-    if (!q) {
-        dst[out] = 0;
-        return out;
-    }
-    const char *p = q + 1, *end = src + n;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        size_t keep = (size_t)(stop - p);
-        if (eq && secret_param(p, (size_t)(eq - p)))
-            keep = (size_t)(eq - p) + 1;
-        memcpy(dst + out, p, keep);
-        out += keep;
-        if (amp)
-            dst[out++] = '&';
-        p = amp ? amp + 1 : end;
-    }
-    dst[out] = 0;
-    return out;
-}
-
 struct piece {
     const char *p;
     size_t n;
@@ -235,12 +133,12 @@ struct piece {
 
 /* A new entry holding copies of the pieces; l: the loop's pool to take it
  * from (NULL on other threads). */
-static struct entry *entry_new(struct sh_logs *l, const struct piece *pc)
+static struct sh__log_entry *entry_new(struct sh_logs *l, const struct piece *pc)
 {
     size_t total = 0;
-    for (unsigned i = 0; i < NF; i++)
+    for (unsigned i = 0; i < SH__LF_COUNT; i++)
         total += pc[i].p ? pc[i].n + 1 : 0;
-    struct entry *e;
+    struct sh__log_entry *e;
     if (l && sizeof(*e) + total <= POOL_BYTES) {
         e = l->local;
         if (e)
@@ -253,14 +151,14 @@ static struct entry *entry_new(struct sh_logs *l, const struct piece *pc)
         e->pooled = 0;
     }
     char *w = e->s;
-    for (unsigned i = 0; i < NF; i++) {
+    for (unsigned i = 0; i < SH__LF_COUNT; i++) {
         if (!pc[i].p) {
             e->f[i] = NULL;
             continue;
         }
         e->f[i] = w;
         if (pc[i].strip) {
-            w += strip_secrets(w, pc[i].p, pc[i].n) + 1;
+            w += sh__logs_strip_secrets(w, pc[i].p, pc[i].n) + 1;
         } else {
             memcpy(w, pc[i].p, pc[i].n);
             w[pc[i].n] = 0;
@@ -276,12 +174,13 @@ static void headers(const struct sh_req *r, struct piece *pc)
 {
     for (unsigned i = 0; i < r->nheaders; i++) {
         const struct sh_header *h = &r->headers[i];
-        if (h->name.len == 10 && !pc[F_UA].p && strncasecmp(h->name.ptr, "user-agent", 10) == 0)
-            pc[F_UA] =
+        if (h->name.len == 10 && !pc[SH__LF_UA].p &&
+            strncasecmp(h->name.ptr, "user-agent", 10) == 0)
+            pc[SH__LF_UA] =
                 (struct piece){h->value.ptr, h->value.len < UA_MAX ? h->value.len : UA_MAX, 0};
-        else if (h->name.len == 7 && !pc[F_REFERER].p &&
+        else if (h->name.len == 7 && !pc[SH__LF_REFERER].p &&
                  strncasecmp(h->name.ptr, "referer", 7) == 0)
-            pc[F_REFERER] = (struct piece){
+            pc[SH__LF_REFERER] = (struct piece){
                 h->value.ptr, h->value.len < REFERER_MAX ? h->value.len : REFERER_MAX, 1};
     }
 }
@@ -290,26 +189,27 @@ void sh_logs_request(struct sh_logs *l, const struct sh_req *r, uint64_t exec_us
 {
     if (!atomic_load_explicit(&l->max_days, memory_order_relaxed))
         return;
-    struct piece pc[NF];
+    struct piece pc[SH__LF_COUNT];
     memset(pc, 0, sizeof(pc));
     static const char dash[] = "-";
-    pc[F_METHOD] = r->method_name.ptr ? (struct piece){r->method_name.ptr, r->method_name.len, 0}
-                                      : (struct piece){dash, 1, 0};
-    pc[F_URL] = r->target.ptr ? (struct piece){r->target.ptr, r->target.len, 1}
-                              : (struct piece){dash, 1, 0};
+    pc[SH__LF_METHOD] = r->method_name.ptr
+                            ? (struct piece){r->method_name.ptr, r->method_name.len, 0}
+                            : (struct piece){dash, 1, 0};
+    pc[SH__LF_URL] = r->target.ptr ? (struct piece){r->target.ptr, r->target.len, 1}
+                                   : (struct piece){dash, 1, 0};
     const char *peer = sh_req_peer(r);
-    pc[F_REMOTE_IP] = (struct piece){peer, strlen(peer), 0};
+    pc[SH__LF_REMOTE_IP] = (struct piece){peer, strlen(peer), 0};
     const char *ip = r->client_ip[0] ? r->client_ip : peer;
-    pc[F_USER_IP] = (struct piece){ip, strlen(ip), 0};
+    pc[SH__LF_USER_IP] = (struct piece){ip, strlen(ip), 0};
     headers(r, pc);
     if (r->auth) {
         const char *c = r->auth->collection_name ? r->auth->collection_name : "";
         const char *id = r->auth->record_id ? r->auth->record_id : "";
-        pc[F_AUTH] = (struct piece){c, strlen(c), 0};
-        pc[F_AUTH_ID] = (struct piece){id, strlen(id), 0};
+        pc[SH__LF_AUTH] = (struct piece){c, strlen(c), 0};
+        pc[SH__LF_AUTH_ID] = (struct piece){id, strlen(id), 0};
     }
-    pc[F_RID] = (struct piece){r->rid, strlen(r->rid), 0};
-    struct entry *e = entry_new(l, pc);
+    pc[SH__LF_RID] = (struct piece){r->rid, strlen(r->rid), 0};
+    struct sh__log_entry *e = entry_new(l, pc);
     e->ms = now_ms();
     e->request = 1;
     e->status = r->status;
@@ -331,11 +231,11 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
      * mailer, on purpose, to stderr only: they never reach the stored logs. */
     if (lvl == SH_LOG_WARN && strcmp(mod, "mailer") == 0)
         return;
-    struct piece pc[NF];
+    struct piece pc[SH__LF_COUNT];
     memset(pc, 0, sizeof(pc));
-    pc[F_MOD] = (struct piece){mod, strlen(mod), 0};
-    pc[F_MSG] = (struct piece){msg, len, 0};
-    struct entry *e = entry_new(NULL, pc);
+    pc[SH__LF_MOD] = (struct piece){mod, strlen(mod), 0};
+    pc[SH__LF_MSG] = (struct piece){msg, len, 0};
+    struct sh__log_entry *e = entry_new(NULL, pc);
     e->ms = now_ms();
     e->request = 0;
     e->status = 0;
@@ -345,129 +245,6 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
 }
 
 /* ---- the thread ---- */
-
-/* Log ids: 15 characters of [0-9a-z]: the entry's time in ms as 8 base-36
- * digits, then 7 from a generator of the thread's own, seeded once from
- * libsodium (unique, not secret; no syscall per entry). Time first, so that
- * the id index grows at its right edge: random ids would dirty a different
- * index page per entry, and each dirty page is a WAL write at commit. */
-struct id_gen {
-    uint64_t s;
-};
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void new_id(struct id_gen *g, int64_t ms, char out[16])
-{
-    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    uint64_t t = ms > 0 ? (uint64_t)ms : 0, r = splitmix64(&g->s);
-    for (int i = 7; i >= 0; i--, t /= 36)
-        out[i] = digits[t % 36];
-    for (int i = 8; i < 15; i++, r /= 36)
-        out[i] = digits[r % 36];
-    out[15] = 0;
-}
-
-/* Length of the valid UTF-8 sequence at p (of n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (!len || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
-        return 0; /* overlong, surrogate, past U+10FFFF */
-    return len;
-}
-
-/* Appends "key":"value" with value escaped as JSON; bytes that are not
- * UTF-8 (a header may carry any) become U+FFFD, so the text stays valid. */
-static void json_str(struct sh_buf *b, const char *key, const char *v)
-{
-    if (b->len > 1)
-        sh_buf_append(b, ",", 1);
-    sh_buf_append(b, "\"", 1);
-    sh_buf_appends(b, key);
-    sh_buf_append(b, "\":\"", 3);
-    const unsigned char *p = (const unsigned char *)(v ? v : "");
-    size_t n = strlen((const char *)p);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            sh_buf_append(b, e, 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            sh_buf_appendf(b, "\\u%04x", c);
-            i++;
-        } else if (c < 0x80) {
-            size_t j = i + 1;
-            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
-                j++;
-            sh_buf_append(b, p + i, j - i);
-            i = j;
-        } else {
-            size_t len = utf8_len(p + i, n - i);
-            if (len)
-                sh_buf_append(b, p + i, len);
-            else
-                sh_buf_appends(b, "\\ufffd");
-            i += len ? len : 1;
-        }
-    }
-    sh_buf_append(b, "\"", 1);
-}
-
-/* The entry's data JSON into js and its message into msg (both
- * NUL-terminated; the thread's buffers, reused). */
-static void entry_json(const struct entry *e, struct sh_buf *js, struct sh_buf *msg)
-{
-    js->len = 0;
-    msg->len = 0;
-    sh_buf_append(js, "{", 1);
-    if (e->request) {
-        json_str(js, "type", "request");
-        json_str(js, "url", e->f[F_URL]);
-        json_str(js, "method", e->f[F_METHOD]);
-        sh_buf_appends(js, ",\"status\":");
-        sh_buf_append_u64(js, (uint64_t)(e->status > 0 ? e->status : 0));
-        /* execTime in ms with µs digits, written by hand as format_date */
-        uint64_t us = e->exec_us;
-        char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
-                        (char)('0' + us % 10), 0};
-        sh_buf_appends(js, ",\"execTime\":");
-        sh_buf_append_u64(js, us / 1000);
-        sh_buf_append(js, ".", 1);
-        sh_buf_append(js, frac, 3);
-        json_str(js, "remoteIP", e->f[F_REMOTE_IP]);
-        json_str(js, "userIP", e->f[F_USER_IP]);
-        json_str(js, "userAgent", e->f[F_UA]);
-        json_str(js, "referer", e->f[F_REFERER]);
-        if (e->f[F_AUTH]) {
-            json_str(js, "auth", e->f[F_AUTH]);
-            json_str(js, "authId", e->f[F_AUTH_ID]);
-        }
-        json_str(js, "requestId", e->f[F_RID]);
-        sh_buf_appends(msg, e->f[F_METHOD]);
-        sh_buf_append(msg, " ", 1);
-        sh_buf_appends(msg, e->f[F_URL]);
-    } else {
-        json_str(js, "type", "app");
-        json_str(js, "module", e->f[F_MOD]);
-        sh_buf_appends(msg, e->f[F_MSG]);
-    }
-    sh_buf_append(js, "}", 2); /* with the NUL */
-    sh_buf_append(msg, "", 1);
-}
 
 static int exec_sql(sqlite3 *db, const char *sql)
 {
@@ -484,8 +261,8 @@ static int exec_sql(sqlite3 *db, const char *sql)
     return rc;
 }
 
-static void write_batch(struct sh_logs *l, struct entry **batch, unsigned n, struct id_gen *ids,
-                        struct sh_buf *js, struct sh_buf *msg)
+static void write_batch(struct sh_logs *l, struct sh__log_entry **batch, unsigned n,
+                        struct sh__logs_ids *ids, struct sh_buf *js, struct sh_buf *msg)
 {
     sqlite3_stmt *st = NULL;
     if (exec_sql(l->wdb, "BEGIN IMMEDIATE") != SQLITE_OK)
@@ -496,9 +273,9 @@ static void write_batch(struct sh_logs *l, struct entry **batch, unsigned n, str
         goto rollback;
     for (unsigned i = 0; i < n; i++) {
         char id[16], created[32];
-        new_id(ids, batch[i]->ms, id);
-        format_date(batch[i]->ms, created);
-        entry_json(batch[i], js, msg);
+        sh__logs_id_new(ids, batch[i]->ms, id);
+        sh__logs_format_date(batch[i]->ms, created);
+        sh__logs_entry_json(batch[i], js, msg);
         sqlite3_bind_text(st, 1, id, 15, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, batch[i]->level);
         sqlite3_bind_text(st, 3, msg->data, (int)msg->len - 1, SQLITE_STATIC);
@@ -558,7 +335,7 @@ static void prune(struct sh_logs *l)
     uint64_t max_size = atomic_load(&l->max_size);
     if (days) {
         char cutoff[32];
-        format_date(now_ms() - (int64_t)days * 86400000, cutoff);
+        sh__logs_format_date(now_ms() - (int64_t)days * 86400000, cutoff);
         while (delete_chunk(l,
                             "DELETE FROM _logs WHERE rowid IN (SELECT rowid FROM _logs WHERE "
                             "created < ? ORDER BY created LIMIT ?)",
@@ -590,8 +367,8 @@ static void *thread_main(void *arg)
     struct sh_logs *l = arg;
     (void)pthread_setname_np(pthread_self(), "sh-logs");
     on_log_thread = 1;
-    struct entry **batch = sh_malloc(BATCH_MAX * sizeof(*batch));
-    struct id_gen ids;
+    struct sh__log_entry **batch = sh_malloc(BATCH_MAX * sizeof(*batch));
+    struct sh__logs_ids ids;
     randombytes_buf(&ids.s, sizeof(ids.s));
     struct sh_buf js, msg;
     sh_buf_init(&js);
@@ -620,7 +397,7 @@ static void *thread_main(void *arg)
 
         if (n)
             write_batch(l, batch, n, &ids, &js, &msg);
-        struct entry *back = NULL;
+        struct sh__log_entry *back = NULL;
         unsigned nback = 0;
         for (unsigned i = 0; i < n; i++) {
             if (batch[i]->pooled && nback < POOL_MAX) {
@@ -641,7 +418,7 @@ static void *thread_main(void *arg)
         }
         pthread_mutex_lock(&l->lock);
         while (back) { /* back to the pool, up to POOL_MAX */
-            struct entry *e = back;
+            struct sh__log_entry *e = back;
             back = e->next;
             if (l->npool < POOL_MAX) {
                 e->next = l->pool;
@@ -819,9 +596,9 @@ void sh_logs_free(struct sh_logs *l)
         return;
     for (unsigned i = 0; i < l->count; i++)
         free(l->ring[(l->head + i) % l->cap]);
-    for (struct entry *lists[2] = {l->pool, l->local}, **p = lists; p < lists + 2; p++) {
+    for (struct sh__log_entry *lists[2] = {l->pool, l->local}, **p = lists; p < lists + 2; p++) {
         while (*p) {
-            struct entry *e = *p;
+            struct sh__log_entry *e = *p;
             *p = e->next;
             free(e);
         }

@@ -81,6 +81,54 @@ struct sh__logs_stats {
     uint64_t file_bytes; /* auxiliary.db and its WAL, as last measured by the thread */
 };
 void sh__logs_stats(struct sh_logs *l, struct sh__logs_stats *out);
+
+/* ---- logs_format.c: the pieces of an entry the thread formats ---- */
+
+enum {
+    SH__LF_METHOD,
+    SH__LF_URL,
+    SH__LF_REMOTE_IP,
+    SH__LF_USER_IP,
+    SH__LF_UA,
+    SH__LF_REFERER,
+    SH__LF_AUTH,
+    SH__LF_AUTH_ID,
+    SH__LF_RID,
+    SH__LF_MOD,
+    SH__LF_MSG,
+    SH__LF_COUNT
+};
+
+/* One log entry (the loop or a logging thread fills it, the log thread
+ * formats it): fixed fields, then its strings in the same allocation. */
+struct sh__log_entry {
+    struct sh__log_entry *next; /* on a free list */
+    unsigned pooled;            /* a pool entry of logs_store.c, goes back to the pool */
+    int64_t ms;
+    int level;
+    int request; /* a request log (else an app line: SH__LF_MOD, SH__LF_MSG) */
+    int status;
+    uint64_t exec_us;
+    const char *f[SH__LF_COUNT]; /* NULL = absent */
+    char s[];
+};
+
+/* A generator of log ids; seed s once from randombytes. One per thread. */
+struct sh__logs_ids {
+    uint64_t s;
+};
+/* Writes the id of an entry made at ms (Unix ms): 15 characters and a NUL. */
+void sh__logs_id_new(struct sh__logs_ids *g, int64_t ms, char out[16]);
+/* ms (Unix) as "2006-01-02 15:04:05.000Z", NUL-terminated. */
+void sh__logs_format_date(int64_t ms, char out[32]);
+/* Copies the url src[0..n) into dst (room for n + 1), NUL-terminated,
+ * without the values of query parameters whose decoded name contains
+ * "token", "password" or "secret" (case-insensitive): their names stay.
+ * Returns the length written. */
+size_t sh__logs_strip_secrets(char *dst, const char *src, size_t n);
+/* The entry's data JSON into js and its message into msg, both reset,
+ * then NUL-terminated (len counts the NUL). */
+void sh__logs_entry_json(const struct sh__log_entry *e, struct sh_buf *js, struct sh_buf *msg);
 /* The loop's read-only connection to auxiliary.db (for logs_api.c). */
 sqlite3 *sh__logs_reader(struct sh_logs *l);
 /* Query budget in ms the loop's reads of the logs may take. */
