@@ -49,6 +49,13 @@ struct app {
     struct sh_api_records *records;
     struct sh_api_auth *auth;
     struct sh_redis *redis; /* NULL without --redis */
+    struct sh_logs *logs;
+    struct sh_metrics *metrics;
+    /* --metrics-listen: a server of its own serving only GET /api/metrics */
+    struct sh_config metrics_cfg;
+    struct sh_router metrics_router;
+    struct sh_http_server metrics_http;
+    int has_metrics_http;
     int stopping;
 };
 
@@ -96,6 +103,10 @@ static void stop_loop(struct app *a)
     uv_signal_stop(&a->sigterm);
     uv_signal_stop(&a->sigint);
     uv_timer_stop(&a->drain_timer);
+    if (a->has_metrics_http)
+        sh_http_server_close_all(&a->metrics_http);
+    sh_metrics_stop(a->metrics);
+    sh_logs_close(a->logs);
     sh_api_auth_stop(a->auth);
     sh_api_records_use_redis(a->records, NULL);
     sh_redis_close(a->redis);
@@ -133,6 +144,8 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     sh_log_info("main", "signal %d: draining (deadline %llu ms)", signum,
                 (unsigned long long)a->cfg.drain_timeout);
+    if (a->has_metrics_http)
+        sh_http_server_drain(&a->metrics_http);
     a->drain_timer.data = a;
     uv_timer_start(&a->drain_timer, on_drain_timeout, a->cfg.drain_timeout, 0);
     sh_http_server_drain(&a->http);
@@ -160,6 +173,7 @@ static int mkdir_p(const char *dir)
 /* Closes the database before serving started (start-up failed). */
 static void close_db_now(struct app *a)
 {
+    sh_logs_close(a->logs);
     if (a->auth)
         sh_api_auth_stop(a->auth);
     sh_catalog_close(&a->catalog);
@@ -206,6 +220,12 @@ static int open_storage(struct app *a)
         return 2;
     }
     a->records = sh_api_records_new(a->loop, &a->cfg, a->db, &a->catalog, a->auth);
+    a->logs = sh_logs_open(a->loop, &a->cfg, err, sizeof(err));
+    if (!a->logs) {
+        fprintf(stderr, "stagehand: %s\n", err);
+        close_db_now(a);
+        return 1;
+    }
     return 0;
 }
 
@@ -227,6 +247,7 @@ static void open_redis(struct app *a)
         a->redis = NULL;
     sh_api_records_use_redis(a->records, a->redis);
     sh_api_auth_join_group(a->auth, a->redis);
+    sh_metrics_add_redis(a->metrics, a->redis);
 }
 
 static int serve(int argc, char **argv, char **envp)
@@ -322,20 +343,46 @@ static int serve_locked(struct app *a)
         sh_api_auth_register(&a->router, a->auth) ||
         sh_api_records_register(&a->router, a->records) ||
         sh_api_realtime_register(&a->router, a->records) ||
-        sh_api_collections_register(&a->router, a->records)) {
+        sh_api_collections_register(&a->router, a->records) ||
+        sh_logs_register(&a->router, a->logs)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
+        uv_run(a->loop, UV_RUN_NOWAIT); /* the logs' handle closes */
+        sh_logs_free(a->logs);
         return 1;
     }
     sh_http_server_init(&a->http, a->loop, &a->cfg, sh_router_dispatch, &a->router);
     a->http.on_drained = on_drained;
-    if (sh_http_server_listen(&a->http, err, sizeof(err))) {
+    a->metrics = sh_metrics_new(a->loop, &a->cfg, &a->router, &a->http, a->db, a->auth, a->logs);
+    sh_metrics_register(&a->router, a->metrics);
+    sh_metrics_add_records(a->metrics, a->records);
+    a->http.on_done = sh_metrics_on_done;
+    a->http.on_done_ud = a->metrics;
+    if (a->cfg.metrics_listen) {
+        /* The same config but one listener; its strings stay the main config's. */
+        a->metrics_cfg = a->cfg;
+        a->metrics_cfg.listen[0] = a->cfg.metrics_listen;
+        a->metrics_cfg.nlisten = 1;
+        a->metrics_cfg.nowned = 0;
+        sh_router_init(&a->metrics_router, &a->metrics_cfg);
+        sh_router_use(&a->metrics_router, sh_api_mw_auth, a->auth);
+        sh_metrics_register(&a->metrics_router, a->metrics);
+        sh_http_server_init(&a->metrics_http, a->loop, &a->metrics_cfg, sh_router_dispatch,
+                            &a->metrics_router);
+        a->has_metrics_http = 1;
+    }
+    if (sh_http_server_listen(&a->http, err, sizeof(err)) ||
+        (a->has_metrics_http && sh_http_server_listen(&a->metrics_http, err, sizeof(err)))) {
         fprintf(stderr, "stagehand: %s\n", err);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
+        sh_metrics_stop(a->metrics);
+        uv_run(a->loop, UV_RUN_NOWAIT);
+        sh_metrics_free(a->metrics);
+        sh_logs_free(a->logs);
         return 1;
     }
     uv_signal_init(a->loop, &a->sigterm);
@@ -351,13 +398,23 @@ static int serve_locked(struct app *a)
         printf("%s\n", a->http.net.listeners[i].bound);
         sh_log_info("main", "listening on %s", a->http.net.listeners[i].bound);
     }
+    if (a->has_metrics_http) {
+        printf("metrics %s\n", a->metrics_http.net.listeners[0].bound);
+        sh_log_info("main", "metrics listening on %s", a->metrics_http.net.listeners[0].bound);
+    }
     fflush(stdout);
 
     uv_run(a->loop, UV_RUN_DEFAULT);
 
     sh_http_server_deinit(&a->http);
+    if (a->has_metrics_http)
+        sh_http_server_deinit(&a->metrics_http);
     uv_run(a->loop, UV_RUN_DEFAULT); /* let close callbacks run */
     sh_router_deinit(&a->router);
+    if (a->has_metrics_http)
+        sh_router_deinit(&a->metrics_router);
+    sh_metrics_free(a->metrics);
+    sh_logs_free(a->logs);
     sh_api_records_free(a->records);
     sh_api_auth_free(a->auth);
     if (a->has_files)

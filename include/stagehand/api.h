@@ -143,5 +143,70 @@ int sh_api_batch(struct sh_req *r, void *ud);
 int sh_api_realtime_register(struct sh_router *rt, struct sh_api_records *a);
 int sh_api_realtime_connect(struct sh_req *r, void *ud);
 int sh_api_realtime_subscribe(struct sh_req *r, void *ud);
+/* ---- operations: metrics and stored logs (API.md "Health and operations"; api/ops/) ---- */
+
+struct sh_http_server;
+struct sh_metrics;
+struct sh_logs;
+
+/*
+ * The stored logs: request logs and warn/error lines written to
+ * <cfg->dir>/auxiliary.db (WAL, synchronous=NORMAL) in batches by a thread of
+ * its own, through a queue of cfg->logs_queue entries (beyond it entries are
+ * dropped and counted), pruned every cfg->logs_prune_interval to
+ * cfg->logs_max_days and cfg->logs_max_size. Opens the file (blocking: at
+ * start-up), starts the thread and becomes the log's warn/error sink. The
+ * state, or NULL with a one-line message in err. cfg and loop are borrowed.
+ */
+struct sh_logs *sh_logs_open(uv_loop_t *loop, const struct sh_config *cfg, char *err,
+                             size_t errlen);
+/* Retention from now on (the settings API calls this): days kept (0: store
+ * nothing more) and the size cap in bytes (0: none). Any thread. */
+void sh_logs_set_retention(struct sh_logs *l, unsigned max_days, uint64_t max_size);
+/* Queues the request log of r, which took exec_us (loop; never blocks: a
+ * full queue drops the entry and counts it). No secret is copied: no
+ * Authorization, Cookie or body, and `token` query values are cut from the
+ * url and referer. */
+void sh_logs_request(struct sh_logs *l, const struct sh_req *r, uint64_t exec_us);
+/* Adds GET /api/logs, /api/logs/stats, /api/logs/:id and DELETE /api/logs
+ * (superusers only). 0 or a negative code. */
+int sh_logs_register(struct sh_router *rt, struct sh_logs *l);
+/* At shutdown, after the last request: writes what is queued, stops the
+ * thread, leaves the log sink and closes the handles (run the loop once more
+ * for their callbacks). Safe to call twice; NULL is ignored. */
+void sh_logs_close(struct sh_logs *l);
+/* After sh_logs_close and the loop's close callbacks. NULL is ignored. */
+void sh_logs_free(struct sh_logs *l);
+
+/*
+ * The metrics of GET /api/metrics (Prometheus text 0.0.4). Counts on the
+ * loop in plain integers (no lock, no formatting per request); reads the
+ * other threads' counters (writer, hashing pool, log thread) and the process
+ * when scraped. rt, http, db, auth and logs are borrowed (auth and logs may be
+ * NULL) and must outlive it. Allocation failure aborts.
+ */
+struct sh_metrics *sh_metrics_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                  const struct sh_router *rt, const struct sh_http_server *http,
+                                  struct sh_db *db, struct sh_api_auth *auth, struct sh_logs *logs);
+/* Registers a family of one sample, read(ud) when scraped: a later
+ * metric (cache, realtime) is one call. type is "counter" (name ends in
+ * _total) or "gauge". 0, or SH_EINVAL when the table is full. */
+int sh_metrics_add(struct sh_metrics *m, const char *name, const char *help, const char *type,
+                   double (*read)(void *ud), void *ud);
+/* The http server's on_done hook (ud: the struct sh_metrics): counts r and
+ * queues its stored log. Loop thread. */
+void sh_metrics_on_done(const struct sh_req *r, void *ud);
+/* The families of the Redis client (redis may be NULL: none), and of the
+ * records' Redis list answers and realtime streams (ops/metrics_features.c). */
+struct sh_redis;
+void sh_metrics_add_redis(struct sh_metrics *m, struct sh_redis *redis);
+void sh_metrics_add_records(struct sh_metrics *m, struct sh_api_records *a);
+/* Adds GET /api/metrics with ud m. 0 or a negative code. */
+int sh_metrics_register(struct sh_router *rt, struct sh_metrics *m);
+/* GET /api/metrics: a superuser, or `Authorization: Bearer <--metrics-token>`. */
+int sh_api_metrics(struct sh_req *r, void *ud);
+/* Closes the lag timer (run the loop for its callback before the free). */
+void sh_metrics_stop(struct sh_metrics *m);
+void sh_metrics_free(struct sh_metrics *m);
 
 #endif

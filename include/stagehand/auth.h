@@ -158,6 +158,10 @@ unsigned sh_hash_pool_cancel(struct sh_hash_pool *p,
 /* sh_password_needs_rehash with the pool's parameters. */
 int sh_hash_pool_needs_rehash(const struct sh_hash_pool *p, const char *hash);
 
+/* bucket i: hashes that took 2^i .. 2^(i+1)-1 µs (0 µs in bucket 0; the
+ * last, all above) */
+#define SH_HASH_US_BUCKETS 24
+
 struct sh_hash_pool_stats {
     unsigned threads, running, queued, max_queue; /* running/queued: now */
     int nice;                                     /* as started with */
@@ -166,6 +170,8 @@ struct sh_hash_pool_stats {
     uint64_t dropped;         /* of those, jobs dropped unhashed by sh_hash_pool_cancel */
     enum sh_hash_sched sched; /* as started with */
     uint64_t dummy;           /* verifies run against the dummy hash */
+    uint64_t hash_us_total;   /* µs spent in finished hashes and verifies */
+    uint64_t hash_us[SH_HASH_US_BUCKETS];
 };
 /* A consistent snapshot; loop thread. */
 void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats *out);

@@ -110,6 +110,13 @@ struct sh_config {
     /* --init-schema none: a new data directory starts without the default
      * `users` collection (default: with it, as PocketBase's) */
     int init_schema_none;
+    /* operations: metrics and stored logs (api/ops) */
+    const char *metrics_token;    /* bearer token that may scrape /api/metrics; NULL = none */
+    const char *metrics_listen;   /* a listener of its own for /api/metrics; NULL = none */
+    unsigned logs_max_days;       /* stored logs kept this many days; 0 = none stored */
+    uint64_t logs_max_size;       /* bytes of auxiliary.db past which the oldest go */
+    unsigned logs_queue;          /* entries waiting for the log thread before drops */
+    uint64_t logs_prune_interval; /* ms between prunes */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

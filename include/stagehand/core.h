@@ -123,6 +123,14 @@ void sh_log_raw(const char *line, size_t len);
 /* Writes buffered lines to stderr. Called by a loop timer, when the buffer is
  * large, and at exit. */
 void sh_log_flush(void);
+/* A sink that also receives every warn and error line written (its module
+ * and message, NUL-terminated, len bytes) from any thread, outside the log's
+ * lock; it must be thread-safe and must not block. A line the sink logs
+ * itself is not passed to it again. NULL removes it. Set before threads
+ * start and removed after they stop (the stored logs, api/ops). */
+typedef void (*sh_log_sink_fn)(enum sh_log_level lvl, const char *mod, const char *msg, size_t len,
+                               void *ud);
+void sh_log_set_sink(sh_log_sink_fn fn, void *ud);
 /* Appends key="value" to b, quoting and escaping as logfmt requires. */
 void sh_log_kv(struct sh_buf *b, const char *key, const char *val, size_t len);
 

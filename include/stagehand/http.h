@@ -101,6 +101,7 @@ struct sh_req {
     struct sh_str params[SH_REQ_MAX_PARAMS];
     unsigned nparams;
     const char *route; /* the matched pattern, for logs and metrics */
+    unsigned route_id; /* 1 + the matched route's index in its router; 0 = none */
 
     const struct sh_auth *auth; /* set by the auth middleware; NULL = guest */
     char client_ip[48];         /* the client's address (see --trusted-proxy) */
@@ -136,6 +137,12 @@ struct sh_http_server {
     uint64_t requests;
     unsigned draining : 1;
     void (*on_drained)(struct sh_http_server *s); /* all connections gone while draining */
+    /* Called for every finished request (after the access line, before the
+     * request's memory is reset: r and its headers are still readable), on
+     * the loop; metrics and stored logs hook in here. NULL = none. */
+    void (*on_done)(const struct sh_req *r, void *ud);
+    void *on_done_ud;
+    uint64_t in_flight; /* requests handed to the handler, not yet finished */
 
     /* The server's own state, kept here rather than in file statics so that
      * servers are independent (tests, fuzzing, embedding); for the http

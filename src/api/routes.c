@@ -12,7 +12,7 @@ int sh_api_register(struct sh_router *rt, struct sh_static *files)
 {
     int rc = 0;
     rc |= sh_router_use(rt, sh_mw_cors, rt);
-    rc |= sh_router_add(rt, SH_METHOD_GET, "/api/health", sh_api_health, NULL);
+    rc |= sh_router_add(rt, SH_METHOD_GET, "/api/health", sh_api_health, rt);
     if (files)
         sh_router_fallback(rt, sh_static_handle, files);
     return rc ? SH_EINVAL : 0;

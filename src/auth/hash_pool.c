@@ -58,6 +58,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -88,6 +89,7 @@ struct shared {
     unsigned queued, running;
     unsigned next_index; /* hands each thread its index as it starts */
     uint64_t dummy;
+    uint64_t hash_us_total, hash_us[SH_HASH_US_BUCKETS]; /* durations of run jobs */
     int stopping;
 };
 
@@ -240,9 +242,18 @@ static void *worker_main(void *arg)
         s->running++;
         pthread_mutex_unlock(&s->lock);
 
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         run_job(p, j);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        unsigned b = 0;
+        while (b + 1 < SH_HASH_US_BUCKETS && us >= (int64_t)2 << b)
+            b++;
 
         pthread_mutex_lock(&s->lock);
+        s->hash_us_total += us > 0 ? (uint64_t)us : 0;
+        s->hash_us[b]++;
         s->running--;
         s->dummy += (uint64_t)j->dummy_ran;
         if (s->done_tail)
@@ -563,6 +574,8 @@ void sh_hash_pool_stats(const struct sh_hash_pool *p, struct sh_hash_pool_stats 
     out->running = p->sh->running;
     out->queued = p->sh->queued;
     out->dummy = p->sh->dummy;
+    out->hash_us_total = p->sh->hash_us_total;
+    memcpy(out->hash_us, p->sh->hash_us, sizeof out->hash_us);
     pthread_mutex_unlock(&p->sh->lock);
     out->done = p->done;
     out->rejected = p->rejected;

@@ -184,6 +184,18 @@ static const struct opt opts[] = {
      "bytes of an uploaded file's name as sent (400)"},
     {"init-schema", "STAGEHAND_INIT_SCHEMA", OPT_INIT_SCHEMA, F(init_schema_none),
      "default|none: whether a new data directory starts with PocketBase's `users` collection"},
+    {"metrics-token", "STAGEHAND_METRICS_TOKEN", OPT_STR, F(metrics_token),
+     "bearer token that may read GET /api/metrics besides superusers"},
+    {"metrics-listen", "STAGEHAND_METRICS_LISTEN", OPT_STR, F(metrics_listen),
+     "host:port of a listener of its own serving only GET /api/metrics"},
+    {"logs-max-days", "STAGEHAND_LOGS_MAX_DAYS", OPT_COUNT0, F(logs_max_days),
+     "days stored logs (<dir>/auxiliary.db) are kept (0: no logs are stored)"},
+    {"logs-max-size", "STAGEHAND_LOGS_MAX_SIZE", OPT_SIZE, F(logs_max_size),
+     "size of the stored logs past which the oldest are deleted"},
+    {"logs-queue", "STAGEHAND_LOGS_QUEUE", OPT_COUNT, F(logs_queue),
+     "log entries waiting for the log thread; beyond it entries are dropped (counted)"},
+    {"logs-prune-interval", "STAGEHAND_LOGS_PRUNE_INTERVAL", OPT_DURATION, F(logs_prune_interval),
+     "how often old stored logs are pruned"},
 };
 
 #undef F
@@ -252,6 +264,10 @@ void sh_config_init(struct sh_config *c)
     c->realtime_max_subscriptions = 1000;
     c->realtime_max_topic = 2500;
     c->realtime_max_clients = 50000;
+    c->logs_max_days = 5; /* PocketBase's logs.maxDays */
+    c->logs_max_size = 256ull << 20;
+    c->logs_queue = 10000;
+    c->logs_prune_interval = 600000;
 }
 
 void sh_config_deinit(struct sh_config *c)

@@ -91,6 +91,18 @@ void sh_log_kv(struct sh_buf *b, const char *key, const char *val, size_t len)
     sh_buf_append(b, "\"", 1);
 }
 
+static sh_log_sink_fn sink_fn;
+static void *sink_ud;
+static _Thread_local int in_sink;
+
+void sh_log_set_sink(sh_log_sink_fn fn, void *ud)
+{
+    pthread_mutex_lock(&log_lock);
+    sink_fn = fn;
+    sink_ud = ud;
+    pthread_mutex_unlock(&log_lock);
+}
+
 void sh_log_write(enum sh_log_level lvl, const char *mod, const char *kv, const char *fmt, ...)
 {
     char msg[1024];
@@ -111,7 +123,14 @@ void sh_log_write(enum sh_log_level lvl, const char *mod, const char *kv, const 
     sh_buf_append(&logbuf, "\n", 1);
     if (lvl >= SH_LOG_ERROR || logbuf.len >= FLUSH_AT)
         flush_locked();
+    sh_log_sink_fn fn = lvl >= SH_LOG_WARN && !in_sink ? sink_fn : NULL;
+    void *ud = sink_ud;
     pthread_mutex_unlock(&log_lock);
+    if (fn) {
+        in_sink = 1;
+        fn(lvl, mod, msg, (size_t)n, ud);
+        in_sink = 0;
+    }
 }
 
 void sh_log_raw(const char *line, size_t len)

@@ -85,8 +85,12 @@ void sh__req_done(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
     hc->srv->requests++;
+    if (hc->state == SH_ST_HANDLER)
+        hc->srv->in_flight--;
     if (!hc->sse) /* an event stream was logged when it started (sse.c) */
         sh__access_log(hc);
+    if (hc->srv->on_done)
+        hc->srv->on_done(r, hc->srv->on_done_ud);
     int keep = r->keep_alive && !hc->close_after && !hc->srv->draining && hc->state != SH_ST_DEAD;
     int was_async = !hc->in_handler && hc->state == SH_ST_HANDLER;
     sh__req_watch_clear(hc);
@@ -123,6 +127,7 @@ static void dispatch(struct sh_http_conn *hc)
     r->upload_error = sh__upload_error(hc);
     sh__req_assign_id(hc->srv, r);
     hc->state = SH_ST_HANDLER;
+    hc->srv->in_flight++;
     deadline_set(hc, 0);
     hc->in_handler = 1;
     int rc = hc->srv->handler(r, hc->srv->handler_ud);
@@ -424,6 +429,8 @@ static void on_free(struct sh_conn *c)
 {
     struct sh_http_conn *hc = hconn(c);
     yield_cancel(hc);
+    if (hc->state == SH_ST_HANDLER)
+        hc->srv->in_flight--; /* its request will never finish */
     hc->gen++;
     hc->req.gen = hc->gen;
     sh__req_watch_clear(hc);

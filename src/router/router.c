@@ -190,18 +190,22 @@ void sh_router_format_allow(unsigned methods, char *buf, size_t len)
 int sh_router_dispatch(struct sh_req *r, void *ud)
 {
     struct sh_router *rt = ud;
-    for (unsigned i = 0; i < rt->nmiddleware; i++)
-        if (rt->middleware[i](r, rt->middleware_ud[i]) == SH_HANDLED)
-            return SH_HANDLED;
-
+    /* Matched before the middleware, so that what a middleware answers (a
+     * 429) is counted and logged under its route; the match is pure. */
     struct sh_route_match m;
-    if (sh_router_match(rt, r->method, r->path, &m)) {
+    int matched = sh_router_match(rt, r->method, r->path, &m);
+    if (matched) {
         r->route = m.route->pattern;
+        r->route_id = (unsigned)(m.route - rt->routes) + 1;
         r->nparams = m.nparams;
         memcpy(r->param_names, m.param_names, sizeof(m.param_names[0]) * m.nparams);
         memcpy(r->params, m.params, sizeof(m.params[0]) * m.nparams);
-        return m.route->fn(r, m.route->ud);
     }
+    for (unsigned i = 0; i < rt->nmiddleware; i++)
+        if (rt->middleware[i](r, rt->middleware_ud[i]) == SH_HANDLED)
+            return SH_HANDLED;
+    if (matched)
+        return m.route->fn(r, m.route->ud);
     if (m.allow) {
         char allow[96];
         sh_router_format_allow(m.allow, allow, sizeof(allow));
