@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <uv.h>
 
 #include "stagehand/api.h"
+#include "stagehand/backup.h"
 #include "stagehand/catalog.h"
 #include "stagehand/cli.h"
 #include "stagehand/config.h"
@@ -47,7 +49,11 @@ struct app {
     struct sh_catalog catalog;
     struct sh_api_records *records;
     struct sh_api_auth *auth;
+    struct sh_api_backups *backups;
     int stopping;
+    int restore; /* a validated restore: swap the data and re-execute at the end */
+    int argc;    /* serve's arguments, for that re-execution */
+    char **argv;
 };
 
 static void usage(FILE *f)
@@ -61,6 +67,8 @@ static void usage(FILE *f)
           "  stagehand superuser upsert EMAIL PASSWORD [--dir DIR]\n"
           "  stagehand superuser delete EMAIL [--dir DIR]\n"
           "                            create, update or delete a superuser (ditto)\n"
+          "  stagehand backup create [NAME.zip] | list | restore KEY [--dir DIR]\n"
+          "                            back up or restore a data directory\n"
           "  stagehand version         print the version\n"
           "  stagehand --help          this text\n",
           f);
@@ -94,6 +102,7 @@ static void stop_loop(struct app *a)
     uv_signal_stop(&a->sigterm);
     uv_signal_stop(&a->sigint);
     uv_timer_stop(&a->drain_timer);
+    sh_api_backups_stop(a->backups);
     sh_api_auth_stop(a->auth);
     sh_catalog_close(&a->catalog);
     if (a->db)
@@ -128,6 +137,19 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     sh_log_info("main", "signal %d: draining (deadline %llu ms)", signum,
                 (unsigned long long)a->cfg.drain_timeout);
+    a->drain_timer.data = a;
+    uv_timer_start(&a->drain_timer, on_drain_timeout, a->cfg.drain_timeout, 0);
+    sh_http_server_drain(&a->http);
+}
+
+/* A restore was validated and staged: drain as on SIGTERM; serve() swaps the
+ * data in once the database is closed and re-executes the server. */
+static void on_restore(void *arg)
+{
+    struct app *a = arg;
+    if (a->restore || a->signals)
+        return;
+    a->restore = 1;
     a->drain_timer.data = a;
     uv_timer_start(&a->drain_timer, on_drain_timeout, a->cfg.drain_timeout, 0);
     sh_http_server_drain(&a->http);
@@ -198,10 +220,47 @@ static int open_storage(struct app *a)
         return 2;
     }
     a->records = sh_api_records_new(a->loop, &a->cfg, a->db, &a->catalog, a->auth);
+    a->backups = sh_api_backups_new(a->loop, &a->cfg, a->auth, on_restore, a);
     return 0;
 }
 
 static int serve_locked(struct app *a);
+
+static char self_name[] = "stagehand", serve_word[] = "serve", listen_flag[] = "--listen";
+static char *self_argv0 = self_name;
+static char bound_addrs[8][128];
+static unsigned nbound;
+
+/* After a restore: runs this binary again with serve's arguments, its
+ * --listen flags replaced by the addresses bound now (a port 0 stays the
+ * port clients know). The pid stays, so a supervisor sees no exit. */
+static void reexec(struct app *a)
+{
+    char **av = calloc((size_t)a->argc + 2 * nbound + 3, sizeof(char *));
+    if (!av)
+        return;
+    int n = 0;
+    av[n++] = self_argv0;
+    av[n++] = serve_word;
+    for (int i = 0; i < a->argc; i++) {
+        if (strcmp(a->argv[i], "--listen") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a->argv[i], "--listen=", 9) == 0)
+            continue;
+        av[n++] = a->argv[i];
+    }
+    for (unsigned i = 0; i < nbound; i++) {
+        av[n++] = listen_flag;
+        av[n++] = bound_addrs[i];
+    }
+    sh_log_info("main", "restarting after the restore");
+    sh_log_flush();
+    execv("/proc/self/exe", av);
+    fprintf(stderr, "stagehand: cannot restart after the restore: %s\n", strerror(errno));
+    free(av);
+}
 
 static int serve(int argc, char **argv, char **envp)
 {
@@ -255,7 +314,18 @@ static int serve(int argc, char **argv, char **envp)
                 a.cfg.dir);
         return 1;
     }
+    a.argc = argc;
+    a.argv = argv;
     int rc = serve_locked(&a);
+    if (rc == 0 && a.restore) {
+        char why[256];
+        if (sh_backup_restore_swap(a.cfg.dir, why, sizeof(why)) != 0)
+            sh_log_error("main", "restore failed, the old data stays: %s", why);
+        sh_log_flush();
+        sh_db_dir_unlock(lock_fd);
+        reexec(&a); /* returns only if exec failed */
+        return 1;
+    }
     sh_db_dir_unlock(lock_fd);
     return rc;
 }
@@ -279,20 +349,25 @@ static int serve_locked(struct app *a)
     if (sh_api_register(&a->router, a->has_files ? &a->files : NULL) ||
         sh_api_auth_register(&a->router, a->auth) ||
         sh_api_records_register(&a->router, a->records) ||
-        sh_api_collections_register(&a->router, a->records)) {
+        sh_api_collections_register(&a->router, a->records) ||
+        sh_api_backups_register(&a->router, a->backups)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
+        sh_api_backups_stop(a->backups);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
+        sh_api_backups_free(a->backups);
         return 1;
     }
     sh_http_server_init(&a->http, a->loop, &a->cfg, sh_router_dispatch, &a->router);
     a->http.on_drained = on_drained;
     if (sh_http_server_listen(&a->http, err, sizeof(err))) {
         fprintf(stderr, "stagehand: %s\n", err);
+        sh_api_backups_stop(a->backups);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
+        sh_api_backups_free(a->backups);
         return 1;
     }
     uv_signal_init(a->loop, &a->sigterm);
@@ -303,6 +378,9 @@ static int serve_locked(struct app *a)
     uv_timer_init(a->loop, &a->drain_timer);
 
     for (unsigned i = 0; i < a->http.net.nlisteners; i++) {
+        if (nbound < SH_ARRAY_LEN(bound_addrs))
+            snprintf(bound_addrs[nbound++], sizeof(bound_addrs[0]), "%s",
+                     a->http.net.listeners[i].bound);
         printf("%s\n", a->http.net.listeners[i].bound);
         sh_log_info("main", "listening on %s", a->http.net.listeners[i].bound);
     }
@@ -315,12 +393,14 @@ static int serve_locked(struct app *a)
     sh_router_deinit(&a->router);
     sh_api_records_free(a->records);
     sh_api_auth_free(a->auth);
+    sh_api_backups_free(a->backups);
     if (a->has_files)
         sh_static_deinit(&a->files);
     sh_log_info("main", "stopped after %llu requests", (unsigned long long)a->http.requests);
     sh_log_flush();
     uv_loop_close(a->loop);
-    sh_config_deinit(&a->cfg);
+    if (!a->restore) /* serve() still needs the directory for the swap */
+        sh_config_deinit(&a->cfg);
     return 0;
 }
 
@@ -335,6 +415,7 @@ int main(int argc, char **argv, char **envp)
         usage(stderr);
         return 2;
     }
+    self_argv0 = argv[0];
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return serve(argc - 2, argv + 2, envp);
@@ -348,6 +429,12 @@ int main(int argc, char **argv, char **envp)
         sh_log_min_level = SH_LOG_WARN;
         int rc = argc < 3 ? (sh_cli_superuser_usage(stderr), 2)
                           : sh_cli_superuser(argc - 2, argv + 2, envp);
+        sh_log_flush();
+        return rc;
+    }
+    if (strcmp(cmd, "backup") == 0) {
+        sh_log_min_level = SH_LOG_WARN;
+        int rc = argc < 3 ? (sh_cli_backup_usage(stderr), 2) : sh_cli_backup(argc - 2, argv + 2, envp);
         sh_log_flush();
         return rc;
     }

@@ -101,4 +101,27 @@ int sh_api_records_create(struct sh_req *r, void *ud);
 int sh_api_records_update(struct sh_req *r, void *ud);
 int sh_api_records_delete(struct sh_req *r, void *ud);
 
+/* ---- backups (PocketBase's backups API; api/ops/) ---- */
+
+/*
+ * The backups state (struct sh_api_backups, opaque; api/ops/ops_int.h): the
+ * backup thread (one operation at a time) and its completion. on_restore(arg)
+ * runs on the loop once a restore's archive was validated and staged (the
+ * 204 is sent): the server must then drain, close its database, call
+ * sh_backup_restore_swap and restart (main.c re-executes itself).
+ */
+struct sh_api_backups;
+/* cfg and auth are borrowed and must outlive it. Allocation failure aborts. */
+struct sh_api_backups *sh_api_backups_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                          struct sh_api_auth *auth, void (*on_restore)(void *),
+                                          void *arg);
+/* Before the database closes: waits for a running backup thread (shutdown
+ * finishes the archive being written) and closes the async handle. Safe to
+ * call twice. */
+void sh_api_backups_stop(struct sh_api_backups *b);
+/* After sh_api_backups_stop and the close callbacks. NULL is ignored. */
+void sh_api_backups_free(struct sh_api_backups *b);
+/* Adds the backups routes and POST /api/files/token. 0 or a negative code. */
+int sh_api_backups_register(struct sh_router *rt, struct sh_api_backups *b);
+
 #endif

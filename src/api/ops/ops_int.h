@@ -1,0 +1,53 @@
+/*
+ * Internals of the operations handlers (api/ops/): the backups state that
+ * backups.c (routes, the backup thread) and backup_download.c share. Not a
+ * public interface.
+ */
+#ifndef STAGEHAND_OPS_INT_H
+#define STAGEHAND_OPS_INT_H
+
+#include <uv.h>
+
+#include "stagehand/backup.h"
+#include "stagehand/http.h"
+
+struct sh_api_auth;
+
+enum {
+    SH__BK_CREATE = 1, /* POST /api/backups */
+    SH__BK_AUTO,       /* the backups.cron job: create "@auto_...", then prune */
+    SH__BK_RESTORE,    /* POST /api/backups/{key}/restore: extract and validate */
+};
+
+struct sh_api_backups {
+    uv_loop_t *loop;
+    const char *dir; /* the data directory (borrowed from the config) */
+    struct sh_api_auth *auth;
+    void (*on_restore)(void *arg); /* a validated restore asks the server to swap */
+    void *arg;
+    uv_async_t async; /* the thread's end */
+    uv_thread_t thread;
+    int nice;          /* added to the backup thread's nice value */
+    unsigned max_keep; /* scheduled backups kept (cronMaxKeep); 0 = all */
+    int running;       /* a thread runs (one operation at a time) */
+    int restoring;     /* a restore was validated: the server is stopping */
+    int stopped;
+    /* the operation; written by the thread, read by the loop after the join */
+    int kind;
+    char key[SH_BACKUP_KEY_MAX + 1];
+    int rc;
+    char err[256];
+    struct sh_req_watch watch; /* the request to answer; cleared if it went */
+    void (*done_cb)(void *arg, int rc); /* a scheduled run's end (crons), or NULL */
+    void *done_arg;
+};
+
+/* Starts operation kind on key on the backup thread, answering r (may be
+ * NULL: a scheduled run) when it ends. 0, SH_EBUSY (one runs, a restore is
+ * under way, or stopping), SH_EINTERNAL (no thread). Loop thread. */
+int sh__ops_backup_start(struct sh_api_backups *b, int kind, const char *key, struct sh_req *r);
+
+/* GET /api/backups/{key}?token= (backup_download.c). */
+int sh__ops_backup_download(struct sh_req *r, void *ud);
+
+#endif
