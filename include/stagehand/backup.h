@@ -25,6 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Default pace of a backup beside a running server, bytes/s (--backup-rate). */
+#define SH_BACKUP_RATE_DEFAULT (32u << 20)
+
 /* Longest key, in bytes (PocketBase's limit for a backup name). */
 #define SH_BACKUP_KEY_MAX 150
 
@@ -47,11 +50,15 @@ int sh_backup_path(const char *dir, const char *key, char *out, size_t outlen);
  * Makes the backup <dir>/backups/<key> (the folder is created 0700 if
  * missing). nice_inc (0..19) is added to the calling thread's nice value
  * first (Linux, per thread), so that the copy and the compression give way
- * to the loop and the writer on a shared CPU. Returns 0, SH_ECONFLICT if
+ * to the loop and the writer on a shared CPU; rate (bytes per second, 0:
+ * unlimited) paces what the snapshot copies and the archive reads, so that
+ * the disk stays mostly the writer's (each of its commits waits for an
+ * fsync). Returns 0, SH_ECONFLICT if
  * the key exists, SH_EINVAL for a bad key, or a negative code with a
  * one-line reason in err (also logged).
  */
-int sh_backup_create(const char *dir, const char *key, int nice_inc, char *err, size_t errlen);
+int sh_backup_create(const char *dir, const char *key, int nice_inc, uint64_t rate, char *err,
+                     size_t errlen);
 
 struct sh_backup_info {
     char key[SH_BACKUP_KEY_MAX + 1];

@@ -86,8 +86,34 @@ int sh_backup_path(const char *dir, const char *key, char *out, size_t outlen)
     return n < 0 || (size_t)n >= outlen ? SH_ETOOBIG : 0;
 }
 
-/* Copies the database at src into a new file dst (a consistent snapshot). */
-static int snapshot(const char *src, const char *dst, char *err, size_t errlen)
+/* The pace of one backup: bytes read so far against the rate (0: none). */
+struct pace {
+    uint64_t rate, bytes;
+    int64_t start_ms;
+};
+
+/* Sleeps until bytes more fit the rate: the disk's bandwidth stays mostly
+ * the writer's, whose every commit waits for an fsync. */
+static void pace_add(struct pace *p, uint64_t bytes)
+{
+    p->bytes += bytes;
+    if (!p->rate)
+        return;
+    int64_t due = p->start_ms + (int64_t)(p->bytes * 1000 / p->rate), now = mono_ms();
+    if (due > now) {
+        struct timespec ts = {(time_t)((due - now) / 1000), (long)((due - now) % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+#define SNAPSHOT_PAGES 64 /* pages per backup step between pauses */
+
+/* Copies the database at src into a new file dst: a consistent snapshot.
+ * The source connection holds one read transaction over every step, so the
+ * steps copy one version (no restart when the server commits meanwhile) and,
+ * in WAL mode, never block the writer; between steps the copy pauses to keep
+ * to the pace. */
+static int snapshot(const char *src, const char *dst, struct pace *pc, char *err, size_t errlen)
 {
     sqlite3 *s = NULL, *d = NULL;
     int rc = sqlite3_open_v2(src, &s, SQLITE_OPEN_READONLY, NULL);
@@ -95,15 +121,29 @@ static int snapshot(const char *src, const char *dst, char *err, size_t errlen)
         rc = sqlite3_open_v2(dst, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(s, 5000);
+        rc = sqlite3_exec(s, "BEGIN; SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK) {
         (void)sqlite3_exec(d, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF", NULL, NULL, NULL);
         sqlite3_backup *b = sqlite3_backup_init(d, "main", s, "main");
         if (!b) {
             rc = sqlite3_errcode(d);
         } else {
-            rc = sqlite3_backup_step(b, -1);
+            uint64_t page = 4096;
+            sqlite3_stmt *ps = NULL;
+            if (sqlite3_prepare_v2(s, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK &&
+                sqlite3_step(ps) == SQLITE_ROW)
+                page = (uint64_t)sqlite3_column_int64(ps, 0);
+            sqlite3_finalize(ps);
+            do {
+                rc = sqlite3_backup_step(b, SNAPSHOT_PAGES);
+                if (rc == SQLITE_OK || rc == SQLITE_DONE)
+                    pace_add(pc, SNAPSHOT_PAGES * page);
+            } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
             int frc = sqlite3_backup_finish(b);
             rc = rc == SQLITE_DONE ? frc : rc;
         }
+        (void)sqlite3_exec(s, "COMMIT", NULL, NULL, NULL);
     }
     if (rc != SQLITE_OK)
         sh__bk_fail(err, errlen, "cannot snapshot %s: %s", src, sqlite3_errstr(rc));
@@ -115,13 +155,94 @@ static int snapshot(const char *src, const char *dst, char *err, size_t errlen)
 struct zctx {
     zip_t *za;
     unsigned files;
+    struct pace *pace;
     char *err;
     size_t errlen;
 };
 
+/* A file read for libzip at the backup's pace (a zip_source_function). */
+struct paced_file {
+    char *path;
+    FILE *f;
+    struct pace *pace;
+    struct stat st;
+    zip_error_t error;
+};
+
+static zip_int64_t paced_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
+{
+    struct paced_file *pf = ud;
+    switch (cmd) {
+    case ZIP_SOURCE_OPEN:
+        pf->f = fopen(pf->path, "rbe");
+        if (!pf->f) {
+            zip_error_set(&pf->error, ZIP_ER_OPEN, errno);
+            return -1;
+        }
+        return 0;
+    case ZIP_SOURCE_READ: {
+        size_t n = fread(data, 1, len > 262144 ? 262144 : (size_t)len, pf->f);
+        if (n == 0 && ferror(pf->f)) {
+            zip_error_set(&pf->error, ZIP_ER_READ, errno);
+            return -1;
+        }
+        pace_add(pf->pace, n);
+        return (zip_int64_t)n;
+    }
+    case ZIP_SOURCE_CLOSE:
+        if (pf->f)
+            fclose(pf->f);
+        pf->f = NULL;
+        return 0;
+    case ZIP_SOURCE_STAT: {
+        zip_stat_t *zs = data;
+        zip_stat_init(zs);
+        zs->size = (zip_uint64_t)pf->st.st_size;
+        zs->mtime = pf->st.st_mtime;
+        zs->valid |= ZIP_STAT_SIZE | ZIP_STAT_MTIME;
+        return sizeof(*zs);
+    }
+    case ZIP_SOURCE_ERROR:
+        return zip_error_to_data(&pf->error, data, len);
+    case ZIP_SOURCE_FREE:
+        if (pf->f)
+            fclose(pf->f);
+        zip_error_fini(&pf->error);
+        free(pf->path);
+        free(pf);
+        return 0;
+    case ZIP_SOURCE_SUPPORTS:
+        return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
+                                              ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE,
+                                              -1);
+    default:
+        zip_error_set(&pf->error, ZIP_ER_OPNOTSUPP, 0);
+        return -1;
+    }
+}
+
+static zip_source_t *paced_source(struct zctx *z, const char *path)
+{
+    struct paced_file *pf = sh_calloc(1, sizeof(*pf));
+    if (stat(path, &pf->st) != 0) {
+        free(pf);
+        return NULL;
+    }
+    pf->path = sh_strdup(path);
+    pf->pace = z->pace;
+    zip_error_init(&pf->error);
+    zip_source_t *src = zip_source_function(z->za, paced_cb, pf);
+    if (!src) {
+        zip_error_fini(&pf->error);
+        free(pf->path);
+        free(pf);
+    }
+    return src;
+}
+
 static int add_file(struct zctx *z, const char *path, const char *name, int level)
 {
-    zip_source_t *src = zip_source_file(z->za, path, 0, -1);
+    zip_source_t *src = paced_source(z, path);
     zip_int64_t idx = src ? zip_file_add(z->za, name, src, ZIP_FL_ENC_UTF_8) : -1;
     if (idx < 0) {
         if (src)
@@ -184,7 +305,8 @@ static void lower_priority(int nice_inc)
 #endif
 }
 
-int sh_backup_create(const char *dir, const char *key, int nice_inc, char *err, size_t errlen)
+int sh_backup_create(const char *dir, const char *key, int nice_inc, uint64_t rate, char *err,
+                     size_t errlen)
 {
     char bdir[4096], final[4096], tmp[4096], snap_data[4096], snap_aux[4096], src[4096];
     if (!sh_backup_key_valid(key)) {
@@ -208,16 +330,17 @@ int sh_backup_create(const char *dir, const char *key, int nice_inc, char *err, 
         return SH_ECONFLICT;
     lower_priority(nice_inc);
     int64_t t0 = mono_ms();
+    struct pace pc = {rate, 0, t0};
     (void)unlink(tmp);
     (void)unlink(snap_data);
     (void)unlink(snap_aux);
     zip_t *za = NULL;
     rc = sh__bk_join(src, sizeof(src), dir, "data.db");
     if (rc == 0)
-        rc = snapshot(src, snap_data, err, errlen);
+        rc = snapshot(src, snap_data, &pc, err, errlen);
     int has_aux = 0;
     if (rc == 0 && sh__bk_join(src, sizeof(src), dir, "auxiliary.db") == 0 && sh__bk_exists(src)) {
-        rc = snapshot(src, snap_aux, err, errlen);
+        rc = snapshot(src, snap_aux, &pc, err, errlen);
         has_aux = 1;
     }
     int64_t t_snap = mono_ms();
@@ -229,7 +352,7 @@ int sh_backup_create(const char *dir, const char *key, int nice_inc, char *err, 
             rc = SH_EINTERNAL;
         }
     }
-    struct zctx z = {za, 0, err, errlen};
+    struct zctx z = {za, 0, &pc, err, errlen};
     if (rc == 0)
         rc = add_file(&z, snap_data, "data.db", 1);
     if (rc == 0 && has_aux)

@@ -43,7 +43,17 @@ static int create(const char *dir, const char *name)
     } else {
         sh_backup_key_default(key, sizeof(key), "", (int64_t)time(NULL));
     }
-    int rc = sh_backup_create(dir, key, 0, err, sizeof(err));
+    /* Beside a running server, at the server's default pace (its writes keep
+     * the disk); alone, as fast as the disk goes. */
+    long holder = 0;
+    int fd = -1;
+    uint64_t rate = 0;
+    int lrc = sh_db_dir_lock(dir, &fd, &holder);
+    if (lrc == SH_EBUSY)
+        rate = SH_BACKUP_RATE_DEFAULT;
+    else if (lrc == 0)
+        sh_db_dir_unlock(fd);
+    int rc = sh_backup_create(dir, key, 0, rate, err, sizeof(err));
     if (rc == SH_ECONFLICT) {
         fprintf(stderr, "stagehand: the backup %s exists already\n", key);
         return 1;

@@ -36,7 +36,7 @@ static void thread_main(void *arg)
 {
     struct sh_api_backups *b = arg;
     if (b->kind != SH__BK_RESTORE)
-        b->rc = sh_backup_create(b->dir, b->key, b->nice, b->err, sizeof(b->err));
+        b->rc = sh_backup_create(b->dir, b->key, b->nice, b->rate, b->err, sizeof(b->err));
     if (b->kind == SH__BK_AUTO && b->rc == 0 && b->max_keep > 0) {
         int n = sh_backup_prune(b->dir, "@auto_", b->max_keep);
         if (n > 0)
@@ -121,6 +121,7 @@ struct sh_api_backups *sh_api_backups_new(uv_loop_t *loop, const struct sh_confi
     b->dir = cfg->dir;
     b->auth = auth;
     b->nice = 10;
+    b->rate = cfg->backup_rate;
     b->on_restore = on_restore;
     b->arg = arg;
     uv_async_init(loop, &b->async, on_async);

@@ -28,6 +28,7 @@ struct sh_api_backups {
     uv_async_t async; /* the thread's end */
     uv_thread_t thread;
     int nice;          /* added to the backup thread's nice value */
+    uint64_t rate;     /* --backup-rate: bytes/s the backup reads; 0 = unlimited */
     unsigned max_keep; /* scheduled backups kept (cronMaxKeep); 0 = all */
     int running;       /* a thread runs (one operation at a time) */
     int restoring;     /* a restore was validated: the server is stopping */
