@@ -50,6 +50,8 @@ struct app {
     struct sh_api_records *records;
     struct sh_api_auth *auth;
     struct sh_api_backups *backups;
+    struct sh_api_crons *crons;
+    struct sh_api_settings *settings;
     int stopping;
     int restore; /* a validated restore: swap the data and re-execute at the end */
     int argc;    /* serve's arguments, for that re-execution */
@@ -102,6 +104,7 @@ static void stop_loop(struct app *a)
     uv_signal_stop(&a->sigterm);
     uv_signal_stop(&a->sigint);
     uv_timer_stop(&a->drain_timer);
+    sh_api_crons_stop(a->crons);
     sh_api_backups_stop(a->backups);
     sh_api_auth_stop(a->auth);
     sh_catalog_close(&a->catalog);
@@ -221,6 +224,8 @@ static int open_storage(struct app *a)
     }
     a->records = sh_api_records_new(a->loop, &a->cfg, a->db, &a->catalog, a->auth);
     a->backups = sh_api_backups_new(a->loop, &a->cfg, a->auth, on_restore, a);
+    a->crons = sh_api_crons_new(a->loop, &a->cfg, a->db, a->backups);
+    a->settings = sh_api_settings_new(a->loop, &a->cfg, a->db, a->auth, a->crons);
     return 0;
 }
 
@@ -350,24 +355,32 @@ static int serve_locked(struct app *a)
         sh_api_auth_register(&a->router, a->auth) ||
         sh_api_records_register(&a->router, a->records) ||
         sh_api_collections_register(&a->router, a->records) ||
-        sh_api_backups_register(&a->router, a->backups)) {
+        sh_api_backups_register(&a->router, a->backups) ||
+        sh_api_settings_register(&a->router, a->settings) ||
+        sh_api_crons_register(&a->router, a->crons)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
+        sh_api_crons_stop(a->crons);
         sh_api_backups_stop(a->backups);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
         sh_api_backups_free(a->backups);
+        sh_api_crons_free(a->crons);
+        sh_api_settings_free(a->settings);
         return 1;
     }
     sh_http_server_init(&a->http, a->loop, &a->cfg, sh_router_dispatch, &a->router);
     a->http.on_drained = on_drained;
     if (sh_http_server_listen(&a->http, err, sizeof(err))) {
         fprintf(stderr, "stagehand: %s\n", err);
+        sh_api_crons_stop(a->crons);
         sh_api_backups_stop(a->backups);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
         sh_api_backups_free(a->backups);
+        sh_api_crons_free(a->crons);
+        sh_api_settings_free(a->settings);
         return 1;
     }
     uv_signal_init(a->loop, &a->sigterm);
@@ -394,6 +407,8 @@ static int serve_locked(struct app *a)
     sh_api_records_free(a->records);
     sh_api_auth_free(a->auth);
     sh_api_backups_free(a->backups);
+    sh_api_crons_free(a->crons);
+    sh_api_settings_free(a->settings);
     if (a->has_files)
         sh_static_deinit(&a->files);
     sh_log_info("main", "stopped after %llu requests", (unsigned long long)a->http.requests);

@@ -124,4 +124,37 @@ void sh_api_backups_free(struct sh_api_backups *b);
 /* Adds the backups routes and POST /api/files/token. 0 or a negative code. */
 int sh_api_backups_register(struct sh_router *rt, struct sh_api_backups *b);
 
+/* ---- settings and scheduled jobs (api/ops/settings.c, crons.c) ---- */
+
+/*
+ * The crons state (struct sh_api_crons, opaque): the once-a-minute timer and
+ * the jobs (the backups cron, sessions cleanup, temporary-file sweep). db,
+ * cfg and backups are borrowed. Allocation failure aborts.
+ */
+struct sh_api_crons;
+struct sh_api_crons *sh_api_crons_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                      struct sh_db *db, struct sh_api_backups *backups);
+/* Before the database closes: no job starts any more; closes the timer. */
+void sh_api_crons_stop(struct sh_api_crons *c);
+/* After the database closed (no job left) and the close callbacks. */
+void sh_api_crons_free(struct sh_api_crons *c);
+/* GET /api/crons and POST /api/crons/:id. 0 or a negative code. */
+int sh_api_crons_register(struct sh_router *rt, struct sh_api_crons *c);
+
+/*
+ * The settings state (struct sh_api_settings, opaque): the current settings
+ * (read from the database at start-up, before serving) and what they apply
+ * live (the rateLimits rules, the trusted proxies, the backups cron). cfg,
+ * db, auth and crons are borrowed. Allocation failure aborts.
+ */
+struct sh_api_settings;
+struct sh_api_settings *sh_api_settings_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                            struct sh_db *db, struct sh_api_auth *auth,
+                                            struct sh_api_crons *crons);
+/* After the database closed (no settings write left). NULL is ignored. */
+void sh_api_settings_free(struct sh_api_settings *s);
+/* The rateLimits middleware (after sh_api_auth_register's) and GET/PATCH
+ * /api/settings. 0 or a negative code. */
+int sh_api_settings_register(struct sh_router *rt, struct sh_api_settings *s);
+
 #endif

@@ -22,6 +22,7 @@
 #ifndef STAGEHAND_BACKUP_H
 #define STAGEHAND_BACKUP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,12 +54,14 @@ int sh_backup_path(const char *dir, const char *key, char *out, size_t outlen);
  * to the loop and the writer on a shared CPU; rate (bytes per second, 0:
  * unlimited) paces what the snapshot copies and the archive reads, so that
  * the disk stays mostly the writer's (each of its commits waits for an
- * fsync). Returns 0, SH_ECONFLICT if
+ * fsync). cancel (may be NULL) set nonzero by another thread stops the
+ * backup at its next piece (-ECANCELED; nothing is left behind). Returns 0,
+ * SH_ECONFLICT if
  * the key exists, SH_EINVAL for a bad key, or a negative code with a
  * one-line reason in err (also logged).
  */
-int sh_backup_create(const char *dir, const char *key, int nice_inc, uint64_t rate, char *err,
-                     size_t errlen);
+int sh_backup_create(const char *dir, const char *key, int nice_inc, uint64_t rate,
+                     atomic_int *cancel, char *err, size_t errlen);
 
 struct sh_backup_info {
     char key[SH_BACKUP_KEY_MAX + 1];
@@ -99,6 +102,10 @@ int sh_backup_restore_prepare(const char *dir, const char *key, char *err, size_
  * the old data stays in place. 0 or a negative code (err says why).
  */
 int sh_backup_restore_swap(const char *dir, char *err, size_t errlen);
+
+/* Removes the temporary files of backups that did not finish (a crash)
+ * last modified more than older_than_s seconds ago. How many, or -errno. */
+int sh_backup_sweep_tmp(const char *dir, int64_t older_than_s);
 
 /* Removes <dir>/.restore-staging/ (a prepared restore not carried out). */
 void sh_backup_restore_abort(const char *dir);

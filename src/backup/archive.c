@@ -90,7 +90,13 @@ int sh_backup_path(const char *dir, const char *key, char *out, size_t outlen)
 struct pace {
     uint64_t rate, bytes;
     int64_t start_ms;
+    atomic_int *cancel;
 };
+
+static int cancelled(const struct pace *p)
+{
+    return p->cancel && atomic_load(p->cancel);
+}
 
 /* Sleeps until bytes more fit the rate: the disk's bandwidth stays mostly
  * the writer's, whose every commit waits for an fsync. */
@@ -139,6 +145,8 @@ static int snapshot(const char *src, const char *dst, struct pace *pc, char *err
                 rc = sqlite3_backup_step(b, SNAPSHOT_PAGES);
                 if (rc == SQLITE_OK || rc == SQLITE_DONE)
                     pace_add(pc, SNAPSHOT_PAGES * page);
+                if (rc == SQLITE_OK && cancelled(pc))
+                    rc = SQLITE_INTERRUPT;
             } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
             int frc = sqlite3_backup_finish(b);
             rc = rc == SQLITE_DONE ? frc : rc;
@@ -181,6 +189,10 @@ static zip_int64_t paced_cb(void *ud, void *data, zip_uint64_t len, zip_source_c
         }
         return 0;
     case ZIP_SOURCE_READ: {
+        if (cancelled(pf->pace)) {
+            zip_error_set(&pf->error, ZIP_ER_CANCELLED, 0);
+            return -1;
+        }
         size_t n = fread(data, 1, len > 262144 ? 262144 : (size_t)len, pf->f);
         if (n == 0 && ferror(pf->f)) {
             zip_error_set(&pf->error, ZIP_ER_READ, errno);
@@ -305,8 +317,8 @@ static void lower_priority(int nice_inc)
 #endif
 }
 
-int sh_backup_create(const char *dir, const char *key, int nice_inc, uint64_t rate, char *err,
-                     size_t errlen)
+int sh_backup_create(const char *dir, const char *key, int nice_inc, uint64_t rate,
+                     atomic_int *cancel, char *err, size_t errlen)
 {
     char bdir[4096], final[4096], tmp[4096], snap_data[4096], snap_aux[4096], src[4096];
     if (!sh_backup_key_valid(key)) {
@@ -330,7 +342,7 @@ int sh_backup_create(const char *dir, const char *key, int nice_inc, uint64_t ra
         return SH_ECONFLICT;
     lower_priority(nice_inc);
     int64_t t0 = mono_ms();
-    struct pace pc = {rate, 0, t0};
+    struct pace pc = {rate, 0, t0, cancel};
     (void)unlink(tmp);
     (void)unlink(snap_data);
     (void)unlink(snap_aux);
@@ -379,6 +391,10 @@ int sh_backup_create(const char *dir, const char *key, int nice_inc, uint64_t ra
         (void)sh__bk_fsync_path(bdir);
     if (rc != 0) {
         (void)unlink(tmp);
+        if (cancelled(&pc)) {
+            sh_log_warn("backup", "backup %s cancelled (the server stops)", key);
+            return -ECANCELED;
+        }
         return rc;
     }
     sh_log_info("backup", "backup %s made: snapshot %lld ms, archive %lld ms", key,
@@ -460,5 +476,29 @@ int sh_backup_prune(const char *dir, const char *prefix, unsigned keep)
             removed++;
     }
     free(list);
+    return removed;
+}
+
+int sh_backup_sweep_tmp(const char *dir, int64_t older_than_s)
+{
+    char bdir[4096], path[4096];
+    if (sh__bk_join(bdir, sizeof(bdir), dir, BACKUPS_DIR))
+        return SH_ETOOBIG;
+    DIR *d = opendir(bdir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    int removed = 0;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0 ||
+            sh__bk_join(path, sizeof(path), bdir, e->d_name) || lstat(path, &st) != 0 ||
+            !S_ISREG(st.st_mode) || now - st.st_mtime < older_than_s)
+            continue;
+        if (unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
     return removed;
 }

@@ -53,7 +53,7 @@ static int create(const char *dir, const char *name)
         rate = SH_BACKUP_RATE_DEFAULT;
     else if (lrc == 0)
         sh_db_dir_unlock(fd);
-    int rc = sh_backup_create(dir, key, 0, rate, err, sizeof(err));
+    int rc = sh_backup_create(dir, key, 0, rate, NULL, err, sizeof(err));
     if (rc == SH_ECONFLICT) {
         fprintf(stderr, "stagehand: the backup %s exists already\n", key);
         return 1;

@@ -36,7 +36,7 @@ static void thread_main(void *arg)
 {
     struct sh_api_backups *b = arg;
     if (b->kind != SH__BK_RESTORE)
-        b->rc = sh_backup_create(b->dir, b->key, b->nice, b->rate, b->err, sizeof(b->err));
+        b->rc = sh_backup_create(b->dir, b->key, b->nice, b->rate, &b->cancel, b->err, sizeof(b->err));
     if (b->kind == SH__BK_AUTO && b->rc == 0 && b->max_keep > 0) {
         int n = sh_backup_prune(b->dir, "@auto_", b->max_keep);
         if (n > 0)
@@ -124,6 +124,7 @@ struct sh_api_backups *sh_api_backups_new(uv_loop_t *loop, const struct sh_confi
     b->rate = cfg->backup_rate;
     b->on_restore = on_restore;
     b->arg = arg;
+    atomic_init(&b->cancel, 0);
     uv_async_init(loop, &b->async, on_async);
     b->async.data = b;
     return b;
@@ -134,7 +135,8 @@ void sh_api_backups_stop(struct sh_api_backups *b)
     if (!b || b->stopped)
         return;
     b->stopped = 1;
-    if (b->running) { /* shutdown waits for the archive being written */
+    if (b->running) { /* a backup stops at its next piece; a validation ends */
+        atomic_store(&b->cancel, 1);
         uv_thread_join(&b->thread);
         b->running = 0;
         if (b->watch.req)

@@ -89,6 +89,13 @@ static const struct sh__migration migrations[] = {
         "\"authToken\":{\"duration\":86400}}"
         "', '$.authToken.secret', lower(hex(randomblob(25)))),"
         "  strftime('%Y-%m-%d %H:%M:%fZ', 'now'), strftime('%Y-%m-%d %H:%M:%fZ', 'now'));"},
+    /* Settings (GET/PATCH /api/settings): PocketBase's _params table, one
+     * row per key, the value JSON; "settings" holds the settings object. */
+    {3, "CREATE TABLE _params ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  value TEXT NOT NULL,"
+        "  created TEXT NOT NULL DEFAULT '',"
+        "  updated TEXT NOT NULL DEFAULT '');"},
 };
 
 static int current_version(sqlite3 *wdb, int *out)
