@@ -61,6 +61,36 @@ after(async () => {
   assert.equal(code, 0, `clean exit; log: ${server.readLog()}`);
 });
 
+describe('pb.settings', () => {
+  test('a guest is refused', async () => {
+    await rejects(client().settings.getAll(), 401);
+  });
+
+  test('getAll, update, validation, masking, a live rate limit', async () => {
+    const pb = await superuser();
+    const all = await pb.settings.getAll();
+    for (const k of ['meta', 'logs', 'smtp', 's3', 'backups', 'batch', 'rateLimits', 'trustedProxy']) {
+      assert.equal(typeof all[k], 'object', k);
+    }
+    const saved = await pb.settings.update({ meta: { appName: 'From the SDK' }, smtp: { password: 'sdk-secret' } });
+    assert.equal(saved.meta.appName, 'From the SDK');
+    assert.equal(saved.smtp.password, '');
+    assert.equal((await pb.settings.getAll()).meta.appName, 'From the SDK');
+    const err = await rejects(pb.settings.update({ meta: { senderAddress: 'not an email' } }), 400);
+    assert.equal(err.response.data.meta.senderAddress.code, 'validation_is_email');
+
+    await pb.settings.update({
+      rateLimits: { enabled: true, rules: [{ label: '/api/health', audience: '@guest', duration: 60, maxRequests: 2 }] },
+    });
+    const guest = client();
+    await guest.health.check();
+    await guest.health.check();
+    await rejects(guest.health.check(), 429);
+    await pb.settings.update({ rateLimits: { enabled: false } });
+    await guest.health.check();
+  });
+});
+
 describe('pb.backups', () => {
   test('a guest is refused', async () => {
     await rejects(client().backups.getFullList(), 401);
