@@ -18,6 +18,9 @@
 
 #include <sodium.h>
 #include <uv.h>
+#ifdef SH_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "stagehand/api.h"
 #include "stagehand/backup.h"
@@ -57,6 +60,17 @@ struct app {
     int argc;    /* serve's arguments, for that re-execution */
     char **argv;
 };
+
+/* Tells systemd (Type=notify) what the server does; nothing without
+ * libsystemd or outside systemd (no NOTIFY_SOCKET). */
+static void notify(const char *state)
+{
+#ifdef SH_HAVE_SYSTEMD
+    (void)sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
 
 static void usage(FILE *f)
 {
@@ -138,6 +152,7 @@ static void on_signal(uv_signal_t *h, int signum)
         sh_log_flush();
         _exit(1);
     }
+    notify("STOPPING=1");
     sh_log_info("main", "signal %d: draining (deadline %llu ms)", signum,
                 (unsigned long long)a->cfg.drain_timeout);
     a->drain_timer.data = a;
@@ -153,6 +168,7 @@ static void on_restore(void *arg)
     if (a->restore || a->signals)
         return;
     a->restore = 1;
+    notify("RELOADING=1");
     a->drain_timer.data = a;
     uv_timer_start(&a->drain_timer, on_drain_timeout, a->cfg.drain_timeout, 0);
     sh_http_server_drain(&a->http);
@@ -398,6 +414,7 @@ static int serve_locked(struct app *a)
         sh_log_info("main", "listening on %s", a->http.net.listeners[i].bound);
     }
     fflush(stdout);
+    notify("READY=1");
 
     uv_run(a->loop, UV_RUN_DEFAULT);
 
