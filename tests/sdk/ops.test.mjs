@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import PocketBase, { ClientResponseError } from 'pocketbase';
 
-import { bin, startServer } from './server.mjs';
+import { request } from 'node:http';
+
+import { bin, nginx, startServer } from './server.mjs';
 
 const schema = [
   {
@@ -88,6 +90,35 @@ describe('pb.settings', () => {
     await rejects(guest.health.check(), 429);
     await pb.settings.update({ rateLimits: { enabled: false } });
     await guest.health.check();
+  });
+});
+
+// GET path from the local address `from` (127.0.0.x), with extra headers.
+function getFrom(from, path, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(server.url + path);
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, localAddress: from, headers },
+      (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('behind nginx', { skip: !nginx && 'set STAGEHAND_NGINX to run through nginx' }, () => {
+  test('rate limits count the real client address, not nginx\'s or a forged one', async () => {
+    const pb = await superuser();
+    await pb.settings.update({
+      rateLimits: { enabled: true, rules: [{ label: '/api/health', audience: '', duration: 60, maxRequests: 2 }] },
+    });
+    try {
+      // 127.0.0.2 and 127.0.0.3 are two clients; nginx (127.0.0.1) is the trusted proxy.
+      assert.equal(await getFrom('127.0.0.2', '/api/health'), 200);
+      assert.equal(await getFrom('127.0.0.2', '/api/health', { 'X-Forwarded-For': '198.51.100.1' }), 200);
+      assert.equal(await getFrom('127.0.0.2', '/api/health', { 'X-Forwarded-For': '198.51.100.2' }), 429);
+      assert.equal(await getFrom('127.0.0.3', '/api/health'), 200);
+    } finally {
+      await pb.settings.update({ rateLimits: { enabled: false } });
+    }
   });
 });
 
