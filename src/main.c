@@ -466,7 +466,8 @@ int main(int argc, char **argv, char **envp)
     }
     if (strcmp(cmd, "backup") == 0) {
         sh_log_min_level = SH_LOG_WARN;
-        int rc = argc < 3 ? (sh_cli_backup_usage(stderr), 2) : sh_cli_backup(argc - 2, argv + 2, envp);
+        int rc =
+            argc < 3 ? (sh_cli_backup_usage(stderr), 2) : sh_cli_backup(argc - 2, argv + 2, envp);
         sh_log_flush();
         return rc;
     }

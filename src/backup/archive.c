@@ -20,9 +20,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <zip.h>
 
 #include <sqlite3.h>
-#include <zip.h>
 
 #include "backup_int.h"
 #include "stagehand/backup.h"
@@ -75,9 +75,8 @@ void sh_backup_key_default(char *out, size_t outlen, const char *prefix, int64_t
     int64_t secs = now - days * 86400, y;
     unsigned m, d;
     sh_civil_from_days(days, &y, &m, &d);
-    snprintf(out, outlen, "%spb_backup_%04lld%02u%02u%02lld%02lld%02lld.zip", prefix,
-             (long long)y, m, d, (long long)(secs / 3600), (long long)(secs / 60 % 60),
-             (long long)(secs % 60));
+    snprintf(out, outlen, "%spb_backup_%04lld%02u%02u%02lld%02lld%02lld.zip", prefix, (long long)y,
+             m, d, (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60));
 }
 
 int sh_backup_path(const char *dir, const char *key, char *out, size_t outlen)

@@ -18,6 +18,7 @@ int sh__bk_fsync_path(const char *path);
 /* 1 if path exists (lstat), else 0. */
 int sh__bk_exists(const char *path);
 /* One-line message into err (may be NULL) and the log at error level. */
-void sh__bk_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void sh__bk_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zip.h>
 
 #include <sqlite3.h>
-#include <zip.h>
 
 #include "backup_int.h"
 #include "stagehand/backup.h"
@@ -216,7 +216,7 @@ static const struct {
     const char *name;
     int staged;
 } items[] = {
-    {"data.db", 1},       {"data.db-wal", 0},       {"data.db-shm", 0}, {"auxiliary.db", 1},
+    {"data.db", 1},          {"data.db-wal", 0},      {"data.db-shm", 0}, {"auxiliary.db", 1},
     {"auxiliary.db-wal", 0}, {"auxiliary.db-shm", 0}, {"storage", 1},
 };
 

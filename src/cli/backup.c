@@ -8,13 +8,14 @@
  * POST /api/backups/{key}/restore then), validates the archive, and swaps it
  * in; a failed validation or swap leaves the old data in place.
  */
+#include "stagehand/backup.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
-#include "stagehand/backup.h"
 #include "stagehand/cli.h"
 #include "stagehand/db.h"
 

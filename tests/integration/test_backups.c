@@ -19,10 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zip.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
-#include <zip.h>
 
 #include "test_auth_client.h"
 
@@ -58,11 +58,10 @@ static const char *file_token(struct it_conn *c, const char *auth)
 
 static int note_count(struct it_conn *c, const char *title)
 {
-    struct rc_resp *r =
-        rc_req(c, "GET",
-               it_sprintf("/api/collections/notes/records?filter=%s",
-                          rc_enc(it_sprintf("title=\"%s\"", title))),
-               NULL);
+    struct rc_resp *r = rc_req(c, "GET",
+                               it_sprintf("/api/collections/notes/records?filter=%s",
+                                          rc_enc(it_sprintf("title=\"%s\"", title))),
+                               NULL);
     return (int)rc_num(rc_ok(r, 200), "totalItems");
 }
 
@@ -76,10 +75,8 @@ static void test_backups_access(void **state)
     const char *su = su_token(c);
     assert_int_equal(ac_req(c, "POST", "/api/backups", su, "{\"name\":\"a.zip\"}")->status, 204);
     static const char *const routes[][2] = {
-        {"GET", "/api/backups"},
-        {"POST", "/api/backups"},
-        {"DELETE", "/api/backups/a.zip"},
-        {"POST", "/api/backups/a.zip/restore"},
+        {"GET", "/api/backups"},          {"POST", "/api/backups"},
+        {"DELETE", "/api/backups/a.zip"}, {"POST", "/api/backups/a.zip/restore"},
         {"POST", "/api/backups/upload"},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -121,9 +118,8 @@ static void test_backups_create_list_download_delete(void **state)
     static const char *const bad[] = {"\"../x.zip\"", "\"a/b.zip\"", "\"X.zip\"", "\"x.txt\"",
                                       "\".zip\"",     "\".x.zip\"",  "42"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        rc_assert_error(
-            ac_req(c, "POST", "/api/backups", su, it_sprintf("{\"name\":%s}", bad[i])), 400,
-            "name", "validation_match_invalid");
+        rc_assert_error(ac_req(c, "POST", "/api/backups", su, it_sprintf("{\"name\":%s}", bad[i])),
+                        400, "name", "validation_match_invalid");
     rc_assert_error(ac_req(c, "POST", "/api/backups", su, "{\"name\":"), 400, NULL, NULL);
 
     struct rc_resp *l = ac_req(c, "GET", "/api/backups", su, NULL);
@@ -201,8 +197,7 @@ static void test_backups_restore_api(void **state)
     struct it_conn *c = it_conn_open_or_fail(s);
     const char *su = su_token(c);
     rc_create(c, "notes", "{'title':'before'}");
-    assert_int_equal(ac_req(c, "POST", "/api/backups", su, "{\"name\":\"snap.zip\"}")->status,
-                     204);
+    assert_int_equal(ac_req(c, "POST", "/api/backups", su, "{\"name\":\"snap.zip\"}")->status, 204);
     rc_create(c, "notes", "{'title':'after'}");
     assert_int_equal(note_count(c, "after"), 1);
     pid_t pid = s->pid;
@@ -226,15 +221,15 @@ static void test_backups_restore_api(void **state)
 
 /* Writes a ZIP at path with n entries: names[i] holds files[i], the file
  * at that path when it starts with '/', else those bytes. */
-static void make_zip(const char *path, const char *const *names, const char *const *files,
-                     int n)
+static void make_zip(const char *path, const char *const *names, const char *const *files, int n)
 {
     int zerr = 0;
     zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
     assert_non_null(za);
     for (int i = 0; i < n; i++) {
-        zip_source_t *src = files[i][0] == '/' ? zip_source_file(za, files[i], 0, -1)
-                                               : zip_source_buffer(za, files[i], strlen(files[i]), 0);
+        zip_source_t *src = files[i][0] == '/'
+                                ? zip_source_file(za, files[i], 0, -1)
+                                : zip_source_buffer(za, files[i], strlen(files[i]), 0);
         assert_non_null(src);
         assert_true(zip_file_add(za, names[i], src, ZIP_FL_ENC_UTF_8) >= 0);
     }
@@ -249,15 +244,14 @@ static void test_backups_restore_failures(void **state)
     const char *su = su_token(c);
     rc_create(c, "notes", "{'title':'old'}");
     char *bdir = it_sprintf("%s/backups", s->data_dir);
-    assert_int_equal(ac_req(c, "POST", "/api/backups", su, "{\"name\":\"good.zip\"}")->status,
-                     204);
+    assert_int_equal(ac_req(c, "POST", "/api/backups", su, "{\"name\":\"good.zip\"}")->status, 204);
     /* A real database without stagehand's tables. */
     char *plain = it_sprintf("%s/plain.db", s->dir);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(plain, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1)", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1)", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     make_zip(it_sprintf("%s/notables.zip", bdir), (const char *const[]){"data.db"},
              (const char *const[]){plain}, 1);
@@ -273,8 +267,8 @@ static void test_backups_restore_failures(void **state)
         char *buf = it_alloc((size_t)st.st_size);
         assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
         close(fd);
-        assert_int_equal(it_write_file(it_sprintf("%s/half.zip", bdir), buf, (size_t)st.st_size / 2),
-                         0);
+        assert_int_equal(
+            it_write_file(it_sprintf("%s/half.zip", bdir), buf, (size_t)st.st_size / 2), 0);
     }
     make_zip(it_sprintf("%s/text.zip", bdir), (const char *const[]){"data.db"},
              (const char *const[]){"not a database"}, 1);
@@ -286,8 +280,8 @@ static void test_backups_restore_failures(void **state)
              (const char *const[]){"evil"}, 1);
     make_zip(it_sprintf("%s/other.zip", bdir), (const char *const[]){"data.db", "notes.txt"},
              (const char *const[]){"x", "y"}, 2);
-    static const char *const keys[] = {"corrupt.zip", "half.zip", "text.zip",  "notables.zip",
-                                       "nodata.zip",  "escape.zip", "abs.zip", "other.zip"};
+    static const char *const keys[] = {"corrupt.zip", "half.zip",   "text.zip", "notables.zip",
+                                       "nodata.zip",  "escape.zip", "abs.zip",  "other.zip"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         struct rc_resp *r =
             ac_req(c, "POST", it_sprintf("/api/backups/%s/restore", keys[i]), su, NULL);
@@ -335,8 +329,8 @@ static void test_backups_cli(void **state)
     assert_int_equal(note_count(c, "two"), 1);
     it_conn_close(c);
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
-    assert_int_equal(ac_run(&out, &err, "backup", "restore", "nope.zip", "--dir", s->data_dir, NULL),
-                     1);
+    assert_int_equal(
+        ac_run(&out, &err, "backup", "restore", "nope.zip", "--dir", s->data_dir, NULL), 1);
     assert_int_equal(ac_run(&out, &err, "backup", "restore", "cli.zip", "--dir", s->data_dir, NULL),
                      0);
     assert_int_equal(it_server_run(s, NULL), 0);
@@ -351,10 +345,8 @@ static void test_backups_cli(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        it_test(test_backups_access),
-        it_test(test_backups_create_list_download_delete),
-        it_test(test_backups_restore_api),
-        it_test(test_backups_restore_failures),
+        it_test(test_backups_access),      it_test(test_backups_create_list_download_delete),
+        it_test(test_backups_restore_api), it_test(test_backups_restore_failures),
         it_test(test_backups_cli),
     };
     return cmocka_run_group_tests_name("backups", tests, NULL, NULL);

@@ -26,9 +26,9 @@
 
 #include "test_auth_client.h"
 
-#define CONNS  16
-#define WINDOW 8
-#define QUIET_MS 3000
+#define CONNS     16
+#define WINDOW    8
+#define QUIET_MS  3000
 #define MIN_RATIO 0.5 /* the target is 0.7; a shared 2-core machine is noisy */
 
 static const char schema[] = "[{'name':'ledger','type':'base','fields':["
@@ -210,8 +210,8 @@ static void test_backup_under_write_load(void **state)
     for (size_t i = 0; i < before; i++)
         if (!bsearch(&acked[i], have, have_n, sizeof(*have), cmp_str))
             missing++;
-    it_note("restored: %zu records; %zu acknowledged before the backup began, %zu missing",
-            have_n, before, missing);
+    it_note("restored: %zu records; %zu acknowledged before the backup began, %zu missing", have_n,
+            before, missing);
     assert_int_equal(missing, 0);
     assert_true(have_n >= before && have_n <= l.n);
     assert_int_equal(it_server_run(f, NULL), 0);

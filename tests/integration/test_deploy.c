@@ -43,9 +43,9 @@ static void test_deploy_unit_verifies(void **state)
     char *unit = read_file(it_sprintf("%s/deploy/stagehand.service", src));
     assert_non_null(unit);
     static const char *const need[] = {
-        "Type=notify\n",   "DynamicUser=yes\n",       "StateDirectory=stagehand\n",
+        "Type=notify\n",         "DynamicUser=yes\n",      "StateDirectory=stagehand\n",
         "NoNewPrivileges=yes\n", "ProtectSystem=strict\n", "ProtectHome=yes\n",
-        "PrivateTmp=yes\n", "Restart=on-failure\n",
+        "PrivateTmp=yes\n",      "Restart=on-failure\n",
     };
     for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
         if (!strstr(unit, need[i]))

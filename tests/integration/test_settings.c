@@ -86,7 +86,7 @@ static void test_settings_access_and_shape(void **state)
     }
     const char *tok = su(c);
     const cJSON *st = rc_ok(ac_req(c, "GET", "/api/settings", tok, NULL), 200);
-    static const char *const groups[] = {"meta",  "logs",       "smtp",         "s3",
+    static const char *const groups[] = {"meta",    "logs",  "smtp",       "s3",
                                          "backups", "batch", "rateLimits", "trustedProxy"};
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
         assert_true(cJSON_IsObject(rc_get(st, groups[i])));
@@ -254,9 +254,8 @@ static void test_settings_live_effects(void **state)
 static void test_settings_flags_win(void **state)
 {
     (void)state;
-    struct it_server *s =
-        start((const char *const[]){"--trusted-proxy", "10.9.9.9", "--rate-limit-all", "1000/1m",
-                                    NULL});
+    struct it_server *s = start(
+        (const char *const[]){"--trusted-proxy", "10.9.9.9", "--rate-limit-all", "1000/1m", NULL});
     struct it_conn *c = it_conn_open_or_fail(s), *g = it_conn_open_or_fail(s);
     const char *tok = su(c);
     const cJSON *st = patch(c, tok,

@@ -6,10 +6,10 @@
  * loop never blocks on the disk and a slow client holds at most one piece.
  */
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "auth_int.h"
 #include "ops_int.h"

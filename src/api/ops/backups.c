@@ -36,7 +36,8 @@ static void thread_main(void *arg)
 {
     struct sh_api_backups *b = arg;
     if (b->kind != SH__BK_RESTORE)
-        b->rc = sh_backup_create(b->dir, b->key, b->nice, b->rate, &b->cancel, b->err, sizeof(b->err));
+        b->rc =
+            sh_backup_create(b->dir, b->key, b->nice, b->rate, &b->cancel, b->err, sizeof(b->err));
     if (b->kind == SH__BK_AUTO && b->rc == 0 && b->max_keep > 0) {
         int n = sh_backup_prune(b->dir, "@auto_", b->max_keep);
         if (n > 0)
@@ -56,8 +57,8 @@ static void answer(struct sh_api_backups *b, struct sh_req *r)
     }
     if (b->kind != SH__BK_RESTORE) {
         if (b->rc == SH_ECONFLICT)
-            sh__api_field_error(r, "An error occurred while validating the submitted data.",
-                                "name", "validation_backup_name_exists",
+            sh__api_field_error(r, "An error occurred while validating the submitted data.", "name",
+                                "validation_backup_name_exists",
                                 "The backup file name is already used.");
         else
             sh__api_error(r, 400, "Failed to create backup.", NULL);
@@ -234,8 +235,8 @@ static int backups_create(struct sh_req *r, void *ud)
     char key[SH_BACKUP_KEY_MAX + 1];
     if (name && !cJSON_IsNull(name) && !(cJSON_IsString(name) && name->valuestring[0] == 0)) {
         if (!cJSON_IsString(name) || !sh_backup_name_valid(name->valuestring)) {
-            sh__api_field_error(r, "An error occurred while validating the submitted data.",
-                                "name", "validation_match_invalid", "Must be in a valid format.");
+            sh__api_field_error(r, "An error occurred while validating the submitted data.", "name",
+                                "validation_match_invalid", "Must be in a valid format.");
             return SH_HANDLED;
         }
         snprintf(key, sizeof(key), "%s", name->valuestring);

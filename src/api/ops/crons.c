@@ -130,8 +130,7 @@ static void sweep_after(uv_work_t *w, int status)
 static int run_sweep(struct sh_api_crons *c)
 {
     c->sweep_work.data = c;
-    return uv_queue_work(c->loop, &c->sweep_work, sweep_work, sweep_after) == 0 ? 0
-                                                                              : SH_EINTERNAL;
+    return uv_queue_work(c->loop, &c->sweep_work, sweep_work, sweep_after) == 0 ? 0 : SH_EINTERNAL;
 }
 
 /* Starts job i unless it runs; 0, SH_EBUSY (running) or another code. */

@@ -41,7 +41,7 @@ struct sh_api_backups {
     char key[SH_BACKUP_KEY_MAX + 1];
     int rc;
     char err[256];
-    struct sh_req_watch watch; /* the request to answer; cleared if it went */
+    struct sh_req_watch watch;          /* the request to answer; cleared if it went */
     void (*done_cb)(void *arg, int rc); /* a scheduled run's end (crons), or NULL */
     void *done_arg;
 };

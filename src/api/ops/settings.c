@@ -45,10 +45,12 @@ static const char defaults_json[] =
     "\"logs\":{\"maxDays\":5,\"minLevel\":0,\"logIP\":true,\"logAuthId\":false},"
     "\"smtp\":{\"enabled\":false,\"port\":587,\"host\":\"smtp.example.com\",\"username\":\"\","
     "\"password\":\"\",\"authMethod\":\"\",\"tls\":false,\"localName\":\"\"},"
-    "\"s3\":{\"enabled\":false,\"bucket\":\"\",\"region\":\"\",\"endpoint\":\"\",\"accessKey\":\"\","
+    "\"s3\":{\"enabled\":false,\"bucket\":\"\",\"region\":\"\",\"endpoint\":\"\",\"accessKey\":"
+    "\"\","
     "\"secret\":\"\",\"forcePathStyle\":false},"
     "\"backups\":{\"cron\":\"\",\"cronMaxKeep\":3,\"s3\":{\"enabled\":false,\"bucket\":\"\","
-    "\"region\":\"\",\"endpoint\":\"\",\"accessKey\":\"\",\"secret\":\"\",\"forcePathStyle\":false}},"
+    "\"region\":\"\",\"endpoint\":\"\",\"accessKey\":\"\",\"secret\":\"\",\"forcePathStyle\":false}"
+    "},"
     "\"batch\":{\"enabled\":false,\"maxRequests\":50,\"timeout\":3,\"maxBodySize\":0},"
     "\"rateLimits\":{\"enabled\":false,\"rules\":[{\"label\":\"/api/\",\"audience\":\"\","
     "\"duration\":10,\"maxRequests\":300}]},"
@@ -141,7 +143,9 @@ static int merge(const cJSON *t, const cJSON *c, const cJSON *b, cJSON **out)
         if (!cJSON_IsArray(src))
             return -1;
         const cJSON *e;
-        cJSON_ArrayForEach(e, src) if (!cJSON_IsString(e)) return -1;
+        cJSON_ArrayForEach(e, src)
+            if (!cJSON_IsString(e))
+                return -1;
     } else if ((cJSON_IsBool(t) && !cJSON_IsBool(src)) ||
                (cJSON_IsNumber(t) && !cJSON_IsNumber(src)) ||
                (cJSON_IsString(t) && !cJSON_IsString(src))) {
@@ -253,9 +257,10 @@ static void validate(const cJSON *st, cJSON *errs)
     }
     const char *am = str_at(st, "smtp", "authMethod");
     if (am[0] && strcmp(am, "PLAIN") != 0 && strcmp(am, "LOGIN") != 0)
-        add_err(errs, "smtp", NULL, "authMethod", "validation_in_invalid", "Must be a valid value.");
-    if (cJSON_IsTrue(at(st, "s3", "enabled")) || cJSON_IsTrue(at(at(st, "backups", NULL), "s3",
-                                                                  "enabled")))
+        add_err(errs, "smtp", NULL, "authMethod", "validation_in_invalid",
+                "Must be a valid value.");
+    if (cJSON_IsTrue(at(st, "s3", "enabled")) ||
+        cJSON_IsTrue(at(at(st, "backups", NULL), "s3", "enabled")))
         add_err(errs, cJSON_IsTrue(at(st, "s3", "enabled")) ? "s3" : "backups", NULL, "enabled",
                 "validation_not_supported", "S3 storage is not supported by this server.");
     struct sh__cron cr;
@@ -284,7 +289,7 @@ static void validate(const cJSON *st, cJSON *errs)
             add_err_at(errs, rk, "label", "validation_required", "Cannot be blank.");
         else if (path[0] != '/')
             add_err_at(errs, rk, "label", "validation_invalid_rate_limit_label",
-                    "Must be a path prefix (/api/) or a method and a path (POST /api/...).");
+                       "Must be a path prefix (/api/) or a method and a path (POST /api/...).");
         if (num_at(e, "maxRequests", NULL) < 1)
             add_err_at(errs, rk, "maxRequests", "validation_min_greater_equal_than_required",
                        "Must be no less than 1.");
@@ -346,8 +351,8 @@ static void apply(struct sh_api_settings *s)
         }
     }
     if (!s->cfg->trusted_proxy) {
-        const char *list = cJSON_GetArraySize(at(st, "trustedProxy", "headers")) ? PRIVATE_RANGES
-                                                                                  : "";
+        const char *list =
+            cJSON_GetArraySize(at(st, "trustedProxy", "headers")) ? PRIVATE_RANGES : "";
         struct sh_cidr_list *l = sh_cidr_list_parse(list, NULL, 0);
         if (l) {
             sh_cidr_list_free(s->auth->trusted);
@@ -514,8 +519,7 @@ static int settings_patch(struct sh_req *r, void *ud)
     int rc = merge(t, s->cur, body, &next);
     cJSON_Delete(t);
     if (rc) {
-        sh__api_error(r, 400, "Failed to load the submitted data due to invalid formatting.",
-                      NULL);
+        sh__api_error(r, 400, "Failed to load the submitted data due to invalid formatting.", NULL);
         return SH_HANDLED;
     }
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) { /* "" keeps the secret */
