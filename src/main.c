@@ -55,6 +55,7 @@ struct app {
     struct sh_api_backups *backups;
     struct sh_api_crons *crons;
     struct sh_api_settings *settings;
+    struct sh_api_sql *sql;
     int stopping;
     int restore; /* a validated restore: swap the data and re-execute at the end */
     int argc;    /* serve's arguments, for that re-execution */
@@ -120,6 +121,7 @@ static void stop_loop(struct app *a)
     uv_timer_stop(&a->drain_timer);
     sh_api_crons_stop(a->crons);
     sh_api_backups_stop(a->backups);
+    sh_api_sql_stop(a->sql);
     sh_api_auth_stop(a->auth);
     sh_catalog_close(&a->catalog);
     if (a->db)
@@ -242,6 +244,7 @@ static int open_storage(struct app *a)
     a->backups = sh_api_backups_new(a->loop, &a->cfg, a->auth, on_restore, a);
     a->crons = sh_api_crons_new(a->loop, &a->cfg, a->db, a->backups);
     a->settings = sh_api_settings_new(a->loop, &a->cfg, a->db, a->auth, a->crons);
+    a->sql = sh_api_sql_new(&a->cfg, a->db, a->auth);
     return 0;
 }
 
@@ -373,16 +376,18 @@ static int serve_locked(struct app *a)
         sh_api_collections_register(&a->router, a->records) ||
         sh_api_backups_register(&a->router, a->backups) ||
         sh_api_settings_register(&a->router, a->settings) ||
-        sh_api_crons_register(&a->router, a->crons)) {
+        sh_api_crons_register(&a->router, a->crons) || sh_api_sql_register(&a->router, a->sql)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
         sh_api_crons_stop(a->crons);
         sh_api_backups_stop(a->backups);
+        sh_api_sql_stop(a->sql);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
         sh_api_backups_free(a->backups);
         sh_api_crons_free(a->crons);
         sh_api_settings_free(a->settings);
+        sh_api_sql_free(a->sql);
         return 1;
     }
     sh_http_server_init(&a->http, a->loop, &a->cfg, sh_router_dispatch, &a->router);
@@ -391,12 +396,14 @@ static int serve_locked(struct app *a)
         fprintf(stderr, "stagehand: %s\n", err);
         sh_api_crons_stop(a->crons);
         sh_api_backups_stop(a->backups);
+        sh_api_sql_stop(a->sql);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
         sh_api_backups_free(a->backups);
         sh_api_crons_free(a->crons);
         sh_api_settings_free(a->settings);
+        sh_api_sql_free(a->sql);
         return 1;
     }
     uv_signal_init(a->loop, &a->sigterm);
@@ -426,6 +433,7 @@ static int serve_locked(struct app *a)
     sh_api_backups_free(a->backups);
     sh_api_crons_free(a->crons);
     sh_api_settings_free(a->settings);
+    sh_api_sql_free(a->sql);
     if (a->has_files)
         sh_static_deinit(&a->files);
     sh_log_info("main", "stopped after %llu requests", (unsigned long long)a->http.requests);

@@ -157,4 +157,21 @@ void sh_api_settings_free(struct sh_api_settings *s);
  * /api/settings. 0 or a negative code. */
 int sh_api_settings_register(struct sh_router *rt, struct sh_api_settings *s);
 
+/* ---- the SQL console (api/ops/sql.c) ---- */
+
+/* Its state (opaque): a read-only connection of its own (opened now, at
+ * start-up) and the limits of cfg; db and auth (whose list-total cache and
+ * token epoch a console write invalidates) are borrowed. Allocation failure
+ * aborts. */
+struct sh_api_sql;
+struct sh_api_sql *sh_api_sql_new(const struct sh_config *cfg, struct sh_db *db,
+                                  struct sh_api_auth *auth);
+/* Before the database closes: closes the console's read connection (so the
+ * database's own close removes the WAL); reads answer 500 afterwards. */
+void sh_api_sql_stop(struct sh_api_sql *s);
+/* After the database closed (no console write left). NULL is ignored. */
+void sh_api_sql_free(struct sh_api_sql *s);
+/* POST /api/sql. 0 or a negative code. */
+int sh_api_sql_register(struct sh_router *rt, struct sh_api_sql *s);
+
 #endif
