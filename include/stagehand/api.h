@@ -138,6 +138,17 @@ struct sh_api_crons *sh_api_crons_new(uv_loop_t *loop, const struct sh_config *c
 void sh_api_crons_stop(struct sh_api_crons *c);
 /* After the database closed (no job left) and the close callbacks. */
 void sh_api_crons_free(struct sh_api_crons *c);
+/* Schedules job id (shown by GET /api/crons; unique, < 64 bytes) at expr
+ * (five cron fields, UTC; "" = listed nowhere, never run). At each match
+ * (or POST /api/crons/{id}) start(arg) runs on the loop unless the job is
+ * still running: it must begin the work off the loop and return 0 (the job
+ * then calls sh_api_crons_done(c, id) on the loop when the work ends), or
+ * return a code (the run is over). 0, or SH_EINVAL (bad expr, duplicate
+ * id, 16 jobs already). Loop thread, before or while serving. */
+int sh_api_crons_add(struct sh_api_crons *c, const char *id, const char *expr,
+                     int (*start)(void *arg), void *arg);
+/* The run of job id ended (it may run again). */
+void sh_api_crons_done(struct sh_api_crons *c, const char *id);
 /* GET /api/crons and POST /api/crons/:id. 0 or a negative code. */
 int sh_api_crons_register(struct sh_router *rt, struct sh_api_crons *c);
 

@@ -11,7 +11,8 @@
  *  - __sessionsCleanup__ (hourly): expired sessions deleted by the writer
  *    thread, at most 10 000 per run;
  *  - __backupsTmpSweep__ (hourly): temporary files of backups that a crash
- *    interrupted (older than an hour) removed on libuv's threadpool.
+ *    interrupted (older than an hour) removed on libuv's threadpool;
+ *  - whatever other modules add with sh_api_crons_add (log pruning, ...).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +26,16 @@
 #include "stagehand/api.h"
 #include "stagehand/config.h"
 
-enum { JOB_BACKUP, JOB_SESSIONS, JOB_SWEEP, NJOBS };
+enum { JOB_BACKUP, JOB_SESSIONS, JOB_SWEEP, NBUILTIN };
+#define MAX_JOBS 16
 
 struct cron_job {
-    const char *id;
+    char id[64];
     char expr[128]; /* "" = not scheduled */
     struct sh__cron cron;
     int running;
+    int (*start)(void *arg); /* begins a run off the loop: 0, or a code */
+    void *arg;
 };
 
 struct sh_api_crons {
@@ -41,7 +45,8 @@ struct sh_api_crons {
     struct sh_api_backups *backups;
     uv_timer_t timer;
     int64_t last_minute;
-    struct cron_job jobs[NJOBS];
+    struct cron_job jobs[MAX_JOBS];
+    unsigned njobs;
     struct sh_db_job sessions_job;
     int64_t sessions_now;
     uv_work_t sweep_work;
@@ -63,14 +68,15 @@ static void set_expr(struct cron_job *j, const char *expr)
 static void backup_done(void *arg, int rc)
 {
     struct sh_api_crons *c = arg;
-    c->jobs[JOB_BACKUP].running = 0;
+    sh_api_crons_done(c, c->jobs[JOB_BACKUP].id);
     c->backups->done_cb = NULL;
     if (rc)
         sh_log_warn("crons", "the scheduled backup failed: %s", c->backups->err);
 }
 
-static int run_backup(struct sh_api_crons *c)
+static int run_backup(void *arg)
 {
+    struct sh_api_crons *c = arg;
     char key[SH_BACKUP_KEY_MAX + 1];
     sh_backup_key_default(key, sizeof(key), "@auto_", (int64_t)time(NULL));
     int rc = sh__ops_backup_start(c->backups, SH__BK_AUTO, key, NULL);
@@ -100,13 +106,14 @@ static int sessions_run(sqlite3 *wdb, void *arg)
 static void sessions_done(struct sh_db_job *job, int rc)
 {
     struct sh_api_crons *c = job->arg;
-    c->jobs[JOB_SESSIONS].running = 0;
+    sh_api_crons_done(c, c->jobs[JOB_SESSIONS].id);
     if (rc)
         sh_log_warn("crons", "the sessions cleanup failed (%d)", rc);
 }
 
-static int run_sessions(struct sh_api_crons *c)
+static int run_sessions(void *arg)
 {
+    struct sh_api_crons *c = arg;
     c->sessions_now = (int64_t)time(NULL) * 1000;
     c->sessions_job = (struct sh_db_job){.run = sessions_run, .done = sessions_done, .arg = c};
     return sh_db_submit(c->db, &c->sessions_job);
@@ -122,13 +129,14 @@ static void sweep_after(uv_work_t *w, int status)
 {
     struct sh_api_crons *c = w->data;
     (void)status;
-    c->jobs[JOB_SWEEP].running = 0;
+    sh_api_crons_done(c, c->jobs[JOB_SWEEP].id);
     if (c->sweep_removed > 0)
         sh_log_info("crons", "removed %d temporary backup files", c->sweep_removed);
 }
 
-static int run_sweep(struct sh_api_crons *c)
+static int run_sweep(void *arg)
 {
+    struct sh_api_crons *c = arg;
     c->sweep_work.data = c;
     return uv_queue_work(c->loop, &c->sweep_work, sweep_work, sweep_after) == 0 ? 0 : SH_EINTERNAL;
 }
@@ -139,9 +147,10 @@ static int run_job(struct sh_api_crons *c, int i)
     struct cron_job *j = &c->jobs[i];
     if (j->running || c->stopped)
         return SH_EBUSY;
-    int rc = i == JOB_BACKUP ? run_backup(c) : i == JOB_SESSIONS ? run_sessions(c) : run_sweep(c);
-    if (rc == 0)
-        j->running = 1;
+    j->running = 1; /* before start: a job may end within it */
+    int rc = j->start(j->arg);
+    if (rc)
+        j->running = 0;
     return rc;
 }
 
@@ -152,10 +161,10 @@ static void on_tick(uv_timer_t *t)
     if (minute == c->last_minute)
         return;
     c->last_minute = minute;
-    for (int i = 0; i < NJOBS; i++) {
+    for (unsigned i = 0; i < c->njobs; i++) {
         if (!c->jobs[i].expr[0] || !sh__cron_match(&c->jobs[i].cron, now))
             continue;
-        int rc = run_job(c, i);
+        int rc = run_job(c, (int)i);
         if (rc == SH_EBUSY)
             sh_log_warn("crons", "%s is still running (or a backup is); skipped this minute",
                         c->jobs[i].id);
@@ -186,7 +195,7 @@ static int crons_list(struct sh_req *r, void *ud)
     if (not_superuser(r))
         return SH_HANDLED;
     cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < NJOBS; i++) {
+    for (unsigned i = 0; i < c->njobs; i++) {
         if (!c->jobs[i].expr[0])
             continue;
         cJSON *o = cJSON_CreateObject();
@@ -208,10 +217,10 @@ static int crons_run(struct sh_req *r, void *ud)
     if (not_superuser(r))
         return SH_HANDLED;
     const struct sh_str *p = sh_req_param(r, "id");
-    for (int i = 0; p && i < NJOBS; i++) {
+    for (unsigned i = 0; p && i < c->njobs; i++) {
         if (!c->jobs[i].expr[0] || !sh_str_eq(*p, c->jobs[i].id))
             continue;
-        int rc = run_job(c, i);
+        int rc = run_job(c, (int)i);
         if (rc == SH_EBUSY)
             sh__api_error(r, 400, "The job is already running; try again later.", NULL);
         else if (rc)
@@ -234,16 +243,39 @@ struct sh_api_crons *sh_api_crons_new(uv_loop_t *loop, const struct sh_config *c
     c->dir = cfg->dir;
     c->db = db;
     c->backups = backups;
-    c->jobs[JOB_BACKUP].id = "__pbAutoBackup__";
-    c->jobs[JOB_SESSIONS].id = "__sessionsCleanup__";
-    c->jobs[JOB_SWEEP].id = "__backupsTmpSweep__";
-    set_expr(&c->jobs[JOB_SESSIONS], "0 * * * *");
-    set_expr(&c->jobs[JOB_SWEEP], "30 * * * *");
+    /* in the order of JOB_*: the built-in jobs */
+    (void)sh_api_crons_add(c, "__pbAutoBackup__", "", run_backup, c);
+    (void)sh_api_crons_add(c, "__sessionsCleanup__", "0 * * * *", run_sessions, c);
+    (void)sh_api_crons_add(c, "__backupsTmpSweep__", "30 * * * *", run_sweep, c);
     c->last_minute = (int64_t)time(NULL) / 60; /* the current minute has begun already */
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_tick, 1000, 1000);
     return c;
+}
+
+int sh_api_crons_add(struct sh_api_crons *c, const char *id, const char *expr,
+                     int (*start)(void *arg), void *arg)
+{
+    if (c->njobs == MAX_JOBS || strlen(id) >= sizeof(c->jobs[0].id) ||
+        (expr[0] && sh__cron_parse(expr, &(struct sh__cron){0}) != 0))
+        return SH_EINVAL;
+    for (unsigned i = 0; i < c->njobs; i++)
+        if (strcmp(c->jobs[i].id, id) == 0)
+            return SH_EINVAL;
+    struct cron_job *j = &c->jobs[c->njobs++];
+    snprintf(j->id, sizeof(j->id), "%s", id);
+    set_expr(j, expr);
+    j->start = start;
+    j->arg = arg;
+    return 0;
+}
+
+void sh_api_crons_done(struct sh_api_crons *c, const char *id)
+{
+    for (unsigned i = 0; i < c->njobs; i++)
+        if (strcmp(c->jobs[i].id, id) == 0)
+            c->jobs[i].running = 0;
 }
 
 void sh__crons_backup_set(struct sh_api_crons *c, const char *expr, unsigned max_keep)

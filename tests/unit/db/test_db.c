@@ -47,8 +47,8 @@ static void test_db_open_migrates_idempotently(void **state)
     for (int round = 0; round < 2; round++) {
         struct sh_db *db;
         assert_int_equal(sh_db_open(&db, &e->loop, e->dir, NULL), 0);
-        assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 2);
-        assert_int_equal(read_int(db, "SELECT max(version) FROM _migrations"), 2);
+        assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 3);
+        assert_int_equal(read_int(db, "SELECT max(version) FROM _migrations"), 3);
         assert_int_equal(read_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                                       "AND name IN ('_collections', '_meta', '_migrations', "
                                       "'_sessions', '_superusers')"),
@@ -297,7 +297,7 @@ static void test_db_budget_aborts_runaway_query(void **state)
         assert_non_null(strstr(log, "budget_ms=200"));
         assert_non_null(strstr(log, "WITH RECURSIVE"));
         /* The connection is fine afterwards, and a short query is not aborted. */
-        assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 2);
+        assert_int_equal(read_int(db, "SELECT count(*) FROM _migrations"), 3);
         sh_db_read_end(db);
     }
     assert_int_equal(tmp_close_db(e, db), 0);
