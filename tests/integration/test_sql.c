@@ -95,8 +95,8 @@ static void test_sql_reads(void **state)
     (void)state;
     struct it_conn *c = it_conn_open_or_fail(srv);
     const char *tok = su(c);
-    const cJSON *j = rc_ok(sql(c, tok, "SELECT 1 AS i, 2.5 AS f, 'x' AS t, NULL AS n, x'00ff' AS b"),
-                           200);
+    const cJSON *j =
+        rc_ok(sql(c, tok, "SELECT 1 AS i, 2.5 AS f, 'x' AS t, NULL AS n, x'00ff' AS b"), 200);
     assert_true(rc_num(j, "execTime") >= 0);
     assert_int_equal((int)rc_num(j, "affectedRows"), 0);
     const cJSON *cols = rc_get(j, "columns"), *row = cJSON_GetArrayItem(rc_get(j, "rows"), 0);
@@ -109,8 +109,8 @@ static void test_sql_reads(void **state)
     assert_string_equal(cJSON_GetArrayItem(row, 4)->valuestring, "AP8=");
     /* internal tables can be read */
     j = rc_ok(sql(c, tok, "SELECT count(*) FROM _superusers"), 200);
-    assert_int_equal((int)cJSON_GetArrayItem(cJSON_GetArrayItem(rc_get(j, "rows"), 0), 0)->valuedouble,
-                     1);
+    assert_int_equal(
+        (int)cJSON_GetArrayItem(cJSON_GetArrayItem(rc_get(j, "rows"), 0), 0)->valuedouble, 1);
     /* --sql-max-rows 5 */
     j = rc_ok(sql(c, tok,
                   "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 9) "
@@ -120,7 +120,8 @@ static void test_sql_reads(void **state)
     assert_true(cJSON_IsTrue(rc_get(j, "truncated")));
     /* a runaway read: stopped by the query budget, the server answers on */
     int64_t t0 = it_now_ms();
-    refused(c, tok, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c",
+    refused(c, tok,
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c",
             "validation_invalid_query");
     assert_true(it_now_ms() - t0 < 5000);
     assert_int_equal(ac_req(c, "GET", "/api/health", NULL, NULL)->status, 200);
@@ -140,11 +141,11 @@ static void test_sql_writes(void **state)
     assert_int_equal(notes_total(c), before + 2); /* the cached total was dropped */
     j = rc_ok(sql(c, tok, "UPDATE notes SET title = 'changed' WHERE title = 'one'"), 200);
     assert_int_equal((int)rc_num(j, "affectedRows"), 1);
-    const cJSON *l = rc_ok(rc_req(c, "GET",
-                                  it_sprintf("/api/collections/notes/records?filter=%s",
-                                             rc_enc("title='changed'")),
-                                  NULL),
-                           200);
+    const cJSON *l = rc_ok(
+        rc_req(c, "GET",
+               it_sprintf("/api/collections/notes/records?filter=%s", rc_enc("title='changed'")),
+               NULL),
+        200);
     assert_int_equal((int)rc_num(l, "totalItems"), 1);
     /* refused, nothing done */
     refused(c, tok, "DELETE FROM _superusers", "validation_invalid_query");
@@ -162,8 +163,8 @@ static void test_sql_writes(void **state)
     rc_assert_error(ac_req(c, "POST", "/api/sql", tok, "{\"query\":5}"), 400, "query",
                     "validation_required");
     j = rc_ok(sql(c, tok, "SELECT count(*) FROM _superusers"), 200);
-    assert_int_equal((int)cJSON_GetArrayItem(cJSON_GetArrayItem(rc_get(j, "rows"), 0), 0)->valuedouble,
-                     1);
+    assert_int_equal(
+        (int)cJSON_GetArrayItem(cJSON_GetArrayItem(rc_get(j, "rows"), 0), 0)->valuedouble, 1);
     assert_int_equal(notes_total(c), before + 2);
     /* a write past --sql-write-budget (50 ms) is rolled back whole */
     refused(c, tok,

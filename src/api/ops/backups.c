@@ -38,11 +38,10 @@ static void thread_main(void *arg)
     if (b->kind != SH__BK_RESTORE)
         b->rc =
             sh_backup_create(b->dir, b->key, b->nice, b->rate, &b->cancel, b->err, sizeof(b->err));
-    if (b->kind == SH__BK_AUTO && b->rc == 0 && b->max_keep > 0) {
-        int n = sh_backup_prune(b->dir, "@auto_", b->max_keep);
+    if (b->kind == SH__BK_AUTO && b->rc == 0 && b->keep > 0) {
+        int n = sh_backup_prune(b->dir, "@auto_", b->keep);
         if (n > 0)
-            sh_log_info("backup", "removed %d scheduled backups past cronMaxKeep %u", n,
-                        b->max_keep);
+            sh_log_info("backup", "removed %d scheduled backups past cronMaxKeep %u", n, b->keep);
     }
     if (b->kind == SH__BK_RESTORE)
         b->rc = sh_backup_restore_prepare(b->dir, b->key, b->err, sizeof(b->err));
@@ -102,6 +101,7 @@ int sh__ops_backup_start(struct sh_api_backups *b, int kind, const char *key, st
     if (b->running || b->restoring || b->stopped)
         return SH_EBUSY;
     b->kind = kind;
+    b->keep = b->max_keep;
     snprintf(b->key, sizeof(b->key), "%s", key);
     b->rc = 0;
     b->err[0] = 0;

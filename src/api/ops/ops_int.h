@@ -38,6 +38,7 @@ struct sh_api_backups {
     atomic_int cancel; /* set by sh_api_backups_stop: a running backup ends soon */
     /* the operation; written by the thread, read by the loop after the join */
     int kind;
+    unsigned keep; /* max_keep when the operation started (the thread reads this copy) */
     char key[SH_BACKUP_KEY_MAX + 1];
     int rc;
     char err[256];

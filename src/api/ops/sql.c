@@ -38,7 +38,7 @@
 struct sh_api_sql {
     struct sh_db *db;
     struct sh_api_auth *auth; /* its count cache and token epoch see console writes */
-    sqlite3 *ro; /* our own read-only connection; NULL if it would not open */
+    sqlite3 *ro;              /* our own read-only connection; NULL if it would not open */
     unsigned read_budget_ms, write_budget_ms, max_rows;
     int64_t deadline_ns; /* of the statement the read connection runs */
 };
@@ -220,8 +220,9 @@ static int write_run(sqlite3 *wdb, void *arg)
     sqlite3_progress_handler(wdb, 0, NULL, NULL);
     if (rc != SQLITE_DONE) {
         snprintf(w->err, sizeof(w->err), "%s",
-                 rc == SQLITE_INTERRUPT ? "the write ran past --sql-write-budget and was rolled back"
-                                        : sqlite3_errmsg(wdb));
+                 rc == SQLITE_INTERRUPT
+                     ? "the write ran past --sql-write-budget and was rolled back"
+                     : sqlite3_errmsg(wdb));
         sqlite3_finalize(st);
         return rc == SQLITE_INTERRUPT ? SH_EBUDGET : SH_EINVAL;
     }
