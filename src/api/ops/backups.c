@@ -73,6 +73,14 @@ static void answer(struct sh_api_backups *b, struct sh_req *r)
                         "validation_invalid_backup", msg);
 }
 
+static void long_read_end(struct sh_api_backups *b)
+{
+    if (b->long_read) {
+        sh_db_long_read_end(b->auth->db);
+        b->long_read = 0;
+    }
+}
+
 static void on_async(uv_async_t *h)
 {
     struct sh_api_backups *b = h->data;
@@ -80,6 +88,7 @@ static void on_async(uv_async_t *h)
         return;
     uv_thread_join(&b->thread); /* the thread has sent: it ends now */
     b->running = 0;
+    long_read_end(b);
     struct sh_req *r = b->watch.req;
     if (r) {
         sh_req_unwatch(&b->watch);
@@ -105,8 +114,14 @@ int sh__ops_backup_start(struct sh_api_backups *b, int kind, const char *key, st
     snprintf(b->key, sizeof(b->key), "%s", key);
     b->rc = 0;
     b->err[0] = 0;
-    if (uv_thread_create(&b->thread, thread_main, b) != 0)
+    if (kind != SH__BK_RESTORE) { /* the snapshot is one long read transaction */
+        sh_db_long_read_begin(b->auth->db);
+        b->long_read = 1;
+    }
+    if (uv_thread_create(&b->thread, thread_main, b) != 0) {
+        long_read_end(b);
         return SH_EINTERNAL;
+    }
     b->running = 1;
     if (r)
         sh_req_watch(r, &b->watch);
@@ -140,6 +155,7 @@ void sh_api_backups_stop(struct sh_api_backups *b)
         atomic_store(&b->cancel, 1);
         uv_thread_join(&b->thread);
         b->running = 0;
+        long_read_end(b);
         if (b->watch.req)
             sh_req_unwatch(&b->watch);
     }

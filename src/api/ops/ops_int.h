@@ -35,6 +35,7 @@ struct sh_api_backups {
     int running;       /* a thread runs (one operation at a time) */
     int restoring;     /* a restore was validated: the server is stopping */
     int stopped;
+    int long_read;     /* sh_db_long_read_begin is in force for the running backup */
     atomic_int cancel; /* set by sh_api_backups_stop: a running backup ends soon */
     /* the operation; written by the thread, read by the loop after the join */
     int kind;

@@ -48,10 +48,10 @@ static void test_cron_fields(void **state)
 static void test_cron_refused(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"",       "* * * *",   "* * * * * *", "60 * * * *",
-                                      "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8",
-                                      "*/0 * * * *", "5-1 * * * *", "a * * * *", "1, * * * *",
-                                      "@often"};
+    static const char *const bad[] = {
+        "",          "* * * *",    "* * * * * *", "60 * * * *",  "* 24 * * *",
+        "* * 0 * *", "* * * 13 *", "* * * * 8",   "*/0 * * * *", "5-1 * * * *",
+        "a * * * *", "1, * * * *", "@often"};
     struct sh__cron c;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(sh__cron_parse(bad[i], &c), -1);

@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utime.h>
+#include <zip.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
-#include <zip.h>
 
 #include "stagehand/backup.h"
 #include "stagehand/core.h"
@@ -93,9 +93,9 @@ static void test_backup_keys(void **state)
     assert_true(sh_backup_key_valid("a.zip"));
     assert_true(sh_backup_key_valid("@auto_pb_backup_20260102030405.zip"));
     assert_true(sh_backup_key_valid("My.Backup-1.zip"));
-    static const char *const bad[] = {"",       ".zip",    "a.zi",  "../a.zip", "a/b.zip",
-                                      ".a.zip", "a..zip",  "a.ZIP", "a b.zip",  "a\\b.zip",
-                                      "a.zip/", "%2e.zip"};
+    static const char *const bad[] = {"",        ".zip",     "a.zi",   "../a.zip",
+                                      "a/b.zip", ".a.zip",   "a..zip", "a.ZIP",
+                                      "a b.zip", "a\\b.zip", "a.zip/", "%2e.zip"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(sh_backup_key_valid(bad[i]));
     assert_true(sh_backup_name_valid("my_backup-1.zip"));
