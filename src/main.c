@@ -14,12 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <uv.h>
+#ifdef SH_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "stagehand/api.h"
 #include "stagehand/cache.h"
+#include "stagehand/backup.h"
 #include "stagehand/catalog.h"
 #include "stagehand/cli.h"
 #include "stagehand/config.h"
@@ -56,8 +61,26 @@ struct app {
     struct sh_router metrics_router;
     struct sh_http_server metrics_http;
     int has_metrics_http;
+    struct sh_api_backups *backups;
+    struct sh_api_crons *crons;
+    struct sh_api_settings *settings;
+    struct sh_api_sql *sql;
     int stopping;
+    int restore; /* a validated restore: swap the data and re-execute at the end */
+    int argc;    /* serve's arguments, for that re-execution */
+    char **argv;
 };
+
+/* Tells systemd (Type=notify) what the server does; nothing without
+ * libsystemd or outside systemd (no NOTIFY_SOCKET). */
+static void notify(const char *state)
+{
+#ifdef SH_HAVE_SYSTEMD
+    (void)sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
 
 static void usage(FILE *f)
 {
@@ -70,6 +93,8 @@ static void usage(FILE *f)
           "  stagehand superuser upsert EMAIL PASSWORD [--dir DIR]\n"
           "  stagehand superuser delete EMAIL [--dir DIR]\n"
           "                            create, update or delete a superuser (ditto)\n"
+          "  stagehand backup create [NAME.zip] | list | restore KEY [--dir DIR]\n"
+          "                            back up or restore a data directory\n"
           "  stagehand version         print the version\n"
           "  stagehand --help          this text\n",
           f);
@@ -107,6 +132,9 @@ static void stop_loop(struct app *a)
         sh_http_server_close_all(&a->metrics_http);
     sh_metrics_stop(a->metrics);
     sh_logs_close(a->logs);
+    sh_api_crons_stop(a->crons);
+    sh_api_backups_stop(a->backups);
+    sh_api_sql_stop(a->sql);
     sh_api_auth_stop(a->auth);
     sh_api_records_use_redis(a->records, NULL);
     sh_redis_close(a->redis);
@@ -142,10 +170,25 @@ static void on_signal(uv_signal_t *h, int signum)
         sh_log_flush();
         _exit(1);
     }
+    notify("STOPPING=1");
     sh_log_info("main", "signal %d: draining (deadline %llu ms)", signum,
                 (unsigned long long)a->cfg.drain_timeout);
     if (a->has_metrics_http)
         sh_http_server_drain(&a->metrics_http);
+    a->drain_timer.data = a;
+    uv_timer_start(&a->drain_timer, on_drain_timeout, a->cfg.drain_timeout, 0);
+    sh_http_server_drain(&a->http);
+}
+
+/* A restore was validated and staged: drain as on SIGTERM; serve() swaps the
+ * data in once the database is closed and re-executes the server. */
+static void on_restore(void *arg)
+{
+    struct app *a = arg;
+    if (a->restore || a->signals)
+        return;
+    a->restore = 1;
+    notify("RELOADING=1");
     a->drain_timer.data = a;
     uv_timer_start(&a->drain_timer, on_drain_timeout, a->cfg.drain_timeout, 0);
     sh_http_server_drain(&a->http);
@@ -226,6 +269,10 @@ static int open_storage(struct app *a)
         close_db_now(a);
         return 1;
     }
+    a->backups = sh_api_backups_new(a->loop, &a->cfg, a->auth, on_restore, a);
+    a->crons = sh_api_crons_new(a->loop, &a->cfg, a->db, a->backups);
+    a->settings = sh_api_settings_new(a->loop, &a->cfg, a->db, a->auth, a->crons);
+    a->sql = sh_api_sql_new(&a->cfg, a->db, a->auth);
     return 0;
 }
 
@@ -248,6 +295,42 @@ static void open_redis(struct app *a)
     sh_api_records_use_redis(a->records, a->redis);
     sh_api_auth_join_group(a->auth, a->redis);
     sh_metrics_add_redis(a->metrics, a->redis);
+}
+
+static char self_name[] = "stagehand", serve_word[] = "serve", listen_flag[] = "--listen";
+static char *self_argv0 = self_name;
+static char bound_addrs[8][128];
+static unsigned nbound;
+
+/* After a restore: runs this binary again with serve's arguments, its
+ * --listen flags replaced by the addresses bound now (a port 0 stays the
+ * port clients know). The pid stays, so a supervisor sees no exit. */
+static void reexec(struct app *a)
+{
+    char **av = calloc((size_t)a->argc + 2 * nbound + 3, sizeof(char *));
+    if (!av)
+        return;
+    int n = 0;
+    av[n++] = self_argv0;
+    av[n++] = serve_word;
+    for (int i = 0; i < a->argc; i++) {
+        if (strcmp(a->argv[i], "--listen") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a->argv[i], "--listen=", 9) == 0)
+            continue;
+        av[n++] = a->argv[i];
+    }
+    for (unsigned i = 0; i < nbound; i++) {
+        av[n++] = listen_flag;
+        av[n++] = bound_addrs[i];
+    }
+    sh_log_info("main", "restarting after the restore");
+    sh_log_flush();
+    execv("/proc/self/exe", av);
+    fprintf(stderr, "stagehand: cannot restart after the restore: %s\n", strerror(errno));
+    free(av);
 }
 
 static int serve(int argc, char **argv, char **envp)
@@ -318,7 +401,18 @@ static int serve(int argc, char **argv, char **envp)
                 a.cfg.dir);
         return 1;
     }
+    a.argc = argc;
+    a.argv = argv;
     int rc = serve_locked(&a);
+    if (rc == 0 && a.restore) {
+        char why[256];
+        if (sh_backup_restore_swap(a.cfg.dir, why, sizeof(why)) != 0)
+            sh_log_error("main", "restore failed, the old data stays: %s", why);
+        sh_log_flush();
+        sh_db_dir_unlock(lock_fd);
+        reexec(&a); /* returns only if exec failed */
+        return 1;
+    }
     sh_db_dir_unlock(lock_fd);
     return rc;
 }
@@ -344,13 +438,23 @@ static int serve_locked(struct app *a)
         sh_api_records_register(&a->router, a->records) ||
         sh_api_realtime_register(&a->router, a->records) ||
         sh_api_collections_register(&a->router, a->records) ||
-        sh_logs_register(&a->router, a->logs)) {
+        sh_logs_register(&a->router, a->logs) ||
+        sh_api_backups_register(&a->router, a->backups) ||
+        sh_api_settings_register(&a->router, a->settings) ||
+        sh_api_crons_register(&a->router, a->crons) || sh_api_sql_register(&a->router, a->sql)) {
         fprintf(stderr, "stagehand: route table is invalid\n");
+        sh_api_crons_stop(a->crons);
+        sh_api_backups_stop(a->backups);
+        sh_api_sql_stop(a->sql);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
         uv_run(a->loop, UV_RUN_NOWAIT); /* the logs' handle closes */
         sh_logs_free(a->logs);
+        sh_api_backups_free(a->backups);
+        sh_api_crons_free(a->crons);
+        sh_api_settings_free(a->settings);
+        sh_api_sql_free(a->sql);
         return 1;
     }
     sh_http_server_init(&a->http, a->loop, &a->cfg, sh_router_dispatch, &a->router);
@@ -376,6 +480,9 @@ static int serve_locked(struct app *a)
     if (sh_http_server_listen(&a->http, err, sizeof(err)) ||
         (a->has_metrics_http && sh_http_server_listen(&a->metrics_http, err, sizeof(err)))) {
         fprintf(stderr, "stagehand: %s\n", err);
+        sh_api_crons_stop(a->crons);
+        sh_api_backups_stop(a->backups);
+        sh_api_sql_stop(a->sql);
         close_db_now(a);
         sh_api_records_free(a->records);
         sh_api_auth_free(a->auth);
@@ -383,6 +490,10 @@ static int serve_locked(struct app *a)
         uv_run(a->loop, UV_RUN_NOWAIT);
         sh_metrics_free(a->metrics);
         sh_logs_free(a->logs);
+        sh_api_backups_free(a->backups);
+        sh_api_crons_free(a->crons);
+        sh_api_settings_free(a->settings);
+        sh_api_sql_free(a->sql);
         return 1;
     }
     uv_signal_init(a->loop, &a->sigterm);
@@ -395,6 +506,9 @@ static int serve_locked(struct app *a)
         open_redis(a);
 
     for (unsigned i = 0; i < a->http.net.nlisteners; i++) {
+        if (nbound < SH_ARRAY_LEN(bound_addrs))
+            snprintf(bound_addrs[nbound++], sizeof(bound_addrs[0]), "%s",
+                     a->http.net.listeners[i].bound);
         printf("%s\n", a->http.net.listeners[i].bound);
         sh_log_info("main", "listening on %s", a->http.net.listeners[i].bound);
     }
@@ -403,6 +517,7 @@ static int serve_locked(struct app *a)
         sh_log_info("main", "metrics listening on %s", a->metrics_http.net.listeners[0].bound);
     }
     fflush(stdout);
+    notify("READY=1");
 
     uv_run(a->loop, UV_RUN_DEFAULT);
 
@@ -417,12 +532,17 @@ static int serve_locked(struct app *a)
     sh_logs_free(a->logs);
     sh_api_records_free(a->records);
     sh_api_auth_free(a->auth);
+    sh_api_backups_free(a->backups);
+    sh_api_crons_free(a->crons);
+    sh_api_settings_free(a->settings);
+    sh_api_sql_free(a->sql);
     if (a->has_files)
         sh_static_deinit(&a->files);
     sh_log_info("main", "stopped after %llu requests", (unsigned long long)a->http.requests);
     sh_log_flush();
     uv_loop_close(a->loop);
-    sh_config_deinit(&a->cfg);
+    if (!a->restore) /* serve() still needs the directory for the swap */
+        sh_config_deinit(&a->cfg);
     return 0;
 }
 
@@ -437,6 +557,7 @@ int main(int argc, char **argv, char **envp)
         usage(stderr);
         return 2;
     }
+    self_argv0 = argv[0];
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return serve(argc - 2, argv + 2, envp);
@@ -450,6 +571,13 @@ int main(int argc, char **argv, char **envp)
         sh_log_min_level = SH_LOG_WARN;
         int rc = argc < 3 ? (sh_cli_superuser_usage(stderr), 2)
                           : sh_cli_superuser(argc - 2, argv + 2, envp);
+        sh_log_flush();
+        return rc;
+    }
+    if (strcmp(cmd, "backup") == 0) {
+        sh_log_min_level = SH_LOG_WARN;
+        int rc =
+            argc < 3 ? (sh_cli_backup_usage(stderr), 2) : sh_cli_backup(argc - 2, argv + 2, envp);
         sh_log_flush();
         return rc;
     }

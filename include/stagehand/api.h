@@ -208,5 +208,88 @@ int sh_api_metrics(struct sh_req *r, void *ud);
 /* Closes the lag timer (run the loop for its callback before the free). */
 void sh_metrics_stop(struct sh_metrics *m);
 void sh_metrics_free(struct sh_metrics *m);
+/* ---- backups (PocketBase's backups API; api/ops/) ---- */
+
+/*
+ * The backups state (struct sh_api_backups, opaque; api/ops/ops_int.h): the
+ * backup thread (one operation at a time) and its completion. on_restore(arg)
+ * runs on the loop once a restore's archive was validated and staged (the
+ * 204 is sent): the server must then drain, close its database, call
+ * sh_backup_restore_swap and restart (main.c re-executes itself).
+ */
+struct sh_api_backups;
+/* cfg and auth are borrowed and must outlive it. Allocation failure aborts. */
+struct sh_api_backups *sh_api_backups_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                          struct sh_api_auth *auth, void (*on_restore)(void *),
+                                          void *arg);
+/* Before the database closes: waits for a running backup thread (shutdown
+ * finishes the archive being written) and closes the async handle. Safe to
+ * call twice. */
+void sh_api_backups_stop(struct sh_api_backups *b);
+/* After sh_api_backups_stop and the close callbacks. NULL is ignored. */
+void sh_api_backups_free(struct sh_api_backups *b);
+/* Adds the backups routes and POST /api/files/token. 0 or a negative code. */
+int sh_api_backups_register(struct sh_router *rt, struct sh_api_backups *b);
+
+/* ---- settings and scheduled jobs (api/ops/settings.c, crons.c) ---- */
+
+/*
+ * The crons state (struct sh_api_crons, opaque): the once-a-minute timer and
+ * the jobs (the backups cron, sessions cleanup, temporary-file sweep). db,
+ * cfg and backups are borrowed. Allocation failure aborts.
+ */
+struct sh_api_crons;
+struct sh_api_crons *sh_api_crons_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                      struct sh_db *db, struct sh_api_backups *backups);
+/* Before the database closes: no job starts any more; closes the timer. */
+void sh_api_crons_stop(struct sh_api_crons *c);
+/* After the database closed (no job left) and the close callbacks. */
+void sh_api_crons_free(struct sh_api_crons *c);
+/* Schedules job id (shown by GET /api/crons; unique, < 64 bytes) at expr
+ * (five cron fields, UTC; "" = listed nowhere, never run). At each match
+ * (or POST /api/crons/{id}) start(arg) runs on the loop unless the job is
+ * still running: it must begin the work off the loop and return 0 (the job
+ * then calls sh_api_crons_done(c, id) on the loop when the work ends), or
+ * return a code (the run is over). 0, or SH_EINVAL (bad expr, duplicate
+ * id, 16 jobs already). Loop thread, before or while serving. */
+int sh_api_crons_add(struct sh_api_crons *c, const char *id, const char *expr,
+                     int (*start)(void *arg), void *arg);
+/* The run of job id ended (it may run again). */
+void sh_api_crons_done(struct sh_api_crons *c, const char *id);
+/* GET /api/crons and POST /api/crons/:id. 0 or a negative code. */
+int sh_api_crons_register(struct sh_router *rt, struct sh_api_crons *c);
+
+/*
+ * The settings state (struct sh_api_settings, opaque): the current settings
+ * (read from the database at start-up, before serving) and what they apply
+ * live (the rateLimits rules, the trusted proxies, the backups cron). cfg,
+ * db, auth and crons are borrowed. Allocation failure aborts.
+ */
+struct sh_api_settings;
+struct sh_api_settings *sh_api_settings_new(uv_loop_t *loop, const struct sh_config *cfg,
+                                            struct sh_db *db, struct sh_api_auth *auth,
+                                            struct sh_api_crons *crons);
+/* After the database closed (no settings write left). NULL is ignored. */
+void sh_api_settings_free(struct sh_api_settings *s);
+/* The rateLimits middleware (after sh_api_auth_register's) and GET/PATCH
+ * /api/settings. 0 or a negative code. */
+int sh_api_settings_register(struct sh_router *rt, struct sh_api_settings *s);
+
+/* ---- the SQL console (api/ops/sql.c) ---- */
+
+/* Its state (opaque): a read-only connection of its own (opened now, at
+ * start-up) and the limits of cfg; db and auth (whose list-total cache and
+ * token epoch a console write invalidates) are borrowed. Allocation failure
+ * aborts. */
+struct sh_api_sql;
+struct sh_api_sql *sh_api_sql_new(const struct sh_config *cfg, struct sh_db *db,
+                                  struct sh_api_auth *auth);
+/* Before the database closes: closes the console's read connection (so the
+ * database's own close removes the WAL); reads answer 500 afterwards. */
+void sh_api_sql_stop(struct sh_api_sql *s);
+/* After the database closed (no console write left). NULL is ignored. */
+void sh_api_sql_free(struct sh_api_sql *s);
+/* POST /api/sql. 0 or a negative code. */
+int sh_api_sql_register(struct sh_router *rt, struct sh_api_sql *s);
 
 #endif

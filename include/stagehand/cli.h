@@ -25,6 +25,13 @@ void sh_cli_collections_usage(FILE *f);
 int sh_cli_superuser(int argc, char **argv, char **envp);
 void sh_cli_superuser_usage(FILE *f);
 
+/* `stagehand backup create [NAME.zip] | list | restore KEY [--dir DIR]`.
+ * argv[0] is the subcommand. Returns 0, 1 when refused or failed (the
+ * reason on stderr; a failed restore changes nothing), 2 for a usage
+ * error. */
+int sh_cli_backup(int argc, char **argv, char **envp);
+void sh_cli_backup_usage(FILE *f);
+
 /* The data directory from STAGEHAND_DIR in envp, else "stagehand_data". */
 const char *sh__cli_env_dir(char **envp);
 

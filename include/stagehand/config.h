@@ -56,6 +56,9 @@ struct sh_config {
     int init_empty;            /* --init-empty: a 0-byte data.db becomes a new database */
     uint64_t wal_max;      /* WAL bytes before the writer truncates it (and journal_size_limit) */
     uint64_t lock_timeout; /* ms a write waits for another process's lock before 503 */
+    uint64_t backup_rate;  /* bytes/s a backup reads (--backup-rate); 0 = unlimited */
+    unsigned sql_max_rows; /* rows one POST /api/sql answer holds */
+    unsigned sql_write_budget_ms; /* ms one POST /api/sql write may hold the writer */
 
     /* accounts: client address, rate limits, password hashing, tokens */
     const char *trusted_proxy;     /* CIDRs whose X-Forwarded-For is believed; NULL = none */

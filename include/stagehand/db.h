@@ -249,6 +249,17 @@ struct sh_db_writer_stats {
 /* Consistent snapshot of the writer's counters. Loop thread. */
 void sh_db_writer_stats(struct sh_db *db, struct sh_db_writer_stats *out);
 
+/* ---- long reads on connections of their own (backups) ---- */
+
+/* A read transaction held for long by another connection of this process
+ * (a backup's snapshot) begins / ends. While any is under way the writer
+ * skips its TRUNCATE checkpoints past wal_max, which would wait
+ * busy_timeout_ms for that reader at every try and stall every write
+ * meanwhile; the WAL grows until the read ends (SQLite's passive
+ * checkpoints go on). Calls pair up. Any thread. */
+void sh_db_long_read_begin(struct sh_db *db);
+void sh_db_long_read_end(struct sh_db *db);
+
 /* ---- the data directory's lock ---- */
 
 /* Takes the exclusive lock of a serving process on <dir>/.lock (flock,

@@ -137,6 +137,12 @@ static const struct opt opts[] = {
      "records the expand of one response may produce (400 beyond)"},
     {"guest-query-budget", "STAGEHAND_GUEST_QUERY_BUDGET", OPT_COUNT0, F(guest_query_budget),
      "milliseconds of record reads per guest address per window before 429 (0: off)"},
+    {"sql-max-rows", "STAGEHAND_SQL_MAX_ROWS", OPT_COUNT, F(sql_max_rows),
+     "rows one POST /api/sql answer holds (the rest is cut; \"truncated\": true)"},
+    {"sql-write-budget", "STAGEHAND_SQL_WRITE_BUDGET", OPT_COUNT, F(sql_write_budget_ms),
+     "milliseconds one POST /api/sql write may hold the writer thread before it is rolled back"},
+    {"backup-rate", "STAGEHAND_BACKUP_RATE", OPT_COUNT0, F(backup_rate),
+     "bytes per second a backup reads (snapshot and archive), so writes keep the disk (0: any)"},
     {"client-query-budget", "STAGEHAND_CLIENT_QUERY_BUDGET", OPT_COUNT0, F(client_query_budget),
      "milliseconds of record reads per signed-in record per window before 429 (0: off)"},
     {"realtime-idle", "STAGEHAND_REALTIME_IDLE", OPT_DURATION, F(realtime_idle),
@@ -227,6 +233,9 @@ void sh_config_init(struct sh_config *c)
     c->writer_queue = 10000;
     c->count_cache = 4096;
     c->wal_max = 64u << 20;
+    c->backup_rate = 32u << 20; /* SH_BACKUP_RATE_DEFAULT */
+    c->sql_max_rows = 1000;
+    c->sql_write_budget_ms = 2000;
     c->lock_timeout = 1000;
     c->rate_limit_auth = (struct sh_config_rate){30, 60000};
     c->rate_limit_identity = (struct sh_config_rate){100, 3600000};

@@ -4,9 +4,89 @@
 // stdout line. stop() sends SIGTERM and resolves with the exit code, so a
 // test can assert a clean shutdown (under ASan/LSan a leak is a non-zero exit).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// With STAGEHAND_NGINX (the nginx binary), every server is reached through
+// a real nginx running deploy/nginx.conf (its upstream and listen address
+// replaced by test ports), and stagehand gets --trusted-proxy 127.0.0.1.
+export const nginx = process.env.STAGEHAND_NGINX || '';
+const deployConf = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'deploy', 'nginx.conf');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function startNginx(folder, upstream) {
+  const port = await freePort();
+  const prefix = join(folder, 'nginx');
+  mkdirSync(join(prefix, 'tmp'), { recursive: true });
+  const site = readFileSync(deployConf, 'utf8')
+    .replace('server 127.0.0.1:8090;', `server ${upstream};`)
+    .replace('listen 80;', `listen 127.0.0.1:${port};`);
+  if (site.includes('8090') || !site.includes(`${port}`)) {
+    throw new Error('deploy/nginx.conf no longer has the addresses the test replaces');
+  }
+  writeFileSync(join(prefix, 'site.conf'), site);
+  const user = process.getuid && process.getuid() === 0 ? 'user root;\n' : '';
+  writeFileSync(join(prefix, 'nginx.conf'), `${user}daemon off;
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp/body;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  uwsgi_temp_path ${prefix}/tmp/uwsgi;
+  scgi_temp_path ${prefix}/tmp/scgi;
+  include ${prefix}/site.conf;
+}
+`);
+  const child = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve(sig ? 128 : code)));
+  const deadline = Date.now() + 10000;
+  while (!(await canConnect(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`nginx did not start: ${log} ${readFileSync(join(prefix, 'error.log'), 'utf8')}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      child.kill('SIGQUIT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
 
 export const bin = process.env.STAGEHAND_BIN;
 if (!bin) {
@@ -34,7 +114,7 @@ export async function startServer(schema, extraArgs = []) {
     bin,
     // no default `users` collection unless extraArgs ask ('--init-schema', 'default')
     ['serve', '--listen', '127.0.0.1:0', '--dir', dataDir, '--log-level', 'warn',
-      '--init-schema', 'none', ...extraArgs],
+      '--init-schema', 'none', ...(nginx ? ['--trusted-proxy', '127.0.0.1'] : []), ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
@@ -55,12 +135,16 @@ export async function startServer(schema, extraArgs = []) {
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${log}`)));
   });
+  const front = nginx ? await startNginx(folder, addr) : null;
   return {
-    url: `http://${addr}`,
+    url: front ? front.url : `http://${addr}`,
+    direct: `http://${addr}`,
+    nginx: front,
     dataDir,
     folder,
     log: () => log,
     async stop() {
+      if (front) await front.stop();
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
       const code = await exited;

@@ -252,4 +252,24 @@ void sh__rl_answer(struct sh_req *r, const struct sh_ratelimit_result *res);
  * by /64). */
 void sh__rl_addr(const struct sh_req *r, char out[SH__RL_ADDR_MAX]);
 
+/* ---- file_token.c ---- */
+
+#define SH__FILE_TOKEN_TTL_S 180 /* file tokens: 3 minutes, as PocketBase */
+
+/* Whose a verified file token is. */
+struct sh__file_token_owner {
+    char record_id[64];
+    char collection_id[64];
+    int superuser;
+};
+/* POST /api/files/token (ud: the accounts state): {"token"} for the
+ * signed-in record; 401 for a guest. */
+int sh_api_files_token(struct sh_req *r, void *ud);
+/* Verifies a file token (tok, len bytes; NULL is refused) against its
+ * record's current tokenKey. 0 with *who filled, SH_EFORBIDDEN (malformed,
+ * forged, expired, another kind of token, a record gone), or a storage
+ * error. Loop thread (reads on the loop's connection). */
+int sh__auth_file_token_check(struct sh_api_auth *a, const char *tok, size_t len,
+                              struct sh__file_token_owner *who);
+
 #endif

@@ -384,3 +384,13 @@ void sh_db_stmt_stats(struct sh_db *db, struct sh_db_stmt_stats *out)
 {
     *out = db->rcache.stats;
 }
+
+void sh_db_long_read_begin(struct sh_db *db)
+{
+    atomic_fetch_add(&db->long_reads, 1);
+}
+
+void sh_db_long_read_end(struct sh_db *db)
+{
+    atomic_fetch_sub(&db->long_reads, 1);
+}

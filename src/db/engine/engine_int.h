@@ -8,6 +8,7 @@
 #ifndef STAGEHAND_DB_INT_H
 #define STAGEHAND_DB_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <sqlite3.h>
@@ -149,6 +150,9 @@ struct sh_db {
     int close_rc;
 
     struct sh__writer w;
+    /* any thread: long reads of other connections under way (backups);
+     * while nonzero the writer tries no TRUNCATE checkpoint */
+    atomic_int long_reads;
 };
 
 /* Prepares the writer's statements, initialises the async handle (then

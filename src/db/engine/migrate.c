@@ -94,6 +94,13 @@ static const struct sh__migration migrations[] = {
      * bumps out of the update hook. */
     {3, "CREATE TABLE _versions (tbl TEXT PRIMARY KEY NOT NULL, v INTEGER NOT NULL) "
         "WITHOUT ROWID;"},
+    /* Settings (GET/PATCH /api/settings): PocketBase's _params table, one
+     * row per key, the value JSON; "settings" holds the settings object. */
+    {4, "CREATE TABLE _params ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  value TEXT NOT NULL,"
+        "  created TEXT NOT NULL DEFAULT '',"
+        "  updated TEXT NOT NULL DEFAULT '');"},
 };
 
 static int current_version(sqlite3 *wdb, int *out)

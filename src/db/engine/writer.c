@@ -204,6 +204,11 @@ static int bound_wal(struct sh_db *db)
     struct sh__writer *w = &db->w;
     if (!db->opt.wal_max || (uint64_t)w->wal_frames * (w->page_size + 24) + 32 <= db->opt.wal_max)
         return 0;
+    /* A backup's snapshot holds a read transaction for its whole copy: the
+     * checkpoint would wait busy_timeout_ms for it at every try, stalling
+     * every write meanwhile. The WAL grows until the backup ends instead. */
+    if (atomic_load(&db->long_reads))
+        return 0;
     uint64_t now = uv_hrtime();
     if (now < w->checkpoint_next)
         return 0;
