@@ -23,8 +23,8 @@
 #endif
 
 #include "stagehand/api.h"
-#include "stagehand/cache.h"
 #include "stagehand/backup.h"
+#include "stagehand/cache.h"
 #include "stagehand/catalog.h"
 #include "stagehand/cli.h"
 #include "stagehand/config.h"
@@ -272,6 +272,7 @@ static int open_storage(struct app *a)
     a->backups = sh_api_backups_new(a->loop, &a->cfg, a->auth, on_restore, a);
     a->crons = sh_api_crons_new(a->loop, &a->cfg, a->db, a->backups);
     a->settings = sh_api_settings_new(a->loop, &a->cfg, a->db, a->auth, a->crons);
+    sh_api_settings_use_logs(a->settings, a->logs);
     a->sql = sh_api_sql_new(&a->cfg, a->db, a->auth);
     return 0;
 }
@@ -438,8 +439,7 @@ static int serve_locked(struct app *a)
         sh_api_records_register(&a->router, a->records) ||
         sh_api_realtime_register(&a->router, a->records) ||
         sh_api_collections_register(&a->router, a->records) ||
-        sh_logs_register(&a->router, a->logs) ||
-        sh_api_backups_register(&a->router, a->backups) ||
+        sh_logs_register(&a->router, a->logs) || sh_api_backups_register(&a->router, a->backups) ||
         sh_api_settings_register(&a->router, a->settings) ||
         sh_api_crons_register(&a->router, a->crons) || sh_api_sql_register(&a->router, a->sql)) {
         fprintf(stderr, "stagehand: route table is invalid\n");

@@ -15,7 +15,7 @@
 # table-version bump is the same either way: it is in the writer's commit; Redis adds no
 # round trip to a write). Raw: redis-<label>.txt (wrk), redis-create-*.txt; redis.tsv (label,
 # req/s, p50).
-# shellcheck shell=bash disable=SC2034
+# shellcheck shell=bash disable=SC2034,SC2153
 SC_TYPE=once
 SC_SERVERS=stagehand
 SC_FIXTURES= # it starts its own servers

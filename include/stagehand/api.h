@@ -269,6 +269,10 @@ struct sh_api_settings;
 struct sh_api_settings *sh_api_settings_new(uv_loop_t *loop, const struct sh_config *cfg,
                                             struct sh_db *db, struct sh_api_auth *auth,
                                             struct sh_api_crons *crons);
+/* The stored logs whose retention the settings' logs.maxDays sets (applied
+ * now and at every change), unless --logs-max-days (or its variable) was
+ * given: then GET names it in "overriddenBy". */
+void sh_api_settings_use_logs(struct sh_api_settings *s, struct sh_logs *logs);
 /* After the database closed (no settings write left). NULL is ignored. */
 void sh_api_settings_free(struct sh_api_settings *s);
 /* The rateLimits middleware (after sh_api_auth_register's) and GET/PATCH

@@ -6,6 +6,7 @@
 #ifndef STAGEHAND_CONFIG_H
 #define STAGEHAND_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,6 +125,7 @@ struct sh_config {
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];
     unsigned nowned;
+    uint64_t set_mask[4]; /* options given by a flag or a variable (sh_config_is_set) */
 };
 
 /* Fills every field with its default. */
@@ -141,6 +143,11 @@ int sh_config_parse(struct sh_config *c, int argc, const char *const *argv, cons
 
 /* Writes the usage text of `serve` (flags, variables, defaults) to f. */
 void sh_config_usage(FILE *f);
+
+/* Whether option flag (without "--", e.g. "logs-max-days") was given by a
+ * flag or a STAGEHAND_* variable rather than left at its default: such a
+ * value wins over the same setting stored by PATCH /api/settings. */
+bool sh_config_is_set(const struct sh_config *c, const char *flag);
 
 /* Parses "250ms", "10s", "5m", "1h" or a bare number of seconds into ms; -1 on error. */
 int sh_config_parse_duration(const char *s, uint64_t *ms);

@@ -259,9 +259,9 @@ int sh_filter_uses_request(const struct sh_filter *f);
 /* Which parts of the request f reads (SH_FILTER_USES_*), as parsed: asked
  * of the AST, never of the text (a word inside a string literal is not a
  * use). */
-#define SH_FILTER_USES_REQUEST 1u /* any @request.* */
-#define SH_FILTER_USES_QUERY   2u /* @request.query.* */
-#define SH_FILTER_USES_HEADERS 4u /* @request.headers.* */
+#define SH_FILTER_USES_REQUEST 1u  /* any @request.* */
+#define SH_FILTER_USES_QUERY   2u  /* @request.query.* */
+#define SH_FILTER_USES_HEADERS 4u  /* @request.headers.* */
 #define SH_FILTER_USES_TIME    16u /* @now, @todayStart, ...: the answer moves with the clock */
 /* @collection.*: only superusers may send such filters or sorts (403 "Only
  * superusers can filter by @collection."); rules may use it. */

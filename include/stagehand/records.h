@@ -323,7 +323,7 @@ struct sh_rec_write {
     struct cJSON *record; /* out */
     char *record_text;    /* out, record_json: the record as JSON text (heap) */
     size_t record_len;
-    struct cJSON *errors;    /* out */
+    struct cJSON *errors; /* out */
     /* out: tables the job wrote (c's, and those a delete cleared or
      * cascaded into), owned; each marked with sh_rec_counts_write_begin
      * until sh_rec_write_deinit ends the mark (loop thread). */

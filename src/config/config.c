@@ -381,8 +381,28 @@ static int add_listen(struct sh_config *c, const char *val)
     return 0;
 }
 
-/* Applies one option; val is owned by the caller (argv) or by the config. */
+static int apply_value(struct sh_config *c, const struct opt *o, const char *val);
+
+/* Applies one option; val is owned by the caller (argv) or by the config.
+ * An option applied successfully is remembered as set (sh_config_is_set). */
 static int apply(struct sh_config *c, const struct opt *o, const char *val)
+{
+    int rc = apply_value(c, o, val);
+    size_t i = (size_t)(o - opts);
+    if (rc == 0 && i < 64 * SH_ARRAY_LEN(c->set_mask))
+        c->set_mask[i / 64] |= UINT64_C(1) << (i % 64);
+    return rc;
+}
+
+bool sh_config_is_set(const struct sh_config *c, const char *flag)
+{
+    for (size_t i = 0; i < SH_ARRAY_LEN(opts) && i < 64 * SH_ARRAY_LEN(c->set_mask); i++)
+        if (strcmp(opts[i].flag, flag) == 0)
+            return (c->set_mask[i / 64] >> (i % 64)) & 1;
+    return false;
+}
+
+static int apply_value(struct sh_config *c, const struct opt *o, const char *val)
 {
     void *field = (char *)c + o->offset;
     uint64_t v = 0;

@@ -2,13 +2,15 @@
  * The backups API and CLI as a client sees them: access control on every
  * route (guest 401, user 403, a download without a superuser file token
  * 403), create with a default or given name, the name rules and conflicts,
- * the list's shape, the download's bytes, delete, upload's 400; restore
+ * the list's shape, the download's bytes, delete, upload (the archive back as a new
+ * backup; a taken or bad name, no ZIP, no file: 400); restore
  * through the API (204, the server comes back on the same address with the
  * backup's data); restore failures (a corrupt ZIP, a ZIP whose data.db is
  * not a database, one lacking stagehand's tables, one with a path escaping
  * the directory, one without data.db) answered 400 with the old data still
  * served; the CLI's create, list and restore (refused while a server runs).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,6 +105,51 @@ static void test_backups_access(void **state)
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
 }
 
+/* POST /api/backups/upload with one file part `file` named name (no part when
+ * name is NULL), as the SDK sends it; token may be NULL. */
+static struct rc_resp *upload(struct it_conn *c, const char *token, const char *name,
+                              const void *data, size_t len)
+{
+    const char *b = "----stagehandtestboundary";
+    char *head = name ? it_sprintf("--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+                                   "filename=\"%s\"\r\nContent-Type: application/zip\r\n\r\n",
+                                   b, name)
+                      : it_sprintf("--%s\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\n"
+                                   "x",
+                                   b);
+    char *tail = it_sprintf("\r\n--%s--\r\n", b);
+    size_t total = strlen(head) + (name ? len : 0) + strlen(tail);
+    char *req = it_sprintf("POST /api/backups/upload HTTP/1.1\r\nHost: t\r\n%s%s%s"
+                           "Content-Type: multipart/form-data; boundary=%s\r\n"
+                           "Content-Length: %zu\r\n\r\n%s",
+                           token ? "Authorization: " : "", token ? token : "", token ? "\r\n" : "",
+                           b, total, head);
+    assert_int_equal(it_conn_send(c, req, strlen(req), IT_MS_IO), IT_OK);
+    if (name && len)
+        assert_int_equal(it_conn_send(c, data, len, IT_MS_IO), IT_OK);
+    assert_int_equal(it_conn_send(c, tail, strlen(tail), IT_MS_IO), IT_OK);
+    struct rc_resp *r = it_alloc(sizeof *r);
+    r->raw = it_conn_read(c, 0, IT_MS_IO);
+    assert_non_null(r->raw);
+    r->status = r->raw->status;
+    r->json = r->raw->body && r->raw->body[0] == '{' ? rc_track(cJSON_Parse(r->raw->body)) : NULL;
+    return r;
+}
+
+/* 1 if path is an empty folder (or missing), else 0. */
+static int empty_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return 1;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n == 0;
+}
+
 static void test_backups_create_list_download_delete(void **state)
 {
     (void)state;
@@ -152,6 +199,25 @@ static void test_backups_create_list_download_delete(void **state)
     assert_memory_equal(d->raw->body, "PK\x03\x04", 4);
     rc_assert_error(rc_req(c, "GET", it_sprintf("/api/backups/none.zip?token=%s", ft), NULL), 404,
                     NULL, NULL);
+
+    /* Upload (multipart, the field `file`): the archive's bytes come back as a new backup;
+     * a taken or malformed name, content that is no ZIP, or no file are 400s naming `file` */
+    assert_int_equal(upload(c, su, "uploaded_1.zip", d->raw->body, d->raw->body_len)->status, 204);
+    assert_int_equal(stat(it_sprintf("%s/uploaded_1.zip", bdir), &st), 0);
+    assert_int_equal((size_t)st.st_size, d->raw->body_len);
+    rc_assert_error(upload(c, su, "uploaded_1.zip", d->raw->body, d->raw->body_len), 400, "file",
+                    "validation_backup_name_exists");
+    rc_assert_error(upload(c, su, "Bad Name.zip", d->raw->body, d->raw->body_len), 400, "file",
+                    "validation_match_invalid");
+    rc_assert_error(upload(c, su, "../up.zip", d->raw->body, d->raw->body_len), 400, "file",
+                    "validation_match_invalid");
+    rc_assert_error(upload(c, su, "not_zip.zip", "hello, world", 12), 400, "file",
+                    "validation_invalid_mime_type");
+    assert_false(access(it_sprintf("%s/not_zip.zip", bdir), F_OK) == 0);
+    rc_assert_error(upload(c, su, NULL, NULL, 0), 400, "file", "validation_required");
+    assert_int_equal(upload(c, NULL, "anon_1.zip", d->raw->body, d->raw->body_len)->status, 401);
+    assert_int_equal(empty_dir(it_sprintf("%s/storage/.tmp", s->data_dir)), 1);
+    assert_int_equal(ac_req(c, "DELETE", "/api/backups/uploaded_1.zip", su, NULL)->status, 204);
     rc_assert_error(rc_req(c, "GET", it_sprintf("/api/backups/..%%2Fdata.db?token=%s", ft), NULL),
                     404, NULL, NULL);
     rc_assert_error(ac_req(c, "DELETE", "/api/backups/..%2Fdata.db", su, NULL), 404, NULL, NULL);
@@ -160,7 +226,6 @@ static void test_backups_create_list_download_delete(void **state)
     assert_int_equal(ac_req(c, "DELETE", "/api/backups/mine_1.zip", su, NULL)->status, 204);
     rc_assert_error(ac_req(c, "DELETE", "/api/backups/mine_1.zip", su, NULL), 400, NULL, NULL);
     assert_int_equal(cJSON_GetArraySize(rc_ok(ac_req(c, "GET", "/api/backups", su, NULL), 200)), 1);
-    rc_assert_error(ac_req(c, "POST", "/api/backups/upload", su, NULL), 400, NULL, NULL);
     assert_true(access(it_sprintf("%s/data.db", s->data_dir), F_OK) == 0);
     it_conn_close(c);
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);

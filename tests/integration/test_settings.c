@@ -274,6 +274,54 @@ static void test_settings_flags_win(void **state)
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
 }
 
+/* totalItems of the stored logs whose url holds marker (the log thread
+ * writes within ~200 ms: polled up to 2 s for want, else the last count). */
+static int logged(struct it_conn *c, const char *tok, const char *marker, int want)
+{
+    const char *path =
+        it_sprintf("/api/logs?perPage=1&filter=%s", rc_enc(it_sprintf("data.url ~ '%s'", marker)));
+    int n = -1;
+    for (int64_t end = it_now_ms() + 2000; it_now_ms() < end;) {
+        n = (int)rc_num(rc_ok(ac_req(c, "GET", path, tok, NULL), 200), "totalItems");
+        if (n == want)
+            break;
+        usleep(50 * 1000);
+    }
+    return n;
+}
+
+/* logs.maxDays applies at once: 0 stops storing, a number starts again; a
+ * --logs-max-days flag wins and is named in overriddenBy. */
+static void test_settings_logs_retention_live(void **state)
+{
+    (void)state;
+    struct it_server *s = start(NULL);
+    struct it_conn *c = it_conn_open_or_fail(s);
+    const char *tok = su(c);
+    rc_ok(rc_req(c, "GET", "/api/health?mark=one", NULL), 200);
+    assert_int_equal(logged(c, tok, "mark=one", 1), 1);
+    const cJSON *st = patch(c, tok, "{'logs':{'maxDays':0}}", 200);
+    assert_null(cJSON_GetObjectItemCaseSensitive(rc_get(st, "overriddenBy"), "logs"));
+    rc_ok(rc_req(c, "GET", "/api/health?mark=two", NULL), 200);
+    usleep(600 * 1000);
+    assert_int_equal(logged(c, tok, "mark=two", 1), 0); /* not stored */
+    patch(c, tok, "{'logs':{'maxDays':3}}", 200);
+    rc_ok(rc_req(c, "GET", "/api/health?mark=three", NULL), 200);
+    assert_int_equal(logged(c, tok, "mark=three", 1), 1);
+    it_conn_close(c);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+
+    s = start((const char *const[]){"--logs-max-days", "2", NULL});
+    c = it_conn_open_or_fail(s);
+    tok = su(c);
+    st = patch(c, tok, "{'logs':{'maxDays':0}}", 200);
+    assert_string_equal(rc_str(rc_get(st, "overriddenBy"), "logs"), "--logs-max-days");
+    rc_ok(rc_req(c, "GET", "/api/health?mark=four", NULL), 200);
+    assert_int_equal(logged(c, tok, "mark=four", 1), 1); /* the flag's 2 days hold */
+    it_conn_close(c);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +329,7 @@ int main(void)
         it_test(test_settings_validation_masking_persistence),
         it_test(test_settings_live_effects),
         it_test(test_settings_flags_win),
+        it_test(test_settings_logs_retention_live),
     };
     return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
 }

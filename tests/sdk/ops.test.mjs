@@ -1,7 +1,7 @@
 // Operations through the PocketBase JS SDK (0.28.x) against a real stagehand
 // server: pb.backups (create with and without a name, getFullList's
 // {key,size,modified}, pb.files.getToken + getDownloadURL fetched as a ZIP,
-// delete, upload's clear 400, restore: 204, then the same address serves
+// delete, upload (a downloaded archive back, a Blob that is no ZIP refused), restore: 204, then the same address serves
 // the backup's data), and access control (a guest gets 401).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -157,6 +157,10 @@ describe('pb.backups', () => {
     await pb.backups.delete(other.key);
     assert.deepEqual((await pb.backups.getFullList()).map((b) => b.key), ['sdk_one.zip']);
     await rejects(pb.backups.upload({ file: new Blob(['x']) }), 400);
+    await pb.backups.upload({ file: new File([bytes], 'sdk_up.zip') });
+    const up = (await pb.backups.getFullList()).find((b) => b.key === 'sdk_up.zip');
+    assert.equal(up.size, one.size);
+    await pb.backups.delete('sdk_up.zip');
   });
 
   test('restore brings the backup back on the same address', async () => {

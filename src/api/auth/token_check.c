@@ -110,7 +110,7 @@ int sh_api_mw_auth(struct sh_req *r, void *ud)
     if (a->cache) {
         sh_db_read_begin(a->db); /* one read transaction for this and the handler's reads */
         if (!a->group)
-        (void)sh_catalog_refresh(a->catalog);
+            (void)sh_catalog_refresh(a->catalog);
     }
     int64_t schema = a->catalog->snap ? a->catalog->snap->version : -1;
     if (a->group)

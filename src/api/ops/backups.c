@@ -307,14 +307,10 @@ static int backups_restore(struct sh_req *r, void *ud)
 
 static int backups_upload(struct sh_req *r, void *ud)
 {
-    (void)ud;
+    struct sh_api_backups *b = ud;
     if (not_superuser(r))
         return SH_HANDLED;
-    sh__api_error(r, 400,
-                  "Uploading a backup needs multipart/form-data support, which this server "
-                  "does not have yet; copy the archive into <dir>/backups/ instead.",
-                  NULL);
-    return SH_HANDLED;
+    return sh__ops_backup_upload(r, b->dir, b->loop);
 }
 
 int sh_api_backups_register(struct sh_router *rt, struct sh_api_backups *b)

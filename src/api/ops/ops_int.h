@@ -215,4 +215,10 @@ void sh__crons_backup_set(struct sh_api_crons *c, const char *expr, unsigned max
 /* GET /api/backups/{key}?token= (backup_download.c). */
 int sh__ops_backup_download(struct sh_req *r, void *ud);
 
+/* ---- backup_upload.c ---- */
+
+/* POST /api/backups/upload after the superuser check: the form's `file`
+ * part moved into <dir>/backups/ on the threadpool (answered later). */
+int sh__ops_backup_upload(struct sh_req *r, const char *dir, uv_loop_t *loop);
+
 #endif

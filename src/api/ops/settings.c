@@ -76,7 +76,8 @@ struct sh_api_settings {
     struct sh_db *db;
     struct sh_api_auth *auth;
     struct sh_api_crons *crons;
-    cJSON *cur; /* every value, secrets included */
+    struct sh_logs *logs; /* the stored logs, whose retention logs.maxDays sets; may be NULL */
+    cJSON *cur;           /* every value, secrets included */
     struct rule *rules;
     size_t nrules;
 };
@@ -362,6 +363,17 @@ static void apply(struct sh_api_settings *s)
     if (s->crons)
         sh__crons_backup_set(s->crons, str_at(st, "backups", "cron"),
                              (unsigned)num_at(st, "backups", "cronMaxKeep"));
+    if (s->logs && !sh_config_is_set(s->cfg, "logs-max-days"))
+        sh_logs_set_retention(s->logs, (unsigned)num_at(st, "logs", "maxDays"),
+                              s->cfg->logs_max_size);
+}
+
+void sh_api_settings_use_logs(struct sh_api_settings *s, struct sh_logs *logs)
+{
+    if (!s)
+        return;
+    s->logs = logs;
+    apply(s);
 }
 
 /* The middleware of rateLimits. */
@@ -431,6 +443,8 @@ static void send_masked(struct sh_api_settings *s, struct sh_req *r)
         cJSON_AddStringToObject(by, "trustedProxy", "--trusted-proxy");
     if (s->cfg->rate_limit_all.limit)
         cJSON_AddStringToObject(by, "rateLimits", "--rate-limit-all");
+    if (sh_config_is_set(s->cfg, "logs-max-days"))
+        cJSON_AddStringToObject(by, "logs", "--logs-max-days");
     char *json = cJSON_PrintUnformatted(o);
     SH_ASSERT(json);
     sh_res_json(r, 200, json, strlen(json));

@@ -232,7 +232,6 @@ void sh__rec_answer_send(struct sh_req *r, struct sh__rec_answer *a);
  * (sh_api_records_committed, api/realtime/). */
 void sh__rec_write_done(struct sh_api_records *api, struct sh_rec_write *w, int rc);
 
-
 /* ---- query_budget.c ---- */
 
 #define SH__BUDGET_KEY_MAX 96

@@ -97,7 +97,7 @@ static int writes_fn(sqlite3 *wdb, void *arg)
     assert_string_equal(str(w.row, "id"), "keptrecord00001");
     assert_string_equal(str(w.row, "title"), "a");
     assert_string_equal(str(w.row, "secret"), "s"); /* every column, hidden ones too */
-    char *text = calloc(1, w.record_len + 1);             /* record_text has no NUL of its own */
+    char *text = calloc(1, w.record_len + 1);       /* record_text has no NUL of its own */
     assert_non_null(text);
     memcpy(text, w.record_text, w.record_len);
     assert_non_null(strstr(text, "\"title\":\"a\""));
