@@ -273,6 +273,7 @@ static int open_storage(struct app *a)
     a->crons = sh_api_crons_new(a->loop, &a->cfg, a->db, a->backups);
     a->settings = sh_api_settings_new(a->loop, &a->cfg, a->db, a->auth, a->crons);
     sh_api_settings_use_logs(a->settings, a->logs);
+    sh_api_settings_use_records(a->settings, a->records);
     a->sql = sh_api_sql_new(&a->cfg, a->db, a->auth);
     return 0;
 }

@@ -120,6 +120,11 @@ void sh_api_records_free(struct sh_api_records *a);
  * before closing it). */
 struct sh_redis;
 void sh_api_records_use_redis(struct sh_api_records *a, struct sh_redis *redis);
+/* POST /api/batch's limits from the settings' batch (enabled, maxRequests,
+ * timeout in ms, maxBodySize in bytes with 0 = the --batch-max-body default),
+ * each unless its --batch-* flag (or variable) was given. Loop thread. */
+void sh_api_records_set_batch(struct sh_api_records *a, bool enabled, unsigned max_requests,
+                              uint64_t timeout_ms, uint64_t max_body);
 /* Adds the five records routes of API.md and POST /api/batch. 0 or a
  * negative code. */
 int sh_api_records_register(struct sh_router *rt, struct sh_api_records *a);
@@ -273,6 +278,9 @@ struct sh_api_settings *sh_api_settings_new(uv_loop_t *loop, const struct sh_con
  * now and at every change), unless --logs-max-days (or its variable) was
  * given: then GET names it in "overriddenBy". */
 void sh_api_settings_use_logs(struct sh_api_settings *s, struct sh_logs *logs);
+/* The records API whose batch limits the settings' batch sets (applied now
+ * and at every change; the --batch-* flags win). */
+void sh_api_settings_use_records(struct sh_api_settings *s, struct sh_api_records *records);
 /* After the database closed (no settings write left). NULL is ignored. */
 void sh_api_settings_free(struct sh_api_settings *s);
 /* The rateLimits middleware (after sh_api_auth_register's) and GET/PATCH

@@ -322,6 +322,48 @@ static void test_settings_logs_retention_live(void **state)
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
 }
 
+/* POST /api/batch with n creates of notes' kind (the schema's users). */
+static int batch_of(struct it_conn *c, int n)
+{
+    char *items = it_strdup("");
+    for (int i = 0; i < n; i++)
+        items =
+            it_sprintf("%s%s{\"method\":\"POST\",\"url\":\"/api/collections/users/records\","
+                       "\"body\":{\"email\":\"b%d_%lld@example.com\",\"password\":\"pass word 1\","
+                       "\"passwordConfirm\":\"pass word 1\"}}",
+                       items, i ? "," : "", i, (long long)it_now_ms());
+    return rc_req(c, "POST", "/api/batch", it_sprintf("{\"requests\":[%s]}", items))->status;
+}
+
+/* batch applies at once: off is 403, maxRequests bounds a batch; a --batch-*
+ * flag wins and is named in overriddenBy. */
+static void test_settings_batch_live(void **state)
+{
+    (void)state;
+    struct it_server *s = start(NULL);
+    struct it_conn *c = it_conn_open_or_fail(s);
+    const char *tok = su(c);
+    const cJSON *st = patch(c, tok, "{}", 200);
+    assert_true(cJSON_IsTrue(rc_get(rc_get(st, "batch"), "enabled"))); /* on by default */
+    assert_int_equal(batch_of(c, 2), 200);
+    patch(c, tok, "{'batch':{'enabled':false}}", 200);
+    assert_int_equal(batch_of(c, 1), 403);
+    patch(c, tok, "{'batch':{'enabled':true,'maxRequests':2}}", 200);
+    assert_int_equal(batch_of(c, 2), 200);
+    assert_int_equal(batch_of(c, 3), 400);
+    it_conn_close(c);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+
+    s = start((const char *const[]){"--batch-max-requests", "5", NULL});
+    c = it_conn_open_or_fail(s);
+    tok = su(c);
+    st = patch(c, tok, "{'batch':{'enabled':false}}", 200);
+    assert_string_equal(rc_str(rc_get(st, "overriddenBy"), "batch"), "--batch-*");
+    assert_int_equal(batch_of(c, 3), 200); /* the flag's 5 hold */
+    it_conn_close(c);
+    assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +372,7 @@ int main(void)
         it_test(test_settings_live_effects),
         it_test(test_settings_flags_win),
         it_test(test_settings_logs_retention_live),
+        it_test(test_settings_batch_live),
     };
     return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
 }

@@ -561,13 +561,13 @@ static int prepare(struct sh_req *r, struct bjob *j, const struct sh__rec_req *b
 int sh_api_batch(struct sh_req *r, void *ud)
 {
     struct sh_api_records *api = ud;
-    const struct sh_config *cfg = api->cfg;
+    const struct sh__batch_limits *lim = &api->batch; /* the flags, or the settings' batch */
     const cJSON *list;
-    if (cfg->batch_max_requests == 0) { /* as PocketBase with batches disabled */
+    if (lim->max_requests == 0) { /* as PocketBase with batches disabled */
         sh__api_error(r, 403, "Batch requests are not allowed.", NULL);
         return SH_HANDLED;
     }
-    cJSON *root = sh__batch_body_or_reply(r, cfg->batch_max_body, cfg->batch_max_requests, &list);
+    cJSON *root = sh__batch_body_or_reply(r, lim->max_body, lim->max_requests, &list);
     if (!root)
         return SH_HANDLED;
     struct sh__rec_req *base = sh__rec_begin_any_or_reply(r, api);
@@ -580,7 +580,7 @@ int sh_api_batch(struct sh_req *r, void *ud)
     j->n = (size_t)cJSON_GetArraySize(list);
     j->items = sh_calloc(j->n, sizeof(*j->items));
     j->failed = j->n;
-    j->timeout_ms = cfg->batch_timeout;
+    j->timeout_ms = lim->timeout_ms;
     /* From here every exit goes through the job (api/job.c). */
     sh__api_job_start(&j->job, r, &bjob_ops, api->db, NULL, base->snap);
     const cJSON *src;

@@ -51,7 +51,7 @@ static const char defaults_json[] =
     "\"backups\":{\"cron\":\"\",\"cronMaxKeep\":3,\"s3\":{\"enabled\":false,\"bucket\":\"\","
     "\"region\":\"\",\"endpoint\":\"\",\"accessKey\":\"\",\"secret\":\"\",\"forcePathStyle\":false}"
     "},"
-    "\"batch\":{\"enabled\":false,\"maxRequests\":50,\"timeout\":3,\"maxBodySize\":0},"
+    "\"batch\":{\"enabled\":true,\"maxRequests\":50,\"timeout\":3,\"maxBodySize\":0},"
     "\"rateLimits\":{\"enabled\":false,\"rules\":[{\"label\":\"/api/\",\"audience\":\"\","
     "\"duration\":10,\"maxRequests\":300}]},"
     "\"trustedProxy\":{\"headers\":[],\"useLeftmostIP\":false}}";
@@ -77,7 +77,8 @@ struct sh_api_settings {
     struct sh_api_auth *auth;
     struct sh_api_crons *crons;
     struct sh_logs *logs; /* the stored logs, whose retention logs.maxDays sets; may be NULL */
-    cJSON *cur;           /* every value, secrets included */
+    struct sh_api_records *records; /* whose batch limits batch sets; may be NULL */
+    cJSON *cur;                     /* every value, secrets included */
     struct rule *rules;
     size_t nrules;
 };
@@ -366,6 +367,19 @@ static void apply(struct sh_api_settings *s)
     if (s->logs && !sh_config_is_set(s->cfg, "logs-max-days"))
         sh_logs_set_retention(s->logs, (unsigned)num_at(st, "logs", "maxDays"),
                               s->cfg->logs_max_size);
+    if (s->records)
+        sh_api_records_set_batch(s->records, cJSON_IsTrue(at(st, "batch", "enabled")),
+                                 (unsigned)num_at(st, "batch", "maxRequests"),
+                                 (uint64_t)(num_at(st, "batch", "timeout") * 1000),
+                                 (uint64_t)num_at(st, "batch", "maxBodySize"));
+}
+
+void sh_api_settings_use_records(struct sh_api_settings *s, struct sh_api_records *records)
+{
+    if (!s)
+        return;
+    s->records = records;
+    apply(s);
 }
 
 void sh_api_settings_use_logs(struct sh_api_settings *s, struct sh_logs *logs)
@@ -445,6 +459,9 @@ static void send_masked(struct sh_api_settings *s, struct sh_req *r)
         cJSON_AddStringToObject(by, "rateLimits", "--rate-limit-all");
     if (sh_config_is_set(s->cfg, "logs-max-days"))
         cJSON_AddStringToObject(by, "logs", "--logs-max-days");
+    if (sh_config_is_set(s->cfg, "batch-max-requests") ||
+        sh_config_is_set(s->cfg, "batch-timeout") || sh_config_is_set(s->cfg, "batch-max-body"))
+        cJSON_AddStringToObject(by, "batch", "--batch-*");
     char *json = cJSON_PrintUnformatted(o);
     SH_ASSERT(json);
     sh_res_json(r, 200, json, strlen(json));

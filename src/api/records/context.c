@@ -470,6 +470,8 @@ struct sh_api_records *sh_api_records_new(uv_loop_t *loop, const struct sh_confi
         auth->records = a;
     }
     a->limits = (struct sh_rec_limits){cfg->filter_max_multi_hops, cfg->expand_max_records};
+    a->batch =
+        (struct sh__batch_limits){cfg->batch_max_requests, cfg->batch_timeout, cfg->batch_max_body};
     a->budgets = sh__budgets_new();
     sh_buf_init(&a->out);
     return a;
@@ -491,4 +493,16 @@ void sh_api_records_free(struct sh_api_records *a)
     sh__list_cache_free(a->list_cache);
     sh_buf_deinit(&a->out);
     free(a);
+}
+
+void sh_api_records_set_batch(struct sh_api_records *a, bool enabled, unsigned max_requests,
+                              uint64_t timeout_ms, uint64_t max_body)
+{
+    const struct sh_config *cfg = a->cfg;
+    if (!sh_config_is_set(cfg, "batch-max-requests"))
+        a->batch.max_requests = enabled ? max_requests : 0;
+    if (!sh_config_is_set(cfg, "batch-timeout") && timeout_ms)
+        a->batch.timeout_ms = timeout_ms;
+    if (!sh_config_is_set(cfg, "batch-max-body"))
+        a->batch.max_body = max_body ? max_body : cfg->batch_max_body;
 }

@@ -44,6 +44,12 @@ struct sh_api_records {
     struct sh__rec_views *views;       /* the current snapshot's schema views (context.c) */
     struct sh__list_cache *list_cache; /* expensive lists in Redis; NULL without --redis */
     struct sh__rt *realtime;           /* subscribers of change events (api/realtime/) */
+    /* POST /api/batch's limits: the --batch-* flags, or the settings' batch
+     * (sh_api_records_set_batch) where no flag was given */
+    struct sh__batch_limits {
+        unsigned max_requests; /* 0: batches off (403) */
+        uint64_t timeout_ms, max_body;
+    } batch;
 };
 
 /* ---- change events (api/realtime/) ---- */
