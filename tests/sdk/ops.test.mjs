@@ -97,7 +97,7 @@ describe('pb.settings', () => {
 function getFrom(from, path, headers = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(server.url + path);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, localAddress: from, headers },
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, localAddress: from, headers },
       (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
     req.on('error', reject);
     req.end();
@@ -119,6 +119,20 @@ describe('behind nginx', { skip: !nginx && 'set STAGEHAND_NGINX to run through n
     } finally {
       await pb.settings.update({ rateLimits: { enabled: false } });
     }
+  });
+
+  test('stored logs name the real client address (userIP) and the proxy (remoteIP)', async () => {
+    const pb = await superuser();
+    assert.equal(await getFrom('127.0.0.3', '/api/health?realip=1', { 'X-Forwarded-For': '198.51.100.9' }), 200);
+    const end = Date.now() + 5000;
+    let items = [];
+    while (!items.length && Date.now() < end) {
+      items = (await pb.logs.getList(1, 5, { filter: 'data.url ~ "realip=1"' })).items;
+      if (!items.length) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(items.length, 1, 'the request was stored');
+    assert.equal(items[0].data.userIP, '127.0.0.3'); // not nginx's, not the forged one
+    assert.equal(items[0].data.remoteIP, '127.0.0.1'); // nginx, the direct peer
   });
 });
 
