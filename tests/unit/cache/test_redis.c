@@ -201,6 +201,17 @@ static void unix_url(const struct server *s, char *url, size_t cap)
     snprintf(url, cap, "unix:%s", s->sock);
 }
 
+/* A fresh server and a client of it on loop, UP (commands under timeout_ms). */
+static void start_and_connect(struct server *s, uv_loop_t *loop, uint64_t timeout_ms)
+{
+    server_start(s, NULL);
+    uv_loop_init(loop);
+    char url[160];
+    unix_url(s, url, sizeof url);
+    open_client(loop, url, timeout_ms, NULL);
+    assert_true(run_until(loop, is_up, NULL, 5000));
+}
+
 /* ---- tests ---- */
 
 static void test_redis_round_trip_and_pipelined_order(void **state)
@@ -284,13 +295,8 @@ static void test_redis_stopped_server_breaker(void **state)
 {
     (void)state;
     struct server s = {0};
-    server_start(&s, NULL);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    char url[160];
-    unix_url(&s, url, sizeof url);
-    open_client(&loop, url, 50, NULL);
-    assert_true(run_until(&loop, is_up, NULL, 5000));
+    start_and_connect(&s, &loop, 50);
 
     kill(s.pid, SIGSTOP);
     static struct answers a;
@@ -339,13 +345,8 @@ static void test_redis_killed_and_restarted(void **state)
 {
     (void)state;
     struct server s = {0};
-    server_start(&s, NULL);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    char url[160];
-    unix_url(&s, url, sizeof url);
-    open_client(&loop, url, 2000, NULL);
-    assert_true(run_until(&loop, is_up, NULL, 5000));
+    start_and_connect(&s, &loop, 2000);
     static struct answers a;
     memset(&a, 0, sizeof a);
     assert_int_equal(cmd(&a, "SET", "k", "before"), 0);
