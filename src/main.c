@@ -137,6 +137,7 @@ static void stop_loop(struct app *a)
     sh_api_sql_stop(a->sql);
     sh_api_auth_stop(a->auth);
     sh_api_records_use_redis(a->records, NULL);
+    sh_api_realtime_stop_redis(a->records);
     sh_redis_close(a->redis);
     a->redis = NULL;
     sh_catalog_close(&a->catalog);
@@ -297,6 +298,7 @@ static void open_redis(struct app *a)
     sh_api_records_use_redis(a->records, a->redis);
     sh_api_auth_join_group(a->auth, a->redis);
     sh_metrics_add_redis(a->metrics, a->redis);
+    sh_api_realtime_use_redis(a->records, a->redis, &o);
 }
 
 static char self_name[] = "stagehand", serve_word[] = "serve", listen_flag[] = "--listen";

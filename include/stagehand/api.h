@@ -148,6 +148,15 @@ int sh_api_batch(struct sh_req *r, void *ud);
 int sh_api_realtime_register(struct sh_router *rt, struct sh_api_records *a);
 int sh_api_realtime_connect(struct sh_req *r, void *ud);
 int sh_api_realtime_subscribe(struct sh_req *r, void *ud);
+/* In a group (--redis): every committed write's change event is published
+ * through pub and the others' are received on a subscriber connection of
+ * its own, opened with o (the server's Redis options), so subscribers of
+ * any instance get every event once (api/realtime/remote.c).
+ * sh_api_realtime_stop_redis closes it, before pub is closed. */
+struct sh_redis_options;
+void sh_api_realtime_use_redis(struct sh_api_records *a, struct sh_redis *pub,
+                               const struct sh_redis_options *o);
+void sh_api_realtime_stop_redis(struct sh_api_records *a);
 /* ---- operations: metrics and stored logs (API.md "Health and operations"; api/ops/) ---- */
 
 struct sh_http_server;

@@ -61,6 +61,16 @@ struct sh_redis_options {
     uint64_t backoff_max_ms;     /* longest wait between two connection attempts */
     unsigned breaker_threshold;  /* consecutive failures that drop the connection */
     unsigned max_pending;        /* commands in flight; beyond it, refused */
+    /* Subscriber mode: the connection SUBSCRIBEs to channel once its handshake
+     * succeeded (again after every reconnect) and then carries only messages,
+     * each handed to on_message (payload bytes, valid during the call);
+     * on_subscribed runs each time the subscription is (re)made, so the
+     * receiver knows messages sent while it was away are lost. A client in
+     * this mode refuses commands. NULL channel: a normal client. */
+    const char *channel;
+    void (*on_message)(void *arg, const char *payload, size_t len);
+    void (*on_subscribed)(void *arg);
+    void *arg;
 };
 
 /* Fills the defaults: 5 ms, 1 s, 5 s, 5 failures, 4096 in flight. */
@@ -111,6 +121,10 @@ void sh_redis_close(struct sh_redis *r);
  * UP or max_pending commands are in flight. */
 int sh_redis_command(struct sh_redis *r, sh_redis_reply_fn fn, void *arg, int argc,
                      const char *const *argv, const size_t *lens, struct sh_redis_call **call);
+
+/* PUBLISH payload to channel, fire and forget (a failure is counted, never
+ * reported). 0 or SH_EBUSY (not UP). */
+int sh_redis_publish(struct sh_redis *r, const char *channel, const char *payload, size_t len);
 
 /* fn of this command will not be called; the command itself still runs. */
 void sh_redis_cancel(struct sh_redis_call *call);

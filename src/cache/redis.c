@@ -61,6 +61,7 @@ struct sh_redis {
     struct sh_list pending;
     struct sh_redis_stats st;
     char last_problem[200];
+    char *channel; /* subscriber mode (opt.channel copied) */
 };
 
 void sh_redis_options_init(struct sh_redis_options *o)
@@ -86,6 +87,8 @@ static void problem(struct sh_redis *r, const char *what, const char *detail)
 }
 
 static void start_connect(struct sh_redis *r);
+static void became_up(struct sh_redis *r);
+static void on_subscription(redisAsyncContext *ac, void *reply, void *privdata);
 static void on_retry(uv_timer_t *t);
 static void on_deadline(uv_timer_t *t);
 
@@ -229,6 +232,15 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
     }
     if (strcmp(step, "PING") != 0)
         return;
+    if (r->channel) {
+        redisAsyncCommand(ac, on_subscription, r, "SUBSCRIBE %s", r->channel);
+        return; /* UP once the subscription is confirmed */
+    }
+    became_up(r);
+}
+
+static void became_up(struct sh_redis *r)
+{
     r->state = SH_REDIS_UP;
     r->st.connects++;
     r->failures_in_row = 0;
@@ -239,6 +251,28 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
         sh_log_info(MOD, "connected to %s", r->where);
     r->last_problem[0] = 0;
     arm_deadline(r);
+}
+
+/* Subscriber mode: the confirmation of SUBSCRIBE, then every message, all
+ * through this one callback (hiredis keeps it for the channel). */
+static void on_subscription(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sh_redis *r = privdata;
+    redisReply *rep = reply;
+    if (!r || r->ac != ac || !rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3)
+        return;
+    const redisReply *kind = rep->element[0];
+    if (kind->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(kind->str, "subscribe") == 0) {
+        became_up(r);
+        if (r->opt.on_subscribed)
+            r->opt.on_subscribed(r->opt.arg);
+    } else if (strcmp(kind->str, "message") == 0 && rep->element[2]->type == REDIS_REPLY_STRING) {
+        r->st.replies++;
+        if (r->opt.on_message)
+            r->opt.on_message(r->opt.arg, rep->element[2]->str, rep->element[2]->len);
+    }
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
@@ -303,8 +337,10 @@ static void connect_to(struct sh_redis *r, const char *ip)
 
 static void maybe_free(struct sh_redis *r)
 {
-    if (r->closing && r->open_handles == 0 && !r->resolving)
+    if (r->closing && r->open_handles == 0 && !r->resolving) {
+        free(r->channel);
         free(r);
+    }
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -382,6 +418,8 @@ int sh_redis_open(struct sh_redis **out, uv_loop_t *loop, const struct sh_redis_
     r->opt = *o;
     r->opt.url = NULL;
     r->opt.password = NULL;
+    r->channel = o->channel ? sh_strdup(o->channel) : NULL;
+    r->opt.channel = NULL;
     if (r->opt.breaker_threshold == 0)
         r->opt.breaker_threshold = 1;
     if (r->opt.backoff_max_ms < BACKOFF_START_MS)
@@ -425,7 +463,8 @@ void sh_redis_close(struct sh_redis *r)
 int sh_redis_command(struct sh_redis *r, sh_redis_reply_fn fn, void *arg, int argc,
                      const char *const *argv, const size_t *lens, struct sh_redis_call **call)
 {
-    if (!r || r->state != SH_REDIS_UP || !r->ac || r->inflight >= r->opt.max_pending) {
+    if (!r || r->channel || r->state != SH_REDIS_UP || !r->ac ||
+        r->inflight >= r->opt.max_pending) {
         if (r)
             r->st.refused++;
         return SH_EBUSY;
@@ -453,6 +492,19 @@ int sh_redis_command(struct sh_redis *r, sh_redis_reply_fn fn, void *arg, int ar
     if (call)
         *call = c;
     return 0;
+}
+
+static void on_published(void *arg, const struct redisReply *reply)
+{
+    (void)arg;
+    (void)reply;
+}
+
+int sh_redis_publish(struct sh_redis *r, const char *channel, const char *payload, size_t len)
+{
+    const char *argv[] = {"PUBLISH", channel, payload};
+    size_t lens[] = {7, strlen(channel), len};
+    return sh_redis_command(r, on_published, NULL, 3, argv, lens, NULL);
 }
 
 void sh_redis_cancel(struct sh_redis_call *call)

@@ -11,7 +11,9 @@
  * without it refused): a write on one is read on the other at once, a list
  * computed on one is served from Redis on the other, a logout on one is
  * honoured by the other from the next request, so is a rule changed through
- * one, writes landing on both at once all succeed, and a rate limit is the
+ * one, a change event reaches the subscribers of both instances exactly once
+ * under the receiving instance's rules, writes landing on both at once all
+ * succeed, and a rate limit is the
  * group's (a client alternating between instances gets it once, not twice).
  */
 #include <fcntl.h>
@@ -307,6 +309,87 @@ static void test_group_schema_change_seen_at_once(void **state)
     rc_ok(rc_req(b, "GET", path, NULL), 200);
 }
 
+/* ---- realtime across the group ---- */
+
+/* Opens an event stream on c; returns its client id. */
+static const char *stream_open(struct it_conn *c)
+{
+    assert_int_equal(it_conn_sends(c, "GET /api/realtime HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
+    int64_t end = it_now_ms() + IT_MS_IO;
+    char *connect = NULL;
+    while (it_now_ms() < end) {
+        it_conn_fill(c, 100);
+        char *p = c->buf ? strstr(c->buf + c->off, "event:PB_CONNECT") : NULL;
+        if (p && strstr(p, "\n\n")) {
+            connect = p;
+            break;
+        }
+    }
+    assert_non_null(connect);
+    char *id = strstr(c->buf + c->off, "\nid:");
+    assert_non_null(id);
+    id += 4;
+    char *out = it_strdup(id);
+    out[strcspn(out, "\n")] = 0;
+    c->off = (size_t)(strstr(connect, "\n\n") + 2 - c->buf);
+    return out;
+}
+
+/* Messages on the stream within ms whose text holds every needle (NULL-ended). */
+static int stream_count(struct it_conn *c, int ms, const char *a, const char *b)
+{
+    int64_t end = it_now_ms() + ms;
+    int n = 0;
+    while (it_now_ms() < end) {
+        it_conn_fill(c, 50);
+        char *start = c->buf ? c->buf + c->off : NULL;
+        char *stop;
+        while (start && (stop = strstr(start, "\n\n"))) {
+            *stop = 0;
+            if (strstr(start, a) && (!b || strstr(start, b)))
+                n++;
+            c->off = (size_t)(stop + 2 - c->buf);
+            start = c->buf + c->off;
+        }
+    }
+    return n;
+}
+
+static void subscribe_all(struct it_conn *c, const char *client)
+{
+    struct rc_resp *r =
+        rc_req(c, "POST", "/api/realtime",
+               it_sprintf("{\"clientId\":\"%s\",\"subscriptions\":[\"notes/*\"]}", client));
+    assert_int_equal(r->status, 204);
+}
+
+static void test_group_realtime_across_instances(void **state)
+{
+    (void)state;
+    struct it_conn *a = it_conn_open(srv), *b = it_conn_open(peer);
+    struct it_conn *sa = it_conn_open(srv), *sb = it_conn_open(peer);
+    subscribe_all(a, stream_open(sa));
+    subscribe_all(b, stream_open(sb));
+    usleep(300 * 1000); /* the subscriber connections are up (they were before the streams) */
+
+    /* a write on a: its own stream and b's each get it exactly once */
+    const char *id1 = rc_create(a, "notes", "{'tag':'a','n':8101}");
+    assert_int_equal(stream_count(sb, 1500, id1, "\"action\":\"create\""), 1);
+    assert_int_equal(stream_count(sa, 300, id1, "\"action\":\"create\""), 1);
+    /* and the other way round, with an update and a delete */
+    const char *id2 = rc_create(b, "notes", "{'tag':'a','n':8102}");
+    rc_ok(rc_req(b, "PATCH", it_sprintf("/api/collections/notes/records/%s", id2), "{\"n\":8103}"),
+          200);
+    rc_ok(rc_req(a, "DELETE", it_sprintf("/api/collections/notes/records/%s", id1), NULL), 204);
+    assert_int_equal(stream_count(sa, 1500, id2, "\"n\":8103"), 1);
+    assert_int_equal(stream_count(sb, 1500, id1, "\"action\":\"delete\""), 1);
+    /* the rules of the receiving side: a hidden note ('b', no owner) reaches no guest */
+    const char *hidden = rc_create(a, "notes", "{'tag':'b','n':8104}");
+    rc_create(a, "notes", "{'tag':'a','n':8105}"); /* a visible one after it, as a marker */
+    assert_int_equal(stream_count(sb, 1500, "8105", NULL), 1);
+    assert_int_equal(stream_count(sb, 10, hidden, NULL), 0);
+}
+
 static void test_group_writes_on_both_at_once(void **state)
 {
     (void)state;
@@ -400,6 +483,7 @@ int main(void)
         it_test(test_group_refuses_a_server_without_redis),
         it_test(test_group_shares_writes_lists_and_revocations),
         it_test(test_group_schema_change_seen_at_once),
+        it_test(test_group_realtime_across_instances),
         it_test(test_group_writes_on_both_at_once),
     };
     int failed = cmocka_run_group_tests_name("redis cache", tests, group_setup, it_group_teardown);

@@ -97,13 +97,16 @@ static bool sets_password(const struct sh_rec_write *w)
 void sh_api_records_token_key_changed(struct sh_api_records *api, const char *collection_id,
                                       const char *record_id)
 {
-    if (api->realtime)
+    if (api->realtime) {
         sh__rt_downgrade(api->realtime, collection_id, record_id);
+        sh__rt_remote_downgrade(api->realtime, collection_id, record_id);
+    }
 }
 
 bool sh_api_records_listened(struct sh_api_records *api, const struct sh_collection *c)
 {
-    return sh__rt_wants(api->realtime, c);
+    /* in a group another instance's subscribers may want it */
+    return sh__rt_remote_on(api->realtime) || sh__rt_wants(api->realtime, c);
 }
 
 void sh_api_records_committed(struct sh_api_records *api, struct sh_rec_write *w)
@@ -115,10 +118,13 @@ void sh_api_records_committed(struct sh_api_records *api, struct sh_rec_write *w
      * guests from this event on. */
     const char *rid = w->row ? row_id(w->row) : w->id;
     if (w->c->type == SH_COLLECTION_AUTH && rid &&
-        (w->op == SH_REC_DELETE || (w->op == SH_REC_UPDATE && sets_password(w))))
+        (w->op == SH_REC_DELETE || (w->op == SH_REC_UPDATE && sets_password(w)))) {
         sh__rt_downgrade(rt, w->c->id, rid);
+        sh__rt_remote_downgrade(rt, w->c->id, rid);
+    }
     if (!w->row || !rid)
         return;
+    sh__rt_remote_event(rt, w); /* before the push takes the row */
     sh__rt_event_push(rt, w);
 }
 

@@ -108,9 +108,10 @@ struct sh__rt {
     bool handles_open;
     struct sh_list events; /* queued, in commit order (deliver.c) */
     unsigned nevents;
-    struct sh_buf payload;       /* the event being written to a group */
-    struct sh__rt_client *dirty; /* clients with events gathered this turn */
-    uint64_t dropped;            /* clients disconnected for a full queue */
+    struct sh_buf payload;        /* the event being written to a group */
+    struct sh__rt_client *dirty;  /* clients with events gathered this turn */
+    uint64_t dropped;             /* clients disconnected for a full queue */
+    struct sh__rt_remote *remote; /* the group's events through Redis (remote.c); NULL alone */
 };
 
 /* ---- broker.c ---- */
@@ -141,6 +142,17 @@ void sh__rt_topic_deinit(struct sh__rt_group *g);
 /* ---- deliver.c ---- */
 /* A committed write of w (its row taken): queued, delivered in order. */
 void sh__rt_event_push(struct sh__rt *rt, struct sh_rec_write *w);
+
+/* ---- remote.c: events of a group of instances, through Redis ---- */
+struct sh__rt_remote;
+/* Publishes w's event (its captured row) to the other instances. */
+void sh__rt_remote_event(struct sh__rt *rt, const struct sh_rec_write *w);
+/* Publishes a downgrade (the record's streams become guests) to the others. */
+void sh__rt_remote_downgrade(struct sh__rt *rt, const char *collection_id, const char *record_id);
+/* Whether this server is in a group (every write then captures its row). */
+bool sh__rt_remote_on(const struct sh__rt *rt);
+/* Closes the subscriber connection (before the loop's handles close). */
+void sh__rt_remote_close(struct sh__rt *rt);
 /* Delivers queued events for up to a turn's budget; the idle handle runs
  * it again while events remain. */
 void sh__rt_pump(struct sh__rt *rt);
