@@ -35,14 +35,14 @@ function canConnect(port) {
   });
 }
 
-async function startNginx(folder, upstream) {
+async function startNginx(folder, upstream, nginxBin = nginx) {
   const port = await freePort();
   const prefix = join(folder, 'nginx');
   mkdirSync(join(prefix, 'tmp'), { recursive: true });
   const site = readFileSync(deployConf, 'utf8')
-    .replace('server 127.0.0.1:8090;', `server ${upstream};`)
+    .replaceAll('server 127.0.0.1:8090;', `server ${upstream};`)
     .replace('listen 80;', `listen 127.0.0.1:${port};`);
-  if (site.includes('8090') || !site.includes(`${port}`)) {
+  if (site.includes(':8090') || !site.includes(`${port}`)) {
     throw new Error('deploy/nginx.conf no longer has the addresses the test replaces');
   }
   writeFileSync(join(prefix, 'site.conf'), site);
@@ -62,7 +62,7 @@ http {
   include ${prefix}/site.conf;
 }
 `);
-  const child = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], {
+  const child = spawn(nginxBin, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -163,4 +163,70 @@ export async function startServer(schema, extraArgs = []) {
       }
     },
   };
+}
+
+// A group: a redis-server of its own (unix socket, started and stopped by
+// pid), `count` instances of stagehand on one data directory, each with
+// --redis and --trusted-proxy 127.0.0.1, and a real nginx (deploy/nginx.conf)
+// proxying round-robin to them. nginxBin: the nginx binary.
+export async function startGroup(schema, count, extraArgs, nginxBin) {
+  const folder = mkdtempSync(join(tmpdir(), 'stagehand-group-'));
+  const dataDir = join(folder, 'data');
+  const imp = importSchema(dataDir, folder, schema);
+  if (imp.status !== 0) throw new Error(`schema import failed (${imp.status}): ${imp.stderr}`);
+  const sock = join(folder, 'redis.sock');
+  const redis = spawn('redis-server', ['--port', '0', '--unixsocket', sock, '--save', '',
+    '--appendonly', 'no', '--dir', folder], { stdio: 'ignore' });
+  const redisExited = new Promise((resolve) => redis.on('exit', () => resolve()));
+  for (let i = 0; i < 500 && !(await canConnectUnix(sock)); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const members = [];
+  for (let i = 0; i < count; i++) {
+    const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--dir', dataDir, '--log-level',
+      'warn', '--init-schema', 'none', '--trusted-proxy', '127.0.0.1', '--redis', `unix:${sock}`,
+      '--redis-timeout', '200ms', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (d) => { log += d; });
+    const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve(sig ? 128 : code)));
+    const addr = await new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`no address after 15 s: ${log}`)), 15000);
+      child.stdout.on('data', (d) => {
+        out += d;
+        const nl = out.indexOf('\n');
+        if (nl >= 0) { clearTimeout(timer); resolve(out.slice(0, nl).trim()); }
+      });
+      child.on('exit', (code) => reject(new Error(`instance exited with ${code}: ${log}`)));
+    });
+    members.push({ child, exited, addr, log: () => log });
+  }
+  const front = await startNginx(folder, members.map((m) => m.addr).join('; server '), nginxBin);
+  return {
+    url: front.url,
+    dataDir,
+    members,
+    async stop() {
+      await front.stop();
+      const codes = [];
+      for (const m of members) {
+        m.child.kill('SIGTERM');
+        const timer = setTimeout(() => m.child.kill('SIGKILL'), 15000);
+        codes.push(await m.exited);
+        clearTimeout(timer);
+      }
+      redis.kill('SIGKILL');
+      await redisExited;
+      return codes;
+    },
+    cleanup() { rmSync(folder, { recursive: true, force: true }); },
+  };
+}
+
+function canConnectUnix(path) {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
 }
