@@ -14,7 +14,7 @@
 # and creates/s with wrk (-c BENCH_CONNECTIONS, BENCH_DURATION) without and with --redis (the
 # table-version bump is the same either way: it is in the writer's commit; Redis adds no
 # round trip to a write). Raw: redis-<label>.txt (wrk), redis-create-*.txt; redis.tsv (label,
-# req/s, p50).
+# req/s, p50, p99, server CPU µs/request).
 # shellcheck shell=bash disable=SC2034,SC2153
 SC_TYPE=once
 SC_SERVERS=stagehand
@@ -23,18 +23,24 @@ SC_TOOLS=redis-server
 SC_LABEL="Redis: expensive lists shared, what a write and a point read cost"
 RC_ROWS=${BENCH_REDIS_ROWS:-200000}
 RC_LIST="/api/collections/posts/records?filter=%28n%3E%3D500000%29&sort=-n&perPage=20"
+declare -A RC_PID # port -> server pid (for its CPU ticks)
 
 rc_time() { # rc_time LABEL PORT PATH: one connection, one request per round trip, for DURATION
-    local label=$1 port=$2 path=$3 rps p50
-    local raw=$OUT/redis-$label.txt
+    local label=$1 port=$2 path=$3 rps p50 p99 t0 t1 n cpu
+    local raw=$OUT/redis-$label.txt pid=${RC_PID[$port]}
+    t0=$(cpu_ticks "$pid")
     run_child timeout -k 5 $((DURATION_S + 30)) taskset -c "$CLIENT_CPU" \
         wrk -t1 -c1 -d"$DURATION" --latency "http://127.0.0.1:$port$path" >"$raw" 2>&1 ||
         die "redis-cache: $label: wrk failed: $(tail -n 3 "$raw")"
+    t1=$(cpu_ticks "$pid")
     grep -qE 'Non-2xx' "$raw" && die "redis-cache: $label: errors: $(grep Non-2xx "$raw")"
     rps=$(awk '/Requests\/sec/ { print $2 }' "$raw")
     p50=$(awk '$1 == "50%" { print $2 }' "$raw")
-    printf '%s\t%s\t%s\n' "$label" "$rps" "$p50" >>"$OUT/redis.tsv"
-    log "redis-cache: $label: $rps req/s, p50 $p50 (one connection)"
+    p99=$(awk '$1 == "99%" { print $2 }' "$raw")
+    n=$(awk '/requests in/ { print $1 }' "$raw")
+    cpu=$(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / (n ? n : 1) }')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$rps" "$p50" "$p99" "$cpu" >>"$OUT/redis.tsv"
+    log "redis-cache: $label: $rps req/s, p50 $p50, p99 $p99, server CPU $cpu us/request (one connection)"
 }
 
 rc_redis_start() {
@@ -79,6 +85,7 @@ scenario_run() {
     url=unix:$TMP/redis/redis.sock
 
     spawn_stagehand rc "$dir" --sync normal "${budget[@]}" --count-cache 0
+    RC_PID[${PORT[rc]}]=${PID[rc]}
     rc_fill "${PORT[rc]}"
     id=$(grep -oE '"id":"[a-z0-9]+"' <<<"$(http_body "${PORT[rc]}" "/api/collections/posts/records?perPage=1&fields=id")" |
         head -n1 | sed 's/.*:"//; s/"$//')
@@ -88,16 +95,19 @@ scenario_run() {
     stop_server rc
 
     spawn_stagehand rc "$dir" --sync normal "${budget[@]}"
+    RC_PID[${PORT[rc]}]=${PID[rc]}
     rc_time list-counted "${PORT[rc]}" "$RC_LIST"
     rc_creates plain "${PORT[rc]}"
     stop_server rc
 
     spawn_stagehand rc "$dir" --sync normal "${budget[@]}" --redis "$url"
+    RC_PID[${PORT[rc]}]=${PID[rc]}
     sleep 0.5 # connected
     rc_time list-redis "${PORT[rc]}" "$RC_LIST"
     rc_time get-one-redis "${PORT[rc]}" "/api/collections/posts/records/$id"
     mkdir -p "$TMP/redis-peer"
     spawn_stagehand rcpeer "$TMP/redis-peer" --dir "$dir/data" --sync normal "${budget[@]}" --redis "$url"
+    RC_PID[${PORT[rcpeer]}]=${PID[rcpeer]}
     sleep 0.5
     rc_time list-peer "${PORT[rcpeer]}" "$RC_LIST"
     stop_server rcpeer
