@@ -176,6 +176,25 @@ static void test_cache_clock_filters_never_cached(void **state)
     }
 }
 
+/* A Redis that refuses the password, or nobody listening: a warning, then the
+ * server serves from SQLite. */
+static void test_cache_bad_redis_at_start(void **state)
+{
+    (void)state;
+    const char *urls[] = {it_sprintf("unix:%s?password=wrong", redis_sock), "redis://127.0.0.1:1"};
+    for (int i = 0; i < 2; i++) {
+        struct it_server *s =
+            rc_server(rc_q(schema), "--redis", urls[i], "--redis-backoff-max", "200ms", NULL);
+        assert_non_null(s);
+        assert_true(it_server_wait_log(s, "serving without Redis", 5000));
+        struct it_conn *c = it_conn_open(s);
+        rc_ok(rc_req(c, "GET", "/api/health", NULL), 200);
+        rc_ok(rc_req(c, "GET", "/api/collections/notes/records?filter=n%3E%3D0", NULL), 200);
+        it_conn_close(c);
+        assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
+    }
+}
+
 static void test_cache_redis_faults_cost_nothing(void **state)
 {
     (void)state;
@@ -191,6 +210,30 @@ static void test_cache_redis_faults_cost_nothing(void **state)
         assert_false(hit(&a));
         assert_true(it_now_ms() - t0 < 3000);
     }
+    /* and a load meanwhile: four connections of pipelined lists and creates, none fails */
+    struct it_conn *load[4];
+    for (int k = 0; k < 4; k++) {
+        load[k] = it_conn_open(srv);
+        for (int i = 0; i < 10; i++) {
+            const char *body = it_sprintf("{\"tag\":\"a\",\"n\":%d}", 600 + k * 10 + i);
+            assert_int_equal(
+                it_conn_sendf(load[k],
+                              "GET /api/collections/notes/records?filter=n%%3E%%3D1 HTTP/1.1\r\n"
+                              "Host: t\r\n\r\n"
+                              "POST /api/collections/notes/records HTTP/1.1\r\nHost: t\r\n"
+                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                              strlen(body), body),
+                0);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 20; i++) {
+            struct it_resp *r = it_conn_read(load[k], 0, 15000);
+            assert_non_null(r);
+            if (r->status != 200)
+                fail_msg("request %d of connection %d during the stop: %d %s", i, k, r->status,
+                         r->body);
+        }
     kill(redis_pid, SIGCONT);
     it_server_wait_log(srv, "again", 5000);
 
@@ -477,6 +520,7 @@ int main(void)
         it_test_each(test_cache_never_stale_after_a_write, open_conn),
         it_test_each(test_cache_each_caller_its_own, open_conn),
         it_test_each(test_cache_clock_filters_never_cached, open_conn),
+        it_test_each(test_cache_bad_redis_at_start, open_conn),
         it_test_each(test_cache_redis_faults_cost_nothing, open_conn),
     };
     const struct CMUnitTest group[] = {
