@@ -431,6 +431,12 @@ static void test_group_realtime_across_instances(void **state)
     rc_create(a, "notes", "{'tag':'a','n':8105}"); /* a visible one after it, as a marker */
     assert_int_equal(stream_count(sb, 1500, "8105", NULL), 1);
     assert_int_equal(stream_count(sb, 10, hidden, NULL), 0);
+
+    /* only b listens now: a's writes still reach b's stream (a learnt b's interest) */
+    it_conn_abort(sa);
+    usleep(300 * 1000);
+    const char *id3 = rc_create(a, "notes", "{'tag':'a','n':8106}");
+    assert_int_equal(stream_count(sb, 1500, id3, NULL), 1);
 }
 
 static void test_group_writes_on_both_at_once(void **state)

@@ -498,6 +498,7 @@ int sh_api_realtime_subscribe(struct sh_req *r, void *ud)
         return SH_HANDLED;
     }
     cl->last_msg = uv_now(rt->loop);
+    sh__rt_remote_interest(rt); /* the group's writers learn what this instance listens to */
     sh_res_send(r, 204, NULL, NULL, 0);
     return SH_HANDLED;
 }

@@ -106,7 +106,7 @@ void sh_api_records_token_key_changed(struct sh_api_records *api, const char *co
 bool sh_api_records_listened(struct sh_api_records *api, const struct sh_collection *c)
 {
     /* in a group another instance's subscribers may want it */
-    return sh__rt_remote_on(api->realtime) || sh__rt_wants(api->realtime, c);
+    return sh__rt_wants(api->realtime, c) || sh__rt_remote_wants(api->realtime, c);
 }
 
 void sh_api_records_committed(struct sh_api_records *api, struct sh_rec_write *w)

@@ -149,8 +149,12 @@ struct sh__rt_remote;
 void sh__rt_remote_event(struct sh__rt *rt, const struct sh_rec_write *w);
 /* Publishes a downgrade (the record's streams become guests) to the others. */
 void sh__rt_remote_downgrade(struct sh__rt *rt, const char *collection_id, const char *record_id);
-/* Whether this server is in a group (every write then captures its row). */
-bool sh__rt_remote_on(const struct sh__rt *rt);
+/* Whether another instance of the group has subscribers of c (it said so
+ * within the last few seconds): then a write to c captures and publishes. */
+bool sh__rt_remote_wants(const struct sh__rt *rt, const struct sh_collection *c);
+/* Tells the group now which collections this instance has subscribers of
+ * (also every second while it has some). */
+void sh__rt_remote_interest(struct sh__rt *rt);
 /* Closes the subscriber connection (before the loop's handles close). */
 void sh__rt_remote_close(struct sh__rt *rt);
 /* Delivers queued events for up to a turn's budget; the idle handle runs

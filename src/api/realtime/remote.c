@@ -15,9 +15,17 @@
  * The tokenKey downgrades (a deleted account, a new password, logout-all)
  * travel the same way.
  *
- * In a group, every write captures its row, whether or not a subscriber of
- * this instance listens (another instance's may): a read of the row on the
- * writer and one PUBLISH per write.
+ * Interest: an instance with subscribers publishes which collections they
+ * name (at once when a subscription changes, then every second); the others
+ * remember it for a few seconds. A write captures its row and publishes its
+ * event only when this instance or another listens to its collection, so a
+ * collection nobody subscribes to costs nothing more than alone. A
+ * subscription's interest message leaves for Redis in the loop turn of its
+ * answer; a write the client makes next crosses the proxy and the client
+ * first, so it practically always reaches a writer after the interest did.
+ * A write racing a brand-new subscription within that fraction of a
+ * millisecond may go unpublished (as it may be committed just before the
+ * subscription on one instance alone).
  *
  * Order: an instance publishes after its commit, in its commit order; Redis
  * delivers one publisher's messages in order. Commits of two instances to
@@ -41,12 +49,24 @@
 
 #define CHANNEL "stagehand:realtime"
 
+#define INTEREST_MAX   256  /* collections the other instances listen to, remembered */
+#define INTEREST_TTL   3000 /* ms an instance's interest lasts without news */
+#define INTEREST_EVERY 1000 /* ms between this instance's interest messages */
+
+struct interest {
+    char coll[64];
+    uint64_t until; /* uv_now ms */
+};
+
 struct sh__rt_remote {
     struct sh_api_records *api;
     struct sh_redis *pub; /* borrowed: the server's client */
     struct sh_redis *sub; /* owned: the subscriber connection */
     char inst[33];
     unsigned subscriptions;
+    struct interest wanted[INTEREST_MAX]; /* by the other instances */
+    unsigned nwanted;
+    uv_timer_t timer; /* INTEREST_EVERY */
 };
 
 static const char *const op_names[] = {
@@ -129,9 +149,61 @@ void sh__rt_remote_downgrade(struct sh__rt *rt, const char *collection_id, const
     publish(rm, msg);
 }
 
-bool sh__rt_remote_on(const struct sh__rt *rt)
+bool sh__rt_remote_wants(const struct sh__rt *rt, const struct sh_collection *c)
 {
-    return rt && rt->remote;
+    const struct sh__rt_remote *rm = rt ? rt->remote : NULL;
+    if (!rm)
+        return false;
+    uint64_t now = uv_now(rm->api->loop);
+    for (unsigned i = 0; i < rm->nwanted; i++)
+        if (rm->wanted[i].until > now && strcmp(rm->wanted[i].coll, c->id) == 0)
+            return true;
+    return false;
+}
+
+void sh__rt_remote_interest(struct sh__rt *rt)
+{
+    struct sh__rt_remote *rm = rt ? rt->remote : NULL;
+    const struct sh_catalog_snap *snap = rm ? rm->api->catalog->snap : NULL;
+    if (!snap)
+        return;
+    cJSON *msg = cJSON_CreateObject(), *cs = cJSON_AddArrayToObject(msg, "cs");
+    for (size_t i = 0; i < snap->n; i++)
+        if (sh__rt_wants(rt, snap->list[i]))
+            cJSON_AddItemToArray(cs, cJSON_CreateString(snap->list[i]->id));
+    if (!cJSON_GetArraySize(cs)) {
+        cJSON_Delete(msg);
+        return;
+    }
+    cJSON_AddStringToObject(msg, "k", "w");
+    publish(rm, msg);
+}
+
+static void on_interest_timer(uv_timer_t *t)
+{
+    struct sh__rt_remote *rm = t->data;
+    sh__rt_remote_interest(rm->api->realtime);
+}
+
+/* Another instance listens to these collections for INTEREST_TTL. */
+static void remember(struct sh__rt_remote *rm, const cJSON *cs)
+{
+    uint64_t now = uv_now(rm->api->loop);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cs) {
+        if (!cJSON_IsString(e) || strlen(e->valuestring) >= sizeof rm->wanted[0].coll)
+            continue;
+        struct interest *slot = NULL;
+        for (unsigned i = 0; i < rm->nwanted && !slot; i++)
+            if (strcmp(rm->wanted[i].coll, e->valuestring) == 0 || rm->wanted[i].until <= now)
+                slot = &rm->wanted[i];
+        if (!slot && rm->nwanted < INTEREST_MAX)
+            slot = &rm->wanted[rm->nwanted++];
+        if (!slot)
+            continue; /* more collections than remembered: they stay unpublished */
+        snprintf(slot->coll, sizeof slot->coll, "%s", e->valuestring);
+        slot->until = now + INTEREST_TTL;
+    }
 }
 
 /* ---- in ---- */
@@ -198,8 +270,17 @@ static void on_message(void *arg, const char *payload, size_t len)
     const char *inst = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "i"));
     const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "k"));
     const char *coll = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "c"));
-    if (!rt || !inst || !kind || !coll || strcmp(inst, rm->inst) == 0) {
+    if (!rt || !inst || !kind || strcmp(inst, rm->inst) == 0) {
         cJSON_Delete(msg); /* our own (delivered locally already), or malformed */
+        return;
+    }
+    if (strcmp(kind, "w") == 0) {
+        remember(rm, cJSON_GetObjectItemCaseSensitive(msg, "cs"));
+        cJSON_Delete(msg);
+        return;
+    }
+    if (!coll) {
+        cJSON_Delete(msg);
         return;
     }
     if (strcmp(kind, "d") == 0) {
@@ -260,7 +341,16 @@ void sh_api_realtime_use_redis(struct sh_api_records *a, struct sh_redis *pub,
         free(rm);
         return;
     }
+    uv_timer_init(a->loop, &rm->timer);
+    rm->timer.data = rm;
+    uv_timer_start(&rm->timer, on_interest_timer, INTEREST_EVERY, INTEREST_EVERY);
+    uv_unref((uv_handle_t *)&rm->timer);
     rt->remote = rm;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 void sh__rt_remote_close(struct sh__rt *rt)
@@ -268,7 +358,7 @@ void sh__rt_remote_close(struct sh__rt *rt)
     if (!rt || !rt->remote)
         return;
     sh_redis_close(rt->remote->sub);
-    free(rt->remote);
+    uv_close((uv_handle_t *)&rt->remote->timer, on_timer_closed); /* frees it */
     rt->remote = NULL;
 }
 
