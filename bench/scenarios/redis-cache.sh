@@ -67,15 +67,17 @@ rc_fill() { # posts to RC_ROWS rows through the API (not timed)
 }
 
 rc_creates() { # rc_creates LABEL PORT: wrk creates/s into posts_create
-    local label=$1 port=$2
+    local label=$1 port=$2 rps
     run_child timeout -k 5 $((DURATION_S + 30)) taskset -c "$CLIENT_CPU" \
         wrk -t1 -c"$CONNS" -d"$DURATION" -s "$BENCH_DIR/records_create.lua" \
         "http://127.0.0.1:$port/api/collections/posts_create/records" >"$OUT/redis-create-$label.txt" 2>&1 || true
-    log "redis-cache: creates $label: $(grep -m1 'Requests/sec' "$OUT/redis-create-$label.txt" || echo '?')"
+    rps=$(awk '/Requests\/sec/ { print $2 }' "$OUT/redis-create-$label.txt")
+    printf 'create-%s\t%s\n' "$label" "${rps:-?}" >>"$OUT/redis.tsv"
+    log "redis-cache: creates $label: ${rps:-?}/s"
 }
 
 scenario_run() {
-    local dir=$TMP/redis-cache id url
+    local dir=$TMP/redis-cache id url round
     local -a budget=(--guest-query-budget 0 --query-budget 60000 --rate-limit-all off)
     [[ $RC_ROWS =~ ^[1-9][0-9]*$ ]] || die "BENCH_REDIS_ROWS must be a positive integer"
     rm -rf "$dir" && mkdir -p "$dir/data"
@@ -97,7 +99,6 @@ scenario_run() {
     spawn_stagehand rc "$dir" --sync normal "${budget[@]}"
     RC_PID[${PORT[rc]}]=${PID[rc]}
     rc_time list-counted "${PORT[rc]}" "$RC_LIST"
-    rc_creates plain "${PORT[rc]}"
     stop_server rc
 
     spawn_stagehand rc "$dir" --sync normal "${budget[@]}" --redis "$url"
@@ -111,8 +112,18 @@ scenario_run() {
     sleep 0.5
     rc_time list-peer "${PORT[rcpeer]}" "$RC_LIST"
     stop_server rcpeer
-    rc_creates redis "${PORT[rc]}"
     stop_server rc
+
+    # creates/s without and with Redis, alternated (3 rounds each) on the same table
+    for round in 1 2 3; do
+        spawn_stagehand rc "$dir" --sync normal "${budget[@]}"
+        rc_creates "plain-$round" "${PORT[rc]}"
+        stop_server rc
+        spawn_stagehand rc "$dir" --sync normal "${budget[@]}" --redis "$url"
+        sleep 0.5
+        rc_creates "redis-$round" "${PORT[rc]}"
+        stop_server rc
+    done
     kill "$RC_REDIS_PID" 2>/dev/null || true
     wait_gone "$RC_REDIS_PID" 10 || kill -KILL "$RC_REDIS_PID" 2>/dev/null || true
 }
