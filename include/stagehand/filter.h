@@ -185,8 +185,13 @@ struct sh_filter_ctx {
     const struct cJSON *auth;                   /* the auth record as JSON; NULL for a guest, for
                                                    whom every @request.auth.* is NULL */
     const struct sh_filter_schema *auth_schema; /* for @request.auth.rel.field; may be NULL */
-    const struct cJSON *body;                   /* the request body object; may be NULL */
-    const struct cJSON *query;                  /* query parameters, name -> string; may be NULL */
+    /* The client's view of the auth collection (SH_SCHEMA_VIEW_CLIENT), used
+     * instead of auth_schema when the filter being compiled is confined (a
+     * client's own filter or sort), so that @request.auth paths reach only
+     * what the caller may list; NULL: such paths cannot go through relations. */
+    const struct sh_filter_schema *auth_client_schema;
+    const struct cJSON *body;    /* the request body object; may be NULL */
+    const struct cJSON *query;   /* query parameters, name -> string; may be NULL */
     const struct cJSON *headers; /* lower-case names, '-' as '_', -> string; may be NULL */
     const char *method;          /* "GET", ...; NULL reads as "" */
     const char *context;         /* "default", "realtime", ...; NULL reads as "" */

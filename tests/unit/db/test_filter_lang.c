@@ -356,6 +356,23 @@ static void test_lang_modifiers(void **state)
     EXPECT("title:lower = 'world' || comments_via_post.text:lower ?= 'MEH'", "p2");
     EXPECT("comments_via_post.text:lower ?= 'meh'", "p1");
     EXPECT("comments_via_post.text:each ?~ 'bad'", "p2");
+    /* :length of a back-relation: the number of rows pointing here (p1 has
+     * c1 and c2, p2 c3, p3 none), under the rows' listRule for a client */
+    EXPECT("comments_via_post:length = 2", "p1");
+    EXPECT("comments_via_post:length > 0", "p1,p2");
+    EXPECT("comments_via_post:length = 0", "p3");
+    EXPECT("comments_via_post:length >= views", "p3");
+    EXPECT("likes_via_posts:length = 1", "p1,p2"); /* a multiple relation */
+    EXPECT("likes_via_single:length = 1", "p3");
+    EXPECT("author.comments_via_author:length = 2", "p1,p3"); /* u1 wrote c2, c3 */
+    EXPECT("comments_via_post.post.comments_via_post:length ?= 2", "p1");
+    EXPECT("comments_via_post.post.comments_via_post:length = 1", "p2");
+    CLIENT("comments_via_post:length = 1", "p1,p2"); /* c1 is flagged: not counted */
+    CLIENT("comments_via_post:length = 2", "");
+    REFUSED_AS(&c_posts, "likes_via_single:length > 0", "needs an index");
+    REFUSED_AS(&c_posts, "likes_via_posts:length > 0", "needs an index");
+    REFUSED_AS(&c_posts, "secrets_via_single:length > 0", "only superusers");
+    REFUSED("comments_via_post.text:length = 1", ":length needs a multi-valued field");
     REFUSED("title:each = 'a'", ":each needs a multi-valued field");
     REFUSED("views:lower = 'a'", ":lower needs a text field");
     REFUSED("title:length = 1", ":length needs a multi-valued field");
@@ -378,6 +395,40 @@ static void test_lang_modifiers(void **state)
     const char *got = run(db, &posts, "@request.body.nope:changed = true", &ctx);
     assert_non_null(strstr(got, ":changed needs a field"));
     cJSON_Delete(body);
+}
+
+/* @request.auth.<collection>_via_<field>: the rows pointing at the
+ * signed-in record, as a back-relation from any other record. */
+static void test_lang_auth_back_relations(void **state)
+{
+    sqlite3 *db = *state;
+    cJSON *auth = cJSON_Parse("{\"id\":\"u1\",\"name\":\"ann\"}");
+    struct sh_filter_ctx ctx = {.auth = auth, .auth_schema = &users};
+    EXPECT_AS(&posts, "@request.auth.comments_via_author.post ?= id", &ctx, "p1,p2");
+    EXPECT_AS(&posts, "@request.auth.comments_via_author ?= 'c3'", &ctx, "p1,p2,p3");
+    EXPECT_AS(&posts, "@request.auth.comments_via_author:length = 2", &ctx, "p1,p2,p3");
+    EXPECT_AS(&posts, "@request.auth.comments_via_author:length = 1", &ctx, "");
+    EXPECT_AS(&posts, "@request.auth.posts_via_author.title ?= title", &ctx, "p1,p3");
+    EXPECT_AS(&posts, "@request.auth.posts_via_author.comments_via_post.text ?~ 'great'", &ctx,
+              "p1,p2,p3");
+    EXPECT_AS(&posts, "@request.auth.name = 'ann'", &ctx, "p1,p2,p3"); /* fields still read */
+    const char *got = run(db, &posts, "@request.auth.nothing_via_author.id ?= 'x'", &ctx);
+    assert_string_equal(got, ""); /* not a back-relation: an absent key, NULL */
+    cJSON_Delete(auth);
+
+    /* another user: other rows; the client's view counts what it may list */
+    auth = cJSON_Parse("{\"id\":\"u2\"}");
+    ctx.auth = auth;
+    EXPECT_AS(&posts, "@request.auth.comments_via_author.post ?= id", &ctx, "p1");
+    EXPECT_AS(&posts, "@request.auth.comments_via_author:length = 1", &ctx, "p1,p2,p3");
+    ctx.auth_schema = &c_users;
+    EXPECT_AS(&c_posts, "@request.auth.comments_via_author:length = 0", &ctx, "p1,p2,p3");
+    EXPECT_AS(&c_posts, "@request.auth.comments_via_author.post ?= id", &ctx, "");
+    cJSON_Delete(auth);
+
+    /* a guest: NULL, as every @request.auth.* */
+    struct sh_filter_ctx guest = {.auth_schema = &users};
+    EXPECT_AS(&posts, "@request.auth.comments_via_author.post ?= id", &guest, "");
 }
 
 static void test_lang_functions(void **state)
@@ -536,6 +587,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lang_back_relations_confined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_collection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_modifiers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lang_auth_back_relations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_sort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_plans_use_indexes, setup, teardown),
