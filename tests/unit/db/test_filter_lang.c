@@ -491,6 +491,9 @@ static void test_lang_sort(void **state)
     assert_string_equal(run_sort(db, &posts, "comments_via_post.text"), "p3,p2,p1");
     assert_string_equal(run_sort(db, &posts, "-comments_via_post.text"), "p1,p2,p3");
     assert_string_equal(run_sort(db, &posts, "-comments_via_post.author.name,title"), "p1,p2,p3");
+    /* by the number of comments; a client counts the ones it may list */
+    assert_string_equal(run_sort(db, &posts, "-comments_via_post:length,-title"), "p1,p2,p3");
+    assert_string_equal(run_sort(db, &c_posts, "-comments_via_post:length,-title"), "p2,p1,p3");
     /* the client sees no flagged comment: p1 sorts by "meh" alone */
     assert_string_equal(run_sort(db, &c_posts, "comments_via_post.text"), "p3,p2,p1");
     assert_non_null(
