@@ -180,6 +180,27 @@ struct sh_filter_schema {
 /* `id` (text) and `created`/`updated` (autodate) resolve even when absent from
  * fields; a schema that lists them wins. */
 
+/* ---- rules that follow a rename ---- */
+/* A schema change to carry into rule text: the collection whose table is
+ * `table` (its name before the change) has its field `from` renamed `to`
+ * (both NULL: no field renamed) and/or is itself renamed `new_table` (NULL:
+ * kept). */
+struct sh_filter_rename {
+    const char *table;
+    const char *from, *to;
+    const char *new_table;
+};
+/* Rewrites text, a filter or rule over schema s whose schemas (and their
+ * resolve) still carry the names before the change, so that every
+ * identifier naming the renamed field or collection names the new one: a
+ * path segment through relations (`post.title`), either part of a
+ * back-relation (`posts_via_author`), `@collection.posts.title`. Strings,
+ * comments, @request.* paths and other names stay as written. *out is NULL
+ * when nothing changes, else newly allocated (free()). Returns 0, or
+ * SH_EINVAL when text does not parse (nothing rewritten). */
+int sh_filter_rename(const char *text, const struct sh_filter_schema *s,
+                     const struct sh_filter_rename *rn, char **out);
+
 /* ---- the request a rule is evaluated for ---- */
 struct sh_filter_ctx {
     const struct cJSON *auth;                   /* the auth record as JSON; NULL for a guest, for

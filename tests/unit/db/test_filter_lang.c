@@ -431,6 +431,64 @@ static void test_lang_auth_back_relations(void **state)
     EXPECT_AS(&posts, "@request.auth.comments_via_author.post ?= id", &guest, "");
 }
 
+/* text after sh_filter_rename over schema s (text itself when unchanged) */
+static const char *renamed(const struct sh_filter_schema *s, const char *text,
+                           const struct sh_filter_rename *rn)
+{
+    static char buf[512];
+    char *out;
+    if (sh_filter_rename(text, s, rn, &out) != 0)
+        return "ERR";
+    snprintf(buf, sizeof(buf), "%s", out ? out : text);
+    free(out);
+    return buf;
+}
+
+/* A rename carried into the rules of other collections: only identifiers
+ * that resolve to the renamed field or collection change. */
+static void test_lang_rename(void **state)
+{
+    (void)state;
+    /* users.name -> handle */
+    const struct sh_filter_rename field = {.table = "users", .from = "name", .to = "handle"};
+    assert_string_equal(renamed(&posts, "author.name = 'name' && title = 'x'", &field),
+                        "author.handle = 'name' && title = 'x'");
+    assert_string_equal(renamed(&comments, "post.author.name ?= author.name // name", &field),
+                        "post.author.handle ?= author.handle // name");
+    assert_string_equal(renamed(&posts, "comments_via_post.author.name:lower ?= 'a'", &field),
+                        "comments_via_post.author.handle:lower ?= 'a'");
+    assert_string_equal(renamed(&posts, "@collection.users:u.name ?= @request.auth.name", &field),
+                        "@collection.users:u.handle ?= @request.auth.name");
+    assert_string_equal(renamed(&posts, "strftime('%Y', author.name) = '2024'", &field),
+                        "strftime('%Y', author.handle) = '2024'");
+    /* not the renamed collection's field: as written */
+    assert_string_equal(
+        renamed(&users, "name = 'x'",
+                &(struct sh_filter_rename){.table = "posts", .from = "name", .to = "handle"}),
+        "name = 'x'");
+    assert_string_equal(renamed(&posts, "title = 'author.name' && nope.name = 1", &field),
+                        "title = 'author.name' && nope.name = 1");
+    assert_string_equal(renamed(&posts, "bad (", &field), "ERR");
+
+    /* comments.post -> article: the back-relation's field part */
+    const struct sh_filter_rename via = {.table = "comments", .from = "post", .to = "article"};
+    assert_string_equal(renamed(&posts, "comments_via_post.post.title ?= 'x'", &via),
+                        "comments_via_article.article.title ?= 'x'");
+    assert_string_equal(renamed(&users, "comments_via_author.post ?= 'p1'", &via),
+                        "comments_via_author.article ?= 'p1'");
+    assert_string_equal(renamed(&posts, "@collection.comments.post ?= id", &via),
+                        "@collection.comments.article ?= id");
+    /* comments -> remarks: the back-relation's collection part, @collection */
+    const struct sh_filter_rename coll = {.table = "comments", .new_table = "remarks"};
+    assert_string_equal(
+        renamed(&posts, "comments_via_post:length > 1 && @collection.comments:c.post ?= id", &coll),
+        "remarks_via_post:length > 1 && @collection.remarks:c.post ?= id");
+    assert_string_equal(renamed(&posts, "author.comments_via_author.text ?= 'x'", &coll),
+                        "author.remarks_via_author.text ?= 'x'");
+    assert_string_equal(renamed(&posts, "title = 'comments_via_post'", &coll),
+                        "title = 'comments_via_post'");
+}
+
 static void test_lang_functions(void **state)
 {
     sqlite3 *db = *state;
@@ -591,6 +649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lang_collection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_modifiers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_auth_back_relations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lang_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_sort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_plans_use_indexes, setup, teardown),
