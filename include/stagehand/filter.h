@@ -182,12 +182,13 @@ struct sh_filter_schema {
 
 /* ---- rules that follow a rename ---- */
 /* A schema change to carry into rule text: the collection whose table is
- * `table` (its name before the change) has its field `from` renamed `to`
- * (both NULL: no field renamed) and/or is itself renamed `new_table` (NULL:
- * kept). */
+ * `table` (its name before the change) has its fields from[i] renamed to[i]
+ * (nfields of them, all at once) and/or is itself renamed `new_table`
+ * (NULL: kept). */
 struct sh_filter_rename {
     const char *table;
-    const char *from, *to;
+    const char *const *from, *const *to;
+    size_t nfields;
     const char *new_table;
 };
 /* Rewrites text, a filter or rule over schema s whose schemas (and their

@@ -41,6 +41,15 @@ static void add_edit(struct rewrite *w, size_t off, size_t len, const char *to)
     w->edits[w->n++] = (struct edit){off, len, to};
 }
 
+/* The new name of field name of the renamed collection, or NULL. */
+static const char *new_field(const struct rewrite *w, const char *name)
+{
+    for (size_t i = 0; i < w->rn->nfields; i++)
+        if (strcmp(name, w->rn->from[i]) == 0)
+            return w->rn->to[i];
+    return NULL;
+}
+
 static bool is_renamed(const struct rewrite *w, const struct sh_filter_schema *s)
 {
     return s && s->table && strcasecmp(s->table, w->rn->table) == 0;
@@ -63,8 +72,9 @@ static void walk(struct rewrite *w, const struct sh_filter_schema *cur, const ch
         const struct sh_filter_schema *src;
         const struct sh_filter_field *rf;
         if (f) {
-            if (w->rn->from && w->rn->to && is_renamed(w, cur) && strcmp(seg, w->rn->from) == 0)
-                add_edit(w, at, n, w->rn->to);
+            const char *to = is_renamed(w, cur) ? new_field(w, seg) : NULL;
+            if (to)
+                add_edit(w, at, n, to);
             if (f->kind != SH_FIELD_RELATION || !f->rel_collection || !cur->resolve)
                 return; /* the last field, or a JSON path into it */
             cur = cur->resolve(cur->resolve_ud, f->rel_collection);
@@ -74,9 +84,9 @@ static void walk(struct rewrite *w, const struct sh_filter_schema *cur, const ch
                 cn = (size_t)(v - seg);
             if (w->rn->new_table && is_renamed(w, src))
                 add_edit(w, at, cn, w->rn->new_table);
-            if (w->rn->from && w->rn->to && is_renamed(w, src) &&
-                strcmp(rf->name, w->rn->from) == 0)
-                add_edit(w, at + cn + 5, n - cn - 5, w->rn->to);
+            const char *to = is_renamed(w, src) ? new_field(w, rf->name) : NULL;
+            if (to)
+                add_edit(w, at + cn + 5, n - cn - 5, to);
             cur = src;
         } else {
             return; /* unknown: left as written (the rule check reports it) */

@@ -327,12 +327,75 @@ static void test_rename_keeps_data_rules_indexes(void **state)
         1);
 }
 
+/* Renaming a field or a collection rewrites the rules of the OTHER
+ * collections that name it: through a relation, with @collection, and both
+ * parts of a back-relation; strings and other names stay. */
+static void test_rename_rewrites_other_rules(void **state)
+{
+    (void)state;
+    struct rc_resp *r = as(tsu, "POST", "/api/collections",
+                           "{'name':'writers','listRule':'','createRule':'','fields':[{'name':'"
+                           "name','type':'text'}]}");
+    if (r->status != 200)
+        fail_msg("writers: %d %s", r->status, r->raw->body);
+    const char *wname = it_strdup(rc_str(field_named(r->json, "name"), "id"));
+    r = as(tsu, "POST", "/api/collections",
+           "{'name':'pieces','createRule':'','listRule':'author.name != \\\"name\\\" && "
+           "@collection.writers.name ?= author.name',"
+           "'fields':[{'name':'title','type':'text'},{'name':'author','type':'relation',"
+           "'collectionId':'writers','maxSelect':1}],"
+           "'indexes':['CREATE INDEX idx_pieces_author ON pieces (author)']}");
+    if (r->status != 200)
+        fail_msg("pieces: %d %s", r->status, r->raw->body);
+    const char *ptitle = it_strdup(rc_str(field_named(r->json, "title"), "id"));
+    const char *pauthor = it_strdup(rc_str(field_named(r->json, "author"), "id"));
+    r = as(tsu, "PATCH", "/api/collections/writers",
+           "{'listRule':'pieces_via_author.title ?= \\\"x\\\" || name = \\\"bob\\\"'}");
+    if (r->status != 200)
+        fail_msg("writers rule: %d %s", r->status, r->raw->body);
+    const char *bob = rc_create(conn, "writers", "{'name':'bob'}");
+    rc_create(conn, "pieces", it_sprintf("{'title':'t1','author':'%s'}", bob));
+
+    /* writers.name -> handle: pieces' rule follows, its string stays */
+    r = as(tsu, "PATCH", "/api/collections/writers",
+           it_sprintf("{'fields':[{'id':'%s','name':'handle','type':'text'}]}", wname));
+    if (r->status != 200)
+        fail_msg("rename field: %d %s", r->status, r->raw->body);
+    assert_string_equal(rc_str(r->json, "listRule"),
+                        "pieces_via_author.title ?= \"x\" || handle = \"bob\"");
+    r = as(tsu, "GET", "/api/collections/pieces", NULL);
+    assert_string_equal(rc_str(r->json, "listRule"),
+                        "author.handle != \"name\" && @collection.writers.handle ?= author.handle");
+
+    /* pieces -> works and its author -> writer, at once: the back-relation
+     * in writers' rule follows both */
+    r = as(tsu, "PATCH", "/api/collections/pieces",
+           it_sprintf("{'name':'works','fields':[{'id':'%s','name':'title','type':'text'},"
+                      "{'id':'%s','name':'writer','type':'relation','collectionId':'writers',"
+                      "'maxSelect':1}]}",
+                      ptitle, pauthor));
+    if (r->status != 200)
+        fail_msg("rename collection: %d %s", r->status, r->raw->body);
+    assert_string_equal(rc_str(r->json, "listRule"),
+                        "writer.handle != \"name\" && @collection.writers.handle ?= writer.handle");
+    r = as(tsu, "GET", "/api/collections/writers", NULL);
+    assert_string_equal(rc_str(r->json, "listRule"),
+                        "works_via_writer.title ?= \"x\" || handle = \"bob\"");
+    /* and the rules work: the data is listed under the new names */
+    r = as(NULL, "GET", "/api/collections/works/records", NULL);
+    assert_int_equal(r->status, 200);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+    r = as(NULL, "GET", "/api/collections/writers/records", NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         it_test_each(test_editor_and_geopoint, open_conn),
         it_test_each(test_view_collections, open_conn),
         it_test_each(test_rename_keeps_data_rules_indexes, open_conn),
+        it_test_each(test_rename_rewrites_other_rules, open_conn),
     };
     return cmocka_run_group_tests_name("collections_types", tests, group_setup, it_group_teardown);
 }

@@ -450,7 +450,10 @@ static void test_lang_rename(void **state)
 {
     (void)state;
     /* users.name -> handle */
-    const struct sh_filter_rename field = {.table = "users", .from = "name", .to = "handle"};
+    const char *name[] = {"name"}, *handle[] = {"handle"}, *post[] = {"post"},
+               *article[] = {"article"};
+    const struct sh_filter_rename field = {
+        .table = "users", .from = name, .to = handle, .nfields = 1};
     assert_string_equal(renamed(&posts, "author.name = 'name' && title = 'x'", &field),
                         "author.handle = 'name' && title = 'x'");
     assert_string_equal(renamed(&comments, "post.author.name ?= author.name // name", &field),
@@ -462,16 +465,16 @@ static void test_lang_rename(void **state)
     assert_string_equal(renamed(&posts, "strftime('%Y', author.name) = '2024'", &field),
                         "strftime('%Y', author.handle) = '2024'");
     /* not the renamed collection's field: as written */
-    assert_string_equal(
-        renamed(&users, "name = 'x'",
-                &(struct sh_filter_rename){.table = "posts", .from = "name", .to = "handle"}),
-        "name = 'x'");
+    const struct sh_filter_rename other = {
+        .table = "posts", .from = name, .to = handle, .nfields = 1};
+    assert_string_equal(renamed(&users, "name = 'x'", &other), "name = 'x'");
     assert_string_equal(renamed(&posts, "title = 'author.name' && nope.name = 1", &field),
                         "title = 'author.name' && nope.name = 1");
     assert_string_equal(renamed(&posts, "bad (", &field), "ERR");
 
     /* comments.post -> article: the back-relation's field part */
-    const struct sh_filter_rename via = {.table = "comments", .from = "post", .to = "article"};
+    const struct sh_filter_rename via = {
+        .table = "comments", .from = post, .to = article, .nfields = 1};
     assert_string_equal(renamed(&posts, "comments_via_post.post.title ?= 'x'", &via),
                         "comments_via_article.article.title ?= 'x'");
     assert_string_equal(renamed(&users, "comments_via_author.post ?= 'p1'", &via),
@@ -487,6 +490,12 @@ static void test_lang_rename(void **state)
                         "author.remarks_via_author.text ?= 'x'");
     assert_string_equal(renamed(&posts, "title = 'comments_via_post'", &coll),
                         "title = 'comments_via_post'");
+    /* both at once, resolved against the names before the change */
+    const struct sh_filter_rename both = {
+        .table = "comments", .from = post, .to = article, .nfields = 1, .new_table = "remarks"};
+    assert_string_equal(
+        renamed(&posts, "comments_via_post.post.id ?= @collection.comments.post", &both),
+        "remarks_via_article.article.id ?= @collection.remarks.article");
 }
 
 static void test_lang_functions(void **state)
