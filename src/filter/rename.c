@@ -18,8 +18,6 @@
 #include "filter_int.h"
 #include "stagehand/core.h"
 
-#define MAX_EDITS 512
-
 struct edit {
     size_t off, len;
     const char *to;
@@ -27,16 +25,15 @@ struct edit {
 
 struct rewrite {
     const struct sh_filter_rename *rn;
-    struct edit edits[MAX_EDITS];
-    size_t n;
-    bool overflow;
+    struct edit *edits;
+    size_t n, cap;
 };
 
 static void add_edit(struct rewrite *w, size_t off, size_t len, const char *to)
 {
-    if (w->n == MAX_EDITS) {
-        w->overflow = true;
-        return;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 8;
+        w->edits = sh__filter_xrealloc(w->edits, w->cap * sizeof(*w->edits));
     }
     w->edits[w->n++] = (struct edit){off, len, to};
 }
@@ -146,14 +143,10 @@ int sh_filter_rename(const char *text, const struct sh_filter_schema *s,
     size_t len = strlen(text);
     if (sh_filter_parse(text, len, &f, &err) != 0)
         return SH_EINVAL;
-    struct rewrite *w = sh__filter_xmalloc(sizeof(*w));
-    w->rn = rn;
-    w->n = 0;
-    w->overflow = false;
+    struct rewrite rw = {.rn = rn}, *w = &rw;
     visit(w, s, text, f->root);
     sh_filter_free(f);
-    int rc = w->overflow ? SH_EINVAL : 0;
-    if (!rc && w->n) {
+    if (w->n) {
         qsort(w->edits, w->n, sizeof(w->edits[0]), by_offset);
         size_t cap = len + 1;
         for (size_t i = 0; i < w->n; i++)
@@ -179,6 +172,6 @@ int sh_filter_rename(const char *text, const struct sh_filter_schema *s,
         else
             *out = o;
     }
-    free(w);
-    return rc;
+    free(w->edits);
+    return 0;
 }

@@ -630,6 +630,8 @@ static void test_lang_plans_use_indexes(void **state)
         {"comments_via_post.text ?!= 'meh'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ~ 'e'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ?= title", "INDEX comments_post (post=?)"},
+        /* a back-relation's count: by the relation's index, per record */
+        {"comments_via_post:length > 1", "INDEX comments_post (post=?)"},
         {"@collection.comments.post ?= id", "INDEX comments_post (post=?)"},
         {"@collection.comments:c.post ?= id && @collection.comments:c.text ?~ 'a'",
          "INDEX comments_post (post=?)"},
