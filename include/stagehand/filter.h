@@ -180,13 +180,40 @@ struct sh_filter_schema {
 /* `id` (text) and `created`/`updated` (autodate) resolve even when absent from
  * fields; a schema that lists them wins. */
 
+/* ---- rules that follow a rename ---- */
+/* A schema change to carry into rule text: the collection whose table is
+ * `table` (its name before the change) has its fields from[i] renamed to[i]
+ * (nfields of them, all at once) and/or is itself renamed `new_table`
+ * (NULL: kept). */
+struct sh_filter_rename {
+    const char *table;
+    const char *const *from, *const *to;
+    size_t nfields;
+    const char *new_table;
+};
+/* Rewrites text, a filter or rule over schema s whose schemas (and their
+ * resolve) still carry the names before the change, so that every
+ * identifier naming the renamed field or collection names the new one: a
+ * path segment through relations (`post.title`), either part of a
+ * back-relation (`posts_via_author`), `@collection.posts.title`. Strings,
+ * comments, @request.* paths and other names stay as written. *out is NULL
+ * when nothing changes, else newly allocated (free()). Returns 0, or
+ * SH_EINVAL when text does not parse (nothing rewritten). */
+int sh_filter_rename(const char *text, const struct sh_filter_schema *s,
+                     const struct sh_filter_rename *rn, char **out);
+
 /* ---- the request a rule is evaluated for ---- */
 struct sh_filter_ctx {
     const struct cJSON *auth;                   /* the auth record as JSON; NULL for a guest, for
                                                    whom every @request.auth.* is NULL */
     const struct sh_filter_schema *auth_schema; /* for @request.auth.rel.field; may be NULL */
-    const struct cJSON *body;                   /* the request body object; may be NULL */
-    const struct cJSON *query;                  /* query parameters, name -> string; may be NULL */
+    /* The client's view of the auth collection (SH_SCHEMA_VIEW_CLIENT), used
+     * instead of auth_schema when the filter being compiled is confined (a
+     * client's own filter or sort), so that @request.auth paths reach only
+     * what the caller may list; NULL: such paths cannot go through relations. */
+    const struct sh_filter_schema *auth_client_schema;
+    const struct cJSON *body;    /* the request body object; may be NULL */
+    const struct cJSON *query;   /* query parameters, name -> string; may be NULL */
     const struct cJSON *headers; /* lower-case names, '-' as '_', -> string; may be NULL */
     const char *method;          /* "GET", ...; NULL reads as "" */
     const char *context;         /* "default", "realtime", ...; NULL reads as "" */

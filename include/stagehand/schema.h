@@ -532,6 +532,19 @@ int sh__view_parse(struct sh_collection *c, const struct cJSON *json, struct sh_
  * an update renamed it (matched by id), else NULL. */
 const char *sh__renamed(const struct sh_collection *old, const struct sh_collection *c,
                         const char *name);
+
+/* The update old -> next of one collection renames fields (matched by id)
+ * or the collection: *out is collection y (another stored collection, found
+ * by r as before the update) with every rule that names an old name
+ * rewritten to the new one and re-parsed against the collections as they
+ * are after the update; NULL when no rule of y changes (or y is the updated
+ * collection itself). 0, or SH_EINVAL with err filled (a rewritten rule
+ * that no longer compiles). */
+int sh_collection_follow_rename(const struct sh_collection *y, const struct sh_collection *old,
+                                const struct sh_collection *next,
+                                const struct sh_collection_resolver *r, struct sh_collection **out,
+                                struct sh_schema_error *err);
+
 /* Rewrites in src (the merged definition) the rules body does not set that
  * name a field renamed from old to c, to the new name. */
 void sh__rename_rules(const struct sh_collection *old, const struct sh_collection *c,

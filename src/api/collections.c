@@ -289,20 +289,61 @@ static void saved(void *arg, int rc, const struct sh_schema_error *err)
 /* No writer job of its own: sh_catalog_save runs it and calls saved. */
 static const struct sh__api_job_ops change_ops = {.answer = change_answer, .free = change_free};
 
-/* Submits old -> next (next taken over). Answers on failure. */
-static void save(struct sh_req *r, struct sh_api_records *api, struct sh_catalog_snap *s,
-                 const struct sh_collection *old, struct sh_collection *next)
+/* Submits olds[i] -> nexts[i] for i < n (nexts taken over), in one
+ * transaction; the answer is about the first. Answers on failure. */
+static void save_many(struct sh_req *r, struct sh_api_records *api, struct sh_catalog_snap *s,
+                      size_t n, const struct sh_collection *const *olds,
+                      struct sh_collection **nexts)
 {
     struct change *x = sh_calloc(1, sizeof(*x));
     x->api = api;
     x->snap = sh_catalog_snap_ref(s);
-    x->id = sh_strdup(next ? next->id : old->id);
-    x->deleting = !next;
-    x->creating = !old;
+    x->id = sh_strdup(nexts[0] ? nexts[0]->id : olds[0]->id);
+    x->deleting = !nexts[0];
+    x->creating = !olds[0];
     sh__api_job_start(&x->job, r, &change_ops, api->db, NULL, s);
-    int rc = sh_catalog_save(api->catalog, old, next, saved, x);
+    int rc = sh_catalog_save_many(api->catalog, n, olds, nexts, saved, x);
     if (rc)
         sh__api_job_end(&x->job, rc);
+}
+
+/* Submits old -> next (next taken over). Answers on failure. */
+static void save(struct sh_req *r, struct sh_api_records *api, struct sh_catalog_snap *s,
+                 const struct sh_collection *old, struct sh_collection *next)
+{
+    save_many(r, api, s, 1, &old, &next);
+}
+
+/* Saves old -> next together with the other collections whose rules named
+ * what the update renames, those rules rewritten (rename_refs.c). Answers. */
+static void save_renamed(struct sh_req *r, struct sh_api_records *api, struct sh_catalog_snap *s,
+                         const struct sh_collection *old, struct sh_collection *next)
+{
+    const struct sh_collection **olds = sh_calloc(s->n + 2, sizeof(*olds));
+    struct sh_collection **nexts = sh_calloc(s->n + 2, sizeof(*nexts));
+    size_t n = 0;
+    olds[n] = old;
+    nexts[n++] = next;
+    struct sh_schema_error err;
+    memset(&err, 0, sizeof(err));
+    for (size_t i = 0; i < s->n; i++) {
+        struct sh_collection *y;
+        if (sh_collection_follow_rename(s->list[i], old, next, &s->resolver, &y, &err) != 0) {
+            for (size_t k = 0; k < n; k++)
+                sh_collection_free(nexts[k]);
+            sh__coll_schema_error(r, "Failed to update collection.", &err);
+            free(olds);
+            free(nexts);
+            return;
+        }
+        if (y) {
+            olds[n] = s->list[i];
+            nexts[n++] = y;
+        }
+    }
+    save_many(r, api, s, n, olds, nexts);
+    free(olds);
+    free(nexts);
 }
 
 static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
@@ -325,7 +366,10 @@ static int upsert(struct sh_req *r, struct sh_api_records *api, bool create)
             r, create ? "Failed to create collection." : "Failed to update collection.", &err);
         return SH_HANDLED;
     }
-    save(r, api, s, old, next);
+    if (old)
+        save_renamed(r, api, s, old, next);
+    else
+        save(r, api, s, old, next);
     return SH_HANDLED;
 }
 

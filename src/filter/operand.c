@@ -189,6 +189,41 @@ static const char *own_id(const struct sh__compiler *c, const struct sh_filter_s
     return id->valuestring;
 }
 
+/* Replaces col with `(SELECT COUNT(*) FROM src AS "__r<rel>" WHERE <join on
+ * id> [AND <src's row rule>])`: the rows of src whose relation rf points at
+ * the record whose id expression is id. 0 or SH_EINVAL. */
+static int put_via_count(struct sh__compiler *c, const struct sh_filter_schema *src,
+                         const struct sh_filter_field *rf, unsigned rel,
+                         const struct sh_filter_sql *id, struct sh_filter_sql *col)
+{
+    struct sh_filter_sql q = {0};
+    sh__sql_puts(&q, "(SELECT COUNT(*) FROM ");
+    sh__sql_putq(&q, src->table);
+    sh__sql_puts(&q, " AS ");
+    sh__put_alias(&q, 'r', rel);
+    sh__sql_puts(&q, " WHERE ");
+    sh__put_via_on(&q, rel, rf, id);
+    if (src->row_rule && !sh_filter_is_empty(src->row_rule)) {
+        struct sh_filter_sql cond = {0};
+        char alias[32];
+        snprintf(alias, sizeof(alias), "__r%u", rel);
+        int rc = sh__compile_at(c, src->row_rule, src->row_rule_schema ? src->row_rule_schema : src,
+                                alias, &cond);
+        if (rc) {
+            sh_filter_sql_deinit(&cond);
+            sh_filter_sql_deinit(&q);
+            return rc;
+        }
+        sh__sql_puts(&q, " AND ");
+        sh__sql_append(&q, &cond);
+        sh_filter_sql_deinit(&cond);
+    }
+    sh__sql_puts(&q, ")");
+    sh_filter_sql_deinit(col);
+    *col = q;
+    return 0;
+}
+
 /* Resolves a field path of schema s. start, if not NULL, is the SQL value of
  * the first segment (a bound value from @request.auth) instead of its column.
  * prefix is how the path is named in errors. */
@@ -228,8 +263,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
         const struct sh_filter_field *f = sh__find_field(cur, seg[used]);
         via_src[used] = NULL;
         via_rel[used] = NULL;
-        if (!f && !(start && used == 0) &&
-            sh__find_via(cur, seg[used], &via_src[used], &via_rel[used])) {
+        /* with start, a back-relation first segment reads start as the
+         * record's id (`@request.auth.comments_via_author`) */
+        if (!f && sh__find_via(cur, seg[used], &via_src[used], &via_rel[used])) {
             /* A back-relation: a multi-valued hop into the rows pointing here. */
             const struct sh_filter_schema *src = via_src[used];
             const struct sh_filter_field *rf = via_rel[used];
@@ -249,10 +285,14 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                                  off);
             if (++hops > SH_FILTER_MAX_RELATION_DEPTH)
                 return path_fail(c, prefix, path, ends[used], "too many relation levels in", off);
-            multi = true;
-            if (s->max_multi_hops && ++multi_segs > s->max_multi_hops)
-                return path_fail(c, prefix, path, ends[used], "too many multi-valued relations in",
-                                 off);
+            /* `x_via_y:length` as the last segment is one COUNT per record,
+             * not an enumeration of the rows */
+            if (used + 1 < nseg || mod != SH_MOD_LENGTH) {
+                multi = true;
+                if (s->max_multi_hops && ++multi_segs > s->max_multi_hops)
+                    return path_fail(c, prefix, path, ends[used],
+                                     "too many multi-valued relations in", off);
+            }
             if (src->table && (!c->root || strcasecmp(src->table, c->root) != 0))
                 *c->reads |= SH_FILTER_READS_OTHER_TABLE;
             fld[used] = &sh__via_field;
@@ -301,7 +341,9 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
                              "only superusers can filter or sort through", off);
     }
     const struct sh_filter_field *lastf = fld[nfld - 1];
-    if (mod == SH_MOD_LENGTH && (!(lastf->flags & SH_FILTER_FIELD_MULTI) || json_path))
+    bool via_count = mod == SH_MOD_LENGTH && via_src[nfld - 1] && !json_path;
+    if (mod == SH_MOD_LENGTH && !via_count &&
+        (!(lastf->flags & SH_FILTER_FIELD_MULTI) || json_path))
         return path_fail(c, prefix, path, plen, ":length needs a multi-valued field, not", off);
     if (mod == SH_MOD_EACH && !multi)
         return path_fail(c, prefix, path, plen, ":each needs a multi-valued field, not", off);
@@ -329,12 +371,32 @@ static int resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s
              * field holds the current record's id. */
             const struct sh_filter_schema *src = via_src[i];
             struct sh_filter_sql id = {0};
-            if (rel)
-                sh__put_alias(&id, 'r', rel);
-            else
-                sh__sql_putq(&id, qual);
-            sh__sql_puts(&id, ".\"id\"");
+            if (i == 0 && start) {
+                sh__sql_append(&id, start);
+            } else {
+                if (rel)
+                    sh__put_alias(&id, 'r', rel);
+                else
+                    sh__sql_putq(&id, qual);
+                sh__sql_puts(&id, ".\"id\"");
+            }
             rel = ++c->next_alias;
+            if (via_count && i + 1 == nfld) {
+                /* `x_via_y:length`: the number of rows pointing here that
+                 * the caller may list, counted by the relation's index */
+                int rc = put_via_count(c, src, via_rel[i], rel, &id, &col);
+                sh_filter_sql_deinit(&id);
+                if (rc) {
+                    sh_filter_sql_deinit(&col);
+                    sh_filter_sql_deinit(&from);
+                    sh_filter_sql_deinit(&where);
+                    sh_filter_sql_deinit(&semi_head);
+                    sh__val_deinit(out);
+                    memset(out, 0, sizeof(*out));
+                    return rc;
+                }
+                break;
+            }
             bool semi = i == 0 && !(via_rel[i]->flags & SH_FILTER_FIELD_MULTI);
             if (semi) {
                 sh__sql_putq(&out->semi_first, src->table);
@@ -582,18 +644,34 @@ static int resolve_auth(struct sh__compiler *c, const struct sh__opnd *o, struct
         return 0;
     }
     size_t n = strcspn(o->text, ".");
-    if (!o->text[n]) {
-        set_json(c, cJSON_GetObjectItemCaseSensitive(ctx->auth, o->text), o->mod, out);
-        return 0;
-    }
-
     char first[SH_FILTER_MAX_LEN + 1];
     if (n >= sizeof(first))
         return path_fail(c, "@request.auth.", o->text, n, "unknown field", o->off);
     memcpy(first, o->text, n);
     first[n] = '\0';
     const struct sh_filter_schema *as = ctx->auth_schema;
+    /* a client's filter reads through the auth record only what the
+     * client may list (rules compile unconfined and see everything) */
+    if ((c->schema->access & SH_FILTER_ACCESS_CONFINED) && as &&
+        !(as->access & SH_FILTER_ACCESS_CONFINED))
+        as = ctx->auth_client_schema;
     const struct sh_filter_field *f = as ? sh__find_field(as, first) : NULL;
+    const struct sh_filter_schema *via_src;
+    const struct sh_filter_field *via_rel;
+    const cJSON *auth_id = cJSON_GetObjectItemCaseSensitive(ctx->auth, "id");
+    if (!f && as && cJSON_IsString(auth_id) && sh__find_via(as, first, &via_src, &via_rel)) {
+        /* A back-relation from the signed-in record: the rows pointing at
+         * its id, bound as a parameter. */
+        struct sh__val start = {0};
+        sh__val_set_text(&start, auth_id->valuestring, strlen(auth_id->valuestring));
+        int rc = resolve_path(c, as, &start.val, "@request.auth.", o->text, o->mod, o->off, out);
+        sh__val_deinit(&start);
+        return rc;
+    }
+    if (!o->text[n]) {
+        set_json(c, cJSON_GetObjectItemCaseSensitive(ctx->auth, o->text), o->mod, out);
+        return 0;
+    }
     if (f && f->kind == SH_FIELD_RELATION) {
         /* Traverse from the auth record's relation value, bound as a parameter. */
         struct sh__val start = {0};

@@ -244,9 +244,13 @@ static int parse_ident(struct parser *p, struct sh__opnd *o)
         int rc = parse_macro(p, s, n, o);
         if (rc)
             return rc;
-        /* :changed names a stored field: only a top-level body key. */
-        bool ok = o->mod == SH_MOD_NONE || (o->macro == SH_MACRO_BODY && o->mod != SH_MOD_LOWER &&
-                                            (o->mod != SH_MOD_CHANGED || name_ok(o->text, o->len)));
+        /* :changed names a stored field: only a top-level body key.
+         * @request.auth takes :length (of an array value, of a relation
+         * path or of a back-relation, `@request.auth.posts_via_author`). */
+        bool ok = o->mod == SH_MOD_NONE ||
+                  (o->macro == SH_MACRO_BODY && o->mod != SH_MOD_LOWER &&
+                   (o->mod != SH_MOD_CHANGED || name_ok(o->text, o->len))) ||
+                  (o->macro == SH_MACRO_AUTH && o->mod == SH_MOD_LENGTH);
         return ok ? 0 : fail_at(p, o->off, "modifier not allowed here");
     }
     if (!path_ok(s, n) || memchr(s, ':', n))

@@ -18,6 +18,8 @@
  *  - the SQL prepares against the fixture tables in SQLite, has exactly the
  *    parameters bound, and runs without an error (the server would answer 500);
  *  - an empty filter compiles to `1`;
+ *  - sh_filter_rename of a parsed filter (users renamed with two fields)
+ *    returns 0 and, when it rewrites, text that parses again;
  *  - a filter that sh_filter_uses_request says uses no @request macro
  *    compiles to the same SQL and parameters for both callers (that flag is
  *    what keeps guests from probing other users' data with @request.auth).
@@ -122,6 +124,31 @@ static int same_params(const struct sh_filter_sql *a, const struct sh_filter_sql
     return 1;
 }
 
+/* A parsed filter survives a rename (sh_filter_rename: users renamed with
+ * two of its fields) and what comes back parses again. */
+static void check_rename(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 1);
+    FUZZ_CHECK(text != NULL, "out of memory");
+    memcpy(text, data, size);
+    text[size] = '\0';
+    static const char *const from[] = {"name", "org"}, *const to[] = {"handle", "team"};
+    const struct sh_filter_rename rn = {
+        .table = "users", .from = from, .to = to, .nfields = 2, .new_table = "people"};
+    char *out = NULL;
+    int rc = sh_filter_rename(text, &fixture_posts, &rn, &out);
+    FUZZ_CHECK(rc == 0, "sh_filter_rename of a parsed filter returned %d", rc);
+    if (out) {
+        struct sh_filter *g = NULL;
+        struct sh_filter_error err;
+        FUZZ_CHECK(sh_filter_parse(out, strlen(out), &g, &err) == 0,
+                   "a renamed filter does not parse: %s: %s", out, err.message);
+        sh_filter_free(g);
+        free(out);
+    }
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > FUZZ_MAX_INPUT)
@@ -156,5 +183,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sh_filter_sql_deinit(&qg);
     sh_filter_sql_deinit(&qu);
     sh_filter_free(f);
+    check_rename(data, size);
     return 0;
 }

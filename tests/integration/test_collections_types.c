@@ -173,11 +173,12 @@ static void test_view_collections(void **state)
     rc_create(conn, "vposts",
               it_sprintf("{'title':'gamma','score':9,'author':'%s','draft':true}", bob));
     rc_create(conn, "vposts", it_sprintf("{'title':'delta','score':3,'author':'%s'}", bob));
-    r = as(tsu, "POST", "/api/collections",
-           "{'name':'post_stats','type':'view','listRule':'score > 1','viewRule':'',"
-           "'viewQuery':'SELECT p.id, p.title AS title, p.author, p.score, (SELECT count(*) FROM "
-           "vposts q WHERE q.author = p.author) AS by_author, upper(p.title) AS loud FROM vposts p "
-           "WHERE p.draft = FALSE'}");
+    r = as(
+        tsu, "POST", "/api/collections",
+        "{'name':'post_stats','type':'view','listRule':'score > 1','viewRule':'',"
+        "'viewQuery':'SELECT p.id, p.title AS title, p.author, p.score, (SELECT count(*) FROM "
+        "vposts q WHERE q.author = p.author) AS by_author, upper(p.title) AS loud, p.score * 2 AS "
+        "twice FROM vposts p WHERE p.draft = FALSE'}");
     if (r->status != 200)
         fail_msg("view: %d %s", r->status, r->raw->body);
     /* fields inferred as PocketBase does: copies of the source fields, json otherwise */
@@ -186,9 +187,12 @@ static void test_view_collections(void **state)
     assert_string_equal(rc_str(field_named(r->json, "title"), "type"), "text");
     assert_string_equal(rc_str(field_named(r->json, "score"), "type"), "number");
     assert_string_equal(rc_str(field_named(r->json, "author"), "type"), "relation");
-    assert_string_equal(rc_str(field_named(r->json, "by_author"), "type"), "json");
+    assert_string_equal(rc_str(field_named(r->json, "by_author"), "type"), "json"); /* subquery */
+    /* computed columns typed by their expression: text functions, arithmetic */
+    assert_string_equal(rc_str(field_named(r->json, "loud"), "type"), "text");
+    assert_string_equal(rc_str(field_named(r->json, "twice"), "type"), "number");
     assert_null(field_named(r->json, "created"));
-    assert_int_equal(cJSON_GetArraySize(rc_get(r->json, "fields")), 6);
+    assert_int_equal(cJSON_GetArraySize(rc_get(r->json, "fields")), 7);
     assert_true(cJSON_IsNull(rc_get(r->json, "createRule")));
 
     /* list and view through the records API, with the rules, filters, sorts */
@@ -203,6 +207,9 @@ static void test_view_collections(void **state)
     assert_string_equal(rc_str(first, "collectionName"), "post_stats");
     r = as(NULL, "GET", it_sprintf("%s?filter=%s", recs, rc_enc("title ~ 'elt'")), NULL);
     assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+    r = as(NULL, "GET", it_sprintf("%s?filter=%s", recs, rc_enc("twice > 9")), NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1); /* alpha: 10 */
+    assert_true(cJSON_IsNumber(rc_get(cJSON_GetArrayItem(rc_get(r->json, "items"), 0), "twice")));
     r = as(NULL, "GET", it_sprintf("%s?expand=author&filter=%s", recs, rc_enc("score = 5")), NULL);
     first = cJSON_GetArrayItem(rc_get(r->json, "items"), 0);
     assert_string_equal(rc_str(rc_get(rc_get(first, "expand"), "author"), "name"), "ann");
@@ -254,7 +261,7 @@ static void test_view_collections(void **state)
            "vposts p ON p.author = a.id GROUP BY a.id'}");
     assert_int_equal(r->status, 200);
     assert_string_equal(rc_str(field_named(r->json, "name"), "type"), "text");
-    assert_string_equal(rc_str(field_named(r->json, "posts"), "type"), "json");
+    assert_string_equal(rc_str(field_named(r->json, "posts"), "type"), "number"); /* count() */
     rc_assert_error(as(tsu, "POST", "/api/collections/meta/dry-run-view", "{'viewQuery':'DROP'}"),
                     400, "viewQuery", NULL);
     rc_assert_error(as(NULL, "POST", "/api/collections/meta/dry-run-view", "{}"), 401, NULL, NULL);
@@ -320,12 +327,75 @@ static void test_rename_keeps_data_rules_indexes(void **state)
         1);
 }
 
+/* Renaming a field or a collection rewrites the rules of the OTHER
+ * collections that name it: through a relation, with @collection, and both
+ * parts of a back-relation; strings and other names stay. */
+static void test_rename_rewrites_other_rules(void **state)
+{
+    (void)state;
+    struct rc_resp *r = as(tsu, "POST", "/api/collections",
+                           "{'name':'writers','listRule':'','createRule':'','fields':[{'name':'"
+                           "name','type':'text'}]}");
+    if (r->status != 200)
+        fail_msg("writers: %d %s", r->status, r->raw->body);
+    const char *wname = it_strdup(rc_str(field_named(r->json, "name"), "id"));
+    r = as(tsu, "POST", "/api/collections",
+           "{'name':'pieces','createRule':'','listRule':'author.name != \\\"name\\\" && "
+           "@collection.writers.name ?= author.name',"
+           "'fields':[{'name':'title','type':'text'},{'name':'author','type':'relation',"
+           "'collectionId':'writers','maxSelect':1}],"
+           "'indexes':['CREATE INDEX idx_pieces_author ON pieces (author)']}");
+    if (r->status != 200)
+        fail_msg("pieces: %d %s", r->status, r->raw->body);
+    const char *ptitle = it_strdup(rc_str(field_named(r->json, "title"), "id"));
+    const char *pauthor = it_strdup(rc_str(field_named(r->json, "author"), "id"));
+    r = as(tsu, "PATCH", "/api/collections/writers",
+           "{'listRule':'pieces_via_author.title ?= \\\"x\\\" || name = \\\"bob\\\"'}");
+    if (r->status != 200)
+        fail_msg("writers rule: %d %s", r->status, r->raw->body);
+    const char *bob = rc_create(conn, "writers", "{'name':'bob'}");
+    rc_create(conn, "pieces", it_sprintf("{'title':'t1','author':'%s'}", bob));
+
+    /* writers.name -> handle: pieces' rule follows, its string stays */
+    r = as(tsu, "PATCH", "/api/collections/writers",
+           it_sprintf("{'fields':[{'id':'%s','name':'handle','type':'text'}]}", wname));
+    if (r->status != 200)
+        fail_msg("rename field: %d %s", r->status, r->raw->body);
+    assert_string_equal(rc_str(r->json, "listRule"),
+                        "pieces_via_author.title ?= \"x\" || handle = \"bob\"");
+    r = as(tsu, "GET", "/api/collections/pieces", NULL);
+    assert_string_equal(rc_str(r->json, "listRule"),
+                        "author.handle != \"name\" && @collection.writers.handle ?= author.handle");
+
+    /* pieces -> works and its author -> writer, at once: the back-relation
+     * in writers' rule follows both */
+    r = as(tsu, "PATCH", "/api/collections/pieces",
+           it_sprintf("{'name':'works','fields':[{'id':'%s','name':'title','type':'text'},"
+                      "{'id':'%s','name':'writer','type':'relation','collectionId':'writers',"
+                      "'maxSelect':1}]}",
+                      ptitle, pauthor));
+    if (r->status != 200)
+        fail_msg("rename collection: %d %s", r->status, r->raw->body);
+    assert_string_equal(rc_str(r->json, "listRule"),
+                        "writer.handle != \"name\" && @collection.writers.handle ?= writer.handle");
+    r = as(tsu, "GET", "/api/collections/writers", NULL);
+    assert_string_equal(rc_str(r->json, "listRule"),
+                        "works_via_writer.title ?= \"x\" || handle = \"bob\"");
+    /* and the rules work: the data is listed under the new names */
+    r = as(NULL, "GET", "/api/collections/works/records", NULL);
+    assert_int_equal(r->status, 200);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+    r = as(NULL, "GET", "/api/collections/writers/records", NULL);
+    assert_int_equal((int)rc_num(r->json, "totalItems"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         it_test_each(test_editor_and_geopoint, open_conn),
         it_test_each(test_view_collections, open_conn),
         it_test_each(test_rename_keeps_data_rules_indexes, open_conn),
+        it_test_each(test_rename_rewrites_other_rules, open_conn),
     };
     return cmocka_run_group_tests_name("collections_types", tests, group_setup, it_group_teardown);
 }

@@ -174,8 +174,10 @@ static bool build(struct sh__rt *rt, struct sh__rt_event *ev, struct sh__rt_grou
     if (g->who) {
         ctx.auth = g->who->auth.record;
         const struct sh_collection *ac = sh_catalog_snap_find(ev->snap, g->who->collection_id);
-        if (ac)
+        if (ac) {
             ctx.auth_schema = sh_schema_views_get(views, ac, SH_SCHEMA_VIEW_HIDDEN);
+            ctx.auth_client_schema = sh_schema_views_get(views, ac, SH_SCHEMA_VIEW_CLIENT);
+        }
     }
     ctx.query = g->query;
     ctx.headers = g->headers;

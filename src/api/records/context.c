@@ -235,8 +235,10 @@ static void auth_context(struct sh_req *r, struct sh__rec_req *q)
     q->superuser = r->auth->superuser;
     q->ctx.auth = r->auth->record;
     const struct sh_collection *ac = sh_catalog_snap_find(q->snap, r->auth->collection_id);
-    if (ac)
+    if (ac) {
         q->ctx.auth_schema = sh_schema_views_get(q->acc.views, ac, SH_SCHEMA_VIEW_HIDDEN);
+        q->ctx.auth_client_schema = sh_schema_views_get(q->acc.views, ac, SH_SCHEMA_VIEW_CLIENT);
+    }
 }
 
 struct sh__rec_req *sh__rec_begin_or_reply(struct sh_req *r, struct sh_api_records *api)

@@ -19,9 +19,12 @@
  *    an alias that is a valid field name; names unique): a column read
  *    straight from a collection's field copies that field's type and options
  *    (PocketBase's inference; a relation keeps its target, so expand works);
- *    any other column is a json field (PocketBase's default for
- *    expressions; its value is read as JSON, or as a string when it is not
- *    JSON). A password or encrypted field is refused. An `id` column is
+ *    a computed column gets the type its expression yields when that is
+ *    known from the query's text (view_types.c: `count(*)`, `sum()`,
+ *    comparisons: number; `||`: text; casts), else it is a json field
+ *    (PocketBase's default for expressions; its value is read as JSON, or as
+ *    a string when it is not JSON). A password or encrypted field is
+ *    refused. An `id` column is
  *    required: it is the view's primary key.
  * sh__view_parse takes the query and the fields so inferred (the API and
  * the CLI infer before parsing) and checks that the write rules are null.
@@ -35,6 +38,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "schema_int.h"
 #include "stagehand/core.h"
 #include "stagehand/schema.h"
 
@@ -107,8 +111,10 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     }
 }
 
-/* The inferred field of column i of st, or NULL after filling err. */
-static cJSON *infer_column(sqlite3_stmt *st, int i, const char *coll,
+/* The inferred field of column i of st, or NULL after filling err;
+ * computed is the type of the column's expression when it is not a field
+ * (view_types.c), NULL: json. */
+static cJSON *infer_column(sqlite3_stmt *st, int i, const char *coll, const char *computed,
                            const struct sh_collection_resolver *r, struct sh_schema_error *err)
 {
     const char *name = sqlite3_column_name(st, i);
@@ -146,7 +152,7 @@ static cJSON *infer_column(sqlite3_stmt *st, int i, const char *coll,
     } else {
         o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", name);
-        cJSON_AddStringToObject(o, "type", is_id ? "text" : "json");
+        cJSON_AddStringToObject(o, "type", is_id ? "text" : computed ? computed : "json");
         if (is_id) {
             cJSON_AddBoolToObject(o, "primaryKey", 1);
             cJSON_AddBoolToObject(o, "system", 1);
@@ -204,13 +210,18 @@ int sh_view_infer(sqlite3 *conn, const char *coll, const char *query,
     if (!rc && n > SH_SCHEMA_MAX_FIELDS)
         rc = sh__schema_fail(err, coll, "", "viewQuery", "validation_invalid_view_query",
                              "too many result columns (at most %d).", SH_SCHEMA_MAX_FIELDS);
+    const char **computed = NULL;
+    if (!rc) {
+        computed = sh_calloc((size_t)n + 1, sizeof(*computed));
+        sh__view_column_types(query, n, computed);
+    }
     for (int i = 0; !rc && i < n; i++) {
         const char *name = sqlite3_column_name(st, i);
         for (int k = 0; k < i && name; k++)
             if (sh_schema_name_eq(name, sqlite3_column_name(st, k)))
                 rc = sh__schema_fail(err, coll, name, "viewQuery", "validation_invalid_view_column",
                                      "two result columns are called \"%.40s\".", name);
-        cJSON *o = rc ? NULL : infer_column(st, i, coll, r, err);
+        cJSON *o = rc ? NULL : infer_column(st, i, coll, computed[i], r, err);
         if (!o) {
             rc = SH_EINVAL;
             break;
@@ -221,6 +232,7 @@ int sh_view_infer(sqlite3 *conn, const char *coll, const char *query,
     if (!rc && !has_id)
         rc = sh__schema_fail(err, coll, "", "viewQuery", "validation_missing_id",
                              "the view query must select an \"id\" column.");
+    free(computed);
     sqlite3_finalize(st);
     if (rc) {
         cJSON_Delete(arr);

@@ -356,6 +356,23 @@ static void test_lang_modifiers(void **state)
     EXPECT("title:lower = 'world' || comments_via_post.text:lower ?= 'MEH'", "p2");
     EXPECT("comments_via_post.text:lower ?= 'meh'", "p1");
     EXPECT("comments_via_post.text:each ?~ 'bad'", "p2");
+    /* :length of a back-relation: the number of rows pointing here (p1 has
+     * c1 and c2, p2 c3, p3 none), under the rows' listRule for a client */
+    EXPECT("comments_via_post:length = 2", "p1");
+    EXPECT("comments_via_post:length > 0", "p1,p2");
+    EXPECT("comments_via_post:length = 0", "p3");
+    EXPECT("comments_via_post:length >= views", "p3");
+    EXPECT("likes_via_posts:length = 1", "p1,p2"); /* a multiple relation */
+    EXPECT("likes_via_single:length = 1", "p3");
+    EXPECT("author.comments_via_author:length = 2", "p1,p3"); /* u1 wrote c2, c3 */
+    EXPECT("comments_via_post.post.comments_via_post:length ?= 2", "p1");
+    EXPECT("comments_via_post.post.comments_via_post:length = 1", "p2");
+    CLIENT("comments_via_post:length = 1", "p1,p2"); /* c1 is flagged: not counted */
+    CLIENT("comments_via_post:length = 2", "");
+    REFUSED_AS(&c_posts, "likes_via_single:length > 0", "needs an index");
+    REFUSED_AS(&c_posts, "likes_via_posts:length > 0", "needs an index");
+    REFUSED_AS(&c_posts, "secrets_via_single:length > 0", "only superusers");
+    REFUSED("comments_via_post.text:length = 1", ":length needs a multi-valued field");
     REFUSED("title:each = 'a'", ":each needs a multi-valued field");
     REFUSED("views:lower = 'a'", ":lower needs a text field");
     REFUSED("title:length = 1", ":length needs a multi-valued field");
@@ -378,6 +395,107 @@ static void test_lang_modifiers(void **state)
     const char *got = run(db, &posts, "@request.body.nope:changed = true", &ctx);
     assert_non_null(strstr(got, ":changed needs a field"));
     cJSON_Delete(body);
+}
+
+/* @request.auth.<collection>_via_<field>: the rows pointing at the
+ * signed-in record, as a back-relation from any other record. */
+static void test_lang_auth_back_relations(void **state)
+{
+    sqlite3 *db = *state;
+    cJSON *auth = cJSON_Parse("{\"id\":\"u1\",\"name\":\"ann\"}");
+    struct sh_filter_ctx ctx = {.auth = auth, .auth_schema = &users};
+    EXPECT_AS(&posts, "@request.auth.comments_via_author.post ?= id", &ctx, "p1,p2");
+    EXPECT_AS(&posts, "@request.auth.comments_via_author ?= 'c3'", &ctx, "p1,p2,p3");
+    EXPECT_AS(&posts, "@request.auth.comments_via_author:length = 2", &ctx, "p1,p2,p3");
+    EXPECT_AS(&posts, "@request.auth.comments_via_author:length = 1", &ctx, "");
+    EXPECT_AS(&posts, "@request.auth.posts_via_author.title ?= title", &ctx, "p1,p3");
+    EXPECT_AS(&posts, "@request.auth.posts_via_author.comments_via_post.text ?~ 'great'", &ctx,
+              "p1,p2,p3");
+    EXPECT_AS(&posts, "@request.auth.name = 'ann'", &ctx, "p1,p2,p3"); /* fields still read */
+    const char *got = run(db, &posts, "@request.auth.nothing_via_author.id ?= 'x'", &ctx);
+    assert_string_equal(got, ""); /* not a back-relation: an absent key, NULL */
+    cJSON_Delete(auth);
+
+    /* another user: other rows; the client's view counts what it may list */
+    auth = cJSON_Parse("{\"id\":\"u2\"}");
+    ctx.auth = auth;
+    EXPECT_AS(&posts, "@request.auth.comments_via_author.post ?= id", &ctx, "p1");
+    EXPECT_AS(&posts, "@request.auth.comments_via_author:length = 1", &ctx, "p1,p2,p3");
+    ctx.auth_schema = &c_users;
+    EXPECT_AS(&c_posts, "@request.auth.comments_via_author:length = 0", &ctx, "p1,p2,p3");
+    EXPECT_AS(&c_posts, "@request.auth.comments_via_author.post ?= id", &ctx, "");
+    cJSON_Delete(auth);
+
+    /* a guest: NULL, as every @request.auth.* */
+    struct sh_filter_ctx guest = {.auth_schema = &users};
+    EXPECT_AS(&posts, "@request.auth.comments_via_author.post ?= id", &guest, "");
+}
+
+/* text after sh_filter_rename over schema s (text itself when unchanged) */
+static const char *renamed(const struct sh_filter_schema *s, const char *text,
+                           const struct sh_filter_rename *rn)
+{
+    static char buf[512];
+    char *out;
+    if (sh_filter_rename(text, s, rn, &out) != 0)
+        return "ERR";
+    snprintf(buf, sizeof(buf), "%s", out ? out : text);
+    free(out);
+    return buf;
+}
+
+/* A rename carried into the rules of other collections: only identifiers
+ * that resolve to the renamed field or collection change. */
+static void test_lang_rename(void **state)
+{
+    (void)state;
+    /* users.name -> handle */
+    const char *name[] = {"name"}, *handle[] = {"handle"}, *post[] = {"post"},
+               *article[] = {"article"};
+    const struct sh_filter_rename field = {
+        .table = "users", .from = name, .to = handle, .nfields = 1};
+    assert_string_equal(renamed(&posts, "author.name = 'name' && title = 'x'", &field),
+                        "author.handle = 'name' && title = 'x'");
+    assert_string_equal(renamed(&comments, "post.author.name ?= author.name // name", &field),
+                        "post.author.handle ?= author.handle // name");
+    assert_string_equal(renamed(&posts, "comments_via_post.author.name:lower ?= 'a'", &field),
+                        "comments_via_post.author.handle:lower ?= 'a'");
+    assert_string_equal(renamed(&posts, "@collection.users:u.name ?= @request.auth.name", &field),
+                        "@collection.users:u.handle ?= @request.auth.name");
+    assert_string_equal(renamed(&posts, "strftime('%Y', author.name) = '2024'", &field),
+                        "strftime('%Y', author.handle) = '2024'");
+    /* not the renamed collection's field: as written */
+    const struct sh_filter_rename other = {
+        .table = "posts", .from = name, .to = handle, .nfields = 1};
+    assert_string_equal(renamed(&users, "name = 'x'", &other), "name = 'x'");
+    assert_string_equal(renamed(&posts, "title = 'author.name' && nope.name = 1", &field),
+                        "title = 'author.name' && nope.name = 1");
+    assert_string_equal(renamed(&posts, "bad (", &field), "ERR");
+
+    /* comments.post -> article: the back-relation's field part */
+    const struct sh_filter_rename via = {
+        .table = "comments", .from = post, .to = article, .nfields = 1};
+    assert_string_equal(renamed(&posts, "comments_via_post.post.title ?= 'x'", &via),
+                        "comments_via_article.article.title ?= 'x'");
+    assert_string_equal(renamed(&users, "comments_via_author.post ?= 'p1'", &via),
+                        "comments_via_author.article ?= 'p1'");
+    assert_string_equal(renamed(&posts, "@collection.comments.post ?= id", &via),
+                        "@collection.comments.article ?= id");
+    /* comments -> remarks: the back-relation's collection part, @collection */
+    const struct sh_filter_rename coll = {.table = "comments", .new_table = "remarks"};
+    assert_string_equal(
+        renamed(&posts, "comments_via_post:length > 1 && @collection.comments:c.post ?= id", &coll),
+        "remarks_via_post:length > 1 && @collection.remarks:c.post ?= id");
+    assert_string_equal(renamed(&posts, "author.comments_via_author.text ?= 'x'", &coll),
+                        "author.remarks_via_author.text ?= 'x'");
+    assert_string_equal(renamed(&posts, "title = 'comments_via_post'", &coll),
+                        "title = 'comments_via_post'");
+    /* both at once, resolved against the names before the change */
+    const struct sh_filter_rename both = {
+        .table = "comments", .from = post, .to = article, .nfields = 1, .new_table = "remarks"};
+    assert_string_equal(
+        renamed(&posts, "comments_via_post.post.id ?= @collection.comments.post", &both),
+        "remarks_via_article.article.id ?= @collection.remarks.article");
 }
 
 static void test_lang_functions(void **state)
@@ -440,6 +558,9 @@ static void test_lang_sort(void **state)
     assert_string_equal(run_sort(db, &posts, "comments_via_post.text"), "p3,p2,p1");
     assert_string_equal(run_sort(db, &posts, "-comments_via_post.text"), "p1,p2,p3");
     assert_string_equal(run_sort(db, &posts, "-comments_via_post.author.name,title"), "p1,p2,p3");
+    /* by the number of comments; a client counts the ones it may list */
+    assert_string_equal(run_sort(db, &posts, "-comments_via_post:length,-title"), "p1,p2,p3");
+    assert_string_equal(run_sort(db, &c_posts, "-comments_via_post:length,-title"), "p2,p1,p3");
     /* the client sees no flagged comment: p1 sorts by "meh" alone */
     assert_string_equal(run_sort(db, &c_posts, "comments_via_post.text"), "p3,p2,p1");
     assert_non_null(
@@ -509,6 +630,8 @@ static void test_lang_plans_use_indexes(void **state)
         {"comments_via_post.text ?!= 'meh'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ~ 'e'", "INDEX comments_post (post=?)"},
         {"comments_via_post.text ?= title", "INDEX comments_post (post=?)"},
+        /* a back-relation's count: by the relation's index, per record */
+        {"comments_via_post:length > 1", "INDEX comments_post (post=?)"},
         {"@collection.comments.post ?= id", "INDEX comments_post (post=?)"},
         {"@collection.comments:c.post ?= id && @collection.comments:c.text ?~ 'a'",
          "INDEX comments_post (post=?)"},
@@ -536,6 +659,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lang_back_relations_confined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_collection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_modifiers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lang_auth_back_relations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lang_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_sort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_plans_use_indexes, setup, teardown),

@@ -302,6 +302,11 @@ static const char *const post_paths[] = {
     "author.posts_via_author.title",
     "author.comments_via_author.text",
     "parent.comments_via_post.text",
+    "comments_via_post:length", /* a COUNT under comments' listRule */
+    "comments_via_spy:length",
+    "vault_via_post:length",
+    "users_via_fav:length",
+    "author.comments_via_author:length",
     "internal:lower",
     "editors.email:each",
     "@collection.users.email",
@@ -331,6 +336,9 @@ static const char *const user_paths[] = {
     "comments_via_author.post.title",
     "users_via_team.email",
     "fav.users_via_fav.email",
+    "comments_via_author:length",
+    "posts_via_author:length",
+    "fav.comments_via_post:length",
     "email:lower",
     "@collection.comments:c.note",
 };
@@ -564,6 +572,11 @@ static void test_semi_joins_see_nothing_hidden(void **state)
         check_one(w, coll(w, "users"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
         snprintf(f, sizeof(f), "posts_via_author.comments_via_post.author ?= 'u%d'", i);
         check_one(w, coll(w, "users"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+        /* the counts of back-relations: only the rows the listRule shows */
+        snprintf(f, sizeof(f), "comments_via_post:length = %d", i % 4);
+        check_one(w, coll(w, "posts"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
+        snprintf(f, sizeof(f), "comments_via_author:length <= %d", i % 4);
+        check_one(w, coll(w, "users"), SH_SCHEMA_VIEW_CLIENT, NULL, f, NULL, &t);
     }
     print_message("semi-joins: %d compiled (%d with rows), %d refused, %d leaks\n", t.compiled,
                   t.nonempty, t.refused, t.leaks);
@@ -571,6 +584,84 @@ static void test_semi_joins_see_nothing_hidden(void **state)
         fail_msg("a semi-join depends on hidden data: %s", t.first_leak);
     assert_int_equal(t.refused, 0);
     assert_true(t.nonempty > NUSERS);
+}
+
+/* A signed-in user's own filter through @request.auth: relation paths and
+ * back-relations from the auth record (`@request.auth.posts_via_author`,
+ * `:length` counts) read only what the user may list, whichever views of
+ * the auth collection the context carries (the records API gives rules'
+ * view, hidden fields included, and the client's). */
+static void test_auth_paths_see_nothing_hidden(void **state)
+{
+    struct world *w = *state;
+    static const char *const auth_paths[] = {
+        "@request.auth.comments_via_author.text",
+        "@request.auth.comments_via_author.note",
+        "@request.auth.comments_via_author.post",
+        "@request.auth.comments_via_author:length",
+        "@request.auth.posts_via_author.title",
+        "@request.auth.posts_via_author.internal",
+        "@request.auth.posts_via_author.comments_via_post.note",
+        "@request.auth.posts_via_author.comments_via_post:length",
+        "@request.auth.posts_via_author:length",
+        "@request.auth.users_via_team.email",
+        "@request.auth.fav.title",
+        "@request.auth.fav.internal",
+        "@request.auth.fav.author.secret",
+        "@request.auth.fav.comments_via_post.note",
+        "@request.auth.fav.comments_via_post:length",
+        "@request.auth.fav.vault.code",
+        "@request.auth.team.name",
+    };
+    static const char *const rhs[] = {"id",  "title", "author", "views", "''",
+                                      "'a'", "0",     "1",      "2",     "'p1'"};
+    static const char *const cmp[] = {"?=", "=", "?~", "!=", ">", "?>"};
+    struct sh_schema_views *vs = sh_schema_views_new(&w->resolver, 0);
+    const struct sh_collection *users = coll(w, "users");
+    /* as the records API sets them (rules' view and the client's), a
+     * client view alone, rules' view alone (the paths cannot go through) */
+    const struct sh_filter_schema *hidden = sh_schema_views_get(vs, users, SH_SCHEMA_VIEW_HIDDEN);
+    const struct sh_filter_schema *client = sh_schema_views_get(vs, users, SH_SCHEMA_VIEW_CLIENT);
+    const struct sh_filter_schema *views[][2] = {{hidden, client}, {client, NULL}, {hidden, NULL}};
+    struct tally t = {0};
+    char f[256];
+    for (int u = 0; u < NUSERS; u++) {
+        char id[8];
+        snprintf(id, sizeof(id), "u%d", u);
+        cJSON *auth = cJSON_CreateObject();
+        cJSON_AddStringToObject(auth, "id", id);
+        cJSON_AddStringToObject(auth, "collectionId", users->id);
+        /* the auth record's own values, as the records API has them */
+        sqlite3_stmt *st;
+        assert_int_equal(
+            sqlite3_prepare_v2(w->db[0], "SELECT fav, team FROM users WHERE id = ?", -1, &st, NULL),
+            SQLITE_OK);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            for (int k = 0; k < 2; k++)
+                if (sqlite3_column_type(st, k) == SQLITE_TEXT)
+                    cJSON_AddStringToObject(auth, k ? "team" : "fav",
+                                            (const char *)sqlite3_column_text(st, k));
+        }
+        sqlite3_finalize(st);
+        for (size_t v = 0; v < ARRAY_LEN(views); v++) {
+            struct sh_filter_ctx ctx = {
+                .auth = auth, .auth_schema = views[v][0], .auth_client_schema = views[v][1]};
+            for (size_t i = 0; i < ARRAY_LEN(auth_paths); i++)
+                for (size_t j = 0; j < ARRAY_LEN(rhs); j++) {
+                    snprintf(f, sizeof(f), "%s %s %s", auth_paths[i], cmp[(i + j) % ARRAY_LEN(cmp)],
+                             rhs[j]);
+                    check_one(w, coll(w, "posts"), SH_SCHEMA_VIEW_CLIENT, &ctx, f, NULL, &t);
+                }
+        }
+        cJSON_Delete(auth);
+    }
+    sh_schema_views_free(vs);
+    print_message("auth paths: %d compiled (%d with rows), %d refused, %d leaks\n", t.compiled,
+                  t.nonempty, t.refused, t.leaks);
+    if (t.leaks)
+        fail_msg("an @request.auth path depends on hidden data: %s", t.first_leak);
+    assert_true(t.nonempty > 100);
 }
 
 /* The oracle has teeth: compiled as guests' filters were before (every
@@ -725,6 +816,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guest_sees_nothing_hidden),
         cmocka_unit_test(test_semi_joins_see_nothing_hidden),
+        cmocka_unit_test(test_auth_paths_see_nothing_hidden),
         cmocka_unit_test(test_oracle_catches_old_compile),
         cmocka_unit_test(test_user_sees_only_own_email),
         cmocka_unit_test(test_compiler_reports_reads),
