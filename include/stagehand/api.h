@@ -134,6 +134,9 @@ int sh_api_records_view(struct sh_req *r, void *ud);
 int sh_api_records_create(struct sh_req *r, void *ud);
 int sh_api_records_update(struct sh_req *r, void *ud);
 int sh_api_records_delete(struct sh_req *r, void *ud);
+/* GET /api/files/:collection/:id/:filename (api/records/files_get.c): a
+ * record's stored file; registered by sh_api_records_register. */
+int sh_api_files_get(struct sh_req *r, void *ud);
 
 /* POST /api/batch (API.md "Batch"; api/batch/): records creates, updates,
  * deletes and upserts that commit together or not at all. ud is the

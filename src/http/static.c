@@ -17,7 +17,9 @@
 
 struct job {
     uv_fs_t fs;
-    struct sh_static *st;
+    struct sh_static *st; /* NULL for sh_static_send_file */
+    uv_loop_t *loop;
+    char *ctype; /* sh_static_send_file's Content-Type (heap); NULL: by extension */
     struct sh_req_watch watch;
     char *path; /* what is being resolved (heap) */
     int tried_index;
@@ -129,6 +131,7 @@ static void job_free(struct job *j)
 {
     sh_req_unwatch(&j->watch);
     free(j->path);
+    free(j->ctype);
     free(j);
 }
 
@@ -145,7 +148,7 @@ static void job_finish(struct job *j)
     if (j->fd >= 0) {
         uv_file fd = j->fd;
         j->fd = -1;
-        if (uv_fs_close(j->st->loop, &j->fs, fd, on_closed) == 0)
+        if (uv_fs_close(j->loop, &j->fs, fd, on_closed) == 0)
             return;
     }
     job_free(j);
@@ -205,7 +208,7 @@ static void read_next(struct job *j)
     uint64_t left = j->size - j->off;
     uv_buf_t b = uv_buf_init(j->buf, (unsigned)(left < READ_SIZE ? left : READ_SIZE));
     j->fs.data = j;
-    if (uv_fs_read(j->st->loop, &j->fs, j->fd, &b, 1, (int64_t)j->off, on_read) != 0) {
+    if (uv_fs_read(j->loop, &j->fs, j->fd, &b, 1, (int64_t)j->off, on_read) != 0) {
         sh_res_stream_abort(j->watch.req);
         job_finish(j);
     }
@@ -265,7 +268,7 @@ static void on_stat(uv_fs_t *fs)
         uv_file fd = j->fd;
         j->fd = -1;
         j->fs.data = j;
-        if (uv_fs_close(j->st->loop, &j->fs, fd, on_dir_closed) != 0)
+        if (uv_fs_close(j->loop, &j->fs, fd, on_dir_closed) != 0)
             not_found(j);
         return;
     }
@@ -296,7 +299,7 @@ static void on_stat(uv_fs_t *fs)
     }
     j->size = sb.st_size;
     j->off = 0;
-    sh_res_stream_start(r, 200, sh_static_mime(j->path), j->size);
+    sh_res_stream_start(r, 200, j->ctype ? j->ctype : sh_static_mime(j->path), j->size);
     if (j->size == 0 || r->method == SH_METHOD_HEAD) {
         sh_res_stream_end(r);
         job_finish(j);
@@ -320,7 +323,7 @@ static void on_open(uv_fs_t *fs)
         return;
     }
     j->fs.data = j;
-    if (uv_fs_fstat(j->st->loop, &j->fs, fd, on_stat) != 0)
+    if (uv_fs_fstat(j->loop, &j->fs, fd, on_stat) != 0)
         not_found(j);
 }
 
@@ -352,7 +355,7 @@ static void on_realpath(uv_fs_t *fs)
 static void resolve(struct job *j)
 {
     j->fs.data = j;
-    if (uv_fs_realpath(j->st->loop, &j->fs, j->path, on_realpath) != 0)
+    if (uv_fs_realpath(j->loop, &j->fs, j->path, on_realpath) != 0)
         not_found(j);
 }
 
@@ -368,6 +371,7 @@ int sh_static_handle(struct sh_req *r, void *ud)
         return SH_PASS;
     struct job *j = sh_calloc(1, sizeof(*j));
     j->st = st;
+    j->loop = st->loop;
     j->fd = -1;
     size_t n = st->root_len + r->path.len;
     j->path = sh_malloc(n + 1);
@@ -376,5 +380,20 @@ int sh_static_handle(struct sh_req *r, void *ud)
     j->path[n] = 0;
     sh_req_watch(r, &j->watch);
     resolve(j);
+    return SH_HANDLED;
+}
+
+int sh_static_send_file(struct sh_req *r, uv_loop_t *loop, const char *path, const char *ctype)
+{
+    struct job *j = sh_calloc(1, sizeof(*j));
+    j->loop = loop;
+    j->fd = -1;
+    j->tried_index = 1; /* a folder is not found */
+    j->path = sh_strdup(path);
+    j->ctype = ctype ? sh_strdup(ctype) : NULL;
+    sh_req_watch(r, &j->watch);
+    j->fs.data = j;
+    if (uv_fs_open(loop, &j->fs, j->path, O_RDONLY | O_CLOEXEC, 0, on_open) != 0)
+        not_found(j);
     return SH_HANDLED;
 }

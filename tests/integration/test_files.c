@@ -8,7 +8,10 @@
  * record's folder; and refusals that leave no file behind: a file over
  * maxSize, bytes whose sniffed type is not in mimeTypes whatever the part
  * claims, a record that fails validation, a JSON body naming a file the
- * record does not hold.
+ * record does not hold. Downloads: GET /api/files/... with the sniffed
+ * Content-Type, the CSP and nosniff headers, ETag and 304, ?download=1, 404
+ * for any name the record does not hold, and protected files served only
+ * when the viewRule passes for the owner of ?token= (a file token).
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -33,7 +36,12 @@ static const char schema[] =
     "   'mimeTypes':['image/png','text/plain']},"
     "  {'name':'files','type':'file','maxSelect':3,'maxSize':100000},"
     "  {'name':'secret','type':'file','maxSelect':1,'protected':true,'thumbs':['10x10']}],"
-    "  'listRule':'','viewRule':'','createRule':'','updateRule':'','deleteRule':''}]";
+    "  'listRule':'','viewRule':'','createRule':'','updateRule':'','deleteRule':''},"
+    "{'name':'users','type':'auth','fields':[],'createRule':''},"
+    "{'name':'vault','type':'base','fields':["
+    "  {'name':'doc','type':'file','maxSelect':1,'protected':true},"
+    "  {'name':'open','type':'file','maxSelect':1}],"
+    "  'viewRule':'@request.auth.id != \\\"\\\"','createRule':''}]";
 
 static struct it_server *srv;
 static struct it_conn *conn;
@@ -391,6 +399,106 @@ static void test_delete_removes_the_folder(void **state)
     EVENTUALLY(files_in(id) == -1);
 }
 
+/* GET path on conn: the raw answer. hdrs (may be "") go before the blank line. */
+static struct it_resp *get_raw(const char *path, const char *hdrs)
+{
+    assert_int_equal(
+        it_conn_sends(conn, it_sprintf("GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n", path, hdrs)), IT_OK);
+    struct it_resp *r = it_conn_read(conn, 0, 10000);
+    assert_non_null(r);
+    return r;
+}
+
+static void test_download_streams_with_safe_headers(void **state)
+{
+    (void)state;
+    struct body b = {0};
+    text_part(&b, "title", "downloads");
+    file_part(&b, "avatar", "pic.bin", "application/octet-stream", png, PNG_LEN);
+    const char *html = "<html><script>alert(1)</script></html>";
+    file_part(&b, "files", "page.txt", "text/plain", html, strlen(html));
+    const cJSON *rec = rc_ok(send_form("POST", "/api/collections/docs/records", &b), 200);
+    char *id = it_sprintf("%s", rc_str(rec, "id"));
+    char *avatar = it_sprintf("%s", rc_str(rec, "avatar"));
+    char *page = it_sprintf("%s", cJSON_GetArrayItem(rc_get(rec, "files"), 0)->valuestring);
+
+    /* by collection name or id; the type from the bytes, not the name */
+    struct it_resp *r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, avatar), "");
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->body_len, PNG_LEN);
+    assert_memory_equal(r->body, png, PNG_LEN);
+    assert_string_equal(it_resp_header(r, "Content-Type"), "image/png");
+    assert_non_null(strstr(it_resp_header(r, "Content-Security-Policy"), "default-src 'none'"));
+    assert_string_equal(it_resp_header(r, "X-Content-Type-Options"), "nosniff");
+    assert_null(it_resp_header(r, "Content-Disposition"));
+    char *etag = it_sprintf("%s", it_resp_header(r, "ETag"));
+    r = get_raw(it_sprintf("/api/files/%s/%s/%s", cid, id, avatar),
+                it_sprintf("If-None-Match: %s\r\n", etag));
+    assert_int_equal(r->status, 304);
+    assert_int_equal(r->body_len, 0);
+
+    /* HTML bytes are served as what they are, under a CSP that runs nothing */
+    r = get_raw(it_sprintf("/api/files/docs/%s/%s?download=1", id, page), "");
+    assert_int_equal(r->status, 200);
+    assert_string_equal(it_resp_header(r, "Content-Type"), "text/html");
+    assert_non_null(strstr(it_resp_header(r, "Content-Security-Policy"), "default-src 'none'"));
+    assert_string_equal(it_resp_header(r, "Content-Disposition"),
+                        it_sprintf("attachment; filename=\"%s\"", page));
+
+    /* names the record does not hold, and paths, are 404 */
+    const char *bad[] = {"nothere_abcdefghij.png", "..%2f..%2fdata.db", ".tmp", "%2e%2e"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, bad[i]), "");
+        assert_int_equal(r->status, 404);
+    }
+    r = get_raw(it_sprintf("/api/files/docs/nosuchrecord12/%s", avatar), "");
+    assert_int_equal(r->status, 404);
+    r = get_raw(it_sprintf("/api/files/nosuch/%s/%s", id, avatar), "");
+    assert_int_equal(r->status, 404);
+    /* another record's file through this record: 404 */
+    b = (struct body){0};
+    text_part(&b, "title", "other");
+    rec = rc_ok(send_form("POST", "/api/collections/docs/records", &b), 200);
+    r = get_raw(it_sprintf("/api/files/docs/%s/%s", rc_str(rec, "id"), avatar), "");
+    assert_int_equal(r->status, 404);
+}
+
+static void test_protected_files_need_the_view_rule_and_a_token(void **state)
+{
+    (void)state;
+    struct body b = {0};
+    file_part(&b, "doc", "secret.txt", "text/plain", "classified", 10);
+    file_part(&b, "open", "open.txt", "text/plain", "public", 6);
+    const cJSON *rec = rc_ok(send_form("POST", "/api/collections/vault/records", &b), 200);
+    char *id = it_sprintf("%s", rc_str(rec, "id"));
+    char *doc = it_sprintf("/api/files/vault/%s/%s", id, rc_str(rec, "doc"));
+    char *open = it_sprintf("/api/files/vault/%s/%s", id, rc_str(rec, "open"));
+
+    /* the unprotected field is public, whatever the view rule */
+    assert_int_equal(get_raw(open, "")->status, 200);
+    /* the protected one: not for a guest, nor for a bad token */
+    struct it_resp *r = get_raw(doc, "");
+    assert_int_equal(r->status, 403);
+    assert_int_equal(it_resp_check_error(r, 403), 0);
+    assert_int_equal(get_raw(it_sprintf("%s?token=forged.token.value", doc), "")->status, 403);
+    /* an auth token is not a file token, nor is the Authorization header read */
+    ac_signup(conn, "users", "fay@example.com", "fay password", NULL);
+    const char *auth = ac_login(conn, "users", "fay@example.com", "fay password", NULL);
+    assert_int_equal(get_raw(it_sprintf("%s?token=%s", doc, auth), "")->status, 403);
+    assert_int_equal(get_raw(doc, it_sprintf("Authorization: Bearer %s\r\n", auth))->status, 403);
+    /* a file token of a record the rule lets in */
+    struct rc_resp *t = ac_req(conn, "POST", "/api/files/token", auth, NULL);
+    const char *ftok = rc_str(rc_ok(t, 200), "token");
+    r = get_raw(it_sprintf("%s?token=%s", doc, ftok), "");
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->body_len, 10);
+    assert_memory_equal(r->body, "classified", 10);
+    /* a superuser's file token passes any rule */
+    t = ac_req(conn, "POST", "/api/files/token", tsu, NULL);
+    r = get_raw(it_sprintf("%s?token=%s", doc, rc_str(rc_ok(t, 200), "token")), "");
+    assert_int_equal(r->status, 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +507,8 @@ int main(void)
         it_test_each(test_update_replace_append_remove_clear, open_conn),
         it_test_each(test_refusals_leave_no_file, open_conn),
         it_test_each(test_delete_removes_the_folder, open_conn),
+        it_test_each(test_download_streams_with_safe_headers, open_conn),
+        it_test_each(test_protected_files_need_the_view_rule_and_a_token, open_conn),
     };
     return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
 }

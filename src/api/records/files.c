@@ -97,7 +97,7 @@ static void body_add(cJSON *body, const char *key, const char *name)
 
 /* An id that can name a folder: what the default id pattern allows and
  * a little more, never a '/', '.' start or anything a path would read. */
-static bool id_is_safe(const char *id)
+bool sh__rec_file_id_safe(const char *id)
 {
     size_t n = strlen(id);
     if (n == 0 || n > 100)
@@ -117,7 +117,7 @@ static const char *create_id_or_reply(struct sh_req *r, cJSON *body)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
     if (cJSON_IsString(id) && id->valuestring[0]) {
-        if (id_is_safe(id->valuestring))
+        if (sh__rec_file_id_safe(id->valuestring))
             return id->valuestring;
         sh__api_field_error(r, "Failed to create record.", "id", "validation_invalid_format",
                             "Invalid value format.");
@@ -208,7 +208,7 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
     const char *id = op == SH_REC_CREATE ? create_id_or_reply(r, body) : update_id;
     if (!id)
         goto fail;
-    if (!id_is_safe(id)) { /* an update of an id no upload can live under */
+    if (!sh__rec_file_id_safe(id)) { /* an update of an id no upload can live under */
         sh__api_error(r, 404, "The requested resource wasn't found.", NULL);
         goto fail;
     }
@@ -402,7 +402,8 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
         for (size_t i = 0; i < fs->n; i++)
             if (fs->u[i].moved)
                 rm->paths[rm->n++] = sh_strdup(fs->u[i].dest);
-    } else if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id && id_is_safe(w->id)) {
+    } else if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id &&
+               sh__rec_file_id_safe(w->id)) {
         char *storage = path_of(api->cfg->dir, "storage");
         char *cdir = path_of(storage, w->c->id), *rdir = path_of(cdir, w->id);
         rm->paths = sh_calloc(w->ndropped, sizeof(*rm->paths));
@@ -411,7 +412,7 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
         free(storage);
         free(cdir);
         free(rdir);
-    } else if (committed && w->op == SH_REC_DELETE && w->id && id_is_safe(w->id)) {
+    } else if (committed && w->op == SH_REC_DELETE && w->id && sh__rec_file_id_safe(w->id)) {
         bool has_files = false;
         for (size_t i = 0; i < w->c->nfields && !has_files; i++)
             has_files = is_file_field(&w->c->fields[i]);

@@ -300,5 +300,7 @@ void sh__rec_files_reply(struct sh_req *r, const struct sh__rec_files *fs, enum 
 void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
                          const struct sh_rec_write *w, bool committed);
 void sh__rec_files_free(struct sh__rec_files *fs);
+/* Can id name a record's folder ([A-Za-z0-9_-], 1..100 bytes)? */
+bool sh__rec_file_id_safe(const char *id);
 
 #endif
