@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define READ_SIZE (64 * 1024)
@@ -234,6 +235,48 @@ static int etag_matches(const struct sh_str *inm, const char *etag)
     return 0;
 }
 
+/* A Range header of one byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`)
+ * against a file of size bytes: 1 with [*from, *to] (inclusive), 0 when it
+ * is to be ignored (malformed, several ranges: the whole file is sent, as
+ * RFC 9110 allows), -1 when unsatisfiable (416). */
+static int parse_range(const struct sh_str *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    const char *p = h->ptr, *end = h->ptr + h->len;
+    if (h->len < 7 || strncasecmp(p, "bytes=", 6) != 0 || memchr(p, ',', h->len))
+        return 0;
+    p += 6;
+    uint64_t a = 0, b = 0;
+    bool has_a = false, has_b = false;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, has_a = true) {
+        if (a > (UINT64_MAX - 9) / 10)
+            return 0;
+        a = a * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == end || *p++ != '-')
+        return 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, has_b = true) {
+        if (b > (UINT64_MAX - 9) / 10)
+            return 0;
+        b = b * 10 + (uint64_t)(*p - '0');
+    }
+    if (p != end || (!has_a && !has_b))
+        return 0;
+    if (!has_a) { /* the last b bytes */
+        if (b == 0 || size == 0)
+            return -1;
+        *from = b >= size ? 0 : size - b;
+        *to = size - 1;
+        return 1;
+    }
+    if (has_b && b < a)
+        return 0;
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = has_b && b < size ? b : size - 1;
+    return 1;
+}
+
 static void on_dir_closed(uv_fs_t *fs)
 {
     struct job *j = fs->data;
@@ -299,7 +342,35 @@ static void on_stat(uv_fs_t *fs)
     }
     j->size = sb.st_size;
     j->off = 0;
-    sh_res_stream_start(r, 200, j->ctype ? j->ctype : sh_static_mime(j->path), j->size);
+    /* Range, unless If-Range names another version */
+    const struct sh_str *range = sh_req_header(r, "Range");
+    const struct sh_str *ifr = sh_req_header(r, "If-Range");
+    if (range && ifr && !(ifr->len == strlen(etag) && memcmp(ifr->ptr, etag, ifr->len) == 0))
+        range = NULL;
+    uint64_t from = 0, to = 0;
+    int ranged = range && r->method == SH_METHOD_GET ? parse_range(range, j->size, &from, &to) : 0;
+    sh_res_header(r, "Accept-Ranges", "bytes");
+    if (ranged < 0) {
+        char cr[48];
+        snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)j->size);
+        sh_res_header(r, "Content-Range", cr);
+        sh_res_error(r, 416, "The requested range is not satisfiable.", NULL);
+        job_finish(j);
+        return;
+    }
+    const char *ctype = j->ctype ? j->ctype : sh_static_mime(j->path);
+    if (ranged > 0) {
+        char cr[80];
+        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)from,
+                 (unsigned long long)to, (unsigned long long)j->size);
+        sh_res_header(r, "Content-Range", cr);
+        j->off = from;
+        j->size = to + 1; /* read_next stops at size */
+        sh_res_stream_start(r, 206, ctype, to - from + 1);
+        read_next(j);
+        return;
+    }
+    sh_res_stream_start(r, 200, ctype, j->size);
     if (j->size == 0 || r->method == SH_METHOD_HEAD) {
         sh_res_stream_end(r);
         job_finish(j);

@@ -9,7 +9,8 @@
  * maxSize, bytes whose sniffed type is not in mimeTypes whatever the part
  * claims, a record that fails validation, a JSON body naming a file the
  * record does not hold. Downloads: GET /api/files/... with the sniffed
- * Content-Type, the CSP and nosniff headers, ETag and 304, ?download=1, 404
+ * Content-Type, the CSP and nosniff headers, ETag and 304, Range (206,
+ * 416, If-Range), ?download=1, 404
  * for any name the record does not hold, and protected files served only
  * when the viewRule passes for the owner of ?token= (a file token).
  */
@@ -436,6 +437,32 @@ static void test_download_streams_with_safe_headers(void **state)
                 it_sprintf("If-None-Match: %s\r\n", etag));
     assert_int_equal(r->status, 304);
     assert_int_equal(r->body_len, 0);
+
+    /* Range: one range is 206 with its bytes, past the end 416, a stale
+     * If-Range the whole file */
+    r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, avatar), "Range: bytes=2-5\r\n");
+    assert_int_equal(r->status, 206);
+    assert_int_equal(r->body_len, 4);
+    assert_memory_equal(r->body, png + 2, 4);
+    assert_string_equal(it_resp_header(r, "Content-Range"), it_sprintf("bytes 2-5/%zu", PNG_LEN));
+    r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, avatar), "Range: bytes=-3\r\n");
+    assert_int_equal(r->status, 206);
+    assert_int_equal(r->body_len, 3);
+    assert_memory_equal(r->body, png + PNG_LEN - 3, 3);
+    r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, avatar), "Range: bytes=10-\r\n");
+    assert_int_equal(r->status, 206);
+    assert_int_equal(r->body_len, PNG_LEN - 10);
+    r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, avatar), "Range: bytes=1000-\r\n");
+    assert_int_equal(r->status, 416);
+    assert_string_equal(it_resp_header(r, "Content-Range"), it_sprintf("bytes */%zu", PNG_LEN));
+    r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, avatar),
+                "Range: bytes=0-1\r\nIf-Range: \"stale\"\r\n");
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->body_len, PNG_LEN);
+    r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, avatar),
+                it_sprintf("Range: bytes=0-1\r\nIf-Range: %s\r\n", etag));
+    assert_int_equal(r->status, 206);
+    assert_int_equal(r->body_len, 2);
 
     /* HTML bytes are served as what they are, under a CSP that runs nothing */
     r = get_raw(it_sprintf("/api/files/docs/%s/%s?download=1", id, page), "");
