@@ -350,7 +350,8 @@ struct removal {
     uv_work_t work;
     char **paths; /* files to unlink */
     size_t n;
-    char *dir; /* a record's folder to empty and remove; NULL = none */
+    char *dir;   /* a record's folder to empty and remove; NULL = none */
+    char *empty; /* a record's folder to remove if empty (a failed write's) */
 };
 
 static void remove_work(uv_work_t *req)
@@ -358,6 +359,8 @@ static void remove_work(uv_work_t *req)
     struct removal *rm = req->data;
     for (size_t i = 0; i < rm->n; i++)
         (void)unlink(rm->paths[i]);
+    if (rm->empty)
+        (void)rmdir(rm->empty); /* refused while another upload's files are there */
     if (!rm->dir)
         return;
     DIR *d = opendir(rm->dir);
@@ -381,6 +384,7 @@ static void remove_after(uv_work_t *req, int status)
         free(rm->paths[i]);
     free(rm->paths);
     free(rm->dir);
+    free(rm->empty);
     free(rm);
 }
 
@@ -402,6 +406,8 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
         for (size_t i = 0; i < fs->n; i++)
             if (fs->u[i].moved)
                 rm->paths[rm->n++] = sh_strdup(fs->u[i].dest);
+        if (rm->n)
+            rm->empty = sh_strdup(fs->rdir);
     } else if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id &&
                sh__rec_file_id_safe(w->id)) {
         char *storage = path_of(api->cfg->dir, "storage");
