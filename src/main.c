@@ -264,6 +264,9 @@ static int open_storage(struct app *a)
         return 2;
     }
     a->records = sh_api_records_new(a->loop, &a->cfg, a->db, &a->catalog, a->auth);
+    unsigned unreferenced = sh_api_records_sweep_files(a->records); /* before serving */
+    if (unreferenced)
+        sh_log_info("files", "removed %u unreferenced stored files", unreferenced);
     a->logs = sh_logs_open(a->loop, &a->cfg, err, sizeof(err));
     if (!a->logs) {
         fprintf(stderr, "stagehand: %s\n", err);

@@ -115,6 +115,11 @@ struct sh_api_records *sh_api_records_new(uv_loop_t *loop, const struct sh_confi
                                           struct sh_api_auth *auth);
 /* After the database closed (no write job left): frees it. NULL is ignored. */
 void sh_api_records_free(struct sh_api_records *a);
+/* Start-up, before serving: removes stored files under <dir>/storage/ that
+ * no record's file field names (a crash's leftovers; files changed in the
+ * last 10 minutes are kept) and the folders of records that do not exist.
+ * Returns the files removed (api/records/files_sweep.c). */
+unsigned sh_api_records_sweep_files(struct sh_api_records *a);
 /* Shares expensive list answers through this Redis client (NULL: stop).
  * The client must outlive a's use of it (sh_api_records_use_redis(a, NULL)
  * before closing it). */
@@ -134,6 +139,9 @@ int sh_api_records_view(struct sh_req *r, void *ud);
 int sh_api_records_create(struct sh_req *r, void *ud);
 int sh_api_records_update(struct sh_req *r, void *ud);
 int sh_api_records_delete(struct sh_req *r, void *ud);
+/* GET /api/files/:collection/:id/:filename (api/records/files_get.c): a
+ * record's stored file; registered by sh_api_records_register. */
+int sh_api_files_get(struct sh_req *r, void *ud);
 
 /* POST /api/batch (API.md "Batch"; api/batch/): records creates, updates,
  * deletes and upserts that commit together or not at all. ud is the

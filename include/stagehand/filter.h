@@ -121,6 +121,7 @@ enum sh_field_kind {
     SH_FIELD_PASSWORD, /* never filterable or sortable */
     SH_FIELD_EDITOR,   /* HTML text; the schema view shows it to the compiler as text */
     SH_FIELD_GEOPOINT, /* {"lon","lat"} JSON text; shown to the compiler as json */
+    SH_FIELD_FILE,     /* stored file names; shown to the compiler as select */
 };
 
 #define SH_FILTER_FIELD_MULTI    1u /* column holds a JSON array (maxSelect > 1) */

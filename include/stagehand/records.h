@@ -342,7 +342,23 @@ struct sh_rec_write {
      * taken). */
     bool capture;
     struct sh_rec_row *row;
+    /* Files: the stored names this request uploaded (borrowed; set by the
+     * creator), the only new names a file field may take; and out, for an
+     * update, the stored names of w->c/w->id's folder its new values no
+     * longer reference (owned), to delete once the write committed. */
+    const char *const *uploads;
+    size_t nuploads;
+    char **dropped;
+    size_t ndropped;
 };
+
+struct sh_record_input;
+/* Sets w->dropped from the record as it was and the values to be written
+ * (files_dropped.c). Writer thread, inside the write. */
+void sh_rec_files_dropped(struct sh_rec_write *w, const struct cJSON *existing,
+                          const struct sh_record_input *in);
+/* Frees w->dropped. */
+void sh_rec_files_dropped_clear(struct sh_rec_write *w);
 
 /* A sh_db_job_run_fn: arg is a struct sh_rec_write. */
 int sh_rec_write_run(sqlite3 *wdb, void *arg);

@@ -132,10 +132,21 @@ struct sh_field {
                           editor: bytes of the text; 0 = SH_EDITOR_DEFAULT_MAX */
     bool convert_urls; /* editor: carried (PocketBase's admin UI option) */
     char *help;        /* PocketBase's `help` text, carried; NULL when none */
+
+    /* file: max_select (as select: > 1 makes the column a JSON array of
+     * names), max_size (bytes of one file; 0 = SH_FILE_DEFAULT_MAX_SIZE),
+     * allowed content types (none = any), thumb sizes (carried), and
+     * protected (downloads need the viewRule and a file token) */
+    char **mime_types, **thumbs;
+    size_t nmime_types, nthumbs;
+    bool protected_files;
 };
 
-/* Nonzero if the field's column holds a JSON array (select/relation with
- * maxSelect > 1). */
+/* A file field's maxSize when it gives none (PocketBase's 5 MiB). */
+#define SH_FILE_DEFAULT_MAX_SIZE (INT64_C(5) << 20)
+
+/* Nonzero if the field's column holds a JSON array (select/relation/file
+ * with maxSelect > 1). */
 bool sh_field_is_multi(const struct sh_field *f);
 
 /* The PocketBase type name ("text", ...) of a kind; "" if out of range. */

@@ -22,6 +22,13 @@ void sh_static_deinit(struct sh_static *s);
 /* A handler (router fallback): serves GET/HEAD paths outside /api/. */
 int sh_static_handle(struct sh_req *r, void *ud);
 
+/* Serves the regular file at path (no checks on the path: the caller's)
+ * as the static files are served: GET and HEAD, ETag, Last-Modified and
+ * 304, streamed through the threadpool; Content-Type ctype (NULL: by
+ * extension); 404 when it is not there or not a regular file. Headers the
+ * caller set on r go out with the answer. Returns SH_HANDLED. */
+int sh_static_send_file(struct sh_req *r, uv_loop_t *loop, const char *path, const char *ctype);
+
 /* Pure helpers, exposed for tests. */
 /* 1 if the decoded path has no NUL, no backslash and no segment starting with
  * a dot (".", "..", hidden files and folders), except a leading

@@ -96,6 +96,10 @@ struct sh_validate_opts {
     /* Auth collections: when the body sets `password`, require
      * `passwordConfirm` to match (PocketBase's sign-up and change form). */
     bool check_password_confirm;
+    /* The stored names of the files this request uploaded: the only names a
+     * file field may take besides those it already holds. */
+    const char *const *uploads;
+    size_t nuploads;
 };
 
 struct sh_record_input {

@@ -132,6 +132,9 @@ bool sh__api_is_form(const struct sh_req *r);
  * 400 for a malformed body or value (not UTF-8, NUL, bad @jsonPayload) or a
  * file part (no route stores files yet), 413 past --max-json-body. */
 struct cJSON *sh__api_form_body_or_reply(struct sh_req *r);
+/* The same for a multipart body (r->is_form) whose file parts the route
+ * handles itself: they are left out of the object instead of refused. */
+struct cJSON *sh__api_form_files_body_or_reply(struct sh_req *r);
 /* ---- the collections API's shared steps (collections.c) ---- */
 struct sh_api_records;
 struct sh_catalog_snap;

@@ -96,7 +96,7 @@ static int merge_payload(cJSON *out, const char *v, size_t n, char *why, size_t 
     return 0;
 }
 
-static cJSON *multipart_or_reply(struct sh_req *r)
+static cJSON *multipart_or_reply(struct sh_req *r, bool keep_files)
 {
     if (r->form_error) {
         bad_form(r, "validation_invalid_multipart", sh_multipart_strerror(r->form_error));
@@ -110,8 +110,10 @@ static cJSON *multipart_or_reply(struct sh_req *r)
     char why[128];
     for (unsigned i = 0; i < r->nform; i++) {
         const struct sh_form_part *p = &r->form[i];
+        if (p->is_file && keep_files)
+            continue; /* the route's own (records: api/records/files.c) */
         if (p->is_file) {
-            /* Until file fields exist no route keeps an upload: say so
+            /* A route that keeps no upload: say so
              * rather than drop it (its temporary file goes with the request). */
             cJSON *data = cJSON_CreateObject(), *f = cJSON_AddObjectToObject(data, p->name.ptr);
             cJSON_AddStringToObject(f, "code", "validation_file_unsupported");
@@ -178,5 +180,14 @@ cJSON *sh__api_form_body_or_reply(struct sh_req *r)
         sh__api_error(r, 413, "Request body is too large.", NULL);
         return NULL;
     }
-    return r->is_form ? multipart_or_reply(r) : urlencoded_or_reply(r);
+    return r->is_form ? multipart_or_reply(r, false) : urlencoded_or_reply(r);
+}
+
+cJSON *sh__api_form_files_body_or_reply(struct sh_req *r)
+{
+    if (r->body_over) {
+        sh__api_error(r, 413, "Request body is too large.", NULL);
+        return NULL;
+    }
+    return multipart_or_reply(r, true);
 }

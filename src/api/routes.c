@@ -29,6 +29,8 @@ int sh_api_records_register(struct sh_router *rt, struct sh_api_records *a)
     rc |= sh_router_add(rt, SH_METHOD_PATCH, one, sh_api_records_update, a);
     rc |= sh_router_add(rt, SH_METHOD_DELETE, one, sh_api_records_delete, a);
     rc |= sh_router_add(rt, SH_METHOD_POST, "/api/batch", sh_api_batch, a);
+    rc |= sh_router_add(rt, SH_METHOD_GET | SH_METHOD_HEAD, "/api/files/:collection/:id/:filename",
+                        sh_api_files_get, a);
     return rc ? SH_EINVAL : 0;
 }
 

@@ -11,13 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define READ_SIZE (64 * 1024)
 
 struct job {
     uv_fs_t fs;
-    struct sh_static *st;
+    struct sh_static *st; /* NULL for sh_static_send_file */
+    uv_loop_t *loop;
+    char *ctype; /* sh_static_send_file's Content-Type (heap); NULL: by extension */
     struct sh_req_watch watch;
     char *path; /* what is being resolved (heap) */
     int tried_index;
@@ -129,6 +132,7 @@ static void job_free(struct job *j)
 {
     sh_req_unwatch(&j->watch);
     free(j->path);
+    free(j->ctype);
     free(j);
 }
 
@@ -145,7 +149,7 @@ static void job_finish(struct job *j)
     if (j->fd >= 0) {
         uv_file fd = j->fd;
         j->fd = -1;
-        if (uv_fs_close(j->st->loop, &j->fs, fd, on_closed) == 0)
+        if (uv_fs_close(j->loop, &j->fs, fd, on_closed) == 0)
             return;
     }
     job_free(j);
@@ -205,7 +209,7 @@ static void read_next(struct job *j)
     uint64_t left = j->size - j->off;
     uv_buf_t b = uv_buf_init(j->buf, (unsigned)(left < READ_SIZE ? left : READ_SIZE));
     j->fs.data = j;
-    if (uv_fs_read(j->st->loop, &j->fs, j->fd, &b, 1, (int64_t)j->off, on_read) != 0) {
+    if (uv_fs_read(j->loop, &j->fs, j->fd, &b, 1, (int64_t)j->off, on_read) != 0) {
         sh_res_stream_abort(j->watch.req);
         job_finish(j);
     }
@@ -229,6 +233,48 @@ static int etag_matches(const struct sh_str *inm, const char *etag)
             p++;
     }
     return 0;
+}
+
+/* A Range header of one byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`)
+ * against a file of size bytes: 1 with [*from, *to] (inclusive), 0 when it
+ * is to be ignored (malformed, several ranges: the whole file is sent, as
+ * RFC 9110 allows), -1 when unsatisfiable (416). */
+static int parse_range(const struct sh_str *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    const char *p = h->ptr, *end = h->ptr + h->len;
+    if (h->len < 7 || strncasecmp(p, "bytes=", 6) != 0 || memchr(p, ',', h->len))
+        return 0;
+    p += 6;
+    uint64_t a = 0, b = 0;
+    bool has_a = false, has_b = false;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, has_a = true) {
+        if (a > (UINT64_MAX - 9) / 10)
+            return 0;
+        a = a * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == end || *p++ != '-')
+        return 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, has_b = true) {
+        if (b > (UINT64_MAX - 9) / 10)
+            return 0;
+        b = b * 10 + (uint64_t)(*p - '0');
+    }
+    if (p != end || (!has_a && !has_b))
+        return 0;
+    if (!has_a) { /* the last b bytes */
+        if (b == 0 || size == 0)
+            return -1;
+        *from = b >= size ? 0 : size - b;
+        *to = size - 1;
+        return 1;
+    }
+    if (has_b && b < a)
+        return 0;
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = has_b && b < size ? b : size - 1;
+    return 1;
 }
 
 static void on_dir_closed(uv_fs_t *fs)
@@ -265,7 +311,7 @@ static void on_stat(uv_fs_t *fs)
         uv_file fd = j->fd;
         j->fd = -1;
         j->fs.data = j;
-        if (uv_fs_close(j->st->loop, &j->fs, fd, on_dir_closed) != 0)
+        if (uv_fs_close(j->loop, &j->fs, fd, on_dir_closed) != 0)
             not_found(j);
         return;
     }
@@ -296,7 +342,35 @@ static void on_stat(uv_fs_t *fs)
     }
     j->size = sb.st_size;
     j->off = 0;
-    sh_res_stream_start(r, 200, sh_static_mime(j->path), j->size);
+    /* Range, unless If-Range names another version */
+    const struct sh_str *range = sh_req_header(r, "Range");
+    const struct sh_str *ifr = sh_req_header(r, "If-Range");
+    if (range && ifr && !(ifr->len == strlen(etag) && memcmp(ifr->ptr, etag, ifr->len) == 0))
+        range = NULL;
+    uint64_t from = 0, to = 0;
+    int ranged = range && r->method == SH_METHOD_GET ? parse_range(range, j->size, &from, &to) : 0;
+    sh_res_header(r, "Accept-Ranges", "bytes");
+    if (ranged < 0) {
+        char cr[48];
+        snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)j->size);
+        sh_res_header(r, "Content-Range", cr);
+        sh_res_error(r, 416, "The requested range is not satisfiable.", NULL);
+        job_finish(j);
+        return;
+    }
+    const char *ctype = j->ctype ? j->ctype : sh_static_mime(j->path);
+    if (ranged > 0) {
+        char cr[80];
+        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)from,
+                 (unsigned long long)to, (unsigned long long)j->size);
+        sh_res_header(r, "Content-Range", cr);
+        j->off = from;
+        j->size = to + 1; /* read_next stops at size */
+        sh_res_stream_start(r, 206, ctype, to - from + 1);
+        read_next(j);
+        return;
+    }
+    sh_res_stream_start(r, 200, ctype, j->size);
     if (j->size == 0 || r->method == SH_METHOD_HEAD) {
         sh_res_stream_end(r);
         job_finish(j);
@@ -320,7 +394,7 @@ static void on_open(uv_fs_t *fs)
         return;
     }
     j->fs.data = j;
-    if (uv_fs_fstat(j->st->loop, &j->fs, fd, on_stat) != 0)
+    if (uv_fs_fstat(j->loop, &j->fs, fd, on_stat) != 0)
         not_found(j);
 }
 
@@ -352,7 +426,7 @@ static void on_realpath(uv_fs_t *fs)
 static void resolve(struct job *j)
 {
     j->fs.data = j;
-    if (uv_fs_realpath(j->st->loop, &j->fs, j->path, on_realpath) != 0)
+    if (uv_fs_realpath(j->loop, &j->fs, j->path, on_realpath) != 0)
         not_found(j);
 }
 
@@ -368,6 +442,7 @@ int sh_static_handle(struct sh_req *r, void *ud)
         return SH_PASS;
     struct job *j = sh_calloc(1, sizeof(*j));
     j->st = st;
+    j->loop = st->loop;
     j->fd = -1;
     size_t n = st->root_len + r->path.len;
     j->path = sh_malloc(n + 1);
@@ -376,5 +451,20 @@ int sh_static_handle(struct sh_req *r, void *ud)
     j->path[n] = 0;
     sh_req_watch(r, &j->watch);
     resolve(j);
+    return SH_HANDLED;
+}
+
+int sh_static_send_file(struct sh_req *r, uv_loop_t *loop, const char *path, const char *ctype)
+{
+    struct job *j = sh_calloc(1, sizeof(*j));
+    j->loop = loop;
+    j->fd = -1;
+    j->tried_index = 1; /* a folder is not found */
+    j->path = sh_strdup(path);
+    j->ctype = ctype ? sh_strdup(ctype) : NULL;
+    sh_req_watch(r, &j->watch);
+    j->fs.data = j;
+    if (uv_fs_open(loop, &j->fs, j->path, O_RDONLY | O_CLOEXEC, 0, on_open) != 0)
+        not_found(j);
     return SH_HANDLED;
 }

@@ -218,7 +218,7 @@ static void test_malformed_and_limits_are_400(void **state)
                "validation_invalid_json");
     expect_bad(mp, it_sprintf("%s--" B "--", field("@jsonPayload", "{\"a\":1,\"a\":2}")),
                "validation_invalid_json");
-    /* a file part: refused by name until file fields exist */
+    /* a file part under a key that is no file field: refused by name */
     struct rc_resp *r =
         send_multipart("/api/collections/things/records",
                        "--" B "\r\nContent-Disposition: form-data; name=doc; filename=\"a.txt\"\r\n"
@@ -335,7 +335,7 @@ static void test_large_body_memory_bounded(void **state)
     assert_int_equal(it_conn_sends(conn, post), IT_OK);
     struct it_resp *raw = it_conn_read(conn, 0, 30000);
     assert_non_null(raw);
-    assert_int_equal(raw->status, 400); /* the file part: no file fields yet */
+    assert_int_equal(raw->status, 400); /* the file part: `doc` is no file field */
     assert_non_null(strstr(raw->body, "validation_file_unsupported"));
     long after = server_hwm_kib();
     assert_true(wait_tmp(0, 0, 5000)); /* removed once the request ended */

@@ -271,5 +271,10 @@ int sh_api_files_token(struct sh_req *r, void *ud);
  * error. Loop thread (reads on the loop's connection). */
 int sh__auth_file_token_check(struct sh_api_auth *a, const char *tok, size_t len,
                               struct sh__file_token_owner *who);
+/* Makes the owner of file token tok (len bytes) r's identity for rules
+ * (r->auth, kept until the request ends), or a guest (r->auth NULL) when
+ * tok is NULL or not a valid file token. 0, or a storage error / -ENOMEM.
+ * Loop thread. */
+int sh__auth_file_token_adopt(struct sh_api_auth *a, struct sh_req *r, const char *tok, size_t len);
 
 #endif

@@ -12,6 +12,7 @@
  * whose it is (record, collection, superuser or not); a handler of this
  * library includes auth_int.h and calls it.
  */
+#include <errno.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -65,11 +66,12 @@ int sh_api_files_token(struct sh_req *r, void *ud)
     return SH_HANDLED;
 }
 
-int sh__auth_file_token_check(struct sh_api_auth *a, const char *tok, size_t len,
-                              struct sh__file_token_owner *who)
+/* Verifies tok; 0 with *cout (the token's auth collection) and *rowout
+ * (its record, the caller deinits), or as sh__auth_file_token_check. */
+static int verify(struct sh_api_auth *a, const char *tok, size_t len,
+                  const struct sh_collection **cout, struct sh_auth_row *rowout)
 {
     struct sh_token_claims cl;
-    memset(who, 0, sizeof(*who));
     if (!tok || sh_token_peek(tok, len, &cl) || strcmp(cl.type, "file") != 0)
         return SH_EFORBIDDEN;
     const struct sh_collection *c = sh_catalog_find(a->catalog, cl.collection_id);
@@ -86,11 +88,51 @@ int sh__auth_file_token_check(struct sh_api_auth *a, const char *tok, size_t len
              strcmp(v.type, "file") == 0 && strcmp(v.id, row.id) == 0 &&
              strcmp(v.collection_id, c->id) == 0;
     sodium_memzero(key, sizeof(key));
-    sh_auth_row_deinit(&row);
-    if (!ok)
+    if (!ok) {
+        sh_auth_row_deinit(&row);
         return SH_EFORBIDDEN;
-    snprintf(who->record_id, sizeof(who->record_id), "%s", v.id);
+    }
+    *cout = c;
+    *rowout = row;
+    return 0;
+}
+
+int sh__auth_file_token_check(struct sh_api_auth *a, const char *tok, size_t len,
+                              struct sh__file_token_owner *who)
+{
+    memset(who, 0, sizeof(*who));
+    const struct sh_collection *c;
+    struct sh_auth_row row;
+    int rc = verify(a, tok, len, &c, &row);
+    if (rc)
+        return rc;
+    snprintf(who->record_id, sizeof(who->record_id), "%s", row.id);
+    sh_auth_row_deinit(&row);
     snprintf(who->collection_id, sizeof(who->collection_id), "%s", c->id);
     who->superuser = c->system && strcmp(c->name, "_superusers") == 0;
+    return 0;
+}
+
+static void drop_ident(void *p)
+{
+    sh__auth_ident_unref(p);
+}
+
+int sh__auth_file_token_adopt(struct sh_api_auth *a, struct sh_req *r, const char *tok, size_t len)
+{
+    r->auth = NULL;
+    const struct sh_collection *c;
+    struct sh_auth_row row;
+    int rc = verify(a, tok, len, &c, &row);
+    if (rc)
+        return rc == SH_EFORBIDDEN ? 0 : rc;
+    struct sh__auth_ident *id = sh__auth_ident_new(c, row.id, "", row.record);
+    row.record = NULL;
+    sh_auth_row_deinit(&row);
+    if (sh_arena_defer(r->arena, drop_ident, id) != 0) {
+        sh__auth_ident_unref(id);
+        return -ENOMEM;
+    }
+    r->auth = &id->au;
     return 0;
 }

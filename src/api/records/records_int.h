@@ -272,4 +272,35 @@ void sh__budget_end(const struct sh__budget *b);
  * string fields. An empty or NULL list leaves obj as is. */
 void sh__fields_pick(struct cJSON *obj, const char *fields);
 
+/* ---- files.c: uploads of file fields (records create and update) ---- */
+struct sh__rec_files;
+/* Loop: for each file part of r's multipart body sent under a file field
+ * of c (`name`, `name+`, `+name`), checks its size (400
+ * validation_file_size_limit), makes its stored name and adds it to body
+ * under the part's key; a create gets its record id here (the body's,
+ * when it can name a folder, else a new one put into body). *out is NULL
+ * when there is no such part. 0, or -1 after answering. */
+int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records *api,
+                                   const struct sh_collection *c, enum sh_rec_op op,
+                                   const char *update_id, struct cJSON *body,
+                                   struct sh__rec_files **out);
+/* Points w->uploads at the stored names of fs (NULL: none). */
+void sh__rec_files_names(const struct sh__rec_files *fs, struct sh_rec_write *w);
+/* Threadpool: checks the content types (libmagic) against the fields'
+ * mimeTypes, moves the files into the record's folder and fsyncs them and
+ * the folders; then done(ud, rc) on the loop: 0, SH_EINVAL for a refused
+ * type (answer it with sh__rec_files_reply), or another code. */
+int sh__rec_files_move(struct sh_api_records *api, struct sh__rec_files *fs,
+                       void (*done)(void *ud, int rc), void *ud);
+/* Answers the 400 of a refused content type. */
+void sh__rec_files_reply(struct sh_req *r, const struct sh__rec_files *fs, enum sh_rec_op op);
+/* Loop, once the job is over: removes (threadpool) the files fs moved when
+ * the write did not commit; after a commit, the files w's update dropped
+ * or, for a delete, the record's folder. fs may be NULL. */
+void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
+                         const struct sh_rec_write *w, bool committed);
+void sh__rec_files_free(struct sh__rec_files *fs);
+/* Can id name a record's folder ([A-Za-z0-9_-], 1..100 bytes)? */
+bool sh__rec_file_id_safe(const char *id);
+
 #endif

@@ -36,9 +36,12 @@ struct wjob {
     struct sh__api_job job; /* first: the request-bound job (api/job.c) */
     struct sh_rec_write w;
     struct sh_api_records *api;
-    struct sh__rec_req *q; /* request memory: valid while sh__api_job_req() */
-    char **plain;          /* passwords to hash, sodium_malloc'd; nhashes of them */
-    size_t hashed;         /* how many of them are done */
+    struct sh__rec_req *q;       /* request memory: valid while sh__api_job_req() */
+    char **plain;                /* passwords to hash, sodium_malloc'd; nhashes of them */
+    size_t hashed;               /* how many of them are done */
+    struct sh__rec_files *files; /* uploads (files.c); NULL = none */
+    bool files_moved;            /* they are in the record's folder */
+    bool ok;                     /* the last run of the job committed */
 };
 
 static const enum sh_rule_kind rule_of[] = {SH_RULE_CREATE, SH_RULE_UPDATE, SH_RULE_DELETE};
@@ -62,6 +65,8 @@ void sh__rec_passwords_free(struct sh_rec_write *w, char **plain)
 static void job_free(struct sh__api_job *job)
 {
     struct wjob *j = (struct wjob *)job;
+    sh__rec_files_after(j->api, j->files, &j->w, j->ok);
+    sh__rec_files_free(j->files);
     sh__rec_passwords_free(&j->w, j->plain);
     sh_rec_write_deinit(&j->w);
     free(j);
@@ -274,6 +279,7 @@ void sh__rec_write_done(struct sh_api_records *api, struct sh_rec_write *w, int 
 static void committed(struct sh__api_job *job, int rc)
 {
     struct wjob *j = (struct wjob *)job;
+    j->ok = rc == 0;
     sh__rec_write_done(j->api, &j->w, rc);
 }
 
@@ -290,6 +296,35 @@ static void give_up(struct wjob *j, int code)
 }
 
 static void hash_next(struct wjob *j);
+
+static void files_moved(void *ud, int rc)
+{
+    struct wjob *j = ud;
+    struct sh_req *r = sh__api_job_resume(&j->job);
+    if (!r)
+        return; /* freed: job_free removed the files */
+    j->files_moved = true;
+    if (rc == SH_EINVAL) {
+        sh__rec_files_reply(r, j->files, j->w.op);
+        sh__api_job_end(&j->job, 0);
+    } else if (rc) {
+        give_up(j, rc);
+    } else {
+        sh__api_job_submit(&j->job);
+    }
+}
+
+/* Submits the job, once its uploads are in the record's folder. */
+static void submit(struct wjob *j)
+{
+    if (j->files && !j->files_moved) {
+        int rc = sh__rec_files_move(j->api, j->files, files_moved, j);
+        if (rc)
+            give_up(j, rc);
+        return;
+    }
+    sh__api_job_submit(&j->job);
+}
 
 static void hashed(void *arg, int rc, const char *hash)
 {
@@ -311,7 +346,7 @@ static void hashed(void *arg, int rc, const char *hash)
 static void hash_next(struct wjob *j)
 {
     if (j->hashed == j->w.nhashes) {
-        sh__api_job_submit(&j->job);
+        submit(j);
         return;
     }
     const char *p = j->plain[j->hashed];
@@ -478,8 +513,24 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
         sh__rl_auth_or_reply(r, api->auth))
         return SH_HANDLED; /* sign-ups cost a hash: the auth routes' limit */
     cJSON *body = NULL;
-    if (op != SH_REC_DELETE && !(body = sh__rec_body_or_reply(r)))
+    if (op != SH_REC_DELETE &&
+        !(body = r->is_form ? sh__api_form_files_body_or_reply(r) : sh__rec_body_or_reply(r)))
         return SH_HANDLED;
+    struct sh__rec_files *files = NULL;
+    if (op != SH_REC_DELETE) {
+        const struct sh_str *pid = op == SH_REC_UPDATE ? sh_req_param(r, "id") : NULL;
+        char *uid = pid ? sh_arena_alloc(r->arena, pid->len + 1) : NULL;
+        if (uid) {
+            memcpy(uid, pid->ptr, pid->len);
+            uid[pid->len] = 0;
+        }
+        if ((pid && !uid) || sh__rec_files_collect_or_reply(r, api, q->c, op, uid, body, &files)) {
+            if (pid && !uid)
+                sh__api_fail(r, -ENOMEM);
+            cJSON_Delete(body);
+            return SH_HANDLED;
+        }
+    }
     /* verified, tokenKey and email are guarded in the writer, against the
      * record's final values (db/records_protect.c), not here. */
 
@@ -487,6 +538,8 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
     j->api = api;
     j->q = q;
     sh__rec_write_init(&j->w, api, q, op, body, op == SH_REC_CREATE ? NULL : param_id(r));
+    j->files = files;
+    sh__rec_files_names(files, &j->w);
     /* From here every exit goes through the job (api/job.c). */
     sh__api_job_start(&j->job, r, &wjob_ops, api->db, api->catalog, q->snap);
     const char *expand = sh_req_query(r, "expand"), *fields = sh_req_query(r, "fields");
@@ -517,7 +570,7 @@ static int start(struct sh_req *r, void *ud, enum sh_rec_op op)
             hash_next(j);
         return SH_HANDLED;
     }
-    sh__api_job_submit(&j->job);
+    submit(j);
     return SH_HANDLED;
 }
 

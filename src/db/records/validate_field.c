@@ -378,6 +378,23 @@ static int slist_from(struct slist *l, const cJSON *v)
     return 0;
 }
 
+/* A file field names only files it already holds (base) or that this
+ * request uploaded (o->uploads): a client can never point a record at a
+ * name it made up, or at another record's file. */
+static bool file_known(const char *name, const cJSON *base, const struct sh_validate_opts *o)
+{
+    for (size_t i = 0; o && i < o->nuploads; i++)
+        if (strcmp(o->uploads[i], name) == 0)
+            return true;
+    struct slist old = {0};
+    bool found = false;
+    if (slist_from(&old, base) == 0)
+        for (size_t i = 0; i < old.n && !found; i++)
+            found = strcmp(old.v[i], name) == 0;
+    slist_free(&old);
+    return found;
+}
+
 static int list_value(const struct sh_field *f, const cJSON *base, const cJSON *body,
                       const struct sh_validate_opts *o, struct sh_value *out, bool *touched,
                       struct sh__verr *e)
@@ -448,6 +465,9 @@ static int list_value(const struct sh_field *f, const cJSON *base, const cJSON *
         if (!ok)
             rc = verr(e, "validation_invalid_value", "Invalid value %.100s.", l.v[i]);
     }
+    for (size_t i = 0; !rc && f->kind == SH_FIELD_FILE && i < l.n; i++)
+        if (!file_known(l.v[i], base, o))
+            rc = verr(e, "validation_invalid_file", "Unknown file %.100s.", l.v[i]);
     if (!rc && l.n && f->kind == SH_FIELD_RELATION && o && o->rel_check &&
         o->rel_check(o->rel_ud, f, (const char *const *)l.v, l.n) != 1)
         rc = verr(e, "validation_missing_rel_records",
@@ -612,6 +632,7 @@ int sh__field_value(const struct sh_field *f, const cJSON *base, const cJSON *bo
         return date_value(f, base, body, out, touched, e);
     case SH_FIELD_SELECT:
     case SH_FIELD_RELATION:
+    case SH_FIELD_FILE:
         return list_value(f, base, body, o, out, touched, e);
     case SH_FIELD_JSON:
         return json_value(f, base, body, out, touched, e);

@@ -300,6 +300,8 @@ static int validate(sqlite3 *wdb, struct sh_rec_write *w, const cJSON *existing,
         .rel_check = rel_check,
         .rel_ud = &rel,
         .check_password_confirm = w->check_password_confirm,
+        .uploads = w->uploads,
+        .nuploads = w->nuploads,
     };
     int rc = sh_record_input_parse(in, w->c, w->body, &o);
     if (rc) {
@@ -365,6 +367,8 @@ static int do_update(sqlite3 *wdb, struct sh_rec_write *w)
     rc = validate(wdb, w, existing, &in);
     if (rc == 0)
         rc = sh__rec_protect(w, existing, &in);
+    if (rc == 0)
+        sh_rec_files_dropped(w, existing, &in);
     if (rc == 0)
         rc = update(wdb, w, &in);
     if (rc == 0)
@@ -447,6 +451,7 @@ void sh_rec_write_deinit(struct sh_rec_write *w)
         free(w->hashes[i].hash);
     }
     free(w->hashes);
+    sh_rec_files_dropped_clear(w);
     cJSON_Delete(w->record);
     cJSON_Delete(w->errors);
     sh_catalog_snap_free(w->snap);

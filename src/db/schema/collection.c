@@ -20,7 +20,7 @@ static const char *const kind_names[] = {
     [SH_FIELD_AUTODATE] = "autodate", [SH_FIELD_SELECT] = "select",
     [SH_FIELD_JSON] = "json",         [SH_FIELD_RELATION] = "relation",
     [SH_FIELD_PASSWORD] = "password", [SH_FIELD_EDITOR] = "editor",
-    [SH_FIELD_GEOPOINT] = "geoPoint",
+    [SH_FIELD_GEOPOINT] = "geoPoint", [SH_FIELD_FILE] = "file",
 };
 
 static const char *const rule_names[SH_RULE_COUNT] = {
@@ -55,7 +55,9 @@ const char *sh_rule_kind_name(enum sh_rule_kind k)
 
 bool sh_field_is_multi(const struct sh_field *f)
 {
-    return (f->kind == SH_FIELD_SELECT || f->kind == SH_FIELD_RELATION) && f->max_select > 1;
+    return (f->kind == SH_FIELD_SELECT || f->kind == SH_FIELD_RELATION ||
+            f->kind == SH_FIELD_FILE) &&
+           f->max_select > 1;
 }
 
 /* Copies a name for display: printable ASCII kept, the rest shown as '?'. */

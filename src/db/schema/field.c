@@ -258,6 +258,16 @@ static int parse_options(const struct fctx *x, const cJSON *o, struct sh_field *
         if ((rc = opt_int(x, o, "maxSize", 0, (INT64_C(1) << 53) - 1, &f->max_size)))
             return rc;
         return opt_bool(x, o, "convertURLs", &f->convert_urls);
+    case SH_FIELD_FILE:
+        v = 0;
+        if ((rc = opt_int(x, o, "maxSelect", 0, SH_SCHEMA_MAX_VALUES, &v)) ||
+            (rc = opt_int(x, o, "maxSize", 0, (INT64_C(1) << 53) - 1, &f->max_size)) ||
+            (rc = opt_list(x, o, "mimeTypes", &f->mime_types, &f->nmime_types)) ||
+            (rc = opt_list(x, o, "thumbs", &f->thumbs, &f->nthumbs)) ||
+            (rc = opt_bool(x, o, "protected", &f->protected_files)))
+            return rc;
+        f->max_select = (int)v;
+        return 0;
     case SH_FIELD_BOOL:
     case SH_FIELD_GEOPOINT:
         return 0;
@@ -281,8 +291,12 @@ static const char *const *kind_keys(enum sh_field_kind k)
                                            "minSelect", NULL};
     static const char *const json[] = {"maxSize", NULL};
     static const char *const editor[] = {"maxSize", "convertURLs", NULL};
+    static const char *const file[] = {"maxSelect", "maxSize",   "mimeTypes",
+                                       "thumbs",    "protected", NULL};
     static const char *const none[] = {NULL};
     switch (k) {
+    case SH_FIELD_FILE:
+        return file;
     case SH_FIELD_TEXT:
         return text;
     case SH_FIELD_PASSWORD:
@@ -414,6 +428,8 @@ void sh__field_deinit(struct sh_field *f)
     free_list(f->values, f->nvalues);
     free_list(f->only_domains, f->nonly_domains);
     free_list(f->except_domains, f->nexcept_domains);
+    free_list(f->mime_types, f->nmime_types);
+    free_list(f->thumbs, f->nthumbs);
     free(f->collection_id);
     free(f->help);
     memset(f, 0, sizeof(*f));
@@ -437,6 +453,8 @@ void sh__field_copy(struct sh_field *dst, const struct sh_field *src)
     dst->values = copy_list(src->values, src->nvalues);
     dst->only_domains = copy_list(src->only_domains, src->nonly_domains);
     dst->except_domains = copy_list(src->except_domains, src->nexcept_domains);
+    dst->mime_types = copy_list(src->mime_types, src->nmime_types);
+    dst->thumbs = copy_list(src->thumbs, src->nthumbs);
     dst->collection_id = dup_or_null(src->collection_id);
     dst->help = dup_or_null(src->help);
 }
@@ -526,6 +544,13 @@ cJSON *sh__field_to_json(const struct sh_field *f)
     case SH_FIELD_EDITOR:
         PUT("maxSize", cJSON_CreateNumber((double)f->max_size));
         PUT("convertURLs", cJSON_CreateBool(f->convert_urls));
+        break;
+    case SH_FIELD_FILE:
+        PUT("maxSelect", cJSON_CreateNumber(f->max_select));
+        PUT("maxSize", cJSON_CreateNumber((double)f->max_size));
+        PUT("mimeTypes", str_list(f->mime_types, f->nmime_types, false));
+        PUT("thumbs", str_list(f->thumbs, f->nthumbs, false));
+        PUT("protected", cJSON_CreateBool(f->protected_files));
         break;
     case SH_FIELD_BOOL:
     case SH_FIELD_GEOPOINT:

@@ -98,6 +98,7 @@ static struct sh_filter_field *build_fields(const struct sh_collection *c, unsig
          * (`geo.lon`, `geo.lat` read json_extract). */
         out[i].kind = f->kind == SH_FIELD_EDITOR     ? SH_FIELD_TEXT
                       : f->kind == SH_FIELD_GEOPOINT ? SH_FIELD_JSON
+                      : f->kind == SH_FIELD_FILE     ? SH_FIELD_SELECT
                                                      : f->kind;
         out[i].flags = ff;
         out[i].rel_collection = f->kind == SH_FIELD_RELATION ? f->collection_id : NULL;

@@ -235,8 +235,10 @@ static void test_schema_refusals_fields(void **state)
     (void)state;
     expect_err("{\"name\":\"posts\",\"fields\":[{\"name\":\"title\",\"type\":\"texty\"}]}",
                "collection \"posts\": field \"title\": unknown type \"texty\".");
-    expect_err("{\"name\":\"posts\",\"fields\":[{\"name\":\"f\",\"type\":\"file\"}]}",
-               "collection \"posts\": field \"f\": unknown type \"file\".");
+    expect_err("{\"name\":\"posts\",\"fields\":[{\"name\":\"f\",\"type\":\"file\","
+               "\"maxFiles\":2}]}",
+               "collection \"posts\": field \"f\": unknown or unsupported option \"maxFiles\" "
+               "for a file field.");
     expect_err("{\"name\":\"posts\",\"fields\":[{\"type\":\"text\"}]}",
                "collection \"posts\": a field has no name.");
     expect_err("{\"name\":\"posts\",\"fields\":[3]}",

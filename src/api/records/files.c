@@ -1,0 +1,439 @@
+/*
+ * Uploads of file fields on records create and update. The handler turns
+ * each file part sent under a file field's key (`name`, `name+`, `+name`)
+ * into a stored name (db/records/file_name.c), given to the body under the
+ * part's key as PocketBase binds files, and checks the part's size against
+ * the field's maxSize on the loop. Then, on the threadpool and before the
+ * write job is submitted: the content type is read from the bytes
+ * (libmagic) and checked against mimeTypes, and each temporary file is
+ * renamed to <dir>/storage/<collectionId>/<recordId>/<stored name> and
+ * fsynced with its folder (and a folder made here, with its parent), so
+ * a committed record never names a missing file. After the job: a write
+ * that did not commit removes the files it brought; one that committed
+ * removes the files its update stopped referencing, and a delete removes
+ * the record's folder. Removals run on the threadpool too.
+ */
+#include "stagehand/files.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "records_int.h"
+
+struct upload {
+    const struct sh_field *f; /* of the job's snapshot */
+    char *tmp, *dest;         /* heap */
+    char name[SH_FILE_NAME_MAX];
+    bool moved;
+};
+
+struct sh__rec_files {
+    uv_work_t work;
+    struct upload *u;
+    size_t n;
+    const char **names; /* u[i].name, for the writer's validation */
+    char *cdir, *rdir;  /* <dir>/storage/<collectionId>, and /<recordId> */
+    /* the threadpool's verdict */
+    int rc;
+    const struct sh_field *bad; /* the field whose file was refused */
+    char why[200];
+    void (*done)(void *ud, int rc);
+    void *ud;
+};
+
+static bool is_file_field(const struct sh_field *f)
+{
+    return f && f->kind == SH_FIELD_FILE;
+}
+
+/* The file field a part's key names: `name`, `name+` or `+name`. */
+static const struct sh_field *field_of(const struct sh_collection *c, const struct sh_str *key)
+{
+    char name[SH_SCHEMA_NAME_MAX + 1];
+    const char *p = key->ptr;
+    size_t n = key->len;
+    if (n && p[n - 1] == '+')
+        n--;
+    else if (n && p[0] == '+')
+        p++, n--;
+    if (n == 0 || n > SH_SCHEMA_NAME_MAX)
+        return NULL;
+    memcpy(name, p, n);
+    name[n] = 0;
+    for (size_t i = 0; i < c->nfields; i++)
+        if (strcmp(c->fields[i].name, name) == 0)
+            return is_file_field(&c->fields[i]) ? &c->fields[i] : NULL;
+    return NULL;
+}
+
+/* Adds name under key in body: a string, an array once repeated. */
+static void body_add(cJSON *body, const char *key, const char *name)
+{
+    cJSON *old = cJSON_GetObjectItemCaseSensitive(body, key);
+    cJSON *s = cJSON_CreateString(name);
+    if (!old) {
+        cJSON_AddItemToObject(body, key, s);
+    } else if (cJSON_IsArray(old)) {
+        cJSON_AddItemToArray(old, s);
+    } else {
+        cJSON *arr = cJSON_CreateArray();
+        cJSON_AddItemToArray(arr, cJSON_Duplicate(old, 1));
+        cJSON_AddItemToArray(arr, s);
+        cJSON_DeleteItemFromObjectCaseSensitive(body, key);
+        cJSON_AddItemToObject(body, key, arr);
+    }
+}
+
+/* An id that can name a folder: what the default id pattern allows and
+ * a little more, never a '/', '.' start or anything a path would read. */
+bool sh__rec_file_id_safe(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 100)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* The record id a create will get: the body's, or a new one (15 of
+ * [a-z0-9], PocketBase's default) put into the body. NULL after answering. */
+static const char *create_id_or_reply(struct sh_req *r, cJSON *body)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
+    if (cJSON_IsString(id) && id->valuestring[0]) {
+        if (sh__rec_file_id_safe(id->valuestring))
+            return id->valuestring;
+        sh__api_field_error(r, "Failed to create record.", "id", "validation_invalid_format",
+                            "Invalid value format.");
+        return NULL;
+    }
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    char gen[16];
+    unsigned char rnd[15];
+    randombytes_buf(rnd, sizeof(rnd));
+    for (size_t i = 0; i < 15; i++)
+        gen[i] = alphabet[rnd[i] % 36];
+    gen[15] = 0;
+    cJSON_DeleteItemFromObjectCaseSensitive(body, "id");
+    return cJSON_AddStringToObject(body, "id", gen)->valuestring;
+}
+
+void sh__rec_files_free(struct sh__rec_files *fs)
+{
+    if (!fs)
+        return;
+    for (size_t i = 0; i < fs->n; i++) {
+        free(fs->u[i].tmp);
+        free(fs->u[i].dest);
+    }
+    free(fs->u);
+    free(fs->names);
+    free(fs->cdir);
+    free(fs->rdir);
+    free(fs);
+}
+
+static char *path_of(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = sh_malloc(n);
+    snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records *api,
+                                   const struct sh_collection *c, enum sh_rec_op op,
+                                   const char *update_id, cJSON *body, struct sh__rec_files **out)
+{
+    *out = NULL;
+    if (!r->is_form)
+        return 0;
+    const char *msg = op == SH_REC_CREATE ? "Failed to create record." : "Failed to update record.";
+    struct sh__rec_files *fs = NULL;
+    for (unsigned i = 0; i < r->nform; i++) {
+        const struct sh_form_part *p = &r->form[i];
+        if (!p->is_file)
+            continue;
+        const struct sh_field *f = field_of(c, &p->name);
+        if (!f) { /* PocketBase would drop it; we do not drop data silently */
+            sh__api_field_error(r, msg, p->name.ptr, "validation_file_unsupported",
+                                "Only a file field takes files.");
+            goto fail;
+        }
+        if (!p->tmp_path.len) {
+            sh__api_error(r, 500, "Failed to store the uploaded file.", NULL);
+            goto fail;
+        }
+        int64_t max = f->max_size > 0 ? f->max_size : SH_FILE_DEFAULT_MAX_SIZE;
+        if (p->size > (uint64_t)max) {
+            char m[200];
+            snprintf(m, sizeof(m),
+                     "Failed to upload \"%.80s\" - the maximum allowed file size is %lld bytes.",
+                     p->filename.ptr, (long long)max);
+            sh__api_field_error(r, msg, f->name, "validation_file_size_limit", m);
+            goto fail;
+        }
+        if (!fs) {
+            fs = sh_calloc(1, sizeof(*fs));
+            fs->u = sh_calloc(r->nform, sizeof(*fs->u));
+            fs->names = sh_calloc(r->nform, sizeof(*fs->names));
+        }
+        struct upload *u = &fs->u[fs->n];
+        unsigned char rnd[2 * SH_FILE_NAME_RANDOM];
+        randombytes_buf(rnd, sizeof(rnd));
+        sh_file_name_make(p->filename.ptr, p->filename.len, rnd, u->name);
+        u->f = f;
+        u->tmp = sh_strdup(p->tmp_path.ptr);
+        fs->names[fs->n++] = u->name;
+        body_add(body, p->name.ptr, u->name);
+    }
+    if (!fs)
+        return 0;
+    const char *id = op == SH_REC_CREATE ? create_id_or_reply(r, body) : update_id;
+    if (!id)
+        goto fail;
+    if (!sh__rec_file_id_safe(id)) { /* an update of an id no upload can live under */
+        sh__api_error(r, 404, "The requested resource wasn't found.", NULL);
+        goto fail;
+    }
+    char *storage = path_of(api->cfg->dir, "storage");
+    fs->cdir = path_of(storage, c->id);
+    free(storage);
+    fs->rdir = path_of(fs->cdir, id);
+    for (size_t i = 0; i < fs->n; i++)
+        fs->u[i].dest = path_of(fs->rdir, fs->u[i].name);
+    *out = fs;
+    return 0;
+fail:
+    sh__rec_files_free(fs);
+    return -1;
+}
+
+void sh__rec_files_names(const struct sh__rec_files *fs, struct sh_rec_write *w)
+{
+    w->uploads = fs ? fs->names : NULL;
+    w->nuploads = fs ? fs->n : 0;
+}
+
+/* ---- threadpool: check, move, fsync ---- */
+
+static int fsync_path(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+/* Makes dir (0700) if it is not there; 1 when made, 0 when there, <0. */
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) == 0)
+        return 1;
+    return errno == EEXIST ? 0 : -errno;
+}
+
+static bool type_allowed(const struct sh_field *f, const char *type)
+{
+    for (size_t i = 0; i < f->nmime_types; i++)
+        if (strcasecmp(f->mime_types[i], type) == 0)
+            return true;
+    return false;
+}
+
+/* The content types of the files against their fields' mimeTypes. */
+static int check_types(struct sh__rec_files *fs)
+{
+    magic_t m = NULL;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < fs->n; i++) {
+        const struct upload *u = &fs->u[i];
+        if (!u->f->nmime_types)
+            continue;
+        if (!m && (!(m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR)) || magic_load(m, NULL))) {
+            rc = SH_EINTERNAL;
+            break;
+        }
+        const char *type = magic_file(m, u->tmp);
+        if (!type) {
+            rc = SH_EINTERNAL;
+        } else if (!type_allowed(u->f, type)) {
+            fs->bad = u->f;
+            snprintf(fs->why, sizeof(fs->why),
+                     "\"%.60s\" is not one of the allowed file types (it is %.60s).", u->name,
+                     type);
+            rc = SH_EINVAL;
+        }
+    }
+    if (m)
+        magic_close(m);
+    return rc;
+}
+
+static void move_work(uv_work_t *req)
+{
+    struct sh__rec_files *fs = req->data;
+    int rc = check_types(fs);
+    if (rc) {
+        fs->rc = rc;
+        return;
+    }
+    char *storage = sh_strdup(fs->cdir);
+    *strrchr(storage, '/') = 0;
+    int made_s = make_dir(storage), made_c = made_s < 0 ? made_s : make_dir(fs->cdir);
+    int made_r = made_c < 0 ? made_c : make_dir(fs->rdir);
+    rc = made_r < 0 ? made_r : 0;
+    for (size_t i = 0; !rc && i < fs->n; i++) {
+        struct upload *u = &fs->u[i];
+        if (rename(u->tmp, u->dest)) {
+            rc = -errno;
+            break;
+        }
+        u->moved = true;
+        rc = fsync_path(u->dest, O_RDONLY);
+    }
+    /* the new names reach the disk with their folders, and a new folder
+     * with its parent */
+    if (!rc)
+        rc = fsync_path(fs->rdir, O_RDONLY | O_DIRECTORY);
+    if (!rc && made_r)
+        rc = fsync_path(fs->cdir, O_RDONLY | O_DIRECTORY);
+    if (!rc && made_c)
+        rc = fsync_path(storage, O_RDONLY | O_DIRECTORY);
+    free(storage);
+    fs->rc = rc ? SH_EINTERNAL : 0;
+}
+
+static void move_after(uv_work_t *req, int status)
+{
+    struct sh__rec_files *fs = req->data;
+    fs->done(fs->ud, status ? SH_EINTERNAL : fs->rc);
+}
+
+int sh__rec_files_move(struct sh_api_records *api, struct sh__rec_files *fs,
+                       void (*done)(void *ud, int rc), void *ud)
+{
+    fs->done = done;
+    fs->ud = ud;
+    fs->work.data = fs;
+    return uv_queue_work(api->loop, &fs->work, move_work, move_after) ? SH_EINTERNAL : 0;
+}
+
+void sh__rec_files_reply(struct sh_req *r, const struct sh__rec_files *fs, enum sh_rec_op op)
+{
+    sh__api_field_error(
+        r, op == SH_REC_CREATE ? "Failed to create record." : "Failed to update record.",
+        fs->bad->name, "validation_invalid_mime_type", fs->why);
+}
+
+/* ---- threadpool: removals after the job ---- */
+
+struct removal {
+    uv_work_t work;
+    char **paths; /* files to unlink */
+    size_t n;
+    char *dir;   /* a record's folder to empty and remove; NULL = none */
+    char *empty; /* a record's folder to remove if empty (a failed write's) */
+};
+
+static void remove_work(uv_work_t *req)
+{
+    struct removal *rm = req->data;
+    for (size_t i = 0; i < rm->n; i++)
+        (void)unlink(rm->paths[i]);
+    if (rm->empty)
+        (void)rmdir(rm->empty); /* refused while another upload's files are there */
+    if (!rm->dir)
+        return;
+    DIR *d = opendir(rm->dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+        }
+        closedir(d);
+    }
+    (void)rmdir(rm->dir);
+}
+
+static void remove_after(uv_work_t *req, int status)
+{
+    (void)status;
+    struct removal *rm = req->data;
+    for (size_t i = 0; i < rm->n; i++)
+        free(rm->paths[i]);
+    free(rm->paths);
+    free(rm->dir);
+    free(rm->empty);
+    free(rm);
+}
+
+static void removal_queue(struct sh_api_records *api, struct removal *rm)
+{
+    rm->work.data = rm;
+    if (uv_queue_work(api->loop, &rm->work, remove_work, remove_after))
+        remove_after(&rm->work, -1); /* shutting down: the start-up sweep's */
+}
+
+void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
+                         const struct sh_rec_write *w, bool committed)
+{
+    if (!api->cfg->dir)
+        return;
+    struct removal *rm = sh_calloc(1, sizeof(*rm));
+    if (!committed && fs) { /* the files this write brought */
+        rm->paths = sh_calloc(fs->n, sizeof(*rm->paths));
+        for (size_t i = 0; i < fs->n; i++)
+            if (fs->u[i].moved)
+                rm->paths[rm->n++] = sh_strdup(fs->u[i].dest);
+        if (rm->n)
+            rm->empty = sh_strdup(fs->rdir);
+    } else if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id &&
+               sh__rec_file_id_safe(w->id)) {
+        char *storage = path_of(api->cfg->dir, "storage");
+        char *cdir = path_of(storage, w->c->id), *rdir = path_of(cdir, w->id);
+        rm->paths = sh_calloc(w->ndropped, sizeof(*rm->paths));
+        for (size_t i = 0; i < w->ndropped; i++)
+            rm->paths[rm->n++] = path_of(rdir, w->dropped[i]);
+        free(storage);
+        free(cdir);
+        free(rdir);
+    } else if (committed && w->op == SH_REC_DELETE && w->id && sh__rec_file_id_safe(w->id)) {
+        bool has_files = false;
+        for (size_t i = 0; i < w->c->nfields && !has_files; i++)
+            has_files = is_file_field(&w->c->fields[i]);
+        if (has_files) {
+            char *storage = path_of(api->cfg->dir, "storage");
+            char *cdir = path_of(storage, w->c->id);
+            rm->dir = path_of(cdir, w->id);
+            free(storage);
+            free(cdir);
+        }
+    }
+    if (!rm->n && !rm->dir) {
+        free(rm->paths);
+        free(rm);
+        return;
+    }
+    removal_queue(api, rm);
+}

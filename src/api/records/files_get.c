@@ -1,0 +1,182 @@
+/*
+ * GET /api/files/{collection}/{recordId}/{filename}: a record's stored
+ * file, as PocketBase serves it. The name must be one a file field of the
+ * record holds (so no path and no other record's file can be reached);
+ * a protected field's file needs the record's viewRule to pass for the
+ * owner of `?token=` (a file token, POST /api/files/token; the
+ * Authorization header is not read here, as in PocketBase), other files
+ * are public. The Content-Type is read from the stored bytes (libmagic, on
+ * the threadpool), never from the name; user files go out with
+ * `Content-Security-Policy: default-src 'none'` (and the server's
+ * `X-Content-Type-Options: nosniff`) so an uploaded HTML or SVG cannot
+ * run script in the app's origin; `?download=1` adds an attachment
+ * Content-Disposition. The bytes stream through the static-file path
+ * (ETag, Last-Modified, 304; http/static.c).
+ */
+#include <errno.h>
+#include <magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "auth_int.h"
+#include "records_int.h"
+#include "stagehand/files.h"
+#include "stagehand/static.h"
+
+#define NOT_FOUND "The requested resource wasn't found."
+
+struct fetch {
+    uv_work_t work;
+    struct sh_req_watch watch;
+    uv_loop_t *loop;
+    char *path;
+    char ctype[128];
+    bool download;
+    char name[SH_FILE_NAME_MAX];
+};
+
+/* Does the record's field value v (a name, or an array of names) hold name? */
+static bool holds(const cJSON *v, const char *name)
+{
+    if (cJSON_IsString(v))
+        return strcmp(v->valuestring, name) == 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, v) {
+        if (cJSON_IsString(x) && strcmp(x->valuestring, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void sniff_work(uv_work_t *req)
+{
+    struct fetch *f = req->data;
+    magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
+    const char *t = m && magic_load(m, NULL) == 0 ? magic_file(m, f->path) : NULL;
+    snprintf(f->ctype, sizeof(f->ctype), "%s", t ? t : "application/octet-stream");
+    if (m)
+        magic_close(m);
+}
+
+static void sniff_after(uv_work_t *req, int status)
+{
+    (void)status;
+    struct fetch *f = req->data;
+    struct sh_req *r = f->watch.req;
+    if (r) {
+        sh_res_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
+        if (f->download) {
+            /* a stored name is [A-Za-z0-9_.*+=#-]: nothing to escape */
+            char cd[SH_FILE_NAME_MAX + 32];
+            snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", f->name);
+            sh_res_header(r, "Content-Disposition", cd);
+        }
+        sh_static_send_file(r, f->loop, f->path, f->ctype);
+    }
+    sh_req_unwatch(&f->watch);
+    free(f->path);
+    free(f);
+}
+
+static bool query_on(const struct sh_req *r, const char *key)
+{
+    const char *v = sh_req_query(r, key);
+    return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "t") == 0);
+}
+
+/* The file field of c whose value in rec names name; NULL if none. */
+static const struct sh_field *field_holding(const struct sh_collection *c, const cJSON *rec,
+                                            const char *name)
+{
+    for (size_t i = 0; i < c->nfields; i++) {
+        const struct sh_field *f = &c->fields[i];
+        if (f->kind == SH_FIELD_FILE && holds(cJSON_GetObjectItemCaseSensitive(rec, f->name), name))
+            return f;
+    }
+    return NULL;
+}
+
+int sh_api_files_get(struct sh_req *r, void *ud)
+{
+    struct sh_api_records *api = ud;
+    const struct sh_str *idp = sh_req_param(r, "id"), *namep = sh_req_param(r, "filename");
+    char *id = idp ? sh_arena_strndup(r->arena, idp->ptr, idp->len) : NULL;
+    char *name = namep ? sh_arena_strndup(r->arena, namep->ptr, namep->len) : NULL;
+    if (!id || !name || !api->cfg->dir) {
+        sh__api_error(r, 404, NOT_FOUND, NULL);
+        return SH_HANDLED;
+    }
+    if (!sh__rec_file_id_safe(id) || !sh_file_name_valid(name)) {
+        sh__api_error(r, 404, NOT_FOUND, NULL);
+        return SH_HANDLED;
+    }
+    /* whose request this is: the file token's owner, or a guest */
+    const char *tok = sh_req_query(r, "token");
+    int rc = api->auth ? sh__auth_file_token_adopt(api->auth, r, tok, tok ? strlen(tok) : 0) : 0;
+    if (!api->auth)
+        r->auth = NULL;
+    if (rc) {
+        sh__api_fail(r, rc);
+        return SH_HANDLED;
+    }
+    struct sh__rec_req *q = sh__rec_begin_or_reply(r, api);
+    if (!q)
+        return SH_HANDLED;
+    /* first without a rule: which field holds the name */
+    struct sh_filter_error err = {0};
+    cJSON *rec = NULL;
+    struct sh_rec_access acc = q->acc;
+    acc.flags |= SH_REC_SUPERUSER; /* hidden file fields serve their files too */
+    rc = sh_db_read_begin(api->db);
+    if (rc == 0)
+        rc = sh_rec_view(api->db, &acc, q->c, NULL, id, &rec, &err);
+    const struct sh_field *f = rc == 0 ? field_holding(q->c, rec, name) : NULL;
+    cJSON_Delete(rec);
+    rec = NULL;
+    if (rc == SH_ENOTFOUND || (rc == 0 && !f)) {
+        sh__api_error(r, 404, NOT_FOUND, NULL);
+        return SH_HANDLED;
+    }
+    if (rc) {
+        sh__api_fail(r, rc);
+        return SH_HANDLED;
+    }
+    if (f->protected_files) {
+        const struct sh_filter *rule;
+        rc = sh__rec_rule(q, SH_RULE_VIEW, &rule);
+        if (rc == 0)
+            rc = sh_rec_view(api->db, &q->acc, q->c, rule, id, &rec, &err);
+        cJSON_Delete(rec);
+        if (rc == SH_EFORBIDDEN || rc == SH_ENOTFOUND) {
+            sh__api_error(r, 403, "Insufficient permissions to access the file resource.", NULL);
+            return SH_HANDLED;
+        }
+        if (rc == SH_EINVAL) {
+            sh__api_error(r, 400, err.message, NULL);
+            return SH_HANDLED;
+        }
+        if (rc) {
+            sh__api_fail(r, rc);
+            return SH_HANDLED;
+        }
+    }
+    struct fetch *ft = sh_calloc(1, sizeof(*ft));
+    ft->loop = api->loop;
+    ft->download = query_on(r, "download");
+    snprintf(ft->name, sizeof(ft->name), "%s", name);
+    size_t n = strlen(api->cfg->dir) + strlen(q->c->id) + strlen(id) + strlen(name) + 16;
+    ft->path = sh_malloc(n);
+    snprintf(ft->path, n, "%s/storage/%s/%s/%s", api->cfg->dir, q->c->id, id, name);
+    sh_req_watch(r, &ft->watch);
+    ft->work.data = ft;
+    if (uv_queue_work(api->loop, &ft->work, sniff_work, sniff_after) != 0) {
+        sh_req_unwatch(&ft->watch);
+        free(ft->path);
+        free(ft);
+        sh__api_fail(r, SH_EINTERNAL);
+    }
+    return SH_HANDLED;
+}

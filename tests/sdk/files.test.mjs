@@ -1,0 +1,128 @@
+// File fields through the PocketBase JS SDK (0.28.x) against a real
+// stagehand server: a record created from an object holding a File and a
+// Blob (the SDK goes multipart: @jsonPayload plus the file parts), its
+// stored names read back, pb.files.getURL fetching the bytes with the
+// sniffed type; `files+` appending and `files-` removing through update;
+// a protected file fetched with pb.files.getToken and refused without.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import PocketBase, { ClientResponseError } from 'pocketbase';
+
+import { startServer } from './server.mjs';
+
+const schema = [
+  {
+    name: 'users',
+    type: 'auth',
+    fields: [],
+    listRule: 'id = @request.auth.id',
+    viewRule: 'id = @request.auth.id',
+    createRule: '',
+    updateRule: null,
+    deleteRule: null,
+  },
+  {
+    name: 'posts',
+    type: 'base',
+    fields: [
+      { name: 'title', type: 'text' },
+      { name: 'cover', type: 'file', maxSelect: 1, maxSize: 100000 },
+      { name: 'files', type: 'file', maxSelect: 5, maxSize: 100000 },
+      { name: 'secret', type: 'file', maxSelect: 1, protected: true },
+    ],
+    listRule: '',
+    viewRule: '@request.auth.id != ""',
+    createRule: '',
+    updateRule: '',
+    deleteRule: '',
+  },
+];
+
+const PNG = Uint8Array.from([
+  0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0, 0, 0,
+  1, 0, 0, 0, 1, 8, 2, 0, 0, 0,
+]);
+
+let server;
+
+function client() {
+  const pb = new PocketBase(server.url);
+  pb.autoCancellation(false);
+  return pb;
+}
+
+before(async () => {
+  server = await startServer(schema, ['--sync', 'normal', '--rate-limit-auth', 'off']);
+});
+
+after(async () => {
+  const code = await server.stop();
+  if (code !== 0) {
+    console.error(server.readLog());
+  }
+  server.cleanup();
+  assert.equal(code, 0, 'the server exits cleanly on SIGTERM');
+});
+
+describe('file fields through the SDK', () => {
+  test('create with a File and Blobs, getURL fetches the bytes back', async () => {
+    const pb = client();
+    const rec = await pb.collection('posts').create({
+      title: 'hello',
+      cover: new File([PNG], 'Cover Image.png', { type: 'image/png' }),
+      files: [new Blob(['first text'], { type: 'text/plain' }), new File(['second'], 'two.txt')],
+    });
+    assert.match(rec.cover, /^cover_image_[a-z0-9]{10}\.png$/);
+    assert.equal(rec.files.length, 2);
+    const res = await fetch(pb.files.getURL(rec, rec.cover));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'image/png');
+    assert.match(res.headers.get('content-security-policy'), /default-src 'none'/);
+    assert.deepEqual(new Uint8Array(await res.arrayBuffer()), PNG);
+    const second = await fetch(pb.files.getURL(rec, rec.files[1], { download: true }));
+    assert.equal(await second.text(), 'second');
+    assert.match(second.headers.get('content-disposition'), /^attachment; filename="two_/);
+
+    // files+ appends, files- removes
+    const more = await pb.collection('posts').update(rec.id, {
+      'files+': new File(['third'], 'three.txt'),
+    });
+    assert.equal(more.files.length, 3);
+    const less = await pb.collection('posts').update(rec.id, { 'files-': [rec.files[0]] });
+    assert.deepEqual(less.files, more.files.slice(1));
+    const gone = await fetch(pb.files.getURL(rec, rec.files[0]));
+    assert.equal(gone.status, 404);
+  });
+
+  test('a protected file needs a file token the view rule lets in', async () => {
+    const pb = client();
+    const rec = await pb.collection('posts').create({
+      title: 'secret',
+      secret: new File(['classified'], 'secret.txt'),
+    });
+    const url = pb.files.getURL(rec, rec.secret);
+    assert.equal((await fetch(url)).status, 403);
+    await pb.collection('users').create({
+      email: 'sdk-files@example.com',
+      password: 'sdk files password',
+      passwordConfirm: 'sdk files password',
+    });
+    await pb.collection('users').authWithPassword('sdk-files@example.com', 'sdk files password');
+    const token = await pb.files.getToken();
+    const res = await fetch(pb.files.getURL(rec, rec.secret, { token }));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'classified');
+  });
+
+  test('a file over maxSize is refused with PocketBase\'s code', async () => {
+    const pb = client();
+    try {
+      await pb.collection('posts').create({ cover: new Blob([new Uint8Array(100001)]) });
+      assert.fail('expected a 400');
+    } catch (err) {
+      assert.ok(err instanceof ClientResponseError, `a ClientResponseError, got ${err}`);
+      assert.equal(err.status, 400, JSON.stringify(err.response));
+      assert.equal(err.response.data.cover.code, 'validation_file_size_limit');
+    }
+  });
+});
