@@ -30,6 +30,8 @@ int sh__api_status(int code, const char **message);
 void sh__api_fail(struct sh_req *r, int code);
 /* Answers status with message and data (NULL for {}); Retry-After on 503. */
 void sh__api_error(struct sh_req *r, int status, const char *message, const struct cJSON *data);
+/* Answers status with o as JSON and deletes o. */
+void sh__api_send_json(struct sh_req *r, int status, struct cJSON *o);
 /* Answers 400 message with data {field: {code, message: msg}}. */
 void sh__api_field_error(struct sh_req *r, const char *message, const char *field, const char *code,
                          const char *msg);
@@ -143,8 +145,6 @@ struct sh_schema_error;
 /* The collection as clients see it (no token secrets, the effective
  * authToken duration); a new object. */
 struct cJSON *sh__coll_shown(const struct sh_api_records *api, const struct sh_collection *c);
-/* Answers status with o as JSON and deletes o. */
-void sh__coll_send_json(struct sh_req *r, int status, struct cJSON *o);
 /* The superuser check and the snapshot the request reads (released with
  * the request); NULL after answering 401/403. */
 struct sh_catalog_snap *sh__coll_begin_or_reply(struct sh_req *r, struct sh_api_records *api);

@@ -43,15 +43,6 @@ cJSON *sh__coll_shown(const struct sh_api_records *api, const struct sh_collecti
     return o;
 }
 
-void sh__coll_send_json(struct sh_req *r, int status, cJSON *o)
-{
-    char *json = cJSON_PrintUnformatted(o);
-    SH_ASSERT(json);
-    sh_res_json(r, status, json, strlen(json));
-    cJSON_free(json);
-    cJSON_Delete(o);
-}
-
 static void drop_snap(void *p)
 {
     sh_catalog_snap_free(p);
@@ -202,7 +193,7 @@ int sh_api_collections_list(struct sh_req *r, void *ud)
         for (int64_t i = (page - 1) * per; i < total && i < page * per; i++)
             cJSON_AddItemToArray(items, sh__coll_shown(ud, list[i]));
     }
-    sh__coll_send_json(r, 200, env);
+    sh__api_send_json(r, 200, env);
     return SH_HANDLED;
 }
 
@@ -211,7 +202,7 @@ int sh_api_collections_view(struct sh_req *r, void *ud)
     struct sh_catalog_snap *s = sh__coll_begin_or_reply(r, ud);
     const struct sh_collection *c = s ? sh__coll_target_or_reply(r, s) : NULL;
     if (c)
-        sh__coll_send_json(r, 200, sh__coll_shown(ud, c));
+        sh__api_send_json(r, 200, sh__coll_shown(ud, c));
     return SH_HANDLED;
 }
 
@@ -261,7 +252,7 @@ static int change_answer(struct sh__api_job *job, struct sh_req *r, int rc)
         const struct sh_collection *c = sh_catalog_find(x->api->catalog, x->id);
         if (!c)
             return SH_EINTERNAL;
-        sh__coll_send_json(r, 200, sh__coll_shown(x->api, c));
+        sh__api_send_json(r, 200, sh__coll_shown(x->api, c));
     } else if (rc == SH_EINVAL && x->err.message[0]) {
         sh__coll_schema_error(r, fail_message(x), &x->err);
     } else if (rc == SH_ECONFLICT) { /* the name is another collection's */

@@ -232,7 +232,7 @@ int sh_api_collections_scaffolds(struct sh_req *r, void *ud)
         cJSON_AddNullToObject(v, rules[i]);
     cJSON_AddStringToObject(v, "viewQuery", "");
     cJSON_AddItemToObject(o, "view", v);
-    sh__coll_send_json(r, 200, o);
+    sh__api_send_json(r, 200, o);
     return SH_HANDLED;
 }
 
@@ -240,7 +240,7 @@ int sh_api_collections_oauth2_providers(struct sh_req *r, void *ud)
 {
     if (!sh__coll_begin_or_reply(r, ud))
         return SH_HANDLED;
-    sh__coll_send_json(r, 200, cJSON_CreateArray());
+    sh__api_send_json(r, 200, cJSON_CreateArray());
     return SH_HANDLED;
 }
 
@@ -272,7 +272,7 @@ int sh_api_collections_dry_run_view(struct sh_req *r, void *ud)
     sh_collection_free(c);
     cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(""));
     cJSON_ReplaceItemInObjectCaseSensitive(o, "name", cJSON_CreateString(""));
-    sh__coll_send_json(r, 200, o);
+    sh__api_send_json(r, 200, o);
     return SH_HANDLED;
 }
 

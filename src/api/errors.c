@@ -76,3 +76,12 @@ void sh__api_field_error(struct sh_req *r, const char *message, const char *fiel
     sh__api_error(r, 400, message, d);
     cJSON_Delete(d);
 }
+
+void sh__api_send_json(struct sh_req *r, int status, cJSON *o)
+{
+    char *json = cJSON_PrintUnformatted(o);
+    SH_ASSERT(json);
+    sh_res_json(r, status, json, strlen(json));
+    cJSON_free(json);
+    cJSON_Delete(o);
+}

@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api_int.h"
 #include "auth_int.h"
 #include "ops_int.h"
 #include "stagehand/api.h"
@@ -231,11 +232,7 @@ static int backups_list(struct sh_req *r, void *ud)
         cJSON_AddItemToArray(arr, o);
     }
     free(list);
-    char *json = cJSON_PrintUnformatted(arr);
-    SH_ASSERT(json);
-    sh_res_json(r, 200, json, strlen(json));
-    cJSON_free(json);
-    cJSON_Delete(arr);
+    sh__api_send_json(r, 200, arr);
     return SH_HANDLED;
 }
 

@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api_int.h"
 #include "auth_int.h"
 #include "ops_int.h"
 #include "stagehand/api.h"
@@ -203,11 +204,7 @@ static int crons_list(struct sh_req *r, void *ud)
         cJSON_AddStringToObject(o, "expression", c->jobs[i].expr);
         cJSON_AddItemToArray(arr, o);
     }
-    char *json = cJSON_PrintUnformatted(arr);
-    SH_ASSERT(json);
-    sh_res_json(r, 200, json, strlen(json));
-    cJSON_free(json);
-    cJSON_Delete(arr);
+    sh__api_send_json(r, 200, arr);
     return SH_HANDLED;
 }
 

@@ -30,6 +30,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api_int.h"
 #include "auth_int.h"
 #include "ops_int.h"
 #include "stagehand/api.h"
@@ -462,11 +463,7 @@ static void send_masked(struct sh_api_settings *s, struct sh_req *r)
     if (sh_config_is_set(s->cfg, "batch-max-requests") ||
         sh_config_is_set(s->cfg, "batch-timeout") || sh_config_is_set(s->cfg, "batch-max-body"))
         cJSON_AddStringToObject(by, "batch", "--batch-*");
-    char *json = cJSON_PrintUnformatted(o);
-    SH_ASSERT(json);
-    sh_res_json(r, 200, json, strlen(json));
-    cJSON_free(json);
-    cJSON_Delete(o);
+    sh__api_send_json(r, 200, o);
 }
 
 static int settings_get(struct sh_req *r, void *ud)

@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "api_int.h"
 #include "auth_int.h"
 #include "ops_int.h"
 #include "stagehand/api.h"
@@ -174,11 +175,7 @@ static void send_result(struct sh_req *r, cJSON *res, int64_t t0, int64_t affect
     while ((c = res->child) != NULL)
         cJSON_AddItemToObject(out, c->string, cJSON_DetachItemViaPointer(res, c));
     cJSON_Delete(res);
-    char *json = cJSON_PrintUnformatted(out);
-    SH_ASSERT(json);
-    sh_res_json(r, 200, json, strlen(json));
-    cJSON_free(json);
-    cJSON_Delete(out);
+    sh__api_send_json(r, 200, out);
 }
 
 static void sql_error(struct sh_req *r, const char *msg)
