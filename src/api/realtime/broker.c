@@ -345,7 +345,9 @@ void sh__rt_client_gather(struct sh__rt_client *cl, const char *payload, size_t 
     if (cl->closing)
         return;
     size_t add = 3 + SH__RT_ID_LEN + len;
-    if (sh_sse_queued(cl->req) + cl->pend.len + add > rt->cfg->realtime_queue) {
+    if (!cl->dirty) /* the stream's state once per write, not once per event */
+        cl->pend_base = sh_sse_queued(cl->req);
+    if (cl->pend_base + cl->pend.len + add > rt->cfg->realtime_queue) {
         undirty(cl);
         drop_behind(cl);
         sh_sse_close_now(cl->req);

@@ -88,6 +88,8 @@ struct sh__rt_client {
      * per turn however many events it got (empty, unallocated, between
      * turns). */
     struct sh_buf pend;
+    size_t pend_base;                 /* the stream's unwritten bytes when pend began (they only
+                                       * shrink meanwhile; the flush's send checks exactly) */
     struct sh__rt_client *dirty_next; /* in rt->dirty while pend holds bytes */
     bool dirty;
     bool closing;
