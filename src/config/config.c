@@ -151,7 +151,7 @@ static const struct opt opts[] = {
     {"realtime-heartbeat", "STAGEHAND_REALTIME_HEARTBEAT", OPT_DURATION, F(realtime_heartbeat),
      "a comment line on a quiet realtime stream this often, for proxies"},
     {"realtime-coalesce", "STAGEHAND_REALTIME_COALESCE", OPT_DURATION0, F(realtime_coalesce),
-     "a realtime stream written this recently gets its next events together this much later (0: off)"},
+     "events for a realtime stream this soon after its last ones wait, then leave in one write"},
     {"realtime-queue", "STAGEHAND_REALTIME_QUEUE", OPT_SIZE, F(realtime_queue),
      "unwritten bytes per realtime stream; a client further behind is disconnected"},
     {"realtime-max-subscriptions", "STAGEHAND_REALTIME_MAX_SUBSCRIPTIONS", OPT_COUNT,
