@@ -108,6 +108,8 @@ struct sh_config {
     uint64_t realtime_idle;              /* ms without a message before a stream closes */
     uint64_t realtime_heartbeat;         /* ms between comment lines on a quiet stream */
     uint64_t realtime_queue;             /* unwritten bytes per stream before it is dropped */
+    uint64_t realtime_coalesce;          /* ms: a stream written this recently gets its next events
+                                          * in one write this much later; 0 = every turn */
     unsigned realtime_max_subscriptions; /* topics one client may hold (400 beyond) */
     unsigned realtime_max_topic;         /* characters of one topic (400 beyond) */
     unsigned realtime_max_clients;       /* open streams; beyond it GET answers 503 */

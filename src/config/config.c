@@ -20,6 +20,7 @@ enum opt_kind {
     OPT_COUNT,
     OPT_COUNT0, /* a count where 0 means off */
     OPT_DURATION,
+    OPT_DURATION0, /* a duration where 0 means off */
     OPT_SYNC,
     OPT_RATE,
     OPT_BOOL, /* a flag without a value (--x, or --x=true|false); 1|0|true|false in the variable */
@@ -149,6 +150,8 @@ static const struct opt opts[] = {
      "a realtime stream without a message for this long closes (the SDK reconnects)"},
     {"realtime-heartbeat", "STAGEHAND_REALTIME_HEARTBEAT", OPT_DURATION, F(realtime_heartbeat),
      "a comment line on a quiet realtime stream this often, for proxies"},
+    {"realtime-coalesce", "STAGEHAND_REALTIME_COALESCE", OPT_DURATION0, F(realtime_coalesce),
+     "events for a realtime stream this soon after its last ones wait, then leave in one write"},
     {"realtime-queue", "STAGEHAND_REALTIME_QUEUE", OPT_SIZE, F(realtime_queue),
      "unwritten bytes per realtime stream; a client further behind is disconnected"},
     {"realtime-max-subscriptions", "STAGEHAND_REALTIME_MAX_SUBSCRIPTIONS", OPT_COUNT,
@@ -269,6 +272,7 @@ void sh_config_init(struct sh_config *c)
     c->max_filename = 1024;
     c->realtime_idle = 5 * 60000;
     c->realtime_heartbeat = 30000;
+    c->realtime_coalesce = 50;
     c->realtime_queue = 256 * 1024;
     c->realtime_max_subscriptions = 1000;
     c->realtime_max_topic = 2500;
@@ -430,6 +434,10 @@ static int apply_value(struct sh_config *c, const struct opt *o, const char *val
         return set_number(field, o->width, v);
     case OPT_DURATION:
         if (sh_config_parse_duration(val, &v) || v == 0)
+            return -1;
+        return set_number(field, o->width, v);
+    case OPT_DURATION0:
+        if (sh_config_parse_duration(val, &v))
             return -1;
         return set_number(field, o->width, v);
     case OPT_SYNC:

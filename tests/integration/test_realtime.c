@@ -473,6 +473,39 @@ static void test_slow_consumer_dropped(void **state)
     assert_true(slow->c->eof); /* and its stream ended */
 }
 
+/* --realtime-coalesce: a lone event leaves at once; events that follow it
+ * within the window wait for its end and leave together, in order. */
+static void test_coalesce_window(void **state)
+{
+    (void)state;
+    struct it_server *s2 = rc_server(rc_q(schema), "--realtime-coalesce", "1s", NULL);
+    assert_non_null(s2);
+    struct sse *s = sse_open_on(s2);
+    struct it_conn *c = it_conn_open_or_fail(s2);
+    assert_int_equal(subscribe_on(c, s, NULL, "[\"pub/*\"]")->status, 204);
+    const char *name;
+    int64_t t0 = it_now_ms();
+    assert_int_equal(
+        rc_reqf(c, "POST", "/api/collections/pub/records", "{\"title\":\"a\"}")->status, 200);
+    const cJSON *d = ev_parse(sse_event(s, 3000), s, &name);
+    int64_t t_a = it_now_ms();
+    assert_string_equal(rc_str(rc_get(d, "record"), "title"), "a");
+    assert_true(t_a - t0 < 800); /* the first event of a quiet stream is not held */
+    assert_int_equal(
+        rc_reqf(c, "POST", "/api/collections/pub/records", "{\"title\":\"b\"}")->status, 200);
+    assert_int_equal(
+        rc_reqf(c, "POST", "/api/collections/pub/records", "{\"title\":\"c\"}")->status, 200);
+    d = ev_parse(sse_event(s, 5000), s, &name);
+    int64_t t_b = it_now_ms();
+    assert_string_equal(rc_str(rc_get(d, "record"), "title"), "b");
+    if (t_b - t_a < 600)
+        fail_msg("the event after one just sent came %lld ms later, inside the 1 s window",
+                 (long long)(t_b - t_a));
+    /* c was held with b: in the same write */
+    d = ev_parse(sse_event(s, 200), s, &name);
+    assert_string_equal(rc_str(rc_get(d, "record"), "title"), "c");
+}
+
 static void test_stop_with_streams_open(void **state)
 {
     (void)state;
@@ -496,6 +529,7 @@ int main(void)
         it_test_each(test_pipelined_order, open_conn),
         it_test(test_heartbeat_and_idle),
         it_test(test_slow_consumer_dropped),
+        it_test(test_coalesce_window),
         it_test(test_stop_with_streams_open),
     };
     return cmocka_run_group_tests_name("realtime", tests, group_setup, it_group_teardown);

@@ -345,7 +345,9 @@ void sh__rt_client_gather(struct sh__rt_client *cl, const char *payload, size_t 
     if (cl->closing)
         return;
     size_t add = 3 + SH__RT_ID_LEN + len;
-    if (sh_sse_queued(cl->req) + cl->pend.len + add > rt->cfg->realtime_queue) {
+    if (!cl->dirty) /* the stream's state once per write, not once per event */
+        cl->pend_base = sh_sse_queued(cl->req);
+    if (cl->pend_base + cl->pend.len + add > rt->cfg->realtime_queue) {
         undirty(cl);
         drop_behind(cl);
         sh_sse_close_now(cl->req);
@@ -369,8 +371,45 @@ void sh__rt_flush(struct sh__rt *rt)
         cl->dirty = false;
         uv_buf_t b = uv_buf_init(cl->pend.data, (unsigned)cl->pend.len);
         sh__rt_client_send(cl, &b, 1, true);
+        cl->last_event = cl->last_write;
         sh_buf_deinit(&cl->pend); /* an idle stream holds no buffer */
     }
+}
+
+bool sh__rt_client_due(const struct sh__rt_client *cl)
+{
+    uint64_t w = cl->rt->cfg->realtime_coalesce;
+    return w == 0 || uv_now(cl->rt->loop) - cl->last_event >= w;
+}
+
+static void on_coalesce(uv_timer_t *t)
+{
+    sh__rt_flush(t->data);
+}
+
+void sh__rt_flush_due(struct sh__rt *rt)
+{
+    struct sh__rt_client *held = NULL;
+    while (rt->dirty) {
+        struct sh__rt_client *cl = rt->dirty;
+        rt->dirty = cl->dirty_next;
+        if (!sh__rt_client_due(cl)) {
+            cl->dirty_next = held;
+            held = cl;
+            continue;
+        }
+        cl->dirty = false;
+        uv_buf_t b = uv_buf_init(cl->pend.data, (unsigned)cl->pend.len);
+        sh__rt_client_send(cl, &b, 1, true);
+        cl->last_event = cl->last_write;
+        sh_buf_deinit(&cl->pend);
+    }
+    rt->dirty = held;
+    /* The held ones were written less than a window ago: they are due when
+     * the timer fires (one write for all their events of the window). */
+    if (held && !uv_is_active((uv_handle_t *)&rt->coalesce) &&
+        !uv_is_closing((uv_handle_t *)&rt->coalesce))
+        uv_timer_start(&rt->coalesce, on_coalesce, rt->cfg->realtime_coalesce, 0);
 }
 
 static void new_id(char out[SH__RT_ID_LEN + 1])
@@ -577,6 +616,9 @@ struct sh__rt *sh__rt_new(struct sh_api_records *api)
     uv_unref((uv_handle_t *)&rt->sweep);
     uv_idle_init(rt->loop, &rt->pump);
     rt->pump.data = rt;
+    uv_timer_init(rt->loop, &rt->coalesce);
+    rt->coalesce.data = rt;
+    uv_unref((uv_handle_t *)&rt->coalesce);
     rt->handles_open = true;
     return rt;
 }

@@ -12,7 +12,11 @@
  * gathered per member, and each member's gathered events of the turn leave
  * in one write (a commit's wave of events costs one write per client, not
  * one per event; the last event of the queue is written directly to a
- * member with nothing gathered, without a copy). Work is bounded per loop turn (TURN_BUDGET_NS): a
+ * member with nothing gathered, without a copy). A client written less than
+ * --realtime-coalesce ago keeps what it gathered until the window's timer
+ * (broker.c, sh__rt_flush_due): a lone event leaves at once, a stream of
+ * them costs one write per client per window, not one per loop turn.
+ * Work is bounded per loop turn (TURN_BUDGET_NS): a
  * large fan-out goes on in the next turns (an idle handle) instead of stalling the loop, and events
  * behind it wait, so order is kept.
  */
@@ -236,7 +240,7 @@ static bool write_members(struct sh__rt *rt, struct sh__rt_group *g, uint64_t st
     while (g->cursor < g->n) {
         struct sh__rt_client *cl = g->members[g->cursor]->client;
         g->cursor++;
-        if (last && !cl->dirty) {
+        if (last && !cl->dirty && sh__rt_client_due(cl)) {
             /* nothing gathered for it and no event behind this one: write
              * now, without a copy (one large fan-out) */
             char head[3 + SH__RT_ID_LEN];
@@ -245,6 +249,7 @@ static bool write_members(struct sh__rt *rt, struct sh__rt_group *g, uint64_t st
             uv_buf_t bufs[2] = {uv_buf_init(head, sizeof(head)),
                                 uv_buf_init(rt->payload.data, (unsigned)rt->payload.len)};
             sh__rt_client_send(cl, bufs, 2, true);
+            cl->last_event = cl->last_write;
         } else {
             sh__rt_client_gather(cl, rt->payload.data, rt->payload.len);
         }
@@ -279,12 +284,12 @@ void sh__rt_pump(struct sh__rt *rt)
         rt->nevents--;
         event_free(rt, ev);
     }
-    sh__rt_flush(rt);
+    sh__rt_flush_due(rt);
     if (uv_is_active((uv_handle_t *)&rt->pump))
         uv_idle_stop(&rt->pump);
     return;
 later:
-    sh__rt_flush(rt);
+    sh__rt_flush_due(rt);
     if (!uv_is_active((uv_handle_t *)&rt->pump) && !uv_is_closing((uv_handle_t *)&rt->pump))
         uv_idle_start(&rt->pump, on_pump);
 }

@@ -83,10 +83,13 @@ struct sh__rt_client {
     unsigned nsubs;
     uint64_t last_msg;   /* loop ms of the last message (idle close) */
     uint64_t last_write; /* loop ms of the last bytes sent (heartbeat) */
+    uint64_t last_event; /* loop ms of the last change events sent (coalescing) */
     /* Events of this delivery turn not yet written: one write per client
      * per turn however many events it got (empty, unallocated, between
      * turns). */
     struct sh_buf pend;
+    size_t pend_base;                 /* the stream's unwritten bytes when pend began (they only
+                                       * shrink meanwhile; the flush's send checks exactly) */
     struct sh__rt_client *dirty_next; /* in rt->dirty while pend holds bytes */
     bool dirty;
     bool closing;
@@ -105,6 +108,7 @@ struct sh__rt {
     unsigned nclients;
     uv_timer_t sweep;
     uv_idle_t pump;
+    uv_timer_t coalesce; /* flushes what the window held back (deliver.c) */
     bool handles_open;
     struct sh_list events; /* queued, in commit order (deliver.c) */
     unsigned nevents;
@@ -128,6 +132,9 @@ int sh__rt_client_send(struct sh__rt_client *cl, const uv_buf_t *bufs, unsigned 
 void sh__rt_client_gather(struct sh__rt_client *cl, const char *payload, size_t len);
 /* Writes what every client gathered, one write each. */
 void sh__rt_flush(struct sh__rt *rt);
+/* Whether cl may get events now: --realtime-coalesce is off, or cl's last
+ * events left at least that long ago (otherwise they wait for the window). */
+bool sh__rt_client_due(const struct sh__rt_client *cl);
 /* The group entry of collection string name, or NULL. */
 struct sh__rt_coll *sh__rt_coll_find(struct sh__rt *rt, const char *name);
 void sh__rt_group_unref(struct sh__rt *rt, struct sh__rt_group *g);
@@ -160,6 +167,9 @@ void sh__rt_remote_close(struct sh__rt *rt);
 /* Delivers queued events for up to a turn's budget; the idle handle runs
  * it again while events remain. */
 void sh__rt_pump(struct sh__rt *rt);
+/* Writes what the clients due (sh__rt_client_due) gathered; the others'
+ * wait for the coalescing timer, at most --realtime-coalesce from now. */
+void sh__rt_flush_due(struct sh__rt *rt);
 /* Drops every queued event (shutdown). */
 void sh__rt_events_clear(struct sh__rt *rt);
 

@@ -140,6 +140,30 @@ static void test_config_durations_and_sizes(void **state)
     assert_int_equal(sh_config_parse_size("1T", &v), -1);
 }
 
+/* --realtime-coalesce: a duration (default 50 ms) where 0 turns it off. */
+static void test_config_realtime_coalesce(void **state)
+{
+    (void)state;
+    struct sh_config c;
+    char err[256];
+    const char *none[] = {NULL};
+    assert_int_equal(parse(&c, none, NULL, err), 0);
+    assert_int_equal(c.realtime_coalesce, 50);
+    sh_config_deinit(&c);
+    const char *off[] = {"--realtime-coalesce", "0", NULL};
+    assert_int_equal(parse(&c, off, NULL, err), 0);
+    assert_int_equal(c.realtime_coalesce, 0);
+    sh_config_deinit(&c);
+    const char *env[] = {"STAGEHAND_REALTIME_COALESCE=50ms", NULL};
+    assert_int_equal(parse(&c, none, env, err), 0);
+    assert_int_equal(c.realtime_coalesce, 50);
+    sh_config_deinit(&c);
+    const char *bad[] = {"--realtime-coalesce", "-5ms", NULL};
+    assert_int_equal(parse(&c, bad, NULL, err), -1);
+    assert_non_null(strstr(err, "--realtime-coalesce"));
+    sh_config_deinit(&c);
+}
+
 /* The storage flags: --init-empty takes no value (or =true/false), the WAL
  * bound is a size, the lock wait a duration; each has its variable. */
 static void test_config_storage_flags(void **state)
@@ -224,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_config_errors_name_the_flag),
         cmocka_unit_test(test_config_durations_and_sizes),
         cmocka_unit_test(test_config_storage_flags),
+        cmocka_unit_test(test_config_realtime_coalesce),
         cmocka_unit_test(test_config_json_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
