@@ -140,7 +140,7 @@ static void test_config_durations_and_sizes(void **state)
     assert_int_equal(sh_config_parse_size("1T", &v), -1);
 }
 
-/* --realtime-coalesce: a duration (default 50 ms) where 0 turns it off. */
+/* --realtime-coalesce: a duration (default 0: off) where 0 turns it off. */
 static void test_config_realtime_coalesce(void **state)
 {
     (void)state;
@@ -148,7 +148,7 @@ static void test_config_realtime_coalesce(void **state)
     char err[256];
     const char *none[] = {NULL};
     assert_int_equal(parse(&c, none, NULL, err), 0);
-    assert_int_equal(c.realtime_coalesce, 50);
+    assert_int_equal(c.realtime_coalesce, 0);
     sh_config_deinit(&c);
     const char *off[] = {"--realtime-coalesce", "0", NULL};
     assert_int_equal(parse(&c, off, NULL, err), 0);
