@@ -267,6 +267,19 @@ const struct sh_filter_field *sh__find_field(const struct sh_filter_schema *s, c
 /* Resolves an operand into *out (initialised here; deinit it after success).
  * Returns 0 or SH_EINVAL with c->err filled. */
 int sh__resolve(struct sh__compiler *c, const struct sh__opnd *o, struct sh__val *out);
+/* operand.c's pieces that resolve.c (the request's operands) shares: a field
+ * path of schema s (start: a bound first segment instead of its column), a
+ * request JSON value as an operand, a dotted walk into request JSON, and the
+ * path error. */
+struct cJSON;
+int sh__resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s,
+                     const struct sh_filter_sql *start, const char *prefix, const char *path,
+                     enum sh__mod mod, size_t off, struct sh__val *out);
+void sh__set_json(struct sh__compiler *c, const struct cJSON *item, enum sh__mod mod,
+                  struct sh__val *out);
+const struct cJSON *sh__json_walk(const struct cJSON *item, const char *path);
+int sh__path_fail(struct sh__compiler *c, const char *prefix, const char *path, size_t upto,
+                  const char *why, size_t off);
 
 /* Resolves o (a SH_MACRO_COLLECTION operand) against the shared join of its
  * alias when joined (the `?op` form inside the join scope), else against a
