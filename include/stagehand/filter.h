@@ -198,8 +198,10 @@ struct sh_filter_rename {
  * path segment through relations (`post.title`), either part of a
  * back-relation (`posts_via_author`), `@collection.posts.title`. Strings,
  * comments, @request.* paths and other names stay as written. *out is NULL
- * when nothing changes, else newly allocated (free()). Returns 0, or
- * SH_EINVAL when text does not parse (nothing rewritten). */
+ * when nothing changes, else newly allocated (free()). Returns 0,
+ * SH_EINVAL when text does not parse, or SH_ETOOBIG when the rewritten text
+ * would pass SH_FILTER_MAX_LEN (then the rename that asked for it cannot keep
+ * the rule, and is refused by its caller); nothing rewritten on an error. */
 int sh_filter_rename(const char *text, const struct sh_filter_schema *s,
                      const struct sh_filter_rename *rn, char **out);
 

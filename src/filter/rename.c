@@ -167,6 +167,11 @@ int sh_filter_rename(const char *text, const struct sh_filter_schema *s,
         memcpy(o + k, text + at, len - at);
         k += len - at;
         o[k] = '\0';
+        if (k > SH_FILTER_MAX_LEN) { /* longer names pushed it past what parses */
+            free(o);
+            free(w->edits);
+            return SH_ETOOBIG;
+        }
         if (strcmp(o, text) == 0)
             free(o);
         else
