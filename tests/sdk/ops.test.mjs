@@ -6,11 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import PocketBase, { ClientResponseError } from 'pocketbase';
+import PocketBase from 'pocketbase';
 
 import { request } from 'node:http';
 
 import { bin, nginx, startServer } from './server.mjs';
+import { rejects } from './expect.mjs';
 
 const schema = [
   {
@@ -31,17 +32,6 @@ function client() {
   const pb = new PocketBase(server.url);
   pb.autoCancellation(false);
   return pb;
-}
-
-async function rejects(promise, status) {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ClientResponseError, `a ClientResponseError, got ${err}`);
-    assert.equal(err.status, status, JSON.stringify(err.response));
-    return err;
-  }
-  assert.fail(`expected a ${status}`);
 }
 
 async function superuser() {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import PocketBase, { ClientResponseError } from 'pocketbase';
 
 import { importSchema, startServer } from './server.mjs';
+import { rejects } from './expect.mjs';
 
 const open = { listRule: '', viewRule: '', createRule: '', updateRule: '', deleteRule: '' };
 
@@ -57,17 +58,6 @@ after(async () => {
   server.cleanup();
   assert.equal(code, 0, 'the server exits cleanly on SIGTERM');
 });
-
-async function rejects(promise, status) {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ClientResponseError, `a ClientResponseError, got ${err}`);
-    assert.equal(err.status, status, JSON.stringify(err.response));
-    return err;
-  }
-  assert.fail(`expected a ${status}`);
-}
 
 describe('records through the SDK', () => {
   let author;
