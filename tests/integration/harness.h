@@ -33,10 +33,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IT_MS_START 15000 /* how long a server may take to print its address */
-#define IT_MS_IO    5000  /* default bound for one network wait */
-#define IT_MS_STOP  15000 /* bound for a drain (longer than the default --drain-timeout) */
-#define IT_MS_CLI   30000 /* bound for one run of the CLI */
+int it_slowdown(void);
+/* The harness's bounds, each times it_slowdown() (below). */
+#define IT_MS_START ((int)(15000 * it_slowdown())) /* a server printing its address */
+#define IT_MS_IO    ((int)(5000 * it_slowdown()))  /* one network wait */
+#define IT_MS_STOP  ((int)(15000 * it_slowdown())) /* a drain (> the default --drain-timeout) */
+#define IT_MS_CLI   ((int)(30000 * it_slowdown())) /* one run of the CLI */
 
 /* ---- scopes (harness_scope.c) ---- */
 
@@ -66,6 +68,15 @@ char *it_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Milliseconds of a monotonic clock. */
 int64_t it_now_ms(void);
+/* How many times slower than a plain sanitizer build this test binary and the
+ * server it starts run: 5 under ThreadSanitizer, 1 otherwise; the variable
+ * STAGEHAND_TEST_SLOWDOWN (a positive integer) overrides. Upper bounds on
+ * elapsed time, and the short timeouts a test gives the server so that it can
+ * wait for them, are multiplied by it (IT_SLOW); lower bounds are not. */
+int it_slowdown(void);
+#define IT_SLOW(ms) ((int64_t)(ms)*it_slowdown())
+/* "<IT_SLOW(ms)>ms" in scope memory, for a server flag. */
+char *it_slow_flag(int64_t ms);
 /* Prints a diagnostic line ("# ...") on stdout, next to cmocka's output. */
 void it_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

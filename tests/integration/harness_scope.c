@@ -192,6 +192,34 @@ int64_t it_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define IT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IT_TSAN 1
+#endif
+#endif
+
+int it_slowdown(void)
+{
+    static int factor;
+    if (factor == 0) {
+        const char *v = getenv("STAGEHAND_TEST_SLOWDOWN");
+        int n = v ? atoi(v) : 0;
+#ifdef IT_TSAN
+        factor = n > 0 ? n : 5;
+#else
+        factor = n > 0 ? n : 1;
+#endif
+    }
+    return factor;
+}
+
+char *it_slow_flag(int64_t ms)
+{
+    return it_sprintf("%lldms", (long long)IT_SLOW(ms));
+}
+
 int it_left_ms(long long deadline)
 {
     long long d = deadline - it_now_ms();

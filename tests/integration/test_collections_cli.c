@@ -257,7 +257,7 @@ static void test_cli_migration_live(void **state)
         struct rc_resp *r = rc_req(c, "GET", "/api/collections/later/records", NULL);
         if (r->status == 404)
             break;
-        assert_true(it_now_ms() - t1 < 3000);
+        assert_true(it_now_ms() - t1 < IT_SLOW(3000));
         poll(NULL, 0, 20);
     }
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);

@@ -32,7 +32,7 @@ static void expect_reject_and_close(struct it_conn *c, int status)
     const char *conn = it_resp_header(r, "Connection");
     assert_non_null(conn);
     assert_string_equal(conn, "close");
-    int closed = it_conn_closed(c, 2000);
+    int closed = it_conn_closed(c, (int)IT_SLOW(2000));
     if (closed != 1)
         fail_msg("connection %s after %d", closed == 0 ? "still open" : "sent more bytes", status);
 }
@@ -213,7 +213,7 @@ static void test_limits_max_connections(void **state)
 
     struct it_conn *c3 = it_conn_open_or_fail(s); /* the kernel completes the handshake */
     it_conn_sends(c3, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n");
-    int closed = it_conn_closed(c3, 2000);
+    int closed = it_conn_closed(c3, (int)IT_SLOW(2000));
     if (closed != 1)
         fail_msg("third connection %s", closed == 0 ? "still open" : "was answered");
 
@@ -227,7 +227,7 @@ static void test_limits_max_connections(void **state)
         it_conn_sends(c1, "GET /api/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
         IT_OK);
     expect_ok_status(c1, 200);
-    assert_int_equal(it_conn_closed(c1, 2000), 1);
+    assert_int_equal(it_conn_closed(c1, (int)IT_SLOW(2000)), 1);
 
     struct it_conn *c4 = it_conn_open_or_fail(s);
     assert_int_equal(it_conn_sends(c4, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
@@ -241,11 +241,12 @@ static void test_limits_max_connections(void **state)
 /* ---- timeouts ---- */
 
 /* Slowloris: part of a head, then one byte every 50 ms. The head deadline
- * (300 ms) is not moved by the trickle: 408 and close. */
+ * (300 ms, times it_slowdown()) is not moved by the trickle: 408 and close. */
 static void test_limits_slowloris_408(void **state)
 {
     (void)state;
-    struct it_server *s = it_server_start("--head-timeout", "300ms", NULL);
+    int64_t deadline = IT_SLOW(300);
+    struct it_server *s = it_server_start("--head-timeout", it_slow_flag(300), NULL);
     assert_non_null(s);
     struct it_conn *c = it_conn_open_or_fail(s);
     it_conn_nodelay(c);
@@ -253,7 +254,7 @@ static void test_limits_slowloris_408(void **state)
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\nX-Slow: "), IT_OK);
     int sent = 0;
     struct it_resp *r = NULL;
-    while (it_now_ms() - t0 < 2000) {
+    while (it_now_ms() - t0 < 7 * deadline) {
         if (it_conn_fill(c, 50) > 0 || c->eof)
             break;
         if (it_conn_send(c, "a", 1, IT_MS_IO) != IT_OK)
@@ -265,10 +266,11 @@ static void test_limits_slowloris_408(void **state)
     if (!r)
         fail_msg("no 408 after %lld ms (%d bytes trickled)", (long long)elapsed, sent);
     assert_int_equal(it_resp_check_error(r, 408), 0);
-    if (elapsed < 250 || elapsed > 1500)
-        fail_msg("408 after %lld ms; the head deadline is 300 ms", (long long)elapsed);
+    if (elapsed < deadline - 50 || elapsed > 5 * deadline)
+        fail_msg("408 after %lld ms; the head deadline is %lld ms", (long long)elapsed,
+                 (long long)deadline);
     assert_true(sent >= 3); /* bytes really kept arriving */
-    assert_int_equal(it_conn_closed(c, 2000), 1);
+    assert_int_equal(it_conn_closed(c, (int)IT_SLOW(2000)), 1);
     stop_clean(s);
 }
 
@@ -276,7 +278,8 @@ static void test_limits_slowloris_408(void **state)
 static void test_limits_body_timeout_408(void **state)
 {
     (void)state;
-    struct it_server *s = it_server_start("--body-timeout", "300ms", NULL);
+    int64_t deadline = IT_SLOW(300);
+    struct it_server *s = it_server_start("--body-timeout", it_slow_flag(300), NULL);
     assert_non_null(s);
     struct it_conn *c = it_conn_open_or_fail(s);
     it_conn_nodelay(c);
@@ -285,7 +288,7 @@ static void test_limits_body_timeout_408(void **state)
                      IT_OK);
     int64_t t0 = it_now_ms();
     int sent = 0;
-    while (it_now_ms() - t0 < 2000 && sent < 100) {
+    while (it_now_ms() - t0 < 7 * deadline && sent < 100) {
         if (it_conn_fill(c, 50) > 0 || c->eof)
             break;
         if (it_conn_send(c, "b", 1, IT_MS_IO) != IT_OK)
@@ -297,17 +300,20 @@ static void test_limits_body_timeout_408(void **state)
     if (!r)
         fail_msg("no 408 after %lld ms (%d body bytes trickled)", (long long)elapsed, sent);
     assert_int_equal(it_resp_check_error(r, 408), 0);
-    if (elapsed < 250 || elapsed > 1500)
-        fail_msg("408 after %lld ms; the body deadline is 300 ms", (long long)elapsed);
-    assert_int_equal(it_conn_closed(c, 2000), 1);
+    if (elapsed < deadline - 50 || elapsed > 5 * deadline)
+        fail_msg("408 after %lld ms; the body deadline is %lld ms", (long long)elapsed,
+                 (long long)deadline);
+    assert_int_equal(it_conn_closed(c, (int)IT_SLOW(2000)), 1);
     stop_clean(s);
 }
 
-/* An idle keep-alive connection is closed after --idle-timeout. */
+/* An idle keep-alive connection is closed after --idle-timeout (300 ms, times
+ * it_slowdown()). */
 static void test_limits_idle_timeout(void **state)
 {
     (void)state;
-    struct it_server *s = it_server_start("--idle-timeout", "300ms", NULL);
+    int64_t idle = IT_SLOW(300);
+    struct it_server *s = it_server_start("--idle-timeout", it_slow_flag(300), NULL);
     assert_non_null(s);
     struct it_conn *c = it_conn_open_or_fail(s);
     /* the clock starts before the request: the server's idle timer starts
@@ -315,20 +321,21 @@ static void test_limits_idle_timeout(void **state)
     int64_t t0 = it_now_ms();
     assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
     expect_ok_status(c, 200);
-    assert_int_equal(it_conn_closed(c, 3000), 1);
+    assert_int_equal(it_conn_closed(c, (int)(10 * idle)), 1);
     int64_t elapsed = it_now_ms() - t0;
-    if (elapsed < 290 || elapsed > 2000)
-        fail_msg("idle connection closed after %lld ms; --idle-timeout is 300 ms",
-                 (long long)elapsed);
-    /* Activity before the deadline keeps it open: requests every 100 ms for
-     * 600 ms, then it closes 300 ms after the last. */
+    if (elapsed < idle - 10 || elapsed > 7 * idle)
+        fail_msg("idle connection closed after %lld ms; --idle-timeout is %lld ms",
+                 (long long)elapsed, (long long)idle);
+    /* Activity before the deadline keeps it open: a request every third of
+     * the timeout for twice the timeout, then it closes one timeout after the
+     * last. */
     c = it_conn_open_or_fail(s);
     for (int i = 0; i < 6; i++) {
         assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
         expect_ok_status(c, 200);
-        assert_int_equal(it_conn_closed(c, 100), 0);
+        assert_int_equal(it_conn_closed(c, (int)(idle / 3)), 0);
     }
-    assert_int_equal(it_conn_closed(c, 2000), 1);
+    assert_int_equal(it_conn_closed(c, (int)(7 * idle)), 1);
     stop_clean(s);
 }
 
@@ -374,13 +381,13 @@ static struct it_conn *idle_conn(struct it_server *s)
 static void test_limits_shutdown_inflight(void **state)
 {
     (void)state;
-    struct it_server *s = it_server_start("--drain-timeout", "10s", NULL);
+    struct it_server *s = it_server_start("--drain-timeout", "60s", NULL);
     assert_non_null(s);
     struct it_conn *busy = request_in_flight(s, "in-flight");
     struct it_conn *idle = idle_conn(s);
 
     assert_int_equal(it_server_signal(s, SIGTERM), 0);
-    assert_int_equal(it_conn_closed(idle, 2000), 1);
+    assert_int_equal(it_conn_closed(idle, (int)IT_SLOW(2000)), 1);
     int fd = it_connect(s->host, s->port, 1000);
     if (fd >= 0) {
         close(fd);
@@ -398,8 +405,8 @@ static void test_limits_shutdown_inflight(void **state)
     assert_int_equal(it_resp_check_error(r, 404), 0);
     assert_string_equal(it_resp_header(r, "X-Request-Id"), "in-flight");
     assert_string_equal(it_resp_header(r, "Connection"), "close");
-    assert_int_equal(it_conn_closed(busy, 2000), 1);
-    assert_int_equal(it_server_wait(s, 2000), 0);
+    assert_int_equal(it_conn_closed(busy, (int)IT_SLOW(2000)), 1);
+    assert_int_equal(it_server_wait(s, (int)IT_SLOW(2000)), 0);
     char *log = it_server_log(s);
     assert_int_equal(it_log_count(log, "mod=access", "rid=in-flight", "status=404", NULL), 1);
 }
@@ -410,21 +417,22 @@ static void test_limits_shutdown_inflight(void **state)
  *
  * Regression test; the bug it caught (now fixed): same cause as above; when the last
  * connection closes, on_free sees nconns == 0 and on_drained never runs, so
- * the server idles until the 10 s drain deadline.
+ * the server idles until the drain deadline.
  */
 static void test_limits_shutdown_prompt(void **state)
 {
     (void)state;
-    struct it_server *s = it_server_start("--drain-timeout", "10s", NULL);
+    struct it_server *s = it_server_start("--drain-timeout", "60s", NULL);
     assert_non_null(s);
     struct it_conn *idle = idle_conn(s);
     assert_int_equal(it_server_signal(s, SIGTERM), 0);
-    assert_int_equal(it_conn_closed(idle, 2000), 1);
-    int st = it_server_wait(s, 2000);
+    assert_int_equal(it_conn_closed(idle, (int)IT_SLOW(2000)), 1);
+    int st = it_server_wait(s, (int)IT_SLOW(2000));
     if (st < 0)
-        fail_msg("regression: still running 2 s after SIGTERM closed its only "
-                 "connection (it waits for the 10 s drain deadline; server.c on_free "
-                 "tests nconns == 1 after net unlinked it)");
+        fail_msg("regression: still running %lld ms after SIGTERM closed its only "
+                 "connection (it waits for the 60 s drain deadline; server.c on_free "
+                 "tests nconns == 1 after net unlinked it)",
+                 (long long)IT_SLOW(2000));
     assert_int_equal(st, 0);
 }
 
@@ -432,9 +440,9 @@ static void test_limits_shutdown_prompt(void **state)
 static void test_limits_shutdown_no_connections(void **state)
 {
     (void)state;
-    struct it_server *s = it_server_start("--drain-timeout", "10s", NULL);
+    struct it_server *s = it_server_start("--drain-timeout", "60s", NULL);
     assert_non_null(s);
-    assert_int_equal(it_server_stop(s, 2000), 0);
+    assert_int_equal(it_server_stop(s, (int)IT_SLOW(2000)), 0);
     char *log = it_server_log(s);
     assert_int_equal(it_log_count(log, "mod=main", "draining", NULL), 1);
 }
@@ -448,16 +456,16 @@ static void test_limits_second_sigterm(void **state)
     struct it_conn *busy = request_in_flight(s, "never-finished");
     assert_int_equal(it_server_signal(s, SIGTERM), 0);
     /* The first signal was handled (the drain waits for busy). */
-    assert_true(it_server_wait_log(s, "draining", 2000));
+    assert_true(it_server_wait_log(s, "draining", (int)IT_SLOW(2000)));
     assert_true(it_server_alive(s));
     int64_t t0 = it_now_ms();
     assert_int_equal(it_server_signal(s, SIGTERM), 0);
-    int st = it_server_wait(s, 1000);
+    int st = it_server_wait(s, (int)IT_SLOW(1000));
     if (st < 0)
-        fail_msg("still running 1 s after the second SIGTERM");
+        fail_msg("still running %lld ms after the second SIGTERM", (long long)IT_SLOW(1000));
     assert_true(st > 0 && st < 128); /* an exit with an error code, not a crash */
-    assert_true(it_now_ms() - t0 < 1000);
-    assert_int_equal(it_conn_closed(busy, 1000), 1);
+    assert_true(it_now_ms() - t0 < IT_SLOW(1000));
+    assert_int_equal(it_conn_closed(busy, (int)IT_SLOW(1000)), 1);
 }
 
 /* ---- protocol errors ---- */

@@ -432,7 +432,7 @@ static void test_heartbeat_and_idle(void **state)
         ;
     int64_t took = it_now_ms() - t0;
     assert_true(s->c->eof);
-    assert_true(took >= 1300 && took < 4500);
+    assert_true(took >= 1300 && took < IT_SLOW(4500));
 }
 
 static void test_slow_consumer_dropped(void **state)
@@ -490,7 +490,7 @@ static void test_coalesce_window(void **state)
     const cJSON *d = ev_parse(sse_event(s, 3000), s, &name);
     int64_t t_a = it_now_ms();
     assert_string_equal(rc_str(rc_get(d, "record"), "title"), "a");
-    assert_true(t_a - t0 < 800); /* the first event of a quiet stream is not held */
+    assert_true(t_a - t0 < IT_SLOW(800)); /* the first event of a quiet stream is not held */
     assert_int_equal(
         rc_reqf(c, "POST", "/api/collections/pub/records", "{\"title\":\"b\"}")->status, 200);
     assert_int_equal(
@@ -515,7 +515,7 @@ static void test_stop_with_streams_open(void **state)
     (void)b;
     int64_t t0 = it_now_ms();
     assert_int_equal(it_server_stop(s2, 5000), 0); /* exits 0, well before the drain deadline */
-    assert_true(it_now_ms() - t0 < 4000);
+    assert_true(it_now_ms() - t0 < IT_SLOW(4000));
     assert_int_equal(it_conn_read_to_eof(a->c, 1000), IT_OK);
 }
 

@@ -670,7 +670,7 @@ static void test_fd_limit_logged_and_recovers(void **state)
         it_conn_abort(c[k]);
     usleep(200000);
     for (int i = 0; i < 5; i++)
-        assert_true(health_ms(s) < 5000);
+        assert_true(health_ms(s) < IT_SLOW(5000));
     assert_int_equal(prlimit(s->pid, RLIMIT_NOFILE, &old, NULL), 0);
     assert_true(it_server_alive(s));
     assert_int_equal(it_server_stop(s, IT_MS_STOP), 0);
