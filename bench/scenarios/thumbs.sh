@@ -25,7 +25,7 @@ thumbs_schema() {
 
 scenario_run() {
     local bin=$BENCH_DIR/out/thumb_image src=$BENCH_DIR/thumb_image.c dir=$TMP/thumbs
-    local txt=$OUT/thumbs.txt env=$OUT/thumbs.env pid port i body id name urls t0 t1 c0 c1
+    local txt=$OUT/thumbs.txt env=$OUT/thumbs.env pid base i body id name urls t0 t1 c0 c1
     local ms cpu_ms tps bad hwm wrk_out rps p50 p99 size
     [[ $THUMBS_FILES =~ ^[1-9][0-9]*$ && $THUMBS_PARALLEL =~ ^[1-9][0-9]*$ ]] ||
         die "BENCH_THUMBS_FILES and BENCH_THUMBS_PARALLEL must be positive integers"
@@ -41,17 +41,17 @@ scenario_run() {
     "$STAGEHAND" collections import "$dir/schema.json" --dir "$dir/data" >/dev/null ||
         die "thumbs: schema import failed"
     spawn_stagehand thumbs "$dir" --max-upload 64M --log-level info
-    pid=${PID[thumbs]} port=${PORT[thumbs]}
+    pid=${PID[thumbs]} base=http://127.0.0.1:${PORT[thumbs]}
     : >"$txt"
     urls=$dir/urls
     : >"$urls"
     for ((i = 0; i < THUMBS_FILES; i++)); do
         body=$(curl -sS -F "img=@$dir/photo.jpg;type=image/jpeg" \
-            "http://127.0.0.1:$port/api/collections/photos/records")
+            "$base/api/collections/photos/records")
         id=$(grep -oE '"id":"[^"]+"' <<<"$body" | head -n1 | cut -d'"' -f4)
         name=$(grep -oE '"img":"[^"]+"' <<<"$body" | head -n1 | cut -d'"' -f4)
         [[ -n $id && -n $name ]] || die "thumbs: upload failed: $body"
-        echo "http://127.0.0.1:$port/api/files/photos/$id/$name?thumb=100x100" >>"$urls"
+        echo "$base/api/files/photos/$id/$name?thumb=100x100" >>"$urls"
     done
     log "thumbs: $THUMBS_FILES records with a $size-byte 4000x3000 JPEG each"
     wait_cpu_idle "$pid" 30
