@@ -6,7 +6,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-
 #include <vips/vips.h>
 
 int main(int argc, char **argv)
