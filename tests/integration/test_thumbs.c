@@ -10,7 +10,8 @@
  * quickly with the server's peak memory unchanged. A thumb is kept on disk
  * (a second request does not make it again: same inode and mtime) and
  * answers ETag/304 and Range as originals do; concurrent requests for a
- * missing thumb make it once; thumbs go with their file (replaced, record
+ * missing thumb make it once, and with the workers busy and no queue the
+ * original is served at once; thumbs go with their file (replaced, record
  * deleted) and, at start-up, with files no record holds.
  */
 #include <fcntl.h>
@@ -612,6 +613,55 @@ static void test_restart_sweeps_stale_thumbs(void **state)
     assert_true(exists(it_sprintf("%s/thumbs_%s/50x50_%s", rec_dir(id), name, name)));
 }
 
+/* --thumb-workers 1 --thumb-queue 0: of six requests at once for six
+ * missing thumbs, the first is made and those that find the worker busy
+ * get the original, whole, without waiting for it. */
+static void test_busy_workers_serve_the_original(void **state)
+{
+    (void)state;
+    struct it_server *main_srv = srv;
+    struct it_conn *main_conn = conn;
+    srv = rc_server(rc_q(schema), "--sync", "normal", "--thumb-workers", "1", "--thumb-queue", "0",
+                    NULL);
+    assert_non_null(srv);
+    conn = it_conn_open(srv);
+    assert_non_null(conn);
+    VipsImage *im = two_halves(3000, 2000);
+    struct blob jpg = encode(im, ".jpg");
+    g_object_unref(im);
+    enum { N = 6 };
+    struct it_conn *c[N];
+    const char *req[N];
+    for (int i = 0; i < N; i++) {
+        const cJSON *rec = upload(NULL, "busy.jpg", jpg.p, jpg.n);
+        req[i] = it_sprintf("GET /api/files/pics/%s/%s?thumb=100x100 HTTP/1.1\r\nHost: t\r\n\r\n",
+                            rc_str(rec, "id"), rc_str(rec, "img"));
+        c[i] = it_conn_open(srv);
+        assert_non_null(c[i]);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(it_conn_sends(c[i], req[i]), IT_OK);
+    int thumbs = 0, originals = 0;
+    for (int i = 0; i < N; i++) {
+        struct it_resp *r = it_conn_read(c[i], 0, 60000);
+        assert_non_null(r);
+        assert_int_equal(r->status, 200);
+        if (r->body_len == jpg.n && memcmp(r->body, jpg.p, jpg.n) == 0) {
+            originals++;
+        } else {
+            struct seen s = decode(r);
+            assert_int_equal(s.w, 100);
+            assert_int_equal(s.h, 100);
+            thumbs++;
+        }
+    }
+    it_note("busy: %d thumbs, %d originals", thumbs, originals);
+    assert_true(thumbs >= 1);
+    assert_true(originals >= 1);
+    srv = main_srv;
+    conn = main_conn;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +671,7 @@ int main(void)
         it_test_each(test_cached_with_etag_and_range, open_conn),
         it_test_each(test_concurrent_requests_make_it_once, open_conn),
         it_test_each(test_thumbs_go_with_their_file, open_conn),
+        it_test_each(test_busy_workers_serve_the_original, open_conn),
         it_test_each(test_restart_sweeps_stale_thumbs, open_conn), /* restarts: last */
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
