@@ -123,6 +123,10 @@ struct sh_config {
     uint64_t logs_max_size;       /* bytes of auxiliary.db past which the oldest go */
     unsigned logs_queue;          /* entries waiting for the log thread before drops */
     uint64_t logs_prune_interval; /* ms between prunes */
+    /* thumbnails of image files (?thumb=; api/records/thumbs.c) */
+    unsigned thumb_workers;    /* made at once (threadpool threads they may hold) */
+    unsigned thumb_queue;      /* waiting for a worker; beyond it the original is served */
+    uint64_t thumb_max_pixels; /* header width x height past which none is made */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

@@ -205,6 +205,13 @@ static const struct opt opts[] = {
      "log entries waiting for the log thread; beyond it entries are dropped (counted)"},
     {"logs-prune-interval", "STAGEHAND_LOGS_PRUNE_INTERVAL", OPT_DURATION, F(logs_prune_interval),
      "how often old stored logs are pruned"},
+    {"thumb-workers", "STAGEHAND_THUMB_WORKERS", OPT_COUNT, F(thumb_workers),
+     "thumbnails (?thumb=) made at once, each on a threadpool thread"},
+    {"thumb-queue", "STAGEHAND_THUMB_QUEUE", OPT_COUNT0, F(thumb_queue),
+     "thumbnails waiting for a worker; beyond it the original is served"},
+    {"thumb-max-pixels", "STAGEHAND_THUMB_MAX_PIXELS", OPT_COUNT, F(thumb_max_pixels),
+     "width x height (of the header, before decoding) past which no thumbnail is made and "
+     "the original is served"},
 };
 
 #undef F
@@ -282,6 +289,9 @@ void sh_config_init(struct sh_config *c)
     c->logs_max_size = 256ull << 20;
     c->logs_queue = 10000;
     c->logs_prune_interval = 600000;
+    c->thumb_workers = 2;
+    c->thumb_queue = 32;
+    c->thumb_max_pixels = 40000000;
 }
 
 void sh_config_deinit(struct sh_config *c)

@@ -3,9 +3,11 @@
 // Blob (the SDK goes multipart: @jsonPayload plus the file parts), its
 // stored names read back, pb.files.getURL fetching the bytes with the
 // sniffed type; `files+` appending and `files-` removing through update;
-// a protected file fetched with pb.files.getToken and refused without.
+// a protected file fetched with pb.files.getToken and refused without;
+// a thumb of an image through getURL's `thumb` option, decoded here.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { deflateSync } from 'node:zlib';
 import PocketBase, { ClientResponseError } from 'pocketbase';
 
 import { startServer } from './server.mjs';
@@ -26,7 +28,7 @@ const schema = [
     type: 'base',
     fields: [
       { name: 'title', type: 'text' },
-      { name: 'cover', type: 'file', maxSelect: 1, maxSize: 100000 },
+      { name: 'cover', type: 'file', maxSelect: 1, maxSize: 100000, thumbs: ['50x0'] },
       { name: 'files', type: 'file', maxSelect: 5, maxSize: 100000 },
       { name: 'secret', type: 'file', maxSelect: 1, protected: true },
     ],
@@ -42,6 +44,48 @@ const PNG = Uint8Array.from([
   0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0, 0, 0,
   1, 0, 0, 0, 1, 8, 2, 0, 0, 0,
 ]);
+
+// A w x h RGB PNG (every pixel grey), made here: signature, IHDR, IDAT, IEND.
+function crc32(bytes) {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+function chunk(type, data) {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  data.copy(out, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+
+function greyPng(w, h) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const rows = Buffer.alloc(h * (1 + 3 * w), 128);
+  for (let y = 0; y < h; y++) rows[y * (1 + 3 * w)] = 0; // filter: none
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+// The dimensions in a PNG's IHDR.
+function pngSize(bytes) {
+  const b = Buffer.from(bytes);
+  assert.equal(b.subarray(1, 4).toString('latin1'), 'PNG');
+  return [b.readUInt32BE(16), b.readUInt32BE(20)];
+}
 
 let server;
 
@@ -112,6 +156,24 @@ describe('file fields through the SDK', () => {
     const res = await fetch(pb.files.getURL(rec, rec.secret, { token }));
     assert.equal(res.status, 200);
     assert.equal(await res.text(), 'classified');
+  });
+
+  test('getURL with thumb fetches a thumbnail', async () => {
+    const pb = client();
+    const image = greyPng(200, 100);
+    const rec = await pb.collection('posts').create({
+      title: 'with a thumb',
+      cover: new File([image], 'photo.png', { type: 'image/png' }),
+    });
+    const thumb = await fetch(pb.files.getURL(rec, rec.cover, { thumb: '100x100' }));
+    assert.equal(thumb.status, 200);
+    assert.equal(thumb.headers.get('content-type'), 'image/png');
+    assert.deepEqual(pngSize(await thumb.arrayBuffer()), [100, 100]);
+    const wide = await fetch(pb.files.getURL(rec, rec.cover, { thumb: '50x0' }));
+    assert.deepEqual(pngSize(await wide.arrayBuffer()), [50, 25]);
+    // a size the field does not list: the original
+    const other = await fetch(pb.files.getURL(rec, rec.cover, { thumb: '20x20' }));
+    assert.deepEqual(Buffer.from(await other.arrayBuffer()), image);
   });
 
   test('a file over maxSize is refused with PocketBase\'s code', async () => {

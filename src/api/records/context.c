@@ -488,6 +488,7 @@ void sh_api_records_free(struct sh_api_records *a)
     if (a->auth && a->auth->records == a)
         a->auth->records = NULL;
     sh__rt_free(a->realtime);
+    sh__thumbs_free(a->thumbs);
     sh__rec_views_drop(a);
     sh_filter_cache_free(a->filters);
     sh_rec_counts_free(a->counts);

@@ -357,8 +357,10 @@ struct removal {
 static void remove_work(uv_work_t *req)
 {
     struct removal *rm = req->data;
-    for (size_t i = 0; i < rm->n; i++)
+    for (size_t i = 0; i < rm->n; i++) {
         (void)unlink(rm->paths[i]);
+        sh__thumbs_remove_of(rm->paths[i]);
+    }
     if (rm->empty)
         (void)rmdir(rm->empty); /* refused while another upload's files are there */
     if (!rm->dir)
@@ -369,7 +371,8 @@ static void remove_work(uv_work_t *req)
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
-            (void)unlinkat(dirfd(d), e->d_name, 0);
+            if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno == EISDIR)
+                sh__thumbs_rmdir_at(dirfd(d), e->d_name); /* a file's thumbs */
         }
         closedir(d);
     }

@@ -12,12 +12,21 @@
  * run script in the app's origin; `?download=1` adds an attachment
  * Content-Disposition. The bytes stream through the static-file path
  * (ETag, Last-Modified, 304; http/static.c).
+ *
+ * `?thumb=SIZE` (a size the field's thumbs list, or 100x100) of a jpg,
+ * png, gif or webp serves its thumbnail instead, through the same path:
+ * kept at <record folder>/thumbs_<name>/<SIZE>_<name> as PocketBase keeps
+ * it, made when missing (thumb_pool.c, thumbs.c) while the request waits;
+ * any other size or type, or a thumb that cannot be made, serves the
+ * original, as PocketBase does.
  */
 #include <errno.h>
 #include <magic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -32,10 +41,17 @@ struct fetch {
     uv_work_t work;
     struct sh_req_watch watch;
     uv_loop_t *loop;
+    struct sh_api_records *api;
     char *path;
     char ctype[128];
     bool download;
     char name[SH_FILE_NAME_MAX];
+    /* ?thumb= of a listed size: its path; whether it is there (sniff_work) */
+    char *thumb;
+    struct sh__thumb_size size;
+    char size_text[32];
+    bool thumb_ready, thumb_wanted;
+    struct sh__thumb_wait wait;
 };
 
 /* Does the record's field value v (a name, or an array of names) hold name? */
@@ -59,26 +75,58 @@ static void sniff_work(uv_work_t *req)
     snprintf(f->ctype, sizeof(f->ctype), "%s", t ? t : "application/octet-stream");
     if (m)
         magic_close(m);
+    if (f->thumb && sh__thumb_type_ok(f->ctype)) {
+        /* a thumb has its original's format, so its type */
+        struct stat st;
+        f->thumb_ready = stat(f->thumb, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+        f->thumb_wanted = !f->thumb_ready;
+    }
+}
+
+static void fetch_free(struct fetch *f)
+{
+    sh_req_unwatch(&f->watch);
+    free(f->path);
+    free(f->thumb);
+    free(f);
+}
+
+/* Sends the thumb when it is there, else the original. */
+static void serve(struct fetch *f, bool thumb)
+{
+    struct sh_req *r = f->watch.req;
+    if (!r)
+        return;
+    sh_res_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
+    if (f->download) {
+        /* a stored name is [A-Za-z0-9_.*+=#-] and a size [0-9xtbf]: nothing to escape */
+        char cd[SH_FILE_NAME_MAX + 64];
+        snprintf(cd, sizeof(cd), "attachment; filename=\"%s%s%s\"", thumb ? f->size_text : "",
+                 thumb ? "_" : "", f->name);
+        sh_res_header(r, "Content-Disposition", cd);
+    }
+    sh_static_send_file(r, f->loop, thumb ? f->thumb : f->path, f->ctype);
+}
+
+static void thumb_done(struct sh__thumb_wait *w, int rc)
+{
+    struct fetch *f = (struct fetch *)((char *)w - offsetof(struct fetch, wait));
+    serve(f, rc == 0);
+    fetch_free(f);
 }
 
 static void sniff_after(uv_work_t *req, int status)
 {
     (void)status;
     struct fetch *f = req->data;
-    struct sh_req *r = f->watch.req;
-    if (r) {
-        sh_res_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
-        if (f->download) {
-            /* a stored name is [A-Za-z0-9_.*+=#-]: nothing to escape */
-            char cd[SH_FILE_NAME_MAX + 32];
-            snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", f->name);
-            sh_res_header(r, "Content-Disposition", cd);
-        }
-        sh_static_send_file(r, f->loop, f->path, f->ctype);
+    if (f->thumb_wanted && f->watch.req) {
+        f->wait.watch = &f->watch;
+        f->wait.done = thumb_done;
+        if (sh__thumbs_request(f->api, f->path, f->thumb, &f->size, &f->wait) == 0)
+            return; /* thumb_done follows */
     }
-    sh_req_unwatch(&f->watch);
-    free(f->path);
-    free(f);
+    serve(f, f->thumb_ready);
+    fetch_free(f);
 }
 
 static bool query_on(const struct sh_req *r, const char *key)
@@ -168,14 +216,22 @@ int sh_api_files_get(struct sh_req *r, void *ud)
     ft->download = query_on(r, "download");
     snprintf(ft->name, sizeof(ft->name), "%s", name);
     size_t n = strlen(api->cfg->dir) + strlen(q->c->id) + strlen(id) + strlen(name) + 16;
+    char *rdir = sh_malloc(n);
     ft->path = sh_malloc(n);
-    snprintf(ft->path, n, "%s/storage/%s/%s/%s", api->cfg->dir, q->c->id, id, name);
+    snprintf(rdir, n, "%s/storage/%s/%s", api->cfg->dir, q->c->id, id);
+    snprintf(ft->path, n, "%s/%s", rdir, name);
+    ft->api = api;
+    const char *thumb = sh_req_query(r, "thumb");
+    if (thumb && strlen(thumb) < sizeof(ft->size_text) && sh__thumb_listed(f, thumb) &&
+        sh__thumb_size_parse(thumb, &ft->size)) {
+        snprintf(ft->size_text, sizeof(ft->size_text), "%s", thumb);
+        ft->thumb = sh__thumb_path(rdir, name, thumb);
+    }
+    free(rdir);
     sh_req_watch(r, &ft->watch);
     ft->work.data = ft;
     if (uv_queue_work(api->loop, &ft->work, sniff_work, sniff_after) != 0) {
-        sh_req_unwatch(&ft->watch);
-        free(ft->path);
-        free(ft);
+        fetch_free(ft);
         sh__api_fail(r, SH_EINTERNAL);
     }
     return SH_HANDLED;

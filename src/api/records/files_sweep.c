@@ -8,9 +8,11 @@
  * the record does not exist. Files changed in the last SWEEP_MIN_AGE
  * seconds are kept: another server of a group sharing the database may
  * be about to commit the record that names them. Runs once, before the
- * loop serves (start-up), reading through the loop's connection.
+ * loop serves (start-up), reading through the loop's connection. The
+ * thumbs_<name> folder of a file no longer held goes with it.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +87,14 @@ static bool old_enough(const char *path, time_t now)
     return lstat(path, &st) == 0 && now - st.st_mtime >= SWEEP_MIN_AGE;
 }
 
-/* Sweeps one record's folder; returns the files removed. */
+static bool is_dir_at(DIR *d, const char *name)
+{
+    struct stat st;
+    return fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Sweeps one record's folder (the thumbs of files it no longer holds
+ * too); returns the files removed. */
 static unsigned sweep_record(struct sh_db *db, const char *sql, const char *rdir, const char *id,
                              int ncols, time_t now)
 {
@@ -107,6 +116,14 @@ static unsigned sweep_record(struct sh_db *db, const char *sql, const char *rdir
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.')
             continue;
+        if (strncmp(e->d_name, "thumbs_", 7) == 0 && is_dir_at(d, e->d_name)) {
+            bool kept = false; /* the thumbs of a file the record holds */
+            for (int k = 0; step == SQLITE_ROW && k < ncols && !kept; k++)
+                kept = value_holds((const char *)sqlite3_column_text(st, k), e->d_name + 7);
+            if (!kept)
+                sh__thumbs_rmdir_at(dirfd(d), e->d_name);
+            continue;
+        }
         bool kept = false;
         for (int k = 0; step == SQLITE_ROW && k < ncols && !kept; k++)
             kept = value_holds((const char *)sqlite3_column_text(st, k), e->d_name);

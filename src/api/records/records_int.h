@@ -23,6 +23,7 @@
 struct cJSON;
 struct sh_filter_cache;
 struct sh__budgets;
+struct sh__thumbs;
 
 /*
  * The records state of one server (opaque outside api/: api.h), made by
@@ -44,6 +45,7 @@ struct sh_api_records {
     struct sh__rec_views *views;       /* the current snapshot's schema views (context.c) */
     struct sh__list_cache *list_cache; /* expensive lists in Redis; NULL without --redis */
     struct sh__rt *realtime;           /* subscribers of change events (api/realtime/) */
+    struct sh__thumbs *thumbs;         /* thumbnails being made (thumb_pool.c); made at the first */
     /* POST /api/batch's limits: the --batch-* flags, or the settings' batch
      * (sh_api_records_set_batch) where no flag was given */
     struct sh__batch_limits {
@@ -302,5 +304,49 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
 void sh__rec_files_free(struct sh__rec_files *fs);
 /* Can id name a record's folder ([A-Za-z0-9_-], 1..100 bytes)? */
 bool sh__rec_file_id_safe(const char *id);
+
+/* ---- thumbnails (thumbs.c: sizes and making; thumb_pool.c: scheduling) ---- */
+
+/* A ?thumb= size as PocketBase reads it: WxH (fill the box, crop from the
+ * centre), WxHt (from the top), WxHb (from the bottom), WxHf (fit inside,
+ * never enlarged), Wx0 and 0xH (that side, the aspect kept). */
+struct sh__thumb_size {
+    unsigned w, h;
+    char mode; /* 0 (centre), 't', 'b' or 'f' */
+};
+/* Parses s (^(\d+)x(\d+)(t|b|f)?$, not 0x0, each side at most 100000). */
+bool sh__thumb_size_parse(const char *s, struct sh__thumb_size *out);
+/* Does a file of this (sniffed) type get thumbs? jpg, png, gif, webp. */
+bool sh__thumb_type_ok(const char *ctype);
+/* Is size one f's thumbs list (or the default 100x100)? */
+bool sh__thumb_listed(const struct sh_field *f, const char *size);
+/* <rdir>/thumbs_<name>/<size>_<name> (malloc'd). */
+char *sh__thumb_path(const char *rdir, const char *name, const char *size);
+/* Threadpool: makes the thumb of the image src at dst (its folder made
+ * when missing; written under a temporary name, fsynced, renamed). 0, or
+ * SH_ETOOBIG when the image or the thumb is over max_pixels (width x
+ * height of the header: nothing is decoded), another code otherwise. */
+int sh__thumb_make(const char *src, const char *dst, const struct sh__thumb_size *s,
+                   uint64_t max_pixels);
+/* Threadpool: removes the folder name (a thumbs_ folder: one level of
+ * files) in the folder dfd. */
+void sh__thumbs_rmdir_at(int dfd, const char *name);
+/* Threadpool: removes the thumbs of the stored file at path. */
+void sh__thumbs_remove_of(const char *path);
+
+/* A request waiting for a thumb; done(w, rc) on the loop once it is made
+ * (rc 0: dst is there) or not (then serve the original). */
+struct sh__thumb_wait {
+    struct sh__thumb_wait *next;
+    struct sh_req_watch *watch; /* the request (watch->req NULL once it ended) */
+    void (*done)(struct sh__thumb_wait *w, int rc);
+};
+/* Loop: the thumb dst of src at size is made (or, when it is being made,
+ * waited for): 0, and w->done follows; SH_EBUSY when --thumb-workers are
+ * busy and --thumb-queue is full (w is not called). */
+int sh__thumbs_request(struct sh_api_records *api, const char *src, const char *dst,
+                       const struct sh__thumb_size *size, struct sh__thumb_wait *w);
+/* At sh_api_records_free: queued jobs' waiters are told, then freed. */
+void sh__thumbs_free(struct sh__thumbs *t);
 
 #endif
