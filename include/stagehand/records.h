@@ -350,6 +350,12 @@ struct sh_rec_write {
     size_t nuploads;
     char **dropped;
     size_t ndropped;
+    /* out: the records of collections with file fields this job deleted
+     * (directly, by a cascade or a truncate), each as its folder under
+     * storage/ ("<collectionId>/<recordId>", owned), to remove once the
+     * write committed. Emptied at the start of each run. */
+    char **gone;
+    size_t ngone;
 };
 
 struct sh_record_input;
@@ -359,6 +365,11 @@ void sh_rec_files_dropped(struct sh_rec_write *w, const struct cJSON *existing,
                           const struct sh_record_input *in);
 /* Frees w->dropped. */
 void sh_rec_files_dropped_clear(struct sh_rec_write *w);
+/* Notes in w->gone that record id of c was deleted, when c has a file
+ * field and id can name a folder (w may be NULL). Writer thread. */
+void sh_rec_files_gone_add(struct sh_rec_write *w, const struct sh_collection *c, const char *id);
+/* Frees w->gone. */
+void sh_rec_files_gone_clear(struct sh_rec_write *w);
 
 /* A sh_db_job_run_fn: arg is a struct sh_rec_write. */
 int sh_rec_write_run(sqlite3 *wdb, void *arg);

@@ -350,9 +350,36 @@ struct removal {
     uv_work_t work;
     char **paths; /* files to unlink */
     size_t n;
-    char *dir;   /* a record's folder to empty and remove; NULL = none */
+    char **dirs; /* folders to remove with everything in them */
+    size_t ndirs;
     char *empty; /* a record's folder to remove if empty (a failed write's) */
 };
+
+/* Removes entry name of the folder at dfd, and what it holds when it is a
+ * folder (depth levels down at most; symbolic links are removed, never
+ * followed). */
+static void remove_entry(int dfd, const char *name, int depth)
+{
+    if (unlinkat(dfd, name, 0) == 0 || (errno != EISDIR && errno != EPERM) || depth <= 0)
+        return;
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            remove_entry(dirfd(d), e->d_name, depth - 1);
+    closedir(d);
+    (void)unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void sh__rec_files_remove_tree(const char *dir)
+{
+    remove_entry(AT_FDCWD, dir, 4);
+}
 
 static void remove_work(uv_work_t *req)
 {
@@ -361,19 +388,8 @@ static void remove_work(uv_work_t *req)
         (void)unlink(rm->paths[i]);
     if (rm->empty)
         (void)rmdir(rm->empty); /* refused while another upload's files are there */
-    if (!rm->dir)
-        return;
-    DIR *d = opendir(rm->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            (void)unlinkat(dirfd(d), e->d_name, 0);
-        }
-        closedir(d);
-    }
-    (void)rmdir(rm->dir);
+    for (size_t i = 0; i < rm->ndirs; i++)
+        sh__rec_files_remove_tree(rm->dirs[i]);
 }
 
 static void remove_after(uv_work_t *req, int status)
@@ -383,7 +399,9 @@ static void remove_after(uv_work_t *req, int status)
     for (size_t i = 0; i < rm->n; i++)
         free(rm->paths[i]);
     free(rm->paths);
-    free(rm->dir);
+    for (size_t i = 0; i < rm->ndirs; i++)
+        free(rm->dirs[i]);
+    free(rm->dirs);
     free(rm->empty);
     free(rm);
 }
@@ -391,8 +409,56 @@ static void remove_after(uv_work_t *req, int status)
 static void removal_queue(struct sh_api_records *api, struct removal *rm)
 {
     rm->work.data = rm;
+    if (!rm->n && !rm->ndirs && !rm->empty) {
+        remove_after(&rm->work, 0);
+        return;
+    }
     if (uv_queue_work(api->loop, &rm->work, remove_work, remove_after))
         remove_after(&rm->work, -1); /* shutting down: the start-up sweep's */
+}
+
+void sh__rec_files_remove_dir(struct sh_api_records *api, const char *rel)
+{
+    if (!api->cfg->dir || !rel[0] || rel[0] == '.' || strstr(rel, ".."))
+        return;
+    struct removal *rm = sh_calloc(1, sizeof(*rm));
+    char *storage = path_of(api->cfg->dir, "storage");
+    rm->dirs = sh_calloc(1, sizeof(*rm->dirs));
+    rm->dirs[rm->ndirs++] = path_of(storage, rel);
+    free(storage);
+    removal_queue(api, rm);
+}
+
+void sh__rec_files_remove_names(struct sh_api_records *api, const char *rel, char *const *names,
+                                size_t n)
+{
+    if (!api->cfg->dir || !rel[0] || rel[0] == '.' || strstr(rel, "..") || !n)
+        return;
+    struct removal *rm = sh_calloc(1, sizeof(*rm));
+    char *storage = path_of(api->cfg->dir, "storage");
+    char *dir = path_of(storage, rel);
+    rm->paths = sh_calloc(n, sizeof(*rm->paths));
+    for (size_t i = 0; i < n; i++)
+        if (sh_file_name_valid(names[i]))
+            rm->paths[rm->n++] = path_of(dir, names[i]);
+    free(storage);
+    free(dir);
+    removal_queue(api, rm);
+}
+
+void sh__rec_files_remove_rel(struct sh_api_records *api, char **rels, size_t n)
+{
+    struct removal *rm = sh_calloc(1, sizeof(*rm));
+    char *storage = api->cfg->dir ? path_of(api->cfg->dir, "storage") : NULL;
+    rm->paths = sh_calloc(n + 1, sizeof(*rm->paths));
+    for (size_t i = 0; i < n; i++) {
+        if (storage && rels[i][0] && rels[i][0] != '.' && !strstr(rels[i], ".."))
+            rm->paths[rm->n++] = path_of(storage, rels[i]);
+        free(rels[i]);
+    }
+    free(rels);
+    free(storage);
+    removal_queue(api, rm);
 }
 
 void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
@@ -401,6 +467,7 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
     if (!api->cfg->dir)
         return;
     struct removal *rm = sh_calloc(1, sizeof(*rm));
+    char *storage = path_of(api->cfg->dir, "storage");
     if (!committed && fs) { /* the files this write brought */
         rm->paths = sh_calloc(fs->n, sizeof(*rm->paths));
         for (size_t i = 0; i < fs->n; i++)
@@ -408,32 +475,21 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
                 rm->paths[rm->n++] = sh_strdup(fs->u[i].dest);
         if (rm->n)
             rm->empty = sh_strdup(fs->rdir);
-    } else if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id &&
-               sh__rec_file_id_safe(w->id)) {
-        char *storage = path_of(api->cfg->dir, "storage");
+    }
+    if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id &&
+        sh__rec_file_id_safe(w->id)) { /* the files an update stopped naming */
         char *cdir = path_of(storage, w->c->id), *rdir = path_of(cdir, w->id);
         rm->paths = sh_calloc(w->ndropped, sizeof(*rm->paths));
         for (size_t i = 0; i < w->ndropped; i++)
             rm->paths[rm->n++] = path_of(rdir, w->dropped[i]);
-        free(storage);
         free(cdir);
         free(rdir);
-    } else if (committed && w->op == SH_REC_DELETE && w->id && sh__rec_file_id_safe(w->id)) {
-        bool has_files = false;
-        for (size_t i = 0; i < w->c->nfields && !has_files; i++)
-            has_files = is_file_field(&w->c->fields[i]);
-        if (has_files) {
-            char *storage = path_of(api->cfg->dir, "storage");
-            char *cdir = path_of(storage, w->c->id);
-            rm->dir = path_of(cdir, w->id);
-            free(storage);
-            free(cdir);
-        }
     }
-    if (!rm->n && !rm->dir) {
-        free(rm->paths);
-        free(rm);
-        return;
+    if (committed && w->ngone) { /* the folders of the records it deleted */
+        rm->dirs = sh_calloc(w->ngone, sizeof(*rm->dirs));
+        for (size_t i = 0; i < w->ngone; i++)
+            rm->dirs[rm->ndirs++] = path_of(storage, w->gone[i]);
     }
+    free(storage);
     removal_queue(api, rm);
 }

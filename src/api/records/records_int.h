@@ -296,10 +296,37 @@ int sh__rec_files_move(struct sh_api_records *api, struct sh__rec_files *fs,
 void sh__rec_files_reply(struct sh_req *r, const struct sh__rec_files *fs, enum sh_rec_op op);
 /* Loop, once the job is over: removes (threadpool) the files fs moved when
  * the write did not commit; after a commit, the files w's update dropped
- * or, for a delete, the record's folder. fs may be NULL. */
+ * and the folders of every record it deleted (w->gone: the record itself,
+ * cascades, a truncate's). fs may be NULL. */
 void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
                          const struct sh_rec_write *w, bool committed);
 void sh__rec_files_free(struct sh__rec_files *fs);
+/* Loop: removes (threadpool) <dir>/storage/<rel> and everything in it
+ * (a few levels deep; links removed, never followed). */
+void sh__rec_files_remove_dir(struct sh_api_records *api, const char *rel);
+/* Loop: removes (threadpool) the n stored names (invalid ones skipped)
+ * from <dir>/storage/<rel>. */
+void sh__rec_files_remove_names(struct sh_api_records *api, const char *rel, char *const *names,
+                                size_t n);
+/* Loop: removes (threadpool) the files <dir>/storage/<rels[i]> (i < n);
+ * takes rels and its strings over. */
+void sh__rec_files_remove_rel(struct sh_api_records *api, char **rels, size_t n);
+/* Any thread: removes dir and everything in it (as sh__rec_files_remove_dir). */
+void sh__rec_files_remove_tree(const char *dir);
+/* ---- files_schema.c: stored files after schema changes ---- */
+struct sh__files_capture;
+/* Loop, just before the changes olds[i] -> nexts[i] (i < n; a NULL next
+ * deletes) are submitted: notes the collections with file fields they
+ * delete, and submits a writer job that reads the names held by the file
+ * fields they remove. NULL when there is nothing to clean up. Hand it to
+ * sh__rec_files_schema_saved once the changes are over. */
+struct sh__files_capture *sh__rec_files_capture(struct sh_api_records *api, size_t n,
+                                                const struct sh_collection *const *olds,
+                                                struct sh_collection *const *nexts);
+/* Loop: the changes are over (committed when rc == 0): after a commit the
+ * deleted collections' folders and the removed fields' files are removed
+ * (threadpool); frees x (may be NULL) once its job is done too. */
+void sh__rec_files_schema_saved(struct sh__files_capture *x, int rc);
 /* Can id name a record's folder ([A-Za-z0-9_-], 1..100 bytes)? */
 bool sh__rec_file_id_safe(const char *id);
 

@@ -2,8 +2,11 @@
  * Which stored files an update stops referencing. The writer computes it
  * inside its transaction, from the record as it was (existing) and the
  * values about to be written; the caller deletes those files only after
- * the COMMIT (a rolled-back write must find them still there).
+ * the COMMIT (a rolled-back write must find them still there). Likewise
+ * the folders of the records a delete, a cascade or a truncate removed
+ * (w->gone).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,4 +91,44 @@ void sh_rec_files_dropped_clear(struct sh_rec_write *w)
     free(w->dropped);
     w->dropped = NULL;
     w->ndropped = 0;
+}
+
+/* Whether s can name a folder: [A-Za-z0-9_-], 1..100 bytes. */
+static bool folder_safe(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 100)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+void sh_rec_files_gone_add(struct sh_rec_write *w, const struct sh_collection *c, const char *id)
+{
+    if (!w || !folder_safe(id) || !folder_safe(c->id))
+        return;
+    bool files = false;
+    for (size_t i = 0; i < c->nfields && !files; i++)
+        files = c->fields[i].kind == SH_FIELD_FILE;
+    if (!files)
+        return;
+    size_t n = strlen(c->id) + strlen(id) + 2;
+    char *p = sh_malloc(n);
+    snprintf(p, n, "%s/%s", c->id, id);
+    w->gone = sh_realloc(w->gone, (w->ngone + 1) * sizeof(*w->gone));
+    w->gone[w->ngone++] = p;
+}
+
+void sh_rec_files_gone_clear(struct sh_rec_write *w)
+{
+    for (size_t i = 0; i < w->ngone; i++)
+        free(w->gone[i]);
+    free(w->gone);
+    w->gone = NULL;
+    w->ngone = 0;
 }
