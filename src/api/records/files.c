@@ -111,16 +111,27 @@ bool sh__rec_file_id_safe(const char *id)
     return true;
 }
 
+static void fail_set(struct sh__rec_files_fail *e, int status, const char *message,
+                     const char *field, const char *code, const char *text)
+{
+    e->status = status;
+    e->message = message;
+    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+    e->code = code;
+    snprintf(e->text, sizeof(e->text), "%s", text ? text : "");
+}
+
 /* The record id a create will get: the body's, or a new one (15 of
- * [a-z0-9], PocketBase's default) put into the body. NULL after answering. */
-static const char *create_id_or_reply(struct sh_req *r, cJSON *body)
+ * [a-z0-9], PocketBase's default) put into the body. NULL when the body's
+ * cannot name a folder (e filled). */
+static const char *create_id(cJSON *body, struct sh__rec_files_fail *e)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
     if (cJSON_IsString(id) && id->valuestring[0]) {
         if (sh__rec_file_id_safe(id->valuestring))
             return id->valuestring;
-        sh__api_field_error(r, "Failed to create record.", "id", "validation_invalid_format",
-                            "Invalid value format.");
+        fail_set(e, 400, "Failed to create record.", "id", "validation_invalid_format",
+                 "Invalid value format.");
         return NULL;
     }
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -157,27 +168,29 @@ static char *path_of(const char *a, const char *b)
     return p;
 }
 
-int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records *api,
-                                   const struct sh_collection *c, enum sh_rec_op op,
-                                   const char *update_id, cJSON *body, struct sh__rec_files **out)
+int sh__rec_files_collect(const struct sh_api_records *api, const struct sh_collection *c,
+                          enum sh_rec_op op, const char *update_id, cJSON *body,
+                          const struct sh_form_part *form, unsigned nform, const char *prefix,
+                          struct sh__rec_files **out, struct sh__rec_files_fail *e)
 {
     *out = NULL;
-    if (!r->is_form)
-        return 0;
     const char *msg = op == SH_REC_CREATE ? "Failed to create record." : "Failed to update record.";
+    size_t plen = strlen(prefix);
     struct sh__rec_files *fs = NULL;
-    for (unsigned i = 0; i < r->nform; i++) {
-        const struct sh_form_part *p = &r->form[i];
-        if (!p->is_file)
+    for (unsigned i = 0; i < nform; i++) {
+        const struct sh_form_part *p = &form[i];
+        if (!p->is_file || p->name.len <= plen || memcmp(p->name.ptr, prefix, plen) != 0)
             continue;
-        const struct sh_field *f = field_of(c, &p->name);
+        const char *keyp = p->name.ptr + plen; /* NUL-terminated */
+        struct sh_str key = {keyp, p->name.len - plen};
+        const struct sh_field *f = field_of(c, &key);
         if (!f) { /* PocketBase would drop it; we do not drop data silently */
-            sh__api_field_error(r, msg, p->name.ptr, "validation_file_unsupported",
-                                "Only a file field takes files.");
+            fail_set(e, 400, msg, keyp, "validation_file_unsupported",
+                     "Only a file field takes files.");
             goto fail;
         }
         if (!p->tmp_path.len) {
-            sh__api_error(r, 500, "Failed to store the uploaded file.", NULL);
+            fail_set(e, 500, "Failed to store the uploaded file.", NULL, NULL, NULL);
             goto fail;
         }
         int64_t max = f->max_size > 0 ? f->max_size : SH_FILE_DEFAULT_MAX_SIZE;
@@ -186,13 +199,13 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
             snprintf(m, sizeof(m),
                      "Failed to upload \"%.80s\" - the maximum allowed file size is %lld bytes.",
                      p->filename.ptr, (long long)max);
-            sh__api_field_error(r, msg, f->name, "validation_file_size_limit", m);
+            fail_set(e, 400, msg, f->name, "validation_file_size_limit", m);
             goto fail;
         }
         if (!fs) {
             fs = sh_calloc(1, sizeof(*fs));
-            fs->u = sh_calloc(r->nform, sizeof(*fs->u));
-            fs->names = sh_calloc(r->nform, sizeof(*fs->names));
+            fs->u = sh_calloc(nform, sizeof(*fs->u));
+            fs->names = sh_calloc(nform, sizeof(*fs->names));
         }
         struct upload *u = &fs->u[fs->n];
         unsigned char rnd[2 * SH_FILE_NAME_RANDOM];
@@ -201,15 +214,15 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
         u->f = f;
         u->tmp = sh_strdup(p->tmp_path.ptr);
         fs->names[fs->n++] = u->name;
-        body_add(body, p->name.ptr, u->name);
+        body_add(body, keyp, u->name);
     }
     if (!fs)
         return 0;
-    const char *id = op == SH_REC_CREATE ? create_id_or_reply(r, body) : update_id;
+    const char *id = op == SH_REC_CREATE ? create_id(body, e) : update_id;
     if (!id)
         goto fail;
     if (!sh__rec_file_id_safe(id)) { /* an update of an id no upload can live under */
-        sh__api_error(r, 404, "The requested resource wasn't found.", NULL);
+        fail_set(e, 404, "The requested resource wasn't found.", NULL, NULL, NULL);
         goto fail;
     }
     char *storage = path_of(api->cfg->dir, "storage");
@@ -222,6 +235,33 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
     return 0;
 fail:
     sh__rec_files_free(fs);
+    return -1;
+}
+
+cJSON *sh__rec_files_fail_data(const struct sh__rec_files_fail *e)
+{
+    if (!e->field[0])
+        return NULL;
+    cJSON *d = cJSON_CreateObject(), *f = cJSON_AddObjectToObject(d, e->field);
+    cJSON_AddStringToObject(f, "code", e->code);
+    cJSON_AddStringToObject(f, "message", e->text);
+    return d;
+}
+
+int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records *api,
+                                   const struct sh_collection *c, enum sh_rec_op op,
+                                   const char *update_id, cJSON *body, struct sh__rec_files **out)
+{
+    *out = NULL;
+    if (!r->is_form)
+        return 0;
+    struct sh__rec_files_fail e;
+    if (sh__rec_files_collect(api, c, op, update_id, body, r->form, r->nform, "", out, &e) == 0)
+        return 0;
+    if (e.field[0])
+        sh__api_field_error(r, e.message, e.field, e.code, e.text);
+    else
+        sh__api_error(r, e.status, e.message, NULL);
     return -1;
 }
 
@@ -337,11 +377,18 @@ int sh__rec_files_move(struct sh_api_records *api, struct sh__rec_files *fs,
     return uv_queue_work(api->loop, &fs->work, move_work, move_after) ? SH_EINTERNAL : 0;
 }
 
+void sh__rec_files_refused(const struct sh__rec_files *fs, enum sh_rec_op op,
+                           struct sh__rec_files_fail *e)
+{
+    fail_set(e, 400, op == SH_REC_CREATE ? "Failed to create record." : "Failed to update record.",
+             fs->bad->name, "validation_invalid_mime_type", fs->why);
+}
+
 void sh__rec_files_reply(struct sh_req *r, const struct sh__rec_files *fs, enum sh_rec_op op)
 {
-    sh__api_field_error(
-        r, op == SH_REC_CREATE ? "Failed to create record." : "Failed to update record.",
-        fs->bad->name, "validation_invalid_mime_type", fs->why);
+    struct sh__rec_files_fail e;
+    sh__rec_files_refused(fs, op, &e);
+    sh__api_field_error(r, e.message, e.field, e.code, e.text);
 }
 
 /* ---- threadpool: removals after the job ---- */

@@ -284,6 +284,28 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
                                    const struct sh_collection *c, enum sh_rec_op op,
                                    const char *update_id, struct cJSON *body,
                                    struct sh__rec_files **out);
+/* Why uploads were refused: status, message, and the field error (field
+ * "" when none) of the error shape. */
+struct sh__rec_files_fail {
+    int status;
+    const char *message; /* static */
+    char field[SH_SCHEMA_NAME_MAX + 2];
+    const char *code; /* static */
+    char text[220];
+};
+/* sh__rec_files_collect_or_reply without the answer, over the file parts
+ * form[0..nform) whose name starts with prefix ("" for a single write,
+ * "requests.N." in a batch); the rest of the name is the key. 0, or -1
+ * with *e filled. */
+int sh__rec_files_collect(const struct sh_api_records *api, const struct sh_collection *c,
+                          enum sh_rec_op op, const char *update_id, struct cJSON *body,
+                          const struct sh_form_part *form, unsigned nform, const char *prefix,
+                          struct sh__rec_files **out, struct sh__rec_files_fail *e);
+/* The data of e's error shape (a new object the caller owns; NULL: {}). */
+struct cJSON *sh__rec_files_fail_data(const struct sh__rec_files_fail *e);
+/* e for fs's refused content type (sh__rec_files_move's SH_EINVAL). */
+void sh__rec_files_refused(const struct sh__rec_files *fs, enum sh_rec_op op,
+                           struct sh__rec_files_fail *e);
 /* Points w->uploads at the stored names of fs (NULL: none). */
 void sh__rec_files_names(const struct sh__rec_files *fs, struct sh_rec_write *w);
 /* Threadpool: checks the content types (libmagic) against the fields'
