@@ -6,7 +6,8 @@
  * files and leaves the other fields' files; a deleted collection's folder
  * goes. Each test also checks that files still referenced (another
  * record's, another field's) are kept and served, and that a change the
- * server refused removes nothing.
+ * server refused removes nothing. A restart removes the folder of a
+ * collection that no longer exists.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -268,6 +270,32 @@ static void test_collection_delete_removes_its_folder(void **state)
     assert_served("owners", rc_str(o, "id"), name_of(o, "pic"), "stay");
 }
 
+/* A restart removes the folder of a collection that no longer exists
+ * (deleted while the server was down, or by the CLI) and keeps every
+ * folder of an existing one. */
+static void test_restart_removes_unknown_collection_folders(void **state)
+{
+    (void)state;
+    const cJSON *o = create_with_file("owners", "pic", "survives", "name", "s", NULL);
+    const char *co = cid_of("owners"), *oid = rc_str(o, "id"), *name = name_of(o, "pic");
+    assert_int_equal(it_server_stop(srv, 10000), 0);
+    char *lost = it_sprintf("%s/storage/pbc_nosuchcollection", srv->data_dir);
+    assert_int_equal(mkdir(lost, 0700), 0);
+    assert_int_equal(mkdir(it_sprintf("%s/rec123456789012", lost), 0700), 0);
+    assert_int_equal(it_write_file(it_sprintf("%s/rec123456789012/x_abcdefghij.txt", lost), "x", 1),
+                     0);
+    assert_int_equal(
+        it_server_run(srv, (const char *const[]){"--sync", "normal", "--rate-limit-auth", "off",
+                                                 "--orphan-min-age", "0", NULL}),
+        0);
+    assert_true(it_server_wait_log(srv, "unreferenced stored files", 5000));
+    assert_int_equal(fc_exists(srv, "pbc_nosuchcollection"), 0);
+    assert_true(fc_exists(srv, it_sprintf("%s/%s/%s", co, oid, name)));
+    conn = it_conn_open(srv);
+    assert_non_null(conn);
+    assert_served("owners", oid, name, "survives");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +305,7 @@ int main(void)
         it_test_each(test_removed_field_takes_its_files, open_conn),
         it_test_each(test_refused_change_removes_nothing, open_conn),
         it_test_each(test_collection_delete_removes_its_folder, open_conn),
+        it_test_each(test_restart_removes_unknown_collection_folders, open_conn), /* last */
     };
     return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
 }
