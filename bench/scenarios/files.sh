@@ -22,7 +22,12 @@ files_nginx() { # files_nginx PREFIX ROOT: nginx serving ROOT on a free port; se
     local prefix=$1 root=$2 port i
     mkdir -p "$prefix/logs" "$prefix/tmp"
     port=$(free_port)
+    # started as root, nginx's worker would run as nobody and could not read the stored
+    # files (0600 in 0700 folders, as stagehand makes them): the same user as stagehand
+    local user=''
+    ((EUID == 0)) && user="user $(id -un) $(id -gn);"
     cat >"$prefix/nginx.conf" <<EOF
+$user
 daemon off;
 worker_processes 1;
 pid $prefix/nginx.pid;
@@ -126,6 +131,7 @@ EOF
     done
     stop_server files-nginx
     stop_server files
+    [[ " ${sh_dl[*]} ${ng_dl[*]} " != *"  "* ]] || die "files: a download failed (files.txt)"
     local shm ngm shc ngc
     shm=$(printf '%s\n' "${sh_dl[@]}" | files_median)
     ngm=$(printf '%s\n' "${ng_dl[@]}" | files_median)
