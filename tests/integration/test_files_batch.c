@@ -7,7 +7,8 @@
  * leaves no file of any of its requests in storage nor in storage/.tmp;
  * a file part that names no request, or a field that takes no files, is
  * a 400; a delete inside a batch removes the record's folder after the
- * commit.
+ * commit, but never a file a later request put there (the same id
+ * created again in the same batch).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -249,6 +250,35 @@ static void test_upsert_and_delete(void **state)
     assert_int_equal(fc_wait_exists(srv, it_sprintf("%s/upsertwithfile1", cid), 0, 5000), 0);
 }
 
+/* A batch that deletes a record and creates one with the same id and a
+ * new file: after the commit only the deleted record's files go; the new
+ * record's file (same folder) stays and is served. */
+static void test_delete_then_create_same_id(void **state)
+{
+    (void)state;
+    struct fc_body b = {0};
+    fc_file(&b, "one", "old.txt", "old bytes", 9);
+    fc_text(&b, "id", "sameidrecreate1");
+    fc_text(&b, "title", "old");
+    const cJSON *old = rc_ok(fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b), 200);
+    const char *old_name = it_strdup(rc_str(old, "one"));
+    b = (struct fc_body){0};
+    fc_file(&b, "requests.1.one", "new.txt", "new bytes", 9);
+    struct rc_resp *r =
+        batch(&b, "{'requests':["
+                  "{'method':'DELETE','url':'/api/collections/docs/records/sameidrecreate1'},"
+                  "{'method':'POST','url':'/api/collections/docs/records',"
+                  " 'body':{'id':'sameidrecreate1','title':'new'}}]}");
+    item(r, 0, 204);
+    const cJSON *made = item(r, 1, 200);
+    const char *new_name = it_strdup(rc_str(made, "one"));
+    assert_int_equal(
+        fc_wait_exists(srv, it_sprintf("%s/sameidrecreate1/%s", cid, old_name), 0, 5000), 0);
+    settle();
+    assert_served("sameidrecreate1", new_name, "new bytes", 9);
+    assert_int_equal(fc_count(srv, it_sprintf("%s/sameidrecreate1", cid)), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +286,7 @@ int main(void)
         it_test_each(test_failed_batch_leaves_no_file, open_conn),
         it_test_each(test_misnamed_file_parts, open_conn),
         it_test_each(test_upsert_and_delete, open_conn),
+        it_test_each(test_delete_then_create_same_id, open_conn),
     };
     return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
 }

@@ -397,10 +397,17 @@ struct removal {
     uv_work_t work;
     char **paths; /* files to unlink */
     size_t n;
-    char **dirs; /* folders to remove with everything in them */
+    char **dirs; /* folders to remove with everything in them (then) */
     size_t ndirs;
-    char *empty; /* a record's folder to remove if empty (a failed write's) */
+    char **empties; /* folders to remove if empty (last) */
+    size_t nempties;
 };
+
+static void push(char ***v, size_t *n, char *s)
+{
+    *v = sh_realloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = s;
+}
 
 /* Removes entry name of the folder at dfd, and what it holds when it is a
  * folder (depth levels down at most; symbolic links are removed, never
@@ -433,10 +440,10 @@ static void remove_work(uv_work_t *req)
     struct removal *rm = req->data;
     for (size_t i = 0; i < rm->n; i++)
         (void)unlink(rm->paths[i]);
-    if (rm->empty)
-        (void)rmdir(rm->empty); /* refused while another upload's files are there */
     for (size_t i = 0; i < rm->ndirs; i++)
         sh__rec_files_remove_tree(rm->dirs[i]);
+    for (size_t i = 0; i < rm->nempties; i++)
+        (void)rmdir(rm->empties[i]); /* refused while other files are there */
 }
 
 static void remove_after(uv_work_t *req, int status)
@@ -449,14 +456,16 @@ static void remove_after(uv_work_t *req, int status)
     for (size_t i = 0; i < rm->ndirs; i++)
         free(rm->dirs[i]);
     free(rm->dirs);
-    free(rm->empty);
+    for (size_t i = 0; i < rm->nempties; i++)
+        free(rm->empties[i]);
+    free(rm->empties);
     free(rm);
 }
 
 static void removal_queue(struct sh_api_records *api, struct removal *rm)
 {
     rm->work.data = rm;
-    if (!rm->n && !rm->ndirs && !rm->empty) {
+    if (!rm->n && !rm->ndirs && !rm->nempties) {
         remove_after(&rm->work, 0);
         return;
     }
@@ -516,26 +525,35 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
     struct removal *rm = sh_calloc(1, sizeof(*rm));
     char *storage = path_of(api->cfg->dir, "storage");
     if (!committed && fs) { /* the files this write brought */
-        rm->paths = sh_calloc(fs->n, sizeof(*rm->paths));
         for (size_t i = 0; i < fs->n; i++)
             if (fs->u[i].moved)
-                rm->paths[rm->n++] = sh_strdup(fs->u[i].dest);
+                push(&rm->paths, &rm->n, sh_strdup(fs->u[i].dest));
         if (rm->n)
-            rm->empty = sh_strdup(fs->rdir);
+            push(&rm->empties, &rm->nempties, sh_strdup(fs->rdir));
     }
     if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id &&
         sh__rec_file_id_safe(w->id)) { /* the files an update stopped naming */
         char *cdir = path_of(storage, w->c->id), *rdir = path_of(cdir, w->id);
-        rm->paths = sh_calloc(w->ndropped, sizeof(*rm->paths));
         for (size_t i = 0; i < w->ndropped; i++)
-            rm->paths[rm->n++] = path_of(rdir, w->dropped[i]);
+            push(&rm->paths, &rm->n, path_of(rdir, w->dropped[i]));
         free(cdir);
         free(rdir);
     }
-    if (committed && w->ngone) { /* the folders of the records it deleted */
-        rm->dirs = sh_calloc(w->ngone, sizeof(*rm->dirs));
-        for (size_t i = 0; i < w->ngone; i++)
-            rm->dirs[rm->ndirs++] = path_of(storage, w->gone[i]);
+    /* what the records it deleted held: their stored names (and a
+     * thumbs_<name> folder beside each), then their folders once empty */
+    for (size_t i = 0; committed && i < w->ngone; i++) {
+        const char *g = w->gone[i], *last = strrchr(g, '/');
+        if (!last || strstr(g, "..") || g[0] == '.')
+            continue;
+        if (strchr(g, '/') == last) {
+            push(&rm->empties, &rm->nempties, path_of(storage, g));
+            continue;
+        }
+        push(&rm->paths, &rm->n, path_of(storage, g));
+        size_t dl = (size_t)(last - g);
+        char *t = sh_malloc(strlen(storage) + strlen(g) + 16);
+        sprintf(t, "%s/%.*s/thumbs_%s", storage, (int)dl, g, last + 1);
+        push(&rm->dirs, &rm->ndirs, t);
     }
     free(storage);
     removal_queue(api, rm);
