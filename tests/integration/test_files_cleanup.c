@@ -4,8 +4,8 @@
  * removes the folders of the records it reached; a truncate removes the
  * folders of its records; a file field removed from a collection takes its
  * files and leaves the other fields' files; a deleted collection's folder
- * goes. Each test also checks that files still referenced (another
- * record's, another field's) are kept and served, and that a change the
+ * goes, also when an import with deleteMissing leaves it out. Each test also checks that files
+ * still referenced (another record's, another field's) are kept and served, and that a change the
  * server refused removes nothing. A restart removes the folder of a
  * collection that no longer exists.
  */
@@ -270,6 +270,34 @@ static void test_collection_delete_removes_its_folder(void **state)
     assert_served("owners", rc_str(o, "id"), name_of(o, "pic"), "stay");
 }
 
+/* An import with deleteMissing that leaves a collection out deletes it and
+ * its storage folder; the collections it keeps keep their files. */
+static void test_import_delete_missing_removes_the_folder(void **state)
+{
+    (void)state;
+    struct rc_resp *r = ac_req(conn, "POST", "/api/collections", tsu,
+                               rc_q("{'name':'imported','type':'base','fields':[{'name':'g',"
+                                    "'type':'file','maxSelect':1}]," OPEN "}"));
+    assert_int_equal(r->status, 200);
+    const char *ci = it_sprintf("%s", rc_str(r->json, "id"));
+    create_with_file("imported", "g", "imp", NULL);
+    const cJSON *o = create_with_file("owners", "pic", "kept by import", "name", "i", NULL);
+    assert_int_equal(fc_count(srv, ci), 1);
+    r = ac_req(conn, "GET", "/api/collections?perPage=500", tsu, NULL);
+    assert_int_equal(r->status, 200);
+    cJSON *items = rc_track(cJSON_Duplicate(rc_get(r->json, "items"), 1));
+    for (int i = cJSON_GetArraySize(items) - 1; i >= 0; i--)
+        if (strcmp(rc_str(cJSON_GetArrayItem(items, i), "name"), "imported") == 0)
+            cJSON_DeleteItemFromArray(items, i);
+    char *list = cJSON_PrintUnformatted(items);
+    r = ac_req(conn, "PUT", "/api/collections/import", tsu,
+               it_sprintf("{\"collections\":%s,\"deleteMissing\":true}", list));
+    cJSON_free(list);
+    assert_int_equal(r->status, 204);
+    assert_int_equal(fc_wait_exists(srv, ci, 0, 5000), 0);
+    assert_served("owners", rc_str(o, "id"), name_of(o, "pic"), "kept by import");
+}
+
 /* A restart removes the folder of a collection that no longer exists
  * (deleted while the server was down, or by the CLI) and keeps every
  * folder of an existing one. */
@@ -305,6 +333,7 @@ int main(void)
         it_test_each(test_removed_field_takes_its_files, open_conn),
         it_test_each(test_refused_change_removes_nothing, open_conn),
         it_test_each(test_collection_delete_removes_its_folder, open_conn),
+        it_test_each(test_import_delete_missing_removes_the_folder, open_conn),
         it_test_each(test_restart_removes_unknown_collection_folders, open_conn), /* last */
     };
     return cmocka_run_group_tests(tests, group_setup, it_group_teardown);
