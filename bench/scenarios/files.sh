@@ -5,8 +5,9 @@
 # against nginx serving the same file from the same folder (sendfile on), interleaved, with
 # server CPU per MB for each. Random bytes (no compression anywhere). Its own stagehand and
 # nginx (not the shared fixtures); the table goes to files.md (shown in the summary) and the
-# raw lines to files.txt. Knobs: BENCH_FILES_SMALL (uploads of 1 MiB, default 50),
-# BENCH_FILES_LARGE (uploads of 100 MiB and downloads per server, default 3).
+# raw lines to files.txt. Last, the server's peak RSS (VmHWM) during BENCH_FILES_CONCURRENT
+# (16) concurrent 100 MiB uploads, one connection each. Knobs: BENCH_FILES_SMALL (uploads of
+# 1 MiB, default 50), BENCH_FILES_LARGE (uploads of 100 MiB and downloads per server, default 3).
 # shellcheck shell=bash disable=SC2034,SC2153,SC2154 # PID, PORT, SPAWN: associative (lib/servers.sh)
 SC_TYPE=once
 SC_SERVERS="stagehand nginx"
@@ -15,6 +16,25 @@ SC_TOOLS="curl dd"
 SC_LABEL="file uploads (1 MiB, 100 MiB) vs dd, a 100 MiB download vs nginx"
 FILES_SMALL=${BENCH_FILES_SMALL:-50}
 FILES_LARGE=${BENCH_FILES_LARGE:-3}
+FILES_CONCURRENT=${BENCH_FILES_CONCURRENT:-16}
+
+files_concurrent() { # files_concurrent N -> "hwm_before_kib hwm_after_kib seconds" for N parallel 100 MiB uploads
+    local pid=${PID[files]} before after t0 t1 i rc=0
+    local -a kids=()
+    before=$(vm_kb "$pid" VmHWM)
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < $1; i++)); do
+        taskset -c "$CLIENT_CPU" python3 "$BENCH_DIR/upload_client.py" "${PORT[files]}" \
+            /api/collections/blobs/records f "$TMP/files/src-100" 1 >"$TMP/files/conc-$i.txt" 2>&1 &
+        kids+=($!)
+    done
+    for i in "${kids[@]}"; do wait "$i" || rc=1; done
+    t1=$EPOCHREALTIME
+    after=$(vm_kb "$pid" VmHWM)
+    cat "$TMP"/files/conc-*.txt | sed 's/^/concurrent-100MiB /' >>"$OUT/files.txt"
+    ((rc == 0)) || die "files: a concurrent upload failed (files.txt)"
+    awk -v b="$before" -v a="$after" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d %d %.2f", b, a, t1 - t0 }'
+}
 
 files_median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
@@ -130,6 +150,8 @@ EOF
         ng_dl+=("$a") ng_cpu+=("$b")
     done
     stop_server files-nginx
+    local hwm0 hwm1 conc_s
+    read -r hwm0 hwm1 conc_s <<<"$(files_concurrent "$FILES_CONCURRENT")"
     stop_server files
     [[ " ${sh_dl[*]} ${ng_dl[*]} " != *"  "* ]] || die "files: a download failed (files.txt)"
     local shm ngm shc ngc
@@ -145,6 +167,9 @@ EOF
         echo "| upload 1 MiB × $FILES_SMALL (MB/s), peer dd conv=fsync | $up_small | $dd_small | $(awk -v a="$up_small" -v b="$dd_small" 'BEGIN { printf "%.2f", a / b }') | $cpu_small | |"
         echo "| upload 100 MiB × $FILES_LARGE (MB/s), peer dd conv=fsync | $up_large | $dd_large | $(awk -v a="$up_large" -v b="$dd_large" 'BEGIN { printf "%.2f", a / b }') | $cpu_large | |"
         echo "| download 100 MiB, median of $FILES_LARGE (MB/s), peer nginx sendfile | $shm | $ngm | $(awk -v a="$shm" -v b="$ngm" 'BEGIN { printf "%.2f", a / b }') | $shc | $ngc |"
+        echo
+        echo "Peak RSS (VmHWM) of the server: $((hwm0 / 1024)) MiB before, $((hwm1 / 1024)) MiB after $FILES_CONCURRENT concurrent"
+        echo "100 MiB uploads (one connection each, $(awk -v n="$FILES_CONCURRENT" -v t="$conc_s" 'BEGIN { printf "%.0f", n * 104.8576 / t }') MB/s together, ${conc_s} s)."
         echo
         echo "Uploads: one keep-alive connection, multipart POST into a file field (--sync full: each file"
         echo "fsynced with its folder before the commit), random bytes; dd writes the same bytes with"
