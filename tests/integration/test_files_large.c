@@ -1,6 +1,7 @@
 /*
  * A 1 GiB upload into a file field, streamed from a generator (one 1 MiB
- * buffer sent 1024 times, its bytes full of near-boundaries "\r\n-"): the
+ * buffer sent 1024 times, with near-boundaries "\r\n--x" in it and one
+ * split across each pair of sends): the
  * record is created, the stored file has every byte (its size, and its
  * first and last MiB read back with Range requests), nothing is left in
  * storage/.tmp, and the server's peak memory (VmHWM from /proc) grows by
@@ -68,8 +69,13 @@ static void test_one_gib_upload_memory_bounded(void **state)
     struct it_conn *c = it_conn_open(s);
     assert_non_null(c);
     char *buf = it_alloc(MIB);
+    /* letters, a near-boundary ("\r\n--" and a byte that is not the
+     * boundary's) every 4093 bytes, and one cut by the end of each MiB */
     for (size_t i = 0; i < MIB; i++)
-        buf[i] = "\r\n-x\r\n--y"[i % 9];
+        buf[i] = (char)('a' + i % 26);
+    for (size_t i = 100; i + 5 < MIB; i += 4093)
+        memcpy(buf + i, "\r\n--x", 5);
+    memcpy(buf + MIB - 3, "\r\n-", 3);
     const char *pre = "--" FC_BOUNDARY "\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\n"
                       "big\r\n--" FC_BOUNDARY "\r\nContent-Disposition: form-data; name=\"f\"; "
                       "filename=\"one.bin\"\r\n\r\n";
