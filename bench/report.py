@@ -339,6 +339,10 @@ def summary(run):
         text = part(run)
         if text:
             out += [text, ""]
+    for name in ("files.md",):  # once-scenarios that write their own table
+        text = read(os.path.join(run.out, name)).strip()
+        if text:
+            out += [text, ""]
     for fx, why in run.skipped.items():
         out.append(f"Skipped: the scenarios on `{fx}`: {why}.")
     return "\n".join(out).rstrip() + "\n"

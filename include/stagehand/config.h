@@ -104,6 +104,9 @@ struct sh_config {
     unsigned max_form_parts; /* parts of one multipart body (400) */
     size_t max_part_header;  /* header bytes of one part (400) */
     size_t max_filename;     /* bytes of one part's file name (400) */
+    /* ms: the start-up sweep removes stored files no record names once they
+     * are this old (younger ones may be another server's, about to commit) */
+    uint64_t orphan_min_age;
     /* realtime (SSE): api/realtime/ */
     uint64_t realtime_idle;              /* ms without a message before a stream closes */
     uint64_t realtime_heartbeat;         /* ms between comment lines on a quiet stream */

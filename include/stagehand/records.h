@@ -350,6 +350,14 @@ struct sh_rec_write {
     size_t nuploads;
     char **dropped;
     size_t ndropped;
+    /* out: what the records this job deleted (directly, by a cascade or a
+     * truncate) held in storage/: each one's folder ("<collectionId>/
+     * <recordId>", removed once empty) and the stored names its file fields
+     * held ("<collectionId>/<recordId>/<name>"), owned, to remove once the
+     * write committed; only those names, so a file a later write put in a
+     * folder of the same id is never touched. Emptied at each run. */
+    char **gone;
+    size_t ngone;
 };
 
 struct sh_record_input;
@@ -359,6 +367,14 @@ void sh_rec_files_dropped(struct sh_rec_write *w, const struct cJSON *existing,
                           const struct sh_record_input *in);
 /* Frees w->dropped. */
 void sh_rec_files_dropped_clear(struct sh_rec_write *w);
+/* Just before record id of c is deleted: notes in w->gone its folder and
+ * the stored names its file fields hold (nothing when c has no file field
+ * or id cannot name a folder; w may be NULL). Writer thread. 0 or a
+ * storage error. */
+int sh_rec_files_gone_add(sqlite3 *wdb, struct sh_rec_write *w, const struct sh_collection *c,
+                          const char *id);
+/* Frees w->gone. */
+void sh_rec_files_gone_clear(struct sh_rec_write *w);
 
 /* A sh_db_job_run_fn: arg is a struct sh_rec_write. */
 int sh_rec_write_run(sqlite3 *wdb, void *arg);

@@ -214,7 +214,9 @@ struct change {
     struct sh_catalog_snap *snap; /* keeps `old` alive */
     char *id;                     /* the collection's id, to show it afterwards */
     bool deleting, creating;
-    struct sh_schema_error err; /* the catalog's refusal, copied from its callback */
+    struct sh__files_capture *files; /* stored files the change lets go */
+    int saved_rc;                    /* the change's outcome; -1 until saved */
+    struct sh_schema_error err;      /* the catalog's refusal, copied from its callback */
 };
 
 void sh__coll_schema_error(struct sh_req *r, const char *message, const struct sh_schema_error *err)
@@ -238,6 +240,7 @@ static const char *fail_message(const struct change *x)
 static void change_free(struct sh__api_job *job)
 {
     struct change *x = (struct change *)job;
+    sh__rec_files_schema_saved(x->files, x->saved_rc);
     sh_catalog_snap_free(x->snap);
     free(x->id);
     free(x);
@@ -274,6 +277,7 @@ static void saved(void *arg, int rc, const struct sh_schema_error *err)
     struct change *x = arg;
     if (err)
         x->err = *err;
+    x->saved_rc = rc;
     sh__api_job_complete(&x->job, rc);
 }
 
@@ -292,6 +296,8 @@ static void save_many(struct sh_req *r, struct sh_api_records *api, struct sh_ca
     x->id = sh_strdup(nexts[0] ? nexts[0]->id : olds[0]->id);
     x->deleting = !nexts[0];
     x->creating = !olds[0];
+    x->saved_rc = -1;
+    x->files = sh__rec_files_capture(api, n, olds, nexts);
     sh__api_job_start(&x->job, r, &change_ops, api->db, NULL, s);
     int rc = sh_catalog_save_many(api->catalog, n, olds, nexts, saved, x);
     if (rc)

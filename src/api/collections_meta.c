@@ -33,11 +33,14 @@ struct import_job {
     struct sh__api_job job; /* first: the request-bound job (api/job.c) */
     struct sh_catalog_snap *snap;
     struct sh_schema_error err;
+    struct sh__files_capture *files; /* stored files the import lets go */
+    int saved_rc;                    /* its outcome; -1 until saved */
 };
 
 static void import_free(struct sh__api_job *job)
 {
     struct import_job *x = (struct import_job *)job;
+    sh__rec_files_schema_saved(x->files, x->saved_rc);
     sh_catalog_snap_free(x->snap);
     free(x);
 }
@@ -76,6 +79,7 @@ static void imported(void *arg, int rc, const struct sh_schema_error *err)
     struct import_job *x = arg;
     if (err)
         x->err = *err;
+    x->saved_rc = rc;
     sh__api_job_complete(&x->job, rc);
 }
 
@@ -181,6 +185,8 @@ int sh_api_collections_import(struct sh_req *r, void *ud)
     }
     struct import_job *x = sh_calloc(1, sizeof(*x));
     x->snap = sh_catalog_snap_ref(s);
+    x->saved_rc = -1;
+    x->files = sh__rec_files_capture(api, m, olds, nexts);
     sh__api_job_start(&x->job, r, &import_ops, api->db, NULL, s);
     rc = sh_catalog_save_many(api->catalog, m, olds, nexts, imported, x);
     free(olds);
@@ -292,9 +298,10 @@ static int truncate_run(sqlite3 *wdb, void *arg)
 
 static void truncate_committed(struct sh__api_job *job, int rc)
 {
-    (void)rc;
     struct truncate_job *t = (struct truncate_job *)job;
     sh__auth_record_written(t->api->auth, &t->w);
+    if (rc == 0) /* the folders of the records it deleted */
+        sh__rec_files_after(t->api, NULL, &t->w, true);
 }
 
 /* SH_ESTALE: the same collection in the current snapshot. */

@@ -191,6 +191,8 @@ static const struct opt opts[] = {
      "header bytes of one multipart part (400)"},
     {"max-filename", "STAGEHAND_MAX_FILENAME", OPT_SIZE, F(max_filename),
      "bytes of an uploaded file's name as sent (400)"},
+    {"orphan-min-age", "STAGEHAND_ORPHAN_MIN_AGE", OPT_DURATION0, F(orphan_min_age),
+     "stored files no record names are removed at start-up once this old (0: all of them)"},
     {"init-schema", "STAGEHAND_INIT_SCHEMA", OPT_INIT_SCHEMA, F(init_schema_none),
      "default|none: whether a new data directory starts with PocketBase's `users` collection"},
     {"metrics-token", "STAGEHAND_METRICS_TOKEN", OPT_STR, F(metrics_token),
@@ -277,6 +279,7 @@ void sh_config_init(struct sh_config *c)
     c->max_form_parts = 1000; /* Go's multipart default, as PocketBase runs it */
     c->max_part_header = 8 * 1024;
     c->max_filename = 1024;
+    c->orphan_min_age = 600000;
     c->realtime_idle = 5 * 60000;
     c->realtime_heartbeat = 30000;
     c->realtime_coalesce = 0; /* 50 ms halves CPU per event under load but lengthened the fan-out

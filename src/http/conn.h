@@ -87,7 +87,8 @@ void sh__form_finish(struct sh_http_conn *hc);
 
 /* upload.c: file parts to temporary files, off the loop */
 /* A file part begins: queues its temporary file (under <dir>/storage/.tmp/)
- * and sets *path to its name (valid while the request lives). 0 or -1. */
+ * and sets *path to its name, valid until the next call (the table of
+ * uploads moves as it grows: copy it). 0 or -1. */
 int sh__upload_file_begin(struct sh_http_conn *hc, const char **path);
 /* Queues a copy of the part's bytes; sets upload_wait past the high mark. */
 void sh__upload_file_data(struct sh_http_conn *hc, const char *at, size_t len);

@@ -70,7 +70,10 @@ static int part_begin(void *ud, const struct sh_mp_part *mp)
         const char *path;
         if (sh__upload_file_begin(f->hc, &path))
             return -1;
-        r->p.tmp_path = (struct sh_str){path, strlen(path)};
+        /* a copy: the uploads' table moves as it grows */
+        r->p.tmp_path = arena_str(a, path);
+        if (!r->p.tmp_path.ptr)
+            return -1;
     }
     f->n++;
     return 0;

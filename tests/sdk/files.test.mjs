@@ -5,6 +5,7 @@
 // sniffed type; `files+` appending and `files-` removing through update;
 // a protected file fetched with pb.files.getToken and refused without;
 // a thumb of an image through getURL's `thumb` option, decoded here.
+// pb.createBatch() with Files (parts requests.N.field), all or nothing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
@@ -174,6 +175,45 @@ describe('file fields through the SDK', () => {
     // a size the field does not list: the original
     const other = await fetch(pb.files.getURL(rec, rec.cover, { thumb: '20x20' }));
     assert.deepEqual(Buffer.from(await other.arrayBuffer()), image);
+  });
+
+  test('createBatch() uploads Files with its records, all or nothing', async () => {
+    const pb = client();
+    const first = await pb.collection('posts').create({ title: 'batch target' });
+    const batch = pb.createBatch();
+    batch.collection('posts').create({
+      title: 'batched',
+      cover: new File([PNG], 'batch cover.png', { type: 'image/png' }),
+      files: [new File(['b one'], 'b1.txt'), new File(['b two'], 'b2.txt')],
+    });
+    batch.collection('posts').update(first.id, { 'files+': new File(['appended'], 'app.txt') });
+    const res = await batch.send();
+    assert.equal(res.length, 2);
+    assert.equal(res[0].status, 200, JSON.stringify(res[0]));
+    const made = res[0].body;
+    assert.match(made.cover, /^batch_cover_[a-z0-9]{10}\.png$/);
+    assert.equal(made.files.length, 2);
+    const got = await fetch(pb.files.getURL(made, made.files[1]));
+    assert.equal(await got.text(), 'b two');
+    const upd = res[1].body;
+    assert.equal(upd.files.length, 1);
+    assert.equal(await (await fetch(pb.files.getURL(upd, upd.files[0]))).text(), 'appended');
+
+    // the second request fails (a file over maxSize): nothing of the batch stays
+    const bad = pb.createBatch();
+    bad.collection('posts').create({ title: 'rolled back', cover: new File(['x'], 'x.txt') });
+    bad.collection('posts').create({ cover: new Blob([new Uint8Array(100001)]) });
+    try {
+      await bad.send();
+      assert.fail('expected a 400');
+    } catch (err) {
+      assert.ok(err instanceof ClientResponseError, `a ClientResponseError, got ${err}`);
+      assert.equal(err.status, 400, JSON.stringify(err.response));
+      assert.equal(err.response.data.requests['1'].response.data.cover.code,
+        'validation_file_size_limit');
+    }
+    const left = await pb.collection('posts').getList(1, 1, { filter: 'title = "rolled back"' });
+    assert.equal(left.totalItems, 0);
   });
 
   test('a file over maxSize is refused with PocketBase\'s code', async () => {

@@ -64,12 +64,15 @@ struct item {
     bool upd_has_rule, upd_denied, create_denied;
     bool denied; /* out: the upsert took the path of a null rule (403) */
     char *expand, *fields;
-    cJSON *query, *headers; /* @request.query and @request.headers */
-    char **plain;           /* passwords to hash (sh__rec_collect_passwords) */
-    /* a request that could not be prepared: its error */
+    cJSON *query, *headers;      /* @request.query and @request.headers */
+    char **plain;                /* passwords to hash (sh__rec_collect_passwords) */
+    struct sh__rec_files *files; /* its uploads (records/files.c); NULL = none */
+    /* a request that could not be prepared (or whose files were refused
+     * before the job): its error */
     int fail_status;
     const char *fail_message;
     char *fail_owned; /* fail_message when it is not static */
+    cJSON *fail_data; /* NULL: {} */
 };
 
 struct bjob {
@@ -80,8 +83,10 @@ struct bjob {
     size_t ready;   /* prepared: items[0..ready); items[ready] failed when < n */
     size_t failed;  /* out: the request whose write failed; n when none */
     bool timed_out; /* out */
+    bool ok;        /* the job committed */
     uint64_t timeout_ms;
     size_t hash_item, hash_k; /* the next password to hash: items[hash_item].plain[hash_k] */
+    size_t move_item;         /* the next item whose uploads go to their folder */
 };
 
 static uint64_t mono_ms(void)
@@ -96,6 +101,11 @@ static void job_free(struct sh__api_job *job)
     struct bjob *j = (struct bjob *)job;
     for (size_t i = 0; i < j->n; i++) {
         struct item *it = &j->items[i];
+        /* uploads of a batch that did not commit go; after a commit, the
+         * files its updates dropped and the folders of what it deleted */
+        sh__rec_files_after(j->api, it->files, &it->w, j->ok);
+        sh__rec_files_free(it->files);
+        cJSON_Delete(it->fail_data);
         sh__rec_passwords_free(&it->w, it->plain);
         sh_rec_write_deinit(&it->w);
         sh_filter_sql_deinit(&it->upd_rule);
@@ -205,8 +215,8 @@ static void answer_failed(struct sh_req *r, struct bjob *j, size_t i, int rc)
     cJSON *e = cJSON_AddObjectToObject(reqs, key);
     cJSON_AddStringToObject(e, "code", "batch_request_failed");
     cJSON_AddStringToObject(e, "message", "Batch request failed.");
-    if (i >= j->ready) {
-        add_response(e, it->fail_status, it->fail_message, NULL);
+    if (i >= j->ready || it->fail_status) {
+        add_response(e, it->fail_status, it->fail_message, it->fail_data);
     } else if (it->denied) {
         add_response(e, 403, "Only superusers can perform this action.", NULL);
     } else {
@@ -272,6 +282,7 @@ static void answer_ok(struct sh_req *r, struct bjob *j)
 static void committed(struct sh__api_job *job, int rc)
 {
     struct bjob *j = (struct bjob *)job;
+    j->ok = rc == 0;
     for (size_t i = 0; i < j->ready; i++)
         sh__rec_write_done(j->api, &j->items[i].w, rc);
 }
@@ -452,6 +463,46 @@ static int passwords(struct sh_req *r, struct bjob *j, struct item *it)
 }
 
 static void hash_next(struct bjob *j);
+static void move_next(struct bjob *j);
+
+static void moved(void *ud, int rc)
+{
+    struct bjob *j = ud;
+    struct sh_req *r = sh__api_job_resume(&j->job);
+    if (!r)
+        return; /* freed: job_free removed the files */
+    size_t i = j->move_item++;
+    struct item *it = &j->items[i];
+    if (rc == SH_EINVAL) { /* a content type the field refuses: the batch fails there */
+        struct sh__rec_files_fail e;
+        sh__rec_files_refused(it->files, it->w.op, &e);
+        it->fail_status = e.status;
+        it->fail_message = e.message;
+        it->fail_data = sh__rec_files_fail_data(&e);
+        answer_failed(r, j, i, SH_EINVAL);
+        sh__api_job_end(&j->job, 0);
+    } else if (rc) {
+        sh__api_job_end(&j->job, rc);
+    } else {
+        move_next(j);
+    }
+}
+
+/* Moves the uploads of each request into its record's folder (fsynced,
+ * on the threadpool), one request after the other, then submits the job. */
+static void move_next(struct bjob *j)
+{
+    for (; j->move_item < j->ready; j->move_item++) {
+        struct item *it = &j->items[j->move_item];
+        if (!it->files)
+            continue;
+        int rc = sh__rec_files_move(j->api, it->files, moved, j);
+        if (rc)
+            sh__api_job_end(&j->job, rc);
+        return; /* threadpool callbacks always come later, from the loop */
+    }
+    sh__api_job_submit(&j->job);
+}
 
 static void hashed(void *arg, int rc, const char *hash)
 {
@@ -484,7 +535,41 @@ static void hash_next(struct bjob *j)
             return; /* pool callbacks always come later, from the loop */
         }
     }
-    sh__api_job_submit(&j->job);
+    move_next(j);
+}
+
+/* The uploads of request index(it) (parts requests.<index>.<key>), named
+ * in its body as a single write's are. 0; -1 with the item failed. */
+static int files_of(struct sh_req *r, struct bjob *j, struct item *it)
+{
+    if (!r->is_form)
+        return 0;
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "requests.%zu.", (size_t)(it - j->items));
+    struct sh__rec_files_fail e;
+    int rc;
+    if (it->kind == K_DELETE) { /* a delete takes no files */
+        size_t pl = strlen(prefix);
+        for (unsigned i = 0; i < r->nform; i++)
+            if (r->form[i].is_file && r->form[i].name.len > pl &&
+                memcmp(r->form[i].name.ptr, prefix, pl) == 0) {
+                fail_item(it, 400, "A delete request takes no files.");
+                return -1;
+            }
+        return 0;
+    }
+    /* an upsert's files go under body.id when it has one (the record it
+     * updates or creates), else under the id its create will get */
+    rc =
+        sh__rec_files_collect(j->api, it->w.c, it->kind == K_UPDATE ? SH_REC_UPDATE : SH_REC_CREATE,
+                              it->w.id, it->w.body, r->form, r->nform, prefix, &it->files, &e);
+    if (rc) {
+        fail_item(it, e.status, e.message);
+        it->fail_data = sh__rec_files_fail_data(&e);
+        return -1;
+    }
+    sh__rec_files_names(it->files, &it->w);
+    return 0;
 }
 
 /* Prepares request src of the batch as item it, from base (the batch's own
@@ -529,6 +614,8 @@ static int prepare(struct sh_req *r, struct bjob *j, const struct sh__rec_req *b
         b = cJSON_IsObject(body) ? cJSON_Duplicate(body, true) : cJSON_CreateObject();
     sh__rec_write_init(&it->w, j->api, &it->q, op_of[it->kind], b, id);
     it->w.snap = sh_catalog_snap_ref(base->snap);
+    if (files_of(r, j, it) != 0)
+        return -1;
     if (it->kind != K_DELETE && !it->expand && !it->fields) {
         const char *own = sh__rec_own_id(r, &it->q);
         it->w.record_json = true; /* the job writes the answer's JSON */

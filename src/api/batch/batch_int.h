@@ -28,8 +28,8 @@ struct cJSON;
  *  - 400 "Failed to read the submitted batch data." for a body that is not
  *    JSON or a form, a form without `@jsonPayload` or with a part that is
  *    not, or a value of the wrong type (data.body names what);
- *  - 400 "File uploads are not supported in batch requests yet." for a form
- *    that carries a file (a part with a filename);
+ *  - 400 "Failed to read the submitted batch data." too for a file part
+ *    not named requests.<index>.<key> with the index of a request;
  *  - 400 "Invalid batch request data." with PocketBase's validation data
  *    ({"requests":{"code":..}} for a missing, empty or too long list;
  *    {"requests":{"<i>":{"method":{..}}}} for an item's method or url).

@@ -2,8 +2,10 @@
  * The body of POST /api/batch: `{"requests":[{"method","url","headers",
  * "body"}, ...]}` sent as JSON, or as multipart/form-data whose one field
  * `@jsonPayload` holds that JSON (what the PocketBase JS SDK's
- * createBatch().send() always sends). A form part with a filename is a file
- * upload, answered with a clear 400 until uploads exist. The body is capped
+ * createBatch().send() always sends), with the files of its requests as
+ * parts named `requests.<index>.<field>` (`field+`, `+field` too), as the
+ * SDK names them; a file part named otherwise, or for an index past the
+ * list, is a 400. The body is capped
  * by --batch-max-body before a byte is parsed, and parsed by the strict
  * JSON parser (stagehand/json.h); then the request list is checked as
  * PocketBase checks it (a non-empty list of at most --batch-max-requests,
@@ -44,10 +46,8 @@ static int form_payload(struct sh_req *r, const char **json, size_t *len)
     *json = NULL;
     for (unsigned i = 0; i < r->nform; i++) {
         const struct sh_form_part *p = &r->form[i];
-        if (p->is_file) {
-            sh__api_error(r, 400, "File uploads are not supported in batch requests yet.", NULL);
-            return -1;
-        }
+        if (p->is_file)
+            continue; /* checked once the list is known (file_parts) */
         if (p->name.len != 12 || memcmp(p->name.ptr, "@jsonPayload", 12) != 0 || *json) {
             read_failed(r, "The form must hold one @jsonPayload field and nothing else.");
             return -1;
@@ -131,6 +131,39 @@ static cJSON *item_errors(const cJSON *it)
     return e;
 }
 
+/* The index of a file part named requests.<i>.<key> (key not empty), or
+ * -1. */
+static long part_index(const struct sh_form_part *p)
+{
+    static const char prefix[] = "requests.";
+    size_t pl = sizeof(prefix) - 1;
+    if (p->name.len <= pl || memcmp(p->name.ptr, prefix, pl) != 0)
+        return -1;
+    const char *d = p->name.ptr + pl, *end = p->name.ptr + p->name.len;
+    long i = 0;
+    const char *q = d;
+    for (; q < end && *q >= '0' && *q <= '9' && q - d < 6; q++)
+        i = i * 10 + (*q - '0');
+    if (q == d || q >= end || *q != '.' || q + 1 == end || (q - d > 1 && *d == '0'))
+        return -1;
+    return i;
+}
+
+/* Every file part of r names a request of the n: 0, or -1 after answering. */
+static int file_parts(struct sh_req *r, int n)
+{
+    for (unsigned i = 0; r->is_form && i < r->nform; i++) {
+        const struct sh_form_part *p = &r->form[i];
+        long k = p->is_file ? part_index(p) : 0;
+        if (k < 0 || k >= n) {
+            read_failed(r, "A file part must be named requests.<index>.<field>, the index one "
+                           "of a request of the list.");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* 0, or -1 after answering 400 for the list's shape. */
 static int check_list(struct sh_req *r, const cJSON *list, unsigned max_requests)
 {
@@ -206,7 +239,7 @@ cJSON *sh__batch_body_or_reply(struct sh_req *r, size_t max_body, unsigned max_r
         return NULL;
     }
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "requests");
-    if (check_list(r, list, max_requests)) {
+    if (check_list(r, list, max_requests) || file_parts(r, cJSON_GetArraySize(list))) {
         cJSON_Delete(root);
         return NULL;
     }

@@ -111,16 +111,27 @@ bool sh__rec_file_id_safe(const char *id)
     return true;
 }
 
+static void fail_set(struct sh__rec_files_fail *e, int status, const char *message,
+                     const char *field, const char *code, const char *text)
+{
+    e->status = status;
+    e->message = message;
+    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+    e->code = code;
+    snprintf(e->text, sizeof(e->text), "%s", text ? text : "");
+}
+
 /* The record id a create will get: the body's, or a new one (15 of
- * [a-z0-9], PocketBase's default) put into the body. NULL after answering. */
-static const char *create_id_or_reply(struct sh_req *r, cJSON *body)
+ * [a-z0-9], PocketBase's default) put into the body. NULL when the body's
+ * cannot name a folder (e filled). */
+static const char *create_id(cJSON *body, struct sh__rec_files_fail *e)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
     if (cJSON_IsString(id) && id->valuestring[0]) {
         if (sh__rec_file_id_safe(id->valuestring))
             return id->valuestring;
-        sh__api_field_error(r, "Failed to create record.", "id", "validation_invalid_format",
-                            "Invalid value format.");
+        fail_set(e, 400, "Failed to create record.", "id", "validation_invalid_format",
+                 "Invalid value format.");
         return NULL;
     }
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -157,27 +168,29 @@ static char *path_of(const char *a, const char *b)
     return p;
 }
 
-int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records *api,
-                                   const struct sh_collection *c, enum sh_rec_op op,
-                                   const char *update_id, cJSON *body, struct sh__rec_files **out)
+int sh__rec_files_collect(const struct sh_api_records *api, const struct sh_collection *c,
+                          enum sh_rec_op op, const char *update_id, cJSON *body,
+                          const struct sh_form_part *form, unsigned nform, const char *prefix,
+                          struct sh__rec_files **out, struct sh__rec_files_fail *e)
 {
     *out = NULL;
-    if (!r->is_form)
-        return 0;
     const char *msg = op == SH_REC_CREATE ? "Failed to create record." : "Failed to update record.";
+    size_t plen = strlen(prefix);
     struct sh__rec_files *fs = NULL;
-    for (unsigned i = 0; i < r->nform; i++) {
-        const struct sh_form_part *p = &r->form[i];
-        if (!p->is_file)
+    for (unsigned i = 0; i < nform; i++) {
+        const struct sh_form_part *p = &form[i];
+        if (!p->is_file || p->name.len <= plen || memcmp(p->name.ptr, prefix, plen) != 0)
             continue;
-        const struct sh_field *f = field_of(c, &p->name);
+        const char *keyp = p->name.ptr + plen; /* NUL-terminated */
+        struct sh_str key = {keyp, p->name.len - plen};
+        const struct sh_field *f = field_of(c, &key);
         if (!f) { /* PocketBase would drop it; we do not drop data silently */
-            sh__api_field_error(r, msg, p->name.ptr, "validation_file_unsupported",
-                                "Only a file field takes files.");
+            fail_set(e, 400, msg, keyp, "validation_file_unsupported",
+                     "Only a file field takes files.");
             goto fail;
         }
         if (!p->tmp_path.len) {
-            sh__api_error(r, 500, "Failed to store the uploaded file.", NULL);
+            fail_set(e, 500, "Failed to store the uploaded file.", NULL, NULL, NULL);
             goto fail;
         }
         int64_t max = f->max_size > 0 ? f->max_size : SH_FILE_DEFAULT_MAX_SIZE;
@@ -186,13 +199,13 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
             snprintf(m, sizeof(m),
                      "Failed to upload \"%.80s\" - the maximum allowed file size is %lld bytes.",
                      p->filename.ptr, (long long)max);
-            sh__api_field_error(r, msg, f->name, "validation_file_size_limit", m);
+            fail_set(e, 400, msg, f->name, "validation_file_size_limit", m);
             goto fail;
         }
         if (!fs) {
             fs = sh_calloc(1, sizeof(*fs));
-            fs->u = sh_calloc(r->nform, sizeof(*fs->u));
-            fs->names = sh_calloc(r->nform, sizeof(*fs->names));
+            fs->u = sh_calloc(nform, sizeof(*fs->u));
+            fs->names = sh_calloc(nform, sizeof(*fs->names));
         }
         struct upload *u = &fs->u[fs->n];
         unsigned char rnd[2 * SH_FILE_NAME_RANDOM];
@@ -201,15 +214,15 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
         u->f = f;
         u->tmp = sh_strdup(p->tmp_path.ptr);
         fs->names[fs->n++] = u->name;
-        body_add(body, p->name.ptr, u->name);
+        body_add(body, keyp, u->name);
     }
     if (!fs)
         return 0;
-    const char *id = op == SH_REC_CREATE ? create_id_or_reply(r, body) : update_id;
+    const char *id = op == SH_REC_CREATE ? create_id(body, e) : update_id;
     if (!id)
         goto fail;
     if (!sh__rec_file_id_safe(id)) { /* an update of an id no upload can live under */
-        sh__api_error(r, 404, "The requested resource wasn't found.", NULL);
+        fail_set(e, 404, "The requested resource wasn't found.", NULL, NULL, NULL);
         goto fail;
     }
     char *storage = path_of(api->cfg->dir, "storage");
@@ -222,6 +235,33 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
     return 0;
 fail:
     sh__rec_files_free(fs);
+    return -1;
+}
+
+cJSON *sh__rec_files_fail_data(const struct sh__rec_files_fail *e)
+{
+    if (!e->field[0])
+        return NULL;
+    cJSON *d = cJSON_CreateObject(), *f = cJSON_AddObjectToObject(d, e->field);
+    cJSON_AddStringToObject(f, "code", e->code);
+    cJSON_AddStringToObject(f, "message", e->text);
+    return d;
+}
+
+int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records *api,
+                                   const struct sh_collection *c, enum sh_rec_op op,
+                                   const char *update_id, cJSON *body, struct sh__rec_files **out)
+{
+    *out = NULL;
+    if (!r->is_form)
+        return 0;
+    struct sh__rec_files_fail e;
+    if (sh__rec_files_collect(api, c, op, update_id, body, r->form, r->nform, "", out, &e) == 0)
+        return 0;
+    if (e.field[0])
+        sh__api_field_error(r, e.message, e.field, e.code, e.text);
+    else
+        sh__api_error(r, e.status, e.message, NULL);
     return -1;
 }
 
@@ -337,11 +377,18 @@ int sh__rec_files_move(struct sh_api_records *api, struct sh__rec_files *fs,
     return uv_queue_work(api->loop, &fs->work, move_work, move_after) ? SH_EINTERNAL : 0;
 }
 
+void sh__rec_files_refused(const struct sh__rec_files *fs, enum sh_rec_op op,
+                           struct sh__rec_files_fail *e)
+{
+    fail_set(e, 400, op == SH_REC_CREATE ? "Failed to create record." : "Failed to update record.",
+             fs->bad->name, "validation_invalid_mime_type", fs->why);
+}
+
 void sh__rec_files_reply(struct sh_req *r, const struct sh__rec_files *fs, enum sh_rec_op op)
 {
-    sh__api_field_error(
-        r, op == SH_REC_CREATE ? "Failed to create record." : "Failed to update record.",
-        fs->bad->name, "validation_invalid_mime_type", fs->why);
+    struct sh__rec_files_fail e;
+    sh__rec_files_refused(fs, op, &e);
+    sh__api_field_error(r, e.message, e.field, e.code, e.text);
 }
 
 /* ---- threadpool: removals after the job ---- */
@@ -350,33 +397,55 @@ struct removal {
     uv_work_t work;
     char **paths; /* files to unlink */
     size_t n;
-    char *dir;   /* a record's folder to empty and remove; NULL = none */
-    char *empty; /* a record's folder to remove if empty (a failed write's) */
+    char **dirs; /* folders to remove with everything in them (then) */
+    size_t ndirs;
+    char **empties; /* folders to remove if empty (last) */
+    size_t nempties;
 };
+
+static void push(char ***v, size_t *n, char *s)
+{
+    *v = sh_realloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = s;
+}
+
+/* Removes entry name of the folder at dfd, and what it holds when it is a
+ * folder (depth levels down at most; symbolic links are removed, never
+ * followed). */
+static void remove_entry(int dfd, const char *name, int depth)
+{
+    if (unlinkat(dfd, name, 0) == 0 || (errno != EISDIR && errno != EPERM) || depth <= 0)
+        return;
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            remove_entry(dirfd(d), e->d_name, depth - 1);
+    closedir(d);
+    (void)unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void sh__rec_files_remove_tree(const char *dir)
+{
+    remove_entry(AT_FDCWD, dir, 4);
+}
 
 static void remove_work(uv_work_t *req)
 {
     struct removal *rm = req->data;
     for (size_t i = 0; i < rm->n; i++) {
         (void)unlink(rm->paths[i]);
-        sh__thumbs_remove_of(rm->paths[i]);
+        sh__thumbs_remove_of(rm->paths[i]); /* a dropped file's thumbs go with it */
     }
-    if (rm->empty)
-        (void)rmdir(rm->empty); /* refused while another upload's files are there */
-    if (!rm->dir)
-        return;
-    DIR *d = opendir(rm->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno == EISDIR)
-                sh__thumbs_rmdir_at(dirfd(d), e->d_name); /* a file's thumbs */
-        }
-        closedir(d);
-    }
-    (void)rmdir(rm->dir);
+    for (size_t i = 0; i < rm->ndirs; i++)
+        sh__rec_files_remove_tree(rm->dirs[i]);
+    for (size_t i = 0; i < rm->nempties; i++)
+        (void)rmdir(rm->empties[i]); /* refused while other files are there */
 }
 
 static void remove_after(uv_work_t *req, int status)
@@ -386,16 +455,68 @@ static void remove_after(uv_work_t *req, int status)
     for (size_t i = 0; i < rm->n; i++)
         free(rm->paths[i]);
     free(rm->paths);
-    free(rm->dir);
-    free(rm->empty);
+    for (size_t i = 0; i < rm->ndirs; i++)
+        free(rm->dirs[i]);
+    free(rm->dirs);
+    for (size_t i = 0; i < rm->nempties; i++)
+        free(rm->empties[i]);
+    free(rm->empties);
     free(rm);
 }
 
 static void removal_queue(struct sh_api_records *api, struct removal *rm)
 {
     rm->work.data = rm;
+    if (!rm->n && !rm->ndirs && !rm->nempties) {
+        remove_after(&rm->work, 0);
+        return;
+    }
     if (uv_queue_work(api->loop, &rm->work, remove_work, remove_after))
         remove_after(&rm->work, -1); /* shutting down: the start-up sweep's */
+}
+
+void sh__rec_files_remove_dir(struct sh_api_records *api, const char *rel)
+{
+    if (!api->cfg->dir || !rel[0] || rel[0] == '.' || strstr(rel, ".."))
+        return;
+    struct removal *rm = sh_calloc(1, sizeof(*rm));
+    char *storage = path_of(api->cfg->dir, "storage");
+    rm->dirs = sh_calloc(1, sizeof(*rm->dirs));
+    rm->dirs[rm->ndirs++] = path_of(storage, rel);
+    free(storage);
+    removal_queue(api, rm);
+}
+
+void sh__rec_files_remove_names(struct sh_api_records *api, const char *rel, char *const *names,
+                                size_t n)
+{
+    if (!api->cfg->dir || !rel[0] || rel[0] == '.' || strstr(rel, "..") || !n)
+        return;
+    struct removal *rm = sh_calloc(1, sizeof(*rm));
+    char *storage = path_of(api->cfg->dir, "storage");
+    char *dir = path_of(storage, rel);
+    rm->paths = sh_calloc(n, sizeof(*rm->paths));
+    for (size_t i = 0; i < n; i++)
+        if (sh_file_name_valid(names[i]))
+            rm->paths[rm->n++] = path_of(dir, names[i]);
+    free(storage);
+    free(dir);
+    removal_queue(api, rm);
+}
+
+void sh__rec_files_remove_rel(struct sh_api_records *api, char **rels, size_t n)
+{
+    struct removal *rm = sh_calloc(1, sizeof(*rm));
+    char *storage = api->cfg->dir ? path_of(api->cfg->dir, "storage") : NULL;
+    rm->paths = sh_calloc(n + 1, sizeof(*rm->paths));
+    for (size_t i = 0; i < n; i++) {
+        if (storage && rels[i][0] && rels[i][0] != '.' && !strstr(rels[i], ".."))
+            rm->paths[rm->n++] = path_of(storage, rels[i]);
+        free(rels[i]);
+    }
+    free(rels);
+    free(storage);
+    removal_queue(api, rm);
 }
 
 void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
@@ -404,39 +525,38 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
     if (!api->cfg->dir)
         return;
     struct removal *rm = sh_calloc(1, sizeof(*rm));
+    char *storage = path_of(api->cfg->dir, "storage");
     if (!committed && fs) { /* the files this write brought */
-        rm->paths = sh_calloc(fs->n, sizeof(*rm->paths));
         for (size_t i = 0; i < fs->n; i++)
             if (fs->u[i].moved)
-                rm->paths[rm->n++] = sh_strdup(fs->u[i].dest);
+                push(&rm->paths, &rm->n, sh_strdup(fs->u[i].dest));
         if (rm->n)
-            rm->empty = sh_strdup(fs->rdir);
-    } else if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id &&
-               sh__rec_file_id_safe(w->id)) {
-        char *storage = path_of(api->cfg->dir, "storage");
+            push(&rm->empties, &rm->nempties, sh_strdup(fs->rdir));
+    }
+    if (committed && w->op == SH_REC_UPDATE && w->ndropped && w->id &&
+        sh__rec_file_id_safe(w->id)) { /* the files an update stopped naming */
         char *cdir = path_of(storage, w->c->id), *rdir = path_of(cdir, w->id);
-        rm->paths = sh_calloc(w->ndropped, sizeof(*rm->paths));
         for (size_t i = 0; i < w->ndropped; i++)
-            rm->paths[rm->n++] = path_of(rdir, w->dropped[i]);
-        free(storage);
+            push(&rm->paths, &rm->n, path_of(rdir, w->dropped[i]));
         free(cdir);
         free(rdir);
-    } else if (committed && w->op == SH_REC_DELETE && w->id && sh__rec_file_id_safe(w->id)) {
-        bool has_files = false;
-        for (size_t i = 0; i < w->c->nfields && !has_files; i++)
-            has_files = is_file_field(&w->c->fields[i]);
-        if (has_files) {
-            char *storage = path_of(api->cfg->dir, "storage");
-            char *cdir = path_of(storage, w->c->id);
-            rm->dir = path_of(cdir, w->id);
-            free(storage);
-            free(cdir);
+    }
+    /* what the records it deleted held: their stored names (and a
+     * thumbs_<name> folder beside each), then their folders once empty */
+    for (size_t i = 0; committed && i < w->ngone; i++) {
+        const char *g = w->gone[i], *last = strrchr(g, '/');
+        if (!last || strstr(g, "..") || g[0] == '.')
+            continue;
+        if (strchr(g, '/') == last) {
+            push(&rm->empties, &rm->nempties, path_of(storage, g));
+            continue;
         }
+        push(&rm->paths, &rm->n, path_of(storage, g));
+        size_t dl = (size_t)(last - g);
+        char *t = sh_malloc(strlen(storage) + strlen(g) + 16);
+        sprintf(t, "%s/%.*s/thumbs_%s", storage, (int)dl, g, last + 1);
+        push(&rm->dirs, &rm->ndirs, t);
     }
-    if (!rm->n && !rm->dir) {
-        free(rm->paths);
-        free(rm);
-        return;
-    }
+    free(storage);
     removal_queue(api, rm);
 }

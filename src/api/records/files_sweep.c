@@ -5,10 +5,12 @@
  * collection with file fields, each folder under
  * <dir>/storage/<collectionId>/ is compared with its record: a file no
  * file field of the record names is removed, and the folder with it when
- * the record does not exist. Files changed in the last SWEEP_MIN_AGE
- * seconds are kept: another server of a group sharing the database may
- * be about to commit the record that names them. Runs once, before the
- * loop serves (start-up), reading through the loop's connection. The
+ * the record does not exist. The folder of a collection that no longer
+ * exists (deleted while this server was down, or by the CLI) goes too.
+ * Files changed in the last --orphan-min-age (10 minutes) are kept:
+ * another server of a group sharing the database may be about to commit
+ * the record that names them. Runs once, before the loop serves
+ * (start-up), reading through the loop's connection. The
  * thumbs_<name> folder of a file no longer held goes with it.
  */
 #include <dirent.h>
@@ -27,8 +29,6 @@
 #include "stagehand/db.h"
 #include "stagehand/files.h"
 #include "stagehand/json.h"
-
-#define SWEEP_MIN_AGE 600 /* seconds */
 
 static bool has_file_fields(const struct sh_collection *c)
 {
@@ -81,10 +81,10 @@ static char *select_sql(const struct sh_collection *c)
     return b.data;
 }
 
-static bool old_enough(const char *path, time_t now)
+static bool old_enough(const char *path, time_t now, time_t min_age)
 {
     struct stat st;
-    return lstat(path, &st) == 0 && now - st.st_mtime >= SWEEP_MIN_AGE;
+    return lstat(path, &st) == 0 && now - st.st_mtime >= min_age;
 }
 
 static bool is_dir_at(DIR *d, const char *name)
@@ -96,7 +96,7 @@ static bool is_dir_at(DIR *d, const char *name)
 /* Sweeps one record's folder (the thumbs of files it no longer holds
  * too); returns the files removed. */
 static unsigned sweep_record(struct sh_db *db, const char *sql, const char *rdir, const char *id,
-                             int ncols, time_t now)
+                             int ncols, time_t now, time_t min_age)
 {
     sqlite3_stmt *st;
     if (sh_db_prepare(db, sql, &st))
@@ -129,7 +129,7 @@ static unsigned sweep_record(struct sh_db *db, const char *sql, const char *rdir
             kept = value_holds((const char *)sqlite3_column_text(st, k), e->d_name);
         char *p = sh_malloc(strlen(rdir) + strlen(e->d_name) + 2);
         sprintf(p, "%s/%s", rdir, e->d_name);
-        if (!kept && old_enough(p, now) && unlink(p) == 0)
+        if (!kept && old_enough(p, now, min_age) && unlink(p) == 0)
             removed++;
         free(p);
     }
@@ -140,6 +140,34 @@ static unsigned sweep_record(struct sh_db *db, const char *sql, const char *rdir
     return removed;
 }
 
+/* The folders under <dir>/storage/ of collections the catalog no longer
+ * has, when old enough: removed with what they hold (counted as one). */
+static unsigned sweep_collections(const char *dir, const struct sh_catalog_snap *snap, time_t now,
+                                  time_t min_age)
+{
+    size_t n = strlen(dir) + 16;
+    char *storage = sh_malloc(n);
+    snprintf(storage, n, "%s/storage", dir);
+    DIR *d = opendir(storage);
+    unsigned removed = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        /* found by id (or, to be safe, by name): kept */
+        if (!sh__rec_file_id_safe(e->d_name) || sh_catalog_snap_find(snap, e->d_name))
+            continue;
+        char *p = sh_malloc(strlen(storage) + strlen(e->d_name) + 2);
+        sprintf(p, "%s/%s", storage, e->d_name);
+        if (old_enough(p, now, min_age)) {
+            sh__rec_files_remove_tree(p);
+            removed++;
+        }
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    free(storage);
+    return removed;
+}
+
 unsigned sh_api_records_sweep_files(struct sh_api_records *a)
 {
     if (!a->cfg->dir)
@@ -147,8 +175,8 @@ unsigned sh_api_records_sweep_files(struct sh_api_records *a)
     struct sh_catalog_snap *snap = sh_catalog_acquire(a->catalog);
     if (!snap)
         return 0;
-    time_t now = time(NULL);
-    unsigned removed = 0;
+    time_t now = time(NULL), min_age = (time_t)(a->cfg->orphan_min_age / 1000);
+    unsigned removed = sweep_collections(a->cfg->dir, snap, now, min_age);
     for (size_t i = 0; i < snap->n; i++) {
         const struct sh_collection *c = snap->list[i];
         if (c->type == SH_COLLECTION_VIEW || !has_file_fields(c))
@@ -166,7 +194,7 @@ unsigned sh_api_records_sweep_files(struct sh_api_records *a)
                 continue;
             char *rdir = sh_malloc(strlen(cdir) + strlen(e->d_name) + 2);
             sprintf(rdir, "%s/%s", cdir, e->d_name);
-            removed += sweep_record(a->db, sql, rdir, e->d_name, ncols, now);
+            removed += sweep_record(a->db, sql, rdir, e->d_name, ncols, now, min_age);
             free(rdir);
         }
         if (d)

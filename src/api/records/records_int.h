@@ -286,6 +286,28 @@ int sh__rec_files_collect_or_reply(struct sh_req *r, const struct sh_api_records
                                    const struct sh_collection *c, enum sh_rec_op op,
                                    const char *update_id, struct cJSON *body,
                                    struct sh__rec_files **out);
+/* Why uploads were refused: status, message, and the field error (field
+ * "" when none) of the error shape. */
+struct sh__rec_files_fail {
+    int status;
+    const char *message; /* static */
+    char field[SH_SCHEMA_NAME_MAX + 2];
+    const char *code; /* static */
+    char text[220];
+};
+/* sh__rec_files_collect_or_reply without the answer, over the file parts
+ * form[0..nform) whose name starts with prefix ("" for a single write,
+ * "requests.N." in a batch); the rest of the name is the key. 0, or -1
+ * with *e filled. */
+int sh__rec_files_collect(const struct sh_api_records *api, const struct sh_collection *c,
+                          enum sh_rec_op op, const char *update_id, struct cJSON *body,
+                          const struct sh_form_part *form, unsigned nform, const char *prefix,
+                          struct sh__rec_files **out, struct sh__rec_files_fail *e);
+/* The data of e's error shape (a new object the caller owns; NULL: {}). */
+struct cJSON *sh__rec_files_fail_data(const struct sh__rec_files_fail *e);
+/* e for fs's refused content type (sh__rec_files_move's SH_EINVAL). */
+void sh__rec_files_refused(const struct sh__rec_files *fs, enum sh_rec_op op,
+                           struct sh__rec_files_fail *e);
 /* Points w->uploads at the stored names of fs (NULL: none). */
 void sh__rec_files_names(const struct sh__rec_files *fs, struct sh_rec_write *w);
 /* Threadpool: checks the content types (libmagic) against the fields'
@@ -298,10 +320,37 @@ int sh__rec_files_move(struct sh_api_records *api, struct sh__rec_files *fs,
 void sh__rec_files_reply(struct sh_req *r, const struct sh__rec_files *fs, enum sh_rec_op op);
 /* Loop, once the job is over: removes (threadpool) the files fs moved when
  * the write did not commit; after a commit, the files w's update dropped
- * or, for a delete, the record's folder. fs may be NULL. */
+ * and the folders of every record it deleted (w->gone: the record itself,
+ * cascades, a truncate's). fs may be NULL. */
 void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
                          const struct sh_rec_write *w, bool committed);
 void sh__rec_files_free(struct sh__rec_files *fs);
+/* Loop: removes (threadpool) <dir>/storage/<rel> and everything in it
+ * (a few levels deep; links removed, never followed). */
+void sh__rec_files_remove_dir(struct sh_api_records *api, const char *rel);
+/* Loop: removes (threadpool) the n stored names (invalid ones skipped)
+ * from <dir>/storage/<rel>. */
+void sh__rec_files_remove_names(struct sh_api_records *api, const char *rel, char *const *names,
+                                size_t n);
+/* Loop: removes (threadpool) the files <dir>/storage/<rels[i]> (i < n);
+ * takes rels and its strings over. */
+void sh__rec_files_remove_rel(struct sh_api_records *api, char **rels, size_t n);
+/* Any thread: removes dir and everything in it (as sh__rec_files_remove_dir). */
+void sh__rec_files_remove_tree(const char *dir);
+/* ---- files_schema.c: stored files after schema changes ---- */
+struct sh__files_capture;
+/* Loop, just before the changes olds[i] -> nexts[i] (i < n; a NULL next
+ * deletes) are submitted: notes the collections with file fields they
+ * delete, and submits a writer job that reads the names held by the file
+ * fields they remove. NULL when there is nothing to clean up. Hand it to
+ * sh__rec_files_schema_saved once the changes are over. */
+struct sh__files_capture *sh__rec_files_capture(struct sh_api_records *api, size_t n,
+                                                const struct sh_collection *const *olds,
+                                                struct sh_collection *const *nexts);
+/* Loop: the changes are over (committed when rc == 0): after a commit the
+ * deleted collections' folders and the removed fields' files are removed
+ * (threadpool); frees x (may be NULL) once its job is done too. */
+void sh__rec_files_schema_saved(struct sh__files_capture *x, int rc);
 /* Can id name a record's folder ([A-Za-z0-9_-], 1..100 bytes)? */
 bool sh__rec_file_id_safe(const char *id);
 

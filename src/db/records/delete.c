@@ -203,7 +203,10 @@ int sh__rec_delete(sqlite3 *wdb, const struct sh_catalog_snap *snap, const struc
     sh_buf_appends(&b, " WHERE \"id\" = ?1");
     fin(&b);
     sh__rec_touch(w, c); /* marked before anything is written */
-    int rc = exec_id(wdb, b.data, id);
+    /* its stored files go after the commit, whatever reached it */
+    int rc = sh_rec_files_gone_add(wdb, w, c, id);
+    if (rc == 0)
+        rc = exec_id(wdb, b.data, id);
     sh_buf_deinit(&b);
     if (rc == 0 && sqlite3_changes(wdb) == 0)
         return 0; /* already gone (a cycle): nothing more to follow */

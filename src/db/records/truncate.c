@@ -5,7 +5,8 @@
  * elsewhere that point at them are cleared or cascaded by sh__rec_delete,
  * and a required relation left empty refuses the whole truncate. When no
  * relation field of any collection targets c, the records go with one
- * DELETE instead. An auth collection's sessions go with its records (and
+ * DELETE instead (unless c has a file field: each deleted record's folder
+ * is noted in w->gone). An auth collection's sessions go with its records (and
  * the job's auth_written makes cached tokens be checked again).
  */
 #include <stdlib.h>
@@ -37,6 +38,14 @@ static bool referenced(const struct sh_catalog_snap *snap, const struct sh_colle
                 strcmp(f->collection_id, c->id) == 0)
                 return true;
         }
+    return false;
+}
+
+static bool has_files(const struct sh_collection *c)
+{
+    for (size_t i = 0; i < c->nfields; i++)
+        if (c->fields[i].kind == SH_FIELD_FILE)
+            return true;
     return false;
 }
 
@@ -83,7 +92,8 @@ int sh_rec_truncate_run(sqlite3 *wdb, void *arg)
     if (v != w->snap->version)
         return SH_ESTALE;
     sh__rec_touch(w, w->c);
-    if (!referenced(w->snap, w->c)) {
+    sh_rec_files_gone_clear(w);
+    if (!referenced(w->snap, w->c) && !has_files(w->c)) {
         struct sh_buf b;
         sh_buf_init(&b);
         sh_buf_appends(&b, "DELETE FROM ");

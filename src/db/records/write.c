@@ -415,6 +415,7 @@ int sh_rec_write_run(sqlite3 *wdb, void *arg)
     struct sh_rec_write *w = arg;
     sh_rec_row_free(w->row); /* of an earlier run that did not commit */
     w->row = NULL;
+    sh_rec_files_gone_clear(w);
     int rc = check_version(wdb, w->snap->version);
     if (rc)
         return rc;
@@ -452,6 +453,7 @@ void sh_rec_write_deinit(struct sh_rec_write *w)
     }
     free(w->hashes);
     sh_rec_files_dropped_clear(w);
+    sh_rec_files_gone_clear(w);
     cJSON_Delete(w->record);
     cJSON_Delete(w->errors);
     sh_catalog_snap_free(w->snap);
