@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,17 +301,12 @@ static bool type_allowed(const struct sh_field *f, const char *type)
 /* The content types of the files against their fields' mimeTypes. */
 static int check_types(struct sh__rec_files *fs)
 {
-    magic_t m = NULL;
     int rc = 0;
     for (size_t i = 0; !rc && i < fs->n; i++) {
         const struct upload *u = &fs->u[i];
         if (!u->f->nmime_types)
             continue;
-        if (!m && (!(m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR)) || magic_load(m, NULL))) {
-            rc = SH_EINTERNAL;
-            break;
-        }
-        const char *type = magic_file(m, u->tmp);
+        const char *type = sh__sniff_file(u->tmp);
         if (!type) {
             rc = SH_EINTERNAL;
         } else if (!type_allowed(u->f, type)) {
@@ -323,8 +317,6 @@ static int check_types(struct sh__rec_files *fs)
             rc = SH_EINVAL;
         }
     }
-    if (m)
-        magic_close(m);
     return rc;
 }
 

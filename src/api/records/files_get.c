@@ -21,7 +21,6 @@
  * original, as PocketBase does.
  */
 #include <errno.h>
-#include <magic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,11 +69,8 @@ static bool holds(const cJSON *v, const char *name)
 static void sniff_work(uv_work_t *req)
 {
     struct fetch *f = req->data;
-    magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
-    const char *t = m && magic_load(m, NULL) == 0 ? magic_file(m, f->path) : NULL;
+    const char *t = sh__sniff_file(f->path);
     snprintf(f->ctype, sizeof(f->ctype), "%s", t ? t : "application/octet-stream");
-    if (m)
-        magic_close(m);
     if (f->thumb && sh__thumb_type_ok(f->ctype)) {
         /* a thumb has its original's format, so its type */
         struct stat st;

@@ -310,6 +310,11 @@ void sh__rec_files_refused(const struct sh__rec_files *fs, enum sh_rec_op op,
                            struct sh__rec_files_fail *e);
 /* Points w->uploads at the stored names of fs (NULL: none). */
 void sh__rec_files_names(const struct sh__rec_files *fs, struct sh_rec_write *w);
+/* Threadpool only (sniff.c): the MIME type libmagic reads from the bytes of
+ * the file at path, valid until this thread's next call; NULL when it cannot
+ * be read. Each thread keeps its own libmagic state over one shared mapping
+ * of the database. */
+const char *sh__sniff_file(const char *path);
 /* Threadpool: checks the content types (libmagic) against the fields'
  * mimeTypes, moves the files into the record's folder and fsyncs them and
  * the folders; then done(ud, rc) on the loop: 0, SH_EINVAL for a refused
