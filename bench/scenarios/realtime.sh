@@ -5,6 +5,9 @@
 #     (p50/p99/max).
 # (2) creates/s of 64 wrk connections spread over rt0..rt9 (bench/realtime_create.lua) without
 #     subscribers, then with BENCH_RT_CLIENTS2 (1000) streams spread over the ten collections.
+# (0) first, bench/loopback_send.c (pinned like the server) measures the kernel's floor: the
+#     CPU of one small send() to an idle loopback stream, times RT_CLIENTS = the least one
+#     core needs per event before any work of the server's own.
 # Each phase also gives the server's own cost, which the shared VM's load does not blur as
 # much as the wall clock: CPU time (all threads, from /proc/PID/task/*/schedstat) per create,
 # the time its threads waited for a CPU while runnable (run-queue wait: a fan-out delay far
@@ -62,6 +65,16 @@ scenario_run() {
     if [[ ! -x $bin || $src -nt $bin ]]; then
         cc -O2 -Wall -Wextra -D_GNU_SOURCE -o "$bin" "$src" -luv || die "could not compile $src"
     fi
+    if [[ ! -x $BENCH_DIR/out/loopback_send || $BENCH_DIR/loopback_send.c -nt $BENCH_DIR/out/loopback_send ]]; then
+        cc -O2 -Wall -Wextra -o "$BENCH_DIR/out/loopback_send" "$BENCH_DIR/loopback_send.c" ||
+            die "could not compile loopback_send.c"
+    fi
+    line=$(taskset -c "$SERVER_CPU" "$BENCH_DIR/out/loopback_send" -n 2000 -r 20 || echo "loopback_send failed")
+    log "realtime: kernel floor: $line; x $RT_CLIENTS streams:" \
+        "$(awk -v l="$line" -v n="$RT_CLIENTS" 'BEGIN {
+            if (match(l, /best_us_per_send=[0-9.]+/)) printf "%.1f ms", substr(l, RSTART + 17, RLENGTH - 17) * n / 1000
+            else printf "?" }') per event at best on one core"
+    printf 'floor\t%s\n' "$line" >>"$OUT/realtime.tsv"
     rm -rf "$dir" && mkdir -p "$dir/data"
     rt_schema >"$dir/schema.json"
     "$STAGEHAND" collections import "$dir/schema.json" --dir "$dir/data" >/dev/null ||
