@@ -8,7 +8,8 @@
  * filter and fields, delete events with the record as it was; the
  * heartbeat and the idle close with short flags; a consumer that stops
  * reading is disconnected (logged) while another keeps receiving; SIGTERM with
- * streams open exits at once; a tokenKey change (logout-all, a new
+ * streams open exits at once; gathered events from reused buffers carry only
+ * their own stream's bytes; a tokenKey change (logout-all, a new
  * password) turns the record's streams into guests before their next event.
  */
 #include <arpa/inet.h>
@@ -416,6 +417,65 @@ static void test_pipelined_order(void **state)
     }
 }
 
+/* Gathered events leave from buffers that are reused across streams and
+ * windows (the spare pool): with a coalescing window, so that all but the
+ * first of a wave are gathered, three waves of pipelined creates, of short
+ * and long titles, to streams of different topics (one trims the record to
+ * its title) reach every stream complete, in order, under its own id and
+ * topic, with nothing of another stream's or an earlier wave's bytes. */
+static void test_gathered_buffers_reused(void **state)
+{
+    (void)state;
+    const char *trim = it_sprintf("pub/*?options=%s", rc_enc("{\"query\":{\"fields\":\"title\"}}"));
+    const char *topics[3] = {"pub/*", trim, "pub/*"};
+    struct it_server *s2 = rc_server(rc_q(schema), "--realtime-coalesce", "100ms", NULL);
+    assert_non_null(s2);
+    struct it_conn *c = it_conn_open_or_fail(s2);
+    struct sse *s[3];
+    for (int k = 0; k < 3; k++) {
+        s[k] = sse_open_on(s2);
+        assert_int_equal(subscribe_on(c, s[k], NULL, it_sprintf("[\"%s\"]", topics[k]))->status,
+                         204);
+    }
+    for (int wave = 0; wave < 3; wave++) {
+        char *all = it_alloc(12 * 400);
+        char *p = all;
+        for (int i = 0; i < 12; i++) {
+            char body[200];
+            int len = (i + wave) % 2 ? 120 : 2; /* long and short payloads in turn */
+            int bl =
+                snprintf(body, sizeof(body), "{\"title\":\"w%di%02d-%.*s\",\"n\":%d}", wave, i, len,
+                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                         i);
+            p += sprintf(p,
+                         "POST /api/collections/pub/records HTTP/1.1\r\nHost: t\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                         bl, body);
+        }
+        assert_int_equal(it_conn_sends(c, all), IT_OK);
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < 12; i++) {
+                const char *name;
+                const cJSON *d = ev_parse(sse_event(s[k], IT_MS_IO), s[k], &name);
+                assert_string_equal(name, topics[k]);
+                assert_string_equal(rc_str(d, "action"), "create");
+                const cJSON *rec = rc_get(d, "record");
+                const char *title = rc_str(rec, "title");
+                const char *want = it_sprintf("w%di%02d-", wave, i);
+                if (strncmp(title, want, strlen(want)) != 0)
+                    fail_msg("stream %d, wave %d: event %d has title %s", k, wave, i, title);
+                assert_int_equal(strlen(title), strlen(want) + ((i + wave) % 2 ? 120 : 2));
+                if (k == 1)
+                    assert_int_equal(cJSON_GetArraySize(rec), 1);
+                else
+                    assert_int_equal(cJSON_GetNumberValue(rc_get(rec, "n")), i);
+            }
+    }
+    for (int k = 0; k < 3; k++)
+        assert_null(sse_event(s[k], 200)); /* nothing more, nothing doubled */
+}
+
 static void test_heartbeat_and_idle(void **state)
 {
     (void)state;
@@ -527,6 +587,7 @@ int main(void)
         it_test_each(test_rules_hidden_filter_delete, open_conn),
         it_test_each(test_token_key_change_downgrades, open_conn),
         it_test_each(test_pipelined_order, open_conn),
+        it_test(test_gathered_buffers_reused),
         it_test(test_heartbeat_and_idle),
         it_test(test_slow_consumer_dropped),
         it_test(test_coalesce_window),

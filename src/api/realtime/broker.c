@@ -287,17 +287,50 @@ static struct sh__rt_client *client_find(struct sh__rt *rt, const char *id)
     return (struct sh__rt_client *)sh_lru_find(&rt->clients, h, client_eq, id);
 }
 
+/* cl->pend, empty, from the spare buffers when one is kept. */
+static void pend_take(struct sh__rt *rt, struct sh__rt_client *cl)
+{
+    if (cl->pend.cap || !rt->nspare)
+        return;
+    cl->pend = rt->spare[--rt->nspare];
+    rt->spare_bytes -= cl->pend.cap;
+    rt->spare_used = true;
+}
+
+/* Empties cl->pend: its memory is kept as a spare while the bounds allow,
+ * freed otherwise. */
+static void pend_give(struct sh__rt *rt, struct sh__rt_client *cl)
+{
+    struct sh_buf b = cl->pend;
+    sh_buf_init(&cl->pend);
+    if (b.cap && rt->nspare < SH__RT_SPARE_MAX && rt->spare_bytes + b.cap <= SH__RT_SPARE_BYTES) {
+        b.len = 0;
+        rt->spare[rt->nspare++] = b;
+        rt->spare_bytes += b.cap;
+        return;
+    }
+    sh_buf_deinit(&b);
+}
+
+/* Frees the spare buffers (unused for a sweep period, or at the end). */
+static void spare_free(struct sh__rt *rt)
+{
+    while (rt->nspare)
+        sh_buf_deinit(&rt->spare[--rt->nspare]);
+    rt->spare_bytes = 0;
+}
+
 static void undirty(struct sh__rt_client *cl)
 {
-    if (!cl->dirty)
-        return;
-    for (struct sh__rt_client **pp = &cl->rt->dirty; *pp; pp = &(*pp)->dirty_next)
-        if (*pp == cl) {
-            *pp = cl->dirty_next;
-            break;
-        }
-    cl->dirty = false;
-    sh_buf_deinit(&cl->pend);
+    if (cl->dirty) {
+        for (struct sh__rt_client **pp = &cl->rt->dirty; *pp; pp = &(*pp)->dirty_next)
+            if (*pp == cl) {
+                *pp = cl->dirty_next;
+                break;
+            }
+        cl->dirty = false;
+    }
+    pend_give(cl->rt, cl);
 }
 
 static void on_stream_closed(void *arg)
@@ -353,6 +386,8 @@ void sh__rt_client_gather(struct sh__rt_client *cl, const char *payload, size_t 
         sh_sse_close_now(cl->req);
         return;
     }
+    if (!cl->dirty)
+        pend_take(rt, cl);
     sh_buf_append(&cl->pend, "id:", 3);
     sh_buf_append(&cl->pend, cl->id, SH__RT_ID_LEN);
     sh_buf_append(&cl->pend, payload, len);
@@ -372,7 +407,7 @@ void sh__rt_flush(struct sh__rt *rt)
         uv_buf_t b = uv_buf_init(cl->pend.data, (unsigned)cl->pend.len);
         sh__rt_client_send(cl, &b, 1, true);
         cl->last_event = cl->last_write;
-        sh_buf_deinit(&cl->pend); /* an idle stream holds no buffer */
+        pend_give(rt, cl); /* an idle stream holds no buffer */
     }
 }
 
@@ -402,7 +437,7 @@ void sh__rt_flush_due(struct sh__rt *rt)
         uv_buf_t b = uv_buf_init(cl->pend.data, (unsigned)cl->pend.len);
         sh__rt_client_send(cl, &b, 1, true);
         cl->last_event = cl->last_write;
-        sh_buf_deinit(&cl->pend);
+        pend_give(rt, cl);
     }
     rt->dirty = held;
     /* The held ones were written less than a window ago: they are due when
@@ -577,6 +612,9 @@ static void on_sweep(uv_timer_t *t)
     struct sh__rt *rt = t->data;
     uint64_t now = uv_now(rt->loop);
     static char beat[] = ":heartbeat\n\n";
+    if (!rt->spare_used)
+        spare_free(rt);
+    rt->spare_used = false;
     for (struct sh_list *p = rt->all.next, *next; p != &rt->all; p = next) {
         next = p->next;
         struct sh__rt_client *cl = sh_list_entry(p, struct sh__rt_client, all);
@@ -639,5 +677,6 @@ void sh__rt_free(struct sh__rt *rt)
     sh_lru_deinit(&rt->groups);
     sh_lru_deinit(&rt->colls);
     sh_buf_deinit(&rt->payload);
+    spare_free(rt);
     free(rt);
 }

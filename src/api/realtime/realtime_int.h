@@ -98,6 +98,9 @@ struct sh__rt_client {
 
 struct sh__rt_event;
 
+#define SH__RT_SPARE_MAX   1024
+#define SH__RT_SPARE_BYTES (4 * 1024 * 1024)
+
 /* The realtime state of one server (struct sh_api_records.realtime). */
 struct sh__rt {
     struct sh_api_records *api;
@@ -112,8 +115,16 @@ struct sh__rt {
     bool handles_open;
     struct sh_list events; /* queued, in commit order (deliver.c) */
     unsigned nevents;
-    struct sh_buf payload;        /* the event being written to a group */
-    struct sh__rt_client *dirty;  /* clients with events gathered this turn */
+    struct sh_buf payload;       /* the event being written to a group */
+    struct sh__rt_client *dirty; /* clients with events gathered this turn */
+    /* Emptied gather buffers kept for the next clients (broker.c): a busy
+     * stream does not malloc, grow and free one per write; bounded by
+     * SH__RT_SPARE_MAX buffers and SH__RT_SPARE_BYTES in all, and given
+     * back to the allocator by the sweep once a sweep period went unused. */
+    struct sh_buf spare[SH__RT_SPARE_MAX];
+    unsigned nspare;
+    size_t spare_bytes;
+    bool spare_used;              /* taken from since the last sweep */
     uint64_t dropped;             /* clients disconnected for a full queue */
     struct sh__rt_remote *remote; /* the group's events through Redis (remote.c); NULL alone */
 };
