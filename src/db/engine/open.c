@@ -243,9 +243,12 @@ int sh__db_open_reader(const char *path, const struct sh_db_options *opt, sqlite
          * 2 MiB a back-relation semi-join over 1 000 rows of a 1 GB table
          * re-reads its pages from the OS on each request (a pread each). */
         uint64_t kib = opt->read_cache / 1024;
+        if (kib < 1)
+            kib = 1;
+        if (kib > INT32_MAX)
+            kib = INT32_MAX;
         char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%llu",
-                 (unsigned long long)(kib < 1 ? 1 : kib > INT32_MAX ? INT32_MAX : kib));
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%llu", (unsigned long long)kib);
         rc = sqlite3_exec(rdb, sql, NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
             sh__db_fail(rdb, rc, "set the read connection's cache");
