@@ -32,7 +32,7 @@ void sh_db_options_init(struct sh_db_options *o)
     o->max_batch = 1024;
     o->max_queue = 10000;
     o->wal_max = 64u << 20;
-    o->read_cache = 64u << 20;
+    o->read_cache = 16u << 20;
 }
 
 int sh_db_errcode(int sqlite_rc)

@@ -200,7 +200,7 @@ static void test_config_storage_flags(void **state)
 
     /* --read-cache: the read connection's page cache, a size (0 refused) */
     assert_int_equal(parse(&c, none, NULL, err), 0);
-    assert_int_equal(c.read_cache, 64u << 20);
+    assert_int_equal(c.read_cache, 16u << 20);
     sh_config_deinit(&c);
     const char *rc_argv[] = {"--read-cache", "256M", NULL};
     assert_int_equal(parse(&c, rc_argv, NULL, err), 0);
