@@ -62,8 +62,8 @@ struct sh_db_options {
     uint64_t read_cache;         /* bytes of SQLite page cache of the loop's read
                                     connection (allocated as pages are read, up
                                     to this); 0: SQLite's default (2 MiB);
-                                    default 16 MiB (64 MiB made scans that
-                                    sweep the cache slower) */
+                                    default 8 MiB (a larger cache makes reads
+                                    that sweep it slower: more memory touched) */
 };
 
 /* Fills o with the defaults above. Any thread. */

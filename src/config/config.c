@@ -239,7 +239,7 @@ void sh_config_init(struct sh_config *c)
     c->writer_queue = 10000;
     c->count_cache = 4096;
     c->wal_max = 64u << 20;
-    c->read_cache = 16u << 20;
+    c->read_cache = 8u << 20;
     c->backup_rate = 32u << 20; /* SH_BACKUP_RATE_DEFAULT */
     c->sql_max_rows = 1000;
     c->sql_write_budget_ms = 2000;

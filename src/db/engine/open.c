@@ -32,7 +32,7 @@ void sh_db_options_init(struct sh_db_options *o)
     o->max_batch = 1024;
     o->max_queue = 10000;
     o->wal_max = 64u << 20;
-    o->read_cache = 16u << 20;
+    o->read_cache = 8u << 20;
 }
 
 int sh_db_errcode(int sqlite_rc)
@@ -240,8 +240,8 @@ int sh__db_open_reader(const char *path, const struct sh_db_options *opt, sqlite
     sqlite3_busy_timeout(rdb, (int)opt->read_busy_ms);
     if (opt->read_cache) {
         /* The loop reads every list through this connection: with SQLite's
-         * 2 MiB a back-relation semi-join over 1 000 rows of a 1 GB table
-         * re-reads its pages from the OS on each request (a pread each). */
+         * 2 MiB, a back-relation semi-join reading 1 000 scattered rows of a
+         * 200 MB table re-read their pages from the OS on every request. */
         uint64_t kib = opt->read_cache / 1024;
         if (kib < 1)
             kib = 1;

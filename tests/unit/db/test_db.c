@@ -189,12 +189,12 @@ static void test_db_read_cache_size(void **state)
     static const struct {
         uint64_t bytes;
         int64_t want;
-    } cases[] = {{16u << 20, -16384}, {64u << 20, -65536}, {100, -1}, {0, -2000}};
+    } cases[] = {{8u << 20, -8192}, {64u << 20, -65536}, {100, -1}, {0, -2000}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sh_db_options o;
         sh_db_options_init(&o);
         if (i == 0)
-            assert_int_equal(o.read_cache, 16u << 20); /* the default */
+            assert_int_equal(o.read_cache, 8u << 20); /* the default */
         o.read_cache = cases[i].bytes;
         struct sh_db *db;
         assert_int_equal(sh_db_open(&db, &e->loop, e->dir, &o), 0);
