@@ -13,6 +13,7 @@
 #   bench/lang_backrel.sh                      # 5 s per case, -c16
 #   LANG_DURATION=10 LANG_CONNS=64 bench/lang_backrel.sh
 #   LANG_POSTS=10000 LANG_COMMENTS=100000 bench/lang_backrel.sh   # smaller
+#   LANG_READ_CACHE=2M bench/lang_backrel.sh   # --read-cache (default: the server's, 8 MiB)
 #
 # Needs wrk, sqlite3, curl. STAGEHAND_BIN defaults to build-release/src/stagehand.
 set -euo pipefail
@@ -23,6 +24,7 @@ COMMENTS=${LANG_COMMENTS:-1000000}
 DURATION=${LANG_DURATION:-5}
 CONNS=${LANG_CONNS:-16}
 BUDGET=${LANG_QUERY_BUDGET:-1000} # --query-budget (ms): the uncached totals need more than 200
+READ_CACHE=${LANG_READ_CACHE:-}   # --read-cache when set (binaries before it have no such flag)
 [[ -x $BIN ]] || { echo "no $BIN (meson setup build-release --buildtype=release -Dtests=false && ninja -C build-release)" >&2; exit 1; }
 for t in wrk sqlite3 curl; do command -v "$t" >/dev/null || { echo "needs $t" >&2; exit 1; }; done
 
@@ -80,7 +82,8 @@ ANALYZE;
 EOF
 echo "fill: $POSTS posts, $COMMENTS comments in $((SECONDS - t0)) s"
 
-"$BIN" serve --listen 127.0.0.1:0 --dir "$dir/data" --log-level warn --guest-query-budget 0 --query-budget "$BUDGET" >"$dir/out" 2>"$dir/err" &
+"$BIN" serve --listen 127.0.0.1:0 --dir "$dir/data" --log-level warn --guest-query-budget 0 --query-budget "$BUDGET" \
+    ${READ_CACHE:+--read-cache "$READ_CACHE"} >"$dir/out" 2>"$dir/err" &
 pid=$!
 for _ in $(seq 100); do [[ -s $dir/out ]] && break; sleep 0.1; done
 addr=$(head -n1 "$dir/out")

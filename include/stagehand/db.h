@@ -59,6 +59,11 @@ struct sh_db_options {
                                     with TRUNCATE after a batch; also the
                                     journal_size_limit; 0: SQLite's defaults only;
                                     default 64 MiB */
+    uint64_t read_cache;         /* bytes of SQLite page cache of the loop's read
+                                    connection (allocated as pages are read, up
+                                    to this); 0: SQLite's default (2 MiB);
+                                    default 8 MiB (a larger cache makes reads
+                                    that sweep it slower: more memory touched) */
 };
 
 /* Fills o with the defaults above. Any thread. */

@@ -143,8 +143,19 @@ static void emit_cond(struct sh_filter_sql *q, enum sh__op op, const struct sh__
     }
 }
 
-/* `?op` of a back-relation operand m (its first segment, through a single
- * relation) against a known value: true when a row of m satisfies it, or
+/* When the comparison is false on a NULL value (NULL = 'x', NULL LIKE ...,
+ * NULL > 5 are NULL), the NULL row of back-relation operand m never
+ * matches: the IN of emit_semi alone is the answer, and SQLite then reads
+ * the records by id from its list. */
+static bool semi_null_false(enum sh__op op, const struct sh__val *m, const struct sh__val *other)
+{
+    return m->semi_null_false &&
+           (op == SH_OP_LIKE || op == SH_OP_NLIKE || op == SH_OP_GT || op == SH_OP_GTE ||
+            op == SH_OP_LT || op == SH_OP_LTE || (op == SH_OP_EQ && !other->empty));
+}
+
+/* `?op` of a back-relation operand m (its first segment) against a known
+ * value: true when a row of m satisfies it, or
  * when m has no rows and its NULL row does (as the EXISTS form reads it).
  * The IN subquery reads no column of the record, so SQLite computes it once
  * per statement instead of probing the relation once per record:
@@ -157,13 +168,7 @@ static void emit_semi(struct sh_filter_sql *q, enum sh__op op, const struct sh__
                       const struct sh__val *l, const struct sh__val *r)
 {
     bool rule = m->semi_rule.len > 0;
-    /* When the comparison is false on a NULL value (NULL = 'x', NULL LIKE
-     * ..., NULL > 5 are NULL), the NULL row never matches: the IN alone is
-     * the answer, and SQLite then reads the records by id from its list. */
-    const struct sh__val *other = m == l ? r : l;
-    bool null_false = m->semi_null_false &&
-                      (op == SH_OP_LIKE || op == SH_OP_NLIKE || op == SH_OP_GT || op == SH_OP_GTE ||
-                       op == SH_OP_LT || op == SH_OP_LTE || (op == SH_OP_EQ && !other->empty));
+    bool null_false = semi_null_false(op, m, m == l ? r : l);
     sh__sql_puts(q, "(");
     sh__sql_append(q, &m->semi_root);
     sh__sql_puts(q, " IN (SELECT ");
@@ -228,7 +233,11 @@ static int compile_cmp(struct sh__compiler *c, struct sh_filter_sql *q, const st
         emit_cond(q, n->op, &l, &r);
     } else if (n->any && n->op == SH_OP_EQ &&
                ((l.semi && l.semi_indexed && r.known && !r.empty) ||
-                (r.semi && r.semi_indexed && l.known && !l.empty))) {
+                (r.semi && r.semi_indexed && l.known && !l.empty)) &&
+               (!(l.semi ? &l : &r)->semi_multi ||
+                semi_null_false(n->op, l.semi ? &l : &r, l.semi ? &r : &l))) {
+        /* a multiple relation's rows have only the IN form: the NULL row
+         * must not matter */
         emit_semi(q, n->op, l.semi ? &l : &r, &l, &r);
     } else {
         /* any: some element (pair) satisfies; all: none fails. A NULL result

@@ -224,14 +224,17 @@ struct sh__val {
     /* never NULL nor "" (a row's own id): `=` against it needs no
      * NULL-equals-"" rewrite, so SQLite can use an index on the other side */
     bool nonempty;
-    /* A multi operand whose first segment is a back-relation through a
-     * single relation field (`comments_via_post.text`): its pieces, so that a
-     * `?op` against a known value can be a semi-join computed once
+    /* A multi operand whose first segment is a back-relation
+     * (`comments_via_post.text`): its pieces, so that a `?op` against a
+     * known value can be a semi-join computed once
      * (`root IN (SELECT key FROM first rest WHERE ...)`) instead of a
      * correlated probe per record. semi is false when they are empty. */
     bool semi;
-    struct sh_filter_sql semi_first; /* "comments" AS "__rN" */
-    struct sh_filter_sql semi_key;   /* "__rN"."post" */
+    /* the relation field is multiple: first enumerates its ids and the
+     * operand has only the IN form (no NULL-row branch, see emit_semi) */
+    bool semi_multi;
+    struct sh_filter_sql semi_first; /* "comments" AS "__rN"[, json_each(..) AS "__jM"] */
+    struct sh_filter_sql semi_key;   /* "__rN"."post", or "__jM"."value" */
     struct sh_filter_sql semi_root;  /* the record's id: "posts"."id" */
     struct sh_filter_sql semi_rule;  /* the rows' listRule at "__rN", or empty */
     struct sh_filter_sql semi_rest;  /* the FROM items after the first */
@@ -261,6 +264,10 @@ bool sh__find_via(const struct sh_filter_schema *cur, const char *seg,
  * field rf) to the current record's id expression. */
 void sh__put_via_on(struct sh_filter_sql *q, unsigned rel, const struct sh_filter_field *rf,
                     const struct sh_filter_sql *id);
+/* Appends `json_each(<the ids of multiple relation rf of "__r<rel>">) AS
+ * "__j<j>"`: one row per id ("value"), none for NULL or malformed JSON. */
+void sh__put_via_each(struct sh_filter_sql *q, unsigned rel, const struct sh_filter_field *rf,
+                      unsigned j);
 
 /* The field name of schema s (or the implicit id/created/updated), or NULL. */
 const struct sh_filter_field *sh__find_field(const struct sh_filter_schema *s, const char *name);

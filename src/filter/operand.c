@@ -397,14 +397,24 @@ int sh__resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s,
                 }
                 break;
             }
-            bool semi = i == 0 && !(via_rel[i]->flags & SH_FILTER_FIELD_MULTI);
+            bool semi = i == 0;
             if (semi) {
                 sh__sql_putq(&out->semi_first, src->table);
                 sh__sql_puts(&out->semi_first, " AS ");
                 sh__put_alias(&out->semi_first, 'r', rel);
-                sh__put_alias(&out->semi_key, 'r', rel);
-                sh__sql_puts(&out->semi_key, ".");
-                sh__sql_putq(&out->semi_key, via_rel[i]->name);
+                if (via_rel[i]->flags & SH_FILTER_FIELD_MULTI) {
+                    /* the rows' ids enumerated: the key is each id */
+                    unsigned j = ++c->next_alias;
+                    sh__sql_puts(&out->semi_first, ", ");
+                    sh__put_via_each(&out->semi_first, rel, via_rel[i], j);
+                    sh__put_alias(&out->semi_key, 'j', j);
+                    sh__sql_puts(&out->semi_key, ".\"value\"");
+                    out->semi_multi = true;
+                } else {
+                    sh__put_alias(&out->semi_key, 'r', rel);
+                    sh__sql_puts(&out->semi_key, ".");
+                    sh__sql_putq(&out->semi_key, via_rel[i]->name);
+                }
                 sh__sql_append(&out->semi_root, &id);
             }
             sh__sql_puts(&from, have_from ? " LEFT JOIN " : "(SELECT 1) LEFT JOIN ");

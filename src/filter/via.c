@@ -46,6 +46,24 @@ bool sh__find_via(const struct sh_filter_schema *cur, const char *seg,
     return true;
 }
 
+/* Appends `json_each(SRC)` over the ids of the multiple relation rf of the
+ * rows "__r<rel>", SRC reading anything but valid JSON as no ids. The join
+ * condition and the semi-join's enumeration use this same text, so both
+ * read the same ids. */
+static void put_ids(struct sh_filter_sql *q, unsigned rel, const struct sh_filter_field *rf)
+{
+    struct sh_filter_sql col = {0};
+    sh__put_alias(&col, 'r', rel);
+    sh__sql_puts(&col, ".");
+    sh__sql_putq(&col, rf->name);
+    sh__sql_puts(q, "json_each(CASE WHEN json_valid(");
+    sh__sql_append(q, &col);
+    sh__sql_puts(q, ") IS 1 THEN ");
+    sh__sql_append(q, &col);
+    sh__sql_puts(q, " ELSE '[]' END)");
+    sh_filter_sql_deinit(&col);
+}
+
 /* Appends the condition joining back-relation rows "__rN" (whose relation
  * field is rf) to the current record's id: an index lookup for a single
  * relation, a scan of the JSON array for a multiple one. */
@@ -60,16 +78,17 @@ void sh__put_via_on(struct sh_filter_sql *q, unsigned rel, const struct sh_filte
         sh__sql_append(q, id);
         return;
     }
-    struct sh_filter_sql col = {0};
-    sh__put_alias(&col, 'r', rel);
-    sh__sql_puts(&col, ".");
-    sh__sql_putq(&col, rf->name);
-    sh__sql_puts(q, "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(");
-    sh__sql_append(q, &col);
-    sh__sql_puts(q, ") IS 1 THEN ");
-    sh__sql_append(q, &col);
-    sh__sql_puts(q, " ELSE '[]' END) WHERE \"value\" = ");
+    sh__sql_puts(q, "EXISTS (SELECT 1 FROM ");
+    put_ids(q, rel, rf);
+    sh__sql_puts(q, " WHERE \"value\" = ");
     sh__sql_append(q, id);
     sh__sql_puts(q, ")");
-    sh_filter_sql_deinit(&col);
+}
+
+void sh__put_via_each(struct sh_filter_sql *q, unsigned rel, const struct sh_filter_field *rf,
+                      unsigned j)
+{
+    put_ids(q, rel, rf);
+    sh__sql_puts(q, " AS ");
+    sh__put_alias(q, 'j', j);
 }

@@ -8,8 +8,9 @@
  * the viewer's rules, @collection in rules (one alias, one joined row) and
  * its 403 in a client's filter, :each and :length on a multiple select,
  * :changed in an update rule, the 400 of a client's back-relation
- * through an unindexed relation, back-relation counts (`:length`) and
- * back-relations from the signed-in user (`@request.auth.x_via_y`).
+ * through an unindexed relation, back-relation counts (`:length`),
+ * back-relations from the signed-in user (`@request.auth.x_via_y`) and
+ * through a multiple relation (lists of posts).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,6 +66,10 @@ static const char schema[] =
     "  'createRule':null,'updateRule':null,'deleteRule':null},"
     "{'name':'notes','type':'base','fields':[{'name':'text','type':'text'},"
     "  {'name':'post','type':'relation','collectionId':'posts','maxSelect':1}],"
+    "  'listRule':'','viewRule':'','createRule':null,'updateRule':null,'deleteRule':null},"
+    "{'name':'lists','type':'base','fields':[{'name':'kind','type':'text'},"
+    "  {'name':'posts','type':'relation','collectionId':'posts','maxSelect':5}],"
+    "  'indexes':['CREATE INDEX idx_lists_kind ON lists (kind)'],"
     "  'listRule':'','viewRule':'','createRule':null,'updateRule':null,'deleteRule':null}"
     "]";
 
@@ -116,6 +121,10 @@ static int group_setup(void **state)
     su_create("editors", it_sprintf("{'post':'%s','user':'%s'}", p4, cy));
     su_create("editors", it_sprintf("{'post':'%s','user':'%s'}", p2, bob));
     su_create("notes", it_sprintf("{'text':'n1','post':'%s'}", p1));
+    su_create("lists", it_sprintf("{'kind':'fav','posts':['%s','%s']}", p3, p1));
+    su_create("lists", it_sprintf("{'kind':'fav','posts':['%s']}", p3));
+    su_create("lists", it_sprintf("{'kind':'old','posts':['%s']}", p4));
+    su_create("lists", "{'kind':'fav','posts':[]}");
     su_create("threads", it_sprintf("{'title':'T1','post':'%s'}", p1));
     su_create("threads", it_sprintf("{'title':'T3','post':'%s'}", p3));
     su_create("threads", it_sprintf("{'title':'T4','post':'%s'}", p4));
@@ -229,6 +238,20 @@ static void test_back_relation_filter(void **state)
     rc_assert_error(r, 400, NULL, NULL);
     assert_non_null(strstr(rc_str(r->json, "message"), "needs an index"));
     SEES(tsu, filt("notes_via_post.text ?= 'n1'"), "P1");
+    /* through a multiple relation (lists.posts) on an indexed column: the
+     * semi-join over the lists' ids, the same rows as the per-post probe
+     * (:lower); refused for clients like any multiple back-relation */
+    SEES(tsu, filt("lists_via_posts.kind ?= 'fav'"), "P1,P3");
+    SEES(tsu, filt("lists_via_posts.kind:lower ?= 'fav'"), "P1,P3");
+    SEES(tsu, filt("'old' ?= lists_via_posts.kind"), "P4");
+    SEES(tsu, filt("lists_via_posts.kind ?= 'fav' && title != 'P3'"), "P1");
+    SEES(tsu, filt("lists_via_posts.kind ?= 'none'"), "");
+    r = as(ta, "GET",
+           it_sprintf("/api/collections/posts/records?filter=%s",
+                      rc_enc("lists_via_posts.kind ?= 'fav'")),
+           NULL);
+    rc_assert_error(r, 400, NULL, NULL);
+    assert_non_null(strstr(rc_str(r->json, "message"), "needs an index"));
     /* unknown back-relations are unknown fields */
     rc_assert_error(as(NULL, "GET",
                        it_sprintf("/api/collections/posts/records?filter=%s",

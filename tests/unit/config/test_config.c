@@ -198,6 +198,23 @@ static void test_config_storage_flags(void **state)
     assert_int_equal(c.init_empty, 0);
     sh_config_deinit(&c);
 
+    /* --read-cache: the read connection's page cache, a size (0 refused) */
+    assert_int_equal(parse(&c, none, NULL, err), 0);
+    assert_int_equal(c.read_cache, 8u << 20);
+    sh_config_deinit(&c);
+    const char *rc_argv[] = {"--read-cache", "256M", NULL};
+    assert_int_equal(parse(&c, rc_argv, NULL, err), 0);
+    assert_int_equal(c.read_cache, 256u << 20);
+    sh_config_deinit(&c);
+    const char *rc_env[] = {"STAGEHAND_READ_CACHE=4M", NULL};
+    assert_int_equal(parse(&c, none, rc_env, err), 0);
+    assert_int_equal(c.read_cache, 4u << 20);
+    sh_config_deinit(&c);
+    const char *rc_zero[] = {"--read-cache", "0", NULL};
+    assert_int_equal(parse(&c, rc_zero, NULL, err), -1);
+    assert_non_null(strstr(err, "--read-cache"));
+    sh_config_deinit(&c);
+
     const char *bad[][3] = {{"--init-empty=yes", NULL, NULL},
                             {"--wal-max", "0", NULL},
                             {"--lock-timeout", "soon", NULL}};

@@ -1,7 +1,8 @@
 /*
  * Tests of the db handle and the read side, on real files in a temporary
  * directory: migrations (idempotent, all-or-nothing, refusing a newer
- * database), the pragmas actually in effect on both write paths, the
+ * database), the pragmas actually in effect on both write paths and the
+ * read connection's cache, the
  * statement cache, the read budget aborting a runaway query with SH_EBUDGET
  * and a log line, the loop running on while the writer is busy, the CLI's
  * exclusive path and the schema version a running server polls.
@@ -177,6 +178,29 @@ static void test_db_pragmas_in_effect(void **state)
 {
     check_pragmas(*state, 0);
     check_pragmas(*state, 1);
+}
+
+/* The read connection's page cache is --read-cache (in KiB, SQLite's
+ * negative cache_size): a list that reads more pages than SQLite's 2 MiB
+ * default must not re-read them from the OS on every request. */
+static void test_db_read_cache_size(void **state)
+{
+    struct tmp_env *e = *state;
+    static const struct {
+        uint64_t bytes;
+        int64_t want;
+    } cases[] = {{8u << 20, -8192}, {64u << 20, -65536}, {100, -1}, {0, -2000}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sh_db_options o;
+        sh_db_options_init(&o);
+        if (i == 0)
+            assert_int_equal(o.read_cache, 8u << 20); /* the default */
+        o.read_cache = cases[i].bytes;
+        struct sh_db *db;
+        assert_int_equal(sh_db_open(&db, &e->loop, e->dir, &o), 0);
+        assert_int_equal(read_int(db, "PRAGMA cache_size"), cases[i].want);
+        assert_int_equal(tmp_close_db(e, db), 0);
+    }
 }
 
 /* ---- statement cache ---- */
@@ -466,6 +490,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_migration_failure_applies_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_not_a_database_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_pragmas_in_effect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_read_cache_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_stmt_cache_hits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_budget_aborts_runaway_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_elapsed_limit_aborts_query, setup, teardown),

@@ -46,6 +46,7 @@ static const struct sh_filter_field comment_fields[] = {
 static const struct sh_filter_field like_fields[] = {
     {"posts", SH_FIELD_RELATION, SH_FILTER_FIELD_MULTI, "posts"},
     {"single", SH_FIELD_RELATION, 0, "posts"}, /* not indexed */
+    {"kind", SH_FIELD_TEXT, IX, NULL},
 };
 /* The client's view of comments: the hidden fields cannot be filtered. */
 static const struct sh_filter_field comment_client_fields[] = {
@@ -105,9 +106,10 @@ static const char blog_sql[] =
     "BOOLEAN, reviewer TEXT, created TEXT, updated TEXT);"
     "CREATE INDEX comments_post ON comments (post);"
     "CREATE INDEX comments_author ON comments (author);"
-    "CREATE TABLE likes (id TEXT PRIMARY KEY, posts TEXT, single TEXT, created TEXT, updated "
-    "TEXT);"
-    "CREATE TABLE secrets (id TEXT PRIMARY KEY, posts TEXT, single TEXT);"
+    "CREATE TABLE likes (id TEXT PRIMARY KEY, posts TEXT, single TEXT, kind TEXT, created TEXT, "
+    "updated TEXT);"
+    "CREATE INDEX likes_kind ON likes (kind);"
+    "CREATE TABLE secrets (id TEXT PRIMARY KEY, posts TEXT, single TEXT, kind TEXT);"
     "INSERT INTO users (id, name, secret) VALUES ('u1', 'ann', 's1'), ('u2', 'bob', 's2');"
     "INSERT INTO posts (id, title, views, author, tags, created) VALUES"
     " ('p1', 'hello', 10, 'u1', '[\"a\",\"e\"]', '2024-01-01 10:00:00.000Z'),"
@@ -160,6 +162,22 @@ static int teardown(void **state)
     comments_rule = NULL;
     sqlite3_close(*state);
     return 0;
+}
+
+/* Compiles filter against s and returns the SQL (static buffer). */
+static const char *sql_of(const struct sh_filter_schema *s, const char *filter)
+{
+    static char out[4096];
+    struct sh_filter *f;
+    struct sh_filter_error err;
+    struct sh_filter_sql q;
+    assert_int_equal(sh_filter_parse(filter, strlen(filter), &f, &err), 0);
+    if (sh_filter_compile(f, s, NULL, &q, &err))
+        fail_msg("%s: %s", filter, err.message);
+    sh_filter_free(f);
+    snprintf(out, sizeof(out), "%s", q.sql);
+    sh_filter_sql_deinit(&q);
+    return out;
 }
 
 /* Runs `SELECT id FROM posts WHERE <filter>`; the ids joined by commas
@@ -611,6 +629,63 @@ static const char *plan_of(sqlite3 *db, const char *filter, bool *scan_per_row)
 
 /* Every join on comments is a search of its post index: no table is
  * scanned once per record. */
+/* likes whose listRule hides kind 'k1' (an unconfined view: a rule's). */
+static struct sh_filter_schema r_likes, r_posts;
+static const struct sh_filter_schema *resolve_ruled(void *ud, const char *collection)
+{
+    return strcmp(collection, "likes") == 0 ? &r_likes : resolve(ud, collection);
+}
+
+/* `?=` of an indexed column through a multiple relation (likes.posts, a
+ * JSON array of ids) is the semi-join over the enumerated ids. It answers as
+ * the per-post probe does (which :lower forces: the oracle here) for arrays
+ * with duplicates, a JSON scalar, malformed JSON, NULL, [], ids of no post,
+ * non-text elements, a NULL kind, and under the rows' listRule. */
+static void test_lang_semi_join_multiple(void **state)
+{
+    sqlite3 *db = *state;
+    static const char rows[] =
+        "UPDATE likes SET kind = 'k1' WHERE id = 'l1';"
+        "INSERT INTO likes (id, posts, kind) VALUES ('l2', '[\"p3\",\"p3\"]', 'k1'),"
+        " ('l3', 'not json', 'k1'), ('l4', NULL, 'k1'), ('l5', '\"p2\"', 'k2'),"
+        " ('l6', '[]', 'k1'), ('l7', '[\"p1\",\"px\"]', 'k3'), ('l8', '[\"p2\"]', NULL),"
+        " ('l9', '[1, null, {\"a\": 1}]', 'k4');";
+    assert_int_equal(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
+    EXPECT("likes_via_posts.kind ?= 'k1'", "p1,p2,p3");
+    EXPECT("'k2' ?= likes_via_posts.kind", "p2");
+    EXPECT("likes_via_posts.kind ?= 'k3'", "p1");
+    EXPECT("likes_via_posts.kind ?= 'k4' || likes_via_posts.kind ?= 'none'", "");
+    EXPECT("likes_via_posts.kind ?= 'k1' && title != 'hello'", "p2,p3");
+
+    struct sh_filter *rule;
+    struct sh_filter_error err;
+    assert_int_equal(sh_filter_parse("kind != 'k1'", 12, &rule, &err), 0);
+    r_likes = likes;
+    r_likes.resolve = resolve_ruled;
+    r_likes.row_rule = rule;
+    r_posts = posts;
+    r_posts.resolve = resolve_ruled;
+    EXPECT_AS(&r_posts, "likes_via_posts.kind ?= 'k1'", NULL, "");
+    EXPECT_AS(&r_posts, "likes_via_posts.kind ?= 'k3'", NULL, "p1");
+
+    static const char *const values[] = {"k1", "k2", "k3", "k4", "none", "p1"};
+    const struct sh_filter_schema *views[] = {&posts, &r_posts};
+    for (size_t v = 0; v < N(views); v++) {
+        for (size_t i = 0; i < N(values); i++) {
+            char semi[96], probe[96], want[512];
+            snprintf(semi, sizeof(semi), "likes_via_posts.kind ?= '%s'", values[i]);
+            snprintf(probe, sizeof(probe), "likes_via_posts.kind:lower ?= '%s'", values[i]);
+            if (!strstr(sql_of(views[v], semi), " IN (SELECT "))
+                fail_msg("%s: not the semi-join: %s", semi, sql_of(views[v], semi));
+            if (strstr(sql_of(views[v], probe), " IN (SELECT "))
+                fail_msg("%s: the oracle is a semi-join too", probe);
+            snprintf(want, sizeof(want), "%s", run(db, views[v], probe, NULL));
+            EXPECT_AS(views[v], semi, NULL, want);
+        }
+    }
+    sh_filter_free(rule);
+}
+
 static void test_lang_plans_use_indexes(void **state)
 {
     sqlite3 *db = *state;
@@ -623,6 +698,9 @@ static void test_lang_plans_use_indexes(void **state)
         {"comments_via_post.author ?= 'u1'", "LIST SUBQUERY"},
         {"comments_via_post.author ?= 'u1'", "INDEX comments_author (author=?)"},
         {"comments_via_post.author ?= 'u1'", "SEARCH posts USING COVERING INDEX"},
+        /* the same through a multiple relation: its ids enumerated once */
+        {"likes_via_posts.kind ?= 'k1'", "INDEX likes_kind (kind=?)"},
+        {"likes_via_posts.kind ?= 'k1'", "LIST SUBQUERY"},
         /* not indexed, or the NULL row may match: the per-post probe by the
          * relation's index (a page can stop early) */
         {"comments_via_post.text ?~ 'great'", "INDEX comments_post (post=?)"},
@@ -663,6 +741,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lang_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_sort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lang_semi_join_multiple, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang_plans_use_indexes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
