@@ -119,6 +119,7 @@ files_download() { # files_download NAME URL PIDS... -> "mbps cpu_ms_per_mb"
 
 scenario_run() {
     local dir=$TMP/files i rec id cid name a b up_small up_large dd_small dd_large cpu_small cpu_large
+    local tiny tiny_id tiny_name rps_sh rps_ng
     local -a sh_dl=() ng_dl=() sh_cpu=() ng_cpu=()
     rm -rf "$dir" && mkdir -p "$dir/data"
     : >"$OUT/files.txt"
@@ -141,7 +142,17 @@ EOF
     id=$(find "$dir/data/storage/$cid" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %f\n' | sort -rn | head -n1 | cut -d' ' -f2)
     name=$(find "$dir/data/storage/$cid/$id" -mindepth 1 -maxdepth 1 -type f -printf '%f\n' | head -n1)
     [[ $(stat -c %s "$dir/data/storage/$cid/$id/$name") == 104857600 ]] || die "files: stored file not found"
+    # a 2 KiB file for the requests/s of small downloads
+    head -c 2048 /dev/urandom >"$dir/src-tiny"
+    tiny=$(curl -s -F "f=@$dir/src-tiny" "http://127.0.0.1:${PORT[files]}/api/collections/blobs/records")
+    tiny_id=$(sed -n 's/.*"id":"\([a-z0-9]*\)".*/\1/p' <<<"$tiny")
+    tiny_name=$(sed -n 's/.*"f":"\([^"]*\)".*/\1/p' <<<"$tiny")
+    [[ -n $tiny_id && -n $tiny_name ]] || die "files: the 2 KiB upload answered $tiny"
     files_nginx "$dir/nginx" "$dir/data/storage"
+    rps_sh=$(taskset -c "$CLIENT_CPU" wrk -t1 -c16 -d"$DURATION" \
+        "http://127.0.0.1:${PORT[files]}/api/files/blobs/$tiny_id/$tiny_name" | awk '/Requests\/sec/ { print $2 }')
+    rps_ng=$(taskset -c "$CLIENT_CPU" wrk -t1 -c16 -d"$DURATION" \
+        "http://127.0.0.1:$FILES_NGINX_PORT/$cid/$tiny_id/$tiny_name" | awk '/Requests\/sec/ { print $2 }')
     for ((i = 0; i < FILES_LARGE; i++)); do
         read -r a b <<<"$(files_download stagehand "http://127.0.0.1:${PORT[files]}/api/files/blobs/$id/$name" "${PID[files]}")"
         sh_dl+=("$a") sh_cpu+=("$b")
@@ -167,6 +178,7 @@ EOF
         echo "| upload 1 MiB × $FILES_SMALL (MB/s), peer dd conv=fsync | $up_small | $dd_small | $(awk -v a="$up_small" -v b="$dd_small" 'BEGIN { printf "%.2f", a / b }') | $cpu_small | |"
         echo "| upload 100 MiB × $FILES_LARGE (MB/s), peer dd conv=fsync | $up_large | $dd_large | $(awk -v a="$up_large" -v b="$dd_large" 'BEGIN { printf "%.2f", a / b }') | $cpu_large | |"
         echo "| download 100 MiB, median of $FILES_LARGE (MB/s), peer nginx sendfile | $shm | $ngm | $(awk -v a="$shm" -v b="$ngm" 'BEGIN { printf "%.2f", a / b }') | $shc | $ngc |"
+        echo "| download of a 2 KiB file, wrk -c16 $DURATION (req/s), peer nginx | ${rps_sh:-?} | ${rps_ng:-?} | $(awk -v a="${rps_sh:-0}" -v b="${rps_ng:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b }') | | |"
         echo
         echo "Peak RSS (VmHWM) of the server: $((hwm0 / 1024)) MiB before, $((hwm1 / 1024)) MiB after $FILES_CONCURRENT concurrent"
         echo "100 MiB uploads (one connection each, $(awk -v n="$FILES_CONCURRENT" -v t="$conc_s" 'BEGIN { printf "%.0f", n * 104.8576 / t }') MB/s together, ${conc_s} s)."
@@ -177,5 +189,5 @@ EOF
         echo "nginx serves the same stored file (one worker, sendfile on). Servers on CPU $SERVER_CPU,"
         echo "clients on CPU $CLIENT_CPU. Raw lines: files.txt."
     } >"$OUT/files.md"
-    log "files: upload 1 MiB $up_small MB/s (dd $dd_small), 100 MiB $up_large MB/s (dd $dd_large); download $shm MB/s (nginx $ngm)"
+    log "files: upload 1 MiB $up_small MB/s (dd $dd_small), 100 MiB $up_large MB/s (dd $dd_large); download $shm MB/s (nginx $ngm); 2 KiB file ${rps_sh:-?} req/s (nginx ${rps_ng:-?})"
 }
