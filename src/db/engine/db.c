@@ -331,6 +331,11 @@ void sh_db_read_end(struct sh_db *db)
         sh__db_fail(db->rdb, rc, "read end");
 }
 
+bool sh_db_read_active(const struct sh_db *db)
+{
+    return db->rdb && !sqlite3_get_autocommit(db->rdb);
+}
+
 static int read_int64(struct sh_db *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st;
