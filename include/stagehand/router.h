@@ -25,6 +25,11 @@ struct sh_route {
 struct sh_router {
     struct sh_route *routes;
     unsigned nroutes, cap;
+    /* by_len[n]: the indices, in the order added, of the routes a path of n
+     * segments can match (nsegs == n, or a tail route with nsegs <= n); each
+     * array has room for cap entries */
+    unsigned *by_len[SH_ROUTER_MAX_SEGMENTS + 2];
+    unsigned nby_len[SH_ROUTER_MAX_SEGMENTS + 2];
     sh_handler_fn middleware[SH_ROUTER_MAX_MIDDLEWARE];
     void *middleware_ud[SH_ROUTER_MAX_MIDDLEWARE];
     unsigned nmiddleware;

@@ -31,6 +31,7 @@
 
 #define ARENA_CHUNK 4096
 #define ARENA_LIMIT (8 * 1024 * 1024)
+#define ARENA_POOL  32 /* spare chunks kept for all connections: 128 KiB at most */
 #define IN_KEEP     (128 * 1024) /* input buffer capacity kept across batches */
 
 static void process_input(struct sh_http_conn *hc);
@@ -466,6 +467,7 @@ static void on_accept(struct sh_conn *c)
     hc->srv = s;
     hc->state = SH_ST_IDLE;
     sh_arena_init(&hc->arena, ARENA_CHUNK, ARENA_LIMIT);
+    sh_arena_use_pool(&hc->arena, &hc->srv->arenas);
     sh__parser_init(hc);
     hc->req.conn = hc;
     hc->req.arena = &hc->arena;
@@ -498,6 +500,7 @@ int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct 
     s->handler = handler;
     s->handler_ud = ud;
     randombytes_buf(&s->rid_seed, sizeof(s->rid_seed));
+    sh_arena_pool_init(&s->arenas, ARENA_CHUNK, ARENA_POOL);
     sh_net_init(&s->net, loop, cfg, &ops, sizeof(struct sh_http_conn), on_accept);
     s->net.on_empty = on_empty;
     uv_idle_init(loop, &s->yield_idle);
@@ -552,5 +555,6 @@ void sh_http_server_deinit(struct sh_http_server *s)
         uv_close((uv_handle_t *)&s->yield_idle, NULL);
     sh__out_deinit(s);
     sh__access_log_deinit(s);
+    sh_arena_pool_deinit(&s->arenas);
     sh_log_flush();
 }
