@@ -4,7 +4,9 @@
  * parameters are slices of the (already percent-decoded) path. Routes are few
  * (tens), so a linear scan beats a trie in both code and time here; it only
  * visits the routes of the path's segment count (by_len, kept by
- * sh_router_add), a handful instead of every route on every request. Of the
+ * sh_router_add), a handful instead of every route on every request, and
+ * most of those are turned down by the length and first byte of their last
+ * static segment, kept beside their index. Of the
  * routes matching a request, the most specific wins (static segments over
  * parameters, see specificity()); Allow lists every method of any route
  * matching the path.
@@ -77,8 +79,15 @@ int sh_router_add(struct sh_router *rt, unsigned methods, const char *pattern, s
         for (size_t k = 0; k < SH_ARRAY_LEN(rt->by_len); k++)
             rt->by_len[k] = sh_realloc(rt->by_len[k], rt->cap * sizeof(*rt->by_len[k]));
     }
+    struct sh_route_key key = {.route = rt->nroutes};
+    for (unsigned i = r.nsegs; i-- > 0;)
+        if (!(r.segs[i].len > 1 && r.segs[i].ptr[0] == ':')) {
+            key = (struct sh_route_key){rt->nroutes, i, r.segs[i].len,
+                                        (unsigned char)r.segs[i].ptr[0], 1};
+            break;
+        }
     for (unsigned k = r.nsegs; k < SH_ARRAY_LEN(rt->by_len) && (k == r.nsegs || r.tail); k++)
-        rt->by_len[k][rt->nby_len[k]++] = rt->nroutes;
+        rt->by_len[k][rt->nby_len[k]++] = key;
     rt->routes[rt->nroutes++] = r;
     return 0;
 }
@@ -164,9 +173,12 @@ int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str 
     unsigned want = m == SH_METHOD_HEAD ? (SH_METHOD_HEAD | SH_METHOD_GET) : (unsigned)m;
     const struct sh_route *best = NULL;
     unsigned best_spec = 0;
-    const unsigned *cand = rt->by_len[n];
+    const struct sh_route_key *cand = rt->by_len[n];
     for (unsigned i = 0; i < rt->nby_len[n]; i++) {
-        const struct sh_route *r = &rt->routes[cand[i]];
+        const struct sh_route_key *k = &cand[i];
+        if (k->has && (segs[k->seg].len != k->len || (unsigned char)segs[k->seg].ptr[0] != k->c0))
+            continue; /* most routes end here, without reading the route */
+        const struct sh_route *r = &rt->routes[k->route];
         if (!route_fits(r, segs, (unsigned)n))
             continue;
         out->allow |= r->methods;
