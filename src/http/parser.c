@@ -1,9 +1,16 @@
 /*
- * llhttp glue: the callbacks that turn a validated head and its body into a
- * struct sh_req. The head validator (head.c) has already checked the grammar
- * llhttp 8.1 is lenient about, so the callbacks only collect. Everything a
- * callback keeps is copied into the request arena: llhttp's slices point into
- * a read buffer that the next read reuses.
+ * llhttp glue: what turns a validated head and its body into a struct
+ * sh_req. The head validator (head.c) has already checked the grammar llhttp
+ * 8.1 is lenient about, so nothing here checks it again.
+ *
+ * One pass reads the header fields (sh__parser_feed_head): the validated
+ * head is copied into the request arena once and its field lines are cut in
+ * place (memchr for the colon and the line end, values OWS-trimmed and
+ * NUL-terminated). llhttp sees only the request line, the fields that frame
+ * the message (Content-Length, Transfer-Encoding, Connection, Upgrade) and
+ * the empty line, then the body: a token, a cookie or a user agent is no
+ * longer scanned byte by byte by llhttp after the validator scanned it.
+ * Everything kept is in the arena: the read buffer is reused by the next read.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -62,54 +69,85 @@ static int trailer(struct sh_http_conn *hc, size_t len)
     return 0;
 }
 
+/* Head fields were taken by sh__parser_feed_head; what llhttp reports of
+ * them is the framing it needs, already in r->headers. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct sh_http_conn *hc = conn_of(p);
-    struct sh_req *r = &hc->req;
-    if (hc->in_trailers)
-        return trailer(hc, len);
-    /* A new field starts once the previous one has a value. */
-    if (r->nheaders == 0 || r->headers[r->nheaders - 1].value.ptr) {
-        if (r->nheaders == hc->headers_cap) {
-            unsigned cap = hc->headers_cap ? hc->headers_cap * 2 : 16;
-            struct sh_header *h = sh_arena_alloc(&hc->arena, cap * sizeof(*h));
-            if (!h)
-                return reject(hc, 431, "Request header fields too large.");
-            if (r->nheaders)
-                memcpy(h, r->headers, r->nheaders * sizeof(*h));
-            r->headers = h;
-            hc->headers_cap = cap;
-        }
-        memset(&r->headers[r->nheaders++], 0, sizeof(struct sh_header));
-    }
-    return span_append(hc, &r->headers[r->nheaders - 1].name, at, len);
+    (void)at;
+    return hc->in_trailers ? trailer(hc, len) : 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct sh_http_conn *hc = conn_of(p);
-    struct sh_req *r = &hc->req;
-    if (hc->in_trailers)
-        return trailer(hc, len);
-    if (r->nheaders == 0)
-        return reject(hc, 400, "Malformed header.");
-    struct sh_str *v = &r->headers[r->nheaders - 1].value;
-    if (!v->ptr)
-        v->ptr = "";
-    return span_append(hc, v, at, len);
+    (void)at;
+    return hc->in_trailers ? trailer(hc, len) : 0;
 }
 
-static int on_header_value_complete(llhttp_t *p)
+/* Whether llhttp must see the field line name[0..n): it frames the message
+ * or decides what follows it. */
+static bool framing(const char *name, size_t n)
 {
-    struct sh_http_conn *hc = conn_of(p);
+    switch (n) {
+    case 7:
+        return strncasecmp(name, "upgrade", 7) == 0;
+    case 10:
+        return strncasecmp(name, "connection", 10) == 0;
+    case 14:
+        return strncasecmp(name, "content-length", 14) == 0;
+    case 17:
+        return strncasecmp(name, "transfer-encoding", 17) == 0;
+    default:
+        return false;
+    }
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
+{
     struct sh_req *r = &hc->req;
-    if (hc->in_trailers)
-        return 0;
-    /* An empty value gets no value callback: give it a non-NULL pointer so
-     * the next field starts a new header. */
-    if (r->nheaders && !r->headers[r->nheaders - 1].value.ptr)
-        r->headers[r->nheaders - 1].value.ptr = "";
-    return 0;
+    size_t len = hc->head.head_len, pos = 2 * hc->head.skip;
+    unsigned cap = hc->head.nheaders, k = 0;
+    char *copy = sh_arena_alloc(&hc->arena, len);
+    struct sh_header *h = sh_arena_alloc(&hc->arena, (cap ? cap : 1) * sizeof(*h));
+    if (!copy || !h) {
+        reject(hc, 431, "Request header fields too large.");
+        return HPE_USER;
+    }
+    memcpy(copy, p, len);
+    /* The validator saw every line end in CRLF and every field line hold a
+     * colon after a non-empty name: the searches below always find one. */
+    const char *nl = memchr(p + pos, '\n', len - pos);
+    size_t line = (size_t)(nl + 1 - (p + pos));
+    llhttp_errno_t err = llhttp_execute(&hc->parser, p + pos, line);
+    if (err != HPE_OK)
+        return err;
+    for (pos += line; p[pos] != '\r' && k < cap; pos += line) {
+        const char *ln = p + pos;
+        nl = memchr(ln, '\n', len - pos);
+        line = (size_t)(nl + 1 - ln);
+        size_t n = (size_t)((const char *)memchr(ln, ':', line) - ln);
+        size_t vs = n + 1, ve = line - 2;
+        while (vs < ve && is_ows(ln[vs]))
+            vs++;
+        while (ve > vs && is_ows(ln[ve - 1]))
+            ve--;
+        char *c = copy + pos;
+        c[n] = 0;
+        c[ve] = 0;
+        h[k].name = (struct sh_str){c, n};
+        h[k++].value = (struct sh_str){c + vs, ve - vs};
+        if (framing(ln, n) && (err = llhttp_execute(&hc->parser, ln, line)) != HPE_OK)
+            return err;
+    }
+    r->headers = h;
+    r->nheaders = k;
+    return llhttp_execute(&hc->parser, p + pos, 2); /* the empty line: the head is complete */
 }
 
 static void send_continue(struct sh_http_conn *hc)
@@ -199,7 +237,6 @@ static const llhttp_settings_t settings = {
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
-    .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_chunk_extension_name = on_chunk_ext,
@@ -220,7 +257,6 @@ void sh__req_begin(struct sh_http_conn *hc)
     r->conn = hc;
     r->arena = &hc->arena;
     r->gen = hc->gen;
-    hc->headers_cap = 0;
     hc->chunk_ext = 0;
     hc->body_seen = 0;
     hc->in_trailers = 0;
