@@ -5,7 +5,9 @@
 # (Ir(N2) − Ir(N1)) / (N2 − N1), so start-up, warm-up and shutdown cancel out. The counts are
 # deterministic to ~0.1% (no timing in them), so they steer where wall-clock figures cannot.
 # Targets: /api/health on stagehand and nginx (same request bytes), and on stagehand GET one
-# record, a list of 20 and GET one record with a token (bench/auth_schema.json, 30 records).
+# record, a list of 20 and GET one record with a token (bench/auth_schema.json, 30 records);
+# get-one-token-public sends the same token for the public record, so that the token check's
+# own cost shows apart from the private collection's view rule, which is compiled per request.
 # Stored logs (--logs-max-days) are off in every target but health-logs: a stored log entry
 # costs several times the request itself (its JSON on the loop, its insert on the sh-logs
 # thread, both counted), which would hide the request path's own figures; health-logs shows
@@ -28,6 +30,7 @@ CG_TARGETS=(
     "get-one stagehand /api/collections/notes_public/records/{public}"
     "list stagehand /api/collections/notes_public/records?filter=%28tag%3D%27b%27%29&sort=-n&perPage=20"
     "get-one-token stagehand /api/collections/notes_private/records/{private} token"
+    "get-one-token-public stagehand /api/collections/notes_public/records/{public} token"
 )
 CG_PUBLIC='' CG_PRIVATE='' CG_TOKEN=''
 

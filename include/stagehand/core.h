@@ -88,9 +88,9 @@ struct sh_arena_pool;
 struct sh_arena {
     struct sh_arena_chunk *head; /* current chunk, NULL until first allocation */
     struct sh_arena_defer *defers;
-    size_t chunk_size; /* default size of a new chunk */
-    size_t limit;      /* total bytes the arena may hold; 0 = unlimited */
-    size_t used;       /* bytes held in chunks */
+    size_t chunk_size;          /* default size of a new chunk */
+    size_t limit;               /* total bytes the arena may hold; 0 = unlimited */
+    size_t used;                /* bytes held in chunks */
     struct sh_arena_pool *pool; /* where default-size chunks come from and go; NULL = malloc */
 };
 

@@ -31,7 +31,7 @@
 
 #define ARENA_CHUNK 4096
 #define ARENA_LIMIT (8 * 1024 * 1024)
-#define ARENA_POOL  32 /* spare chunks kept for all connections: 128 KiB at most */
+#define ARENA_POOL  32           /* spare chunks kept for all connections: 128 KiB at most */
 #define IN_KEEP     (128 * 1024) /* input buffer capacity kept across batches */
 
 static void process_input(struct sh_http_conn *hc);

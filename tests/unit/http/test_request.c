@@ -272,10 +272,11 @@ static void test_head_fields_in_one_pass(void **state)
     (void)state;
     struct head_rig t;
     /* two empty lines first, OWS around values, an empty value, a long one */
-    assert_int_equal(feed_head(&t, "\r\n\r\nGET /a?x=1 HTTP/1.1\r\nHost:  bench \r\n"
-                                   "Authorization: Bearer abc.def.ghi\t\r\nX-Empty:\r\n"
-                                   "X-Spaces:   \r\nx-lower: v\r\n"
-                                   "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit\r\n\r\n"),
+    assert_int_equal(feed_head(&t,
+                               "\r\n\r\nGET /a?x=1 HTTP/1.1\r\nHost:  bench \r\n"
+                               "Authorization: Bearer abc.def.ghi\t\r\nX-Empty:\r\n"
+                               "X-Spaces:   \r\nx-lower: v\r\n"
+                               "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit\r\n\r\n"),
                      HPE_PAUSED); /* no body: the message is complete */
     struct sh_req *r = &t.hc.req;
     assert_int_equal(r->nheaders, 6);

@@ -168,9 +168,8 @@ static void test_router_depths_and_tails(void **state)
     assert_int_equal(sh_router_add(&r2, SH_METHOD_POST, "/*", h_files, NULL), 0);
     for (int round = 0; round < 8; round++) /* 40 routes: the table grows twice */
         for (size_t i = 0; i < SH_ARRAY_LEN(pats); i++)
-            assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, pats[i], round ? h_view : h_list,
-                                           NULL),
-                             0);
+            assert_int_equal(
+                sh_router_add(&r2, SH_METHOD_GET, pats[i], round ? h_view : h_list, NULL), 0);
     assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/a/b/*", h_files, NULL), 0);
     struct sh_route_match m;
     for (size_t i = 0; i < SH_ARRAY_LEN(pats); i++) {
@@ -185,8 +184,7 @@ static void test_router_depths_and_tails(void **state)
     assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/a/b/x/y"), &m), 1);
     assert_ptr_equal(m.route->fn, h_files);
     /* the root tail matches at any depth, the deepest a path can have too */
-    assert_int_equal(sh_router_match(&r2, SH_METHOD_POST, S("/1/2/3/4/5/6/7/8/9/10/11/12"), &m),
-                     1);
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_POST, S("/1/2/3/4/5/6/7/8/9/10/11/12"), &m), 1);
     assert_ptr_equal(m.route->fn, h_files);
     assert_int_equal(sh_router_match(&r2, SH_METHOD_POST, S("/"), &m), 1);
     assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/"), &m), 0);
