@@ -69,10 +69,10 @@ struct sh_http_conn {
 /* parser.c */
 void sh__parser_init(struct sh_http_conn *hc);
 /* Takes the head the validator accepted (hc->head is SH_HEAD_DONE; p holds
- * its head_len bytes): its fields into r->headers, its request line and
- * framing fields through llhttp. Returns llhttp's result for the head:
- * HPE_OK (a body follows), HPE_PAUSED (the message is complete) or an error
- * (hc->err_status set when the callbacks refused it). */
+ * its head_len bytes): method, target and fields into the request; for a
+ * body or an Upgrade, its request line and framing fields through llhttp.
+ * Returns llhttp's result for the head: HPE_OK (a body follows), HPE_PAUSED
+ * (the message is complete) or an error (hc->err_status set when refused). */
 llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p);
 /* Prepares request state for a new message (arena, headers, body). */
 void sh__req_begin(struct sh_http_conn *hc);

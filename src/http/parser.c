@@ -3,14 +3,16 @@
  * sh_req. The head validator (head.c) has already checked the grammar llhttp
  * 8.1 is lenient about, so nothing here checks it again.
  *
- * One pass reads the header fields (sh__parser_feed_head): the validated
- * head is copied into the request arena once and its field lines are cut in
- * place (memchr for the colon and the line end, values OWS-trimmed and
- * NUL-terminated). llhttp sees only the request line, the fields that frame
- * the message (Content-Length, Transfer-Encoding, Connection, Upgrade) and
- * the empty line, then the body: a token, a cookie or a user agent is no
- * longer scanned byte by byte by llhttp after the validator scanned it.
- * Everything kept is in the arena: the read buffer is reused by the next read.
+ * One pass reads the head (sh__parser_feed_head): the validated head is
+ * copied into the request arena once and its request line and field lines
+ * are cut in place (memchr for the spaces, the colon and the line end;
+ * values OWS-trimmed and NUL-terminated). A request without a body or an
+ * Upgrade never reaches llhttp at all; otherwise llhttp sees only the
+ * request line, the fields that frame the message (Content-Length,
+ * Transfer-Encoding, Connection, Upgrade) and the empty line, then the body.
+ * A token, a cookie or a user agent is no longer scanned byte by byte by
+ * llhttp after the validator scanned it. Everything kept is in the arena:
+ * the read buffer is reused by the next read.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -28,34 +30,6 @@ static int reject(struct sh_http_conn *hc, int status, const char *reason)
     hc->err_status = status;
     hc->err_reason = reason;
     return -1;
-}
-
-/* Appends to a slice held in the arena (a span may arrive in pieces when a
- * body straddles reads; head spans arrive whole since the head is complete). */
-static int span_append(struct sh_http_conn *hc, struct sh_str *s, const char *at, size_t len)
-{
-    char *p = sh_arena_alloc(&hc->arena, s->len + len + 1);
-    if (!p)
-        return reject(hc, 431, "Request header fields too large.");
-    if (s->len)
-        memcpy(p, s->ptr, s->len);
-    memcpy(p + s->len, at, len);
-    p[s->len + len] = 0;
-    s->ptr = p;
-    s->len += len;
-    return 0;
-}
-
-static int on_method(llhttp_t *p, const char *at, size_t len)
-{
-    struct sh_http_conn *hc = conn_of(p);
-    return span_append(hc, &hc->req.method_name, at, len);
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    struct sh_http_conn *hc = conn_of(p);
-    return span_append(hc, &hc->req.target, at, len);
 }
 
 /* Trailer fields (after a chunked body) are counted against the head limit
@@ -108,6 +82,9 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
+static int head_complete(struct sh_http_conn *hc);
+static void message_complete(struct sh_http_conn *hc);
+
 llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
 {
     struct sh_req *r = &hc->req;
@@ -120,14 +97,23 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
         return HPE_USER;
     }
     memcpy(copy, p, len);
-    /* The validator saw every line end in CRLF and every field line hold a
-     * colon after a non-empty name: the searches below always find one. */
-    const char *nl = memchr(p + pos, '\n', len - pos);
-    size_t line = (size_t)(nl + 1 - (p + pos));
-    llhttp_errno_t err = llhttp_execute(&hc->parser, p + pos, line);
-    if (err != HPE_OK)
-        return err;
-    for (pos += line; p[pos] != '\r' && k < cap; pos += line) {
+    /* The validator saw `method SP target SP version CRLF`, every line end
+     * in CRLF and every field line hold a colon after a non-empty name: the
+     * searches below always find one. */
+    const char *rl = p + pos, *nl = memchr(rl, '\n', len - pos);
+    size_t line = (size_t)(nl + 1 - rl);
+    size_t sp1 = (size_t)((const char *)memchr(rl, ' ', line) - rl);
+    size_t sp2 = sp1 + 1 +
+                 (size_t)((const char *)memchr(rl + sp1 + 1, ' ', line - sp1 - 1) - (rl + sp1 + 1));
+    copy[pos + sp1] = copy[pos + sp2] = 0;
+    r->method_name = (struct sh_str){copy + pos, sp1};
+    r->target = (struct sh_str){copy + pos + sp1 + 1, sp2 - sp1 - 1};
+    /* llhttp is needed for a body (its framing) or an Upgrade (which closes
+     * the connection after the request); a request with neither never
+     * reaches it, and llhttp stays at a message start. */
+    bool upgrade = false;
+    size_t fields = pos + line;
+    for (pos = fields; p[pos] != '\r' && k < cap; pos += line) {
         const char *ln = p + pos;
         nl = memchr(ln, '\n', len - pos);
         line = (size_t)(nl + 1 - ln);
@@ -142,12 +128,26 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
         c[ve] = 0;
         h[k].name = (struct sh_str){c, n};
         h[k++].value = (struct sh_str){c + vs, ve - vs};
-        if (framing(ln, n) && (err = llhttp_execute(&hc->parser, ln, line)) != HPE_OK)
-            return err;
+        upgrade |= n == 7 && strncasecmp(ln, "upgrade", 7) == 0;
     }
     r->headers = h;
     r->nheaders = k;
-    return llhttp_execute(&hc->parser, p + pos, 2); /* the empty line: the head is complete */
+    if (!hc->head.has_content_length && !hc->head.chunked && !upgrade) {
+        if (head_complete(hc) != 0)
+            return HPE_USER;
+        message_complete(hc);
+        return HPE_PAUSED; /* complete, as llhttp would say after an empty line */
+    }
+    llhttp_errno_t err = llhttp_execute(&hc->parser, rl, (size_t)(p + fields - rl));
+    for (pos = fields; err == HPE_OK && p[pos] != '\r'; pos += line) {
+        const char *ln = p + pos;
+        line = (size_t)((const char *)memchr(ln, '\n', len - pos) + 1 - ln);
+        size_t n = (size_t)((const char *)memchr(ln, ':', line) - ln);
+        if (framing(ln, n))
+            err = llhttp_execute(&hc->parser, ln, line);
+    }
+    /* the empty line: the head is complete */
+    return err == HPE_OK ? llhttp_execute(&hc->parser, p + pos, 2) : err;
 }
 
 static void send_continue(struct sh_http_conn *hc)
@@ -156,9 +156,10 @@ static void send_continue(struct sh_http_conn *hc)
     sh__out_send(hc, cont, sizeof(cont) - 1); /* after anything gathered before it */
 }
 
-static int on_headers_complete(llhttp_t *p)
+/* The head is complete (fields in r->headers): body limits, the multipart
+ * reader, the target; 0 or -1 after reject(). */
+static int head_complete(struct sh_http_conn *hc)
 {
-    struct sh_http_conn *hc = conn_of(p);
     const struct sh_config *cfg = hc->srv->cfg;
     hc->in_trailers = 1; /* any field from here on is a trailer */
     /* Uploads (multipart) are read by the multipart reader as they arrive
@@ -176,6 +177,15 @@ static int on_headers_complete(llhttp_t *p)
     int status = sh__req_finish_head(hc);
     if (status)
         return reject(hc, status, "Invalid request target.");
+    if (hc->head.expect_continue && hc->req.http_minor == 1 &&
+        (hc->head.chunked || hc->head.content_length > 0))
+        send_continue(hc);
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct sh_http_conn *hc = conn_of(p);
     /* Upgrade is ignored (RFC 9110 7.8 lets a server do so): the request is
      * served as plain HTTP/1.1, so `curl --http2` on http:// still works,
      * and the connection closes after it, since the client may already be
@@ -184,10 +194,7 @@ static int on_headers_complete(llhttp_t *p)
         p->upgrade = 0;
         hc->close_after = 1;
     }
-    if (hc->head.expect_continue && hc->req.http_minor == 1 &&
-        (hc->head.chunked || hc->head.content_length > 0))
-        send_continue(hc);
-    return 0;
+    return head_complete(hc);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -222,19 +229,21 @@ static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-static int on_message_complete(llhttp_t *p)
+static void message_complete(struct sh_http_conn *hc)
 {
-    struct sh_http_conn *hc = conn_of(p);
     if (hc->req.is_form)
         sh__form_finish(hc);
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    message_complete(conn_of(p));
     /* Stop here: the next request's head goes through the validator first. */
     return HPE_PAUSED;
 }
 
 /* Constant: every parser of every server shares it, and nothing writes it. */
 static const llhttp_settings_t settings = {
-    .on_method = on_method,
-    .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
@@ -292,7 +301,7 @@ int sh__req_finish_head(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
     r->method = method_of(r->method_name);
-    r->http_minor = hc->parser.http_minor;
+    r->http_minor = hc->head.http_minor;
     /* From the validator's reading of Connection (llhttp 8.1 misreads "close\t"). */
     r->keep_alive = hc->head.conn_close ? 0 : r->http_minor == 1 ? 1 : hc->head.conn_keep_alive;
 

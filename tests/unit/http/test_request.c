@@ -294,7 +294,18 @@ static void test_head_fields_in_one_pass(void **state)
     assert_null(sh_req_header(r, "Hos"));
     assert_string_equal(r->headers[0].name.ptr, "Host");
     assert_true(sh_str_eq(r->path, "/a"));
-    assert_true(sh_str_eq(r->method_name, "GET"));
+    assert_string_equal(r->method_name.ptr, "GET");
+    assert_string_equal(r->target.ptr, "/a?x=1");
+    assert_int_equal(r->method, SH_METHOD_GET);
+    assert_int_equal(r->http_minor, 1);
+    assert_false(t.hc.close_after);
+    rig_free(&t);
+    /* an Upgrade goes through llhttp, and closes the connection after it */
+    assert_int_equal(feed_head(&t, "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+                                   "Upgrade: h2c\r\n\r\n"),
+                     HPE_PAUSED);
+    assert_true(t.hc.close_after);
+    assert_int_equal(t.hc.req.nheaders, 3);
     rig_free(&t);
 }
 
