@@ -84,6 +84,7 @@ static bool is_ows(char c)
 
 static int head_complete(struct sh_http_conn *hc);
 static void message_complete(struct sh_http_conn *hc);
+static enum sh_method method_of(struct sh_str m);
 
 llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
 {
@@ -108,9 +109,11 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
     copy[pos + sp1] = copy[pos + sp2] = 0;
     r->method_name = (struct sh_str){copy + pos, sp1};
     r->target = (struct sh_str){copy + pos + sp1 + 1, sp2 - sp1 - 1};
-    /* llhttp is needed for a body (its framing) or an Upgrade (which closes
-     * the connection after the request); a request with neither never
-     * reaches it, and llhttp stays at a message start. */
+    /* llhttp is needed for a body (its framing), an Upgrade (which closes
+     * the connection after the request) or a method other than the seven we
+     * serve (llhttp knows which tokens are methods: "ANNOUNCE" is RTSP's); a
+     * request with none of these never reaches it, and llhttp stays at a
+     * message start. */
     bool upgrade = false;
     size_t fields = pos + line;
     for (pos = fields; p[pos] != '\r' && k < cap; pos += line) {
@@ -132,7 +135,8 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
     }
     r->headers = h;
     r->nheaders = k;
-    if (!hc->head.has_content_length && !hc->head.chunked && !upgrade) {
+    if (!hc->head.has_content_length && !hc->head.chunked && !upgrade &&
+        method_of(r->method_name) != SH_METHOD_OTHER) {
         if (head_complete(hc) != 0)
             return HPE_USER;
         message_complete(hc);

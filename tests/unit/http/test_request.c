@@ -300,6 +300,10 @@ static void test_head_fields_in_one_pass(void **state)
     assert_int_equal(r->http_minor, 1);
     assert_false(t.hc.close_after);
     rig_free(&t);
+    /* a method llhttp does not know is still refused by it */
+    llhttp_errno_t err = feed_head(&t, "ANNOUNCE / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_true(err != HPE_OK && err != HPE_PAUSED);
+    rig_free(&t);
     /* an Upgrade goes through llhttp, and closes the connection after it */
     assert_int_equal(feed_head(&t, "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
                                    "Upgrade: h2c\r\n\r\n"),
