@@ -109,6 +109,7 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
     copy[pos + sp1] = copy[pos + sp2] = 0;
     r->method_name = (struct sh_str){copy + pos, sp1};
     r->target = (struct sh_str){copy + pos + sp1 + 1, sp2 - sp1 - 1};
+    r->method = method_of(r->method_name);
     /* llhttp is needed for a body (its framing), an Upgrade (which closes
      * the connection after the request) or a method other than the seven we
      * serve (llhttp knows which tokens are methods: "ANNOUNCE" is RTSP's); a
@@ -136,7 +137,7 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
     r->headers = h;
     r->nheaders = k;
     if (!hc->head.has_content_length && !hc->head.chunked && !upgrade &&
-        method_of(r->method_name) != SH_METHOD_OTHER) {
+        r->method != SH_METHOD_OTHER) {
         if (head_complete(hc) != 0)
             return HPE_USER;
         message_complete(hc);
@@ -304,8 +305,7 @@ static enum sh_method method_of(struct sh_str m)
 int sh__req_finish_head(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
-    r->method = method_of(r->method_name);
-    r->http_minor = hc->head.http_minor;
+    r->http_minor = hc->head.http_minor; /* r->method: sh__parser_feed_head */
     /* From the validator's reading of Connection (llhttp 8.1 misreads "close\t"). */
     r->keep_alive = hc->head.conn_close ? 0 : r->http_minor == 1 ? 1 : hc->head.conn_keep_alive;
 
