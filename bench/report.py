@@ -537,7 +537,9 @@ def callgrind_table(run):
               f"(Ir({n[-1][0]}) − Ir({n[0][0]})) / {n[-1][0] - n[0][0]} requests, so start-up and shutdown "
               "cancel out. Repeated runs agree to ~0.3% (nginx) and ~0.05% (stagehand): use it to compare builds. Targets: get-one = notes_public "
               "by id (30 rows), list = `filter=(tag='b')&sort=-n&perPage=20` over them, get-one-token = "
-              "notes_private by id with `Authorization`.")
+              "notes_private by id with `Authorization`, get-one-token-public = the public record with the same token "
+              "(the token check without the private collection's view rule); stored logs off (`--logs-max-days 0`) except in health-logs, "
+              "which shows what storing each request's log entry adds.")
 
 
 def profiles(run):

@@ -5,7 +5,13 @@
 # (Ir(N2) − Ir(N1)) / (N2 − N1), so start-up, warm-up and shutdown cancel out. The counts are
 # deterministic to ~0.1% (no timing in them), so they steer where wall-clock figures cannot.
 # Targets: /api/health on stagehand and nginx (same request bytes), and on stagehand GET one
-# record, a list of 20 and GET one record with a token (bench/auth_schema.json, 30 records).
+# record, a list of 20 and GET one record with a token (bench/auth_schema.json, 30 records);
+# get-one-token-public sends the same token for the public record, so that the token check's
+# own cost shows apart from the private collection's view rule, which is compiled per request.
+# Stored logs (--logs-max-days) are off in every target but health-logs: a stored log entry
+# costs several times the request itself (its JSON on the loop, its insert on the sh-logs
+# thread, both counted), which would hide the request path's own figures; health-logs shows
+# that cost on its own. BENCH_CALLGRIND_ONLY="health get-one-token" runs only those targets.
 # Raw: callgrind-<target>-<server>-<n>.out and callgrind.tsv (target, server, n, file).
 # shellcheck shell=bash disable=SC2034
 SC_TYPE=once
@@ -15,13 +21,16 @@ SC_TOOLS=valgrind
 SC_LABEL="callgrind: user-space instructions per request"
 CG_REQUESTS=${BENCH_CALLGRIND_REQUESTS:-2000}
 CG_N1=200
-# target server path [header]: what is counted. {public}/{private} are the ids cg_prepare made.
+# target server path [option]: what is counted. {public}/{private} are the ids cg_prepare made;
+# option: token (sends Authorization), logs (stored logs on, as by default).
 CG_TARGETS=(
     "health stagehand /api/health"
+    "health-logs stagehand /api/health logs"
     "health nginx /api/health"
     "get-one stagehand /api/collections/notes_public/records/{public}"
     "list stagehand /api/collections/notes_public/records?filter=%28tag%3D%27b%27%29&sort=-n&perPage=20"
     "get-one-token stagehand /api/collections/notes_private/records/{private} token"
+    "get-one-token-public stagehand /api/collections/notes_public/records/{public} token"
 )
 CG_PUBLIC='' CG_PRIVATE='' CG_TOKEN=''
 
@@ -49,8 +58,8 @@ cg_prepare() { # the data dir every stagehand run copies: one account, 30 public
     stop_server cg-prep
 }
 
-cg_start() { # cg_start SERVER OUTFILE: the server under callgrind, pinned; sets PID/PORT[cg]
-    local s=$1 f=$2 dir=$TMP/cg i addr
+cg_start() { # cg_start SERVER OUTFILE [logs]: the server under callgrind, pinned; sets PID/PORT[cg]
+    local s=$1 f=$2 dir=$TMP/cg i addr logs=0
     local -a vg=(valgrind --tool=callgrind --callgrind-out-file="$f" --dump-instr=no)
     rm -rf "$dir" && mkdir -p "$dir" && : >"$dir/stdout"
     if [[ $s == nginx ]]; then
@@ -67,11 +76,12 @@ cg_start() { # cg_start SERVER OUTFILE: the server under callgrind, pinned; sets
         done
     else
         cp -a "$TMP/cg-prep/data" "$dir/data"
+        [[ ${3:-} == logs ]] && logs=5
         # valgrind runs the server ~50x slower: the per-query and per-guest read budgets
         # (wall-clock limits) would stop the list; they are off here, which the count ignores
         taskset -c "$SERVER_CPU" "${vg[@]}" "$STAGEHAND" serve --listen 127.0.0.1:0 --dir "$dir/data" \
             --log-level warn --query-budget 60000 --guest-query-budget 0 --client-query-budget 0 \
-            >"$dir/stdout" 2>"$dir/stderr" &
+            --logs-max-days "$logs" >"$dir/stdout" 2>"$dir/stderr" &
         SPAWN[cg]=$! PID[cg]=$!
         for ((i = 0; i < 600; i++)); do
             addr=$(grep -m1 -E '^127\.0\.0\.1:[0-9]+$' "$dir/stdout" || true)
@@ -92,13 +102,14 @@ scenario_run() {
     for t in "${CG_TARGETS[@]}"; do
         read -r target s path hdr <<<"$t"
         [[ " $SC_SERVERS " == *" $s "* ]] || continue
+        [[ -z ${BENCH_CALLGRIND_ONLY:-} || " $BENCH_CALLGRIND_ONLY " == *" $target "* ]] || continue
         path=${path//\{public\}/$CG_PUBLIC}
         path=${path//\{private\}/$CG_PRIVATE}
         h=()
         [[ ${hdr:-} == token ]] && h=(-H "Authorization: $CG_TOKEN")
         for n in "$CG_N1" $((CG_N1 + CG_REQUESTS)); do
             f=$OUT/callgrind-$target-$s-$n.out
-            cg_start "$s" "$f"
+            cg_start "$s" "$f" "${hdr:-}"
             cg_client "${PORT[cg]}" "$path" -n "$n" "${h[@]}" >"$OUT/callgrind-$target-$s-$n.log" 2>&1 ||
                 die "callgrind: $s $path failed: $(tail -n 3 "$OUT/callgrind-$target-$s-$n.log")"
             stop_server cg

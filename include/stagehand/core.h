@@ -83,16 +83,36 @@ void sh_buf_consume(struct sh_buf *b, size_t n);
 struct sh_arena_chunk;
 struct sh_arena_defer;
 
+struct sh_arena_pool;
+
 struct sh_arena {
     struct sh_arena_chunk *head; /* current chunk, NULL until first allocation */
     struct sh_arena_defer *defers;
-    size_t chunk_size; /* default size of a new chunk */
-    size_t limit;      /* total bytes the arena may hold; 0 = unlimited */
-    size_t used;       /* bytes held in chunks */
+    size_t chunk_size;          /* default size of a new chunk */
+    size_t limit;               /* total bytes the arena may hold; 0 = unlimited */
+    size_t used;                /* bytes held in chunks */
+    struct sh_arena_pool *pool; /* where default-size chunks come from and go; NULL = malloc */
 };
+
+/* Spare chunks shared by the arenas of one thread (a server's connections):
+ * an arena given back when its connection goes idle keeps its chunk here
+ * instead of freeing it, and the next request anywhere takes it instead of
+ * calling malloc. At most max chunks are kept; one thread only. */
+struct sh_arena_pool {
+    struct sh_arena_chunk *free;
+    size_t chunk_size; /* the only size kept */
+    unsigned n, max;
+};
+
+void sh_arena_pool_init(struct sh_arena_pool *p, size_t chunk_size, unsigned max);
+/* Frees the spare chunks; chunks given back later are freed (max becomes 0). */
+void sh_arena_pool_deinit(struct sh_arena_pool *p);
 
 /* Prepares caller storage. Nothing is allocated until the first sh_arena_alloc. */
 void sh_arena_init(struct sh_arena *a, size_t chunk_size, size_t limit);
+/* Makes a take chunks of its default size from pool p and give them back to
+ * it (p->chunk_size must be a's chunk_size; p outlives a's last deinit). */
+void sh_arena_use_pool(struct sh_arena *a, struct sh_arena_pool *p);
 /* Runs deferred cleanups (newest first) and frees every chunk. */
 void sh_arena_deinit(struct sh_arena *a);
 /* Runs deferred cleanups and rewinds; keeps the first chunk for reuse. */

@@ -19,6 +19,7 @@
 #ifndef STAGEHAND_DB_H
 #define STAGEHAND_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -134,6 +135,10 @@ int sh_db_read_begin(struct sh_db *db);
 
 /* Ends the shared read transaction, if any. */
 void sh_db_read_end(struct sh_db *db);
+
+/* Whether the shared read transaction is open (begun and not yet ended), so
+ * that a helper which needs one can leave its caller's open behind it. */
+bool sh_db_read_active(const struct sh_db *db);
 
 /* Reads the schema version counter of _meta, which every change of
  * _collections bumps (also a change made by the CLI in another process).

@@ -152,6 +152,7 @@ struct sh_http_server {
     struct sh_buf log_line;        /* the access line being formatted (access_log.c) */
     uint64_t rid_seed, rid_count;  /* request ids (request.c) */
     struct sh_date_cache date;     /* the Date header, refreshed per read (server.c) */
+    struct sh_arena_pool arenas;   /* spare request-arena chunks of idle connections (server.c) */
 };
 
 /* Prepares s on loop (after sodium_init: request ids are seeded from it).

@@ -22,9 +22,24 @@ struct sh_route {
     unsigned tail : 1; /* pattern ends in '*': matches any rest */
 };
 
+/* A route as the first test of a match sees it: its last static segment
+ * (index, length, first byte), checked before the route itself is read. */
+struct sh_route_key {
+    unsigned route; /* index in routes */
+    unsigned seg;   /* the last static segment's index; has == 0: none */
+    size_t len;
+    unsigned char c0; /* its first byte */
+    unsigned char has;
+};
+
 struct sh_router {
     struct sh_route *routes;
     unsigned nroutes, cap;
+    /* by_len[n]: the routes, in the order added, that a path of n segments
+     * can match (nsegs == n, or a tail route with nsegs <= n); each array has
+     * room for cap entries */
+    struct sh_route_key *by_len[SH_ROUTER_MAX_SEGMENTS + 2];
+    unsigned nby_len[SH_ROUTER_MAX_SEGMENTS + 2];
     sh_handler_fn middleware[SH_ROUTER_MAX_MIDDLEWARE];
     void *middleware_ud[SH_ROUTER_MAX_MIDDLEWARE];
     unsigned nmiddleware;

@@ -47,7 +47,6 @@ struct sh_http_conn {
     unsigned yielded : 1;     /* batch bound reached: on the server's yield list */
     unsigned batch;           /* requests dispatched in the current batch */
     struct sh_http_conn *yield_next;
-    unsigned headers_cap;
     struct sh_req_watch *watch;    /* an asynchronous step of the current request */
     struct sh__form_reader *form;  /* the multipart reader of this request (arena); NULL = none */
     struct sh__uploads *uploads;   /* its file parts' temporary files (upload.c); NULL = none */
@@ -69,6 +68,12 @@ struct sh_http_conn {
 
 /* parser.c */
 void sh__parser_init(struct sh_http_conn *hc);
+/* Takes the head the validator accepted (hc->head is SH_HEAD_DONE; p holds
+ * its head_len bytes): method, target and fields into the request; for a
+ * body or an Upgrade, its request line and framing fields through llhttp.
+ * Returns llhttp's result for the head: HPE_OK (a body follows), HPE_PAUSED
+ * (the message is complete) or an error (hc->err_status set when refused). */
+llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p);
 /* Prepares request state for a new message (arena, headers, body). */
 void sh__req_begin(struct sh_http_conn *hc);
 /* Resolves target into path and query (decoded into r->qparams); 0 or an

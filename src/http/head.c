@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define MAX_SKIP   8                   /* empty lines tolerated before the request line */
 #define CL_MAX     ((uint64_t)1 << 62) /* larger Content-Length values are rejected */
 #define VERSION_SZ 8                   /* "HTTP/1.1" */
@@ -288,13 +292,29 @@ static int field(struct sh_head_state *st, const unsigned char *name, size_t nle
 }
 
 /* The first byte at or after p that is not a field-value byte, or end.
- * Eight bytes at a time while none of them is below 0x20 or DEL (a SWAR
- * test: a byte below n borrows into its own high bit, which a byte of
- * 0x80 or more has set already, so only those it cannot be are counted);
- * a word with one of them, HTAB included, goes byte by byte. Header values
- * are the longest part of most heads (tokens, user agents, cookies). */
+ * Sixteen bytes at a time with SSE2 (every x86-64 has it), else eight with
+ * a SWAR test, while none of them is below 0x20 or DEL; the block with one
+ * of them, HTAB included, goes byte by byte from it. Header values are the
+ * longest part of most heads (tokens, user agents, cookies). */
 static const unsigned char *skip_field_value(const unsigned char *p, const unsigned char *end)
 {
+#ifdef __SSE2__
+    /* signed bytes: 0x80-0xFF are negative, so "below 0x20 and not
+     * negative" is exactly the control range */
+    const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7F), zero = _mm_setzero_si128();
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i ctl = _mm_andnot_si128(_mm_cmplt_epi8(x, zero), _mm_cmplt_epi8(x, sp));
+        int m = _mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(x, del)));
+        if (m) {
+            p += __builtin_ctz((unsigned)m);
+            break;
+        }
+        p += 16;
+    }
+#else
+    /* a byte below n borrows into its own high bit, which a byte of 0x80 or
+     * more has set already, so only those it cannot be are counted */
     const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     while (end - p >= 8) {
         uint64_t x, y;
@@ -304,6 +324,7 @@ static const unsigned char *skip_field_value(const unsigned char *p, const unsig
             break;
         p += 8;
     }
+#endif
     while (p < end && (cls[*p] & C_FVAL))
         p++;
     return p;

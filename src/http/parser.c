@@ -1,9 +1,18 @@
 /*
- * llhttp glue: the callbacks that turn a validated head and its body into a
- * struct sh_req. The head validator (head.c) has already checked the grammar
- * llhttp 8.1 is lenient about, so the callbacks only collect. Everything a
- * callback keeps is copied into the request arena: llhttp's slices point into
- * a read buffer that the next read reuses.
+ * llhttp glue: what turns a validated head and its body into a struct
+ * sh_req. The head validator (head.c) has already checked the grammar llhttp
+ * 8.1 is lenient about, so nothing here checks it again.
+ *
+ * One pass reads the head (sh__parser_feed_head): the validated head is
+ * copied into the request arena once and its request line and field lines
+ * are cut in place (memchr for the spaces, the colon and the line end;
+ * values OWS-trimmed and NUL-terminated). A request without a body or an
+ * Upgrade never reaches llhttp at all; otherwise llhttp sees only the
+ * request line, the fields that frame the message (Content-Length,
+ * Transfer-Encoding, Connection, Upgrade) and the empty line, then the body.
+ * A token, a cookie or a user agent is no longer scanned byte by byte by
+ * llhttp after the validator scanned it. Everything kept is in the arena:
+ * the read buffer is reused by the next read.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -23,34 +32,6 @@ static int reject(struct sh_http_conn *hc, int status, const char *reason)
     return -1;
 }
 
-/* Appends to a slice held in the arena (a span may arrive in pieces when a
- * body straddles reads; head spans arrive whole since the head is complete). */
-static int span_append(struct sh_http_conn *hc, struct sh_str *s, const char *at, size_t len)
-{
-    char *p = sh_arena_alloc(&hc->arena, s->len + len + 1);
-    if (!p)
-        return reject(hc, 431, "Request header fields too large.");
-    if (s->len)
-        memcpy(p, s->ptr, s->len);
-    memcpy(p + s->len, at, len);
-    p[s->len + len] = 0;
-    s->ptr = p;
-    s->len += len;
-    return 0;
-}
-
-static int on_method(llhttp_t *p, const char *at, size_t len)
-{
-    struct sh_http_conn *hc = conn_of(p);
-    return span_append(hc, &hc->req.method_name, at, len);
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    struct sh_http_conn *hc = conn_of(p);
-    return span_append(hc, &hc->req.target, at, len);
-}
-
 /* Trailer fields (after a chunked body) are counted against the head limit
  * and dropped: they never passed the validator, so they must not read as
  * request headers. */
@@ -62,54 +43,116 @@ static int trailer(struct sh_http_conn *hc, size_t len)
     return 0;
 }
 
+/* Head fields were taken by sh__parser_feed_head; what llhttp reports of
+ * them is the framing it needs, already in r->headers. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct sh_http_conn *hc = conn_of(p);
-    struct sh_req *r = &hc->req;
-    if (hc->in_trailers)
-        return trailer(hc, len);
-    /* A new field starts once the previous one has a value. */
-    if (r->nheaders == 0 || r->headers[r->nheaders - 1].value.ptr) {
-        if (r->nheaders == hc->headers_cap) {
-            unsigned cap = hc->headers_cap ? hc->headers_cap * 2 : 16;
-            struct sh_header *h = sh_arena_alloc(&hc->arena, cap * sizeof(*h));
-            if (!h)
-                return reject(hc, 431, "Request header fields too large.");
-            if (r->nheaders)
-                memcpy(h, r->headers, r->nheaders * sizeof(*h));
-            r->headers = h;
-            hc->headers_cap = cap;
-        }
-        memset(&r->headers[r->nheaders++], 0, sizeof(struct sh_header));
-    }
-    return span_append(hc, &r->headers[r->nheaders - 1].name, at, len);
+    (void)at;
+    return hc->in_trailers ? trailer(hc, len) : 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct sh_http_conn *hc = conn_of(p);
-    struct sh_req *r = &hc->req;
-    if (hc->in_trailers)
-        return trailer(hc, len);
-    if (r->nheaders == 0)
-        return reject(hc, 400, "Malformed header.");
-    struct sh_str *v = &r->headers[r->nheaders - 1].value;
-    if (!v->ptr)
-        v->ptr = "";
-    return span_append(hc, v, at, len);
+    (void)at;
+    return hc->in_trailers ? trailer(hc, len) : 0;
 }
 
-static int on_header_value_complete(llhttp_t *p)
+/* Whether llhttp must see the field line name[0..n): it frames the message
+ * or decides what follows it. */
+static bool framing(const char *name, size_t n)
 {
-    struct sh_http_conn *hc = conn_of(p);
+    switch (n) {
+    case 7:
+        return strncasecmp(name, "upgrade", 7) == 0;
+    case 10:
+        return strncasecmp(name, "connection", 10) == 0;
+    case 14:
+        return strncasecmp(name, "content-length", 14) == 0;
+    case 17:
+        return strncasecmp(name, "transfer-encoding", 17) == 0;
+    default:
+        return false;
+    }
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int head_complete(struct sh_http_conn *hc);
+static void message_complete(struct sh_http_conn *hc);
+static enum sh_method method_of(struct sh_str m);
+
+llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
+{
     struct sh_req *r = &hc->req;
-    if (hc->in_trailers)
-        return 0;
-    /* An empty value gets no value callback: give it a non-NULL pointer so
-     * the next field starts a new header. */
-    if (r->nheaders && !r->headers[r->nheaders - 1].value.ptr)
-        r->headers[r->nheaders - 1].value.ptr = "";
-    return 0;
+    size_t len = hc->head.head_len, pos = 2 * hc->head.skip;
+    unsigned cap = hc->head.nheaders, k = 0;
+    char *copy = sh_arena_alloc(&hc->arena, len);
+    struct sh_header *h = sh_arena_alloc(&hc->arena, (cap ? cap : 1) * sizeof(*h));
+    if (!copy || !h) {
+        reject(hc, 431, "Request header fields too large.");
+        return HPE_USER;
+    }
+    memcpy(copy, p, len);
+    /* The validator saw `method SP target SP version CRLF`, every line end
+     * in CRLF and every field line hold a colon after a non-empty name: the
+     * searches below always find one. */
+    const char *rl = p + pos, *nl = memchr(rl, '\n', len - pos);
+    size_t line = (size_t)(nl + 1 - rl);
+    size_t sp1 = (size_t)((const char *)memchr(rl, ' ', line) - rl);
+    size_t sp2 = sp1 + 1 +
+                 (size_t)((const char *)memchr(rl + sp1 + 1, ' ', line - sp1 - 1) - (rl + sp1 + 1));
+    copy[pos + sp1] = copy[pos + sp2] = 0;
+    r->method_name = (struct sh_str){copy + pos, sp1};
+    r->target = (struct sh_str){copy + pos + sp1 + 1, sp2 - sp1 - 1};
+    r->method = method_of(r->method_name);
+    /* llhttp is needed for a body (its framing), an Upgrade (which closes
+     * the connection after the request) or a method other than the seven we
+     * serve (llhttp knows which tokens are methods: "ANNOUNCE" is RTSP's); a
+     * request with none of these never reaches it, and llhttp stays at a
+     * message start. */
+    bool upgrade = false;
+    size_t fields = pos + line;
+    for (pos = fields; p[pos] != '\r' && k < cap; pos += line) {
+        const char *ln = p + pos;
+        nl = memchr(ln, '\n', len - pos);
+        line = (size_t)(nl + 1 - ln);
+        size_t n = (size_t)((const char *)memchr(ln, ':', line) - ln);
+        size_t vs = n + 1, ve = line - 2;
+        while (vs < ve && is_ows(ln[vs]))
+            vs++;
+        while (ve > vs && is_ows(ln[ve - 1]))
+            ve--;
+        char *c = copy + pos;
+        c[n] = 0;
+        c[ve] = 0;
+        h[k].name = (struct sh_str){c, n};
+        h[k++].value = (struct sh_str){c + vs, ve - vs};
+        upgrade |= n == 7 && strncasecmp(ln, "upgrade", 7) == 0;
+    }
+    r->headers = h;
+    r->nheaders = k;
+    if (!hc->head.has_content_length && !hc->head.chunked && !upgrade &&
+        r->method != SH_METHOD_OTHER) {
+        if (head_complete(hc) != 0)
+            return HPE_USER;
+        message_complete(hc);
+        return HPE_PAUSED; /* complete, as llhttp would say after an empty line */
+    }
+    llhttp_errno_t err = llhttp_execute(&hc->parser, rl, (size_t)(p + fields - rl));
+    for (pos = fields; err == HPE_OK && p[pos] != '\r'; pos += line) {
+        const char *ln = p + pos;
+        line = (size_t)((const char *)memchr(ln, '\n', len - pos) + 1 - ln);
+        size_t n = (size_t)((const char *)memchr(ln, ':', line) - ln);
+        if (framing(ln, n))
+            err = llhttp_execute(&hc->parser, ln, line);
+    }
+    /* the empty line: the head is complete */
+    return err == HPE_OK ? llhttp_execute(&hc->parser, p + pos, 2) : err;
 }
 
 static void send_continue(struct sh_http_conn *hc)
@@ -118,9 +161,10 @@ static void send_continue(struct sh_http_conn *hc)
     sh__out_send(hc, cont, sizeof(cont) - 1); /* after anything gathered before it */
 }
 
-static int on_headers_complete(llhttp_t *p)
+/* The head is complete (fields in r->headers): body limits, the multipart
+ * reader, the target; 0 or -1 after reject(). */
+static int head_complete(struct sh_http_conn *hc)
 {
-    struct sh_http_conn *hc = conn_of(p);
     const struct sh_config *cfg = hc->srv->cfg;
     hc->in_trailers = 1; /* any field from here on is a trailer */
     /* Uploads (multipart) are read by the multipart reader as they arrive
@@ -138,6 +182,15 @@ static int on_headers_complete(llhttp_t *p)
     int status = sh__req_finish_head(hc);
     if (status)
         return reject(hc, status, "Invalid request target.");
+    if (hc->head.expect_continue && hc->req.http_minor == 1 &&
+        (hc->head.chunked || hc->head.content_length > 0))
+        send_continue(hc);
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct sh_http_conn *hc = conn_of(p);
     /* Upgrade is ignored (RFC 9110 7.8 lets a server do so): the request is
      * served as plain HTTP/1.1, so `curl --http2` on http:// still works,
      * and the connection closes after it, since the client may already be
@@ -146,10 +199,7 @@ static int on_headers_complete(llhttp_t *p)
         p->upgrade = 0;
         hc->close_after = 1;
     }
-    if (hc->head.expect_continue && hc->req.http_minor == 1 &&
-        (hc->head.chunked || hc->head.content_length > 0))
-        send_continue(hc);
-    return 0;
+    return head_complete(hc);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -184,22 +234,23 @@ static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-static int on_message_complete(llhttp_t *p)
+static void message_complete(struct sh_http_conn *hc)
 {
-    struct sh_http_conn *hc = conn_of(p);
     if (hc->req.is_form)
         sh__form_finish(hc);
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    message_complete(conn_of(p));
     /* Stop here: the next request's head goes through the validator first. */
     return HPE_PAUSED;
 }
 
 /* Constant: every parser of every server shares it, and nothing writes it. */
 static const llhttp_settings_t settings = {
-    .on_method = on_method,
-    .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
-    .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_chunk_extension_name = on_chunk_ext,
@@ -220,7 +271,6 @@ void sh__req_begin(struct sh_http_conn *hc)
     r->conn = hc;
     r->arena = &hc->arena;
     r->gen = hc->gen;
-    hc->headers_cap = 0;
     hc->chunk_ext = 0;
     hc->body_seen = 0;
     hc->in_trailers = 0;
@@ -255,8 +305,7 @@ static enum sh_method method_of(struct sh_str m)
 int sh__req_finish_head(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
-    r->method = method_of(r->method_name);
-    r->http_minor = hc->parser.http_minor;
+    r->http_minor = hc->head.http_minor; /* r->method: sh__parser_feed_head */
     /* From the validator's reading of Connection (llhttp 8.1 misreads "close\t"). */
     r->keep_alive = hc->head.conn_close ? 0 : r->http_minor == 1 ? 1 : hc->head.conn_keep_alive;
 

@@ -31,6 +31,7 @@
 
 #define ARENA_CHUNK 4096
 #define ARENA_LIMIT (8 * 1024 * 1024)
+#define ARENA_POOL  32           /* spare chunks kept for all connections: 128 KiB at most */
 #define IN_KEEP     (128 * 1024) /* input buffer capacity kept across batches */
 
 static void process_input(struct sh_http_conn *hc);
@@ -136,11 +137,11 @@ static void dispatch(struct sh_http_conn *hc)
         sh_res_error(r, 404, "The requested resource wasn't found.", NULL);
 }
 
-/* Feeds llhttp with p[0..n); returns bytes consumed, or -1 after failing the
- * connection. Dispatches the request when its message completes. */
-static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
+/* What llhttp's err after reading n bytes (of which used, if it paused at
+ * the end of a message) means for the connection; returns the bytes used or
+ * -1 after failing it. */
+static long parsed(struct sh_http_conn *hc, llhttp_errno_t err, size_t n, size_t used)
 {
-    llhttp_errno_t err = llhttp_execute(&hc->parser, p, n);
     if (err == HPE_OK) {
         if (hc->state == SH_ST_HEAD) {
             hc->state = SH_ST_BODY;
@@ -149,7 +150,6 @@ static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
         return (long)n;
     }
     if (err == HPE_PAUSED) {
-        size_t used = (size_t)(llhttp_get_error_pos(&hc->parser) - p);
         llhttp_resume(&hc->parser);
         if (sh__upload_busy(hc))
             hc->dispatch_pending = 1; /* once its files are on disk (upload.c) */
@@ -164,6 +164,24 @@ static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
                       err == HPE_PAUSED_UPGRADE ? "Protocol upgrade is not supported."
                                                 : "Malformed HTTP request.");
     return -1;
+}
+
+/* Feeds llhttp with p[0..n) (a body, the head was taken); returns bytes
+ * consumed, or -1 after failing the connection. Dispatches the request when
+ * its message completes. */
+static long feed_llhttp(struct sh_http_conn *hc, const char *p, size_t n)
+{
+    llhttp_errno_t err = llhttp_execute(&hc->parser, p, n);
+    size_t used = err == HPE_PAUSED ? (size_t)(llhttp_get_error_pos(&hc->parser) - p) : n;
+    return parsed(hc, err, n, used);
+}
+
+/* The head the validator accepted, p[0..head_len): its fields taken in one
+ * pass, llhttp fed what frames the message (parser.c). */
+static long feed_head(struct sh_http_conn *hc, const char *p)
+{
+    size_t n = hc->head.head_len;
+    return parsed(hc, sh__parser_feed_head(hc, p), n, n);
 }
 
 /* Puts hc on the server's list of connections whose buffered input is
@@ -247,7 +265,7 @@ static size_t process(struct sh_http_conn *hc, const char *p, size_t n)
             sh__conn_fail(hc, hc->head.status, hc->head.reason);
             return n;
         }
-        long used = feed_llhttp(hc, p + done, n - done);
+        long used = feed_head(hc, p + done);
         if (used < 0)
             return n;
         done += (size_t)used;
@@ -466,6 +484,7 @@ static void on_accept(struct sh_conn *c)
     hc->srv = s;
     hc->state = SH_ST_IDLE;
     sh_arena_init(&hc->arena, ARENA_CHUNK, ARENA_LIMIT);
+    sh_arena_use_pool(&hc->arena, &hc->srv->arenas);
     sh__parser_init(hc);
     hc->req.conn = hc;
     hc->req.arena = &hc->arena;
@@ -498,6 +517,7 @@ int sh_http_server_init(struct sh_http_server *s, uv_loop_t *loop, const struct 
     s->handler = handler;
     s->handler_ud = ud;
     randombytes_buf(&s->rid_seed, sizeof(s->rid_seed));
+    sh_arena_pool_init(&s->arenas, ARENA_CHUNK, ARENA_POOL);
     sh_net_init(&s->net, loop, cfg, &ops, sizeof(struct sh_http_conn), on_accept);
     s->net.on_empty = on_empty;
     uv_idle_init(loop, &s->yield_idle);
@@ -552,5 +572,6 @@ void sh_http_server_deinit(struct sh_http_server *s)
         uv_close((uv_handle_t *)&s->yield_idle, NULL);
     sh__out_deinit(s);
     sh__access_log_deinit(s);
+    sh_arena_pool_deinit(&s->arenas);
     sh_log_flush();
 }

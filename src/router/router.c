@@ -2,7 +2,11 @@
  * Route matching. Patterns are split into segments once, when added; a path
  * is matched segment by segment against each route with no allocation, and
  * parameters are slices of the (already percent-decoded) path. Routes are few
- * (tens), so a linear scan beats a trie in both code and time here. Of the
+ * (tens), so a linear scan beats a trie in both code and time here; it only
+ * visits the routes of the path's segment count (by_len, kept by
+ * sh_router_add), a handful instead of every route on every request, and
+ * most of those are turned down by the length and first byte of their last
+ * static segment, kept beside their index. Of the
  * routes matching a request, the most specific wins (static segments over
  * parameters, see specificity()); Allow lists every method of any route
  * matching the path.
@@ -21,6 +25,8 @@ void sh_router_init(struct sh_router *rt, const struct sh_config *cfg)
 void sh_router_deinit(struct sh_router *rt)
 {
     free(rt->routes);
+    for (size_t n = 0; n < SH_ARRAY_LEN(rt->by_len); n++)
+        free(rt->by_len[n]);
     memset(rt, 0, sizeof(*rt));
 }
 
@@ -70,7 +76,18 @@ int sh_router_add(struct sh_router *rt, unsigned methods, const char *pattern, s
     if (rt->nroutes == rt->cap) {
         rt->cap = rt->cap ? rt->cap * 2 : 16;
         rt->routes = sh_realloc(rt->routes, rt->cap * sizeof(*rt->routes));
+        for (size_t k = 0; k < SH_ARRAY_LEN(rt->by_len); k++)
+            rt->by_len[k] = sh_realloc(rt->by_len[k], rt->cap * sizeof(*rt->by_len[k]));
     }
+    struct sh_route_key key = {.route = rt->nroutes};
+    for (unsigned i = r.nsegs; i-- > 0;)
+        if (!(r.segs[i].len > 1 && r.segs[i].ptr[0] == ':')) {
+            key = (struct sh_route_key){rt->nroutes, i, r.segs[i].len,
+                                        (unsigned char)r.segs[i].ptr[0], 1};
+            break;
+        }
+    for (unsigned k = r.nsegs; k < SH_ARRAY_LEN(rt->by_len) && (k == r.nsegs || r.tail); k++)
+        rt->by_len[k][rt->nby_len[k]++] = key;
     rt->routes[rt->nroutes++] = r;
     return 0;
 }
@@ -90,27 +107,43 @@ void sh_router_fallback(struct sh_router *rt, sh_handler_fn fn, void *ud)
     rt->fallback_ud = ud;
 }
 
-static int match_route(const struct sh_route *r, const struct sh_str *segs, unsigned nsegs,
-                       struct sh_route_match *out)
+static int is_param(const struct sh_str *ps)
+{
+    return ps->len > 1 && ps->ptr[0] == ':';
+}
+
+/* Whether r matches the path's segments. Checked from the last segment to
+ * the first: routes share their leading segments ("api", "collections"), so
+ * a route that does not match differs soonest at the end, most often in
+ * length or first byte, before any memcmp. */
+static int route_fits(const struct sh_route *r, const struct sh_str *segs, unsigned nsegs)
 {
     if (nsegs < r->nsegs || (!r->tail && nsegs != r->nsegs))
         return 0;
+    for (unsigned i = r->nsegs; i-- > 0;) {
+        const struct sh_str *ps = &r->segs[i];
+        if (is_param(ps))
+            continue;
+        if (ps->len != segs[i].len || (ps->len && ps->ptr[0] != segs[i].ptr[0]) ||
+            memcmp(ps->ptr, segs[i].ptr, ps->len) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The parameters of r (which fits) from the path's segments. */
+static void take_params(const struct sh_route *r, const struct sh_str *segs,
+                        struct sh_route_match *out)
+{
     unsigned np = 0;
     for (unsigned i = 0; i < r->nsegs; i++) {
         const struct sh_str *ps = &r->segs[i];
-        if (ps->len > 1 && ps->ptr[0] == ':') {
-            if (out) {
-                out->param_names[np] = (struct sh_str){ps->ptr + 1, ps->len - 1};
-                out->params[np] = segs[i];
-            }
-            np++;
-        } else if (ps->len != segs[i].len || memcmp(ps->ptr, segs[i].ptr, ps->len) != 0) {
-            return 0;
+        if (is_param(ps)) {
+            out->param_names[np] = (struct sh_str){ps->ptr + 1, ps->len - 1};
+            out->params[np++] = segs[i];
         }
     }
-    if (out)
-        out->nparams = np;
-    return 1;
+    out->nparams = np;
 }
 
 /* How specific r is: bit (MAX - i) set for a static segment i, so that of
@@ -131,16 +164,22 @@ int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str 
                     struct sh_route_match *out)
 {
     struct sh_str segs[SH_ROUTER_MAX_SEGMENTS + 1];
-    memset(out, 0, sizeof(*out));
+    out->route = NULL; /* the parameter arrays are filled up to nparams only */
+    out->allow = 0;
+    out->nparams = 0;
     int n = split(path.ptr, path.len, segs, SH_ROUTER_MAX_SEGMENTS + 1);
     if (n < 0)
         return 0; /* deeper than any route */
     unsigned want = m == SH_METHOD_HEAD ? (SH_METHOD_HEAD | SH_METHOD_GET) : (unsigned)m;
     const struct sh_route *best = NULL;
     unsigned best_spec = 0;
-    for (unsigned i = 0; i < rt->nroutes; i++) {
-        const struct sh_route *r = &rt->routes[i];
-        if (!match_route(r, segs, (unsigned)n, NULL))
+    const struct sh_route_key *cand = rt->by_len[n];
+    for (unsigned i = 0; i < rt->nby_len[n]; i++) {
+        const struct sh_route_key *k = &cand[i];
+        if (k->has && (segs[k->seg].len != k->len || (unsigned char)segs[k->seg].ptr[0] != k->c0))
+            continue; /* most routes end here, without reading the route */
+        const struct sh_route *r = &rt->routes[k->route];
+        if (!route_fits(r, segs, (unsigned)n))
             continue;
         out->allow |= r->methods;
         if (!(r->methods & want))
@@ -153,7 +192,7 @@ int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str 
     }
     if (!best)
         return 0;
-    match_route(best, segs, (unsigned)n, out);
+    take_params(best, segs, out);
     out->route = best;
     return 1;
 }

@@ -162,7 +162,8 @@ struct sh__auth_ident {
     int64_t last_used;       /* the session's lastUsed as last known (touch batching) */
     struct sh_lru_node node; /* the cache's links */
     bool cached;             /* linked in the cache (which holds a reference) */
-    unsigned char digest[32];
+    char *tok;               /* the token it was verified for (owned; set when cached) */
+    size_t tok_len;
     char strings[];
 };
 

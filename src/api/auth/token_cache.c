@@ -5,15 +5,17 @@
  * hash and a table probe instead of base64, HMAC, JSON parsing and an
  * indexed read.
  *
- * Keys are a keyed SipHash-2-4 with 128-bit output (libsodium's
- * crypto_shorthash_siphashx24) of the whole token, under a random key per
- * cache: bucket positions cannot be aimed at, and without the key nobody
- * can search for a collision (the chance of one among n cached tokens is
- * ~n^2 / 2^129). Compared in constant time, in core's hash table with a
- * recency order (lru.h; the first 8 bytes are the hash). SipHash instead of
- * the BLAKE2b-256 it replaced: ~4x fewer instructions for a ~200-byte token,
- * on every authenticated request. At most `cap` entries; the least recently
- * used goes.
+ * An entry is found by a keyed SipHash-2-4 (libsodium's
+ * crypto_shorthash_siphash24, 64 bits, under a random key per cache) of the
+ * token's length and its last 32 bytes, then confirmed by comparing the
+ * whole token, which the entry keeps, in constant time. A signed token ends
+ * in its signature (an HMAC: 43 base64url bytes), so its tail is as unique
+ * as the whole and the lookup reads ~40 bytes instead of hashing all ~250 of
+ * it on every authenticated request; two tokens with the same tail share a
+ * bucket and the full comparison tells them apart, so the tail choice costs
+ * nothing in correctness. Bucket positions cannot be aimed at without the
+ * key. In core's hash table with a recency order (lru.h). At most `cap`
+ * entries; the least recently used goes.
  *
  * An entry answers only while all of these hold, so that caching never
  * outlives what the database would say:
@@ -46,13 +48,12 @@
 #include "auth_int.h"
 #include "stagehand/lru.h"
 
-#define DIGEST crypto_shorthash_siphashx24_BYTES
-_Static_assert(DIGEST <= sizeof(((struct sh__auth_ident *)0)->digest), "digest room");
+#define TAIL 32 /* bytes of the token's end that are hashed */
 
 struct sh__auth_cache {
-    struct sh_lru lru; /* struct sh__auth_ident, by the digest's first 8 bytes */
+    struct sh_lru lru; /* struct sh__auth_ident, by key_of() */
     size_t cap;
-    unsigned char key[crypto_shorthash_siphashx24_KEYBYTES];
+    unsigned char key[crypto_shorthash_siphash24_KEYBYTES];
     struct sh__auth_cache_stats st;
 };
 
@@ -78,6 +79,10 @@ void sh__auth_ident_unref(struct sh__auth_ident *id)
     if (!id || --id->refs > 0)
         return;
     cJSON_Delete(id->record);
+    if (id->tok) {
+        sodium_memzero(id->tok, id->tok_len);
+        free(id->tok);
+    }
     free(id);
 }
 
@@ -93,26 +98,51 @@ struct sh__auth_cache *sh__auth_cache_new(size_t cap)
     return c;
 }
 
-static uint64_t digest_of(const struct sh__auth_cache *c, const char *tok, size_t len,
-                          unsigned char out[DIGEST])
+/* The bucket key: the length and the last TAIL bytes, keyed. */
+static uint64_t key_of(const struct sh__auth_cache *c, const char *tok, size_t len)
 {
-    crypto_shorthash_siphashx24(out, (const unsigned char *)tok, len, c->key);
-    uint64_t h;
+    unsigned char in[TAIL + sizeof(uint64_t)], out[crypto_shorthash_siphash24_BYTES];
+    size_t n = len < TAIL ? len : TAIL;
+    uint64_t l = len, h;
+    memcpy(in, &l, sizeof(l));
+    memcpy(in + sizeof(l), tok + len - n, n);
+    crypto_shorthash_siphash24(out, in, sizeof(l) + n, c->key);
     memcpy(&h, out, sizeof(h));
     return h;
 }
+
+/* Equal bytes, in time that depends on n only: eight bytes at a time. */
+static bool ct_equal(const char *a, const char *b, size_t n)
+{
+    uint64_t d = 0, x, y;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+    for (; i < n; i++)
+        d |= (uint64_t)(unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+struct probe {
+    const char *tok;
+    size_t len;
+};
 
 static struct sh__auth_ident *ident_of(struct sh_lru_node *n)
 {
     return n ? sh_list_entry(n, struct sh__auth_ident, node) : NULL;
 }
 
-static bool digest_eq(const struct sh_lru_node *n, const void *key)
+static bool token_eq(const struct sh_lru_node *n, const void *key)
 {
     const struct sh__auth_ident *e =
         (const struct sh__auth_ident *)(const void *)((const char *)n -
                                                       offsetof(struct sh__auth_ident, node));
-    return sodium_memcmp(e->digest, key, DIGEST) == 0;
+    const struct probe *p = key;
+    return e->tok_len == p->len && ct_equal(e->tok, p->tok, p->len);
 }
 
 /* Takes e out of the table and drops the cache's reference. */
@@ -140,9 +170,8 @@ struct sh__auth_ident *sh__auth_cache_find(struct sh__auth_cache *c, const char 
 {
     if (!c)
         return NULL;
-    unsigned char d[DIGEST];
-    uint64_t h = digest_of(c, tok, len, d);
-    struct sh__auth_ident *e = ident_of(sh_lru_find(&c->lru, h, digest_eq, d));
+    struct probe p = {tok, len};
+    struct sh__auth_ident *e = ident_of(sh_lru_find(&c->lru, key_of(c, tok, len), token_eq, &p));
     if (!e) {
         c->st.misses++;
         return NULL;
@@ -162,10 +191,16 @@ void sh__auth_cache_put(struct sh__auth_cache *c, const char *tok, size_t len,
 {
     if (!c || id->cached)
         return; /* off, or already cached */
-    uint64_t h = digest_of(c, tok, len, id->digest);
-    struct sh__auth_ident *old = ident_of(sh_lru_find(&c->lru, h, digest_eq, id->digest));
+    uint64_t h = key_of(c, tok, len);
+    struct probe p = {tok, len};
+    struct sh__auth_ident *old = ident_of(sh_lru_find(&c->lru, h, token_eq, &p));
     if (old)
         remove_entry(c, old);
+    if (!id->tok) {
+        id->tok = sh_malloc(len);
+        memcpy(id->tok, tok, len);
+        id->tok_len = len;
+    }
     while (c->lru.size >= c->cap) {
         c->st.evicted++;
         remove_entry(c, ident_of(sh_lru_oldest(&c->lru)));

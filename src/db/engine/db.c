@@ -132,7 +132,8 @@ static void free_reader(struct sh_db *db)
     sh__stmt_cache_deinit(&db->rcache);
     sqlite3_finalize(db->begin_stmt);
     sqlite3_finalize(db->commit_stmt);
-    db->begin_stmt = db->commit_stmt = NULL;
+    sqlite3_finalize(db->dv_stmt);
+    db->begin_stmt = db->commit_stmt = db->dv_stmt = NULL;
     if (db->rdb && sqlite3_close(db->rdb) != SQLITE_OK) {
         sh_log_error(SH_DB_MOD, "read connection did not close cleanly");
         db->close_rc = SH_EINTERNAL;
@@ -164,7 +165,8 @@ int sh_db_open(struct sh_db **out, uv_loop_t *loop, const char *dir,
         goto fail;
     sh__stmt_cache_init(&db->rcache, db->rdb, db->opt.stmt_cache_size);
     if ((rc = prepare_own(db->rdb, "BEGIN", &db->begin_stmt)) != 0 ||
-        (rc = prepare_own(db->rdb, "COMMIT", &db->commit_stmt)) != 0)
+        (rc = prepare_own(db->rdb, "COMMIT", &db->commit_stmt)) != 0 ||
+        (rc = prepare_own(db->rdb, "PRAGMA data_version", &db->dv_stmt)) != 0)
         goto fail;
     if (db->budget_ns || db->wall_ns)
         sqlite3_progress_handler(db->rdb, (int)db->opt.budget_check_steps, budget_cb, db);
@@ -331,6 +333,19 @@ void sh_db_read_end(struct sh_db *db)
         sh__db_fail(db->rdb, rc, "read end");
 }
 
+int sh__db_data_version(struct sh_db *db, int64_t *out)
+{
+    int rc = sqlite3_step(db->dv_stmt);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(db->dv_stmt, 0) : 0;
+    sqlite3_reset(db->dv_stmt);
+    return rc == SQLITE_ROW ? 0 : sh__db_fail(db->rdb, rc, "PRAGMA data_version");
+}
+
+bool sh_db_read_active(const struct sh_db *db)
+{
+    return db->rdb && !sqlite3_get_autocommit(db->rdb);
+}
+
 static int read_int64(struct sh_db *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st;
@@ -361,7 +376,7 @@ int sh_db_schema_version(struct sh_db *db, int64_t *out)
     }
     /* Both reads see the same snapshot: data_version is the connection's view
      * as of its current read transaction. */
-    int rc = read_int64(db, "PRAGMA data_version", &dv);
+    int rc = sh__db_data_version(db, &dv);
     if (rc)
         return rc;
     if (db->have_schema_version && dv == db->data_version) {

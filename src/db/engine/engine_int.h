@@ -130,6 +130,7 @@ struct sh_db {
     sqlite3 *rdb;
     struct sh__stmt_cache rcache;
     sqlite3_stmt *begin_stmt, *commit_stmt;
+    sqlite3_stmt *dv_stmt; /* PRAGMA data_version: checked once per loop turn, kept prepared */
     uint64_t budget_ns;    /* CPU time of one read query; 0: no budget */
     uint64_t wall_ns;      /* elapsed time of one read query; 0: no limit */
     uint64_t budget_start; /* uv_hrtime; 0: not armed; set at the first check */
@@ -168,5 +169,9 @@ void sh__writer_stop(struct sh_db *db);
 void sh__db_reader_close(struct sh_db *db);
 /* Closes the handles and frees db once the writer has exited (db.c). */
 void sh__db_finish_close(struct sh_db *db);
+
+/* PRAGMA data_version on the read connection through its own prepared
+ * statement (no statement-cache lookup); 0 or SH_EINTERNAL. Loop thread. */
+int sh__db_data_version(struct sh_db *db, int64_t *out);
 
 #endif

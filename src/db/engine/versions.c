@@ -24,6 +24,7 @@
  * in one transaction than the set holds bump the global version "*" instead,
  * which sh_db_versions adds into every answer.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "engine_int.h"
@@ -136,12 +137,7 @@ int sh_db_versions_all(struct sh_db *db, int64_t *out)
 
 int sh_db_data_version(struct sh_db *db, int64_t *out)
 {
-    sqlite3_stmt *st;
-    int rc = sh_db_prepare(db, "PRAGMA data_version", &st);
-    if (rc)
-        return rc;
-    rc = sh_db_step(db, st);
-    *out = rc == 1 ? sqlite3_column_int64(st, 0) : 0;
-    sh_db_release(db, st);
-    return rc == 1 ? 0 : rc < 0 ? rc : SH_EINTERNAL;
+    if (!db->rdb)
+        return -ECANCELED;
+    return sh__db_data_version(db, out);
 }

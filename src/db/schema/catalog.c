@@ -120,16 +120,21 @@ int sh_catalog_load(sqlite3 *conn, int64_t version, struct sh_catalog_snap **out
 /* ---- the loop's catalog ---- */
 
 /* Reads the version and the collections in one read transaction, so the two
- * agree. */
+ * agree. A transaction the caller had open stays open (the token middleware
+ * refreshes inside the one its handler's reads share: ending it would cost
+ * the request a second snapshot and the turn its once-per-turn version
+ * check); one begun here ends here. */
 static int reload(struct sh_catalog *cat, int force)
 {
     struct sh_db *db = cat->db;
     int64_t v = 0;
+    bool outer = sh_db_read_active(db);
     int rc = sh_db_read_begin(db);
     if (rc == 0)
         rc = sh_db_schema_version(db, &v);
     if (rc == 0 && !force && cat->snap && v == cat->snap->version) {
-        sh_db_read_end(db);
+        if (!outer)
+            sh_db_read_end(db);
         return 0;
     }
     struct sh_catalog_snap *s = NULL;
@@ -137,7 +142,8 @@ static int reload(struct sh_catalog *cat, int force)
     memset(&err, 0, sizeof(err));
     if (rc == 0)
         rc = sh_catalog_load(sh_db_reader(db), v, &s, &err);
-    sh_db_read_end(db);
+    if (!outer)
+        sh_db_read_end(db);
     if (rc) {
         sh_log_error(MOD, "cannot load the collections (%d); keeping the previous ones", rc);
         return rc;

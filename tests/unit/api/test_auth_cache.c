@@ -3,7 +3,8 @@
  * only, the least recently used dropped beyond the bound, entries of an old
  * epoch or schema version or past their expiry never answered (and
  * dropped), identities kept alive by a request's reference after eviction,
- * and a cache of 0 entries that is off.
+ * tokens that share their hashed tail told apart by the whole token, and a
+ * cache of 0 entries that is off.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,6 +129,32 @@ static void test_auth_cache_ref_outlives_eviction(void **state)
     sh__auth_cache_free(c);
 }
 
+/* The bucket is chosen by the last 32 bytes: tokens that end alike (a
+ * forged payload before a known signature, a longer prefix) must still miss,
+ * and each of several such tokens finds its own identity. */
+static void test_auth_cache_same_tail(void **state)
+{
+    (void)state;
+    struct sh__auth_cache *c = sh__auth_cache_new(8);
+    const char *tail = ".SIGNATURE-0123456789abcdefghijklmnopqrstu"; /* > 32 bytes */
+    char a[128], b[128], d[128], e[128];
+    snprintf(a, sizeof a, "header.payloadA%s", tail);
+    snprintf(b, sizeof b, "header.payloadB%s", tail);  /* same length, same tail */
+    snprintf(d, sizeof d, "header.payloadAA%s", tail); /* longer */
+    snprintf(e, sizeof e, "header.payloadA%s", tail);
+    e[3] ^= 1; /* one bit off far from the tail */
+    struct sh__auth_ident *ia = put(c, a);
+    assert_null(find(c, b));
+    assert_null(find(c, d));
+    assert_null(find(c, e));
+    assert_null(find(c, tail + 10)); /* the tail alone */
+    struct sh__auth_ident *ib = put(c, b);
+    assert_ptr_equal(find(c, a), ia);
+    assert_ptr_equal(find(c, b), ib);
+    assert_string_equal(find(c, b)->au.record_id, b);
+    sh__auth_cache_free(c);
+}
+
 static void test_auth_cache_off(void **state)
 {
     (void)state;
@@ -147,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_auth_cache_lru_bound),
         cmocka_unit_test(test_auth_cache_stale),
         cmocka_unit_test(test_auth_cache_ref_outlives_eviction),
+        cmocka_unit_test(test_auth_cache_same_tail),
         cmocka_unit_test(test_auth_cache_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,6 +107,51 @@ static void test_arena_strndup_and_sprintf(void **state)
     sh_arena_deinit(&a);
 }
 
+/* An arena freed whole gives its chunk to the pool and the next arena's
+ * first allocation takes it (no malloc); the pool keeps at most max chunks
+ * and only of its size, and frees what comes back after its deinit. */
+static void test_arena_pool_reuses_chunks(void **state)
+{
+    (void)state;
+    struct sh_arena_pool pool;
+    sh_arena_pool_init(&pool, 1024, 2);
+    struct sh_arena a, b, c, big;
+    sh_arena_init(&a, 1024, 0);
+    sh_arena_init(&b, 1024, 0);
+    sh_arena_init(&c, 1024, 0);
+    sh_arena_init(&big, 4096, 0);
+    sh_arena_use_pool(&a, &pool);
+    sh_arena_use_pool(&b, &pool);
+    sh_arena_use_pool(&c, &pool);
+    sh_arena_use_pool(&big, &pool); /* its chunks are another size: never kept */
+    char *pa = sh_arena_alloc(&a, 100);
+    assert_non_null(sh_arena_alloc(&b, 100));
+    assert_non_null(sh_arena_alloc(&c, 100));
+    assert_non_null(sh_arena_alloc(&big, 100));
+    memset(pa, 'x', 100);
+    sh_arena_deinit(&a);
+    assert_int_equal(pool.n, 1);
+    sh_arena_deinit(&big);
+    assert_int_equal(pool.n, 1);
+    char *pb = sh_arena_alloc(&a, 10); /* a again: the same chunk back */
+    assert_ptr_equal(pb, pa);
+    assert_int_equal(pool.n, 0);
+    sh_arena_deinit(&a);
+    sh_arena_deinit(&b);
+    sh_arena_deinit(&c); /* the third: no room, freed (LeakSanitizer checks) */
+    assert_int_equal(pool.n, 2);
+    assert_non_null(sh_arena_alloc(&a, 2000)); /* larger than a chunk: not from the pool */
+    assert_int_equal(pool.n, 2);
+    sh_arena_deinit(&a); /* nor kept in it */
+    assert_int_equal(pool.n, 2);
+    sh_arena_pool_deinit(&pool);
+    assert_int_equal(pool.n, 0);
+    assert_non_null(sh_arena_alloc(&a, 10));
+    sh_arena_deinit(&a); /* after the pool's deinit: freed */
+    assert_int_equal(pool.n, 0);
+    assert_null(pool.free);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -116,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_arena_defer_runs_newest_first_on_reset),
         cmocka_unit_test(test_arena_reset_reuses_memory),
         cmocka_unit_test(test_arena_strndup_and_sprintf),
+        cmocka_unit_test(test_arena_pool_reuses_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,8 +2,10 @@
  * Unit tests for the request toolkit (src/http/request.c): the one
  * percent-decoder in both its modes, the query table decoded once per
  * request, and the lookups handlers use (sh_req_query, sh_req_query_int,
- * sh_req_query_bool). The inputs are heap copies of exactly their bytes, so
- * ASan catches a read past the end.
+ * sh_req_query_bool), and the head read in one pass (sh__parser_feed_head:
+ * fields cut from the validated head, llhttp fed only what frames the
+ * message). The inputs are heap copies of exactly their bytes, so ASan
+ * catches a read past the end.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -228,9 +230,118 @@ static void test_query_bool_reads_like_go(void **state)
     fixture_done(&f);
 }
 
+/* A connection that reads one head: validator, then sh__parser_feed_head. */
+struct head_rig {
+    struct sh_config cfg;
+    struct sh_http_server srv;
+    struct sh_http_conn hc;
+    char *buf;
+};
+
+static llhttp_errno_t feed_head(struct head_rig *t, const char *s)
+{
+    memset(t, 0, sizeof(*t));
+    sh_config_init(&t->cfg);
+    t->srv.cfg = &t->cfg;
+    t->hc.srv = &t->srv;
+    sh_arena_init(&t->hc.arena, 4096, 0);
+    sh__parser_init(&t->hc);
+    sh__req_begin(&t->hc);
+    size_t n = strlen(s);
+    t->buf = malloc(n);
+    assert_non_null(t->buf);
+    memcpy(t->buf, s, n);
+    sh_head_init(&t->hc.head);
+    struct sh_head_limits lim = {1024, 8192, 32};
+    assert_int_equal(sh_head_feed(&t->hc.head, t->buf, n, &lim), SH_HEAD_DONE);
+    llhttp_errno_t err = sh__parser_feed_head(&t->hc, t->buf);
+    memset(t->buf, '#', n); /* the read buffer is reused: nothing may point into it */
+    return err;
+}
+
+static void rig_free(struct head_rig *t)
+{
+    sh_arena_deinit(&t->hc.arena);
+    sh_buf_deinit(&t->hc.body);
+    sh_config_deinit(&t->cfg);
+    free(t->buf);
+}
+
+static void test_head_fields_in_one_pass(void **state)
+{
+    (void)state;
+    struct head_rig t;
+    /* two empty lines first, OWS around values, an empty value, a long one */
+    assert_int_equal(feed_head(&t,
+                               "\r\n\r\nGET /a?x=1 HTTP/1.1\r\nHost:  bench \r\n"
+                               "Authorization: Bearer abc.def.ghi\t\r\nX-Empty:\r\n"
+                               "X-Spaces:   \r\nx-lower: v\r\n"
+                               "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit\r\n\r\n"),
+                     HPE_PAUSED); /* no body: the message is complete */
+    struct sh_req *r = &t.hc.req;
+    assert_int_equal(r->nheaders, 6);
+    assert_true(sh_str_eq(r->headers[0].name, "Host"));
+    assert_string_equal(r->headers[0].value.ptr, "bench"); /* trimmed, NUL-terminated */
+    assert_int_equal(r->headers[0].value.len, 5);
+    assert_string_equal(sh_req_header(r, "authorization")->ptr, "Bearer abc.def.ghi");
+    assert_int_equal(sh_req_header(r, "X-EMPTY")->len, 0);
+    assert_string_equal(sh_req_header(r, "X-Empty")->ptr, "");
+    assert_int_equal(sh_req_header(r, "x-spaces")->len, 0);
+    assert_string_equal(sh_req_header(r, "X-Lower")->ptr, "v");
+    assert_string_equal(sh_req_header(r, "user-agent")->ptr,
+                        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit");
+    assert_null(sh_req_header(r, "X-Absent"));
+    assert_null(sh_req_header(r, "Hos"));
+    assert_string_equal(r->headers[0].name.ptr, "Host");
+    assert_true(sh_str_eq(r->path, "/a"));
+    assert_string_equal(r->method_name.ptr, "GET");
+    assert_string_equal(r->target.ptr, "/a?x=1");
+    assert_int_equal(r->method, SH_METHOD_GET);
+    assert_int_equal(r->http_minor, 1);
+    assert_false(t.hc.close_after);
+    rig_free(&t);
+    /* a method llhttp does not know is still refused by it */
+    llhttp_errno_t err = feed_head(&t, "ANNOUNCE / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_true(err != HPE_OK && err != HPE_PAUSED);
+    rig_free(&t);
+    /* an Upgrade goes through llhttp, and closes the connection after it */
+    assert_int_equal(feed_head(&t, "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+                                   "Upgrade: h2c\r\n\r\n"),
+                     HPE_PAUSED);
+    assert_true(t.hc.close_after);
+    assert_int_equal(t.hc.req.nheaders, 3);
+    rig_free(&t);
+}
+
+/* The framing fields still reach llhttp: a body follows Content-Length or
+ * chunked, whatever the fields around them. */
+static void test_head_framing_reaches_llhttp(void **state)
+{
+    (void)state;
+    struct head_rig t;
+    assert_int_equal(feed_head(&t, "POST /x HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n"
+                                   "content-LENGTH: 5\r\nX-B: 2\r\n\r\n"),
+                     HPE_OK); /* waiting for the body */
+    assert_int_equal(t.hc.req.nheaders, 4);
+    assert_string_equal(sh_req_header(&t.hc.req, "Content-Length")->ptr, "5");
+    assert_int_equal(llhttp_execute(&t.hc.parser, "hello", 5), HPE_PAUSED);
+    assert_int_equal(t.hc.body.len, 5);
+    assert_memory_equal(t.hc.body.data, "hello", 5);
+    rig_free(&t);
+    assert_int_equal(feed_head(&t, "POST /x HTTP/1.1\r\nHost: h\r\n"
+                                   "Transfer-Encoding: chunked\r\n\r\n"),
+                     HPE_OK);
+    assert_int_equal(llhttp_execute(&t.hc.parser, "3\r\nabc\r\n0\r\n\r\n", 15), HPE_PAUSED);
+    assert_int_equal(t.hc.body.len, 3);
+    assert_memory_equal(t.hc.body.data, "abc", 3);
+    rig_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_head_fields_in_one_pass),
+        cmocka_unit_test(test_head_framing_reaches_llhttp),
         cmocka_unit_test(test_pct_path_decodes_escapes),
         cmocka_unit_test(test_pct_path_rejects_malformed_and_nul),
         cmocka_unit_test(test_pct_form_plus_and_lenient_escapes),

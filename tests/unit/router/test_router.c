@@ -156,6 +156,44 @@ static void test_router_static_segments_win(void **state)
     sh_router_deinit(&r2);
 }
 
+/* Routes of every depth, past the first growth of the table, with tail
+ * routes: a path meets only the routes of its segment count and the tails
+ * no deeper than it, in the order added (the first of two equal routes wins). */
+static void test_router_depths_and_tails(void **state)
+{
+    (void)state;
+    static const char *const pats[] = {"/a", "/a/b", "/a/b/c", "/a/:x/c/d", "/a/b/c/d/e"};
+    struct sh_router r2;
+    sh_router_init(&r2, NULL);
+    assert_int_equal(sh_router_add(&r2, SH_METHOD_POST, "/*", h_files, NULL), 0);
+    for (int round = 0; round < 8; round++) /* 40 routes: the table grows twice */
+        for (size_t i = 0; i < SH_ARRAY_LEN(pats); i++)
+            assert_int_equal(
+                sh_router_add(&r2, SH_METHOD_GET, pats[i], round ? h_view : h_list, NULL), 0);
+    assert_int_equal(sh_router_add(&r2, SH_METHOD_GET, "/a/b/*", h_files, NULL), 0);
+    struct sh_route_match m;
+    for (size_t i = 0; i < SH_ARRAY_LEN(pats); i++) {
+        assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S(pats[i]), &m), 1);
+        assert_ptr_equal(m.route->fn, h_list); /* the first added */
+        assert_int_equal(m.allow, SH_METHOD_GET | SH_METHOD_POST);
+    }
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/a/q/c/d"), &m), 1);
+    assert_int_equal(m.nparams, 1);
+    assert_true(sh_str_eq(m.params[0], "q"));
+    /* no fixed route of four segments fits: the tail under /a/b does */
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/a/b/x/y"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_files);
+    /* the root tail matches at any depth, the deepest a path can have too */
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_POST, S("/1/2/3/4/5/6/7/8/9/10/11/12"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_files);
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_POST, S("/"), &m), 1);
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/"), &m), 0);
+    assert_int_equal(m.allow, SH_METHOD_POST);
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/x/y"), &m), 0);
+    assert_int_equal(m.allow, SH_METHOD_POST);
+    sh_router_deinit(&r2);
+}
+
 static void test_router_rejects_bad_patterns(void **state)
 {
     (void)state;
@@ -181,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_router_wildcard_tail),
         cmocka_unit_test(test_router_rejects_bad_patterns),
         cmocka_unit_test(test_router_static_segments_win),
+        cmocka_unit_test(test_router_depths_and_tails),
     };
     return cmocka_run_group_tests_name("router", tests, setup, teardown);
 }
