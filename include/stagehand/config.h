@@ -131,6 +131,7 @@ struct sh_config {
     unsigned thumb_workers;    /* made at once (threadpool threads they may hold) */
     unsigned thumb_queue;      /* waiting for a worker; beyond it the original is served */
     uint64_t thumb_max_pixels; /* header width x height past which none is made */
+    unsigned file_type_cache;  /* stored files' sniffed types kept (0: none) */
 
     /* storage in the process heap owned by the config (strings from the environment) */
     char *owned[16];

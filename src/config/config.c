@@ -217,6 +217,8 @@ static const struct opt opts[] = {
     {"thumb-max-pixels", "STAGEHAND_THUMB_MAX_PIXELS", OPT_COUNT, F(thumb_max_pixels),
      "width x height (of the header, before decoding) past which no thumbnail is made and "
      "the original is served"},
+    {"file-type-cache", "STAGEHAND_FILE_TYPE_CACHE", OPT_COUNT0, F(file_type_cache),
+     "stored files whose sniffed content type is remembered (0: sniff on every download)"},
 };
 
 #undef F
@@ -299,6 +301,7 @@ void sh_config_init(struct sh_config *c)
     c->thumb_workers = 2;
     c->thumb_queue = 32;
     c->thumb_max_pixels = 40000000;
+    c->file_type_cache = 4096;
 }
 
 void sh_config_deinit(struct sh_config *c)

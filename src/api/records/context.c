@@ -489,6 +489,7 @@ void sh_api_records_free(struct sh_api_records *a)
         a->auth->records = NULL;
     sh__rt_free(a->realtime);
     sh__thumbs_free(a->thumbs);
+    sh__file_types_free(a->file_types);
     sh__rec_views_drop(a);
     sh_filter_cache_free(a->filters);
     sh_rec_counts_free(a->counts);

@@ -6,7 +6,8 @@
  * owner of `?token=` (a file token, POST /api/files/token; the
  * Authorization header is not read here, as in PocketBase), other files
  * are public. The Content-Type is read from the stored bytes (libmagic, on
- * the threadpool), never from the name; user files go out with
+ * the threadpool; remembered per path afterwards, file_types.c), never
+ * from the name; user files go out with
  * `Content-Security-Policy: default-src 'none'` (and the server's
  * `X-Content-Type-Options: nosniff`) so an uploaded HTML or SVG cannot
  * run script in the app's origin; `?download=1` adds an attachment
@@ -42,7 +43,8 @@ struct fetch {
     uv_loop_t *loop;
     struct sh_api_records *api;
     char *path;
-    char ctype[128];
+    char ctype[SH__FILE_TYPE_MAX];
+    bool sniffed; /* ctype was read from the bytes (else the fallback) */
     bool download;
     char name[SH_FILE_NAME_MAX];
     /* ?thumb= of a listed size: its path; whether it is there (sniff_work) */
@@ -71,6 +73,7 @@ static void sniff_work(uv_work_t *req)
     struct fetch *f = req->data;
     const char *t = sh__sniff_file(f->path);
     snprintf(f->ctype, sizeof(f->ctype), "%s", t ? t : "application/octet-stream");
+    f->sniffed = t != NULL;
     if (f->thumb && sh__thumb_type_ok(f->ctype)) {
         /* a thumb has its original's format, so its type */
         struct stat st;
@@ -115,6 +118,8 @@ static void sniff_after(uv_work_t *req, int status)
 {
     (void)status;
     struct fetch *f = req->data;
+    if (f->sniffed && f->api->file_types)
+        sh__file_types_put(f->api->file_types, f->path, f->ctype);
     if (f->thumb_wanted && f->watch.req) {
         f->wait.watch = &f->watch;
         f->wait.done = thumb_done;
@@ -225,6 +230,16 @@ int sh_api_files_get(struct sh_req *r, void *ud)
     }
     free(rdir);
     sh_req_watch(r, &ft->watch);
+    if (!api->file_types && api->cfg->file_type_cache)
+        api->file_types = sh__file_types_new(api->cfg->file_type_cache);
+    const char *known =
+        !ft->thumb && api->file_types ? sh__file_types_get(api->file_types, ft->path) : NULL;
+    if (known) { /* served before: no threadpool round trip */
+        snprintf(ft->ctype, sizeof(ft->ctype), "%s", known);
+        serve(ft, false);
+        fetch_free(ft);
+        return SH_HANDLED;
+    }
     ft->work.data = ft;
     if (uv_queue_work(api->loop, &ft->work, sniff_work, sniff_after) != 0) {
         fetch_free(ft);

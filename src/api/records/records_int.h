@@ -24,6 +24,7 @@ struct cJSON;
 struct sh_filter_cache;
 struct sh__budgets;
 struct sh__thumbs;
+struct sh__file_types;
 
 /*
  * The records state of one server (opaque outside api/: api.h), made by
@@ -45,6 +46,7 @@ struct sh_api_records {
     struct sh__rec_views *views;       /* the current snapshot's schema views (context.c) */
     struct sh__list_cache *list_cache; /* expensive lists in Redis; NULL without --redis */
     struct sh__rt *realtime;           /* subscribers of change events (api/realtime/) */
+    struct sh__file_types *file_types; /* sniffed types of served files; NULL: off */
     struct sh__thumbs *thumbs;         /* thumbnails being made (thumb_pool.c); made at the first */
     /* POST /api/batch's limits: the --batch-* flags, or the settings' batch
      * (sh_api_records_set_batch) where no flag was given */
@@ -358,6 +360,21 @@ struct sh__files_capture *sh__rec_files_capture(struct sh_api_records *api, size
 void sh__rec_files_schema_saved(struct sh__files_capture *x, int rc);
 /* Can id name a record's folder ([A-Za-z0-9_-], 1..100 bytes)? */
 bool sh__rec_file_id_safe(const char *id);
+
+/* ---- sniffed types of stored files (file_types.c; loop only) ---- */
+
+#define SH__FILE_TYPE_MAX 128 /* a MIME type's bytes, its NUL included */
+
+/* An LRU table of at most capacity stored-file paths and their sniffed
+ * MIME types. A stored file's bytes never change under its path, so entries
+ * need no invalidation. */
+struct sh__file_types *sh__file_types_new(size_t capacity);
+void sh__file_types_free(struct sh__file_types *t);
+/* The type remembered for path (now the most recent), or NULL. */
+const char *sh__file_types_get(struct sh__file_types *t, const char *path);
+/* Remembers path's type (types of SH__FILE_TYPE_MAX bytes or more are not
+ * kept), dropping the least recently used entry when full. */
+void sh__file_types_put(struct sh__file_types *t, const char *path, const char *type);
 
 /* ---- thumbnails (thumbs.c: sizes and making; thumb_pool.c: scheduling) ---- */
 
