@@ -4,8 +4,11 @@
  * so that the archive takes seconds to make; bench/backup-load.sh runs this
  * with 1024), then CONNS connections keep WINDOW creates each in flight:
  * creates/s over a quiet stretch is compared with creates/s while
- * POST /api/backups runs (the figure is printed; the assertion's bound is
- * generous, the machine being shared). Then the archive is restored into a
+ * POST /api/backups runs (the figure is printed; the ratio is a benchmark's,
+ * bench/backup-load.sh, not asserted here on a shared machine). What is
+ * asserted: writes go on during the backup — no pause between two
+ * acknowledgements lasts half the backup (a backup that held the write lock
+ * would stop them all). Then the archive is restored into a
  * fresh directory with `stagehand backup restore`: it passes
  * integrity_check, holds every record whose 200 arrived before the backup
  * request was sent, and a server started on it serves them.
@@ -26,10 +29,9 @@
 
 #include "test_auth_client.h"
 
-#define CONNS     16
-#define WINDOW    8
-#define QUIET_MS  3000
-#define MIN_RATIO 0.5 /* the target is 0.7; a shared 2-core machine is noisy */
+#define CONNS    16
+#define WINDOW   8
+#define QUIET_MS 3000
 
 static const char schema[] = "[{'name':'ledger','type':'base','fields':["
                              "{'name':'i','type':'number'}],"
@@ -42,6 +44,7 @@ struct load {
     char **ids;
     size_t n, cap;
     int next;
+    int64_t last_ack_ms, max_gap_ms; /* the longest pause between acknowledgements */
 };
 
 static void send_one(struct load *l, int k)
@@ -67,6 +70,10 @@ static void ack(struct load *l, const char *id)
         l->cap = cap;
     }
     l->ids[l->n++] = it_strdup(id);
+    int64_t now = it_now_ms();
+    if (l->last_ack_ms && now - l->last_ack_ms > l->max_gap_ms)
+        l->max_gap_ms = now - l->last_ack_ms;
+    l->last_ack_ms = now;
 }
 
 /* One poll round: takes the answers that came and sends as many creates. */
@@ -156,6 +163,8 @@ static void test_backup_under_write_load(void **state)
     int64_t t1 = it_now_ms();
     assert_int_equal(it_conn_sends(admin, req), IT_OK);
     size_t n1 = l.n;
+    l.last_ack_ms = t1;
+    l.max_gap_ms = 0;
     struct it_resp *done = NULL;
     while (!done) {
         step(&l, 20);
@@ -165,15 +174,19 @@ static void test_backup_under_write_load(void **state)
             fail_msg("the backup took more than %lld ms", (long long)max_ms);
     }
     int64_t took = it_now_ms() - t1;
+    if (took - (l.last_ack_ms - t1) > l.max_gap_ms) /* the pause before the answer */
+        l.max_gap_ms = took - (l.last_ack_ms - t1);
     double during = (double)(l.n - n1) * 1000.0 / (double)(took > 0 ? took : 1);
     assert_int_equal(done->status, 204);
     it_note("creates/s: %.0f without a backup, %.0f during it (%.0f%%); backup of %d MiB took "
-            "%lld ms",
-            quiet, during, 100.0 * during / quiet, mb, (long long)took);
-    if (took < 300)
-        it_note("the backup was too quick to measure the ratio meaningfully");
-    else
-        assert_true(during >= MIN_RATIO * quiet);
+            "%lld ms; longest pause between acknowledgements %lld ms",
+            quiet, during, 100.0 * during / quiet, mb, (long long)took, (long long)l.max_gap_ms);
+    assert_true(l.n > n1); /* writes were acknowledged during the backup */
+    if (took < 2 * IT_SLOW(1000))
+        it_note("the backup was too quick to judge pauses against it");
+    else if (l.max_gap_ms > took / 2)
+        fail_msg("writes paused %lld ms of a %lld ms backup", (long long)l.max_gap_ms,
+                 (long long)took);
     for (int k = 0; k < CONNS; k++)
         it_conn_abort(l.c[k]);
     it_conn_close(admin);
