@@ -339,7 +339,7 @@ def summary(run):
         text = part(run)
         if text:
             out += [text, ""]
-    for name in ("files.md",):  # once-scenarios that write their own table
+    for name in ("files.md", "signin.md"):  # once-scenarios that write their own table
         text = read(os.path.join(run.out, name)).strip()
         if text:
             out += [text, ""]
