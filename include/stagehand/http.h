@@ -153,6 +153,11 @@ struct sh_http_server {
     uint64_t rid_seed, rid_count;  /* request ids (request.c) */
     struct sh_date_cache date;     /* the Date header, refreshed per read (server.c) */
     struct sh_arena_pool arenas;   /* spare request-arena chunks of idle connections (server.c) */
+    /* "HTTP/1.1 200 OK", the fixed headers and Date as one block, rebuilt
+     * when date.sec moves on (response.c) */
+    char head200[192];
+    size_t head200_len;
+    time_t head200_sec;
 };
 
 /* Prepares s on loop (after sodium_init: request ids are seeded from it).
