@@ -178,8 +178,15 @@ void sh_http_server_deinit(struct sh_http_server *s);
 
 /* ---- request accessors ---- */
 
-/* The first header named name (case-insensitive), or NULL. */
-const struct sh_str *sh_req_header(const struct sh_req *r, const char *name);
+/* The first header named name[0..n) (case-insensitive), or NULL. */
+const struct sh_str *sh_req_header_n(const struct sh_req *r, const char *name, size_t n);
+/* The first header named name (case-insensitive), or NULL. Inline so that
+ * the length of a literal name is known at compile time: every request
+ * looks up several headers. */
+static inline const struct sh_str *sh_req_header(const struct sh_req *r, const char *name)
+{
+    return sh_req_header_n(r, name, __builtin_strlen(name));
+}
 /* The route parameter :name, or NULL. */
 const struct sh_str *sh_req_param(const struct sh_req *r, const char *name);
 /* The decoded value of the first query parameter named name (compared

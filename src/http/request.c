@@ -19,9 +19,8 @@
 
 /* ---- headers, parameters, peer ---- */
 
-const struct sh_str *sh_req_header(const struct sh_req *r, const char *name)
+const struct sh_str *sh_req_header_n(const struct sh_req *r, const char *name, size_t n)
 {
-    size_t n = strlen(name);
     for (unsigned i = 0; i < r->nheaders; i++)
         if (r->headers[i].name.len == n && sh_str_caseeq(r->headers[i].name, name))
             return &r->headers[i].value;
