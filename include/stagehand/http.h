@@ -77,6 +77,7 @@ struct sh_req {
     unsigned nqparams;
     struct sh_header *headers;
     unsigned nheaders;
+    uint64_t header_lens; /* bit (n & 63) set for each header name length n present */
     const char *body; /* NUL-terminated copy, body_len bytes */
     size_t body_len;
     /* What is kept of the body passed --max-json-body (the whole body, or a
@@ -185,7 +186,10 @@ const struct sh_str *sh_req_header_n(const struct sh_req *r, const char *name, s
  * looks up several headers. */
 static inline const struct sh_str *sh_req_header(const struct sh_req *r, const char *name)
 {
-    return sh_req_header_n(r, name, __builtin_strlen(name));
+    size_t n = __builtin_strlen(name);
+    if (!(r->header_lens & ((uint64_t)1 << (n & 63))))
+        return NULL; /* no header of that length: most lookups end here */
+    return sh_req_header_n(r, name, n);
 }
 /* The route parameter :name, or NULL. */
 const struct sh_str *sh_req_param(const struct sh_req *r, const char *name);

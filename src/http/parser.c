@@ -115,6 +115,7 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
      * request with none of these never reaches it, and llhttp stays at a
      * message start. */
     bool upgrade = false;
+    uint64_t lens = 0;
     size_t fields = pos + line;
     for (pos = fields; p[pos] != '\r' && k < cap; pos += line) {
         const char *ln = p + pos;
@@ -129,12 +130,14 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
         char *c = copy + pos;
         c[n] = 0;
         c[ve] = 0;
+        lens |= (uint64_t)1 << (n & 63);
         h[k].name = (struct sh_str){c, n};
         h[k++].value = (struct sh_str){c + vs, ve - vs};
         upgrade |= n == 7 && strncasecmp(ln, "upgrade", 7) == 0;
     }
     r->headers = h;
     r->nheaders = k;
+    r->header_lens = lens;
     if (!hc->head.has_content_length && !hc->head.chunked && !upgrade &&
         r->method != SH_METHOD_OTHER) {
         if (head_complete(hc) != 0)

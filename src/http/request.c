@@ -21,6 +21,8 @@
 
 const struct sh_str *sh_req_header_n(const struct sh_req *r, const char *name, size_t n)
 {
+    if (!(r->header_lens & ((uint64_t)1 << (n & 63))))
+        return NULL;
     for (unsigned i = 0; i < r->nheaders; i++)
         if (r->headers[i].name.len == n && sh_str_caseeq(r->headers[i].name, name))
             return &r->headers[i].value;
