@@ -78,7 +78,7 @@ struct sh_req {
     struct sh_header *headers;
     unsigned nheaders;
     uint64_t header_lens; /* bit (n & 63) set for each header name length n present */
-    const char *body; /* NUL-terminated copy, body_len bytes */
+    const char *body;     /* NUL-terminated copy, body_len bytes */
     size_t body_len;
     /* What is kept of the body passed --max-json-body (the whole body, or a
      * multipart body's field values) and was read and dropped, never

@@ -8,13 +8,14 @@
  * most of those are turned down by the length and first byte of their last
  * static segment, kept beside their index. Of the
  * routes matching a request, the most specific wins (static segments over
- * parameters, see specificity()); Allow lists every method of any route
- * matching the path.
+ * parameters, see sh__route_specificity()); Allow lists every method of
+ * any route matching the path. A path that is byte for byte a static
+ * pattern is answered from the exact table first (exact.c), by these rules.
  */
-#include "router_int.h"
-
 #include <stdlib.h>
 #include <string.h>
+
+#include "router_int.h"
 
 void sh_router_init(struct sh_router *rt, const struct sh_config *cfg)
 {
@@ -241,8 +242,10 @@ int sh_router_dispatch(struct sh_req *r, void *ud)
         r->route = m.route->pattern;
         r->route_id = (unsigned)(m.route - rt->routes) + 1;
         r->nparams = m.nparams;
-        memcpy(r->param_names, m.param_names, sizeof(m.param_names[0]) * m.nparams);
-        memcpy(r->params, m.params, sizeof(m.params[0]) * m.nparams);
+        for (unsigned i = 0; i < m.nparams; i++) { /* a few: no memcpy call per request */
+            r->param_names[i] = m.param_names[i];
+            r->params[i] = m.params[i];
+        }
     }
     for (unsigned i = 0; i < rt->nmiddleware; i++)
         if (rt->middleware[i](r, rt->middleware_ud[i]) == SH_HANDLED)

@@ -224,8 +224,8 @@ static void test_router_exact_table_agrees_with_scan(void **state)
     };
     static const char *const paths[] = {"/a/b", "/api/health", "/api/collections/import", "/",
                                         "/a-very-long-static-path/of/several/segments"};
-    static const unsigned methods[] = {SH_METHOD_GET,   SH_METHOD_HEAD,   SH_METHOD_POST,
-                                       SH_METHOD_PUT,   SH_METHOD_PATCH,  SH_METHOD_DELETE,
+    static const unsigned methods[] = {SH_METHOD_GET,     SH_METHOD_HEAD,  SH_METHOD_POST,
+                                       SH_METHOD_PUT,     SH_METHOD_PATCH, SH_METHOD_DELETE,
                                        SH_METHOD_OPTIONS, SH_METHOD_OTHER};
     struct sh_router r2;
     sh_router_init(&r2, NULL);
