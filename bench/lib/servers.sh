@@ -44,8 +44,11 @@ spawn_stagehand() {
 
 fixture_stagehand() { # a stagehand with an empty data dir (the /api/health scenarios)
     local dir=$TMP/stagehand
+    local -a extra=()
+    # BENCH_STAGEHAND_FLAGS: more serve flags, e.g. "--logs-max-days 0" (stored logs off)
+    read -r -a extra <<<"${BENCH_STAGEHAND_FLAGS:-}"
     rm -rf "$dir" && mkdir -p "$dir/data"
-    spawn_stagehand stagehand "$dir"
+    spawn_stagehand stagehand "$dir" "${extra[@]}"
 }
 
 nginx_conf() { # nginx_conf PREFIX PORT: bench/nginx.conf.in filled in, to PREFIX/nginx.conf

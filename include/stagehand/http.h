@@ -77,7 +77,8 @@ struct sh_req {
     unsigned nqparams;
     struct sh_header *headers;
     unsigned nheaders;
-    const char *body; /* NUL-terminated copy, body_len bytes */
+    uint64_t header_lens; /* bit (n & 63) set for each header name length n present */
+    const char *body;     /* NUL-terminated copy, body_len bytes */
     size_t body_len;
     /* What is kept of the body passed --max-json-body (the whole body, or a
      * multipart body's field values) and was read and dropped, never
@@ -153,6 +154,11 @@ struct sh_http_server {
     uint64_t rid_seed, rid_count;  /* request ids (request.c) */
     struct sh_date_cache date;     /* the Date header, refreshed per read (server.c) */
     struct sh_arena_pool arenas;   /* spare request-arena chunks of idle connections (server.c) */
+    /* "HTTP/1.1 200 OK", the fixed headers and Date as one block, rebuilt
+     * when date.sec moves on (response.c) */
+    char head200[192];
+    size_t head200_len;
+    time_t head200_sec;
 };
 
 /* Prepares s on loop (after sodium_init: request ids are seeded from it).
@@ -173,8 +179,18 @@ void sh_http_server_deinit(struct sh_http_server *s);
 
 /* ---- request accessors ---- */
 
-/* The first header named name (case-insensitive), or NULL. */
-const struct sh_str *sh_req_header(const struct sh_req *r, const char *name);
+/* The first header named name[0..n) (case-insensitive), or NULL. */
+const struct sh_str *sh_req_header_n(const struct sh_req *r, const char *name, size_t n);
+/* The first header named name (case-insensitive), or NULL. Inline so that
+ * the length of a literal name is known at compile time: every request
+ * looks up several headers. */
+static inline const struct sh_str *sh_req_header(const struct sh_req *r, const char *name)
+{
+    size_t n = __builtin_strlen(name);
+    if (!(r->header_lens & ((uint64_t)1 << (n & 63))))
+        return NULL; /* no header of that length: most lookups end here */
+    return sh_req_header_n(r, name, n);
+}
 /* The route parameter :name, or NULL. */
 const struct sh_str *sh_req_param(const struct sh_req *r, const char *name);
 /* The decoded value of the first query parameter named name (compared

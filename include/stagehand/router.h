@@ -32,6 +32,20 @@ struct sh_route_key {
     unsigned char has;
 };
 
+/* A fully static pattern, found by the path's exact bytes before any scan
+ * (exact.c). Per method (bit index of enum sh_method; HEAD takes GET
+ * routes too) the route the scan would choose, as index + 1 (0: none), and
+ * allow: the methods of every route that fits the path. */
+struct sh_route_exact {
+    const char *path; /* the pattern of the route that made it */
+    size_t len;
+    uint64_t hash;
+    unsigned origin;   /* that route's index: its segments are the path's */
+    unsigned allow;    /* OR of enum sh_method */
+    unsigned best[7];  /* by method bit index */
+    unsigned noparams; /* bit i: best[i] has no parameter, so no scan is needed */
+};
+
 struct sh_router {
     struct sh_route *routes;
     unsigned nroutes, cap;
@@ -46,6 +60,12 @@ struct sh_router {
     sh_handler_fn fallback; /* tried when no route matches (static files) */
     void *fallback_ud;
     const struct sh_config *cfg;
+    /* exact[0..nexact): the fully static patterns, hashed into slots
+     * (entry index + 1, 0 = empty; exact_mask + 1 slots, a power of two) */
+    struct sh_route_exact *exact;
+    unsigned nexact, exact_cap;
+    unsigned *exact_slots;
+    unsigned exact_mask;
 };
 
 struct sh_route_match {

@@ -45,6 +45,9 @@ struct sh_head_state {
     unsigned conn_close : 1;      /* Connection lists close */
     unsigned conn_keep_alive : 1; /* Connection lists keep-alive */
     uint64_t content_length;
+    /* the request line's two spaces and the end of its CRLF, as offsets
+     * from buf: the parser cuts the line without searching it again */
+    size_t rl_sp1, rl_sp2, rl_end;
 
     /* error, valid once SH_HEAD_ERROR is returned */
     int status;         /* 400, 414, 431, 501 or 505 */

@@ -15,6 +15,7 @@
  * the read buffer is reused by the next read.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -101,11 +102,9 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
     /* The validator saw `method SP target SP version CRLF`, every line end
      * in CRLF and every field line hold a colon after a non-empty name: the
      * searches below always find one. */
-    const char *rl = p + pos, *nl = memchr(rl, '\n', len - pos);
-    size_t line = (size_t)(nl + 1 - rl);
-    size_t sp1 = (size_t)((const char *)memchr(rl, ' ', line) - rl);
-    size_t sp2 = sp1 + 1 +
-                 (size_t)((const char *)memchr(rl + sp1 + 1, ' ', line - sp1 - 1) - (rl + sp1 + 1));
+    const char *rl = p + pos, *nl;
+    /* where the validator found the request line's spaces and end */
+    size_t line = hc->head.rl_end - pos, sp1 = hc->head.rl_sp1 - pos, sp2 = hc->head.rl_sp2 - pos;
     copy[pos + sp1] = copy[pos + sp2] = 0;
     r->method_name = (struct sh_str){copy + pos, sp1};
     r->target = (struct sh_str){copy + pos + sp1 + 1, sp2 - sp1 - 1};
@@ -116,6 +115,7 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
      * request with none of these never reaches it, and llhttp stays at a
      * message start. */
     bool upgrade = false;
+    uint64_t lens = 0;
     size_t fields = pos + line;
     for (pos = fields; p[pos] != '\r' && k < cap; pos += line) {
         const char *ln = p + pos;
@@ -130,12 +130,14 @@ llhttp_errno_t sh__parser_feed_head(struct sh_http_conn *hc, const char *p)
         char *c = copy + pos;
         c[n] = 0;
         c[ve] = 0;
+        lens |= (uint64_t)1 << (n & 63);
         h[k].name = (struct sh_str){c, n};
         h[k++].value = (struct sh_str){c + vs, ve - vs};
         upgrade |= n == 7 && strncasecmp(ln, "upgrade", 7) == 0;
     }
     r->headers = h;
     r->nheaders = k;
+    r->header_lens = lens;
     if (!hc->head.has_content_length && !hc->head.chunked && !upgrade &&
         r->method != SH_METHOD_OTHER) {
         if (head_complete(hc) != 0)
@@ -267,7 +269,14 @@ void sh__parser_init(struct sh_http_conn *hc)
 void sh__req_begin(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
-    memset(r, 0, sizeof(*r));
+    /* Zeroed but for the router's parameter arrays (read up to nparams
+     * only) and the two string buffers (read up to their NUL): most of the
+     * struct's bytes, and this runs on every request. */
+    memset(r, 0, offsetof(struct sh_req, param_names));
+    memset(&r->nparams, 0, offsetof(struct sh_req, client_ip) - offsetof(struct sh_req, nparams));
+    r->client_ip[0] = 0;
+    r->rid[0] = 0;
+    memset(&r->start_ns, 0, sizeof(*r) - offsetof(struct sh_req, start_ns));
     r->conn = hc;
     r->arena = &hc->arena;
     r->gen = hc->gen;

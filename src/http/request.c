@@ -19,9 +19,10 @@
 
 /* ---- headers, parameters, peer ---- */
 
-const struct sh_str *sh_req_header(const struct sh_req *r, const char *name)
+const struct sh_str *sh_req_header_n(const struct sh_req *r, const char *name, size_t n)
 {
-    size_t n = strlen(name);
+    if (!(r->header_lens & ((uint64_t)1 << (n & 63))))
+        return NULL;
     for (unsigned i = 0; i < r->nheaders; i++)
         if (r->headers[i].name.len == n && sh_str_caseeq(r->headers[i].name, name))
             return &r->headers[i].value;
@@ -202,9 +203,18 @@ void sh__req_assign_id(struct sh_http_server *s, struct sh_req *r)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--, z >>= 4)
-        r->rid[i] = hex[z & 15];
+    /* Two hex digits per step: this runs on every request. */
+    static const char hex2[513] =
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+    for (int i = 14; i >= 0; i -= 2, z >>= 8)
+        memcpy(r->rid + i, hex2 + 2 * (z & 255), 2);
     r->rid[16] = 0;
 }
 

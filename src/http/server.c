@@ -121,9 +121,13 @@ static void dispatch(struct sh_http_conn *hc)
 {
     struct sh_req *r = &hc->req;
     hc->batch++;
-    sh_buf_append(&hc->body, "", 1); /* NUL-terminate for parsers (may move the data) */
-    hc->body.len--;
-    r->body = hc->body.data;
+    if (hc->body.len) {
+        sh_buf_append(&hc->body, "", 1); /* NUL-terminate for parsers (may move the data) */
+        hc->body.len--;
+        r->body = hc->body.data;
+    } else {
+        r->body = ""; /* no buffer for a body-less request: no malloc and free per request */
+    }
     r->body_len = hc->body.len;
     r->upload_error = sh__upload_error(hc);
     sh__req_assign_id(hc->srv, r);

@@ -32,6 +32,7 @@ void sh_sse_start(struct sh_req *r, void (*on_closed)(void *), void *arg)
      * by the caller's batch; after_batch gives it back. */
     r->headers = NULL;
     r->nheaders = 0;
+    r->header_lens = 0;
     r->qparams = NULL;
     r->nqparams = 0;
     r->res_headers = NULL;

@@ -8,13 +8,14 @@
  * most of those are turned down by the length and first byte of their last
  * static segment, kept beside their index. Of the
  * routes matching a request, the most specific wins (static segments over
- * parameters, see specificity()); Allow lists every method of any route
- * matching the path.
+ * parameters, see sh__route_specificity()); Allow lists every method of
+ * any route matching the path. A path that is byte for byte a static
+ * pattern is answered from the exact table first (exact.c), by these rules.
  */
-#include "stagehand/router.h"
-
 #include <stdlib.h>
 #include <string.h>
+
+#include "router_int.h"
 
 void sh_router_init(struct sh_router *rt, const struct sh_config *cfg)
 {
@@ -24,6 +25,7 @@ void sh_router_init(struct sh_router *rt, const struct sh_config *cfg)
 
 void sh_router_deinit(struct sh_router *rt)
 {
+    sh__router_exact_free(rt);
     free(rt->routes);
     for (size_t n = 0; n < SH_ARRAY_LEN(rt->by_len); n++)
         free(rt->by_len[n]);
@@ -89,6 +91,7 @@ int sh_router_add(struct sh_router *rt, unsigned methods, const char *pattern, s
     for (unsigned k = r.nsegs; k < SH_ARRAY_LEN(rt->by_len) && (k == r.nsegs || r.tail); k++)
         rt->by_len[k][rt->nby_len[k]++] = key;
     rt->routes[rt->nroutes++] = r;
+    sh__router_exact_add(rt, rt->nroutes - 1);
     return 0;
 }
 
@@ -116,7 +119,7 @@ static int is_param(const struct sh_str *ps)
  * the first: routes share their leading segments ("api", "collections"), so
  * a route that does not match differs soonest at the end, most often in
  * length or first byte, before any memcmp. */
-static int route_fits(const struct sh_route *r, const struct sh_str *segs, unsigned nsegs)
+int sh__route_fits(const struct sh_route *r, const struct sh_str *segs, unsigned nsegs)
 {
     if (nsegs < r->nsegs || (!r->tail && nsegs != r->nsegs))
         return 0;
@@ -150,7 +153,7 @@ static void take_params(const struct sh_route *r, const struct sh_str *segs,
  * two routes matching one path the one with a static segment where the
  * other has a parameter, at the first place they differ, wins
  * ("/api/collections/import" over "/api/collections/:collection"). */
-static unsigned specificity(const struct sh_route *r)
+unsigned sh__route_specificity(const struct sh_route *r)
 {
     unsigned s = 0;
     for (unsigned i = 0; i < r->nsegs; i++)
@@ -167,6 +170,8 @@ int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str 
     out->route = NULL; /* the parameter arrays are filled up to nparams only */
     out->allow = 0;
     out->nparams = 0;
+    if (sh__router_exact_match(rt, m, path, out))
+        return 1; /* a static pattern, byte for byte: no split, no scan */
     int n = split(path.ptr, path.len, segs, SH_ROUTER_MAX_SEGMENTS + 1);
     if (n < 0)
         return 0; /* deeper than any route */
@@ -179,12 +184,12 @@ int sh_router_match(const struct sh_router *rt, enum sh_method m, struct sh_str 
         if (k->has && (segs[k->seg].len != k->len || (unsigned char)segs[k->seg].ptr[0] != k->c0))
             continue; /* most routes end here, without reading the route */
         const struct sh_route *r = &rt->routes[k->route];
-        if (!route_fits(r, segs, (unsigned)n))
+        if (!sh__route_fits(r, segs, (unsigned)n))
             continue;
         out->allow |= r->methods;
         if (!(r->methods & want))
             continue;
-        unsigned spec = specificity(r);
+        unsigned spec = sh__route_specificity(r);
         if (!best || spec > best_spec) { /* the first added wins a tie */
             best = r;
             best_spec = spec;
@@ -237,8 +242,10 @@ int sh_router_dispatch(struct sh_req *r, void *ud)
         r->route = m.route->pattern;
         r->route_id = (unsigned)(m.route - rt->routes) + 1;
         r->nparams = m.nparams;
-        memcpy(r->param_names, m.param_names, sizeof(m.param_names[0]) * m.nparams);
-        memcpy(r->params, m.params, sizeof(m.params[0]) * m.nparams);
+        for (unsigned i = 0; i < m.nparams; i++) { /* a few: no memcpy call per request */
+            r->param_names[i] = m.param_names[i];
+            r->params[i] = m.params[i];
+        }
     }
     for (unsigned i = 0; i < rt->nmiddleware; i++)
         if (rt->middleware[i](r, rt->middleware_ud[i]) == SH_HANDLED)

@@ -456,6 +456,53 @@ static void test_http_standard_headers(void **state)
     }
 }
 
+static time_t date_of(const struct it_resp *r)
+{
+    const char *date = it_resp_header(r, "Date");
+    assert_non_null(date);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    assert_non_null(end);
+    assert_int_equal(*end, 0);
+    return timegm(&tm);
+}
+
+/* A 200's status line, fixed headers and Date are one block the server
+ * keeps per second: on one keep-alive connection, a 200 two seconds after
+ * another carries a later Date, and a 200 and a 404 carry the same fixed
+ * headers. */
+static void test_http_date_follows_clock(void **state)
+{
+    (void)state;
+    struct it_conn *c = it_conn_open_or_fail(srv);
+    assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
+    struct it_resp *r1 = it_conn_read_or_fail(c, 0);
+    assert_int_equal(r1->status, 200);
+    time_t t1 = date_of(r1);
+    struct timespec pause = {2, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(it_conn_sends(c, "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
+                                      "GET /api/missing HTTP/1.1\r\nHost: t\r\n\r\n"),
+                     IT_OK);
+    struct it_resp *r2 = it_conn_read_or_fail(c, 0);
+    struct it_resp *r3 = it_conn_read_or_fail(c, 0);
+    assert_int_equal(r2->status, 200);
+    assert_int_equal(r3->status, 404);
+    time_t t2 = date_of(r2), now = time(NULL);
+    if (t2 < t1 + 2 || t2 > now + 1)
+        fail_msg("Date went from %lld to %lld (now %lld)", (long long)t1, (long long)t2,
+                 (long long)now);
+    assert_true(date_of(r3) >= t2);
+    static const char *const fixed[] = {"Server", "X-Content-Type-Options", "X-Frame-Options"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        assert_non_null(it_resp_header(r2, fixed[i]));
+        assert_string_equal(it_resp_header(r2, fixed[i]), it_resp_header(r3, fixed[i]));
+    }
+    assert_string_equal(it_resp_header(r2, "X-Frame-Options"), "SAMEORIGIN");
+    assert_string_equal(it_resp_header(r2, "Content-Type"), "application/json");
+}
+
 /* The access log: one logfmt line per request with method, path, status and
  * the request id, readable after a clean stop. */
 static void test_http_access_log(void **state)
@@ -508,6 +555,7 @@ int main(void)
         it_test(test_http_cors_origin_list),
         it_test(test_http_request_id),
         it_test(test_http_standard_headers),
+        it_test(test_http_date_follows_clock),
         it_test(test_http_access_log),
     };
     return cmocka_run_group_tests_name("integration/http", tests, group_setup, it_group_teardown);

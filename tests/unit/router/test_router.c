@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -194,6 +195,80 @@ static void test_router_depths_and_tails(void **state)
     sh_router_deinit(&r2);
 }
 
+/* The exact table (a path that is byte for byte a static pattern) answers
+ * as the scan does: the same path with a trailing slash or a doubled slash
+ * is never in the table, so it is scanned, and must get the same route,
+ * Allow and parameters for every method. The routes cover a tail added
+ * before a static pattern of its prefix (same specificity: the first added
+ * wins), routes fitting a static path added after it (Allow grows), a
+ * static pattern twice, and a method only a parameter route serves. */
+static void test_router_exact_table_agrees_with_scan(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned methods;
+        const char *pattern;
+        sh_handler_fn fn;
+    } routes[] = {
+        {SH_METHOD_GET, "/a/b/*", h_files},
+        {SH_METHOD_GET | SH_METHOD_POST, "/a/b", h_list},
+        {SH_METHOD_PUT, "/a/b", h_view},
+        {SH_METHOD_DELETE, "/a/b", h_files},
+        {SH_METHOD_GET, "/api/health", h_list},
+        {SH_METHOD_PATCH, "/api/:x", h_view},
+        {SH_METHOD_GET | SH_METHOD_HEAD, "/api/collections/import", h_list},
+        {SH_METHOD_POST | SH_METHOD_GET, "/api/collections/:c", h_view},
+        {SH_METHOD_OPTIONS, "/*", h_files},
+        {SH_METHOD_POST, "/", h_list},
+        {SH_METHOD_GET, "/a-very-long-static-path/of/several/segments", h_list},
+    };
+    static const char *const paths[] = {"/a/b", "/api/health", "/api/collections/import", "/",
+                                        "/a-very-long-static-path/of/several/segments"};
+    static const unsigned methods[] = {SH_METHOD_GET,     SH_METHOD_HEAD,  SH_METHOD_POST,
+                                       SH_METHOD_PUT,     SH_METHOD_PATCH, SH_METHOD_DELETE,
+                                       SH_METHOD_OPTIONS, SH_METHOD_OTHER};
+    struct sh_router r2;
+    sh_router_init(&r2, NULL);
+    for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++)
+        assert_int_equal(
+            sh_router_add(&r2, routes[i].methods, routes[i].pattern, routes[i].fn, NULL), 0);
+    for (size_t i = 0; i < SH_ARRAY_LEN(paths); i++) {
+        char slow[128];
+        snprintf(slow, sizeof(slow), "%s%s", paths[i], strcmp(paths[i], "/") ? "/" : "//");
+        for (size_t k = 0; k < SH_ARRAY_LEN(methods); k++) {
+            struct sh_route_match a, b;
+            int ra = sh_router_match(&r2, (enum sh_method)methods[k], S(paths[i]), &a);
+            int rb = sh_router_match(&r2, (enum sh_method)methods[k], S(slow), &b);
+            assert_int_equal(ra, rb);
+            assert_int_equal(a.allow, b.allow);
+            assert_ptr_equal(a.route, b.route);
+            assert_int_equal(a.nparams, b.nparams);
+            for (unsigned j = 0; j < a.nparams; j++)
+                assert_true(a.params[j].len == b.params[j].len &&
+                            memcmp(a.params[j].ptr, b.params[j].ptr, a.params[j].len) == 0);
+        }
+    }
+    struct sh_route_match m;
+    /* the tail added first ties with the static pattern and wins GET */
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_GET, S("/a/b"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_files);
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_PUT, S("/a/b"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_view);
+    /* a route added after the static one adds its method to Allow */
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_DELETE, S("/api/health"), &m), 0);
+    assert_int_equal(m.allow, SH_METHOD_GET | SH_METHOD_PATCH | SH_METHOD_OPTIONS);
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_PATCH, S("/api/health"), &m), 1);
+    assert_int_equal(m.nparams, 1);
+    assert_true(sh_str_eq(m.params[0], "health"));
+    /* POST there is the parameter route's, with its parameter */
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_POST, S("/api/collections/import"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_view);
+    assert_true(sh_str_eq(m.params[0], "import"));
+    assert_int_equal(sh_router_match(&r2, SH_METHOD_HEAD, S("/api/collections/import"), &m), 1);
+    assert_ptr_equal(m.route->fn, h_list);
+    sh_router_deinit(&r2);
+}
+
 static void test_router_rejects_bad_patterns(void **state)
 {
     (void)state;
@@ -220,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_router_rejects_bad_patterns),
         cmocka_unit_test(test_router_static_segments_win),
         cmocka_unit_test(test_router_depths_and_tails),
+        cmocka_unit_test(test_router_exact_table_agrees_with_scan),
     };
     return cmocka_run_group_tests_name("router", tests, setup, teardown);
 }
