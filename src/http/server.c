@@ -258,7 +258,7 @@ static size_t process(struct sh_http_conn *hc, const char *p, size_t n)
             hc->state = SH_ST_HEAD;
             sh_head_init(&hc->head);
             sh__req_begin(hc);
-            hc->req.start_ns = sh_log_min_level <= SH_LOG_INFO ? uv_hrtime() : 0;
+            hc->req.start_ns = uv_hrtime(); /* durations: access log, metrics, stored logs */
             deadline_set(hc, cfg->head_timeout);
         }
         struct sh_head_limits lim = {cfg->max_url, cfg->max_header_bytes, cfg->max_headers};

@@ -214,7 +214,28 @@ def test_health_extras_for_superusers():
         s.cleanup()
 
 
+def test_metrics_durations_at_any_log_level():
+    """Request durations are measured whatever --log-level says (they were
+    0 above info: the start time was only taken for the access log)."""
+    s = Server("--metrics-token", TOKEN, "--log-level", "warn")
+    try:
+        auth = "Bearer " + TOKEN
+        # a sign-up hashes a password: milliseconds, far above 0
+        st, _, _ = s.request("POST", "/api/collections/users/records",
+                             body={"email": "d@example.com", "password": "pw-123456789",
+                                   "passwordConfirm": "pw-123456789"})
+        assert st == 200
+        fams, _ = scrape(s, auth)
+        total = sample(fams, "stagehand_http_request_duration_seconds",
+                       "stagehand_http_request_duration_seconds_sum",
+                       route="/api/collections/:collection/records")
+        assert total is not None and total > 0.0005, total
+        assert s.stop() == 0, s.log()
+    finally:
+        s.cleanup()
+
+
 if __name__ == "__main__":
     run([test_metrics_families_and_types, test_metrics_counters_move,
          test_metrics_rate_limited_counted, test_metrics_access, test_metrics_separate_listener,
-         test_health_extras_for_superusers])
+         test_health_extras_for_superusers, test_metrics_durations_at_any_log_level])
