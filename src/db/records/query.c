@@ -26,15 +26,18 @@
 
 #include "stagehand/records.h"
 
-/* The compiled WHERE of one query: rule AND filter. */
+/* The compiled WHERE of one query: rule AND filter. The rule comes from
+ * the caller's compiled-rule cache (acc->rules; shared, released here). */
 struct where {
-    struct sh_filter_sql rule, filter;
+    const struct sh_filter_sql *rule;
+    struct sh_filter_sql filter;
     bool has_rule, has_filter;
 };
 
 static void where_deinit(struct where *w)
 {
-    sh_filter_sql_deinit(&w->rule);
+    sh_filter_cache_release(w->rule);
+    w->rule = NULL;
     sh_filter_sql_deinit(&w->filter);
 }
 
@@ -80,7 +83,7 @@ static int where_compile(const struct sh_rec_access *acc, const struct sh_collec
     struct sh_schema_view tmp;
     if (rule && !su && !sh_filter_is_empty(rule)) {
         const struct sh_filter_schema *s = view_of(acc, c, SH_SCHEMA_VIEW_HIDDEN, &tmp);
-        rc = sh_filter_compile(rule, s, acc->ctx, &w->rule, err);
+        rc = sh_filter_cache_compile(acc->rules, rule, s, acc->ctx, &w->rule, err);
         sh_schema_view_deinit(&tmp);
         w->has_rule = rc == 0;
     }
@@ -100,7 +103,7 @@ static void where_sql(const struct where *w, struct sh_buf *b)
     sh_buf_appends(b, " WHERE 1");
     if (w->has_rule) {
         sh_buf_appends(b, " AND ");
-        sh_buf_appends(b, w->rule.sql);
+        sh_buf_appends(b, w->rule->sql);
     }
     if (w->has_filter) {
         sh_buf_appends(b, " AND ");
@@ -113,8 +116,8 @@ static int where_bind(const struct where *w, sqlite3_stmt *st)
 {
     int i = 1;
     if (w->has_rule) {
-        sh_filter_sql_bind(&w->rule, st, i);
-        i += (int)w->rule.nparams;
+        sh_filter_sql_bind(w->rule, st, i);
+        i += (int)w->rule->nparams;
     }
     if (w->has_filter) {
         sh_filter_sql_bind(&w->filter, st, i);
@@ -175,7 +178,7 @@ static bool count_key(const struct sh_rec_list_query *q, const struct where *w, 
     const struct sh_collection *c = q->c;
     if (!q->counts || c->name[0] == '_')
         return false;
-    const struct sh_filter_sql *parts[2] = {w->has_rule ? &w->rule : NULL,
+    const struct sh_filter_sql *parts[2] = {w->has_rule ? w->rule : NULL,
                                             w->has_filter ? &w->filter : NULL};
     bool other = false;
     for (size_t i = 0; i < 2; i++) {
@@ -657,8 +660,8 @@ int sh_rec_match(struct sh_db *db, const struct sh_rec_access *acc, const struct
         sqlite3_bind_value(st, i + 1, row->vals[i]);
     int next = row->n + 1;
     if (w.has_rule) {
-        sh_filter_sql_bind(&w.rule, st, next);
-        next += (int)w.rule.nparams;
+        sh_filter_sql_bind(w.rule, st, next);
+        next += (int)w.rule->nparams;
     }
     if (w.has_filter)
         sh_filter_sql_bind(&w.filter, st, next);
