@@ -266,6 +266,13 @@ void sh_filter_sql_deinit(struct sh_filter_sql *q);
  * by SQLite). Returns SQLITE_OK or the SQLite error code. */
 int sh_filter_sql_bind(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first);
 
+/* sh_filter_sql_bind without copying text: SQLite reads q's text in place,
+ * so q must stay alive and unchanged until stmt is reset with its bindings
+ * cleared (sqlite3_clear_bindings; the db's statement cache does both when
+ * a statement is given back) or finalized. */
+int sh_filter_sql_bind_static(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt,
+                              int first);
+
 /* ---- parsed filters ---- */
 struct sh_filter;
 

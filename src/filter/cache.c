@@ -194,28 +194,25 @@ int sh_filter_cache_compile(struct sh_filter_cache *c, const struct sh_filter *f
                             const struct sh_filter_sql **out, struct sh_filter_error *err)
 {
     *out = NULL;
-    struct {
-        struct ckey fixed;
-        struct sh__ctx_key ctx;
-    } k;
-    memset(&k.fixed, 0, sizeof(k.fixed));
-    k.fixed.f = f;
-    k.fixed.schema = schema;
+    struct ckey fixed;
+    memset(&fixed, 0, sizeof(fixed));
+    fixed.f = f;
+    fixed.schema = schema;
     if (ctx) {
-        k.fixed.auth_schema = ctx->auth_schema;
-        k.fixed.auth_client_schema = ctx->auth_client_schema;
+        fixed.auth_schema = ctx->auth_schema;
+        fixed.auth_client_schema = ctx->auth_client_schema;
     }
-    bool keyed = c && !(schema->access & SH_FILTER_ACCESS_CONFINED) &&
-                 sh__filter_ctx_key(f, ctx, &k.ctx);
-    /* the fixed part and the ctx key's bytes, contiguous */
-    char key[sizeof(struct ckey) + sizeof(k.ctx.buf)];
-    struct clookup lk = {key, 0};
+    /* the key: the fixed part, then the request values */
+    struct sh__ctx_key k;
+    memcpy(k.buf, &fixed, sizeof(fixed));
+    k.len = sizeof(fixed);
+    k.over = false;
+    bool keyed =
+        c && !(schema->access & SH_FILTER_ACCESS_CONFINED) && sh__filter_ctx_key(f, ctx, &k);
+    struct clookup lk = {k.buf, k.len};
     uint64_t h = 0;
     if (keyed) {
-        memcpy(key, &k.fixed, sizeof(k.fixed));
-        memcpy(key + sizeof(k.fixed), k.ctx.buf, k.ctx.len);
-        lk.len = sizeof(k.fixed) + k.ctx.len;
-        h = sh_hash_bytes(key, lk.len, SH_HASH_SEED);
+        h = sh_hash_bytes(k.buf, k.len, SH_HASH_SEED);
         struct entry *e = entry_of(sh_lru_find(&c->lru, h, ckey_eq, &lk));
         if (e) {
             c->stats.hits++;
@@ -243,7 +240,7 @@ int sh_filter_cache_compile(struct sh_filter_cache *c, const struct sh_filter *f
     e->is_compiled = true;
     e->klen = lk.len;
     e->key = sh__filter_xmalloc(lk.len);
-    memcpy(e->key, key, lk.len);
+    memcpy(e->key, k.buf, lk.len);
     e->filter = sh_filter_ref((struct sh_filter *)(uintptr_t)f); /* refs are atomic */
     e->compiled = q;
     q->refs++;

@@ -221,12 +221,12 @@ int sh__filter_compile_nested(const struct sh_filter *f, const struct sh_filter_
 
 /* ---- the request values a compile reads (rule_key.c) ---- */
 struct sh__ctx_key {
-    char buf[512];
+    char buf[576]; /* the cache's fixed part (32 bytes), then 512 of values */
     size_t len;
     bool over; /* the values did not fit */
 };
-/* Writes into k every request value of ctx (NULL = a guest) that compiling f
- * reads; equal keys (with the same f and schemas) compile alike. Returns
+/* Appends to k (k->len, k->over set by the caller) every request value of
+ * ctx (NULL = a guest) that compiling f reads; equal keys (with the same f and schemas) compile alike. Returns
  * false when f cannot be keyed: it reads the clock, or the values pass the
  * buffer. */
 bool sh__filter_ctx_key(const struct sh_filter *f, const struct sh_filter_ctx *ctx,

@@ -178,8 +178,6 @@ bool sh__filter_ctx_key(const struct sh_filter *f, const struct sh_filter_ctx *c
     static const struct sh_filter_ctx guest = {0};
     if (!ctx)
         ctx = &guest;
-    k->len = 0;
-    k->over = false;
     if (f->uses & SH_FILTER_USES_TIME)
         return false;
     if (ctx->auth) {

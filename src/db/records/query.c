@@ -111,19 +111,26 @@ static void where_sql(const struct where *w, struct sh_buf *b)
     }
 }
 
-/* Binds the WHERE's parameters from index 1; returns the next index. */
-static int where_bind(const struct where *w, sqlite3_stmt *st)
+/* Binds the WHERE's parameters from index first; returns the next index.
+ * Text is bound in place: every statement is given back (sh_db_release:
+ * reset, bindings cleared) before its where_deinit. */
+static int where_bind_at(const struct where *w, sqlite3_stmt *st, int first)
 {
-    int i = 1;
+    int i = first;
     if (w->has_rule) {
-        sh_filter_sql_bind(w->rule, st, i);
+        sh_filter_sql_bind_static(w->rule, st, i);
         i += (int)w->rule->nparams;
     }
     if (w->has_filter) {
-        sh_filter_sql_bind(&w->filter, st, i);
+        sh_filter_sql_bind_static(&w->filter, st, i);
         i += (int)w->filter.nparams;
     }
     return i;
+}
+
+static int where_bind(const struct where *w, sqlite3_stmt *st)
+{
+    return where_bind_at(w, st, 1);
 }
 
 static void take_buf(struct sh_buf *b)
@@ -658,13 +665,7 @@ int sh_rec_match(struct sh_db *db, const struct sh_rec_access *acc, const struct
     }
     for (int i = 0; i < row->n; i++)
         sqlite3_bind_value(st, i + 1, row->vals[i]);
-    int next = row->n + 1;
-    if (w.has_rule) {
-        sh_filter_sql_bind(w.rule, st, next);
-        next += (int)w.rule->nparams;
-    }
-    if (w.has_filter)
-        sh_filter_sql_bind(&w.filter, st, next);
+    where_bind_at(&w, st, row->n + 1);
     rc = sh_db_step(db, st);
     if (rc == 1) {
         *out = sh_rec_from_row(c, st, 0, acc->flags);
