@@ -270,8 +270,7 @@ int sh_filter_sql_bind(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt,
  * so q must stay alive and unchanged until stmt is reset with its bindings
  * cleared (sqlite3_clear_bindings; the db's statement cache does both when
  * a statement is given back) or finalized. */
-int sh_filter_sql_bind_static(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt,
-                              int first);
+int sh_filter_sql_bind_static(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first);
 
 /* ---- parsed filters ---- */
 struct sh_filter;

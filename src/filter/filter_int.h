@@ -226,9 +226,9 @@ struct sh__ctx_key {
     bool over; /* the values did not fit */
 };
 /* Appends to k (k->len, k->over set by the caller) every request value of
- * ctx (NULL = a guest) that compiling f reads; equal keys (with the same f and schemas) compile alike. Returns
- * false when f cannot be keyed: it reads the clock, or the values pass the
- * buffer. */
+ * ctx (NULL = a guest) that compiling f reads; equal keys (with the same f and schemas) compile
+ * alike. Returns false when f cannot be keyed: it reads the clock, or the values pass the buffer.
+ */
 bool sh__filter_ctx_key(const struct sh_filter *f, const struct sh_filter_ctx *ctx,
                         struct sh__ctx_key *k);
 

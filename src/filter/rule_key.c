@@ -84,8 +84,9 @@ static const cJSON *first_of(const cJSON *obj, const char *path)
 {
     size_t n = strcspn(path, ".");
     const cJSON *it;
-    cJSON_ArrayForEach(it, obj) if (it->string && strlen(it->string) == n &&
-                                    memcmp(it->string, path, n) == 0) return it;
+    cJSON_ArrayForEach(it, obj)
+        if (it->string && strlen(it->string) == n && memcmp(it->string, path, n) == 0)
+            return it;
     return NULL;
 }
 
@@ -134,8 +135,7 @@ static bool key_opnd(const struct sh__opnd *o, const struct sh_filter_ctx *ctx,
         return true;
     case SH_MACRO_HEADERS:
         put_cstr(k, o->text);
-        put_json(k,
-                 ctx->headers ? cJSON_GetObjectItemCaseSensitive(ctx->headers, o->text) : NULL);
+        put_json(k, ctx->headers ? cJSON_GetObjectItemCaseSensitive(ctx->headers, o->text) : NULL);
         return true;
     case SH_MACRO_METHOD:
         put_cstr(k, ctx->method);

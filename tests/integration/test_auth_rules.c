@@ -181,10 +181,10 @@ static void test_rules_cached_per_request(void **state)
 {
     (void)state;
     const char *posts = "/api/collections/posts/records";
-    const char *a = ok_id(
-        as(ta, "POST", posts, it_sprintf("{'title':'c1','author':'%s','secret':true}", ann)));
-    const char *b = ok_id(
-        as(tb, "POST", posts, it_sprintf("{'title':'c2','author':'%s','secret':true}", bob)));
+    const char *a =
+        ok_id(as(ta, "POST", posts, it_sprintf("{'title':'c1','author':'%s','secret':true}", ann)));
+    const char *b =
+        ok_id(as(tb, "POST", posts, it_sprintf("{'title':'c2','author':'%s','secret':true}", bob)));
     const char *pa = it_sprintf("%s/%s", posts, a), *pb = it_sprintf("%s/%s", posts, b);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(as(ta, "GET", pa, NULL)->status, 200);

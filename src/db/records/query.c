@@ -436,6 +436,7 @@ static int by_id_prepare(struct sh_db *db, const struct sh_rec_access *acc,
         return rc;
     struct sh_buf b;
     sh_buf_init(&b);
+    sh_buf_reserve(&b, 1024); /* one allocation for the usual statement */
     sh_buf_appends(&b, "SELECT ");
     sh_rec_columns(c, false, &b);
     sh_buf_appends(&b, " FROM ");
