@@ -266,6 +266,12 @@ void sh_filter_sql_deinit(struct sh_filter_sql *q);
  * by SQLite). Returns SQLITE_OK or the SQLite error code. */
 int sh_filter_sql_bind(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first);
 
+/* sh_filter_sql_bind without copying text: SQLite reads q's text in place,
+ * so q must stay alive and unchanged until stmt is reset with its bindings
+ * cleared (sqlite3_clear_bindings; the db's statement cache does both when
+ * a statement is given back) or finalized. */
+int sh_filter_sql_bind_static(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first);
+
 /* ---- parsed filters ---- */
 struct sh_filter;
 
@@ -359,5 +365,28 @@ int sh_filter_cache_parse(struct sh_filter_cache *c, const char *collection, con
 void sh_filter_cache_forget(struct sh_filter_cache *c, const char *collection);
 
 void sh_filter_cache_stats(const struct sh_filter_cache *c, struct sh_filter_cache_stats *out);
+
+/* sh_filter_compile(f, schema, ctx, ...) through the cache: a filter
+ * compiled once for the same f, schema, ctx->auth_schema and
+ * ctx->auth_client_schema (compared by address) and the same values of
+ * every request value the compile reads (the auth record's collectionId and
+ * id, the @request.* values f names) is handed out again without
+ * compiling. On success *out is the compiled SQL, shared and read-only,
+ * which the caller releases with sh_filter_cache_release (it stays valid
+ * after an eviction or sh_filter_cache_free). Errors are returned as by
+ * sh_filter_compile and not cached. A compile that cannot be keyed (time
+ * macros, a confined schema, a row rule compiled inside it, request values
+ * past 512 bytes of key) runs each time and is handed out the same way, as
+ * is every compile when c is NULL. The schemas, and everything their
+ * resolve callbacks reach, must stay unchanged while c holds entries for
+ * them: keep one cache per catalog snapshot's views and free it with them
+ * (sh_filter_cache_forget(c, NULL) also drops compiled entries). */
+int sh_filter_cache_compile(struct sh_filter_cache *c, const struct sh_filter *f,
+                            const struct sh_filter_schema *schema, const struct sh_filter_ctx *ctx,
+                            const struct sh_filter_sql **out, struct sh_filter_error *err);
+
+/* Drops the caller's reference to a result of sh_filter_cache_compile. NULL
+ * is ignored. */
+void sh_filter_cache_release(const struct sh_filter_sql *q);
 
 #endif

@@ -189,6 +189,9 @@ struct sh_rec_access {
     const struct sh_rec_limits *limits; /* NULL: the SH_REC_DEFAULT_* limits */
     struct sh_schema_views *views;      /* the snapshot's views (schema.h), kept by the
                                            caller; NULL: each compile builds its own */
+    /* compiled rules of the same snapshot (sh_filter_cache_compile), kept
+     * with views and on the same thread; NULL: each rule compiled anew */
+    struct sh_filter_cache *rules;
 };
 /* acc's limits, or the defaults when it names none. */
 const struct sh_rec_limits *sh_rec_access_limits(const struct sh_rec_access *acc);

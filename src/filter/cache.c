@@ -7,6 +7,16 @@
  * frees a filter a caller is still compiling. The AST does not depend on the
  * schema (fields are resolved at compile time), so a schema change needs no
  * invalidation; sh_filter_cache_forget only frees memory.
+ *
+ * The same table also keeps compiled filters (sh_filter_cache_compile), for
+ * a cache that lives as long as the schemas it compiles against (one per
+ * catalog snapshot): keyed by the filter (a reference held, so its address
+ * is not reused), the schema and the auth schemas by address, and every
+ * request value the compile reads (rule_key.c). A hit hands out the stored
+ * SQL and parameters as they are, shared and reference-counted, so a
+ * request whose rule reads `@request.auth.id` only binds. Compiles that
+ * cannot be keyed (the clock, a confined schema, a row rule compiled
+ * inside) are compiled each time and handed out the same way.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +25,26 @@
 #include "stagehand/core.h"
 #include "stagehand/lru.h"
 
+/* A compiled filter handed out: callers and the cache entry each hold a
+ * reference (one thread: the cache's). */
+struct compiled {
+    struct sh_filter_sql q; /* first member: callers see &q */
+    unsigned refs;
+};
+
 struct entry {
     struct sh_lru_node node; /* first member */
+    bool is_compiled;        /* a compiled entry: key = the bytes of struct ckey */
     size_t collen, klen;     /* key = collection '\0' text */
     char *key;
     struct sh_filter *filter;
+    struct compiled *compiled; /* is_compiled */
+};
+
+/* The fixed part of a compiled entry's key, followed by the ctx key. */
+struct ckey {
+    const struct sh_filter *f;
+    const struct sh_filter_schema *schema, *auth_schema, *auth_client_schema;
 };
 
 struct sh_filter_cache {
@@ -43,7 +68,7 @@ static bool key_eq(const struct sh_lru_node *n, const void *key)
 {
     const struct entry *e = (const struct entry *)(const void *)n;
     const struct lookup *k = key;
-    return e->collen == k->collen && e->klen == k->collen + 1 + k->len &&
+    return !e->is_compiled && e->collen == k->collen && e->klen == k->collen + 1 + k->len &&
            memcmp(e->key, k->collection, k->collen) == 0 &&
            (k->len == 0 || memcmp(e->key + k->collen + 1, k->text, k->len) == 0);
 }
@@ -59,9 +84,18 @@ struct sh_filter_cache *sh_filter_cache_new(size_t capacity)
     return c;
 }
 
+static void compiled_unref(struct compiled *q)
+{
+    if (q && --q->refs == 0) {
+        sh_filter_sql_deinit(&q->q);
+        free(q);
+    }
+}
+
 static void entry_remove(struct sh_filter_cache *c, struct entry *e)
 {
     sh_lru_remove(&c->lru, &e->node);
+    compiled_unref(e->compiled);
     sh_filter_free(e->filter);
     free(e->key);
     free(e);
@@ -77,6 +111,14 @@ void sh_filter_cache_free(struct sh_filter_cache *c)
         entry_remove(c, e);
     sh_lru_deinit(&c->lru);
     free(c);
+}
+
+static void make_room(struct sh_filter_cache *c)
+{
+    if (c->stats.entries == c->capacity) {
+        entry_remove(c, entry_of(sh_lru_oldest(&c->lru)));
+        c->stats.evictions++;
+    }
 }
 
 int sh_filter_cache_parse(struct sh_filter_cache *c, const char *collection, const char *text,
@@ -97,10 +139,7 @@ int sh_filter_cache_parse(struct sh_filter_cache *c, const char *collection, con
     int rc = sh_filter_parse(text, len, out, err);
     if (rc)
         return rc;
-    if (c->stats.entries == c->capacity) {
-        entry_remove(c, entry_of(sh_lru_oldest(&c->lru)));
-        c->stats.evictions++;
-    }
+    make_room(c);
     e = sh__filter_xmalloc(sizeof(*e));
     memset(e, 0, sizeof(*e));
     e->collen = k.collen;
@@ -121,6 +160,11 @@ void sh_filter_cache_forget(struct sh_filter_cache *c, const char *collection)
     for (struct sh_lru_node *n = sh_lru_oldest(&c->lru), *next; n; n = next) {
         next = sh_lru_newer(&c->lru, n);
         struct entry *e = entry_of(n);
+        if (e->is_compiled) {
+            if (!collection) /* their schemas are the caller's: only all at once */
+                entry_remove(c, e);
+            continue;
+        }
         if (!collection || (e->collen == collen && memcmp(e->key, collection, collen) == 0))
             entry_remove(c, e);
     }
@@ -129,4 +173,83 @@ void sh_filter_cache_forget(struct sh_filter_cache *c, const char *collection)
 void sh_filter_cache_stats(const struct sh_filter_cache *c, struct sh_filter_cache_stats *out)
 {
     *out = c->stats;
+}
+
+/* ---- compiled filters ---- */
+
+struct clookup {
+    const char *key;
+    size_t len;
+};
+
+static bool ckey_eq(const struct sh_lru_node *n, const void *key)
+{
+    const struct entry *e = (const struct entry *)(const void *)n;
+    const struct clookup *k = key;
+    return e->is_compiled && e->klen == k->len && memcmp(e->key, k->key, k->len) == 0;
+}
+
+int sh_filter_cache_compile(struct sh_filter_cache *c, const struct sh_filter *f,
+                            const struct sh_filter_schema *schema, const struct sh_filter_ctx *ctx,
+                            const struct sh_filter_sql **out, struct sh_filter_error *err)
+{
+    *out = NULL;
+    struct ckey fixed;
+    memset(&fixed, 0, sizeof(fixed));
+    fixed.f = f;
+    fixed.schema = schema;
+    if (ctx) {
+        fixed.auth_schema = ctx->auth_schema;
+        fixed.auth_client_schema = ctx->auth_client_schema;
+    }
+    /* the key: the fixed part, then the request values */
+    struct sh__ctx_key k;
+    memcpy(k.buf, &fixed, sizeof(fixed));
+    k.len = sizeof(fixed);
+    k.over = false;
+    bool keyed =
+        c && !(schema->access & SH_FILTER_ACCESS_CONFINED) && sh__filter_ctx_key(f, ctx, &k);
+    struct clookup lk = {k.buf, k.len};
+    uint64_t h = 0;
+    if (keyed) {
+        h = sh_hash_bytes(k.buf, k.len, SH_HASH_SEED);
+        struct entry *e = entry_of(sh_lru_find(&c->lru, h, ckey_eq, &lk));
+        if (e) {
+            c->stats.hits++;
+            sh_lru_touch(&c->lru, &e->node);
+            e->compiled->refs++;
+            *out = &e->compiled->q;
+            return 0;
+        }
+        c->stats.misses++;
+    }
+    struct compiled *q = sh__filter_xmalloc(sizeof(*q));
+    bool nested = false;
+    int rc = sh__filter_compile_nested(f, schema, ctx, &q->q, err, &nested);
+    if (rc) {
+        free(q);
+        return rc;
+    }
+    q->refs = 1;
+    *out = &q->q;
+    if (!keyed || nested)
+        return 0;
+    make_room(c);
+    struct entry *e = sh__filter_xmalloc(sizeof(*e));
+    memset(e, 0, sizeof(*e));
+    e->is_compiled = true;
+    e->klen = lk.len;
+    e->key = sh__filter_xmalloc(lk.len);
+    memcpy(e->key, k.buf, lk.len);
+    e->filter = sh_filter_ref((struct sh_filter *)(uintptr_t)f); /* refs are atomic */
+    e->compiled = q;
+    q->refs++;
+    sh_lru_insert(&c->lru, &e->node, h);
+    c->stats.entries++;
+    return 0;
+}
+
+void sh_filter_cache_release(const struct sh_filter_sql *q)
+{
+    compiled_unref((struct compiled *)(void *)(uintptr_t)q);
 }

@@ -510,6 +510,13 @@ int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *
                       const struct sh_filter_ctx *ctx, struct sh_filter_sql *out,
                       struct sh_filter_error *err)
 {
+    return sh__filter_compile_nested(f, schema, ctx, out, err, NULL);
+}
+
+int sh__filter_compile_nested(const struct sh_filter *f, const struct sh_filter_schema *schema,
+                              const struct sh_filter_ctx *ctx, struct sh_filter_sql *out,
+                              struct sh_filter_error *err, bool *nested)
+{
     static const struct sh_filter_ctx guest = {0};
     memset(out, 0, sizeof(*out));
     struct sh__compiler c = {.schema = schema,
@@ -517,7 +524,8 @@ int sh_filter_compile(const struct sh_filter *f, const struct sh_filter_schema *
                              .err = err,
                              .what = "filter",
                              .reads = &out->reads,
-                             .root = schema->table};
+                             .root = schema->table,
+                             .nested = nested};
     int rc = compile_root(&c, out, f->root);
     if (rc)
         sh_filter_sql_deinit(out);
@@ -535,7 +543,10 @@ int sh__compile_at(struct sh__compiler *c, const struct sh_filter *f,
                                .what = c->what,
                                .next_alias = c->next_alias,
                                .reads = c->reads,
-                               .root = c->root};
+                               .root = c->root,
+                               .nested = c->nested};
+    if (c->nested)
+        *c->nested = true;
     int rc = compile_root(&sub, out, f->root);
     c->next_alias = sub.next_alias;
     return rc;

@@ -194,6 +194,9 @@ struct sh__compiler {
     struct sh__coll_join *joins;
     unsigned njoins;
     bool in_join_scope; /* compiling inside the EXISTS that declares joins */
+    /* set when a sub-compile of another filter ran (a hop's row rule), whose
+     * request reads the top-level AST does not show; NULL: not asked */
+    bool *nested;
 };
 
 #define SH_FILTER_MAX_COLLECTION_JOINS 8 /* distinct @collection aliases in one filter */
@@ -209,6 +212,25 @@ struct sh__coll_join {
  * err and alias counter, into out (appended). 0 or SH_EINVAL. */
 int sh__compile_at(struct sh__compiler *c, const struct sh_filter *f,
                    const struct sh_filter_schema *s, const char *alias, struct sh_filter_sql *out);
+
+/* sh_filter_compile that also sets *nested when a row rule of a schema the
+ * compile reached was compiled inside it (nested may be NULL). */
+int sh__filter_compile_nested(const struct sh_filter *f, const struct sh_filter_schema *schema,
+                              const struct sh_filter_ctx *ctx, struct sh_filter_sql *out,
+                              struct sh_filter_error *err, bool *nested);
+
+/* ---- the request values a compile reads (rule_key.c) ---- */
+struct sh__ctx_key {
+    char buf[576]; /* the cache's fixed part (32 bytes), then 512 of values */
+    size_t len;
+    bool over; /* the values did not fit */
+};
+/* Appends to k (k->len, k->over set by the caller) every request value of
+ * ctx (NULL = a guest) that compiling f reads; equal keys (with the same f and schemas) compile
+ * alike. Returns false when f cannot be keyed: it reads the clock, or the values pass the buffer.
+ */
+bool sh__filter_ctx_key(const struct sh_filter *f, const struct sh_filter_ctx *ctx,
+                        struct sh__ctx_key *k);
 
 /* A resolved operand. For a single value, val is a scalar SQL expression; for
  * a multi-valued one, from enumerates the elements (FROM-clause items) and val

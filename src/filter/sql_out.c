@@ -170,7 +170,8 @@ void sh_filter_sql_deinit(struct sh_filter_sql *q)
     memset(q, 0, sizeof(*q));
 }
 
-int sh_filter_sql_bind(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first)
+static int bind(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first,
+                void (*text_dtor)(void *))
 {
     for (size_t i = 0; i < q->nparams; i++) {
         const struct sh_filter_param *p = &q->params[i];
@@ -186,11 +187,21 @@ int sh_filter_sql_bind(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt,
             rc = sqlite3_bind_double(stmt, idx, p->d);
             break;
         case SH_FILTER_PARAM_TEXT:
-            rc = sqlite3_bind_text64(stmt, idx, p->text, p->len, SQLITE_TRANSIENT, SQLITE_UTF8);
+            rc = sqlite3_bind_text64(stmt, idx, p->text, p->len, text_dtor, SQLITE_UTF8);
             break;
         }
         if (rc != SQLITE_OK)
             return rc;
     }
     return SQLITE_OK;
+}
+
+int sh_filter_sql_bind(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first)
+{
+    return bind(q, stmt, first, SQLITE_TRANSIENT);
+}
+
+int sh_filter_sql_bind_static(const struct sh_filter_sql *q, struct sqlite3_stmt *stmt, int first)
+{
+    return bind(q, stmt, first, SQLITE_STATIC);
 }

@@ -5,7 +5,9 @@
  * auth record, and @request.body.*:isset. Then the collections API: 401 for
  * a guest, 403 for a user, and list/create/view/update/delete for a
  * superuser, with refusals naming what is wrong, the token secret never
- * shown, and tokens still valid after their collection is updated.
+ * shown, and tokens still valid after their collection is updated. Rules
+ * compiled once and kept (per snapshot, user and request values) answer
+ * each user as their own rule does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -171,6 +173,52 @@ static void test_rules_null_and_auth_fields(void **state)
         1);
 }
 
+/* Rules are compiled once per snapshot and request values (the filter
+ * cache's compiled entries): requests of different users, interleaved and
+ * repeated, each see what their own rule allows; a change of the signed-in
+ * record's fields and a change of the rule itself show at once. */
+static void test_rules_cached_per_request(void **state)
+{
+    (void)state;
+    const char *posts = "/api/collections/posts/records";
+    const char *a =
+        ok_id(as(ta, "POST", posts, it_sprintf("{'title':'c1','author':'%s','secret':true}", ann)));
+    const char *b =
+        ok_id(as(tb, "POST", posts, it_sprintf("{'title':'c2','author':'%s','secret':true}", bob)));
+    const char *pa = it_sprintf("%s/%s", posts, a), *pb = it_sprintf("%s/%s", posts, b);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(as(ta, "GET", pa, NULL)->status, 200);
+        rc_assert_error(as(tb, "GET", pa, NULL), 404, NULL, NULL);
+        rc_assert_error(as(NULL, "GET", pa, NULL), 404, NULL, NULL);
+        assert_int_equal(as(tb, "GET", pb, NULL)->status, 200);
+        rc_assert_error(as(ta, "GET", pb, NULL), 404, NULL, NULL);
+    }
+    /* notes: listed only while the signed-in record's name is "ann" */
+    const char *notes = "/api/collections/notes/records";
+    const char *me = it_sprintf("/api/collections/users/records/%s", ann);
+    ok_id(as(tsu, "POST", notes, "{'x':'c'}"));
+    int before = count(as(ta, "GET", notes, NULL));
+    assert_true(before >= 1);
+    assert_int_equal(count(as(tb, "GET", notes, NULL)), 0);
+    assert_int_equal(as(ta, "PATCH", me, "{'name':'zed'}")->status, 200);
+    assert_int_equal(count(as(ta, "GET", notes, NULL)), 0);
+    assert_int_equal(as(ta, "PATCH", me, "{'name':'ann'}")->status, 200);
+    assert_int_equal(count(as(ta, "GET", notes, NULL)), before);
+    /* a new rule applies from the next request */
+    assert_int_equal(
+        as(tsu, "PATCH", "/api/collections/posts", "{'viewRule':'author != @request.auth.id'}")
+            ->status,
+        200);
+    rc_assert_error(as(ta, "GET", pa, NULL), 404, NULL, NULL);
+    assert_int_equal(as(tb, "GET", pa, NULL)->status, 200);
+    assert_int_equal(as(tsu, "PATCH", "/api/collections/posts",
+                        "{'viewRule':'author = @request.auth.id || secret = false'}")
+                         ->status,
+                     200);
+    assert_int_equal(as(ta, "GET", pa, NULL)->status, 200);
+    rc_assert_error(as(tb, "GET", pa, NULL), 404, NULL, NULL);
+}
+
 static const cJSON *find_name(const cJSON *items, const char *name)
 {
     const cJSON *e;
@@ -261,6 +309,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         it_test_each(test_rules_owner_other_guest_superuser, open_conn),
         it_test_each(test_rules_null_and_auth_fields, open_conn),
+        it_test_each(test_rules_cached_per_request, open_conn),
         it_test_each(test_collections_api, open_conn),
     };
     return cmocka_run_group_tests_name("auth_rules", tests, group_setup, it_group_teardown);

@@ -153,7 +153,7 @@ static int auth_rule(struct login *l)
     ctx.method = "POST";
     ctx.context = "default";
     ctx.now_ms = sh__now_ms();
-    struct sh_rec_access acc = {&l->snap->resolver, &ctx, 0, NULL, NULL};
+    struct sh_rec_access acc = {&l->snap->resolver, &ctx, 0, NULL, NULL, NULL};
     struct sh_filter_error err = {0};
     cJSON *rec = NULL;
     int rc = sh_rec_view(l->a->db, &acc, l->c, rule, l->found.id, &rec, &err);

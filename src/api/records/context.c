@@ -100,6 +100,12 @@ static void drop_snap(void *p)
 
 /* ---- the views of a snapshot, built once for every request on it ---- */
 
+/* Compiled rules kept per snapshot: one per (rule, auth collection and
+ * signed-in record, request values the rule reads), so about the rules in
+ * use times the users active since the last schema change, least recently
+ * used first out; each entry is its SQL text and parameters (~0.5 KiB). */
+#define RULE_CACHE_SIZE 1024
+
 /* The schema views of one catalog snapshot and what its rules read,
  * shared by the requests on it: the records state keeps the current one,
  * each request a reference until it ends (its compiled ctx points into
@@ -109,7 +115,8 @@ struct sh__rec_views {
     unsigned refs;
     struct sh_catalog_snap *snap; /* a reference */
     struct sh_schema_views *views;
-    bool rules_read_request; /* a rule reads @request.query or @request.headers */
+    struct sh_filter_cache *rules; /* the rules compiled against views (acc.rules) */
+    bool rules_read_request;       /* a rule reads @request.query or @request.headers */
 };
 
 static void views_unref(void *p)
@@ -117,6 +124,7 @@ static void views_unref(void *p)
     struct sh__rec_views *v = p;
     if (!v || --v->refs)
         return;
+    sh_filter_cache_free(v->rules); /* keyed by the views' addresses: first */
     sh_schema_views_free(v->views);
     sh_catalog_snap_free(v->snap);
     free(v);
@@ -138,6 +146,7 @@ static struct sh__rec_views *views_of(struct sh_api_records *api, struct sh_cata
     struct sh__rec_views *v = sh_calloc(1, sizeof(*v));
     v->snap = sh_catalog_snap_ref(snap);
     v->views = sh_schema_views_new(&snap->resolver, api->limits.max_multi_hops);
+    v->rules = sh_filter_cache_new(RULE_CACHE_SIZE);
     /* Any rule of the snapshot: expand reads related collections under
      * their view rule. Asked of the parsed rules, not their text. */
     for (size_t i = 0; i < snap->n && !v->rules_read_request; i++)
@@ -307,6 +316,7 @@ static struct sh__rec_req *begin_or_reply(struct sh_req *r, struct sh_api_record
         return NULL;
     q->views = views;
     q->acc.views = views->views;
+    q->acc.rules = views->rules;
     if (views->rules_read_request && sh__rec_request_json_or_reply(r, q))
         return NULL;
     q->ctx.method = method;

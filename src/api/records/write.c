@@ -183,6 +183,7 @@ static int rebind(struct sh__api_job *job, struct sh_req *r)
     if (!c)
         sh__api_error(r, 404, "Missing collection context.", NULL);
     else if ((j->q->acc.views = sh__rec_views_or_reply(r, j->api, snap)) != NULL) {
+        j->q->acc.rules = NULL; /* the cache of q's first snapshot keys on its views */
         j->q->c = c;
         if (sh__rec_rule_or_reply(r, j->q, rule_of[j->w.op], &rule) == 0)
             rc = bind_snapshot_or_reply(r, j, snap, c, rule);

@@ -26,15 +26,18 @@
 
 #include "stagehand/records.h"
 
-/* The compiled WHERE of one query: rule AND filter. */
+/* The compiled WHERE of one query: rule AND filter. The rule comes from
+ * the caller's compiled-rule cache (acc->rules; shared, released here). */
 struct where {
-    struct sh_filter_sql rule, filter;
+    const struct sh_filter_sql *rule;
+    struct sh_filter_sql filter;
     bool has_rule, has_filter;
 };
 
 static void where_deinit(struct where *w)
 {
-    sh_filter_sql_deinit(&w->rule);
+    sh_filter_cache_release(w->rule);
+    w->rule = NULL;
     sh_filter_sql_deinit(&w->filter);
 }
 
@@ -80,7 +83,7 @@ static int where_compile(const struct sh_rec_access *acc, const struct sh_collec
     struct sh_schema_view tmp;
     if (rule && !su && !sh_filter_is_empty(rule)) {
         const struct sh_filter_schema *s = view_of(acc, c, SH_SCHEMA_VIEW_HIDDEN, &tmp);
-        rc = sh_filter_compile(rule, s, acc->ctx, &w->rule, err);
+        rc = sh_filter_cache_compile(acc->rules, rule, s, acc->ctx, &w->rule, err);
         sh_schema_view_deinit(&tmp);
         w->has_rule = rc == 0;
     }
@@ -100,7 +103,7 @@ static void where_sql(const struct where *w, struct sh_buf *b)
     sh_buf_appends(b, " WHERE 1");
     if (w->has_rule) {
         sh_buf_appends(b, " AND ");
-        sh_buf_appends(b, w->rule.sql);
+        sh_buf_appends(b, w->rule->sql);
     }
     if (w->has_filter) {
         sh_buf_appends(b, " AND ");
@@ -108,19 +111,26 @@ static void where_sql(const struct where *w, struct sh_buf *b)
     }
 }
 
-/* Binds the WHERE's parameters from index 1; returns the next index. */
-static int where_bind(const struct where *w, sqlite3_stmt *st)
+/* Binds the WHERE's parameters from index first; returns the next index.
+ * Text is bound in place: every statement is given back (sh_db_release:
+ * reset, bindings cleared) before its where_deinit. */
+static int where_bind_at(const struct where *w, sqlite3_stmt *st, int first)
 {
-    int i = 1;
+    int i = first;
     if (w->has_rule) {
-        sh_filter_sql_bind(&w->rule, st, i);
-        i += (int)w->rule.nparams;
+        sh_filter_sql_bind_static(w->rule, st, i);
+        i += (int)w->rule->nparams;
     }
     if (w->has_filter) {
-        sh_filter_sql_bind(&w->filter, st, i);
+        sh_filter_sql_bind_static(&w->filter, st, i);
         i += (int)w->filter.nparams;
     }
     return i;
+}
+
+static int where_bind(const struct where *w, sqlite3_stmt *st)
+{
+    return where_bind_at(w, st, 1);
 }
 
 static void take_buf(struct sh_buf *b)
@@ -175,7 +185,7 @@ static bool count_key(const struct sh_rec_list_query *q, const struct where *w, 
     const struct sh_collection *c = q->c;
     if (!q->counts || c->name[0] == '_')
         return false;
-    const struct sh_filter_sql *parts[2] = {w->has_rule ? &w->rule : NULL,
+    const struct sh_filter_sql *parts[2] = {w->has_rule ? w->rule : NULL,
                                             w->has_filter ? &w->filter : NULL};
     bool other = false;
     for (size_t i = 0; i < 2; i++) {
@@ -426,6 +436,7 @@ static int by_id_prepare(struct sh_db *db, const struct sh_rec_access *acc,
         return rc;
     struct sh_buf b;
     sh_buf_init(&b);
+    sh_buf_reserve(&b, 1024); /* one allocation for the usual statement */
     sh_buf_appends(&b, "SELECT ");
     sh_rec_columns(c, false, &b);
     sh_buf_appends(&b, " FROM ");
@@ -655,13 +666,7 @@ int sh_rec_match(struct sh_db *db, const struct sh_rec_access *acc, const struct
     }
     for (int i = 0; i < row->n; i++)
         sqlite3_bind_value(st, i + 1, row->vals[i]);
-    int next = row->n + 1;
-    if (w.has_rule) {
-        sh_filter_sql_bind(&w.rule, st, next);
-        next += (int)w.rule.nparams;
-    }
-    if (w.has_filter)
-        sh_filter_sql_bind(&w.filter, st, next);
+    where_bind_at(&w, st, row->n + 1);
     rc = sh_db_step(db, st);
     if (rc == 1) {
         *out = sh_rec_from_row(c, st, 0, acc->flags);

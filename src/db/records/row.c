@@ -21,13 +21,23 @@
 
 #include "stagehand/records.h"
 
+/* Appends `"name"` with one reserve (every records query's SQL is a run
+ * of these). */
+static void put_quoted(struct sh_buf *b, const char *name, size_t n)
+{
+    sh_buf_reserve(b, n + 2);
+    char *p = b->data + b->len;
+    p[0] = '"';
+    memcpy(p + 1, name, n);
+    p[n + 1] = '"';
+    b->len += n + 2;
+}
+
 void sh__rec_quote(struct sh_buf *b, const char *name)
 {
     /* Names were validated as [A-Za-z_][A-Za-z0-9_]* when the collection
      * was parsed: quoting cannot be escaped. */
-    sh_buf_append(b, "\"", 1);
-    sh_buf_appends(b, name);
-    sh_buf_append(b, "\"", 1);
+    put_quoted(b, name, strlen(name));
 }
 
 int sh__rec_bind_value(sqlite3_stmt *st, int i, const struct sh_value *v)
@@ -53,12 +63,13 @@ static bool selected(const struct sh_field *f, bool raw)
 int sh_rec_columns(const struct sh_collection *c, bool raw, struct sh_buf *out)
 {
     int n = 0;
+    size_t tn = strlen(c->name);
     for (size_t i = 0; i < c->nfields; i++) {
         if (!selected(&c->fields[i], raw))
             continue;
         if (n++)
-            sh_buf_appends(out, ", ");
-        sh__rec_quote(out, c->name);
+            sh_buf_append(out, ", ", 2);
+        put_quoted(out, c->name, tn);
         sh_buf_append(out, ".", 1);
         sh__rec_quote(out, c->fields[i].name);
     }
