@@ -9,9 +9,11 @@
  * bounded ring under a mutex: pushing never blocks on I/O, and when the ring
  * is full the entry is dropped and counted (stagehand_logs_dropped_total)
  * rather than slowing a request. The thread takes whatever is queued every
- * 200 ms (at once past 512 entries), builds each entry's JSON and inserts the
- * lot in one transaction; every --logs-prune-interval it deletes entries
- * older than --logs-max-days, then the oldest ones while the live pages pass
+ * 200 ms (at once past 2048 entries, or half the ring if smaller), cuts the
+ * secrets out of urls, builds each entry's JSON and inserts the lot in one
+ * transaction, with INSERTs of up to 64 rows prepared once; every
+ * --logs-prune-interval it deletes entries older than --logs-max-days, then the oldest ones while
+ * the live pages pass
  * --logs-max-size, and gives the freed pages back to the file system. A
  * DELETE /api/logs is run by the thread too, after what was queued before
  * it; the loop hears of its end through a uv_async_t.
@@ -30,8 +32,8 @@
 
 #include "ops_int.h"
 #include "stagehand/auth.h"
-#define BATCH_MAX   1000 /* entries per transaction */
-#define KICK_AT     512  /* queued entries that wake the thread at once */
+#define BATCH_MAX   4096 /* entries per transaction */
+#define KICK_AT     2048 /* queued entries that wake the thread at once */
 #define WAIT_MS     200  /* otherwise it looks every WAIT_MS */
 #define UA_MAX      512  /* bytes of User-Agent kept */
 #define REFERER_MAX 1024
@@ -65,6 +67,7 @@ struct sh_logs {
     pthread_cond_t cond;
     struct sh__log_entry **ring;
     unsigned cap, head, count;
+    unsigned kick; /* count that wakes the thread: KICK_AT, or cap / 2 if smaller */
     int stopping;
     uint64_t clear_asked, clear_done; /* tickets */
     uint64_t dropped;
@@ -120,7 +123,7 @@ static void push(struct sh_logs *l, struct sh__log_entry *e, int from_loop)
     }
     l->ring[(l->head + l->count) % l->cap] = e;
     l->count++;
-    if (l->count == KICK_AT)
+    if (l->count == l->kick)
         pthread_cond_signal(&l->cond);
     pthread_mutex_unlock(&l->lock);
 }
@@ -323,9 +326,13 @@ static int insert_chunk(struct writer *wr, unsigned k, struct sh__log_entry **ro
 {
     unsigned n = chunk_rows[k];
     if (!wr->ins[k]) {
+        /* OR FAIL, not the default ABORT: an ABORT of a statement of many
+         * rows must undo the rows it made, so SQLite keeps a statement
+         * journal for it, a temporary file that took twice the bytes of
+         * the WAL in writes; a failure rolls the whole batch back anyway */
         struct sh_buf sql;
         sh_buf_init(&sql);
-        sh_buf_appends(&sql, "INSERT INTO _logs(id, level, message, data, created) VALUES");
+        sh_buf_appends(&sql, "INSERT OR FAIL INTO _logs(id, level, message, data, created) VALUES");
         for (unsigned i = 0; i < n; i++)
             sh_buf_appends(&sql, i ? ",(?,?,?,?,?)" : "(?,?,?,?,?)");
         sh_buf_append(&sql, "", 1);
@@ -461,7 +468,7 @@ static void *thread_main(void *arg)
     int64_t next_prune = now_ms() + 1000;
     pthread_mutex_lock(&l->lock);
     for (;;) {
-        if (l->count < KICK_AT && !l->stopping && l->clear_asked == l->clear_done) {
+        if (l->count < l->kick && !l->stopping && l->clear_asked == l->clear_done) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += WAIT_MS * 1000000L;
@@ -611,6 +618,7 @@ struct sh_logs *sh_logs_open(uv_loop_t *loop, const struct sh_config *cfg, char 
     l->cfg = cfg;
     l->cap = cfg->logs_queue ? cfg->logs_queue : 1;
     l->ring = sh_calloc(l->cap, sizeof(*l->ring));
+    l->kick = l->cap / 2 < KICK_AT ? (l->cap / 2 ? l->cap / 2 : 1) : KICK_AT;
     atomic_store(&l->max_days, cfg->logs_max_days);
     atomic_store(&l->max_size, cfg->logs_max_size);
     pthread_mutex_init(&l->lock, NULL);
