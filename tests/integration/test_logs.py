@@ -280,6 +280,42 @@ def test_logs_off():
         s.cleanup()
 
 
+def test_logs_burst_rows_match_requests():
+    # 300 pipelined requests reach the log thread in batches written as
+    # INSERTs of 64, 16, 4 and 1 rows: every entry is stored once, with its
+    # own url, message and request id side by side
+    s = Server()
+    try:
+        su = s.superuser()
+        import socket
+        host, port = s.url[len("http://"):].split(":")
+        c = socket.create_connection((host, int(port)))
+        c.sendall(b"".join(b"GET /api/health?burst=%d&token=t%d HTTP/1.1\r\nHost: x\r\n"
+                           b"X-Request-Id: burst-%d\r\n\r\n" % (i, i, i) for i in range(300)))
+        got = b""
+        c.settimeout(10)
+        while got.count(b"HTTP/1.1 200") < 300:
+            chunk = c.recv(65536)
+            assert chunk
+            got += chunk
+        c.close()
+        wait_for(lambda: logs(s, su, 'data.requestId ~ "burst-"')["totalItems"] == 300)
+        j = logs(s, su, 'data.requestId ~ "burst-"', extra="&perPage=500")
+        assert len(j["items"]) == 300
+        seen = set()
+        for it in j["items"]:
+            n = int(it["data"]["requestId"][len("burst-"):])
+            url = f"/api/health?burst={n}&token="
+            assert it["data"]["url"] == url and it["message"] == "GET " + url, it
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z", it["created"]), it
+            seen.add(n)
+        assert seen == set(range(300))
+        assert len({it["id"] for it in j["items"]}) == 300
+        assert s.stop() == 0, s.log()
+    finally:
+        s.cleanup()
+
+
 def test_logs_flood_drops_counted():
     # a queue of 8 entries: a burst of pipelined requests overflows it, and
     # the requests are still all answered
@@ -309,4 +345,4 @@ if __name__ == "__main__":
     run([test_logs_access, test_logs_request_fields, test_logs_filter_sort_paging_stats,
          test_logs_delete, test_logs_warn_and_error_lines, test_logs_secrets_never_stored,
          test_logs_retention_by_age, test_logs_retention_by_size, test_logs_off,
-         test_logs_flood_drops_counted])
+         test_logs_burst_rows_match_requests, test_logs_flood_drops_counted])

@@ -10,21 +10,30 @@
 
 #include "ops_int.h"
 
-/* "2006-01-02 15:04:05.000Z", as every date of the API. */
+/* "2006-01-02 15:04:05.000Z", as every date of the API. The civil date is
+ * computed from the day number directly (days since 1970 shifted to an era
+ * of 400 years starting in March, so that leap days fall at a year's end):
+ * gmtime_r took the time-zone lock and cost more than the rest of the date. */
 void sh__logs_format_date(int64_t ms, char out[32])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    /* by hand: the log thread formats one per entry, and snprintf costs
-     * more than the rest of the entry's JSON */
-    unsigned v[7] = {(unsigned)(tm.tm_year + 1900) % 10000u,
-                     (unsigned)tm.tm_mon + 1,
-                     (unsigned)tm.tm_mday,
-                     (unsigned)tm.tm_hour,
-                     (unsigned)tm.tm_min,
-                     (unsigned)tm.tm_sec,
-                     (unsigned)(ms % 1000)};
+    int64_t s = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    int64_t days = s >= 0 ? s / 86400 : (s - 86399) / 86400;
+    int64_t sod = s - days * 86400;
+    int64_t z = days + 719468; /* days since 0000-03-01 */
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* March = 0 */
+    int64_t mon = mp < 10 ? mp + 3 : mp - 9;
+    int64_t year = yoe + era * 400 + (mon <= 2);
+    unsigned v[7] = {(unsigned)((year % 10000 + 10000) % 10000),
+                     (unsigned)mon,
+                     (unsigned)(doy - (153 * mp + 2) / 5 + 1),
+                     (unsigned)(sod / 3600),
+                     (unsigned)(sod / 60 % 60),
+                     (unsigned)(sod % 60),
+                     (unsigned)(ms - s * 1000)};
     static const char seps[] = "-- ::.";
     static const unsigned width[7] = {4, 2, 2, 2, 2, 2, 3};
     char *w = out;
@@ -123,82 +132,147 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
-/* Appends "key":"value" with value escaped as JSON; bytes that are not
- * UTF-8 (a header may carry any) become U+FFFD, so the text stays valid. */
-static void json_str(struct sh_buf *b, const char *key, const char *v)
+/* Room an escaped string of n bytes may take: every byte as \\u00XX. */
+#define ESC_ROOM(n) (6 * (size_t)(n) + 2)
+
+/* Writes v[0..n) at w as a JSON string (quotes included), escaped; bytes
+ * that are not UTF-8 (a header may carry any) become U+FFFD, so the text
+ * stays valid. w has ESC_ROOM(n) bytes. Returns the end. */
+static char *put_esc(char *w, const char *v, size_t n)
 {
-    if (b->len > 1)
-        sh_buf_append(b, ",", 1);
-    sh_buf_append(b, "\"", 1);
-    sh_buf_appends(b, key);
-    sh_buf_append(b, "\":\"", 3);
-    const unsigned char *p = (const unsigned char *)(v ? v : "");
-    size_t n = strlen((const char *)p);
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)v;
+    *w++ = '"';
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            sh_buf_append(b, e, 2);
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            *w++ = (char)c;
             i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            sh_buf_appendf(b, "\\u%04x", c);
+        } else if (c == '"' || c == '\\') {
+            *w++ = '\\';
+            *w++ = (char)c;
             i++;
-        } else if (c < 0x80) {
-            size_t j = i + 1;
-            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
-                j++;
-            sh_buf_append(b, p + i, j - i);
-            i = j;
+        } else if (c < 0x80) { /* a control byte or DEL */
+            memcpy(w, "\\u00", 4);
+            w[4] = hex[c >> 4];
+            w[5] = hex[c & 15];
+            w += 6;
+            i++;
         } else {
             size_t len = utf8_len(p + i, n - i);
-            if (len)
-                sh_buf_append(b, p + i, len);
-            else
-                sh_buf_appends(b, "\\ufffd");
-            i += len ? len : 1;
+            if (len) {
+                memcpy(w, p + i, len);
+                w += len;
+                i += len;
+            } else {
+                memcpy(w, "\\ufffd", 6);
+                w += 6;
+                i++;
+            }
         }
     }
-    sh_buf_append(b, "\"", 1);
+    *w++ = '"';
+    return w;
 }
 
-/* The entry's data JSON into js and its message into msg (both
- * NUL-terminated; the thread's buffers, reused). */
+static char *put_lit(char *w, const char *s, size_t n)
+{
+    memcpy(w, s, n);
+    return w + n;
+}
+
+/* Decimal digits of v at w; returns the end. */
+static char *put_u64(char *w, uint64_t v)
+{
+    char d[20];
+    unsigned k = 0;
+    do
+        d[k++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (k)
+        *w++ = d[--k];
+    return w;
+}
+
+#define LIT(w, s) put_lit(w, s, sizeof(s) - 1)
+
+/* ,"key":"value" (the key a literal of ours, v[0..n) escaped). */
+static char *put_kv(char *w, const char *key, size_t klen, const char *v, size_t n)
+{
+    *w++ = ',';
+    *w++ = '"';
+    w = put_lit(w, key, klen);
+    *w++ = '"';
+    *w++ = ':';
+    return put_esc(w, v, n);
+}
+
+#define KV(w, key, v, n)    put_kv(w, key, sizeof(key) - 1, v, n)
+#define FIELD(w, key, e, k) KV(w, key, (e)->f[k] ? (e)->f[k] : "", (e)->f[k] ? (e)->n[k] : 0)
+
 void sh__logs_entry_json(const struct sh__log_entry *e, struct sh_buf *js, struct sh_buf *msg)
 {
-    js->len = 0;
-    msg->len = 0;
-    sh_buf_append(js, "{", 1);
+    /* the message first ("METHOD url" with the url cut of its secrets, or
+     * the line); a request's referer, cut too, goes past its NUL, where the
+     * JSON below reads it from */
+    size_t room = 3;
+    for (unsigned i = 0; i < SH__LF_COUNT; i++)
+        room += e->n[i];
+    sh_buf_reserve(msg, room);
+    char *m0 = msg->data + msg->len, *m = m0;
+    const char *url = NULL, *ref = NULL;
+    size_t url_n = 0, ref_n = 0;
     if (e->request) {
-        json_str(js, "type", "request");
-        json_str(js, "url", e->f[SH__LF_URL]);
-        json_str(js, "method", e->f[SH__LF_METHOD]);
-        sh_buf_appends(js, ",\"status\":");
-        sh_buf_append_u64(js, (uint64_t)(e->status > 0 ? e->status : 0));
-        /* execTime in ms with µs digits, written by hand as format_date */
-        uint64_t us = e->exec_us;
-        char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
-                        (char)('0' + us % 10), 0};
-        sh_buf_appends(js, ",\"execTime\":");
-        sh_buf_append_u64(js, us / 1000);
-        sh_buf_append(js, ".", 1);
-        sh_buf_append(js, frac, 3);
-        json_str(js, "remoteIP", e->f[SH__LF_REMOTE_IP]);
-        json_str(js, "userIP", e->f[SH__LF_USER_IP]);
-        json_str(js, "userAgent", e->f[SH__LF_UA]);
-        json_str(js, "referer", e->f[SH__LF_REFERER]);
-        if (e->f[SH__LF_AUTH]) {
-            json_str(js, "auth", e->f[SH__LF_AUTH]);
-            json_str(js, "authId", e->f[SH__LF_AUTH_ID]);
+        m = put_lit(m, e->f[SH__LF_METHOD], e->n[SH__LF_METHOD]);
+        *m++ = ' ';
+        url = m;
+        url_n = sh__logs_strip_secrets(m, e->f[SH__LF_URL], e->n[SH__LF_URL]);
+        m += url_n + 1;
+        if (e->f[SH__LF_REFERER]) {
+            ref = m;
+            ref_n = sh__logs_strip_secrets(m, e->f[SH__LF_REFERER], e->n[SH__LF_REFERER]);
         }
-        json_str(js, "requestId", e->f[SH__LF_RID]);
-        sh_buf_appends(msg, e->f[SH__LF_METHOD]);
-        sh_buf_append(msg, " ", 1);
-        sh_buf_appends(msg, e->f[SH__LF_URL]);
     } else {
-        json_str(js, "type", "app");
-        json_str(js, "module", e->f[SH__LF_MOD]);
-        sh_buf_appends(msg, e->f[SH__LF_MSG]);
+        m = put_lit(m, e->f[SH__LF_MSG], e->n[SH__LF_MSG]);
+        *m++ = 0;
     }
-    sh_buf_append(js, "}", 2); /* with the NUL */
-    sh_buf_append(msg, "", 1);
+    msg->len += (size_t)(m - m0);
+
+    /* one reservation for the worst case, then plain stores */
+    room = 256;
+    for (unsigned i = 0; i < SH__LF_COUNT; i++)
+        room += e->f[i] ? ESC_ROOM(e->n[i]) + 16 : 0;
+    sh_buf_reserve(js, room);
+    char *w0 = js->data + js->len, *w = w0;
+    if (e->request) {
+        w = LIT(w, "{\"type\":\"request\"");
+        w = KV(w, "url", url, url_n);
+        w = FIELD(w, "method", e, SH__LF_METHOD);
+        w = LIT(w, ",\"status\":");
+        w = put_u64(w, (uint64_t)(e->status > 0 ? e->status : 0));
+        /* execTime in ms with µs digits */
+        uint64_t us = e->exec_us;
+        w = LIT(w, ",\"execTime\":");
+        w = put_u64(w, us / 1000);
+        w[0] = '.';
+        w[1] = (char)('0' + us / 100 % 10);
+        w[2] = (char)('0' + us / 10 % 10);
+        w[3] = (char)('0' + us % 10);
+        w += 4;
+        w = FIELD(w, "remoteIP", e, SH__LF_REMOTE_IP);
+        w = FIELD(w, "userIP", e, SH__LF_USER_IP);
+        w = FIELD(w, "userAgent", e, SH__LF_UA);
+        w = KV(w, "referer", ref ? ref : "", ref_n);
+        if (e->f[SH__LF_AUTH]) {
+            w = FIELD(w, "auth", e, SH__LF_AUTH);
+            w = FIELD(w, "authId", e, SH__LF_AUTH_ID);
+        }
+        w = FIELD(w, "requestId", e, SH__LF_RID);
+    } else {
+        w = LIT(w, "{\"type\":\"app\"");
+        w = FIELD(w, "module", e, SH__LF_MOD);
+    }
+    *w++ = '}';
+    *w++ = 0;
+    js->len += (size_t)(w - w0);
 }

@@ -9,9 +9,11 @@
  * bounded ring under a mutex: pushing never blocks on I/O, and when the ring
  * is full the entry is dropped and counted (stagehand_logs_dropped_total)
  * rather than slowing a request. The thread takes whatever is queued every
- * 200 ms (at once past 512 entries), builds each entry's JSON and inserts the
- * lot in one transaction; every --logs-prune-interval it deletes entries
- * older than --logs-max-days, then the oldest ones while the live pages pass
+ * 200 ms (at once past 2048 entries, or half the ring if smaller), cuts the
+ * secrets out of urls, builds each entry's JSON and inserts the lot in one
+ * transaction, with INSERTs of up to 64 rows prepared once; every
+ * --logs-prune-interval it deletes entries older than --logs-max-days, then the oldest ones while
+ * the live pages pass
  * --logs-max-size, and gives the freed pages back to the file system. A
  * DELETE /api/logs is run by the thread too, after what was queued before
  * it; the loop hears of its end through a uv_async_t.
@@ -30,8 +32,8 @@
 
 #include "ops_int.h"
 #include "stagehand/auth.h"
-#define BATCH_MAX   1000 /* entries per transaction */
-#define KICK_AT     512  /* queued entries that wake the thread at once */
+#define BATCH_MAX   4096 /* entries per transaction */
+#define KICK_AT     2048 /* queued entries that wake the thread at once */
 #define WAIT_MS     200  /* otherwise it looks every WAIT_MS */
 #define UA_MAX      512  /* bytes of User-Agent kept */
 #define REFERER_MAX 1024
@@ -40,7 +42,7 @@
  * thread gives them back in bulk, the loop takes them without a lock from a
  * list of its own refilled while it holds the queue's lock anyway, so a
  * request log costs no malloc and no free. At most POOL_MAX are kept. */
-#define POOL_BYTES 640
+#define POOL_BYTES 768
 #define POOL_MAX   1024
 
 struct clear_waiter {
@@ -65,6 +67,7 @@ struct sh_logs {
     pthread_cond_t cond;
     struct sh__log_entry **ring;
     unsigned cap, head, count;
+    unsigned kick; /* count that wakes the thread: KICK_AT, or cap / 2 if smaller */
     int stopping;
     uint64_t clear_asked, clear_done; /* tickets */
     uint64_t dropped;
@@ -120,26 +123,18 @@ static void push(struct sh_logs *l, struct sh__log_entry *e, int from_loop)
     }
     l->ring[(l->head + l->count) % l->cap] = e;
     l->count++;
-    if (l->count == KICK_AT)
+    if (l->count == l->kick)
         pthread_cond_signal(&l->cond);
     pthread_mutex_unlock(&l->lock);
 }
 
-struct piece {
-    const char *p;
-    size_t n;
-    int strip;
-};
-
-/* A new entry holding copies of the pieces; l: the loop's pool to take it
- * from (NULL on other threads). */
-static struct sh__log_entry *entry_new(struct sh_logs *l, const struct piece *pc)
+/* A new entry with room for `need` bytes of strings; l: the loop, whose
+ * pool it comes from when it fits (NULL on other threads). Its fields are
+ * all absent. */
+static struct sh__log_entry *entry_take(struct sh_logs *l, size_t need)
 {
-    size_t total = 0;
-    for (unsigned i = 0; i < SH__LF_COUNT; i++)
-        total += pc[i].p ? pc[i].n + 1 : 0;
     struct sh__log_entry *e;
-    if (l && sizeof(*e) + total <= POOL_BYTES) {
+    if (l && sizeof(*e) + need <= POOL_BYTES) {
         e = l->local;
         if (e)
             l->local = e->next;
@@ -147,69 +142,70 @@ static struct sh__log_entry *entry_new(struct sh_logs *l, const struct piece *pc
             e = sh_malloc(POOL_BYTES);
         e->pooled = 1;
     } else {
-        e = sh_malloc(sizeof(*e) + total);
+        e = sh_malloc(sizeof(*e) + need);
         e->pooled = 0;
     }
-    char *w = e->s;
-    for (unsigned i = 0; i < SH__LF_COUNT; i++) {
-        if (!pc[i].p) {
-            e->f[i] = NULL;
-            continue;
-        }
-        e->f[i] = w;
-        if (pc[i].strip) {
-            w += sh__logs_strip_secrets(w, pc[i].p, pc[i].n) + 1;
-        } else {
-            memcpy(w, pc[i].p, pc[i].n);
-            w[pc[i].n] = 0;
-            w += pc[i].n + 1;
-        }
-    }
+    memset(e->f, 0, sizeof(e->f));
+    memset(e->n, 0, sizeof(e->n));
     return e;
 }
 
-/* User-Agent and Referer (the first of each, cut to UA_MAX and
- * REFERER_MAX bytes) in one pass over the headers. */
-static void headers(const struct sh_req *r, struct piece *pc)
+/* Copies v[0..n) at *w as field f of e, NUL-terminated. */
+static inline void put(struct sh__log_entry *e, char **w, unsigned f, const char *v, size_t n)
 {
-    for (unsigned i = 0; i < r->nheaders; i++) {
-        const struct sh_header *h = &r->headers[i];
-        if (h->name.len == 10 && !pc[SH__LF_UA].p &&
-            strncasecmp(h->name.ptr, "user-agent", 10) == 0)
-            pc[SH__LF_UA] =
-                (struct piece){h->value.ptr, h->value.len < UA_MAX ? h->value.len : UA_MAX, 0};
-        else if (h->name.len == 7 && !pc[SH__LF_REFERER].p &&
-                 strncasecmp(h->name.ptr, "referer", 7) == 0)
-            pc[SH__LF_REFERER] = (struct piece){
-                h->value.ptr, h->value.len < REFERER_MAX ? h->value.len : REFERER_MAX, 1};
-    }
+    e->f[f] = *w;
+    e->n[f] = (uint32_t)n;
+    memcpy(*w, v, n);
+    (*w)[n] = 0;
+    *w += n + 1;
 }
 
 void sh_logs_request(struct sh_logs *l, const struct sh_req *r, uint64_t exec_us)
 {
     if (!atomic_load_explicit(&l->max_days, memory_order_relaxed))
         return;
-    struct piece pc[SH__LF_COUNT];
-    memset(pc, 0, sizeof(pc));
-    static const char dash[] = "-";
-    pc[SH__LF_METHOD] = r->method_name.ptr
-                            ? (struct piece){r->method_name.ptr, r->method_name.len, 0}
-                            : (struct piece){dash, 1, 0};
-    pc[SH__LF_URL] = r->target.ptr ? (struct piece){r->target.ptr, r->target.len, 1}
-                                   : (struct piece){dash, 1, 0};
+    /* copies only: the url and referer are cut of their secrets, and all is
+     * formatted, on the log thread */
+    struct sh_str method = r->method_name.ptr ? r->method_name : (struct sh_str){"-", 1};
+    struct sh_str url = r->target.ptr ? r->target : (struct sh_str){"-", 1};
     const char *peer = sh_req_peer(r);
-    pc[SH__LF_REMOTE_IP] = (struct piece){peer, strlen(peer), 0};
     const char *ip = r->client_ip[0] ? r->client_ip : peer;
-    pc[SH__LF_USER_IP] = (struct piece){ip, strlen(ip), 0};
-    headers(r, pc);
-    if (r->auth) {
-        const char *c = r->auth->collection_name ? r->auth->collection_name : "";
-        const char *id = r->auth->record_id ? r->auth->record_id : "";
-        pc[SH__LF_AUTH] = (struct piece){c, strlen(c), 0};
-        pc[SH__LF_AUTH_ID] = (struct piece){id, strlen(id), 0};
+    size_t peer_n = strlen(peer), ip_n = ip == peer ? peer_n : strlen(ip);
+    size_t rid_n = strlen(r->rid);
+    struct sh_str ua = {NULL, 0}, ref = {NULL, 0};
+    for (unsigned i = 0; i < r->nheaders && (!ua.ptr || !ref.ptr); i++) {
+        const struct sh_header *h = &r->headers[i];
+        if (h->name.len == 10 && !ua.ptr && strncasecmp(h->name.ptr, "user-agent", 10) == 0)
+            ua = (struct sh_str){h->value.ptr, h->value.len < UA_MAX ? h->value.len : UA_MAX};
+        else if (h->name.len == 7 && !ref.ptr && strncasecmp(h->name.ptr, "referer", 7) == 0)
+            ref = (struct sh_str){h->value.ptr,
+                                  h->value.len < REFERER_MAX ? h->value.len : REFERER_MAX};
     }
-    pc[SH__LF_RID] = (struct piece){r->rid, strlen(r->rid), 0};
-    struct sh__log_entry *e = entry_new(l, pc);
+    const char *coll = NULL, *id = NULL;
+    size_t coll_n = 0, id_n = 0;
+    if (r->auth) {
+        coll = r->auth->collection_name ? r->auth->collection_name : "";
+        id = r->auth->record_id ? r->auth->record_id : "";
+        coll_n = strlen(coll);
+        id_n = strlen(id);
+    }
+    size_t need = method.len + url.len + peer_n + ip_n + rid_n + ua.len + ref.len + coll_n + id_n +
+                  SH__LF_COUNT;
+    struct sh__log_entry *e = entry_take(l, need);
+    char *w = e->s;
+    put(e, &w, SH__LF_METHOD, method.ptr, method.len);
+    put(e, &w, SH__LF_URL, url.ptr, url.len);
+    put(e, &w, SH__LF_REMOTE_IP, peer, peer_n);
+    put(e, &w, SH__LF_USER_IP, ip, ip_n);
+    if (ua.ptr)
+        put(e, &w, SH__LF_UA, ua.ptr, ua.len);
+    if (ref.ptr)
+        put(e, &w, SH__LF_REFERER, ref.ptr, ref.len);
+    if (coll) {
+        put(e, &w, SH__LF_AUTH, coll, coll_n);
+        put(e, &w, SH__LF_AUTH_ID, id, id_n);
+    }
+    put(e, &w, SH__LF_RID, r->rid, rid_n);
     e->ms = now_ms();
     e->request = 1;
     e->status = r->status;
@@ -231,11 +227,11 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
      * mailer, on purpose, to stderr only: they never reach the stored logs. */
     if (lvl == SH_LOG_WARN && strcmp(mod, "mailer") == 0)
         return;
-    struct piece pc[SH__LF_COUNT];
-    memset(pc, 0, sizeof(pc));
-    pc[SH__LF_MOD] = (struct piece){mod, strlen(mod), 0};
-    pc[SH__LF_MSG] = (struct piece){msg, len, 0};
-    struct sh__log_entry *e = entry_new(NULL, pc);
+    size_t mod_n = strlen(mod);
+    struct sh__log_entry *e = entry_take(NULL, mod_n + len + 2);
+    char *w = e->s;
+    put(e, &w, SH__LF_MOD, mod, mod_n);
+    put(e, &w, SH__LF_MSG, msg, len);
     e->ms = now_ms();
     e->request = 0;
     e->status = 0;
@@ -246,56 +242,153 @@ static void on_log_line(enum sh_log_level lvl, const char *mod, const char *msg,
 
 /* ---- the thread ---- */
 
+/* Logs what failed on auxiliary.db: on the log thread at most once per
+ * 10 s, so that a lasting failure (a full disk) does not flood stderr. */
+static void db_failed(const char *what)
+{
+    int64_t now = now_ms();
+    if (!on_log_thread || now - last_error_ms >= 10000) {
+        last_error_ms = now;
+        sh_log_error("logs", "auxiliary.db: %s", what);
+    }
+}
+
 static int exec_sql(sqlite3 *db, const char *sql)
 {
     char *err = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
     if (rc != SQLITE_OK) {
-        int64_t now = now_ms();
-        if (!on_log_thread || now - last_error_ms >= 10000) {
-            last_error_ms = now;
-            sh_log_error("logs", "auxiliary.db: %s", err ? err : sqlite3_errstr(rc));
-        }
+        db_failed(err ? err : sqlite3_errstr(rc));
         sqlite3_free(err);
     }
     return rc;
 }
 
-static void write_batch(struct sh_logs *l, struct sh__log_entry **batch, unsigned n,
-                        struct sh__logs_ids *ids, struct sh_buf *js, struct sh_buf *msg)
+/* Rows of one INSERT: a batch is written in statements of CHUNK_ROWS[k] rows
+ * (largest first), so that the statement's own cost (cursors opened and
+ * closed, its halt) is paid once per 64 rows, not per row. */
+static const unsigned chunk_rows[] = {64, 16, 4, 1};
+#define NCHUNKS   (sizeof(chunk_rows) / sizeof(chunk_rows[0]))
+#define CHUNK_MAX 64
+
+/* What the thread keeps from batch to batch: its statements, prepared once,
+ * its id generator and the buffers a chunk's strings are built in. */
+struct writer {
+    sqlite3 *db;
+    sqlite3_stmt *begin, *commit, *ins[NCHUNKS];
+    struct sh__logs_ids ids;
+    struct sh_buf js, msg;
+    int64_t date_sec; /* the second date holds (-1: none yet) */
+    char date[32];    /* its "2006-01-02 15:04:05.000Z"; entries of that second change the ms */
+};
+
+/* *st, prepared on first use (NULL after a failure, logged). */
+static sqlite3_stmt *prepared(sqlite3 *db, sqlite3_stmt **st, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    if (exec_sql(l->wdb, "BEGIN IMMEDIATE") != SQLITE_OK)
-        goto fail;
-    if (sqlite3_prepare_v2(l->wdb,
-                           "INSERT INTO _logs(id, level, message, data, created) VALUES(?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto rollback;
-    for (unsigned i = 0; i < n; i++) {
-        char id[16], created[32];
-        sh__logs_id_new(ids, batch[i]->ms, id);
-        sh__logs_format_date(batch[i]->ms, created);
-        sh__logs_entry_json(batch[i], js, msg);
-        sqlite3_bind_text(st, 1, id, 15, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, batch[i]->level);
-        sqlite3_bind_text(st, 3, msg->data, (int)msg->len - 1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, js->data, (int)js->len - 1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, created, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
+    if (!*st && sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+        db_failed(sqlite3_errmsg(db));
+        sqlite3_finalize(*st);
+        *st = NULL;
+    }
+    return *st;
+}
+
+/* Steps st once and resets it; 0 when it ran to its end. */
+static int run(sqlite3 *db, sqlite3_stmt *st)
+{
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    if (st && rc != SQLITE_DONE)
+        db_failed(sqlite3_errmsg(db));
+    if (st)
         sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The created date of an entry made at ms (>= 0): entries come in bursts
+ * within one second, which then only differ in their milliseconds. */
+static void created_of(struct writer *wr, int64_t ms, char out[32])
+{
+    if (ms < 0 || ms / 1000 != wr->date_sec) {
+        sh__logs_format_date(ms, wr->date);
+        wr->date_sec = ms < 0 ? -1 : ms / 1000;
+    }
+    memcpy(out, wr->date, 32);
+    if (ms >= 0) {
+        unsigned m = (unsigned)(ms % 1000);
+        out[20] = (char)('0' + m / 100);
+        out[21] = (char)('0' + m / 10 % 10);
+        out[22] = (char)('0' + m % 10);
+    }
+}
+
+/* Inserts rows[0..chunk_rows[k]) with one statement. */
+static int insert_chunk(struct writer *wr, unsigned k, struct sh__log_entry **rows)
+{
+    unsigned n = chunk_rows[k];
+    if (!wr->ins[k]) {
+        /* OR FAIL, not the default ABORT: an ABORT of a statement of many
+         * rows must undo the rows it made, so SQLite keeps a statement
+         * journal for it, a temporary file that took twice the bytes of
+         * the WAL in writes; a failure rolls the whole batch back anyway */
+        struct sh_buf sql;
+        sh_buf_init(&sql);
+        sh_buf_appends(&sql, "INSERT OR FAIL INTO _logs(id, level, message, data, created) VALUES");
+        for (unsigned i = 0; i < n; i++)
+            sh_buf_appends(&sql, i ? ",(?,?,?,?,?)" : "(?,?,?,?,?)");
+        sh_buf_append(&sql, "", 1);
+        prepared(wr->db, &wr->ins[k], sql.data);
+        sh_buf_deinit(&sql);
+        if (!wr->ins[k])
+            return -1;
+    }
+    sqlite3_stmt *st = wr->ins[k];
+    char ids[CHUNK_MAX][16], created[CHUNK_MAX][32];
+    size_t js_at[CHUNK_MAX + 1], msg_at[CHUNK_MAX + 1];
+    wr->js.len = 0;
+    wr->msg.len = 0;
+    for (unsigned i = 0; i < n; i++) {
+        sh__logs_id_new(&wr->ids, rows[i]->ms, ids[i]);
+        created_of(wr, rows[i]->ms, created[i]);
+        js_at[i] = wr->js.len;
+        msg_at[i] = wr->msg.len;
+        sh__logs_entry_json(rows[i], &wr->js, &wr->msg);
+    }
+    js_at[n] = wr->js.len;
+    msg_at[n] = wr->msg.len;
+    /* bound only now: the buffers may have moved while they grew */
+    for (unsigned i = 0; i < n; i++) {
+        int p = (int)i * 5;
+        sqlite3_bind_text(st, p + 1, ids[i], 15, SQLITE_STATIC);
+        sqlite3_bind_int(st, p + 2, rows[i]->level);
+        sqlite3_bind_text(st, p + 3, wr->msg.data + msg_at[i], (int)(msg_at[i + 1] - msg_at[i] - 1),
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, p + 4, wr->js.data + js_at[i], (int)(js_at[i + 1] - js_at[i] - 1),
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, p + 5, created[i], 24, SQLITE_STATIC);
+    }
+    return run(wr->db, st);
+}
+
+/* Writes batch[0..n) in one transaction; on failure none of it. */
+static void write_batch(struct sh_logs *l, struct writer *wr, struct sh__log_entry **batch,
+                        unsigned n)
+{
+    if (run(wr->db, prepared(wr->db, &wr->begin, "BEGIN IMMEDIATE")) != 0)
+        goto fail;
+    for (unsigned i = 0, k = 0; i < n; i += chunk_rows[k]) {
+        while (n - i < chunk_rows[k])
+            k++;
+        if (insert_chunk(wr, k, batch + i) != 0)
             goto rollback;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (exec_sql(l->wdb, "COMMIT") != SQLITE_OK)
+    if (run(wr->db, prepared(wr->db, &wr->commit, "COMMIT")) != 0)
         goto rollback;
     atomic_fetch_add(&l->written, n);
     atomic_fetch_add(&l->batches, 1);
     return;
 rollback:
-    sqlite3_finalize(st);
-    exec_sql(l->wdb, "ROLLBACK");
+    if (!sqlite3_get_autocommit(wr->db))
+        exec_sql(wr->db, "ROLLBACK");
 fail:
     atomic_fetch_add(&l->write_failed, n);
 }
@@ -368,15 +461,14 @@ static void *thread_main(void *arg)
     (void)pthread_setname_np(pthread_self(), "sh-logs");
     on_log_thread = 1;
     struct sh__log_entry **batch = sh_malloc(BATCH_MAX * sizeof(*batch));
-    struct sh__logs_ids ids;
-    randombytes_buf(&ids.s, sizeof(ids.s));
-    struct sh_buf js, msg;
-    sh_buf_init(&js);
-    sh_buf_init(&msg);
+    struct writer wr = {.db = l->wdb, .date_sec = -1};
+    randombytes_buf(&wr.ids.s, sizeof(wr.ids.s));
+    sh_buf_init(&wr.js);
+    sh_buf_init(&wr.msg);
     int64_t next_prune = now_ms() + 1000;
     pthread_mutex_lock(&l->lock);
     for (;;) {
-        if (l->count < KICK_AT && !l->stopping && l->clear_asked == l->clear_done) {
+        if (l->count < l->kick && !l->stopping && l->clear_asked == l->clear_done) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += WAIT_MS * 1000000L;
@@ -396,7 +488,7 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&l->lock);
 
         if (n)
-            write_batch(l, batch, n, &ids, &js, &msg);
+            write_batch(l, &wr, batch, n);
         struct sh__log_entry *back = NULL;
         unsigned nback = 0;
         for (unsigned i = 0; i < n; i++) {
@@ -436,8 +528,12 @@ static void *thread_main(void *arg)
             break;
     }
     pthread_mutex_unlock(&l->lock);
-    sh_buf_deinit(&js);
-    sh_buf_deinit(&msg);
+    sqlite3_finalize(wr.begin);
+    sqlite3_finalize(wr.commit);
+    for (unsigned k = 0; k < NCHUNKS; k++)
+        sqlite3_finalize(wr.ins[k]);
+    sh_buf_deinit(&wr.js);
+    sh_buf_deinit(&wr.msg);
     free(batch);
     return NULL;
 }
@@ -522,6 +618,7 @@ struct sh_logs *sh_logs_open(uv_loop_t *loop, const struct sh_config *cfg, char 
     l->cfg = cfg;
     l->cap = cfg->logs_queue ? cfg->logs_queue : 1;
     l->ring = sh_calloc(l->cap, sizeof(*l->ring));
+    l->kick = l->cap / 2 < KICK_AT ? (l->cap / 2 ? l->cap / 2 : 1) : KICK_AT;
     atomic_store(&l->max_days, cfg->logs_max_days);
     atomic_store(&l->max_size, cfg->logs_max_size);
     pthread_mutex_init(&l->lock, NULL);

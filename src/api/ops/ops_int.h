@@ -102,8 +102,11 @@ enum {
     SH__LF_COUNT
 };
 
-/* One log entry (the loop or a logging thread fills it, the log thread
- * formats it): fixed fields, then its strings in the same allocation. */
+/* One log entry (the loop or a logging thread fills it with copies, the
+ * log thread formats it): fixed fields, then its strings in the same
+ * allocation. A request's SH__LF_URL and SH__LF_REFERER are as received:
+ * sh__logs_entry_json cuts their secrets. A request always has METHOD, URL,
+ * REMOTE_IP, USER_IP and RID; an app line MOD and MSG. */
 struct sh__log_entry {
     struct sh__log_entry *next; /* on a free list */
     unsigned pooled;            /* a pool entry of logs_store.c, goes back to the pool */
@@ -113,6 +116,7 @@ struct sh__log_entry {
     int status;
     uint64_t exec_us;
     const char *f[SH__LF_COUNT]; /* NULL = absent */
+    uint32_t n[SH__LF_COUNT];    /* their lengths (without the NUL) */
     char s[];
 };
 
@@ -129,8 +133,8 @@ void sh__logs_format_date(int64_t ms, char out[32]);
  * "token", "password" or "secret" (case-insensitive): their names stay.
  * Returns the length written. */
 size_t sh__logs_strip_secrets(char *dst, const char *src, size_t n);
-/* The entry's data JSON into js and its message into msg, both reset,
- * then NUL-terminated (len counts the NUL). */
+/* Appends the entry's data JSON to js and its message to msg, each
+ * followed by a NUL (len counts it): a batch's strings share two buffers. */
 void sh__logs_entry_json(const struct sh__log_entry *e, struct sh_buf *js, struct sh_buf *msg);
 /* The loop's read-only connection to auxiliary.db (for logs_api.c). */
 sqlite3 *sh__logs_reader(struct sh_logs *l);
