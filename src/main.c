@@ -62,6 +62,7 @@ struct app {
     struct sh_http_server metrics_http;
     int has_metrics_http;
     struct sh_api_backups *backups;
+    struct sh_api_health health; /* GET /api/health's state */
     struct sh_api_crons *crons;
     struct sh_api_settings *settings;
     struct sh_api_sql *sql;
@@ -441,7 +442,8 @@ static int serve_locked(struct app *a)
     if (rc)
         return rc > 0 ? rc : 1;
     sh_router_init(&a->router, &a->cfg);
-    if (sh_api_register(&a->router, a->has_files ? &a->files : NULL) ||
+    a->health = (struct sh_api_health){&a->router, a->backups};
+    if (sh_api_register(&a->router, a->has_files ? &a->files : NULL, &a->health) ||
         sh_api_auth_register(&a->router, a->auth) ||
         sh_api_records_register(&a->router, a->records) ||
         sh_api_realtime_register(&a->router, a->records) ||

@@ -5,6 +5,8 @@
 #ifndef STAGEHAND_API_H
 #define STAGEHAND_API_H
 
+#include <stdbool.h>
+
 #include <uv.h>
 
 #include "stagehand/router.h"
@@ -16,10 +18,22 @@ struct sh_config;
 struct sh_api_auth;
 struct sh_api_records;
 
-/* Registers every API route and middleware on rt; static files (may be NULL)
- * become the router's fallback. 0 or a negative code. */
-int sh_api_register(struct sh_router *rt, struct sh_static *files);
+struct sh_api_backups;
 
+/* What GET /api/health reports beyond the router's configuration: the
+ * backups state (NULL: none, canBackup is then true). Owned by the caller;
+ * it must outlive the router. */
+struct sh_api_health {
+    const struct sh_router *rt;
+    const struct sh_api_backups *backups;
+};
+
+/* Registers every API route and middleware on rt; static files (may be NULL)
+ * become the router's fallback; health (not NULL, health->rt == rt) is
+ * GET /api/health's state. 0 or a negative code. */
+int sh_api_register(struct sh_router *rt, struct sh_static *files, struct sh_api_health *health);
+
+/* GET /api/health; ud is a struct sh_api_health. */
 int sh_api_health(struct sh_req *r, void *ud);
 
 /* ---- accounts (API.md "Auth"; api/auth/) ---- */
@@ -250,6 +264,9 @@ struct sh_api_backups *sh_api_backups_new(uv_loop_t *loop, const struct sh_confi
 void sh_api_backups_stop(struct sh_api_backups *b);
 /* After sh_api_backups_stop and the close callbacks. NULL is ignored. */
 void sh_api_backups_free(struct sh_api_backups *b);
+/* True while a backup, an upload's validation or a restore runs (health's
+ * canBackup is false then, as PocketBase's). Loop thread. */
+bool sh_api_backups_busy(const struct sh_api_backups *b);
 /* Adds the backups routes and POST /api/files/token. 0 or a negative code. */
 int sh_api_backups_register(struct sh_router *rt, struct sh_api_backups *b);
 

@@ -1,7 +1,7 @@
 /*
  * GET /api/health: PocketBase's answer, byte for byte, for everyone but a
  * superuser, who also gets PocketBase's extra fields: canBackup (no backup
- * or restore is running: always true until backups land), realIP (the
+ * or restore is running), realIP (the
  * client address as --trusted-proxy resolves it) and possibleProxyHeader
  * (a proxy header the request carries while no --trusted-proxy is set, so
  * the operator learns that client addresses are the proxy's).
@@ -19,8 +19,8 @@ static const char *const proxy_headers[] = {"CF-Connecting-IP", "Fly-Client-IP",
 int sh_api_health(struct sh_req *r, void *ud)
 {
     static const char body[] = "{\"code\":200,\"message\":\"API is healthy.\",\"data\":{}}";
-    const struct sh_router *rt = ud; /* the router it is registered on */
-    const struct sh_config *cfg = rt ? rt->cfg : NULL;
+    const struct sh_api_health *h = ud;
+    const struct sh_config *cfg = h && h->rt ? h->rt->cfg : NULL;
     if (!r->auth || !r->auth->superuser) {
         sh_res_json(r, 200, body, sizeof(body) - 1);
         return SH_HANDLED;
@@ -35,7 +35,7 @@ int sh_api_health(struct sh_req *r, void *ud)
     cJSON_AddNumberToObject(o, "code", 200);
     cJSON_AddStringToObject(o, "message", "API is healthy.");
     cJSON *d = cJSON_AddObjectToObject(o, "data");
-    cJSON_AddBoolToObject(d, "canBackup", 1);
+    cJSON_AddBoolToObject(d, "canBackup", !(h && h->backups && sh_api_backups_busy(h->backups)));
     cJSON_AddStringToObject(d, "realIP", r->client_ip[0] ? r->client_ip : sh_req_peer(r));
     cJSON_AddStringToObject(d, "possibleProxyHeader", proxy);
     char *json = cJSON_PrintUnformatted(o);

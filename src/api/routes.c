@@ -8,11 +8,11 @@
 #include "stagehand/api.h"
 #include "stagehand/static.h"
 
-int sh_api_register(struct sh_router *rt, struct sh_static *files)
+int sh_api_register(struct sh_router *rt, struct sh_static *files, struct sh_api_health *health)
 {
     int rc = 0;
     rc |= sh_router_use(rt, sh_mw_cors, rt);
-    rc |= sh_router_add(rt, SH_METHOD_GET, "/api/health", sh_api_health, rt);
+    rc |= sh_router_add(rt, SH_METHOD_GET, "/api/health", sh_api_health, health);
     if (files)
         sh_router_fallback(rt, sh_static_handle, files);
     return rc ? SH_EINVAL : 0;

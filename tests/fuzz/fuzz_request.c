@@ -323,7 +323,9 @@ static void setup(void)
     sh_log_min_level = SH_LOG_INFO;
 
     sh_router_init(&F.rt, &F.cfg);
-    if (sh_api_register(&F.rt, NULL) != 0)
+    static struct sh_api_health health;
+    health.rt = &F.rt;
+    if (sh_api_register(&F.rt, NULL, &health) != 0)
         bug("route table is invalid");
 
     F.ready = 1;

@@ -8,13 +8,15 @@
  * bench/backup-load.sh, not asserted here on a shared machine). What is
  * asserted: writes go on during the backup — no pause between two
  * acknowledgements lasts half the backup (a backup that held the write lock
- * would stop them all). Then the archive is restored into a
+ * would stop them all), and a superuser's /api/health says canBackup false
+ * while it runs and true before and after. Then the archive is restored into a
  * fresh directory with `stagehand backup restore`: it passes
  * integrity_check, holds every record whose 200 arrived before the backup
  * request was sent, and a server started on it serves them.
  */
 #include <poll.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +117,15 @@ static void pad(const char *data_dir, int mb)
     sqlite3_close(db);
 }
 
+/* health's canBackup for a superuser (1, 0; -1: absent). */
+static int can_backup(struct it_conn *c, const char *su)
+{
+    struct rc_resp *r = ac_req(c, "GET", "/api/health", su, NULL);
+    assert_int_equal(r->status, 200);
+    const cJSON *v = rc_get(rc_get(r->json, "data"), "canBackup");
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : -1;
+}
+
 static int cmp_str(const void *x, const void *y)
 {
     return strcmp(*(char *const *)x, *(char *const *)y);
@@ -136,6 +147,8 @@ static void test_backup_under_write_load(void **state)
     assert_int_equal(it_server_run(s, (const char *const[]){"--rate-limit-auth", "off", NULL}), 0);
     struct it_conn *admin = it_conn_open_or_fail(s);
     const char *su = ac_login(admin, "_superusers", "root@example.com", "root password 1", NULL);
+    struct it_conn *watcher = it_conn_open_or_fail(s);
+    assert_int_equal(can_backup(watcher, su), 1);
 
     struct load l = {0};
     for (int k = 0; k < CONNS; k++) {
@@ -166,8 +179,11 @@ static void test_backup_under_write_load(void **state)
     l.last_ack_ms = t1;
     l.max_gap_ms = 0;
     struct it_resp *done = NULL;
+    bool busy_seen = false;
     while (!done) {
         step(&l, 20);
+        if (!busy_seen)
+            busy_seen = can_backup(watcher, su) == 0;
         if (it_conn_fill(admin, 0) > 0 || it_conn_pending(admin))
             done = it_conn_read(admin, 0, 0);
         if (it_now_ms() - t1 > max_ms)
@@ -178,6 +194,10 @@ static void test_backup_under_write_load(void **state)
         l.max_gap_ms = took - (l.last_ack_ms - t1);
     double during = (double)(l.n - n1) * 1000.0 / (double)(took > 0 ? took : 1);
     assert_int_equal(done->status, 204);
+    if (!busy_seen)
+        fail_msg("health never said canBackup false during a %lld ms backup", (long long)took);
+    assert_int_equal(can_backup(watcher, su), 1);
+    it_conn_close(watcher);
     it_note("creates/s: %.0f without a backup, %.0f during it (%.0f%%); backup of %d MiB took "
             "%lld ms; longest pause between acknowledgements %lld ms",
             quiet, during, 100.0 * during / quiet, mb, (long long)took, (long long)l.max_gap_ms);

@@ -106,6 +106,11 @@ static void on_async(uv_async_t *h)
         b->done_cb(b->done_arg, b->rc);
 }
 
+bool sh_api_backups_busy(const struct sh_api_backups *b)
+{
+    return b->running || b->restoring;
+}
+
 int sh__ops_backup_start(struct sh_api_backups *b, int kind, const char *key, struct sh_req *r)
 {
     if (b->running || b->restoring || b->stopped)
