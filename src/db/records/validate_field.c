@@ -169,6 +169,23 @@ static int text_value(const struct sh_field *f, const cJSON *base, const cJSON *
     return 0;
 }
 
+/* The key of a modifier of field name in a body ("n+", "+tags", "tags-"):
+ * pre, name, suf into key (SH_SCHEMA_NAME_MAX + 2 bytes; one of pre and
+ * suf is ""), truncated as snprintf would. Without a format call: every
+ * number and list field of every write looks its modifiers up. */
+static const char *mod_key(char *key, const char *pre, const char *name, const char *suf)
+{
+    size_t cap = SH_SCHEMA_NAME_MAX + 1, n = 0; /* characters, before the NUL */
+    for (const char *p = pre; *p && n < cap; p++)
+        key[n++] = *p;
+    for (const char *p = name; *p && n < cap; p++)
+        key[n++] = *p;
+    for (const char *p = suf; *p && n < cap; p++)
+        key[n++] = *p;
+    key[n] = 0;
+    return key;
+}
+
 /* ---- number ---- */
 static int to_number(const cJSON *v, double *out)
 {
@@ -218,8 +235,8 @@ static int number_value(const struct sh_field *f, const cJSON *base, const cJSON
     *touched = set != NULL;
     char key[SH_SCHEMA_NAME_MAX + 2];
     for (int sign = 1; sign >= -1; sign -= 2) {
-        snprintf(key, sizeof(key), "%s%c", f->name, sign > 0 ? '+' : '-');
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, key);
+        const cJSON *m =
+            cJSON_GetObjectItemCaseSensitive(body, mod_key(key, "", f->name, sign > 0 ? "+" : "-"));
         if (!m)
             continue;
         if (to_number(m, &delta))
@@ -407,8 +424,7 @@ static int list_value(const struct sh_field *f, const cJSON *base, const cJSON *
     if (slist_from(&l, set ? set : base))
         goto bad;
     /* "+name" prepends, "name+" appends, "name-" removes (PocketBase's order). */
-    snprintf(key, sizeof(key), "+%s", f->name);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, key);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, mod_key(key, "+", f->name, ""));
     if (m) {
         if (slist_from(&mod, m))
             goto bad;
@@ -419,14 +435,12 @@ static int list_value(const struct sh_field *f, const cJSON *base, const cJSON *
         memset(&mod, 0, sizeof(mod));
         *touched = true;
     }
-    snprintf(key, sizeof(key), "%s+", f->name);
-    if ((m = cJSON_GetObjectItemCaseSensitive(body, key))) {
+    if ((m = cJSON_GetObjectItemCaseSensitive(body, mod_key(key, "", f->name, "+")))) {
         if (slist_from(&l, m))
             goto bad;
         *touched = true;
     }
-    snprintf(key, sizeof(key), "%s-", f->name);
-    if ((m = cJSON_GetObjectItemCaseSensitive(body, key))) {
+    if ((m = cJSON_GetObjectItemCaseSensitive(body, mod_key(key, "", f->name, "-")))) {
         if (slist_from(&mod, m))
             goto bad;
         size_t k = 0;
