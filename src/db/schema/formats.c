@@ -296,19 +296,35 @@ int sh_autogen_check(const char *pattern)
     return n < 0 ? SH_EINVAL : n;
 }
 
+/* The parsed form of the last pattern sh_autogen_generate saw on this
+ * thread, keyed by its text: every create generates an id from the same
+ * pattern, and parsing it again cost more than the random draw. */
+struct autogen_memo {
+    char pattern[64]; /* "" = none yet */
+    int n;            /* autogen_parse's answer */
+    char charset[257];
+};
+
 char *sh_autogen_generate(const char *pattern)
 {
-    bool set[256];
-    int n = autogen_parse(pattern, set);
-    if (n < 0)
+    static _Thread_local struct autogen_memo memo;
+    size_t plen = strlen(pattern);
+    bool hit = plen < sizeof(memo.pattern) && strcmp(memo.pattern, pattern) == 0 && plen;
+    if (!hit) {
+        bool set[256];
+        memo.pattern[0] = 0;
+        memo.n = autogen_parse(pattern, set);
+        size_t k = 0;
+        for (unsigned c = 1; memo.n > 0 && c < 256; c++)
+            if (set[c])
+                memo.charset[k++] = (char)c;
+        memo.charset[k] = '\0';
+        if (plen < sizeof(memo.pattern))
+            memcpy(memo.pattern, pattern, plen + 1);
+    }
+    if (memo.n < 0)
         return NULL;
-    char charset[257];
-    size_t k = 0;
-    for (unsigned c = 1; c < 256; c++)
-        if (set[c])
-            charset[k++] = (char)c;
-    charset[k] = '\0';
-    char *out = sh_malloc((size_t)n + 1);
-    sh_random_string(out, (size_t)n, charset);
+    char *out = sh_malloc((size_t)memo.n + 1);
+    sh_random_string(out, (size_t)memo.n, memo.charset);
     return out;
 }
