@@ -538,7 +538,7 @@ def callgrind_table(run):
               "cancel out. Repeated runs agree to ~0.3% (nginx) and ~0.05% (stagehand): use it to compare builds. Targets: get-one = notes_public "
               "by id (30 rows), list = `filter=(tag='b')&sort=-n&perPage=20` over them, get-one-token = "
               "notes_private by id with `Authorization`, get-one-token-public = the public record with the same token "
-              "(the token check without the private collection's view rule); stored logs off (`--logs-max-days 0`) except in health-logs, "
+              "(the token check without the private collection's view rule), create = a POST of a note into notes_public (one client: batches of one job); stored logs off (`--logs-max-days 0`) except in health-logs, "
               "which shows what storing each request's log entry adds.")
 
 

@@ -240,6 +240,7 @@ static int open_storage(struct app *a)
     opt.init_empty = a->cfg.init_empty;
     opt.wal_max = a->cfg.wal_max;
     opt.read_cache = a->cfg.read_cache;
+    opt.write_cache = a->cfg.write_cache;
     opt.busy_timeout_ms =
         a->cfg.lock_timeout > UINT32_MAX ? UINT32_MAX : (unsigned)a->cfg.lock_timeout;
     int rc = sh_catalog_init_schema(a->cfg.dir, &opt, !a->cfg.init_schema_none);

@@ -11,7 +11,8 @@
 # Stored logs (--logs-max-days) are off in every target but health-logs: a stored log entry
 # costs several times the request itself (its JSON on the loop, its insert on the sh-logs
 # thread, both counted), which would hide the request path's own figures; health-logs shows
-# that cost on its own. BENCH_CALLGRIND_ONLY="health get-one-token" runs only those targets.
+# that cost on its own. create counts a POST of a record (synchronous=FULL: the fsyncs are
+# system time, not counted). BENCH_CALLGRIND_ONLY="health get-one-token" runs only those targets.
 # Raw: callgrind-<target>-<server>-<n>.out and callgrind.tsv (target, server, n, file).
 # shellcheck shell=bash disable=SC2034
 SC_TYPE=once
@@ -22,7 +23,9 @@ SC_LABEL="callgrind: user-space instructions per request"
 CG_REQUESTS=${BENCH_CALLGRIND_REQUESTS:-2000}
 CG_N1=200
 # target server path [option]: what is counted. {public}/{private} are the ids cg_prepare made;
-# option: token (sends Authorization), logs (stored logs on, as by default).
+# option: token (sends Authorization), logs (stored logs on, as by default), post (POSTs the
+# note body: one create per request; one client, so every batch of the writer holds one job and
+# the figure includes a BEGIN/COMMIT per create that batches of 64 clients share).
 CG_TARGETS=(
     "health stagehand /api/health"
     "health-logs stagehand /api/health logs"
@@ -31,6 +34,7 @@ CG_TARGETS=(
     "list stagehand /api/collections/notes_public/records?filter=%28tag%3D%27b%27%29&sort=-n&perPage=20"
     "get-one-token stagehand /api/collections/notes_private/records/{private} token"
     "get-one-token-public stagehand /api/collections/notes_public/records/{public} token"
+    "create stagehand /api/collections/notes_public/records post"
 )
 CG_PUBLIC='' CG_PRIVATE='' CG_TOKEN=''
 
@@ -107,6 +111,7 @@ scenario_run() {
         path=${path//\{private\}/$CG_PRIVATE}
         h=()
         [[ ${hdr:-} == token ]] && h=(-H "Authorization: $CG_TOKEN")
+        [[ ${hdr:-} == post ]] && h=(-X POST -d '{"title":"benchmark note","n":42,"tag":"b"}')
         for n in "$CG_N1" $((CG_N1 + CG_REQUESTS)); do
             f=$OUT/callgrind-$target-$s-$n.out
             cg_start "$s" "$f" "${hdr:-}"

@@ -65,6 +65,12 @@ struct sh_db_options {
                                     to this); 0: SQLite's default (2 MiB);
                                     default 8 MiB (a larger cache makes reads
                                     that sweep it slower: more memory touched) */
+    uint64_t write_cache;        /* bytes of SQLite page cache of the writer's
+                                    connection (allocated as pages are read, up
+                                    to this); 0: SQLite's default (2 MiB);
+                                    default 32 MiB: inserts at random ids touch
+                                    index pages all over the file, which 2 MiB
+                                    read back from the OS once per create */
 };
 
 /* Fills o with the defaults above. Any thread. */

@@ -96,6 +96,8 @@ static const struct opt opts[] = {
     {"read-cache", "STAGEHAND_READ_CACHE", OPT_SIZE, F(read_cache),
      "SQLite page cache of the read connection every list and view goes through (filled as "
      "pages are read, up to this)"},
+    {"write-cache", "STAGEHAND_WRITE_CACHE", OPT_SIZE, F(write_cache),
+     "SQLite page cache of the writer's connection (filled as pages are read, up to this)"},
     {"lock-timeout", "STAGEHAND_LOCK_TIMEOUT", OPT_DURATION, F(lock_timeout),
      "how long a write waits for another process's database lock before 503"},
     {"trusted-proxy", "STAGEHAND_TRUSTED_PROXY", OPT_STR, F(trusted_proxy),
@@ -251,6 +253,7 @@ void sh_config_init(struct sh_config *c)
     c->count_cache = 4096;
     c->wal_max = 64u << 20;
     c->read_cache = 8u << 20;
+    c->write_cache = 32u << 20;
     c->backup_rate = 32u << 20; /* SH_BACKUP_RATE_DEFAULT */
     c->sql_max_rows = 1000;
     c->sql_write_budget_ms = 2000;

@@ -516,6 +516,10 @@ void sh__rec_files_after(struct sh_api_records *api, struct sh__rec_files *fs,
 {
     if (!api->cfg->dir)
         return;
+    /* Nothing below can apply (a plain create that committed, say): skip
+     * the paths and the allocation, run for every write. */
+    if (!(fs && !committed) && !(committed && (w->ndropped || w->ngone)))
+        return;
     struct removal *rm = sh_calloc(1, sizeof(*rm));
     char *storage = path_of(api->cfg->dir, "storage");
     if (!committed && fs) { /* the files this write brought */

@@ -33,6 +33,7 @@ void sh_db_options_init(struct sh_db_options *o)
     o->max_queue = 10000;
     o->wal_max = 64u << 20;
     o->read_cache = 8u << 20;
+    o->write_cache = 32u << 20;
 }
 
 int sh_db_errcode(int sqlite_rc)
@@ -211,6 +212,19 @@ int sh__db_open_writer(const char *path, const struct sh_db_options *opt, sqlite
         snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%llu",
                  (unsigned long long)opt->wal_max);
         rc = sh__db_exec(wdb, sql, "journal_size_limit");
+        if (rc != SQLITE_OK) {
+            rc = open_code(rc);
+            goto fail;
+        }
+    }
+    if (opt->write_cache) {
+        char sql[64];
+        uint64_t kib = opt->write_cache / 1024;
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%llu",
+                 (unsigned long long)(kib < 1           ? 1
+                                      : kib > INT32_MAX ? INT32_MAX
+                                                        : kib));
+        rc = sh__db_exec(wdb, sql, "cache_size");
         if (rc != SQLITE_OK) {
             rc = open_code(rc);
             goto fail;

@@ -88,6 +88,81 @@ static bool domain_in(char *const *list, size_t n, const char *d, size_t len)
     return false;
 }
 
+/* Whether s matches f's pattern (f->re). The commonest patterns, a bracket
+ * class of letters, digits and ranges of them repeated "+" between anchors
+ * (every collection's id field has "^[a-z0-9]+$"), are matched here by a
+ * byte table: regexec costs thousands of instructions per call and every
+ * create runs it on the id. In the C locale (stagehand never calls
+ * setlocale) that is exactly what regcomp's REG_EXTENDED reading of such a
+ * pattern accepts. Any other pattern goes to regexec. The table of the last
+ * pattern is kept per thread, keyed by the pattern's text. */
+struct simple_class {
+    char pattern[64]; /* "" = none yet */
+    bool simple;      /* the pattern has the form above */
+    bool set[256];
+};
+
+/* 1 lower-case letter, 2 upper-case, 3 digit, 4 '_', 0 anything else. */
+static int class_kind(unsigned char c)
+{
+    if (c >= 'a' && c <= 'z')
+        return 1;
+    if (c >= 'A' && c <= 'Z')
+        return 2;
+    if (c >= '0' && c <= '9')
+        return 3;
+    return c == '_' ? 4 : 0;
+}
+
+/* Parses "^[class]+$" with class made of letters, digits, '_' and ranges
+ * a-b of two of the same kind (both lower, upper or digits). */
+static bool simple_parse(const char *p, bool set[256])
+{
+    memset(set, 0, 256);
+    size_t len = strlen(p);
+    if (len < 6 || strncmp(p, "^[", 2) != 0 || strcmp(p + len - 3, "]+$") != 0)
+        return false;
+    size_t end = len - 3;
+    for (size_t i = 2; i < end;) {
+        unsigned char a = (unsigned char)p[i];
+        if (!class_kind(a))
+            return false;
+        if (i + 2 < end && p[i + 1] == '-') {
+            unsigned char b = (unsigned char)p[i + 2];
+            if (class_kind(a) > 3 || class_kind(a) != class_kind(b) || a > b)
+                return false;
+            for (unsigned c = a; c <= b; c++)
+                set[c] = true;
+            i += 3;
+        } else {
+            set[a] = true;
+            i++;
+        }
+    }
+    return true;
+}
+
+static bool pattern_match(const struct sh_field *f, const char *s)
+{
+    static _Thread_local struct simple_class last;
+    size_t plen = strlen(f->pattern);
+    if (plen < sizeof(last.pattern)) {
+        if (strcmp(last.pattern, f->pattern) != 0) {
+            last.simple = simple_parse(f->pattern, last.set);
+            memcpy(last.pattern, f->pattern, plen + 1);
+        }
+        if (last.simple) {
+            if (!*s)
+                return false;
+            for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+                if (!last.set[*q])
+                    return false;
+            return true;
+        }
+    }
+    return regexec(f->re, s, 0, NULL, 0) == 0;
+}
+
 static int check_text(const struct sh_field *f, const char *s, struct sh__verr *e)
 {
     if (!*s)
@@ -103,7 +178,7 @@ static int check_text(const struct sh_field *f, const char *s, struct sh__verr *
         if ((int64_t)n > max)
             return verr(e, "validation_max_text_constraint",
                         "Must be no more than %lld character(s).", (long long)max);
-        if (f->re && regexec(f->re, s, 0, NULL, 0) != 0)
+        if (f->re && !pattern_match(f, s))
             return verr(e, "validation_invalid_format", "Invalid value format.");
         return 0;
     }
@@ -169,6 +244,23 @@ static int text_value(const struct sh_field *f, const cJSON *base, const cJSON *
     return 0;
 }
 
+/* The key of a modifier of field name in a body ("n+", "+tags", "tags-"):
+ * pre, name, suf into key (SH_SCHEMA_NAME_MAX + 2 bytes; one of pre and
+ * suf is ""), truncated as snprintf would. Without a format call: every
+ * number and list field of every write looks its modifiers up. */
+static const char *mod_key(char *key, const char *pre, const char *name, const char *suf)
+{
+    size_t cap = SH_SCHEMA_NAME_MAX + 1, n = 0; /* characters, before the NUL */
+    for (const char *p = pre; *p && n < cap; p++)
+        key[n++] = *p;
+    for (const char *p = name; *p && n < cap; p++)
+        key[n++] = *p;
+    for (const char *p = suf; *p && n < cap; p++)
+        key[n++] = *p;
+    key[n] = 0;
+    return key;
+}
+
 /* ---- number ---- */
 static int to_number(const cJSON *v, double *out)
 {
@@ -218,8 +310,8 @@ static int number_value(const struct sh_field *f, const cJSON *base, const cJSON
     *touched = set != NULL;
     char key[SH_SCHEMA_NAME_MAX + 2];
     for (int sign = 1; sign >= -1; sign -= 2) {
-        snprintf(key, sizeof(key), "%s%c", f->name, sign > 0 ? '+' : '-');
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, key);
+        const cJSON *m =
+            cJSON_GetObjectItemCaseSensitive(body, mod_key(key, "", f->name, sign > 0 ? "+" : "-"));
         if (!m)
             continue;
         if (to_number(m, &delta))
@@ -407,8 +499,7 @@ static int list_value(const struct sh_field *f, const cJSON *base, const cJSON *
     if (slist_from(&l, set ? set : base))
         goto bad;
     /* "+name" prepends, "name+" appends, "name-" removes (PocketBase's order). */
-    snprintf(key, sizeof(key), "+%s", f->name);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, key);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, mod_key(key, "+", f->name, ""));
     if (m) {
         if (slist_from(&mod, m))
             goto bad;
@@ -419,14 +510,12 @@ static int list_value(const struct sh_field *f, const cJSON *base, const cJSON *
         memset(&mod, 0, sizeof(mod));
         *touched = true;
     }
-    snprintf(key, sizeof(key), "%s+", f->name);
-    if ((m = cJSON_GetObjectItemCaseSensitive(body, key))) {
+    if ((m = cJSON_GetObjectItemCaseSensitive(body, mod_key(key, "", f->name, "+")))) {
         if (slist_from(&l, m))
             goto bad;
         *touched = true;
     }
-    snprintf(key, sizeof(key), "%s-", f->name);
-    if ((m = cJSON_GetObjectItemCaseSensitive(body, key))) {
+    if ((m = cJSON_GetObjectItemCaseSensitive(body, mod_key(key, "", f->name, "-")))) {
         if (slist_from(&mod, m))
             goto bad;
         size_t k = 0;

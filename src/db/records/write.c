@@ -197,6 +197,17 @@ static int check_secrets(struct sh_rec_write *w, const struct sh_record_input *i
     return 0;
 }
 
+/* Binds v to parameter k without a copy: the values of an input outlive
+ * the statement's use (sh_db_writer_release resets it and clears its
+ * bindings before the input is freed). sh__rec_bind_value copies. */
+static void bind_kept(sqlite3_stmt *st, int k, const struct sh_value *v)
+{
+    if (v->type == SH_VALUE_TEXT)
+        sqlite3_bind_text(st, k, v->text, (int)v->len, SQLITE_STATIC);
+    else
+        sh__rec_bind_value(st, k, v);
+}
+
 static int step_write(sqlite3 *wdb, sqlite3_stmt *st, struct sh_rec_write *w)
 {
     int src = sqlite3_step(st);
@@ -239,9 +250,9 @@ static int insert(sqlite3 *wdb, struct sh_rec_write *w, const struct sh_record_i
         return rc;
     int k = 1;
     for (size_t i = 0; i < in->ncols; i++)
-        sh__rec_bind_value(st, k++, &in->cols[i].value);
+        bind_kept(st, k++, &in->cols[i].value);
     for (size_t i = 0; i < in->nsecrets; i++)
-        sqlite3_bind_text(st, k++, hash_for(w, in->secrets[i].field->name), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, k++, hash_for(w, in->secrets[i].field->name), -1, SQLITE_STATIC);
     rc = step_write(wdb, st, w);
     sh_db_writer_release(wdb, st);
     return rc;
@@ -277,7 +288,7 @@ static int update(sqlite3 *wdb, struct sh_rec_write *w, const struct sh_record_i
             int k = 1;
             for (size_t i = 0; i < in->ncols; i++)
                 if (in->cols[i].changed)
-                    sh__rec_bind_value(st, k++, &in->cols[i].value);
+                    bind_kept(st, k++, &in->cols[i].value);
             for (size_t i = 0; i < in->nsecrets; i++)
                 sqlite3_bind_text(st, k++, hash_for(w, in->secrets[i].field->name), -1,
                                   SQLITE_TRANSIENT);

@@ -215,6 +215,23 @@ static void test_config_storage_flags(void **state)
     assert_non_null(strstr(err, "--read-cache"));
     sh_config_deinit(&c);
 
+    /* --write-cache: the writer connection's page cache, the same kind of size */
+    assert_int_equal(parse(&c, none, NULL, err), 0);
+    assert_int_equal(c.write_cache, 32u << 20);
+    sh_config_deinit(&c);
+    const char *wc_argv[] = {"--write-cache", "128M", NULL};
+    assert_int_equal(parse(&c, wc_argv, NULL, err), 0);
+    assert_int_equal(c.write_cache, 128u << 20);
+    sh_config_deinit(&c);
+    const char *wc_env[] = {"STAGEHAND_WRITE_CACHE=3M", NULL};
+    assert_int_equal(parse(&c, none, wc_env, err), 0);
+    assert_int_equal(c.write_cache, 3u << 20);
+    sh_config_deinit(&c);
+    const char *wc_zero[] = {"--write-cache", "0", NULL};
+    assert_int_equal(parse(&c, wc_zero, NULL, err), -1);
+    assert_non_null(strstr(err, "--write-cache"));
+    sh_config_deinit(&c);
+
     const char *bad[][3] = {{"--init-empty=yes", NULL, NULL},
                             {"--wal-max", "0", NULL},
                             {"--lock-timeout", "soon", NULL}};

@@ -117,6 +117,7 @@ static void test_db_not_a_database_is_refused(void **state)
 
 struct pragmas {
     int synchronous, foreign_keys, done, rc;
+    int64_t cache_size; /* of the write connection */
     pthread_t thread;
 };
 
@@ -131,6 +132,10 @@ static int read_pragmas(sqlite3 *wdb, void *arg)
     if (sh_db_writer_prepare(wdb, "PRAGMA foreign_keys", &st) || sqlite3_step(st) != SQLITE_ROW)
         return SH_EINTERNAL;
     p->foreign_keys = sqlite3_column_int(st, 0);
+    sh_db_writer_release(wdb, st);
+    if (sh_db_writer_prepare(wdb, "PRAGMA cache_size", &st) || sqlite3_step(st) != SQLITE_ROW)
+        return SH_EINTERNAL;
+    p->cache_size = sqlite3_column_int64(st, 0);
     sh_db_writer_release(wdb, st);
     p->thread = pthread_self();
     return 0;
@@ -199,6 +204,35 @@ static void test_db_read_cache_size(void **state)
         struct sh_db *db;
         assert_int_equal(sh_db_open(&db, &e->loop, e->dir, &o), 0);
         assert_int_equal(read_int(db, "PRAGMA cache_size"), cases[i].want);
+        assert_int_equal(tmp_close_db(e, db), 0);
+    }
+}
+
+/* The writer connection's page cache is --write-cache, seen from a write
+ * job: inserts at random ids dirty index pages all over the file, which
+ * SQLite's 2 MiB default read back from the OS on nearly every create. */
+static void test_db_write_cache_size(void **state)
+{
+    struct tmp_env *e = *state;
+    static const struct {
+        uint64_t bytes;
+        int64_t want;
+    } cases[] = {{32u << 20, -32768}, {64u << 20, -65536}, {100, -1}, {0, -2000}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sh_db_options o;
+        sh_db_options_init(&o);
+        if (i == 0)
+            assert_int_equal(o.write_cache, 32u << 20); /* the default */
+        o.write_cache = cases[i].bytes;
+        struct sh_db *db;
+        assert_int_equal(sh_db_open(&db, &e->loop, e->dir, &o), 0);
+        struct pragmas p = {0};
+        struct sh_db_job job = {.run = read_pragmas, .done = pragmas_done, .arg = &p};
+        assert_int_equal(sh_db_submit(db, &job), 0);
+        uv_run(&e->loop, UV_RUN_DEFAULT);
+        assert_int_equal(p.rc, 0);
+        assert_int_equal(p.cache_size, cases[i].want);
+        assert_int_equal(read_int(db, "PRAGMA cache_size"), -8192); /* the reader's own */
         assert_int_equal(tmp_close_db(e, db), 0);
     }
 }
@@ -491,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_not_a_database_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_pragmas_in_effect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_read_cache_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_write_cache_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_stmt_cache_hits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_budget_aborts_runaway_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_elapsed_limit_aborts_query, setup, teardown),

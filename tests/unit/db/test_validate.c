@@ -3,8 +3,10 @@
  * produced for valid input (PocketBase's coercions included) and the error
  * object with PocketBase's codes for invalid input.
  */
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "stagehand/core.h"
 #include "stagehand/validate.h"
 
 #define NOW INT64_C(1718452800000) /* 2024-06-15 12:00:00.000Z */
@@ -318,6 +321,61 @@ static void test_validate_date_field(void **state)
                 "Must be no greater than 2030-01-01 00:00:00.000Z.");
 }
 
+/* Text patterns: the simple bracket-class ones validation matches by a
+ * table ("^[a-z0-9]+$") and every other one (regexec) accept exactly what
+ * regcomp(REG_EXTENDED) accepts, field after field (the table of the last
+ * pattern is kept per thread), on values chosen to find the edges. */
+static void test_validate_text_patterns(void **state)
+{
+    (void)state;
+    static const char *const pats[] = {
+        "^[a-z0-9]+$", "^[A-Z_]+$", "^[a-z0-9]+$", "^[0-9]+$",  "^[a-z-]+$", "^[abc]+$",
+        "^[a-zA-Z]+$", "^[a-z]+",   "[a-z]+$",     "^[a-z]*$",  "^[z-a]+$x", "^[a]+$",
+        "^[0-9a-f]+$", "^[_]+$",    "^[a-Z]+$",    "^[^a-z]+$", "^[a.z]+$",  "^[A-Z0-9_]+$",
+    };
+    static const char *const vals[] = {
+        "abc", "a1b2", "ABC",  "A_B", "a-b", "-",     "a b", "abc\n", "\nabc", "abc$",
+        "9",   "é",    "aBc",  "_",   "a.z", "abcd",  "z",   "0f9e",  "0g",    "xyz!",
+        "a",   "aaa",  "[a]+", "^a",  "a\\", "AZ09_", "b]",  "ac",    "cab",   "ab-",
+    };
+    char json[4096];
+    for (size_t p = 0; p < SH_ARRAY_LEN(pats); p++) {
+        regex_t re;
+        if (regcomp(&re, pats[p], REG_EXTENDED | REG_NOSUB) != 0)
+            continue; /* the schema refuses it: nothing to validate */
+        cJSON *fj = cJSON_CreateObject();
+        cJSON_AddStringToObject(fj, "name", "code");
+        cJSON_AddStringToObject(fj, "type", "text");
+        cJSON_AddStringToObject(fj, "pattern", pats[p]);
+        char *ftext = cJSON_PrintUnformatted(fj);
+        cJSON_Delete(fj);
+        snprintf(json, sizeof(json),
+                 "{\"id\":\"patcoll00000001\",\"name\":\"pats\",\"fields\":[%s]}", ftext);
+        free(ftext);
+        cJSON *j = cJSON_Parse(json);
+        struct sh_collection *pc;
+        struct sh_schema_error err;
+        assert_int_equal(sh_collection_parse(j, NULL, NULL, &pc, &err), 0);
+        cJSON_Delete(j);
+        for (size_t v = 0; v < SH_ARRAY_LEN(vals); v++) {
+            cJSON *body = cJSON_CreateObject();
+            cJSON *val = cJSON_CreateString(vals[v]);
+            bool want = regexec(&re, val->valuestring, 0, NULL, 0) == 0;
+            cJSON_AddItemToObject(body, "code", val);
+            struct sh_record_input in;
+            struct sh_validate_opts o = {.now_ms = NOW};
+            int rc = sh_record_input_parse(&in, pc, body, &o);
+            if ((rc == 0) != want)
+                fail_msg("pattern %s, value \"%s\": validation %s, regexec %s", pats[p], vals[v],
+                         rc ? "refused" : "accepted", want ? "matches" : "does not");
+            sh_record_input_deinit(&in);
+            cJSON_Delete(body);
+        }
+        regfree(&re);
+        sh_collection_free(pc);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_validate_bool),
         cmocka_unit_test(test_validate_email_url),
         cmocka_unit_test(test_validate_date_field),
+        cmocka_unit_test(test_validate_text_patterns),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,8 +8,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -80,6 +82,28 @@ static void test_validate_date_format(void **state)
     assert_string_equal(out, "1969-12-31 23:59:59.999Z");
     sh_datetime_format(INT64_C(951782400000), out); /* 2000-02-29 */
     assert_string_equal(out, "2000-02-29 00:00:00.000Z");
+    sh_datetime_format(INT64_C(253402300799999), out); /* the last millisecond of 9999 */
+    assert_string_equal(out, "9999-12-31 23:59:59.999Z");
+    sh_datetime_format(INT64_C(253402300800000), out); /* past it: clamped */
+    assert_string_equal(out, "9999-12-31 23:59:59.999Z");
+    sh_datetime_format(INT64_C(-62167219200001), out); /* before year 0: clamped */
+    assert_string_equal(out, "0000-01-01 00:00:00.000Z");
+    /* Against gmtime_r and snprintf over instants spread across 0001..9999. */
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+        int64_t ms = (int64_t)(x % UINT64_C(253370764800000)) - INT64_C(62135596800000);
+        time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        assert_non_null(gmtime_r(&t, &tm));
+        char want[64];
+        snprintf(want, sizeof(want), "%04d-%02d-%02d %02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(ms - (int64_t)t * 1000));
+        sh_datetime_format(ms, out);
+        if (strcmp(out, want) != 0)
+            fail_msg("%lld: got %s, want %s", (long long)ms, out, want);
+    }
 }
 
 static void test_validate_email(void **state)
@@ -163,6 +187,33 @@ static void test_validate_autogen(void **state)
     assert_non_null(strchr(a, 'x'));
     assert_non_null(strchr(a, 'y'));
     free(a);
+    /* The last pattern's parse is remembered: switching patterns, a bad one
+     * after a good one, and one too long to remember all answer afresh. */
+    const char *longp = "[abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~]{40}";
+    const char *seq[] = {"[a-z0-9]{15}", "[xy]{3}", "[a-z]{256}", "[xy]{3}", longp,
+                         "[a-z0-9]{15}", longp,     "",           "[q]{2}"};
+    const int len[] = {15, 3, -1, 3, 40, 15, 40, -1, 2};
+    const char *set[] = {"abcdefghijklmnopqrstuvwxyz0123456789",
+                         "xy",
+                         NULL,
+                         "xy",
+                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~",
+                         "abcdefghijklmnopqrstuvwxyz0123456789",
+                         NULL,
+                         NULL,
+                         "q"};
+    set[6] = set[4];
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        a = sh_autogen_generate(seq[i]);
+        if (len[i] < 0) {
+            assert_null(a);
+            continue;
+        }
+        assert_non_null(a);
+        assert_int_equal(strlen(a), (size_t)len[i]);
+        assert_int_equal(strspn(a, set[i]), (size_t)len[i]);
+        free(a);
+    }
 }
 
 int main(void)
