@@ -147,6 +147,10 @@ int it_run_v(char **out, char **err, int timeout_ms, const char *prefix, const c
 /* it_run_v without a prefix, bounded by IT_MS_CLI. */
 int it_run(char **out, char **err, const char *arg, ...) __attribute__((sentinel));
 
+/* The server's resident memory in KiB from /proc/<pid>/status: VmHWM (the
+ * peak) when peak, else VmRSS; -1 if unreadable. */
+long it_server_mem_kib(const struct it_server *s, int peak);
+
 /* ---- connections (harness_http.c) ---- */
 
 #define IT_OK       0

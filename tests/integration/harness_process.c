@@ -527,3 +527,19 @@ int it_run(char **out, char **err, const char *arg, ...)
     va_end(ap);
     return code;
 }
+
+long it_server_mem_kib(const struct it_server *s, int peak)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)s->pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    const char *key = peak ? "VmHWM:" : "VmRSS:";
+    long v = -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, key, strlen(key)) == 0)
+            v = strtol(line + strlen(key), NULL, 10);
+    fclose(f);
+    return v;
+}

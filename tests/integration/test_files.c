@@ -535,19 +535,6 @@ static void test_protected_files_need_the_view_rule_and_a_token(void **state)
     assert_int_equal(r->status, 200);
 }
 
-static long server_hwm_kib(void)
-{
-    FILE *f = fopen(it_sprintf("/proc/%d/status", (int)srv->pid), "r");
-    assert_non_null(f);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 /* A 64 MiB file in, stored and streamed back out, with the server's peak
  * memory (VmHWM) growing by far less than the file. */
 static void test_large_file_round_trip_memory_bounded(void **state)
@@ -561,7 +548,7 @@ static void test_large_file_round_trip_memory_bounded(void **state)
                            "big\r\n--" B "\r\nContent-Disposition: form-data; name=\"big\"; "
                            "filename=\"big.bin\"\r\n\r\n");
     const char *post = "\r\n--" B "--\r\n";
-    long before = server_hwm_kib();
+    long before = it_server_mem_kib(srv, 1);
     assert_int_equal(
         it_conn_sends(conn, it_sprintf("POST /api/collections/docs/records HTTP/1.1\r\nHost: t\r\n"
                                        "Content-Type: multipart/form-data; boundary=" B "\r\n"
@@ -581,12 +568,12 @@ static void test_large_file_round_trip_memory_bounded(void **state)
     assert_int_equal(stat(it_sprintf("%s/%s", rec_dir(id), name), &st), 0);
     assert_int_equal((size_t)st.st_size, data);
     assert_int_equal(tmp_files(), 0);
-    long mid = server_hwm_kib();
+    long mid = it_server_mem_kib(srv, 1);
     struct it_resp *r = get_raw(it_sprintf("/api/files/docs/%s/%s", id, name), "");
     assert_int_equal(r->status, 200);
     assert_int_equal(r->body_len, data);
     assert_memory_equal(r->body + data - chunk, buf, chunk);
-    long after = server_hwm_kib();
+    long after = it_server_mem_kib(srv, 1);
     it_note("server VmHWM %ld KiB before, %ld after a 64 MiB upload, %ld after its download",
             before, mid, after);
     if (getenv("SH_SANITIZE") && strstr(getenv("SH_SANITIZE"), "thread"))

@@ -28,19 +28,6 @@ static const char schema[] = "[{'name':'blobs','type':'base','fields':["
                              "{'name':'f','type':'file','maxSelect':1,'maxSize':2147483648}],"
                              "'listRule':'','viewRule':'','createRule':''}]";
 
-static long hwm_kib(const struct it_server *s)
-{
-    FILE *f = fopen(it_sprintf("/proc/%d/status", (int)s->pid), "r");
-    assert_non_null(f);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 /* Bytes [from, from + MIB) of the stored file through a Range request. */
 static void assert_range(struct it_conn *c, const char *path, size_t from, const char *want)
 {
@@ -80,7 +67,7 @@ static void test_one_gib_upload_memory_bounded(void **state)
                       "big\r\n--" FC_BOUNDARY "\r\nContent-Disposition: form-data; name=\"f\"; "
                       "filename=\"one.bin\"\r\n\r\n";
     const char *post = "\r\n--" FC_BOUNDARY "--\r\n";
-    long before = hwm_kib(s);
+    long before = it_server_mem_kib(s, 1);
     int64_t t0 = it_now_ms();
     assert_int_equal(
         it_conn_sends(c, it_sprintf("POST /api/collections/blobs/records HTTP/1.1\r\nHost: t\r\n"
@@ -98,7 +85,7 @@ static void test_one_gib_upload_memory_bounded(void **state)
         fail_msg("the upload answered %d: %.*s", raw->status, (int)raw->body_len, raw->body);
     cJSON *rec = rc_track(cJSON_ParseWithLength(raw->body, raw->body_len));
     const char *id = rc_str(rec, "id"), *name = rc_str(rec, "f");
-    long after = hwm_kib(s);
+    long after = it_server_mem_kib(s, 1);
     const char *cid = rc_str(rec, "collectionId");
     char *path = it_sprintf("/api/files/blobs/%s/%s", id, name);
     assert_range(c, path, 0, buf);
@@ -108,7 +95,7 @@ static void test_one_gib_upload_memory_bounded(void **state)
     assert_int_equal(stat(it_sprintf("%s/storage/%s/%s/%s", s->data_dir, cid, id, name), &st), 0);
     assert_int_equal((size_t)st.st_size, GIB);
     assert_int_equal(fc_count(s, ".tmp") > 0 ? fc_count(s, ".tmp") : 0, 0);
-    long ranged = hwm_kib(s);
+    long ranged = it_server_mem_kib(s, 1);
     it_note("1 GiB upload in %lld ms (%.0f MB/s under this build); server VmHWM %ld KiB before, "
             "%ld after the upload, %ld after two ranged reads",
             (long long)took, took ? (double)GIB / 1e6 / ((double)took / 1000) : 0.0, before, after,

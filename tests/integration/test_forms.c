@@ -252,20 +252,6 @@ static void test_size_limits_are_413(void **state)
     assert_int_equal(it_resp_check_error(r->raw, 413), 0);
 }
 
-/* The server's peak resident memory in KiB (VmHWM). */
-static long server_hwm_kib(void)
-{
-    FILE *f = fopen(it_sprintf("/proc/%d/status", (int)srv->pid), "r");
-    assert_non_null(f);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 /* Files in <data>/storage/.tmp/ (0 when the folder is missing); *bytes
  * (may be NULL) gets their total size. */
 static int tmp_files(uint64_t *bytes)
@@ -322,7 +308,7 @@ static void test_large_body_memory_bounded(void **state)
     char *buf = it_alloc(chunk);
     for (size_t i = 0; i < chunk; i++)
         buf[i] = (char)("\r\n-x" B)[i % 7];
-    long before = server_hwm_kib();
+    long before = it_server_mem_kib(srv, 1);
     char *head = it_sprintf("POST /api/collections/things/records HTTP/1.1\r\nHost: t\r\n"
                             "Content-Type: multipart/form-data; boundary=" B "\r\n"
                             "Content-Length: %zu\r\n\r\n%s",
@@ -337,7 +323,7 @@ static void test_large_body_memory_bounded(void **state)
     assert_non_null(raw);
     assert_int_equal(raw->status, 400); /* the file part: `doc` is no file field */
     assert_non_null(strstr(raw->body, "validation_file_unsupported"));
-    long after = server_hwm_kib();
+    long after = it_server_mem_kib(srv, 1);
     assert_true(wait_tmp(0, 0, 5000)); /* removed once the request ended */
     it_note("server VmHWM %ld KiB before, %ld KiB after a 160 MiB multipart body", before, after);
     if (getenv("SH_SANITIZE") && strstr(getenv("SH_SANITIZE"), "thread"))

@@ -353,7 +353,7 @@ static void test_json_body_limit(void **state)
     struct it_conn *probe = it_conn_open(s);
     assert_non_null(probe);
     health_ms(probe);
-    long hwm0 = jc_rss_kib(s, true);
+    long hwm0 = it_server_mem_kib(s, 1);
 
     /* at the limit (1 MiB, half a million values): parsed, stored */
     size_t limit = SH_JSON_MAX_BYTES_DEFAULT;
@@ -368,7 +368,7 @@ static void test_json_body_limit(void **state)
     struct it_resp *r = it_conn_read(conn, 0, 30000);
     assert_non_null(r);
     assert_int_equal(r->status, 200);
-    long hwm1 = jc_rss_kib(s, true);
+    long hwm1 = it_server_mem_kib(s, 1);
 
     /* one byte past it: 413 before any parse, the connection still usable */
     b = big_body(limit + 1);
@@ -391,7 +391,7 @@ static void test_json_body_limit(void **state)
     r = it_conn_read(conn, 0, 30000);
     assert_non_null(r);
     assert_int_equal(it_resp_check_error(r, 413), 0);
-    long hwm2 = jc_rss_kib(s, true);
+    long hwm2 = it_server_mem_kib(s, 1);
     printf("# 1 MiB JSON body: /api/health answered in %lld ms during it, peak RSS +%ld KiB; "
            "16 MiB body: 413, health %lld ms, peak RSS +%ld KiB more\n",
            (long long)stall, hwm1 - hwm0, (long long)stall_huge, hwm2 - hwm1);
@@ -422,7 +422,7 @@ static void test_json_body_dropped_past_limit(void **state)
     memset(pad, ' ', SIZE);
     pad[0] = '{';
     pad[SIZE - 1] = '}';
-    long base = jc_rss_kib(s, false);
+    long base = it_server_mem_kib(s, 0);
     struct it_conn *c[K];
     for (int k = 0; k < K; k++) {
         c[k] = it_conn_open(s);
@@ -444,7 +444,7 @@ static void test_json_body_dropped_past_limit(void **state)
     }
     /* every body was received and answered; a kept one would still be held
      * until its connection's next request */
-    long held = jc_rss_kib(s, false);
+    long held = it_server_mem_kib(s, 0);
     for (int k = 0; k < K; k++) {
         assert_int_equal(it_conn_sends(c[k], "GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"), IT_OK);
         struct it_resp *r = it_conn_read(c[k], 0, IT_MS_IO);

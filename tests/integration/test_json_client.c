@@ -79,22 +79,6 @@ bool jc_equal(const cJSON *a, const cJSON *b)
     return true; /* null, true, false */
 }
 
-long jc_rss_kib(const struct it_server *s, bool peak)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)s->pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    const char *key = peak ? "VmHWM:" : "VmRSS:";
-    long v = -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, key, strlen(key)) == 0)
-            v = strtol(line + strlen(key), NULL, 10);
-    fclose(f);
-    return v;
-}
-
 bool jc_is_bad_json(const struct rc_resp *r)
 {
     if (r->status != 400 || it_resp_check_error(r->raw, 400) != 0)

@@ -24,10 +24,6 @@ struct rc_resp *jc_req(struct it_conn *c, const char *method, const char *path, 
  * object members in any order). */
 bool jc_equal(const cJSON *a, const cJSON *b);
 
-/* The server's VmRSS and VmHWM (peak) in KiB from /proc/<pid>/status; -1 if
- * unreadable. */
-long jc_rss_kib(const struct it_server *s, bool peak);
-
 /* Whether r is a 400 in the error shape with PocketBase's message for a body
  * it could not load ("Failed to load the submitted data due to invalid
  * formatting."). */

@@ -339,20 +339,6 @@ static void test_hidden_fields_unusable(void **state)
 
 /* ---- findings 7 and 9: fan-out ---- */
 
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = strtol(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 static void test_filter_fanout_refused(void **state)
 {
     (void)state;
@@ -382,7 +368,7 @@ static void test_filter_fanout_refused(void **state)
 static void test_expand_capped(void **state)
 {
     (void)state;
-    long before = rss_kib(srv->pid);
+    long before = it_server_mem_kib(srv, 0);
     int64_t t0 = it_now_ms();
     /* 6 x (5 + 25 + ... + 5^6) copies: far past the default 10,000 */
     struct rc_resp *r = list(NULL, "graph", "perPage=6&expand=links.links.links.links.links.links");
@@ -392,7 +378,7 @@ static void test_expand_capped(void **state)
     r = list(NULL, "graph", "perPage=12&expand=links.links.links.links.links");
     rc_assert_error(r, 400, NULL, NULL);
     int64_t ms = it_now_ms() - t0;
-    long after = rss_kib(srv->pid);
+    long after = it_server_mem_kib(srv, 0);
     it_note("3 capped expands: %lld ms, RSS %ld -> %ld KiB", (long long)ms, before, after);
     /* The bug: 31-64 MB of JSON and RSS 32 -> 530 MB per request in a release
      * build. Capped, the three together stay under 128 MB even in this

@@ -55,21 +55,6 @@ static const char *list_path = "/api/collections/items/records?perPage=100&skipT
 /* ---- helpers ---- */
 
 /* The server's resident memory in KiB, from /proc/<pid>/status (0 if gone). */
-static long rss_kib(const struct it_server *s)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)s->pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    long kib = 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 /* Writes what the socket takes within ms without reading anything (the
  * attacker never reads). Returns the bytes written. */
 static size_t send_no_read(struct it_conn *c, const char *p, size_t n, int ms)
@@ -138,14 +123,14 @@ static int rss_bounded(void)
  * returns the peak (KiB) and the slowest health round trip in *worst. */
 static long watch(const struct it_server *s, int ms, int64_t *worst)
 {
-    long peak = rss_kib(s);
+    long peak = it_server_mem_kib(s, 0);
     *worst = 0;
     int64_t end = it_now_ms() + ms;
     while (it_now_ms() < end) {
         int64_t h = health_ms(s);
         if (h > *worst)
             *worst = h;
-        long r = rss_kib(s);
+        long r = it_server_mem_kib(s, 0);
         if (r > peak)
             peak = r;
         usleep(20000);
@@ -259,7 +244,7 @@ static void test_pipeline_large_answers_one_conn(void **state)
         skip(); /* a memory test: see rss_bounded */
     enum { N = 600 };
     warm_up(srv, "GET", list_path, 20);
-    long base = rss_kib(srv);
+    long base = it_server_mem_kib(srv, 0);
     struct it_conn *c = it_conn_open(srv);
     assert_non_null(c);
     size_t len;
@@ -278,7 +263,7 @@ static void test_pipeline_large_answers_one_conn(void **state)
     /* After the spike the buffers are given back: what the server holds
      * once the client has gone is near where it started. */
     (void)health_ms(srv);
-    long after = rss_kib(srv);
+    long after = it_server_mem_kib(srv, 0);
     it_note("after the client read everything and left: RSS %ld KiB", after);
     if (rss_bounded() && after - base > RSS_BOUND_KIB)
         fail_msg("server still holds %ld KiB more after the spike", after - base);
@@ -292,7 +277,7 @@ static void test_pipeline_large_answers_many_conns(void **state)
         skip(); /* a memory test: see rss_bounded */
     enum { K = 8, N = 150 };
     warm_up(srv, "GET", list_path, 20);
-    long base = rss_kib(srv);
+    long base = it_server_mem_kib(srv, 0);
     struct it_conn *c[K];
     for (int k = 0; k < K; k++) {
         c[k] = it_conn_open(srv);
@@ -331,7 +316,7 @@ static void test_pipeline_process_output_bound(void **state)
     assert_non_null(s);
     rc_bulk_create(s, "items", PAGE, item_body, NULL);
     warm_up(s, "GET", list_path, 20);
-    long base = rss_kib(s);
+    long base = it_server_mem_kib(s, 0);
     struct it_conn *c[K];
     for (int k = 0; k < K; k++) {
         c[k] = it_conn_open(s);
@@ -370,7 +355,7 @@ static void test_pipeline_small_answers_many(void **state)
         it_server_start("--max-requests-per-read", "8", "--max-write-buffer", "64k", NULL);
     assert_non_null(s);
     warm_up(s, "GET", "/api/health", 2000);
-    long base = rss_kib(s);
+    long base = it_server_mem_kib(s, 0);
     struct it_conn *c = it_conn_open(s);
     assert_non_null(c);
     size_t len;
@@ -409,7 +394,7 @@ static void test_pipeline_static_and_head(void **state)
     assert_int_equal(it_server_run(s, args), 0);
     warm_up(s, "GET", "/big.bin", 4);
     warm_up(s, "HEAD", "/big.bin", 20);
-    long base = rss_kib(s);
+    long base = it_server_mem_kib(s, 0);
 
     struct it_conn *g = it_conn_open(s), *h = it_conn_open(s);
     assert_non_null(g);

@@ -431,19 +431,6 @@ static void test_other_sizes_and_files_serve_the_original(void **state)
     assert_memory_equal(r->body, big.p, big.n);
 }
 
-static long server_hwm_kib(void)
-{
-    FILE *f = fopen(it_sprintf("/proc/%d/status", (int)srv->pid), "r");
-    assert_non_null(f);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 /* A PNG declaring 30000 x 30000 (900 M pixels, 2.5 GiB decoded) is
  * served as it is, at once, without the server's memory growing. */
 static void test_decompression_bomb_costs_nothing(void **state)
@@ -463,14 +450,14 @@ static void test_decompression_bomb_costs_nothing(void **state)
     bool reset = fd >= 0 && write(fd, "5", 1) == 1;
     if (fd >= 0)
         close(fd);
-    long before = server_hwm_kib();
+    long before = it_server_mem_kib(srv, 1);
     int64_t t0 = it_now_ms();
     struct it_resp *r = get_thumb(id, name, "100x100");
     int64_t ms = it_now_ms() - t0;
     assert_int_equal(r->status, 200);
     assert_int_equal(r->body_len, bomb.n);
     assert_memory_equal(r->body, bomb.p, bomb.n);
-    long after = server_hwm_kib();
+    long after = it_server_mem_kib(srv, 1);
     it_note("bomb: answered in %lld ms; server VmHWM %ld KiB before, %ld after (reset: %d)",
             (long long)ms, before, after, reset);
     assert_true(ms < 10000); /* decoding it would take minutes and 2.5 GiB */
