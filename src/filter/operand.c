@@ -365,6 +365,7 @@ int sh__resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s,
     }
     unsigned rel = 0; /* alias of the relation whose columns come next; 0 = root */
     bool have_from = false;
+    int rc = 0;
     for (size_t i = 0; i < nfld; i++) {
         if (via_src[i]) {
             /* Back-relation: join the rows of via_src[i] whose relation
@@ -384,17 +385,10 @@ int sh__resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s,
             if (via_count && i + 1 == nfld) {
                 /* `x_via_y:length`: the number of rows pointing here that
                  * the caller may list, counted by the relation's index */
-                int rc = put_via_count(c, src, via_rel[i], rel, &id, &col);
+                rc = put_via_count(c, src, via_rel[i], rel, &id, &col);
                 sh_filter_sql_deinit(&id);
-                if (rc) {
-                    sh_filter_sql_deinit(&col);
-                    sh_filter_sql_deinit(&from);
-                    sh_filter_sql_deinit(&where);
-                    sh_filter_sql_deinit(&semi_head);
-                    sh__val_deinit(out);
-                    memset(out, 0, sizeof(*out));
-                    return rc;
-                }
+                if (rc)
+                    goto fail;
                 break;
             }
             bool semi = i == 0;
@@ -428,18 +422,12 @@ int sh__resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s,
                 struct sh_filter_sql cond = {0};
                 char alias[32];
                 snprintf(alias, sizeof(alias), "__r%u", rel);
-                int rc =
+                rc =
                     sh__compile_at(c, src->row_rule,
                                    src->row_rule_schema ? src->row_rule_schema : src, alias, &cond);
                 if (rc) {
                     sh_filter_sql_deinit(&cond);
-                    sh_filter_sql_deinit(&col);
-                    sh_filter_sql_deinit(&from);
-                    sh_filter_sql_deinit(&where);
-                    sh_filter_sql_deinit(&semi_head);
-                    sh__val_deinit(out);
-                    memset(out, 0, sizeof(*out));
-                    return rc;
+                    goto fail;
                 }
                 sh__sql_puts(&from, " AND ");
                 sh__sql_append(&from, &cond);
@@ -497,19 +485,13 @@ int sh__resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s,
         if (has_cond) {
             char alias[32];
             snprintf(alias, sizeof(alias), "__r%u", rel);
-            int rc = sh__compile_at(c, target->row_rule,
-                                    target->row_rule_schema ? target->row_rule_schema : target,
-                                    alias, &cond);
+            rc = sh__compile_at(c, target->row_rule,
+                                target->row_rule_schema ? target->row_rule_schema : target, alias,
+                                &cond);
             if (rc) {
                 sh_filter_sql_deinit(&cond);
                 sh_filter_sql_deinit(&key);
-                sh_filter_sql_deinit(&col);
-                sh_filter_sql_deinit(&from);
-                sh_filter_sql_deinit(&where);
-                sh_filter_sql_deinit(&semi_head);
-                sh__val_deinit(out);
-                memset(out, 0, sizeof(*out));
-                return rc;
+                goto fail;
             }
         }
         struct sh_filter_sql *on = &from;
@@ -644,4 +626,13 @@ int sh__resolve_path(struct sh__compiler *c, const struct sh_filter_schema *s,
     sh_filter_sql_deinit(&col);
     sh_filter_sql_deinit(&where);
     return 0;
+
+fail: /* what the emit pass built so far, and the operand */
+    sh_filter_sql_deinit(&col);
+    sh_filter_sql_deinit(&from);
+    sh_filter_sql_deinit(&where);
+    sh_filter_sql_deinit(&semi_head);
+    sh__val_deinit(out);
+    memset(out, 0, sizeof(*out));
+    return rc;
 }
