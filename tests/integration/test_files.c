@@ -30,7 +30,7 @@
 
 #include <cmocka.h>
 
-#include "test_auth_client.h"
+#include "test_files_client.h"
 
 static const char schema[] =
     "[{'name':'docs','type':'base','fields':["
@@ -52,62 +52,11 @@ static struct it_conn *conn;
 static char cid[64];
 static const char *tsu; /* a superuser's token */
 
-#define B "----filesboundary7MA4YWxk"
+#define B FC_BOUNDARY
 
 /* A PNG's first bytes: what libmagic needs to call it image/png. */
 static const char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
 #define PNG_LEN (sizeof(png) - 1)
-
-struct body {
-    char *p;
-    size_t n;
-};
-
-static void put(struct body *b, const void *d, size_t n)
-{
-    char *q = it_alloc(b->n + n + 1);
-    if (b->n)
-        memcpy(q, b->p, b->n);
-    memcpy(q + b->n, d, n);
-    b->p = q;
-    b->n += n;
-}
-
-static void text_part(struct body *b, const char *name, const char *value)
-{
-    char *s = it_sprintf("--" B "\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n",
-                         name, value);
-    put(b, s, strlen(s));
-}
-
-static void file_part(struct body *b, const char *name, const char *filename, const char *ctype,
-                      const void *data, size_t n)
-{
-    char *s = it_sprintf("--" B "\r\nContent-Disposition: form-data; name=\"%s\"; "
-                         "filename=\"%s\"\r\nContent-Type: %s\r\n\r\n",
-                         name, filename, ctype);
-    put(b, s, strlen(s));
-    put(b, data, n);
-    put(b, "\r\n", 2);
-}
-
-static struct rc_resp *send_form(const char *method, const char *path, struct body *b)
-{
-    put(b, "--" B "--\r\n", strlen("--" B "--\r\n"));
-    char *head = it_sprintf("%s %s HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; "
-                            "boundary=" B "\r\nContent-Length: %zu\r\n\r\n",
-                            method, path, b->n);
-    assert_int_equal(it_conn_sends(conn, head), IT_OK);
-    assert_int_equal(it_conn_send(conn, b->p, b->n, IT_MS_IO), IT_OK);
-    struct rc_resp *r = it_alloc(sizeof(*r));
-    r->raw = it_conn_read(conn, 0, 20000);
-    if (!r->raw)
-        fail_msg("%s %s: no response (error %d)", method, path, conn->err);
-    r->status = r->raw->status;
-    r->json =
-        r->raw->body_len ? rc_track(cJSON_ParseWithLength(r->raw->body, r->raw->body_len)) : NULL;
-    return r;
-}
 
 static char *rec_dir(const char *id)
 {
@@ -237,12 +186,12 @@ static void test_field_options_in_the_collections_api(void **state)
 static void test_create_stores_single_and_multiple(void **state)
 {
     (void)state;
-    struct body b = {0};
-    text_part(&b, "title", "first");
-    file_part(&b, "avatar", "Me Photo.PNG", "image/png", png, PNG_LEN);
-    file_part(&b, "files", "alpha.txt", "text/plain", "alpha", 5);
-    file_part(&b, "files", "../../beta.txt", "text/plain", "beta", 4);
-    struct rc_resp *r = send_form("POST", "/api/collections/docs/records", &b);
+    struct fc_body b = {0};
+    fc_text(&b, "title", "first");
+    fc_file_as(&b, "avatar", "Me Photo.PNG", "image/png", png, PNG_LEN);
+    fc_file_as(&b, "files", "alpha.txt", "text/plain", "alpha", 5);
+    fc_file_as(&b, "files", "../../beta.txt", "text/plain", "beta", 4);
+    struct rc_resp *r = fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b);
     const cJSON *rec = rc_ok(r, 200);
     const char *id = rc_str(rec, "id");
     const char *avatar = rc_str(rec, "avatar");
@@ -269,11 +218,11 @@ static void test_create_stores_single_and_multiple(void **state)
     r = rc_req(conn, "GET", it_sprintf("/api/collections/docs/records/%s", id), NULL);
     assert_string_equal(rc_str(rc_ok(r, 200), "avatar"), avatar);
     /* a create with the id given stores under that id */
-    b = (struct body){0};
-    text_part(&b, "id", "fixedid12345678");
-    text_part(&b, "title", "given id");
-    file_part(&b, "files", "c.txt", "text/plain", "gamma", 5);
-    r = send_form("POST", "/api/collections/docs/records", &b);
+    b = (struct fc_body){0};
+    fc_text(&b, "id", "fixedid12345678");
+    fc_text(&b, "title", "given id");
+    fc_file_as(&b, "files", "c.txt", "text/plain", "gamma", 5);
+    r = fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b);
     assert_string_equal(rc_str(rc_ok(r, 200), "id"), "fixedid12345678");
     assert_int_equal(files_in("fixedid12345678"), 1);
 }
@@ -281,11 +230,11 @@ static void test_create_stores_single_and_multiple(void **state)
 static void test_update_replace_append_remove_clear(void **state)
 {
     (void)state;
-    struct body b = {0};
-    text_part(&b, "title", "to update");
-    file_part(&b, "avatar", "one.txt", "text/plain", "one", 3);
-    file_part(&b, "files", "xxx.txt", "text/plain", "x", 1);
-    const cJSON *rec = rc_ok(send_form("POST", "/api/collections/docs/records", &b), 200);
+    struct fc_body b = {0};
+    fc_text(&b, "title", "to update");
+    fc_file_as(&b, "avatar", "one.txt", "text/plain", "one", 3);
+    fc_file_as(&b, "files", "xxx.txt", "text/plain", "x", 1);
+    const cJSON *rec = rc_ok(fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b), 200);
     char *id = it_sprintf("%s", rc_str(rec, "id"));
     char *one = it_sprintf("%s", rc_str(rec, "avatar"));
     char *x = it_sprintf("%s", cJSON_GetArrayItem(rc_get(rec, "files"), 0)->valuestring);
@@ -293,18 +242,18 @@ static void test_update_replace_append_remove_clear(void **state)
     size_t n;
 
     /* single: a new upload replaces; the old file goes after the commit */
-    b = (struct body){0};
-    file_part(&b, "avatar", "two.txt", "text/plain", "two", 3);
-    rec = rc_ok(send_form("PATCH", path, &b), 200);
+    b = (struct fc_body){0};
+    fc_file_as(&b, "avatar", "two.txt", "text/plain", "two", 3);
+    rec = rc_ok(fc_send(conn, "PATCH", path, NULL, &b), 200);
     char *two = it_sprintf("%s", rc_str(rec, "avatar"));
     assert_stored_name(two, "two", ".txt");
     assert_non_null(stored(id, two, &n));
     EVENTUALLY(stored(id, one, &n) == NULL);
 
     /* multiple: `files+` appends */
-    b = (struct body){0};
-    file_part(&b, "files+", "yyy.txt", "text/plain", "y", 1);
-    rec = rc_ok(send_form("PATCH", path, &b), 200);
+    b = (struct fc_body){0};
+    fc_file_as(&b, "files+", "yyy.txt", "text/plain", "y", 1);
+    rec = rc_ok(fc_send(conn, "PATCH", path, NULL, &b), 200);
     const cJSON *files = rc_get(rec, "files");
     assert_int_equal(cJSON_GetArraySize(files), 2);
     assert_string_equal(cJSON_GetArrayItem(files, 0)->valuestring, x);
@@ -320,9 +269,9 @@ static void test_update_replace_append_remove_clear(void **state)
     EVENTUALLY(stored(id, x, &n) == NULL);
 
     /* a plain upload under `files` replaces the whole list */
-    b = (struct body){0};
-    file_part(&b, "files", "z.txt", "text/plain", "z", 1);
-    rec = rc_ok(send_form("PATCH", path, &b), 200);
+    b = (struct fc_body){0};
+    fc_file_as(&b, "files", "z.txt", "text/plain", "z", 1);
+    rec = rc_ok(fc_send(conn, "PATCH", path, NULL, &b), 200);
     assert_int_equal(cJSON_GetArraySize(rc_get(rec, "files")), 1);
     EVENTUALLY(stored(id, y, &n) == NULL);
 
@@ -339,44 +288,44 @@ static void test_refusals_leave_no_file(void **state)
     /* over maxSize: 400 with PocketBase's code, nothing stored */
     char big[1001];
     memset(big, 'a', sizeof(big));
-    struct body b = {0};
-    text_part(&b, "id", "toobig123456789");
-    text_part(&b, "title", "big");
-    file_part(&b, "avatar", "big.txt", "text/plain", big, sizeof(big));
-    struct rc_resp *r = send_form("POST", "/api/collections/docs/records", &b);
+    struct fc_body b = {0};
+    fc_text(&b, "id", "toobig123456789");
+    fc_text(&b, "title", "big");
+    fc_file_as(&b, "avatar", "big.txt", "text/plain", big, sizeof(big));
+    struct rc_resp *r = fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b);
     rc_assert_error(r, 400, "avatar", "validation_file_size_limit");
     assert_int_equal(files_in("toobig123456789"), -1);
 
     /* a spoofed type: the part says image/png, the bytes are HTML */
-    b = (struct body){0};
-    text_part(&b, "id", "spoofed12345678");
-    text_part(&b, "title", "spoof");
+    b = (struct fc_body){0};
+    fc_text(&b, "id", "spoofed12345678");
+    fc_text(&b, "title", "spoof");
     const char *html = "<html><script>alert(1)</script></html>";
-    file_part(&b, "avatar", "pic.png", "image/png", html, strlen(html));
-    r = send_form("POST", "/api/collections/docs/records", &b);
+    fc_file_as(&b, "avatar", "pic.png", "image/png", html, strlen(html));
+    r = fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b);
     rc_assert_error(r, 400, "avatar", "validation_invalid_mime_type");
     EVENTUALLY(files_in("spoofed12345678") == -1);
     /* the same field takes real PNG bytes, whatever the part claims */
-    b = (struct body){0};
-    text_part(&b, "title", "real png");
-    file_part(&b, "avatar", "pic.bin", "application/octet-stream", png, PNG_LEN);
-    rc_ok(send_form("POST", "/api/collections/docs/records", &b), 200);
+    b = (struct fc_body){0};
+    fc_text(&b, "title", "real png");
+    fc_file_as(&b, "avatar", "pic.bin", "application/octet-stream", png, PNG_LEN);
+    rc_ok(fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b), 200);
 
     /* the record fails validation (title is required): its files go */
-    b = (struct body){0};
-    text_part(&b, "id", "notitle12345678");
-    file_part(&b, "files", "orphan.txt", "text/plain", "orphan", 6);
-    r = send_form("POST", "/api/collections/docs/records", &b);
+    b = (struct fc_body){0};
+    fc_text(&b, "id", "notitle12345678");
+    fc_file_as(&b, "files", "orphan.txt", "text/plain", "orphan", 6);
+    r = fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b);
     rc_assert_error(r, 400, "title", "validation_required");
     EVENTUALLY(files_in("notitle12345678") == -1);
 
     /* too many files for maxSelect */
-    b = (struct body){0};
-    text_part(&b, "id", "toomany12345678");
-    text_part(&b, "title", "many");
+    b = (struct fc_body){0};
+    fc_text(&b, "id", "toomany12345678");
+    fc_text(&b, "title", "many");
     for (int i = 0; i < 4; i++)
-        file_part(&b, "files", "m.txt", "text/plain", "m", 1);
-    r = send_form("POST", "/api/collections/docs/records", &b);
+        fc_file_as(&b, "files", "m.txt", "text/plain", "m", 1);
+    r = fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b);
     rc_assert_error(r, 400, "files", "validation_too_many_values");
     EVENTUALLY(files_in("toomany12345678") == -1);
     EVENTUALLY(tmp_files() == 0);
@@ -386,21 +335,21 @@ static void test_refusals_leave_no_file(void **state)
                "{\"title\":\"t\",\"avatar\":\"someone_else_abcdefghij.png\"}");
     rc_assert_error(r, 400, "avatar", "validation_invalid_file");
     /* a file part under a key that is no file field is refused by name */
-    b = (struct body){0};
-    text_part(&b, "title", "t");
-    file_part(&b, "title", "t.txt", "text/plain", "t", 1);
-    r = send_form("POST", "/api/collections/docs/records", &b);
+    b = (struct fc_body){0};
+    fc_text(&b, "title", "t");
+    fc_file_as(&b, "title", "t.txt", "text/plain", "t", 1);
+    r = fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b);
     rc_assert_error(r, 400, "title", "validation_file_unsupported");
 }
 
 static void test_delete_removes_the_folder(void **state)
 {
     (void)state;
-    struct body b = {0};
-    text_part(&b, "title", "to delete");
-    file_part(&b, "files", "d1.txt", "text/plain", "d1", 2);
-    file_part(&b, "files", "d2.txt", "text/plain", "d2", 2);
-    const cJSON *rec = rc_ok(send_form("POST", "/api/collections/docs/records", &b), 200);
+    struct fc_body b = {0};
+    fc_text(&b, "title", "to delete");
+    fc_file_as(&b, "files", "d1.txt", "text/plain", "d1", 2);
+    fc_file_as(&b, "files", "d2.txt", "text/plain", "d2", 2);
+    const cJSON *rec = rc_ok(fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b), 200);
     char *id = it_sprintf("%s", rc_str(rec, "id"));
     assert_int_equal(files_in(id), 2);
     struct rc_resp *r =
@@ -422,12 +371,12 @@ static struct it_resp *get_raw(const char *path, const char *hdrs)
 static void test_download_streams_with_safe_headers(void **state)
 {
     (void)state;
-    struct body b = {0};
-    text_part(&b, "title", "downloads");
-    file_part(&b, "avatar", "pic.bin", "application/octet-stream", png, PNG_LEN);
+    struct fc_body b = {0};
+    fc_text(&b, "title", "downloads");
+    fc_file_as(&b, "avatar", "pic.bin", "application/octet-stream", png, PNG_LEN);
     const char *html = "<html><script>alert(1)</script></html>";
-    file_part(&b, "files", "page.txt", "text/plain", html, strlen(html));
-    const cJSON *rec = rc_ok(send_form("POST", "/api/collections/docs/records", &b), 200);
+    fc_file_as(&b, "files", "page.txt", "text/plain", html, strlen(html));
+    const cJSON *rec = rc_ok(fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b), 200);
     char *id = it_sprintf("%s", rc_str(rec, "id"));
     char *avatar = it_sprintf("%s", rc_str(rec, "avatar"));
     char *page = it_sprintf("%s", cJSON_GetArrayItem(rc_get(rec, "files"), 0)->valuestring);
@@ -492,9 +441,9 @@ static void test_download_streams_with_safe_headers(void **state)
     r = get_raw(it_sprintf("/api/files/nosuch/%s/%s", id, avatar), "");
     assert_int_equal(r->status, 404);
     /* another record's file through this record: 404 */
-    b = (struct body){0};
-    text_part(&b, "title", "other");
-    rec = rc_ok(send_form("POST", "/api/collections/docs/records", &b), 200);
+    b = (struct fc_body){0};
+    fc_text(&b, "title", "other");
+    rec = rc_ok(fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b), 200);
     r = get_raw(it_sprintf("/api/files/docs/%s/%s", rc_str(rec, "id"), avatar), "");
     assert_int_equal(r->status, 404);
 }
@@ -502,10 +451,11 @@ static void test_download_streams_with_safe_headers(void **state)
 static void test_protected_files_need_the_view_rule_and_a_token(void **state)
 {
     (void)state;
-    struct body b = {0};
-    file_part(&b, "doc", "secret.txt", "text/plain", "classified", 10);
-    file_part(&b, "open", "open.txt", "text/plain", "public", 6);
-    const cJSON *rec = rc_ok(send_form("POST", "/api/collections/vault/records", &b), 200);
+    struct fc_body b = {0};
+    fc_file_as(&b, "doc", "secret.txt", "text/plain", "classified", 10);
+    fc_file_as(&b, "open", "open.txt", "text/plain", "public", 6);
+    const cJSON *rec =
+        rc_ok(fc_send(conn, "POST", "/api/collections/vault/records", NULL, &b), 200);
     char *id = it_sprintf("%s", rc_str(rec, "id"));
     char *doc = it_sprintf("/api/files/vault/%s/%s", id, rc_str(rec, "doc"));
     char *open = it_sprintf("/api/files/vault/%s/%s", id, rc_str(rec, "open"));
@@ -594,10 +544,10 @@ static void age(const char *path)
 static void test_restart_sweeps_unreferenced_files(void **state)
 {
     (void)state;
-    struct body b = {0};
-    text_part(&b, "title", "kept");
-    file_part(&b, "files", "kept.txt", "text/plain", "kept", 4);
-    const cJSON *rec = rc_ok(send_form("POST", "/api/collections/docs/records", &b), 200);
+    struct fc_body b = {0};
+    fc_text(&b, "title", "kept");
+    fc_file_as(&b, "files", "kept.txt", "text/plain", "kept", 4);
+    const cJSON *rec = rc_ok(fc_send(conn, "POST", "/api/collections/docs/records", NULL, &b), 200);
     char *id = it_sprintf("%s", rc_str(rec, "id"));
     char *kept = it_sprintf("%s", cJSON_GetArrayItem(rc_get(rec, "files"), 0)->valuestring);
     assert_int_equal(it_server_stop(srv, 10000), 0);

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-static void put(struct fc_body *b, const void *d, size_t n)
+void fc_put(struct fc_body *b, const void *d, size_t n)
 {
     char *q = it_alloc(b->n + n + 1);
     if (b->n)
@@ -31,23 +31,29 @@ void fc_text(struct fc_body *b, const char *name, const char *value)
     char *s =
         it_sprintf("--" FC_BOUNDARY "\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n",
                    name, value);
-    put(b, s, strlen(s));
+    fc_put(b, s, strlen(s));
 }
 
 void fc_file(struct fc_body *b, const char *name, const char *filename, const void *data, size_t n)
 {
+    fc_file_as(b, name, filename, "text/plain", data, n);
+}
+
+void fc_file_as(struct fc_body *b, const char *name, const char *filename, const char *ctype,
+                const void *data, size_t n)
+{
     char *s = it_sprintf("--" FC_BOUNDARY "\r\nContent-Disposition: form-data; name=\"%s\"; "
-                         "filename=\"%s\"\r\nContent-Type: text/plain\r\n\r\n",
-                         name, filename);
-    put(b, s, strlen(s));
-    put(b, data, n);
-    put(b, "\r\n", 2);
+                         "filename=\"%s\"\r\nContent-Type: %s\r\n\r\n",
+                         name, filename, ctype);
+    fc_put(b, s, strlen(s));
+    fc_put(b, data, n);
+    fc_put(b, "\r\n", 2);
 }
 
 struct rc_resp *fc_send(struct it_conn *c, const char *method, const char *path, const char *token,
                         struct fc_body *b)
 {
-    put(b, "--" FC_BOUNDARY "--\r\n", strlen("--" FC_BOUNDARY "--\r\n"));
+    fc_put(b, "--" FC_BOUNDARY "--\r\n", strlen("--" FC_BOUNDARY "--\r\n"));
     char *head = it_sprintf("%s %s HTTP/1.1\r\nHost: t\r\n%s%s%sContent-Type: multipart/form-data; "
                             "boundary=" FC_BOUNDARY "\r\nContent-Length: %zu\r\n\r\n",
                             method, path, token ? "Authorization: " : "", token ? token : "",

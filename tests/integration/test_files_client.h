@@ -1,6 +1,6 @@
 /*
  * Multipart bodies and stored files for the file-field suites
- * (files_cleanup, files_batch, files_durability): a body built part by
+ * (files, thumbs, files_cleanup, files_batch, files_durability): a body built part by
  * part, sent on a connection with a token, and the data directory's
  * storage folders read back. Allocations are the harness's (it_alloc).
  */
@@ -18,9 +18,13 @@ struct fc_body {
     size_t n;
 };
 
-/* Appends a plain field / a file part (content type text/plain). */
+/* Appends n bytes (any kind of blob, not only bodies). */
+void fc_put(struct fc_body *b, const void *d, size_t n);
+/* Appends a plain field / a file part (content type text/plain, or ctype). */
 void fc_text(struct fc_body *b, const char *name, const char *value);
 void fc_file(struct fc_body *b, const char *name, const char *filename, const void *data, size_t n);
+void fc_file_as(struct fc_body *b, const char *name, const char *filename, const char *ctype,
+                const void *data, size_t n);
 /* Closes b and sends it as multipart/form-data (token may be NULL); the
  * answer, parsed (tracked by rc_track). */
 struct rc_resp *fc_send(struct it_conn *c, const char *method, const char *path, const char *token,

@@ -31,7 +31,7 @@
 
 #include <cmocka.h>
 
-#include "test_auth_client.h"
+#include "test_files_client.h"
 
 #define MAX_PIXELS 2000000 /* --thumb-max-pixels of the server */
 
@@ -46,44 +46,17 @@ static struct it_server *srv;
 static struct it_conn *conn;
 static char cid[64];
 
-#define B "----thumbsboundary7MA4YWxk"
-
-struct blob {
-    char *p;
-    size_t n;
-};
-
-static void put(struct blob *b, const void *d, size_t n)
-{
-    char *q = it_alloc(b->n + n + 1);
-    if (b->n)
-        memcpy(q, b->p, b->n);
-    memcpy(q + b->n, d, n);
-    b->p = q;
-    b->n += n;
-}
-
 /* Creates (id NULL) or updates a pics record with file data named filename. */
 static const cJSON *upload(const char *id, const char *filename, const void *data, size_t n)
 {
-    struct blob b = {0};
-    char *s = it_sprintf("--" B "\r\nContent-Disposition: form-data; name=\"img\"; "
-                         "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-                         filename);
-    put(&b, s, strlen(s));
-    put(&b, data, n);
-    put(&b, "\r\n--" B "--\r\n", strlen("\r\n--" B "--\r\n"));
-    char *head = it_sprintf("%s /api/collections/pics/records%s%s HTTP/1.1\r\nHost: t\r\n"
-                            "Content-Type: multipart/form-data; boundary=" B
-                            "\r\nContent-Length: %zu\r\n\r\n",
-                            id ? "PATCH" : "POST", id ? "/" : "", id ? id : "", b.n);
-    assert_int_equal(it_conn_sends(conn, head), IT_OK);
-    assert_int_equal(it_conn_send(conn, b.p, b.n, 20000), IT_OK);
-    struct it_resp *r = it_conn_read(conn, 0, 30000);
-    assert_non_null(r);
+    struct fc_body b = {0};
+    fc_file_as(&b, "img", filename, "application/octet-stream", data, n);
+    struct rc_resp *r = fc_send(
+        conn, id ? "PATCH" : "POST",
+        it_sprintf("/api/collections/pics/records%s%s", id ? "/" : "", id ? id : ""), NULL, &b);
     if (r->status != 200)
-        fail_msg("upload %s: %d %s", filename, r->status, r->body);
-    return rc_track(cJSON_ParseWithLength(r->body, r->body_len));
+        fail_msg("upload %s: %d %s", filename, r->status, r->raw->body);
+    return r->json;
 }
 
 static struct it_resp *get_on(struct it_conn *c, const char *path, const char *hdrs)
@@ -155,12 +128,12 @@ static VipsImage *two_halves(int w, int h)
 }
 
 /* The image's bytes in the format of suffix (".jpg", ".png", ...). */
-static struct blob encode(VipsImage *im, const char *suffix)
+static struct fc_body encode(VipsImage *im, const char *suffix)
 {
     void *buf;
     size_t n;
     assert_int_equal(vips_image_write_to_buffer(im, suffix, &buf, &n, NULL), 0);
-    struct blob b = {it_alloc(n + 1), n};
+    struct fc_body b = {it_alloc(n + 1), n};
     memcpy(b.p, buf, n);
     g_free(buf);
     return b;
@@ -168,7 +141,7 @@ static struct blob encode(VipsImage *im, const char *suffix)
 
 /* A two-frame animated gif of 300 x 400 frames: the first red above, blue
  * below; the second all green. */
-static struct blob animated_gif(void)
+static struct fc_body animated_gif(void)
 {
     VipsImage *f0 = two_halves(300, 400), *black, *f1, *g1, *both, *anim;
     assert_int_equal(vips_black(&black, 300, 400, "bands", 3, NULL), 0);
@@ -179,7 +152,7 @@ static struct blob animated_gif(void)
     assert_int_equal(vips_arrayjoin(frames, &both, 2, "across", 1, NULL), 0);
     assert_int_equal(vips_copy(both, &anim, "interpretation", VIPS_INTERPRETATION_sRGB, NULL), 0);
     vips_image_set_int(anim, "page-height", 400);
-    struct blob b = encode(anim, ".gif");
+    struct fc_body b = encode(anim, ".gif");
     g_object_unref(f0);
     g_object_unref(black);
     g_object_unref(f1);
@@ -192,10 +165,10 @@ static struct blob animated_gif(void)
 /* A PNG of w x h 8-bit grey pixels, all black, compressed whole: a
  * decompression bomb when w x h is large (30000 x 30000: 900 M pixels in
  * under 1 MiB). */
-static struct blob bomb_png(uint32_t w, uint32_t h)
+static struct fc_body bomb_png(uint32_t w, uint32_t h)
 {
-    struct blob b = {0};
-    put(&b, "\x89PNG\r\n\x1a\n", 8);
+    struct fc_body b = {0};
+    fc_put(&b, "\x89PNG\r\n\x1a\n", 8);
     unsigned char ihdr[13] = {(unsigned char)(w >> 24),
                               (unsigned char)(w >> 16),
                               (unsigned char)(w >> 8),
@@ -234,16 +207,16 @@ static struct blob bomb_png(uint32_t w, uint32_t h)
         uint32_t n = chunks[i].n;
         unsigned char len[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
                                 (unsigned char)(n >> 8), (unsigned char)n};
-        put(&b, len, 4);
-        put(&b, chunks[i].type, 4);
+        fc_put(&b, len, 4);
+        fc_put(&b, chunks[i].type, 4);
         if (n)
-            put(&b, chunks[i].data, n);
+            fc_put(&b, chunks[i].data, n);
         uLong crc = crc32(0, (const Bytef *)chunks[i].type, 4);
         if (n)
             crc = crc32(crc, chunks[i].data, n);
         unsigned char c[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
                               (unsigned char)(crc >> 8), (unsigned char)crc};
-        put(&b, c, 4);
+        fc_put(&b, c, 4);
     }
     return b;
 }
@@ -346,10 +319,10 @@ static void test_each_format_and_size(void **state)
     (void)state;
     VipsImage *im = two_halves(300, 400);
     const char *suffixes[] = {".jpg", ".png", ".gif", ".webp"};
-    struct blob gif = animated_gif();
+    struct fc_body gif = animated_gif();
     for (size_t k = 0; k < 4; k++) {
         const char *sfx = suffixes[k];
-        struct blob data = k == 2 ? gif : encode(im, sfx);
+        struct fc_body data = k == 2 ? gif : encode(im, sfx);
         const cJSON *rec = upload(NULL, it_sprintf("photo%s", sfx), data.p, data.n);
         const char *id = rc_str(rec, "id"), *name = rc_str(rec, "img");
         struct it_resp *orig = get_on(conn, it_sprintf("/api/files/pics/%s/%s", id, name), "");
@@ -397,7 +370,7 @@ static void test_other_sizes_and_files_serve_the_original(void **state)
 {
     (void)state;
     VipsImage *im = two_halves(120, 80);
-    struct blob png = encode(im, ".png");
+    struct fc_body png = encode(im, ".png");
     g_object_unref(im);
     const cJSON *rec = upload(NULL, "small.png", png.p, png.n);
     const char *id = rc_str(rec, "id"), *name = rc_str(rec, "img");
@@ -420,7 +393,7 @@ static void test_other_sizes_and_files_serve_the_original(void **state)
     assert_false(exists(it_sprintf("%s/thumbs_%s", rec_dir(id), name)));
     /* an image over --thumb-max-pixels (2000 x 1001) */
     im = two_halves(2000, 1001);
-    struct blob big = encode(im, ".jpg");
+    struct fc_body big = encode(im, ".jpg");
     g_object_unref(im);
     rec = upload(NULL, "big.jpg", big.p, big.n);
     id = rc_str(rec, "id");
@@ -436,7 +409,7 @@ static void test_other_sizes_and_files_serve_the_original(void **state)
 static void test_decompression_bomb_costs_nothing(void **state)
 {
     (void)state;
-    struct blob bomb = bomb_png(30000, 30000);
+    struct fc_body bomb = bomb_png(30000, 30000);
     assert_true(bomb.n < 2u << 20);
     /* deflating 900 MB takes seconds (many on a loaded machine): a connection
      * opened before it would have passed the server's --head-timeout for its
@@ -473,7 +446,7 @@ static void test_cached_with_etag_and_range(void **state)
 {
     (void)state;
     VipsImage *im = two_halves(300, 400);
-    struct blob jpg = encode(im, ".jpg");
+    struct fc_body jpg = encode(im, ".jpg");
     g_object_unref(im);
     const cJSON *rec = upload(NULL, "cached.jpg", jpg.p, jpg.n);
     const char *id = rc_str(rec, "id"), *name = rc_str(rec, "img");
@@ -523,7 +496,7 @@ static void test_concurrent_requests_make_it_once(void **state)
 {
     (void)state;
     VipsImage *im = two_halves(1600, 1200);
-    struct blob jpg = encode(im, ".jpg");
+    struct fc_body jpg = encode(im, ".jpg");
     g_object_unref(im);
     const cJSON *rec = upload(NULL, "crowd.jpg", jpg.p, jpg.n);
     const char *id = rc_str(rec, "id"), *name = rc_str(rec, "img");
@@ -560,7 +533,7 @@ static void test_thumbs_go_with_their_file(void **state)
 {
     (void)state;
     VipsImage *im = two_halves(300, 400);
-    struct blob png = encode(im, ".png");
+    struct fc_body png = encode(im, ".png");
     g_object_unref(im);
     const cJSON *rec = upload(NULL, "first.png", png.p, png.n);
     char *id = it_sprintf("%s", rc_str(rec, "id"));
@@ -588,7 +561,7 @@ static void test_restart_sweeps_stale_thumbs(void **state)
 {
     (void)state;
     VipsImage *im = two_halves(300, 400);
-    struct blob png = encode(im, ".png");
+    struct fc_body png = encode(im, ".png");
     g_object_unref(im);
     const cJSON *rec = upload(NULL, "kept.png", png.p, png.n);
     char *id = it_sprintf("%s", rc_str(rec, "id"));
@@ -619,7 +592,7 @@ static void test_busy_workers_serve_the_original(void **state)
     conn = it_conn_open(srv);
     assert_non_null(conn);
     VipsImage *im = two_halves(3000, 2000);
-    struct blob jpg = encode(im, ".jpg");
+    struct fc_body jpg = encode(im, ".jpg");
     g_object_unref(im);
     enum { N = 6 };
     struct it_conn *c[N];
